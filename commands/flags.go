@@ -1,0 +1,346 @@
+package commands
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// flagGroup gathers flags that help shows on one line.
+type flagGroup int
+
+const (
+	groupNone        flagGroup = iota
+	groupLocation              // --path, --container, --bucket, --region
+	groupDiagnostics           // --verbose, --debug
+)
+
+// flagSpec is one option of one action, bound to the field it sets. The
+// action table builds these; parsing, rendering and help all read them.
+type flagSpec struct {
+	name  string // without dashes
+	arg   string // value placeholder for help ("DAYS"); "" for booleans
+	usage string
+	group flagGroup
+	value flagValue
+}
+
+// flagValue reads and writes one field of a command.
+type flagValue interface {
+	// set parses s into the field. Its error's text is shown to the user.
+	set(s string) error
+	// get writes the field as the text set reads back; "" means unset.
+	get() string
+}
+
+// repeatable is implemented by flag values that may be given more than once.
+type repeatable interface{ repeatable() }
+
+// chooser is implemented by flag values that take one of a fixed list.
+type chooser interface{ choices() []string }
+
+// boolValue is a switch: --flag, --flag=true, --flag=false.
+type boolValue struct{ p *bool }
+
+func (v boolValue) set(s string) error {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "yes", "on", "1":
+		*v.p = true
+	case "false", "no", "off", "0":
+		*v.p = false
+	default:
+		return fmt.Errorf("takes true or false, not %s", show(s))
+	}
+	return nil
+}
+
+func (v boolValue) get() string { return strconv.FormatBool(*v.p) }
+
+// Limits on free text values.
+const (
+	maxName = 128  // --name, --user and the like
+	maxPath = 4096 // --path, --destination, --to, --filter
+)
+
+// textValue is free text: spaces allowed (when quoted), surrounding spaces
+// trimmed, no control characters, at most max characters.
+type textValue struct {
+	p   *string
+	max int
+}
+
+func (v textValue) set(s string) error {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return errors.New("needs a value that is not empty")
+	case hasControl(s):
+		return errors.New("must not hold control characters or invalid UTF-8")
+	case utf8.RuneCountInString(s) > v.max:
+		return fmt.Errorf("is too long: at most %d characters", v.max)
+	}
+	*v.p = s
+	return nil
+}
+
+func (v textValue) get() string { return *v.p }
+
+// patternValue is a word that must match a pattern (bucket names, job ids).
+type patternValue struct {
+	p    *string
+	re   *regexp.Regexp
+	rule string // what the pattern allows, for the error
+}
+
+func (v patternValue) set(s string) error {
+	s = strings.TrimSpace(s)
+	if !v.re.MatchString(s) {
+		return fmt.Errorf("%s is not valid: %s", show(s), v.rule)
+	}
+	*v.p = s
+	return nil
+}
+
+func (v patternValue) get() string { return *v.p }
+
+// Patterns for identifiers.
+var (
+	jobIDPattern     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+	bucketPattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	containerPattern = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$`)
+	regionPattern    = regexp.MustCompile(`^[a-z]{2}(?:-[a-z0-9]+){1,4}$`)
+)
+
+const (
+	jobIDRule     = "job ids are letters, digits and _ . : - (as shown in the job's messages)"
+	bucketRule    = "S3 bucket names are 3-63 lowercase letters, digits, dots and dashes"
+	containerRule = "Azure container names are 3-63 lowercase letters, digits and single dashes"
+	regionRule    = "regions look like us-east-1 or eu-west-2"
+)
+
+// enumValue is one of a fixed set of words, matched case-insensitively.
+type enumValue[T ~string] struct {
+	p       *T
+	allowed []T
+}
+
+func (v enumValue[T]) set(s string) error {
+	w := strings.ToLower(strings.TrimSpace(s))
+	for _, a := range v.allowed {
+		if string(a) == w {
+			*v.p = a
+			return nil
+		}
+	}
+	return &Error{
+		Message:    fmt.Sprintf("takes %s, not %s", orList(v.choices()), show(s)),
+		Suggestion: suggest(w, v.choices()),
+	}
+}
+
+func (v enumValue[T]) get() string { return string(*v.p) }
+
+func (v enumValue[T]) choices() []string {
+	out := make([]string, len(v.allowed))
+	for i, a := range v.allowed {
+		out[i] = string(a)
+	}
+	return out
+}
+
+// nameChoice is one of a list of names (targets, storages) that depends on
+// the configuration: matched exactly, else case-insensitively when that is
+// unambiguous.
+type nameChoice struct {
+	p       *string
+	allowed []string
+	what    string // "target", "storage"
+}
+
+func (v nameChoice) set(s string) error {
+	s = strings.TrimSpace(s)
+	var folded []string
+	for _, a := range v.allowed {
+		if a == s {
+			*v.p = a
+			return nil
+		}
+		if strings.EqualFold(a, s) {
+			folded = append(folded, a)
+		}
+	}
+	if len(folded) == 1 {
+		*v.p = folded[0]
+		return nil
+	}
+	return &Error{
+		Message:    fmt.Sprintf("takes a %s name (%s), not %s", v.what, strings.Join(v.allowed, ", "), show(s)),
+		Suggestion: suggest(s, v.allowed),
+	}
+}
+
+func (v nameChoice) get() string       { return *v.p }
+func (v nameChoice) choices() []string { return v.allowed }
+
+// wholeValue is a whole number from 0 to max, with an optional unit suffix
+// (30d, 24h) so people can write what they mean.
+type wholeValue[T ~int] struct {
+	p      *T
+	max    int
+	unit   string // "days", "hours", "" for a plain count
+	suffix string // "d", "h"
+}
+
+func (v wholeValue[T]) set(s string) error {
+	w := strings.ToLower(strings.TrimSpace(s))
+	if v.suffix != "" {
+		w = strings.TrimSuffix(w, v.suffix)
+	}
+	n, err := strconv.Atoi(w)
+	if err != nil || n < 0 {
+		what := "a whole number"
+		if v.unit != "" {
+			what += " of " + v.unit
+		}
+		return fmt.Errorf("takes %s (0 or more), not %s", what, show(s))
+	}
+	if n > v.max {
+		return fmt.Errorf("takes at most %d, not %d", v.max, n)
+	}
+	*v.p = T(n)
+	return nil
+}
+
+func (v wholeValue[T]) get() string {
+	if *v.p == 0 {
+		return ""
+	}
+	return strconv.Itoa(int(*v.p))
+}
+
+// Bounds for whole-number flags.
+const (
+	maxDays  = 36500  // 100 years
+	maxHours = 87600  // 10 years
+	maxCount = 100000 // --keep-min
+)
+
+// sizeValue is a size such as 4GB (see ParseSize).
+type sizeValue struct{ p *Size }
+
+func (v sizeValue) set(s string) error {
+	n, err := ParseSize(s)
+	if err != nil {
+		return err
+	}
+	*v.p = n
+	return nil
+}
+
+func (v sizeValue) get() string {
+	if *v.p == 0 {
+		return ""
+	}
+	return v.p.String()
+}
+
+// dateValue is an optional calendar date.
+type dateValue struct{ p **Date }
+
+func (v dateValue) set(s string) error {
+	d, err := ParseDate(s)
+	if err != nil {
+		return err
+	}
+	*v.p = &d
+	return nil
+}
+
+func (v dateValue) get() string {
+	if *v.p == nil {
+		return ""
+	}
+	return (*v.p).String()
+}
+
+// clockValue is an optional time of day.
+type clockValue struct{ p **Clock }
+
+func (v clockValue) set(s string) error {
+	c, err := ParseClock(s)
+	if err != nil {
+		return err
+	}
+	*v.p = &c
+	return nil
+}
+
+func (v clockValue) get() string {
+	if *v.p == nil {
+		return ""
+	}
+	return (*v.p).String()
+}
+
+// cronValue is a schedule expression (see ParseCron).
+type cronValue struct{ p *Cron }
+
+func (v cronValue) set(s string) error {
+	c, err := ParseCron(s)
+	if err != nil {
+		return err
+	}
+	*v.p = c
+	return nil
+}
+
+func (v cronValue) get() string { return string(*v.p) }
+
+// tagsValue collects key=value tags; the flag may be repeated, and a key
+// may appear once.
+type tagsValue struct{ p *[]Tag }
+
+func (v tagsValue) set(s string) error {
+	tags, err := ParseTags(s)
+	if err != nil {
+		return err
+	}
+	for _, t := range tags {
+		for _, have := range *v.p {
+			if have.Key == t.Key {
+				return fmt.Errorf("gives tag %s twice", show(t.Key))
+			}
+		}
+		*v.p = append(*v.p, t)
+	}
+	if len(*v.p) > maxTags {
+		return fmt.Errorf("takes at most %d tags", maxTags)
+	}
+	return nil
+}
+
+func (v tagsValue) get() string { return FormatTags(*v.p) }
+func (tagsValue) repeatable()   {}
+
+// show quotes user text for an error message, cut to a readable length.
+func show(s string) string {
+	const limit = 60
+	if utf8.RuneCountInString(s) > limit {
+		s = string([]rune(s)[:limit]) + "…"
+	}
+	return strconv.Quote(s)
+}
+
+// orList writes "a, b or c".
+func orList(words []string) string {
+	switch len(words) {
+	case 0:
+		return ""
+	case 1:
+		return words[0]
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
