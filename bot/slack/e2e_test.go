@@ -1,0 +1,249 @@
+package slack_test
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/slack/slacktest"
+	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/jobs"
+	"github.com/backupbot/backupbot/policy"
+	"github.com/backupbot/backupbot/storage"
+)
+
+// testRedisDB is the Redis database this package's tests own; they flush it.
+const testRedisDB = 4
+
+func testRedis(t *testing.T) *redis.Client {
+	t.Helper()
+	url := os.Getenv("BACKUPBOT_TEST_REDIS_URL")
+	if url == "" {
+		t.Fatal("BACKUPBOT_TEST_REDIS_URL is unset: run `make test`, which starts a test-owned Redis " +
+			"(or `eval \"$(bash scripts/services/redis.sh start)\"` first)")
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatalf("BACKUPBOT_TEST_REDIS_URL %q: %v", url, err)
+	}
+	opt.DB = testRedisDB
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
+		t.Fatalf("test Redis at %s does not answer: %v (run `make test`)", opt.Addr, err)
+	}
+	return rdb
+}
+
+// writeData fills dir with files of random bytes, enough for a backup that
+// reports progress more than once.
+func writeData(t *testing.T, dir string, files, size int) {
+	t.Helper()
+	buf := make([]byte, size)
+	for i := range files {
+		_, _ = rand.Read(buf)
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("file-%03d.bin", i)), buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestBackupCreateFromSlackEndToEnd drives /backup create through the real
+// router, queue and worker: Slack sees an ack within 3 s, one parent
+// message, a thread holding one progress message edited several times, and
+// a final summary, in that order.
+func TestBackupCreateFromSlackEndToEnd(t *testing.T) {
+	rdb := testRedis(t)
+	repo, data := t.TempDir(), t.TempDir()
+	writeData(t, data, 24, 1<<20)
+	cfg := &config.File{
+		Storages: map[string]storage.Spec{"local": {Type: storage.KindLocal, Path: repo}},
+		Targets:  map[string]config.Target{"data": {Paths: []string{data}}},
+	}
+	// Alice may create backups through her Slack user group, not her user ID.
+	pol, err := policy.New(policy.Config{Bindings: map[string][]string{"operator": {"slack-group:S0OPS"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+
+	jc := jobs.NewClient(nil, rdb, jobs.ClientOptions{Logger: discard()})
+	t.Cleanup(func() { jc.Close() })
+	worker := jobs.NewWorker(nil, rdb, jobs.Deps{
+		Config:   func() *config.File { return cfg },
+		Password: func(storage.Spec) (string, error) { return "", nil },
+		Logger:   discard(),
+	}, jobs.WorkerOptions{Concurrency: 1, ProgressInterval: 40 * time.Millisecond})
+	workerDone := make(chan error, 1)
+	go func() { workerDone <- worker.Run(ctx) }()
+
+	router := bot.NewRouter(bot.RouterOptions{
+		Parser:       commands.Parser{Targets: []string{"data"}, Storages: []string{"local"}},
+		Jobs:         jc,
+		Redis:        rdb,
+		Policy:       policy.NewHolder(pol),
+		EditInterval: 100 * time.Millisecond,
+		Logger:       discard(),
+	})
+	r := newRig(t, router, nil)
+	router.Register(bot.Slack, r.adapter)
+	routerDone := make(chan error, 1)
+	go func() { routerDone <- router.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-workerDone; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+		if err := <-routerDone; err != nil {
+			t.Errorf("router: %v", err)
+		}
+	})
+	time.Sleep(100 * time.Millisecond) // let the router's event subscription start
+
+	cmd := slacktest.SlashCommand{ChannelID: channel, UserID: "U0ALICE", UserName: "alice", Text: "create --type full --target data --storage local"}
+	start := time.Now()
+	status, body := do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", signingSecret, time.Now(), cmd.Form()))
+	if took := time.Since(start); took >= 3*time.Second {
+		t.Errorf("ack after %v, Slack gives up after 3s", took)
+	}
+	if status != http.StatusOK {
+		t.Fatalf("status = %d (%s)", status, body)
+	}
+	ack := decodeAnswer(t, body)
+	if ack.ResponseType != "ephemeral" || !strings.Contains(ack.Text, "Queued as job") {
+		t.Fatalf("ack = %+v, want an ephemeral 'Queued as job'", ack)
+	}
+
+	// Parent, progress message, summary: three posts.
+	wait, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	posts, err := r.fake.WaitCalls(wait, "chat.postMessage", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Let every queued edit land before counting.
+	if err := r.adapter.Close(wait); err != nil {
+		t.Fatal(err)
+	}
+
+	calls := r.fake.Answered("chat.postMessage", "chat.update")
+	posts = r.fake.Answered("chat.postMessage")
+	if len(posts) != 3 {
+		for _, p := range posts {
+			t.Logf("post: thread=%q text=%q", p.Form.Get("thread_ts"), p.Form.Get("text"))
+		}
+		t.Fatalf("%d messages posted, want 3 (parent, progress, summary)", len(posts))
+	}
+	parent := posts[0]
+	if parent.Form.Get("thread_ts") != "" || parent.Form.Get("channel") != channel {
+		t.Errorf("first post %v, want the job's parent message at the top of %s", parent.Form, channel)
+	}
+	parentTS, progressTS := posts[0].TS, posts[1].TS
+	for i, p := range posts[1:] {
+		if p.Form.Get("thread_ts") != parentTS {
+			t.Errorf("post %d went to thread %q, want the parent's thread %s", i+2, p.Form.Get("thread_ts"), parentTS)
+		}
+	}
+
+	var edits int
+	summaryAt, lastEditAt := -1, -1
+	for i, c := range calls {
+		switch {
+		case c.Method == "chat.update":
+			if c.Form.Get("ts") != progressTS {
+				t.Errorf("chat.update of %s, want only the progress message %s edited", c.Form.Get("ts"), progressTS)
+			}
+			edits++
+			lastEditAt = i
+		case c.Form.Get("text") == posts[2].Form.Get("text"):
+			summaryAt = i
+		}
+	}
+	if edits < 2 {
+		t.Errorf("progress message edited %d times, want several", edits)
+	}
+	if summaryAt < lastEditAt {
+		t.Errorf("summary posted before the last progress edit (call %d vs %d)", summaryAt, lastEditAt)
+	}
+	m, _ := r.fake.Message(channel, progressTS)
+	t.Logf("parent: %q; progress (edited %d times, final): %q; summary: %q",
+		parent.Form.Get("text"), edits, m.Text, posts[2].Form.Get("text"))
+}
+
+// TestQueueDownOrHungStillAcks runs the real router against a Redis that
+// refuses connections and one that accepts them and never answers: either
+// way Slack gets an ephemeral "queue unavailable" within 3 s.
+func TestQueueDownOrHungStillAcks(t *testing.T) {
+	refused, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusedAddr := refused.Addr().String()
+	refused.Close()
+
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hung.Close() })
+	go func() {
+		var held []net.Conn // accepted and never answered
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+
+	pol, err := policy.New(policy.Config{Bindings: map[string][]string{"operator": {"slack:*"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, addr := range map[string]string{"refusing": refusedAddr, "hung": hung.Addr().String()} {
+		t.Run(name, func(t *testing.T) {
+			rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+			t.Cleanup(func() { rdb.Close() })
+			jc := jobs.NewClient(nil, rdb, jobs.ClientOptions{Logger: discard()})
+			t.Cleanup(func() { jc.Close() })
+			router := bot.NewRouter(bot.RouterOptions{
+				Parser: commands.Parser{Targets: []string{"data"}}, Jobs: jc, Redis: rdb,
+				Policy: policy.NewHolder(pol), Logger: discard(),
+			})
+			r := newRig(t, router, nil)
+			router.Register(bot.Slack, r.adapter)
+
+			cmd := slacktest.SlashCommand{ChannelID: channel, UserID: "U0BOB", Text: "create --target data"}
+			start := time.Now()
+			status, body := do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", signingSecret, time.Now(), cmd.Form()))
+			if took := time.Since(start); took >= 3*time.Second {
+				t.Errorf("ack after %v, Slack gives up after 3s", took)
+			}
+			ans := decodeAnswer(t, body)
+			if status != http.StatusOK || ans.ResponseType != "ephemeral" || !strings.Contains(ans.Text, "queue is unavailable right now") {
+				t.Errorf("answer %d %+v, want an ephemeral queue-unavailable message", status, ans)
+			}
+			if n := len(r.fake.Calls("chat.postMessage")); n != 0 {
+				t.Errorf("%d messages posted for a job that was never queued", n)
+			}
+		})
+	}
+}

@@ -1,0 +1,168 @@
+package slack_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/slack"
+)
+
+// block is the part of a Block Kit block the tests look at.
+type block struct {
+	Type   string `json:"type"`
+	Text   *struct{ Type, Text string }
+	Fields []struct{ Type, Text string }
+	Elems  []struct {
+		Type     string `json:"type"`
+		ActionID string `json:"action_id"`
+		Value    string `json:"value"`
+		Style    string `json:"style"`
+		Text     struct{ Text string }
+	} `json:"elements"`
+}
+
+func decodeBlocks(t *testing.T, raw string) []block {
+	t.Helper()
+	var bs []block
+	if err := json.Unmarshal([]byte(raw), &bs); err != nil {
+		t.Fatalf("blocks are not JSON: %v\n%s", err, raw)
+	}
+	return bs
+}
+
+func TestPostRendersBlockKitInThread(t *testing.T) {
+	r := newRig(t, newRecorder(), nil)
+	msg := bot.Message{
+		Text:   "*Restore* of `data` needs confirmation <!channel> & co",
+		Fields: []bot.Field{{Label: "Snapshot", Value: "7f3a"}, {Label: "Files", Value: "1,204"}},
+		Buttons: []bot.Button{
+			{ActionID: "restore.confirm", Label: "Confirm", Value: "job-1", Style: "primary"},
+			{ActionID: "restore.cancel", Label: "Cancel", Value: "job-1", Style: "danger"},
+		},
+	}
+
+	ref, err := r.adapter.Post(context.Background(), channel, "1700000000.000001", msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	calls := r.fake.Answered("chat.postMessage")
+	if len(calls) != 1 {
+		t.Fatalf("%d chat.postMessage calls, want 1", len(calls))
+	}
+	f := calls[0].Form
+	if f.Get("channel") != channel || f.Get("thread_ts") != "1700000000.000001" {
+		t.Errorf("posted to channel %q thread %q, want %s in thread 1700000000.000001", f.Get("channel"), f.Get("thread_ts"), channel)
+	}
+	if ref.Channel != channel || ref.ID == "" || ref.Thread != "1700000000.000001" {
+		t.Errorf("ref = %+v, want the posted message in its thread", ref)
+	}
+	bs := decodeBlocks(t, f.Get("blocks"))
+	if len(bs) != 3 {
+		t.Fatalf("%d blocks, want text section, fields section, actions", len(bs))
+	}
+	if bs[0].Type != "section" || bs[0].Text.Type != "mrkdwn" ||
+		bs[0].Text.Text != "*Restore* of `data` needs confirmation &lt;!channel&gt; &amp; co" {
+		t.Errorf("text block = %+v, want escaped mrkdwn (no @channel ping)", bs[0])
+	}
+	if len(bs[1].Fields) != 2 || bs[1].Fields[0].Text != "*Snapshot*\n7f3a" {
+		t.Errorf("fields block = %+v, want label/value fields", bs[1])
+	}
+	if bs[2].Type != "actions" || len(bs[2].Elems) != 2 {
+		t.Fatalf("actions block = %+v, want two buttons", bs[2])
+	}
+	b := bs[2].Elems[1]
+	if b.Type != "button" || b.ActionID != "restore.cancel" || b.Value != "job-1" || b.Style != "danger" || b.Text.Text != "Cancel" {
+		t.Errorf("button = %+v, want restore.cancel/job-1/danger labelled Cancel", b)
+	}
+}
+
+func TestEphemeralGoesToOneUser(t *testing.T) {
+	r := newRig(t, newRecorder(), nil)
+	if err := r.adapter.Ephemeral(context.Background(), channel, "", "U0ALICE", bot.Message{Text: "denied: needs backup-admins"}); err != nil {
+		t.Fatal(err)
+	}
+	calls := r.fake.Answered("chat.postEphemeral")
+	if len(calls) != 1 || calls[0].Form.Get("user") != "U0ALICE" || calls[0].Form.Get("channel") != channel {
+		t.Fatalf("postEphemeral calls = %+v, want one to U0ALICE in %s", calls, channel)
+	}
+}
+
+func TestAttachUsesTheUploadV2Path(t *testing.T) {
+	r := newRig(t, newRecorder(), nil)
+	report := []byte("snapshot  files  size\n7f3a      1204   84 MB\n")
+
+	if err := r.adapter.Attach(context.Background(), channel, "1700000000.000009", "verify-report.txt", report, "Verification report"); err != nil {
+		t.Fatal(err)
+	}
+
+	var methods []string
+	for _, c := range r.fake.Answered() {
+		methods = append(methods, c.Method)
+	}
+	if got := strings.Join(methods, ","); got != "files.getUploadURLExternal,upload,files.completeUploadExternal" {
+		t.Fatalf("calls = %s, want the three steps of the upload v2 path", got)
+	}
+	get := r.fake.Answered("files.getUploadURLExternal")[0].Form
+	if get.Get("filename") != "verify-report.txt" || get.Get("length") != fmt.Sprint(len(report)) {
+		t.Errorf("getUploadURLExternal form = %v", get)
+	}
+	done := r.fake.Answered("files.completeUploadExternal")[0].Form
+	if done.Get("channel_id") != channel || done.Get("thread_ts") != "1700000000.000009" || done.Get("initial_comment") != "Verification report" {
+		t.Errorf("completeUploadExternal form = %v, want it shared into the thread with the comment", done)
+	}
+	var files []struct{ ID string }
+	if err := json.Unmarshal([]byte(done.Get("files")), &files); err != nil || len(files) != 1 {
+		t.Fatalf("completeUploadExternal files = %q", done.Get("files"))
+	}
+	if got, _ := r.fake.Upload(files[0].ID); string(got) != string(report) {
+		t.Errorf("uploaded %q, want %q", got, report)
+	}
+}
+
+func TestVeryLongTextIsCutAndAttached(t *testing.T) {
+	r := newRig(t, newRecorder(), nil)
+	var long strings.Builder
+	for i := 0; long.Len() < 120_000; i++ {
+		fmt.Fprintf(&long, "snapshot-%05d  full  2025-01-15  84 MB\n", i)
+	}
+
+	ref, err := r.adapter.Post(context.Background(), channel, "", bot.Message{Text: long.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := r.fake.Answered("chat.postMessage")[0].Form
+	bs := decodeBlocks(t, post.Get("blocks"))
+	if len(bs) > 50 {
+		t.Errorf("%d blocks, Slack accepts at most 50", len(bs))
+	}
+	for _, b := range bs {
+		if b.Text != nil && len(b.Text.Text) > 3000 {
+			t.Errorf("a section holds %d characters, Slack accepts at most 3000", len(b.Text.Text))
+		}
+	}
+	done := r.fake.Answered("files.completeUploadExternal")
+	if len(done) != 1 || done[0].Form.Get("thread_ts") != ref.ID {
+		t.Fatalf("full text not attached into the message's thread: %+v", done)
+	}
+	var files []struct{ ID string }
+	_ = json.Unmarshal([]byte(done[0].Form.Get("files")), &files)
+	if got, _ := r.fake.Upload(files[0].ID); string(got) != long.String() {
+		t.Errorf("attached %d bytes, want the full %d", len(got), long.Len())
+	}
+}
+
+func TestSurfaceErrorsSayWhatFailed(t *testing.T) {
+	r := newRig(t, newRecorder(), func(o *slack.Options) { o.BotToken = "xoxb-revoked" })
+	_, err := r.adapter.Post(context.Background(), channel, "", bot.Message{Text: "hi"})
+	if err == nil || !strings.Contains(err.Error(), "invalid_auth") || !strings.Contains(err.Error(), channel) {
+		t.Errorf("err = %v, want one naming the channel and Slack's invalid_auth", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "xoxb-") {
+		t.Errorf("error leaks the token: %v", err)
+	}
+}
