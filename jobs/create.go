@@ -1,0 +1,127 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/storage/engine"
+)
+
+// create backs up the command's target. --target all makes one snapshot
+// per configured target (each addressable by --target on restore, all
+// sharing the --name when one is given), one after the other in the same
+// repository. Each snapshot's JobID is "<job id>/<target>", so a retried
+// job returns the snapshots an earlier attempt finished instead of making
+// them again, and makes only the missing ones.
+func (w *Worker) create(ctx context.Context, j *Job) (*Result, error) {
+	c, err := command[*commands.Create](j)
+	if err != nil {
+		return nil, err
+	}
+	cfg := w.config()
+	ns, err := resolveStorage(cfg, c.Storage)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := resolveTargets(cfg, c.Target)
+	if err != nil {
+		return nil, err
+	}
+	r, err := w.openRepo(ctx, ns, j, openOptions{Create: true, Encrypt: c.Encrypt})
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+
+	results := make([]*engine.BackupResult, 0, len(targets))
+	for _, t := range targets {
+		res, err := r.Backup(ctx, engine.BackupRequest{
+			Paths:             t.Target.Paths,
+			Exclude:           t.Target.Exclude,
+			Type:              string(c.Type),
+			Name:              c.Name,
+			Target:            t.Name,
+			Tags:              tagMap(c.Tags),
+			Compress:          c.Compress,
+			RequireEncryption: c.Encrypt,
+			Retention:         time.Duration(c.Retention) * 24 * time.Hour,
+			JobID:             j.Meta.JobID + "/" + t.Name,
+		}, engineProgress(j))
+		if err != nil {
+			return nil, fmt.Errorf("back up target %s to storage %s: %w", t.Name, ns.Name, classify(err))
+		}
+		results = append(results, res)
+	}
+	return backupResult(ns.Name, results), nil
+}
+
+func tagMap(tags []commands.Tag) map[string]string {
+	if len(tags) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		m[t.Key] = t.Value
+	}
+	return m
+}
+
+// backupResult summarises one or more backups.
+func backupResult(storageName string, rs []*engine.BackupResult) *Result {
+	var files, newF, changed, unchanged, read, added int64
+	var dur time.Duration
+	names := make([]string, 0, len(rs))
+	for _, r := range rs {
+		files += r.Snapshot.Files
+		newF += r.FilesNew
+		changed += r.FilesChanged
+		unchanged += r.FilesUnchanged
+		read += r.BytesRead
+		added += r.BytesAdded
+		dur += r.Duration
+		names = append(names, r.Snapshot.Name)
+	}
+	res := &Result{Data: rawJSON(rs)}
+	if len(rs) == 1 {
+		r := rs[0]
+		s := r.Snapshot
+		res.Summary = fmt.Sprintf("Backup %s done: %s files, %s read, %s added to storage %s in %s",
+			s.Name, humanCount(s.Files), humanBytes(r.BytesRead), humanBytes(r.BytesAdded), storageName, humanDuration(r.Duration))
+		if r.Reused {
+			res.Summary = fmt.Sprintf("Backup %s was already made by an earlier attempt of this job (snapshot %s); nothing new written", s.Name, short(s.ID))
+		}
+		res.Fields = []Field{
+			{"Snapshot", fmt.Sprintf("%s (%s)", s.Name, short(s.ID))},
+			{"Type", s.Type}, {"Target", s.Target}, {"Storage", storageName},
+			{"Files", fmt.Sprintf("%s new, %s changed, %s unchanged", humanCount(r.FilesNew), humanCount(r.FilesChanged), humanCount(r.FilesUnchanged))},
+			{"Size", humanBytes(s.Size)},
+			{"Read", humanBytes(r.BytesRead)}, {"Added", humanBytes(r.BytesAdded)},
+			{"Dedup", ratio(r.DedupRatio)}, {"Compression", ratio(r.CompressionRatio)},
+			{"Duration", humanDuration(r.Duration)},
+		}
+		return res
+	}
+	res.Summary = fmt.Sprintf("Backup of %d targets done: %s files, %s read, %s added to storage %s in %s",
+		len(rs), humanCount(files), humanBytes(read), humanBytes(added), storageName, humanDuration(dur))
+	res.Fields = []Field{
+		{"Snapshots", strings.Join(names, ", ")}, {"Storage", storageName},
+		{"Files", fmt.Sprintf("%s new, %s changed, %s unchanged", humanCount(newF), humanCount(changed), humanCount(unchanged))},
+		{"Read", humanBytes(read)}, {"Added", humanBytes(added)}, {"Duration", humanDuration(dur)},
+	}
+	for _, r := range rs {
+		res.Fields = append(res.Fields, Field{r.Snapshot.Target, fmt.Sprintf("%s (%s): %s files, %s added",
+			r.Snapshot.Name, short(r.Snapshot.ID), humanCount(r.Snapshot.Files), humanBytes(r.BytesAdded))})
+	}
+	return res
+}
+
+// short abbreviates a snapshot id to 8 characters.
+func short(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}

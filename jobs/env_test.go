@@ -1,0 +1,240 @@
+package jobs
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/policy"
+	"github.com/backupbot/backupbot/storage"
+)
+
+// testDB is the Redis database this package's tests own (other packages'
+// tests share the server): they FLUSHDB it, so they run one at a time.
+const testDB = 2
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(runChild())
+	}
+	os.Exit(m.Run())
+}
+
+// testRedis returns a client on the test-owned Redis, database 2, emptied.
+func testRedis(t testing.TB) redis.UniversalClient {
+	t.Helper()
+	rdb := openTestRedis(t)
+	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
+		t.Fatalf("flush test Redis DB %d: %v", testDB, err)
+	}
+	return rdb
+}
+
+func openTestRedis(t testing.TB) *redis.Client {
+	t.Helper()
+	url := os.Getenv("BACKUPBOT_TEST_REDIS_URL")
+	if url == "" {
+		t.Fatal("BACKUPBOT_TEST_REDIS_URL is unset: run `make test`, which starts a test-owned Redis " +
+			"(or `eval \"$(bash scripts/services/redis.sh start)\"` first)")
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatalf("BACKUPBOT_TEST_REDIS_URL %q: %v", url, err)
+	}
+	opt.DB = testDB
+	rdb := redis.NewClient(opt)
+	if err := rdb.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("test Redis at %s does not answer: %v (run `make test`)", opt.Addr, err)
+	}
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+func quietLogger() *slog.Logger {
+	if os.Getenv("BACKUPBOT_TEST_VERBOSE") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+var alice = policy.Identity{Platform: "console", UserID: "alice", UserName: "alice"}
+
+// testConfig is a config with one local storage and two targets in dir.
+func testConfig(repo string, targets map[string]string) *config.File {
+	cfg := &config.File{
+		Storages: map[string]storage.Spec{"local": {Type: storage.KindLocal, Path: repo}},
+		Targets:  map[string]config.Target{},
+	}
+	for name, path := range targets {
+		cfg.Targets[name] = config.Target{Paths: []string{path}}
+	}
+	return cfg
+}
+
+// harness is a client, a worker and an event log on the test Redis.
+type harness struct {
+	t      testing.TB
+	rdb    redis.UniversalClient
+	client *Client
+	events *eventLog
+	cfg    *config.File
+}
+
+func newHarness(t testing.TB) *harness {
+	t.Helper()
+	return newHarnessOn(t, testRedis(t))
+}
+
+// newHarnessOn is newHarness on a given Redis.
+func newHarnessOn(t testing.TB, rdb redis.UniversalClient) *harness {
+	t.Helper()
+	h := &harness{t: t, rdb: rdb, events: &eventLog{}}
+	h.client = NewClient(nil, rdb, ClientOptions{Logger: quietLogger()})
+	t.Cleanup(func() { h.client.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { _ = Subscribe(ctx, rdb, h.events.add) }()
+	// Not waiting for done: the subscriber's blocking read ends within a
+	// second, or at once when the client closes.
+	t.Cleanup(cancel)
+	// Subscribe resolves its start position at once; wait until it is
+	// reading so no event of the test is missed.
+	time.Sleep(50 * time.Millisecond)
+	return h
+}
+
+// deps returns worker dependencies on h.cfg with no password.
+func (h *harness) deps() Deps {
+	return Deps{
+		Config:   func() *config.File { return h.cfg },
+		Password: func(storage.Spec) (string, error) { return "", nil },
+		Logger:   quietLogger(),
+	}
+}
+
+// startWorker runs a worker until the test ends (or stop is called).
+func (h *harness) startWorker(deps Deps, o WorkerOptions) (stop func()) {
+	h.t.Helper()
+	if o.RetryDelay == nil {
+		o.RetryDelay = func(int) time.Duration { return 0 }
+	}
+	w := NewWorker(nil, h.rdb, deps, o)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				h.t.Errorf("worker Run: %v", err)
+			}
+		})
+	}
+	h.t.Cleanup(stop)
+	return stop
+}
+
+func (h *harness) enqueue(cmd commands.Command) Meta {
+	h.t.Helper()
+	meta, err := h.client.Enqueue(context.Background(), cmd, Meta{Requester: alice, Channel: "ops", Text: string(cmd.Action())})
+	if err != nil {
+		h.t.Fatalf("Enqueue %s: %v", cmd.Action(), err)
+	}
+	return meta
+}
+
+// waitFinal waits for the job's final event and returns it.
+func (h *harness) waitFinal(id string, within time.Duration) Event {
+	h.t.Helper()
+	ev, ok := h.events.wait(within, func(e Event) bool { return e.Meta.JobID == id && e.Kind.Final() })
+	if !ok {
+		st, _ := h.client.Status(context.Background(), id)
+		h.t.Fatalf("job %s did not finish within %s; status %+v; events %v", id, within, st, h.events.kinds(id))
+	}
+	return ev
+}
+
+// eventLog collects events for assertions.
+type eventLog struct {
+	mu     sync.Mutex
+	events []Event
+	notify chan struct{}
+}
+
+func (l *eventLog) add(e Event) {
+	l.mu.Lock()
+	l.events = append(l.events, e)
+	if l.notify != nil {
+		close(l.notify)
+		l.notify = nil
+	}
+	l.mu.Unlock()
+}
+
+func (l *eventLog) of(id string) []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Event
+	for _, e := range l.events {
+		if e.Meta.JobID == id {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (l *eventLog) kinds(id string) []EventKind {
+	var out []EventKind
+	for _, e := range l.of(id) {
+		if len(out) > 0 && e.Kind == EventProgress && out[len(out)-1] == EventProgress {
+			continue
+		}
+		out = append(out, e.Kind)
+	}
+	return out
+}
+
+// count counts events of one kind.
+func (l *eventLog) count(k EventKind) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, e := range l.events {
+		if e.Kind == k {
+			n++
+		}
+	}
+	return n
+}
+
+// wait returns the first event matching ok, waiting up to d for it.
+func (l *eventLog) wait(d time.Duration, ok func(Event) bool) (Event, bool) {
+	deadline := time.After(d)
+	for {
+		l.mu.Lock()
+		for _, e := range l.events {
+			if ok(e) {
+				l.mu.Unlock()
+				return e, true
+			}
+		}
+		if l.notify == nil {
+			l.notify = make(chan struct{})
+		}
+		ch := l.notify
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			return Event{}, false
+		}
+	}
+}

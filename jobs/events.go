@@ -1,0 +1,252 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// EventKind says what happened to a job.
+type EventKind string
+
+// Event kinds, in the order a job normally sees them.
+const (
+	EventQueued    EventKind = "queued"
+	EventStarted   EventKind = "started"
+	EventProgress  EventKind = "progress"
+	EventRetrying  EventKind = "retrying"
+	EventSucceeded EventKind = "succeeded"
+	EventFailed    EventKind = "failed"
+	EventCanceled  EventKind = "canceled"
+)
+
+// Final reports whether no further event follows this one for the job.
+func (k EventKind) Final() bool {
+	return k == EventSucceeded || k == EventFailed || k == EventCanceled
+}
+
+// Event is one thing that happened to a job, as workers publish it and
+// Subscribe delivers it.
+type Event struct {
+	Kind EventKind `json:"kind"`
+	Meta Meta      `json:"meta"`
+	// Action is the job's action (create, restore, ...).
+	Action string `json:"action"`
+	// Attempt counts runs of the job: 1 for the first, 2 after one retry.
+	Attempt int `json:"attempt,omitempty"`
+	// Progress is set on progress events (and on started, as the first report).
+	Progress *Progress `json:"progress,omitempty"`
+	// Result is set on succeeded events.
+	Result *Result `json:"result,omitempty"`
+	// Error says why on failed, retrying and canceled events, in words an
+	// engineer can act on.
+	Error string `json:"error,omitempty"`
+	// Refused is set on a failed event when the worker's policy re-check
+	// refused the job (the requester lost the role since enqueueing).
+	Refused bool      `json:"refused,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// Progress is how far a running job has got.
+type Progress struct {
+	Phase      string `json:"phase"`
+	Files      int64  `json:"files"`
+	FilesTotal int64  `json:"files_total"`
+	Bytes      int64  `json:"bytes"`
+	BytesTotal int64  `json:"bytes_total"`
+	Path       string `json:"path,omitempty"`
+	// Rate is bytes per second over the last few seconds.
+	Rate float64 `json:"rate"`
+	// ETA is the estimated time left; 0 when unknown.
+	ETA time.Duration `json:"eta"`
+}
+
+// Fraction returns the share done, 0..1, by bytes when their total is
+// known, else by files; -1 when neither total is known.
+func (p Progress) Fraction() float64 {
+	switch {
+	case p.BytesTotal > 0:
+		return clamp01(float64(p.Bytes) / float64(p.BytesTotal))
+	case p.FilesTotal > 0:
+		return clamp01(float64(p.Files) / float64(p.FilesTotal))
+	}
+	return -1
+}
+
+func clamp01(f float64) float64 {
+	return min(max(f, 0), 1)
+}
+
+// Field is one label/value pair of a result (shown as a table in chat).
+type Field struct {
+	Label string `json:"label"`
+	Value string `json:"value"`
+}
+
+// Report is long output attached to the thread as a file.
+type Report struct {
+	Name string `json:"name"`
+	Data []byte `json:"data"`
+}
+
+// Plan is what a restore does (or would do). Bytes gives a stable encoding
+// for policy.PlanHash, so an approval is bound to this exact plan.
+type Plan struct {
+	// Snapshot is the ID of the snapshot the plan restores.
+	Snapshot string      `json:"snapshot"`
+	Entries  []PlanEntry `json:"entries"`
+}
+
+// PlanEntry is one path of a Plan.
+type PlanEntry struct {
+	Path string `json:"path"`
+	// Action is create, overwrite or unchanged.
+	Action string `json:"action"`
+	Size   int64  `json:"size"`
+}
+
+// Bytes returns the plan's canonical encoding (JSON, entries in plan order).
+func (p *Plan) Bytes() []byte {
+	if p == nil {
+		return nil
+	}
+	b, err := json.Marshal(p)
+	if err != nil { // a Plan of strings and ints always marshals
+		panic(fmt.Sprintf("jobs: marshal plan: %v", err))
+	}
+	return b
+}
+
+// Result is what a finished job says.
+type Result struct {
+	// Summary is one line ("Backup data-20250115-0200 done: 1,204 files, 52 MB added").
+	Summary string  `json:"summary"`
+	Fields  []Field `json:"fields,omitempty"`
+	// Report is long output (a listing, a verify report) to attach as a file.
+	Report *Report `json:"report,omitempty"`
+	// Plan is set by a restore (always by a preview).
+	Plan *Plan `json:"plan,omitempty"`
+	// Data is the action's machine-readable result (JSON), for --json
+	// consumers and the dashboard.
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// Redis names of the event feed. Events go to a capped stream (so a
+// subscriber that loses its connection resumes where it was, losing
+// nothing) and are also published on a pub/sub channel of the same name
+// for external watchers (`redis-cli subscribe backupbot:events`).
+const (
+	eventsStream  = "backupbot:events"
+	eventsChannel = "backupbot:events"
+	// eventsMaxLen caps the stream (approximately).
+	eventsMaxLen = 10000
+)
+
+// publish sends ev to every subscriber.
+func publish(ctx context.Context, rdb redis.UniversalClient, ev Event) error {
+	if ev.At.IsZero() {
+		ev.At = time.Now()
+	}
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("encode %s event of job %s: %w", ev.Kind, ev.Meta.JobID, err)
+	}
+	pipe := rdb.Pipeline()
+	pipe.XAdd(ctx, &redis.XAddArgs{Stream: eventsStream, MaxLen: eventsMaxLen, Approx: true, Values: []any{"event", b}})
+	pipe.Publish(ctx, eventsChannel, b)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("publish %s event of job %s: %w", ev.Kind, ev.Meta.JobID, err)
+	}
+	return nil
+}
+
+// SubscribeOptions tune Subscribe; the zero value is what the service uses.
+type SubscribeOptions struct {
+	// RetryDelay is the pause after a Redis error before trying again
+	// (default 500 ms).
+	RetryDelay time.Duration
+	// OnError, when set, is told about each Redis error (the subscription
+	// keeps going).
+	OnError func(error)
+}
+
+// Subscribe calls fn for every event published from now on, in order, until
+// ctx is done; it then returns ctx's error. It survives Redis restarts and
+// network errors: it retries and resumes after the last event it delivered,
+// so events published while the connection was down are delivered late,
+// not lost (unless Redis itself lost them). fn runs on Subscribe's
+// goroutine: keep it quick or hand off.
+func Subscribe(ctx context.Context, rdb redis.UniversalClient, fn func(Event)) error {
+	return SubscribeWith(ctx, rdb, SubscribeOptions{}, fn)
+}
+
+// SubscribeWith is Subscribe with options.
+func SubscribeWith(ctx context.Context, rdb redis.UniversalClient, o SubscribeOptions, fn func(Event)) error {
+	if o.RetryDelay <= 0 {
+		o.RetryDelay = 500 * time.Millisecond
+	}
+	last := "$"
+	// Resolve "$" to a concrete ID at once, so events published between
+	// this call and the first XREAD are not missed.
+	if id, err := lastStreamID(ctx, rdb); err == nil {
+		last = id
+	}
+	for {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		streams, err := rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{eventsStream, last}, Block: time.Second, Count: 100}).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if o.OnError != nil {
+				o.OnError(fmt.Errorf("read job events from Redis: %w", err))
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(o.RetryDelay):
+			}
+			if last == "$" {
+				if id, err := lastStreamID(ctx, rdb); err == nil {
+					last = id
+				}
+			}
+			continue
+		}
+		for _, s := range streams {
+			for _, m := range s.Messages {
+				last = m.ID
+				raw, _ := m.Values["event"].(string)
+				var ev Event
+				if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+					if o.OnError != nil {
+						o.OnError(fmt.Errorf("decode job event %s: %w", m.ID, err))
+					}
+					continue
+				}
+				fn(ev)
+			}
+		}
+	}
+}
+
+// lastStreamID returns the ID of the newest event, or "0-0" when there is none.
+func lastStreamID(ctx context.Context, rdb redis.UniversalClient) (string, error) {
+	msgs, err := rdb.XRevRangeN(ctx, eventsStream, "+", "-", 1).Result()
+	if err != nil {
+		return "", err
+	}
+	if len(msgs) == 0 {
+		return "0-0", nil
+	}
+	return msgs[0].ID, nil
+}

@@ -1,0 +1,384 @@
+package jobs
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/storage"
+	"github.com/backupbot/backupbot/storage/engine"
+)
+
+// writeTree makes a small source tree: a few files of text and one of
+// random bytes (size rnd) so backups have something to chunk.
+func writeTree(t testing.TB, dir string, rnd int) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{
+		"readme.txt":          []byte("hello from the data target\n"),
+		"conf/app.yaml":       []byte("listen: 8080\n"),
+		"deep/a/b/c/note.txt": []byte(strings.Repeat("note ", 100)),
+		"random.bin":          randomBytes(rnd, 1),
+	}
+	for name, data := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return files
+}
+
+func randomBytes(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// engineHarness is a harness with a real local repository and a target
+// "data" (and "config") with files in them.
+type engineHarness struct {
+	*harness
+	repo, data, conf string
+	files            map[string][]byte
+}
+
+func newEngineHarness(t *testing.T, o WorkerOptions) *engineHarness {
+	t.Helper()
+	dir := t.TempDir()
+	h := &engineHarness{harness: newHarness(t), repo: filepath.Join(dir, "repo"), data: filepath.Join(dir, "data"), conf: filepath.Join(dir, "config")}
+	h.files = writeTree(t, h.data, 3<<20)
+	writeTree(t, h.conf, 1000)
+	h.cfg = testConfig(h.repo, map[string]string{"data": h.data, "config": h.conf})
+	h.startWorker(h.deps(), o)
+	return h
+}
+
+// run enqueues cmd and returns its final event, failing the test unless
+// it succeeded.
+func (h *engineHarness) run(cmd commands.Command) Event {
+	h.t.Helper()
+	meta := h.enqueue(cmd)
+	ev := h.waitFinal(meta.JobID, 60*time.Second)
+	if ev.Kind != EventSucceeded {
+		h.t.Fatalf("%s job %s: %s: %s", cmd.Action(), meta.JobID, ev.Kind, ev.Error)
+	}
+	return ev
+}
+
+// snapshots lists the repository directly through the engine.
+func (h *engineHarness) snapshots() []engine.SnapshotInfo {
+	h.t.Helper()
+	ctx := context.Background()
+	b, err := storage.Open(ctx, storage.Spec{Type: storage.KindLocal, Path: h.repo})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer b.Close()
+	e, err := engine.Open(ctx, b, engine.OpenOptions{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer e.Close()
+	s, err := e.Snapshots(ctx, engine.SnapshotFilter{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return s
+}
+
+func field(r *Result, label string) string {
+	for _, f := range r.Fields {
+		if f.Label == label {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+func TestCreateRestoreListAnalyzeThroughTheQueue(t *testing.T) {
+	h := newEngineHarness(t, WorkerOptions{})
+
+	ev := h.run(&commands.Create{Type: commands.TypeFull, Target: "data", Name: "pre-deploy", Compress: true,
+		Tags: []commands.Tag{{Key: "purpose", Value: "test"}}})
+	if !strings.Contains(ev.Result.Summary, "Backup pre-deploy done") || field(ev.Result, "Target") != "data" {
+		t.Errorf("create result %+v", ev.Result)
+	}
+	if kinds := h.events.kinds(ev.Meta.JobID); len(kinds) < 4 || kinds[2] != EventProgress {
+		t.Errorf("create events %v: want progress between started and succeeded", kinds)
+	}
+
+	// --target all: one snapshot per configured target.
+	ev = h.run(&commands.Create{Type: commands.TypeIncremental, Target: "all", Compress: true})
+	if !strings.Contains(ev.Result.Summary, "2 targets") {
+		t.Errorf("create --target all: %q, want both targets", ev.Result.Summary)
+	}
+	if n := len(h.snapshots()); n != 3 {
+		t.Fatalf("%d snapshots after create data + create all, want 3", n)
+	}
+
+	// Preview: the plan, nothing written.
+	dest := filepath.Join(t.TempDir(), "restored")
+	ev = h.run(&commands.Restore{Name: "pre-deploy", Target: "data", To: dest, Preview: true})
+	plan := ev.Result.Plan
+	if plan == nil || len(plan.Entries) == 0 || plan.Snapshot == "" {
+		t.Fatalf("preview result has no plan: %+v", ev.Result)
+	}
+	if _, err := os.Stat(dest); !os.IsNotExist(err) {
+		t.Errorf("preview wrote into %s", dest)
+	}
+	if !strings.Contains(ev.Result.Summary, "nothing was written") || len(plan.Bytes()) == 0 {
+		t.Errorf("preview summary %q", ev.Result.Summary)
+	}
+
+	// The real restore writes the files back byte for byte.
+	ev = h.run(&commands.Restore{Name: "pre-deploy", Target: "data", To: dest})
+	if !strings.HasPrefix(ev.Result.Summary, "Restored") {
+		t.Errorf("restore summary %q", ev.Result.Summary)
+	}
+	for name, want := range h.files {
+		got, err := findRestored(dest, name)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("restored %s: %v (%d bytes, want %d)", name, err, len(got), len(want))
+		}
+	}
+
+	ev = h.run(&commands.List{Storage: commands.StorageRef{Name: "all"}, Size: true})
+	if !strings.HasPrefix(ev.Result.Summary, "3 backups in local") || !strings.Contains(field(ev.Result, "Backups"), "pre-deploy") {
+		t.Errorf("list result %q / %q", ev.Result.Summary, field(ev.Result, "Backups"))
+	}
+	var rows []listedSnapshot
+	if err := json.Unmarshal(ev.Result.Data, &rows); err != nil || len(rows) != 3 {
+		t.Errorf("list data: %v, %d rows", err, len(rows))
+	}
+	ev = h.run(&commands.List{Type: commands.TypeFull})
+	if !strings.HasPrefix(ev.Result.Summary, "1 backups") {
+		t.Errorf("list --type full: %q, want the one full backup", ev.Result.Summary)
+	}
+
+	ev = h.run(&commands.Analyze{Name: "pre-deploy", Performance: true})
+	if !strings.Contains(ev.Result.Summary, "pre-deploy") || field(ev.Result, "Throughput") == "" {
+		t.Errorf("analyze result %+v", ev.Result)
+	}
+
+	ev = h.run(&commands.Test{Storage: commands.StorageRef{Name: "local"}})
+	if !strings.Contains(ev.Result.Summary, "works") || field(ev.Result, "Write") == "" {
+		t.Errorf("test result %+v", ev.Result)
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(h.repo, "probes", "*"))
+	if len(leftovers) != 0 {
+		t.Errorf("storage test left %v behind", leftovers)
+	}
+}
+
+// findRestored finds a restored file whatever layout the engine uses under
+// the destination (the original absolute path, or relative to the target).
+func findRestored(dest, name string) ([]byte, error) {
+	var found []byte
+	err := filepath.Walk(dest, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() && strings.HasSuffix(filepath.ToSlash(p), "/"+name) && found == nil {
+			found, err = os.ReadFile(p)
+		}
+		return err
+	})
+	if found == nil && err == nil {
+		err = fmt.Errorf("not found under %s", dest)
+	}
+	return found, err
+}
+
+func TestUnknownTargetOrStorageFailsAtOnceWithTheChoices(t *testing.T) {
+	h := newEngineHarness(t, WorkerOptions{})
+	h.run(&commands.Create{Type: commands.TypeFull, Target: "config", Compress: true})
+	for _, tc := range []struct {
+		cmd  commands.Command
+		want []string
+	}{
+		{&commands.Create{Target: "nope"}, []string{`unknown target "nope"`, "config, data"}},
+		{&commands.Create{Target: "data", Storage: commands.StorageRef{Name: "offsite"}}, []string{`unknown storage "offsite"`, "local"}},
+		{&commands.Create{Target: "data", Storage: commands.StorageRef{Name: "azure"}}, []string{"no azure storage is configured"}},
+		{&commands.Restore{Name: "never-made", Target: "data"}, []string{"never-made"}},
+	} {
+		meta := h.enqueue(tc.cmd)
+		ev := h.waitFinal(meta.JobID, 20*time.Second)
+		if ev.Kind != EventFailed {
+			t.Errorf("%s: %s, want failed", tc.cmd.Action(), ev.Kind)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(ev.Error, w) {
+				t.Errorf("%s error %q does not mention %q", tc.cmd.Action(), ev.Error, w)
+			}
+		}
+		if st, _ := h.client.Status(context.Background(), meta.JobID); st.Attempt != 1 {
+			t.Errorf("%s: %d attempts; a configuration mistake must not be retried", tc.cmd.Action(), st.Attempt)
+		}
+	}
+}
+
+func TestRetriedCreateMakesOneSnapshot(t *testing.T) {
+	// The first attempt makes its snapshot and then "loses" the result (as
+	// if the worker crashed right after); the retry must not make another.
+	failFirst := func(next Handler) Handler {
+		return HandlerFunc(func(ctx context.Context, j *Job) (*Result, error) {
+			res, err := next.Run(ctx, j)
+			if err == nil && j.Attempt == 1 {
+				return nil, fmt.Errorf("lost connection to Redis after the backup")
+			}
+			return res, err
+		})
+	}
+	h := newEngineHarness(t, WorkerOptions{Middleware: []Middleware{failFirst}})
+	ev := h.run(&commands.Create{Type: commands.TypeFull, Target: "data", Name: "once", Compress: true})
+	if ev.Attempt != 2 {
+		t.Fatalf("create succeeded on attempt %d, want 2", ev.Attempt)
+	}
+	if snaps := h.snapshots(); len(snaps) != 1 {
+		t.Errorf("%d snapshots after a retried create, want 1", len(snaps))
+	}
+	if !strings.Contains(ev.Result.Summary, "already made by an earlier attempt") {
+		t.Errorf("retried create summary %q: want it to say the snapshot was reused", ev.Result.Summary)
+	}
+}
+
+func TestExportWritesArchivesWithChecksums(t *testing.T) {
+	h := newEngineHarness(t, WorkerOptions{})
+	h.run(&commands.Create{Type: commands.TypeFull, Target: "data", Name: "exp", Compress: true})
+	dest := t.TempDir()
+
+	ev := h.run(&commands.Export{Name: "exp", Format: commands.FormatTar, Destination: dest, Checksum: true})
+	var out struct {
+		Files []string `json:"files"`
+	}
+	if err := json.Unmarshal(ev.Result.Data, &out); err != nil || len(out.Files) != 2 {
+		t.Fatalf("export data %s: %v", ev.Result.Data, err)
+	}
+	archive := out.Files[0]
+	f, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(f)
+	got := map[string][]byte{}
+	for {
+		hd, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read %s: %v", archive, err)
+		}
+		b, _ := io.ReadAll(tr)
+		got[hd.Name] = b
+	}
+	f.Close()
+	for name, want := range h.files {
+		found := false
+		for n, b := range got {
+			if strings.HasSuffix(n, "/"+name) && bytes.Equal(b, want) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("tar export lacks %s", name)
+		}
+	}
+	sums, _ := os.ReadFile(out.Files[1])
+	data, _ := os.ReadFile(archive)
+	sum := sha256.Sum256(data)
+	if !strings.Contains(string(sums), hex.EncodeToString(sum[:])+"  "+filepath.Base(archive)) {
+		t.Errorf("checksum file %q does not hold the archive's sha256", sums)
+	}
+
+	// zip, split in parts of 1 MB: the joined parts are a valid zip.
+	ev = h.run(&commands.Export{Name: "exp", Format: commands.FormatZip, Destination: dest, Split: 1 << 20})
+	if err := json.Unmarshal(ev.Result.Data, &out); err != nil || len(out.Files) < 3 {
+		t.Fatalf("split export made %v, want several parts of a 3 MB backup", out.Files)
+	}
+	var joined []byte
+	for _, p := range out.Files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > 1<<20 {
+			t.Errorf("part %s is %d bytes, over the 1 MiB split", p, len(b))
+		}
+		joined = append(joined, b...)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(joined), int64(len(joined)))
+	if err != nil {
+		t.Fatalf("joined parts are not a zip: %v", err)
+	}
+	if len(zr.File) < len(h.files) {
+		t.Errorf("zip holds %d entries, want at least %d", len(zr.File), len(h.files))
+	}
+	scratch, _ := filepath.Glob(filepath.Join(dest, ".export-*"))
+	if len(scratch) != 0 {
+		t.Errorf("export left scratch directories %v", scratch)
+	}
+
+	meta := h.enqueue(&commands.Export{Name: "exp", Format: commands.Format7z, Destination: dest})
+	if ev := h.waitFinal(meta.JobID, 10*time.Second); ev.Kind != EventFailed || !strings.Contains(ev.Error, "tar or zip") {
+		t.Errorf("7z export: %s %q, want a clear refusal", ev.Kind, ev.Error)
+	}
+}
+
+func TestSnapshotOfStorageAndDatabase(t *testing.T) {
+	h := newEngineHarness(t, WorkerOptions{})
+	// A stand-in pg_dump that writes a recognisable dump and records its
+	// environment, so the test sees the password went through the env only.
+	bin := t.TempDir()
+	envOut := filepath.Join(t.TempDir(), "env")
+	script := "#!/bin/sh\necho \"PGPASSWORD=$PGPASSWORD ARGS=$*\" > " + envOut + "\necho '-- dump of appdb'\n"
+	if err := os.WriteFile(filepath.Join(bin, "pg_dump"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv("APPDB_PASSWORD", "s3cret-pw")
+	h.cfg.Databases = map[string]config.Database{"app": {Type: "postgres", Name: "appdb", Host: "127.0.0.1", User: "backup", PasswordEnv: "APPDB_PASSWORD"}}
+
+	ev := h.run(&commands.Snapshot{Resource: commands.ResourceDatabase, Name: "compliance", Tags: []commands.Tag{{Key: "purpose", Value: "compliance"}}, Expire: 24})
+	if !strings.Contains(ev.Result.Summary, "Snapshot (database)") {
+		t.Errorf("snapshot summary %q", ev.Result.Summary)
+	}
+	rec, _ := os.ReadFile(envOut)
+	if !strings.Contains(string(rec), "PGPASSWORD=s3cret-pw") || strings.Contains(string(rec), "ARGS=s3cret") || !strings.Contains(string(rec), "--dbname=appdb") {
+		t.Errorf("pg_dump ran as %q: want the password in PGPASSWORD only and the database named", rec)
+	}
+	snaps := h.snapshots()
+	if len(snaps) != 1 || snaps[0].Target != "database-app" || snaps[0].Tags["purpose"] != "compliance" || snaps[0].ExpiresAt.IsZero() {
+		t.Errorf("database snapshot %+v: want target database-app, the tags and an expiry", snaps)
+	}
+
+	ev = h.run(&commands.Snapshot{Resource: commands.ResourceAll, Name: "everything"})
+	if !strings.Contains(field(ev.Result, "vm"), "skipped") {
+		t.Errorf("snapshot all should say vm was skipped: %+v", ev.Result.Fields)
+	}
+	if n := len(h.snapshots()); n != 1+1+2 {
+		t.Errorf("%d snapshots after database + all (database, 2 targets), want 4", n)
+	}
+	meta := h.enqueue(&commands.Snapshot{Resource: commands.ResourceVM, Name: "pre-update"})
+	if ev := h.waitFinal(meta.JobID, 10*time.Second); ev.Kind != EventFailed || !strings.Contains(ev.Error, "hypervisor") {
+		t.Errorf("vm snapshot: %s %q, want a refusal explaining why", ev.Kind, ev.Error)
+	}
+}

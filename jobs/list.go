@@ -1,0 +1,188 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/storage/engine"
+)
+
+// listInline is how many backups a list result shows before attaching the
+// full listing as a file.
+const listInline = 10
+
+// listedSnapshot is one row of a listing.
+type listedSnapshot struct {
+	Storage string `json:"storage"`
+	engine.SnapshotInfo
+	// Verified is set with --verify: "ok" or what is wrong.
+	Verified string `json:"verified,omitempty"`
+}
+
+// list shows backups across the storages --storage names (all, remote,
+// local, a name or a kind), filtered by --age, --type, --target, --name;
+// --size adds sizes and --verify runs a quick verify of each backup.
+// With --running it lists the jobs in flight instead.
+func (w *Worker) list(ctx context.Context, j *Job) (*Result, error) {
+	c, err := command[*commands.List](j)
+	if err != nil {
+		return nil, err
+	}
+	if c.Running {
+		return w.listRunning(ctx)
+	}
+	storages, err := resolveStorages(w.config(), c.Storage)
+	if err != nil {
+		return nil, err
+	}
+	f := engine.SnapshotFilter{Name: c.Name, Type: string(c.Type), Target: c.Target}
+	if c.Target == "all" {
+		f.Target = ""
+	}
+	if c.Age > 0 {
+		f.NewerThan = time.Now().Add(-time.Duration(c.Age) * 24 * time.Hour)
+	}
+	var rows []listedSnapshot
+	var notes []string
+	for _, ns := range storages {
+		got, note, err := w.listOne(ctx, j, ns, f, c.Verify)
+		if err != nil {
+			if len(storages) == 1 {
+				return nil, err
+			}
+			notes = append(notes, fmt.Sprintf("%s: %v", ns.Name, err))
+			continue
+		}
+		if note != "" {
+			notes = append(notes, note)
+		}
+		rows = append(rows, got...)
+	}
+	return listResult(c, storages, rows, notes), nil
+}
+
+func (w *Worker) listOne(ctx context.Context, j *Job, ns namedStorage, f engine.SnapshotFilter, verify bool) ([]listedSnapshot, string, error) {
+	r, err := w.openRepo(ctx, ns, j, openOptions{})
+	if errors.Is(err, engine.ErrNoRepository) {
+		return nil, fmt.Sprintf("%s: no backups yet", ns.Name), nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	defer r.Close()
+	snaps, err := r.Snapshots(ctx, f)
+	if err != nil {
+		return nil, "", fmt.Errorf("list backups in storage %s: %w", ns.Name, classify(err))
+	}
+	rows := make([]listedSnapshot, len(snaps))
+	for i, s := range snaps {
+		rows[i] = listedSnapshot{Storage: ns.Name, SnapshotInfo: s}
+		if verify {
+			rep, err := r.Verify(ctx, engine.VerifyRequest{Snapshot: s.ID}, engineProgress(j))
+			switch {
+			case err != nil:
+				if ctx.Err() != nil {
+					return nil, "", ctx.Err()
+				}
+				rows[i].Verified = "error: " + err.Error()
+			case rep.OK():
+				rows[i].Verified = "ok"
+			default:
+				rows[i].Verified = fmt.Sprintf("%d problems", len(rep.Problems))
+			}
+		}
+	}
+	return rows, "", nil
+}
+
+func listResult(c *commands.List, storages []namedStorage, rows []listedSnapshot, notes []string) *Result {
+	names := make([]string, len(storages))
+	for i, s := range storages {
+		names[i] = s.Name
+	}
+	res := &Result{Data: rawJSON(rows)}
+	var total int64
+	bad := 0
+	for _, r := range rows {
+		total += r.Size
+		if r.Verified != "" && r.Verified != "ok" {
+			bad++
+		}
+	}
+	res.Summary = fmt.Sprintf("%d backups in %s", len(rows), strings.Join(names, ", "))
+	if c.Size {
+		res.Summary += fmt.Sprintf(", %s in all", humanBytes(total))
+	}
+	if c.Verify {
+		if bad == 0 {
+			res.Summary += "; all verified ok"
+		} else {
+			res.Summary += fmt.Sprintf("; %d FAILED verification", bad)
+		}
+	}
+	header := []string{"NAME", "ID", "TYPE", "TARGET", "TIME"}
+	if len(storages) > 1 {
+		header = append([]string{"STORAGE"}, header...)
+	}
+	if c.Size {
+		header = append(header, "SIZE", "ADDED")
+	}
+	if c.Verify {
+		header = append(header, "VERIFIED")
+	}
+	lines := make([][]string, len(rows))
+	for i, r := range rows {
+		var l []string
+		if len(storages) > 1 {
+			l = append(l, r.Storage)
+		}
+		l = append(l, r.Name, short(r.ID), r.Type, r.Target, r.Time.Local().Format("2006-01-02 15:04"))
+		if c.Size {
+			l = append(l, humanBytes(r.Size), humanBytes(r.Added))
+		}
+		if c.Verify {
+			l = append(l, r.Verified)
+		}
+		lines[i] = l
+	}
+	if len(rows) > 0 {
+		shown := lines[:min(len(lines), listInline)]
+		text := table(header, shown)
+		if len(lines) > listInline {
+			text += fmt.Sprintf("… and %d more (see the attached listing)", len(lines)-listInline)
+			res.Report = &Report{Name: "backups.txt", Data: []byte(table(header, lines))}
+		}
+		res.Fields = append(res.Fields, Field{"Backups", strings.TrimRight(text, "\n")})
+	}
+	for _, n := range notes {
+		res.Fields = append(res.Fields, Field{"Note", n})
+	}
+	return res
+}
+
+// listRunning lists the jobs in flight (list --running run as a job).
+func (w *Worker) listRunning(ctx context.Context) (*Result, error) {
+	ids, err := w.store.live(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rows [][]string
+	var sts []Status
+	for _, id := range ids {
+		st, err := w.store.get(ctx, id)
+		if err != nil || st.State.Final() {
+			continue
+		}
+		sts = append(sts, st)
+		rows = append(rows, []string{id, st.Action, string(st.State), st.Meta.Requester.Display(), st.Meta.EnqueuedAt.Local().Format("15:04:05")})
+	}
+	res := &Result{Summary: fmt.Sprintf("%d jobs queued or running", len(sts)), Data: rawJSON(sts)}
+	if len(rows) > 0 {
+		res.Fields = []Field{{"Jobs", strings.TrimRight(table([]string{"JOB", "ACTION", "STATE", "BY", "QUEUED"}, rows), "\n")}}
+	}
+	return res, nil
+}

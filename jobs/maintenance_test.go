@@ -1,0 +1,143 @@
+package jobs
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/policy"
+	"github.com/backupbot/backupbot/policy/audit"
+	"github.com/backupbot/backupbot/policy/lock"
+)
+
+func TestVerifyFindsDamageAndCleanupDryRunRemovesNothing(t *testing.T) {
+	h := newEngineHarness(t, WorkerOptions{})
+	h.run(&commands.Create{Type: commands.TypeFull, Target: "data", Name: "v1", Compress: true})
+	h.run(&commands.Create{Type: commands.TypeFull, Target: "config", Name: "c1", Compress: true})
+
+	ev := h.run(&commands.Verify{All: true, Deep: true, Report: true})
+	if !strings.Contains(ev.Result.Summary, "no problems") || ev.Result.Report == nil {
+		t.Errorf("verify of a healthy repository: %q, report %v", ev.Result.Summary, ev.Result.Report != nil)
+	}
+
+	// Flip a byte in every data pack: deep verify names the damage.
+	var packs []string
+	_ = filepath.Walk(h.repo, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() && strings.Contains(filepath.ToSlash(p), "/data/") {
+			packs = append(packs, p)
+		}
+		return nil
+	})
+	if len(packs) == 0 {
+		t.Fatalf("no data packs under %s to damage", h.repo)
+	}
+	for _, p := range packs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)/3] ^= 0xff
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev = h.run(&commands.Verify{Name: "v1", Deep: true})
+	if !strings.Contains(ev.Result.Summary, "PROBLEMS") || field(ev.Result, "Problems") == "" {
+		t.Errorf("deep verify of a damaged repository: %q / %q: want the problems named", ev.Result.Summary, field(ev.Result, "Problems"))
+	}
+
+	// Cleanup: a dry run removes nothing, keep-min keeps the newest.
+	ev = h.run(&commands.Cleanup{KeepMin: 1, DryRun: true})
+	if !strings.Contains(ev.Result.Summary, "Would remove") || len(h.snapshots()) != 2 {
+		t.Errorf("dry run: %q and %d snapshots left, want nothing removed", ev.Result.Summary, len(h.snapshots()))
+	}
+}
+
+func TestCleanupKeepsFreshBackups(t *testing.T) {
+	h := newEngineHarness(t, WorkerOptions{})
+	for range 3 {
+		h.run(&commands.Create{Type: commands.TypeFull, Target: "config", Compress: true})
+	}
+	ev := h.run(&commands.Cleanup{Target: "config", OlderThan: 1, KeepMin: 1, Force: true})
+	if left := h.snapshots(); len(left) != 3 || !strings.Contains(ev.Result.Summary, "Removed 0 backups") || !strings.Contains(ev.Result.Summary, "kept 3") {
+		t.Errorf("cleanup --older-than 1 of backups made just now: %q, %d left; want all kept", ev.Result.Summary, len(left))
+	}
+}
+
+func TestRestoreOfALockedTargetSaysWhoHoldsIt(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	writeTree(t, filepath.Join(dir, "data"), 1000)
+	h.cfg = testConfig(filepath.Join(dir, "repo"), map[string]string{"data": filepath.Join(dir, "data")})
+	locks := lock.New(h.rdb, lock.Options{})
+	deps := h.deps()
+	deps.Locks = locks
+	h.startWorker(deps, WorkerOptions{})
+	eh := &engineHarness{harness: h}
+	eh.run(&commands.Create{Type: commands.TypeFull, Target: "data", Name: "base", Compress: true})
+
+	bob := policy.Identity{Platform: "console", UserID: "bob", UserName: "bob"}
+	lease, err := locks.Lock(context.Background(), lock.Key{Storage: "local", Target: "data"}, lock.Owner{Identity: bob, JobID: "0badc0de", Action: "restore"}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := h.enqueue(&commands.Restore{Name: "base", Target: "data", To: filepath.Join(dir, "out")})
+	ev := h.waitFinal(meta.JobID, 20*time.Second)
+	if ev.Kind != EventFailed || !strings.Contains(ev.Error, "@bob") || !strings.Contains(ev.Error, "since") {
+		t.Fatalf("restore of a locked target: %s %q, want a failure naming the holder and since when", ev.Kind, ev.Error)
+	}
+	// A preview writes nothing and needs no lock.
+	eh.run(&commands.Restore{Name: "base", Target: "data", Preview: true})
+	if err := lease.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eh.run(&commands.Restore{Name: "base", Target: "data", To: filepath.Join(dir, "out")})
+	if held, _ := locks.Held(context.Background(), "local"); len(held) != 0 {
+		t.Errorf("locks still held after the restore: %+v", held)
+	}
+}
+
+func TestJobStartsAndOutcomesAreAudited(t *testing.T) {
+	h := newHarness(t)
+	file := filepath.Join(t.TempDir(), "audit.jsonl")
+	log, err := audit.New(h.rdb, audit.Options{Prefix: "backupbot:test:", File: file, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { log.Close() })
+	deps := h.deps()
+	deps.Audit = AuditTo(log)
+	h.startWorker(deps, WorkerOptions{Handlers: map[commands.Action]Handler{
+		commands.ActionList: HandlerFunc(func(context.Context, *Job) (*Result, error) { return &Result{Summary: "3 backups"}, nil }),
+		commands.ActionVerify: HandlerFunc(func(context.Context, *Job) (*Result, error) {
+			return nil, Permanent(os.ErrPermission)
+		}),
+	}})
+	ok := h.enqueue(&commands.List{})
+	bad := h.enqueue(&commands.Verify{All: true})
+	h.waitFinal(ok.JobID, 5*time.Second)
+	h.waitFinal(bad.JobID, 5*time.Second)
+
+	entries, err := log.Query(context.Background(), audit.Filter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]audit.Kind{}
+	for _, e := range entries {
+		got[e.JobID] = append(got[e.JobID], e.Kind)
+		if e.User.UserID != "alice" || e.Channel != "ops" {
+			t.Errorf("audit entry %+v lost who and where", e)
+		}
+	}
+	if want := []audit.Kind{audit.JobStarted, audit.JobSucceeded}; !slices.Equal(got[ok.JobID], want) {
+		t.Errorf("audit of the list job: %v, want %v", got[ok.JobID], want)
+	}
+	if want := []audit.Kind{audit.JobStarted, audit.JobFailed}; !slices.Equal(got[bad.JobID], want) {
+		t.Errorf("audit of the failing verify: %v, want %v", got[bad.JobID], want)
+	}
+}

@@ -1,0 +1,108 @@
+package jobs
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// progressRelay throttles a job's progress reports: the engine may report
+// thousands of times a second; subscribers get at most one report per
+// interval, plus one at every phase change, and the job's status record
+// is updated alongside. Rate is a moving average of bytes per second;
+// ETA follows from it and the bytes left.
+type progressRelay struct {
+	interval time.Duration
+	emit     func(Progress) // publishes and records; called from one goroutine
+
+	mu       sync.Mutex
+	latest   Progress
+	dirty    bool
+	phase    string
+	sampleAt time.Time // last rate sample
+	sampleB  int64
+	rate     float64
+	kick     chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+func newProgressRelay(interval time.Duration, emit func(Progress)) *progressRelay {
+	return &progressRelay{
+		interval: interval,
+		emit:     emit,
+		kick:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+}
+
+// update records p; it never blocks on Redis.
+func (r *progressRelay) update(p Progress) {
+	now := time.Now()
+	r.mu.Lock()
+	if r.sampleAt.IsZero() || p.Phase != r.phase || p.Bytes < r.sampleB {
+		r.sampleAt, r.sampleB = now, p.Bytes
+		if p.Phase != r.phase {
+			r.rate = 0
+		}
+	} else if dt := now.Sub(r.sampleAt); dt >= 250*time.Millisecond {
+		inst := float64(p.Bytes-r.sampleB) / dt.Seconds()
+		if r.rate == 0 {
+			r.rate = inst
+		} else {
+			r.rate = 0.7*r.rate + 0.3*inst
+		}
+		r.sampleAt, r.sampleB = now, p.Bytes
+	}
+	p.Rate = r.rate
+	p.ETA = 0
+	if p.BytesTotal > p.Bytes && r.rate > 0 {
+		p.ETA = time.Duration(float64(p.BytesTotal-p.Bytes) / r.rate * float64(time.Second)).Round(time.Second)
+	}
+	phaseChanged := p.Phase != r.phase
+	r.phase = p.Phase
+	r.latest, r.dirty = p, true
+	r.mu.Unlock()
+	if phaseChanged {
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run emits until ctx is done or finish is called; call it on its own goroutine.
+func (r *progressRelay) run(ctx context.Context) {
+	defer close(r.done)
+	t := time.NewTicker(r.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.stop:
+			return
+		case <-t.C:
+		case <-r.kick:
+		}
+		r.mu.Lock()
+		p, dirty := r.latest, r.dirty
+		r.dirty = false
+		r.mu.Unlock()
+		if dirty {
+			r.emit(p)
+		}
+	}
+}
+
+// finish stops the relay and waits for an emit in flight, so no progress
+// event follows the job's final event.
+func (r *progressRelay) finish() {
+	select {
+	case <-r.stop:
+	default:
+		close(r.stop)
+	}
+	<-r.done
+}
