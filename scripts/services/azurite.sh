@@ -7,7 +7,7 @@ STATE=${BACKUPBOT_TEST_STATE:-/tmp/backupbot-test}
 PORT=${BACKUPBOT_TEST_AZURITE_PORT:-10100}
 DIR=$STATE/azurite
 AZURITE_VERSION=3.37.0
-PREFIX=/root/.cache/backupbot/azurite
+PREFIX=${XDG_CACHE_HOME:-$HOME/.cache}/backupbot/azurite
 BIN=$PREFIX/node_modules/.bin/azurite-blob
 ACCOUNT=devstoreaccount1
 KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
@@ -30,11 +30,17 @@ case ${1:-} in
 start)
   install
   if ! answers; then
-    (cd "$DIR" && setsid "$BIN" --blobHost 127.0.0.1 --blobPort "$PORT" --inMemoryPersistence \
-      --skipApiVersionCheck --disableTelemetry --loose --silent --location "$DIR" \
+    cd "$DIR"  # Azurite writes its small state files into the working directory
+    setsid "$BIN" --blobHost 127.0.0.1 --blobPort "$PORT" --inMemoryPersistence \
+      --skipApiVersionCheck --disableTelemetry --loose --silent \
       > "$DIR/azurite.log" 2>&1 < /dev/null &
-      echo $! > "$DIR/azurite.pid")
-    for _ in $(seq 1 600); do answers && break; sleep 0.1; done
+    echo $! > "$DIR/azurite.pid"
+    pid=$(cat "$DIR/azurite.pid")
+    for _ in $(seq 1 600); do
+      answers && break
+      kill -0 "$pid" 2>/dev/null || { echo "azurite.sh: azurite exited at start: $(tail -n 3 "$DIR/azurite.log")" >&2; exit 1; }
+      sleep 0.1
+    done
     answers || { echo "azurite.sh: azurite did not answer on port $PORT within 60 s (see $DIR/azurite.log)" >&2; exit 1; }
     touch "$DIR/started-by-us"
   fi

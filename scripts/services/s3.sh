@@ -9,7 +9,9 @@ DIR=$STATE/s3
 ACCESS_KEY=backupbot-test
 SECRET_KEY=backupbot-test-secret-not-a-real-one
 VERSITYGW_VERSION=v1.8.0
-BIN=${GOPATH:-$HOME/go}/bin/versitygw
+BIN_DIR=$(go env GOBIN)
+[[ -n $BIN_DIR ]] || BIN_DIR=$(go env GOPATH | cut -d: -f1)/bin
+BIN=$BIN_DIR/versitygw
 mkdir -p "$DIR/root"
 
 install() {

@@ -21,6 +21,14 @@ var ErrNotFound = errors.New("not found")
 // with it so the retry wrapper fails at once; test with errors.Is.
 var ErrPermanent = errors.New("permanent storage error")
 
+// ErrCredentials and ErrNoContainer say which permanent error it is, so a
+// storage test can tell "wrong key" from "missing bucket or container".
+// Remote backends wrap them together with ErrPermanent.
+var (
+	ErrCredentials = errors.New("credentials rejected")
+	ErrNoContainer = errors.New("bucket or container does not exist")
+)
+
 // Info describes one stored object.
 type Info struct {
 	Key     string

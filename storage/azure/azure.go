@@ -1,0 +1,337 @@
+// Package azure is the backend for Azure Blob Storage (and the Azurite
+// emulator). Objects are block blobs: small ones go up in one Put Blob,
+// large ones as staged blocks committed in one step, so a reader never sees
+// a partial object. Reads are ranged downloads and listings are flat and
+// paginated. Credentials come from AZURE_STORAGE_CONNECTION_STRING when it
+// is set, else from the Azure SDK's default credential chain (environment,
+// workload or managed identity, Azure CLI); they never appear in errors.
+package azure
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+
+	"github.com/backupbot/backupbot/storage/backend"
+)
+
+// ConnectionStringEnv is the variable New reads a connection string from.
+const ConnectionStringEnv = "AZURE_STORAGE_CONNECTION_STRING"
+
+// Defaults for Options fields left zero.
+const (
+	DefaultBlockSize   = 8 << 20 // bytes per staged block; objects up to this size go up in one request
+	DefaultConcurrency = 4       // blocks in flight per object
+)
+
+// Options locate a container and say how to write to it.
+type Options struct {
+	// Container is required. Prefix, if set, is put before every key.
+	Container string
+	Prefix    string
+	// Account names the storage account when no connection string is
+	// used; the service address is then https://ACCOUNT.blob.core.windows.net/
+	// unless Endpoint gives another.
+	Account  string
+	Endpoint string
+	// AccessTier ("Hot", "Cool", "Cold", "Archive") applies to new blobs.
+	AccessTier string
+	// CreateContainer creates the container in New when it does not exist.
+	CreateContainer bool
+	// ConnectionString overrides $AZURE_STORAGE_CONNECTION_STRING (tests).
+	ConnectionString string
+	// Credential replaces the SDK's default credential chain; used only
+	// without a connection string.
+	Credential azcore.TokenCredential
+	// BlockSize and Concurrency tune uploads; zero takes the defaults.
+	BlockSize   int64
+	Concurrency int
+}
+
+// Backend stores objects as block blobs in one container.
+type Backend struct {
+	container *container.Client
+	opts      Options
+	prefix    string // "" or "something/"
+	tier      *blob.AccessTier
+}
+
+// New checks the options and builds a client. It makes no request unless
+// CreateContainer is set, in which case it creates a missing container.
+func New(ctx context.Context, opts Options) (*Backend, error) {
+	if opts.Container == "" {
+		return nil, fmt.Errorf("azure storage: no container given: set the storage's container in the configuration or pass --container: %w", backend.ErrPermanent)
+	}
+	if opts.BlockSize <= 0 {
+		opts.BlockSize = DefaultBlockSize
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = DefaultConcurrency
+	}
+	b := &Backend{opts: opts, prefix: cleanPrefix(opts.Prefix)}
+	if opts.AccessTier != "" {
+		i := slices.IndexFunc(blob.PossibleAccessTierValues(), func(t blob.AccessTier) bool { return strings.EqualFold(string(t), opts.AccessTier) })
+		if i < 0 {
+			return nil, fmt.Errorf("azure storage %s: access_tier %q is not one of Hot, Cool, Cold, Archive: %w", b.Location(), opts.AccessTier, backend.ErrPermanent)
+		}
+		t := blob.PossibleAccessTierValues()[i]
+		b.tier = &t
+	}
+	clientOpts := &azblob.ClientOptions{ClientOptions: policy.ClientOptions{
+		// A few quick tries inside the SDK; storage/retry adds the longer
+		// backoff around whole calls.
+		Retry: policy.RetryOptions{MaxRetries: 2, RetryDelay: 200 * time.Millisecond, MaxRetryDelay: 2 * time.Second},
+	}}
+	var svc *azblob.Client
+	var err error
+	connStr := opts.ConnectionString
+	if connStr == "" {
+		connStr = os.Getenv(ConnectionStringEnv)
+	}
+	switch {
+	case connStr != "":
+		svc, err = azblob.NewClientFromConnectionString(connStr, clientOpts)
+		if err != nil {
+			// The SDK's message may quote the string, key included.
+			return nil, fmt.Errorf("azure storage %s: the connection string (%s) is malformed: copy it again from the storage account's access keys: %w: %w",
+				b.Location(), ConnectionStringEnv, backend.ErrCredentials, backend.ErrPermanent)
+		}
+	default:
+		url := opts.Endpoint
+		if url == "" {
+			if opts.Account == "" {
+				return nil, fmt.Errorf("azure storage %s: no credentials: set %s, or set the storage's account and sign in (AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, managed identity or az login): %w: %w",
+					b.Location(), ConnectionStringEnv, backend.ErrCredentials, backend.ErrPermanent)
+			}
+			url = "https://" + opts.Account + ".blob.core.windows.net/"
+		}
+		cred := opts.Credential
+		if cred == nil {
+			cred, err = azidentity.NewDefaultAzureCredential(nil)
+			if err != nil {
+				return nil, fmt.Errorf("azure storage %s: no usable Azure credential (set %s, or AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, or use a managed identity or az login): %w: %w: %w",
+					b.Location(), ConnectionStringEnv, err, backend.ErrCredentials, backend.ErrPermanent)
+			}
+		}
+		svc, err = azblob.NewClient(url, cred, clientOpts)
+		if err != nil {
+			return nil, fmt.Errorf("azure storage %s: account address %s: %w: %w", b.Location(), url, err, backend.ErrPermanent)
+		}
+	}
+	b.container = svc.ServiceClient().NewContainerClient(opts.Container)
+	if opts.CreateContainer {
+		_, err := b.container.Create(ctx, nil)
+		if err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+			return nil, b.wrap("create container", "", err)
+		}
+	}
+	return b, nil
+}
+
+func cleanPrefix(p string) string {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return ""
+	}
+	return p + "/"
+}
+
+// Location implements backend.Backend.
+func (b *Backend) Location() string {
+	if b.prefix == "" {
+		return "azure:" + b.opts.Container
+	}
+	return "azure:" + b.opts.Container + "/" + strings.TrimSuffix(b.prefix, "/")
+}
+
+// Container returns the container name.
+func (b *Backend) Container() string { return b.opts.Container }
+
+func (b *Backend) blobName(key string) (string, error) {
+	if key == "" || strings.HasPrefix(key, "/") {
+		return "", fmt.Errorf("azure storage %s: invalid key %q: %w", b.Location(), key, backend.ErrPermanent)
+	}
+	return b.prefix + key, nil
+}
+
+// Put implements backend.Backend. A body up to BlockSize goes up in one
+// request; a larger one as blocks staged in parallel and committed at the
+// end. Either way the blob appears whole or not at all.
+func (b *Backend) Put(ctx context.Context, key string, body io.ReadSeeker, size int64) error {
+	name, err := b.blobName(key)
+	if err != nil {
+		return err
+	}
+	n, err := body.Seek(0, io.SeekEnd)
+	if err == nil {
+		_, err = body.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		return fmt.Errorf("azure storage %s: put %s: measuring the body: %w", b.Location(), key, err)
+	}
+	if size >= 0 && n != size {
+		return fmt.Errorf("azure storage %s: put %s: body has %d bytes, expected %d: %w", b.Location(), key, n, size, backend.ErrPermanent)
+	}
+	bb := b.container.NewBlockBlobClient(name)
+	if n <= b.opts.BlockSize {
+		_, err = bb.Upload(ctx, streaming.NopCloser(body), &blockblob.UploadOptions{Tier: b.tier})
+	} else {
+		_, err = bb.UploadStream(ctx, body, &blockblob.UploadStreamOptions{
+			BlockSize: b.opts.BlockSize, Concurrency: b.opts.Concurrency, AccessTier: b.tier,
+		})
+	}
+	if err != nil {
+		return b.wrap("put", key, err)
+	}
+	return nil
+}
+
+// Get implements backend.Backend.
+func (b *Backend) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	name, err := b.blobName(key)
+	if err != nil {
+		return nil, err
+	}
+	if offset < 0 {
+		return nil, fmt.Errorf("azure storage %s: get %s: negative offset %d: %w", b.Location(), key, offset, backend.ErrPermanent)
+	}
+	if length == 0 {
+		// A zero Count means "to the end" to the service: check the range
+		// against the size instead.
+		info, err := b.Stat(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if offset > info.Size {
+			return nil, b.rangeError(key, offset, length, info.Size)
+		}
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	rng := blob.HTTPRange{Offset: offset}
+	if length > 0 {
+		rng.Count = length
+	}
+	resp, err := b.container.NewBlobClient(name).DownloadStream(ctx, &blob.DownloadStreamOptions{Range: rng})
+	if err != nil {
+		if bloberror.HasCode(err, bloberror.InvalidRange) {
+			// A read from exactly the end is valid and empty.
+			info, serr := b.Stat(ctx, key)
+			if serr != nil {
+				return nil, serr
+			}
+			if length < 0 && offset == info.Size {
+				return io.NopCloser(strings.NewReader("")), nil
+			}
+			return nil, b.rangeError(key, offset, length, info.Size)
+		}
+		return nil, b.wrap("get", key, err)
+	}
+	if length > 0 && resp.ContentLength != nil && *resp.ContentLength != length {
+		// The service clips a range that runs past the end.
+		_ = resp.Body.Close()
+		return nil, b.rangeError(key, offset, length, offset+*resp.ContentLength)
+	}
+	return &bodyReader{b: b, key: key, rc: resp.Body}, nil
+}
+
+func (b *Backend) rangeError(key string, offset, length, size int64) error {
+	return fmt.Errorf("azure storage %s: get %s: range %d+%d is outside the object's %d bytes: %w",
+		b.Location(), key, offset, length, size, backend.ErrPermanent)
+}
+
+// bodyReader names the object in errors that happen while reading it.
+type bodyReader struct {
+	b   *Backend
+	key string
+	rc  io.ReadCloser
+}
+
+func (r *bodyReader) Read(p []byte) (int, error) {
+	n, err := r.rc.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("azure storage %s: reading %s: %w", r.b.Location(), r.key, err)
+	}
+	return n, err
+}
+
+func (r *bodyReader) Close() error { return r.rc.Close() }
+
+// Stat implements backend.Backend.
+func (b *Backend) Stat(ctx context.Context, key string) (backend.Info, error) {
+	name, err := b.blobName(key)
+	if err != nil {
+		return backend.Info{}, err
+	}
+	props, err := b.container.NewBlobClient(name).GetProperties(ctx, nil)
+	if err != nil {
+		return backend.Info{}, b.wrap("stat", key, err)
+	}
+	info := backend.Info{Key: key}
+	if props.ContentLength != nil {
+		info.Size = *props.ContentLength
+	}
+	if props.LastModified != nil {
+		info.ModTime = *props.LastModified
+	}
+	return info, nil
+}
+
+// List implements backend.Backend with a flat, paginated listing.
+func (b *Backend) List(ctx context.Context, prefix string, fn func(backend.Info) error) error {
+	full := b.prefix + prefix
+	pager := b.container.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: &full})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return b.wrap("list", prefix, err)
+		}
+		for _, item := range page.Segment.BlobItems {
+			if item.Name == nil {
+				continue
+			}
+			info := backend.Info{Key: strings.TrimPrefix(*item.Name, b.prefix)}
+			if p := item.Properties; p != nil {
+				if p.ContentLength != nil {
+					info.Size = *p.ContentLength
+				}
+				if p.LastModified != nil {
+					info.ModTime = *p.LastModified
+				}
+			}
+			if err := fn(info); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Delete implements backend.Backend.
+func (b *Backend) Delete(ctx context.Context, key string) error {
+	name, err := b.blobName(key)
+	if err != nil {
+		return err
+	}
+	if _, err := b.container.NewBlobClient(name).Delete(ctx, nil); err != nil {
+		return b.wrap("delete", key, err)
+	}
+	return nil
+}
+
+// Close implements backend.Backend; the SDK's idle connections are
+// released when the client is garbage collected.
+func (b *Backend) Close() error { return nil }
