@@ -1,0 +1,46 @@
+package bot
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the router's Prometheus collectors.
+type Metrics struct {
+	commands *prometheus.CounterVec
+	ack      prometheus.Histogram
+	events   *prometheus.CounterVec
+	posts    *prometheus.CounterVec
+	failures *prometheus.CounterVec
+}
+
+// NewMetrics creates the router's collectors and registers them on reg
+// (nil: not registered, still usable).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "backupbot_commands_total",
+			Help: "Chat commands received, by action and outcome (enqueued, answered, denied, invalid, approval, confirmation, error).",
+		}, []string{"action", "outcome"}),
+		ack: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "backupbot_command_ack_seconds",
+			Help:    "Time from a chat command's arrival to its immediate reply.",
+			Buckets: []float64{.001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "backupbot_job_events_total",
+			Help: "Job events relayed to chat, by kind.",
+		}, []string{"kind"}),
+		posts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "backupbot_chat_messages_total",
+			Help: "Messages the relay sent to chat, by platform and operation (post, edit, attach).",
+		}, []string{"platform", "op"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "backupbot_chat_errors_total",
+			Help: "Chat API calls that failed, by platform and operation.",
+		}, []string{"platform", "op"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.commands, m.ack, m.events, m.posts, m.failures)
+	}
+	return m
+}

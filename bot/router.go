@@ -1,0 +1,352 @@
+package bot
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/jobs"
+	"github.com/backupbot/backupbot/policy"
+	"github.com/backupbot/backupbot/policy/approval"
+	"github.com/backupbot/backupbot/policy/audit"
+)
+
+// DefaultEditInterval is how often, at most, a job's progress message is
+// edited.
+const DefaultEditInterval = 2 * time.Second
+
+// RouterOptions wire a Router.
+type RouterOptions struct {
+	// Parser parses chat text (built from the configuration, so it knows
+	// the configured targets and storages).
+	Parser commands.Parser
+	// Jobs enqueues jobs and answers status, cancel and list --running.
+	Jobs *jobs.Client
+	// Redis holds the relay's job-to-message map, confirmations and the
+	// event feed; usually the client Jobs uses.
+	Redis redis.UniversalClient
+	// Policy decides every command and click.
+	Policy *policy.Holder
+	// Approvals stores two-person approval requests; nil refuses commands
+	// that need approval, saying approval is not set up.
+	Approvals *approval.Store
+	// Audit records commands, decisions and clicks; nil records nothing.
+	Audit *audit.Log
+	// Surfaces are the reply surfaces by platform; more can be added with
+	// Register before Run.
+	Surfaces map[Platform]Surface
+	// Metrics, when set, counts commands, acks and relayed messages.
+	Metrics *Metrics
+	// EditInterval is the least time between two edits of one progress
+	// message (default DefaultEditInterval).
+	EditInterval time.Duration
+	// Instance names this process for the relay's job ownership (default:
+	// random). Two processes must not share one.
+	Instance string
+	Logger   *slog.Logger
+}
+
+// Router is the bot.Handler every adapter calls, and the relay that turns
+// job events into thread posts and edits (Run).
+type Router struct {
+	parser    commands.Parser
+	jobs      *jobs.Client
+	rdb       redis.UniversalClient
+	policy    *policy.Holder
+	approvals *approval.Store
+	audit     *audit.Log
+	metrics   *Metrics
+	interval  time.Duration
+	instance  string
+	log       *slog.Logger
+
+	mu       sync.Mutex
+	surfaces map[Platform]Surface
+	relays   map[string]*jobRelay
+	recent   []jobs.Event // newest last, for the dashboard
+}
+
+// NewRouter returns a Router; call Run to start relaying job events.
+func NewRouter(o RouterOptions) *Router {
+	r := &Router{
+		parser: o.Parser, jobs: o.Jobs, rdb: o.Redis, policy: o.Policy, approvals: o.Approvals,
+		audit: o.Audit, metrics: o.Metrics, interval: o.EditInterval, instance: o.Instance, log: o.Logger,
+		surfaces: map[Platform]Surface{}, relays: map[string]*jobRelay{},
+	}
+	if r.interval <= 0 {
+		r.interval = DefaultEditInterval
+	}
+	if r.instance == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		r.instance = hex.EncodeToString(b[:])
+	}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	if r.policy == nil {
+		r.policy = &policy.Holder{} // denies everything
+	}
+	if r.metrics == nil {
+		r.metrics = NewMetrics(nil)
+	}
+	for p, s := range o.Surfaces {
+		r.surfaces[p] = s
+	}
+	return r
+}
+
+// Register adds (or replaces) the reply surface of a platform.
+func (r *Router) Register(p Platform, s Surface) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.surfaces[p] = s
+}
+
+func (r *Router) surface(p Platform) Surface {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.surfaces[p]
+}
+
+// PolicyIdentity converts a chat identity to the one policy decides on.
+func PolicyIdentity(id Identity) policy.Identity {
+	return policy.Identity{Platform: string(id.Platform), UserID: id.UserID, UserName: id.UserName, Groups: id.Groups}
+}
+
+// HandleCommand parses, checks and answers one command: directly for help,
+// status, cancel, approvals, audit and list --running; with a preview and a
+// button for a restore that needs confirmation or approval; otherwise by
+// enqueueing a job and answering with its id at once.
+func (r *Router) HandleCommand(ctx context.Context, in Incoming) Reply {
+	start := time.Now()
+	action, outcome := "unknown", "error"
+	defer func() {
+		r.metrics.ack.Observe(time.Since(start).Seconds())
+		r.metrics.commands.WithLabelValues(action, outcome).Inc()
+	}()
+	who := PolicyIdentity(in.From)
+
+	cmd, err := r.parser.Parse(in.Text)
+	if err != nil {
+		outcome = "invalid"
+		r.record(ctx, audit.Entry{Kind: audit.Invalid, User: who, Channel: in.Channel, Command: in.Text, Error: err.Error()})
+		text := "⚠️ " + err.Error()
+		if !strings.Contains(text, "/backup help") {
+			text += "\nType `/backup help` for the actions, or `/backup help ACTION` for one action's options."
+		}
+		return ephemeral(text)
+	}
+	action = string(cmd.Action())
+	text := commands.Render(cmd)
+	d := r.policy.Decide(who, in.Channel, cmd)
+	r.record(ctx, audit.Decided(who, in.Channel, text, cmd, d))
+	if !d.Allowed {
+		outcome = "denied"
+		return ephemeral("⛔ Not allowed: " + d.Reason + ".")
+	}
+
+	if reply, ok := r.answer(ctx, who, in, cmd); ok {
+		outcome = "answered"
+		return reply
+	}
+	if d.NeedsApproval || d.NeedsConfirmation {
+		outcome = "confirmation"
+		if d.NeedsApproval {
+			outcome = "approval"
+			if r.approvals == nil {
+				outcome = "error"
+				return ephemeral("⛔ `" + text + "` needs a second person's approval, and approvals are not set up on this bot (it has no approval store).")
+			}
+		}
+		rs, ok := cmd.(*commands.Restore)
+		if !ok || rs.Preview {
+			// Nothing to preview: ask at once.
+			return r.askDirect(ctx, who, in, cmd, text, d.NeedsApproval)
+		}
+		purpose := purposeConfirm
+		if d.NeedsApproval {
+			purpose = purposeApproval
+		}
+		meta, err := r.enqueuePreview(ctx, rs, jobs.Meta{Requester: who, Channel: in.Channel, Thread: in.Thread, Text: text}, relayExtra{Purpose: purpose})
+		if err != nil {
+			outcome = "error"
+			return ephemeral(queueDown(err))
+		}
+		if purpose == purposeApproval {
+			return ephemeral(fmt.Sprintf("🔎 `%s` needs approval by a second person. Previewing it first as job `%s`; the plan and the Approve/Deny buttons follow in the thread.", text, meta.JobID))
+		}
+		return ephemeral(fmt.Sprintf("🔎 Previewing `%s` as job `%s`; check the plan in the thread and press Confirm to run it.", text, meta.JobID))
+	}
+
+	meta, err := r.jobs.Enqueue(ctx, cmd, jobs.Meta{Requester: who, Channel: in.Channel, Thread: in.Thread, Text: text})
+	if err != nil {
+		r.log.Warn("router: enqueue failed", "action", action, "err", err)
+		return ephemeral(queueDown(err))
+	}
+	outcome = "enqueued"
+	return ephemeral(fmt.Sprintf("✅ Queued as job `%s`: `%s`. Progress follows in the thread; `/backup status %s` or `/backup cancel %s` at any time.", meta.JobID, text, meta.JobID, meta.JobID))
+}
+
+// askDirect asks for approval or confirmation of a command that has no
+// preview (e.g. `cleanup --force` when the policy marks it): the request is
+// posted with its buttons at once, bound to the command alone.
+func (r *Router) askDirect(ctx context.Context, who policy.Identity, in Incoming, cmd commands.Command, text string, needsApproval bool) Reply {
+	s := r.surface(in.From.Platform)
+	if s == nil {
+		return ephemeral("⚠️ This bot cannot post on " + string(in.From.Platform) + ", so it cannot ask for confirmation here.")
+	}
+	msg := Message{}
+	if needsApproval {
+		a, err := r.approvals.Request(ctx, approval.Request{
+			Requester: who, Channel: in.Channel, Thread: in.Thread, Command: cmd, Text: text,
+			PlanHash: policy.PlanHash(cmd, nil),
+		})
+		if err != nil {
+			return ephemeral("⚠️ Could not create the approval request: " + err.Error())
+		}
+		r.record(ctx, audit.Entry{Kind: audit.ApprovalRequested, User: who, Channel: in.Channel, Command: text, Action: string(cmd.Action()), ApprovalID: a.ID})
+		msg.Text = fmt.Sprintf("🔐 `%s` requested by %s needs approval by someone with role %s other than the requester. Approval `%s` works once and expires %s.",
+			text, who.Display(), strings.Join(r.policy.Policy().ApproverRoles(), " or "), a.ID, expiresIn(a.ExpiresAt))
+		msg.Buttons = []Button{
+			{ActionID: ActionApprove, Label: "Approve", Value: a.ID, Style: "primary"},
+			{ActionID: ActionDeny, Label: "Deny", Value: a.ID, Style: "danger"},
+		}
+	} else {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
+		ttl := r.policy.Policy().ApprovalTTL()
+		cf := confirmation{Text: text, Requester: who, Channel: in.Channel, Thread: in.Thread, ExpiresAt: time.Now().Add(ttl)}
+		if err := r.saveConfirmation(ctx, id, cf, ttl); err != nil {
+			return ephemeral(queueDown(err))
+		}
+		msg.Text = fmt.Sprintf("❓ %s: press *Confirm* to run `%s`, or *Cancel*. Expires %s.", who.Display(), text, expiresIn(cf.ExpiresAt))
+		msg.Buttons = []Button{
+			{ActionID: ActionConfirm, Label: "Confirm", Value: id, Style: "primary"},
+			{ActionID: ActionCancel, Label: "Cancel", Value: id},
+		}
+	}
+	if _, err := s.Post(ctx, in.Channel, in.Thread, msg); err != nil {
+		return ephemeral("⚠️ Could not post the request in the channel: " + err.Error())
+	}
+	if needsApproval {
+		return ephemeral("🔐 `" + text + "` needs approval by a second person; the request is in the channel.")
+	}
+	return ephemeral("❓ Confirm `" + text + "` with the button in the channel.")
+}
+
+// queueDown words an enqueue failure for the user.
+func queueDown(err error) string {
+	return "⚠️ The job queue is unavailable right now, so nothing was started; try again in a minute. (" + err.Error() + ")"
+}
+
+func ephemeral(text string) Reply {
+	return Reply{Message: Message{Text: text}, Ephemeral: true}
+}
+
+// answer handles the actions that never become jobs.
+func (r *Router) answer(ctx context.Context, who policy.Identity, in Incoming, cmd commands.Command) (Reply, bool) {
+	switch c := cmd.(type) {
+	case *commands.Help:
+		text, err := commands.HelpText(c.Topic)
+		if err != nil {
+			return ephemeral("⚠️ " + err.Error()), true
+		}
+		return ephemeral(text), true
+	case *commands.Status:
+		st, err := r.jobs.Status(ctx, c.JobID)
+		if err != nil {
+			return ephemeral("⚠️ " + err.Error()), true
+		}
+		return Reply{Message: statusMessage(st), Ephemeral: true}, true
+	case *commands.Cancel:
+		if err := r.jobs.Cancel(ctx, c.JobID); err != nil {
+			if errors.Is(err, jobs.ErrJobFinished) {
+				return ephemeral("ℹ️ Nothing to cancel: " + err.Error() + "."), true
+			}
+			return ephemeral("⚠️ Could not cancel job " + c.JobID + ": " + err.Error()), true
+		}
+		return ephemeral(fmt.Sprintf("⏹ Cancel requested for job `%s`: it stops at its next safe point and leaves the repository clean.", c.JobID)), true
+	case *commands.List:
+		if !c.Running {
+			return Reply{}, false
+		}
+		running, err := r.jobs.Running(ctx)
+		if err != nil {
+			return ephemeral(queueDown(err)), true
+		}
+		return Reply{Message: runningMessage(running), Ephemeral: true}, true
+	case *commands.Approvals:
+		return r.answerApprovals(ctx, who, c), true
+	case *commands.Audit:
+		return r.answerAudit(ctx, c), true
+	}
+	return Reply{}, false
+}
+
+func (r *Router) answerApprovals(ctx context.Context, who policy.Identity, c *commands.Approvals) Reply {
+	if r.approvals == nil {
+		return ephemeral("ℹ️ Approvals are not set up on this bot.")
+	}
+	if c.Withdraw != "" {
+		a, err := r.approvals.Withdraw(ctx, c.Withdraw, who)
+		if err != nil {
+			return ephemeral("⛔ " + err.Error())
+		}
+		r.record(ctx, audit.Entry{Kind: audit.Withdrawn, User: who, Channel: a.Channel, Command: a.Text, ApprovalID: a.ID})
+		r.postToThread(ctx, a.Requester.Platform, a.Channel, a.Thread, Message{Text: fmt.Sprintf("↩️ %s withdrew approval request `%s`.", who.Display(), a.ID)})
+		return ephemeral(fmt.Sprintf("↩️ Approval request `%s` withdrawn.", a.ID))
+	}
+	pending, err := r.approvals.Pending(ctx)
+	if err != nil {
+		return ephemeral("⚠️ Could not read the pending approvals: " + err.Error())
+	}
+	if len(pending) == 0 {
+		return ephemeral("No approval requests are pending.")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d pending approval request(s):", len(pending))
+	for _, a := range pending {
+		fmt.Fprintf(&b, "\n• `%s` `%s` by %s, expires %s — `approve %s` / `deny %s`",
+			a.ID, a.Text, a.Requester.Display(), a.ExpiresAt.Format("15:04 MST"), a.ID, a.ID)
+	}
+	return ephemeral(b.String())
+}
+
+// enqueuePreview enqueues the preview of a writing restore and remembers
+// what to do with its plan.
+func (r *Router) enqueuePreview(ctx context.Context, rs *commands.Restore, meta jobs.Meta, extra relayExtra) (jobs.Meta, error) {
+	preview := *rs
+	preview.Preview = true
+	extra.Original = meta.Text
+	meta.Text = commands.Render(&preview)
+	meta, err := r.jobs.Enqueue(ctx, &preview, meta)
+	if err != nil {
+		return meta, err
+	}
+	if err := r.saveExtra(ctx, meta.JobID, extra); err != nil {
+		r.log.Warn("router: remembering the purpose of a preview", "job", meta.JobID, "err", err)
+	}
+	return meta, nil
+}
+
+// Recent returns the last finished jobs this process relayed, newest first.
+func (r *Router) Recent() []jobs.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]jobs.Event, 0, len(r.recent))
+	for i := len(r.recent) - 1; i >= 0; i-- {
+		out = append(out, r.recent[i])
+	}
+	return out
+}

@@ -1,0 +1,205 @@
+package bot_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+const quick = 10 * time.Second
+
+// jobKeys counts job records in Redis (what an enqueue creates).
+func (s *stack) jobKeys() int {
+	keys, err := s.rdb.Keys(context.Background(), "backupbot:job:*").Result()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return len(keys)
+}
+
+func TestCommandsAnsweredWithoutAJob(t *testing.T) {
+	s := newStack(t, false)
+	tests := []struct {
+		name, user, line, reply string
+	}{
+		{"a typo gets its parse error and a suggestion", "alice", "/backup crate --type full", "^\\[reply\\] ⚠️ .*did you mean `create`\\?"},
+		{"a bad value names the allowed ones", "alice", "/backup create --type weekly", `^\[reply\] ⚠️ .*full.*incremental.*differential`},
+		{"a viewer may not create, and is told which role", "dave", "/backup create --target data", `^\[reply\] ⛔ Not allowed: .*operator`},
+		{"help lists the actions", "dave", "/backup help", `^\[reply\] .*/backup`},
+		{"status of an unknown job", "alice", "/backup status 0badf00d", `^\[reply\] ⚠️ job 0badf00d: no such job`},
+		{"nothing running", "alice", "/backup list --running", `^\[reply\] No jobs are queued or running\.`},
+		{"no approvals pending", "alice", "/backup approvals", `^\[reply\] No approval requests are pending\.`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s.t = t
+			before := s.jobKeys()
+			s.as(tt.user, tt.line)
+			s.expect(tt.reply, quick)
+			if after := s.jobKeys(); after != before {
+				t.Errorf("%q enqueued a job (%d job keys before, %d after)", tt.line, before, after)
+			}
+		})
+	}
+}
+
+func TestQueuedJobStatusListAndCancel(t *testing.T) {
+	s := newStack(t, false) // no worker: the job stays queued
+	s.as("alice", "/backup create --type full --target data")
+	id := s.expect("^\\[reply\\] ✅ Queued as job `([0-9a-f]{8})`", quick)[1]
+	s.expect(`^  ↳ \[msg-\d+ in msg-\d+\] ⏳ Queued, waiting for a worker…$`, quick)
+	if n := s.count(`^\[(msg-\d+)\] 🗄 ` + "`backup create --type full --target data`" + ` requested by @alice — job ` + id + `$`); n != 1 {
+		t.Fatalf("%d parent messages for job %s, want 1", n, id)
+	}
+
+	s.as("alice", "/backup status "+id)
+	s.expect("^\\[reply\\] Job `"+id+"` · `create --type full --target data` · queued$", quick)
+	s.expect(`^\s+Requested by: @alice$`, quick)
+	s.as("carol", "/backup list --running")
+	s.expect(`^\[reply\] 1 job\(s\) queued or running:`, quick)
+	s.expect("^\\s+• `"+id+"` `create --type full --target data` · queued · by @alice$", quick)
+
+	s.as("alice", "/backup cancel "+id)
+	s.expect("^\\[reply\\] ⏹ Cancel requested for job `"+id+"`", quick)
+	s.expect(`^  ↳ \[edit msg-\d+\] ⏹ Canceled$`, quick)
+	s.expect("^  ↳ \\[msg-\\d+ in msg-\\d+\\] ⏹ Job `"+id+"` stopped: canceled before it ran", quick)
+	s.as("alice", "/backup cancel "+id)
+	s.expect(`^\[reply\] ℹ️ Nothing to cancel`, quick)
+}
+
+func TestJobRunsWithProgressAndSummaryAndRetryButton(t *testing.T) {
+	s := newStack(t, true)
+	s.as("alice", "/backup create --type full --target data --name base")
+	id := s.expect("^\\[reply\\] ✅ Queued as job `([0-9a-f]{8})`", quick)[1]
+	s.expect(`^  ↳ \[msg-\d+ in msg-\d+\] ✅ Backup base done`, 30*time.Second)
+	if n := s.count(`^\[msg-\d+\] 🗄 .* job ` + id + `$`); n != 1 {
+		t.Errorf("%d parent messages for job %s, want 1", n, id)
+	}
+
+	// A failing job says why and offers Retry, which runs it again.
+	s.as("alice", "/backup restore --name does-not-exist --preview")
+	failed := s.expect("^\\[reply\\] ✅ Queued as job `([0-9a-f]{8})`", quick)[1]
+	s.expect("^  ↳ \\[msg-\\d+ in msg-\\d+\\] ❌ Job `"+failed+"` failed: .*does-not-exist", 30*time.Second)
+	s.expect(`buttons: \[retry `+failed+`\]`, quick)
+	s.as("alice", "retry "+failed)
+	again := s.expect("^\\[reply\\] ✅ Queued as job `([0-9a-f]{8})`", quick)[1]
+	if again == failed {
+		t.Fatal("retry reused the failed job's id")
+	}
+	s.expect("❌ Job `"+again+"` failed", 30*time.Second)
+}
+
+func TestConfirmationOfAWritingRestore(t *testing.T) {
+	s := newStack(t, true)
+	s.as("alice", "/backup create --type full --target data --name base")
+	s.expect(`✅ Backup base done`, 30*time.Second)
+	s.write("file-0.txt", "changed since the backup\n")
+
+	s.as("alice", "/backup restore --name base --target data")
+	s.expect("^\\[reply\\] 🔎 Previewing `restore --name base --target data` as job `([0-9a-f]{8})`", quick)
+	s.expect(`✅ Restore preview of base`, 30*time.Second)
+	id := s.expect(`buttons: \[confirm ([0-9a-f]{8})\] \[cancel ([0-9a-f]{8})\]`, quick)[1]
+
+	s.as("carol", "confirm "+id)
+	s.expect(`^\[reply\] ⛔ Only @alice, who asked for this restore, can confirm it\.`, quick)
+	s.as("alice", "confirm "+id)
+	s.expect("^\\[reply\\] ▶️ Confirmed\\. Restoring as job `([0-9a-f]{8})`", quick)
+	s.expect(`✅ Restored`, 30*time.Second)
+	s.as("alice", "confirm "+id)
+	s.expect(`^\[reply\] ⛔ there is no pending confirmation`, quick)
+
+	// A second restore, canceled at its confirmation, writes nothing.
+	s.write("file-0.txt", "changed again\n")
+	s.as("alice", "/backup restore --name base --target data")
+	s.expect(`✅ Restore preview of base`, 30*time.Second)
+	id = s.expect(`buttons: \[confirm ([0-9a-f]{8})\] \[cancel ([0-9a-f]{8})\]`, quick)[1]
+	s.as("alice", "cancel "+id)
+	s.expect(`^\[reply\] ✖️ Canceled; nothing was restored\.`, quick)
+	if n := s.count(`✅ Restored`); n != 1 {
+		t.Errorf("%d restores ran, want exactly the confirmed one", n)
+	}
+}
+
+// TestApprovalFlowThroughTheConsole is issue 7's point 2 through the console
+// adapter: self-approval refused, a non-approver refused, an expired
+// approval refused, a changed plan invalidates, a replayed click refused,
+// and a valid approval runs the restore exactly once.
+func TestApprovalFlowThroughTheConsole(t *testing.T) {
+	s := newStack(t, true)
+	s.as("alice", "/backup create --type full --target data --name base")
+	s.expect(`✅ Backup base done`, 30*time.Second)
+	s.write("file-0.txt", "changed since the backup\n")
+
+	request := func() string {
+		t.Helper()
+		s.as("alice", "/backup restore --name base --target data --force")
+		s.expect("^\\[reply\\] 🔎 `restore --name base --target data --force` needs approval", quick)
+		s.expect(`✅ Restore preview of base`, 30*time.Second)
+		return s.expect(`buttons: \[approve ([0-9a-f]{8})\] \[deny ([0-9a-f]{8})\]`, quick)[1]
+	}
+
+	id := request()
+	s.as("alice", "approve "+id)
+	s.expect(`^\[reply\] ⛔ Refused: you cannot approve your own request`, quick)
+	s.as("carol", "approve "+id)
+	s.expect(`^\[reply\] ⛔ Refused: you do not hold an approver role`, quick)
+
+	// The data changes after the preview: the approval no longer matches.
+	s.write("file-1.txt", "also changed\n")
+	s.as("bob", "approve "+id)
+	s.expect(`^\[reply\] 🔎 Checking that the plan is unchanged`, quick)
+	s.expect("⛔ Approval `"+id+"` by @bob refused: .*plan changed", 30*time.Second)
+	s.as("bob", "approve "+id)
+	s.expect(`^\[reply\] ⛔ Refused: the approval request was already decided \(`+id+` is stale`, quick)
+
+	// Expired: the approval store's clock moves past the TTL.
+	id = request()
+	s.clockOff.Store(int64(31 * time.Minute))
+	s.as("bob", "approve "+id)
+	s.expect(`^\[reply\] ⛔ Refused: the approval request has expired`, quick)
+	s.clockOff.Store(0)
+
+	// Valid, clicked twice at once, then replayed: the restore runs once.
+	id = request()
+	done := make(chan struct{})
+	go func() { defer close(done); s.typeAs("bob", "approve "+id) }()
+	s.as("bob", "approve "+id)
+	<-done
+	s.expect("👍 Approved by @bob \\(plan unchanged\\)\\. Running `restore --name base --target data --force` as job `([0-9a-f]{8})`", 30*time.Second)
+	s.expect(`✅ Restored`, 30*time.Second)
+	s.as("bob", "approve "+id)
+	s.expect(`^\[reply\] ⛔ Refused: the approval request was already decided \(`+id+` is approved by @bob\)`, quick)
+	time.Sleep(500 * time.Millisecond) // let a losing concurrent check finish
+	if n := s.count(`✅ Restored`); n != 1 {
+		t.Errorf("the approved restore ran %d times, want exactly once", n)
+	}
+	if n := s.count(`👍 Approved by`); n != 1 {
+		t.Errorf("%d approvals went through, want 1", n)
+	}
+	if strings.Contains(strings.Join(s.out.lines(), "\n"), "panic") {
+		t.Error("the transcript mentions a panic")
+	}
+}
+
+// A command the policy marks for approval that has no preview (cleanup
+// --force here) is asked for at once, and runs only after an approver says so.
+func TestApprovalOfACommandWithoutPreview(t *testing.T) {
+	s := newStack(t, true)
+	s.as("alice", "/backup create --type full --target data --name base")
+	s.expect(`✅ Backup base done`, 30*time.Second)
+	before := s.jobKeys()
+	s.as("alice", "/backup cleanup --older-than 30 --force")
+	id := s.expect(`buttons: \[approve ([0-9a-f]{8})\] \[deny ([0-9a-f]{8})\]`, quick)[1]
+	s.expect("^\\[reply\\] 🔐 `cleanup --older-than 30 --force` needs approval", quick)
+	if after := s.jobKeys(); after != before {
+		t.Fatalf("the cleanup was enqueued before its approval (%d job keys, was %d)", after, before)
+	}
+	s.as("carol", "approve "+id)
+	s.expect(`^\[reply\] ⛔ Refused: you do not hold an approver role`, quick)
+	s.as("bob", "approve "+id)
+	s.expect("^\\[reply\\] 👍 Approved; job `([0-9a-f]{8})`", quick)
+	s.expect(`✅ .*`, 30*time.Second)
+	s.as("bob", "deny "+id)
+	s.expect(`^\[reply\] ⛔ approval request `+id+` was already approved`, quick)
+}

@@ -1,0 +1,328 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/console"
+	"github.com/backupbot/backupbot/bot/slack"
+	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/httpapi"
+	"github.com/backupbot/backupbot/jobs"
+	"github.com/backupbot/backupbot/policy"
+	"github.com/backupbot/backupbot/policy/approval"
+	"github.com/backupbot/backupbot/policy/audit"
+	"github.com/backupbot/backupbot/storage"
+	"github.com/backupbot/backupbot/storage/backend"
+)
+
+// serve runs the roles o asks for until ctx is done (or stdin ends, for a
+// console-only service), then stops them gracefully.
+func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader, stdout io.Writer, consoleTTY bool) error {
+	cfg, cfgPath, err := config.Resolve(o.configPath)
+	if err != nil {
+		return err
+	}
+	var current atomic.Pointer[config.File]
+	current.Store(cfg)
+	holder, err := newPolicyHolder(cfg, cfgPath)
+	if err != nil {
+		return err
+	}
+	if cfgPath == "" {
+		logger.Info("no configuration file: using the embedded defaults (a local repository under ./var, the console user is admin)")
+		if o.runsWorker() {
+			seedDefaultTargets(cfg, logger)
+		}
+	} else {
+		logger.Info("configuration loaded", "file", cfgPath)
+	}
+
+	rc, err := connectRedis(logger)
+	if err != nil {
+		return err
+	}
+	defer rc.close()
+	logger.Info("redis", "at", rc.where, "role", o.role)
+
+	auditLog, err := audit.New(rc.rdb, audit.OptionsFromConfig(holder.Policy().Config().Audit))
+	if err != nil {
+		return err
+	}
+	defer auditLog.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go reloadOnHangup(ctx, logger, cfgPath, &current, holder, auditLog)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	g, gctx := errgroup.WithContext(ctx)
+
+	client := jobs.NewClient(rc.opt, rc.rdb, jobs.ClientOptions{Logger: logger})
+	defer client.Close()
+	if o.runsWorker() {
+		sched := jobs.NewScheduler(client, rc.rdb, jobs.SchedulerOptions{Logger: logger})
+		g.Go(func() error { return sched.Run(gctx) })
+		w := jobs.NewWorker(rc.opt, rc.rdb, jobs.Deps{
+			Config:   current.Load,
+			Password: repoPassword,
+			Policy:   func() jobs.Rechecker { return holder.Policy() },
+			Audit:    func(ctx context.Context, ev jobs.Event) { recordJobEvent(ctx, auditLog, ev) },
+			Logger:   logger,
+		}, jobs.WorkerOptions{Concurrency: o.concurrency})
+		g.Go(func() error { return w.Run(gctx) })
+	}
+
+	var srv *httpapi.Server
+	checks := []httpapi.Check{{Name: "redis", Probe: rc.ping}}
+	for _, name := range sortedNames(cfg.Storages) {
+		checks = append(checks, storageCheck(name, cfg.Storages[name]))
+	}
+
+	var router *bot.Router
+	if o.runsBot() {
+		router = bot.NewRouter(bot.RouterOptions{
+			Parser:       cfg.Parser(),
+			Jobs:         client,
+			Redis:        rc.rdb,
+			Policy:       holder,
+			Approvals:    approval.New(rc.rdb, holder, approval.Options{}),
+			Audit:        auditLog,
+			Metrics:      bot.NewMetrics(reg),
+			EditInterval: o.editInterval,
+			Logger:       logger,
+		})
+	}
+	if o.httpAddr != "" {
+		opts := httpapi.Options{Addr: o.httpAddr, Checks: checks, Gatherer: reg, Logger: logger}
+		opts.Dashboard = dashboard(client, router)
+		srv = httpapi.New(opts)
+		g.Go(func() error { return srv.Run(gctx) })
+	}
+
+	if router != nil {
+		adapters, err := startAdapters(gctx, g, o, logger, router, srv, cfg, stdin, stdout, consoleTTY, cancel)
+		if err != nil {
+			cancel()
+			_ = g.Wait()
+			return err
+		}
+		if adapters == 0 {
+			cancel()
+			_ = g.Wait()
+			return errors.New("no chat adapter is running: set SLACK_BOT_TOKEN (with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN), or pass --console")
+		}
+		g.Go(func() error { return router.Run(gctx) })
+	}
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	logger.Info("backupbot stopped", "role", o.role)
+	return err
+}
+
+// startAdapters starts the chat adapters and registers them with the
+// router; it returns how many run.
+func startAdapters(ctx context.Context, g *errgroup.Group, o options, logger *slog.Logger, router *bot.Router,
+	srv *httpapi.Server, cfg *config.File, stdin io.Reader, stdout io.Writer, consoleTTY bool, stopAll context.CancelFunc) (int, error) {
+	n := 0
+	chat := false
+	if token := os.Getenv("SLACK_BOT_TOKEN"); token != "" {
+		a, err := slack.NewAdapter(slack.Options{
+			BotToken:      token,
+			SigningSecret: os.Getenv("SLACK_SIGNING_SECRET"),
+			AppToken:      os.Getenv("SLACK_APP_TOKEN"),
+			APIURL:        os.Getenv("SLACK_API_URL"),
+			Handler:       router,
+			Logger:        logger,
+		})
+		if err != nil {
+			return n, err
+		}
+		router.Register(bot.Slack, a)
+		if srv != nil {
+			a.Routes(srv.Mux())
+		} else if os.Getenv("SLACK_APP_TOKEN") == "" {
+			logger.Warn("slack: no HTTP listener and no SLACK_APP_TOKEN, so Slack commands cannot reach this process")
+		}
+		if os.Getenv("SLACK_APP_TOKEN") != "" {
+			g.Go(func() error { return a.RunSocketMode(ctx) })
+		}
+		g.Go(func() error {
+			<-ctx.Done()
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			return a.Close(cctx)
+		})
+		logger.Info("slack adapter started", "socket_mode", os.Getenv("SLACK_APP_TOKEN") != "")
+		n++
+		chat = true
+	}
+	if os.Getenv("DISCORD_BOT_TOKEN") != "" {
+		logger.Warn("DISCORD_BOT_TOKEN is set, but this build has no Discord adapter; Discord commands are ignored")
+	}
+	if chat && !o.console {
+		return n, nil
+	}
+	user := cfg.Console.User
+	c := console.New(console.Options{
+		User:      bot.Identity{UserID: user, UserName: user, Groups: cfg.Console.Groups},
+		Out:       stdout,
+		TTY:       consoleTTY,
+		Width:     terminalWidth(stdout),
+		EchoInput: !consoleTTY,
+		Logger:    logger,
+	})
+	router.Register(bot.Console, c)
+	n++
+	if o.consoleSocket != "" {
+		g.Go(func() error { return c.ServeSocket(ctx, router, o.consoleSocket) })
+	}
+	if !o.noStdin {
+		g.Go(func() error {
+			err := c.Run(ctx, router, stdin)
+			if ctx.Err() == nil && o.consoleSocket == "" && !chat {
+				logger.Info("console: end of input, stopping")
+				stopAll()
+			}
+			return err
+		})
+	}
+	if consoleTTY {
+		fmt.Fprintf(stdout, "backupbot console · you are %s · type /backup help, or Ctrl-D to quit\n", c.User().UserID)
+	}
+	return n, nil
+}
+
+// newPolicyHolder puts the configuration's policy in force; with a file,
+// SIGHUP re-reads its policy section.
+func newPolicyHolder(cfg *config.File, cfgPath string) (*policy.Holder, error) {
+	if cfgPath != "" {
+		h := &policy.Holder{}
+		if err := h.Load(cfgPath); err != nil {
+			return nil, err
+		}
+		return h, nil
+	}
+	p, err := policy.New(cfg.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("the embedded default policy is invalid: %w", err)
+	}
+	return policy.NewHolder(p), nil
+}
+
+// reloadOnHangup re-reads the configuration and the policy on SIGHUP; a
+// file that does not parse is refused and the one in force stays.
+func reloadOnHangup(ctx context.Context, logger *slog.Logger, cfgPath string, current *atomic.Pointer[config.File], holder *policy.Holder, auditLog *audit.Log) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		if cfgPath == "" {
+			logger.Warn("SIGHUP: nothing to reload, the service runs on the embedded defaults (start it with --config FILE)")
+			continue
+		}
+		entry := audit.Entry{Kind: audit.PolicyReloaded, User: policy.Identity{Platform: "system", UserID: "sighup"}, Detail: cfgPath}
+		if err := holder.Reload(); err != nil {
+			logger.Error("SIGHUP: the new policy was refused; the old one stays in force", "err", err)
+			entry.Error = err.Error()
+			_ = auditLog.Record(ctx, entry)
+			continue
+		}
+		if cfg, err := config.Load(cfgPath); err != nil {
+			logger.Error("SIGHUP: the configuration was refused; storages and targets stay as they were", "err", err)
+		} else {
+			current.Store(cfg)
+		}
+		_ = auditLog.Record(ctx, entry)
+		logger.Info("SIGHUP: policy and configuration reloaded", "file", cfgPath)
+	}
+}
+
+// recordJobEvent writes a worker's job events to the audit log.
+func recordJobEvent(ctx context.Context, l *audit.Log, ev jobs.Event) {
+	kinds := map[jobs.EventKind]audit.Kind{
+		jobs.EventStarted: audit.JobStarted, jobs.EventSucceeded: audit.JobSucceeded,
+		jobs.EventFailed: audit.JobFailed, jobs.EventCanceled: audit.JobCanceled,
+	}
+	k, ok := kinds[ev.Kind]
+	if !ok {
+		return
+	}
+	e := audit.Entry{Kind: k, User: ev.Meta.Requester, Channel: ev.Meta.Channel, Command: ev.Meta.Text, Action: ev.Action, JobID: ev.Meta.JobID, Error: ev.Error}
+	if ev.Result != nil {
+		e.Detail = ev.Result.Summary
+	}
+	_ = l.Record(ctx, e)
+}
+
+// storageCheck probes a configured storage for /readyz: it must open and
+// answer a lookup (a repository not created yet is fine).
+func storageCheck(name string, spec storage.Spec) httpapi.Check {
+	return httpapi.Check{Name: "storage " + name, Probe: func(ctx context.Context) error {
+		b, err := storage.Open(ctx, spec)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		if _, err := b.Stat(ctx, "config"); err != nil && !errors.Is(err, backend.ErrNotFound) {
+			return fmt.Errorf("%s does not answer: %w", b.Location(), err)
+		}
+		return nil
+	}}
+}
+
+// dashboard feeds the web page at / from the job records.
+func dashboard(client *jobs.Client, router *bot.Router) func(ctx context.Context) (httpapi.Dashboard, error) {
+	return func(ctx context.Context) (httpapi.Dashboard, error) {
+		var d httpapi.Dashboard
+		running, err := client.Running(ctx)
+		for _, st := range running {
+			row := httpapi.JobRow{ID: st.Meta.JobID, Command: st.Meta.Text, Requester: st.Meta.Requester.Display(), State: string(st.State), Since: st.Meta.EnqueuedAt}
+			if st.Progress != nil {
+				row.Progress = progressOf(*st.Progress)
+			}
+			d.Running = append(d.Running, row)
+		}
+		if router != nil {
+			for _, ev := range router.Recent() {
+				row := httpapi.JobRow{ID: ev.Meta.JobID, Command: ev.Meta.Text, Requester: ev.Meta.Requester.Display(), State: string(ev.Kind), Since: ev.At, Progress: ev.Error}
+				if ev.Result != nil {
+					row.Progress = ev.Result.Summary
+				}
+				d.Recent = append(d.Recent, row)
+			}
+		}
+		return d, err
+	}
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

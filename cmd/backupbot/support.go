@@ -1,0 +1,86 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/backupbot/backupbot/bot/render"
+	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/jobs"
+	"github.com/backupbot/backupbot/storage"
+)
+
+// repoPassword finds a storage's repository password: the storage's
+// password_file, else BACKUPBOT_REPO_PASSWORD, else the file named by
+// BACKUPBOT_REPO_PASSWORD_FILE, else none (an unencrypted repository).
+func repoPassword(spec storage.Spec) (string, error) {
+	if spec.PasswordFile != "" {
+		return readSecretFile(spec.PasswordFile, "the storage's password_file")
+	}
+	if pw := os.Getenv("BACKUPBOT_REPO_PASSWORD"); pw != "" {
+		return pw, nil
+	}
+	if f := os.Getenv("BACKUPBOT_REPO_PASSWORD_FILE"); f != "" {
+		return readSecretFile(f, "BACKUPBOT_REPO_PASSWORD_FILE")
+	}
+	return "", nil
+}
+
+func readSecretFile(path, what string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading the repository password from %s (%s): %w", path, what, err)
+	}
+	pw := strings.TrimRight(string(b), "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("the repository password file %s (%s) is empty", path, what)
+	}
+	return pw, nil
+}
+
+// terminalWidth is the width of w when it is a terminal, else 0.
+func terminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return width
+}
+
+func progressOf(p jobs.Progress) string { return render.Progress(p) }
+
+// seedDefaultTargets gives the embedded default targets something to back
+// up on a fresh machine: a missing target directory is created with a
+// short README, so `make run` followed by `/backup create --target data`
+// works at once. Configured (non-default) targets are never touched.
+func seedDefaultTargets(cfg *config.File, logger *slog.Logger) {
+	for name, t := range cfg.Targets {
+		for _, p := range t.Paths {
+			if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err := os.MkdirAll(p, 0o750); err != nil {
+				logger.Warn("could not create the default target directory", "target", name, "path", p, "err", err)
+				continue
+			}
+			readme := "This directory is backupbot's default `data` target (embedded defaults).\n" +
+				"Put files here and run `/backup create --target data`; restore them with `/backup restore --name NAME`.\n"
+			if err := os.WriteFile(filepath.Join(p, "README.txt"), []byte(readme), 0o640); err != nil {
+				logger.Warn("could not seed the default target directory", "path", p, "err", err)
+				continue
+			}
+			logger.Info("created the default target directory with a README", "target", name, "path", p)
+		}
+	}
+}

@@ -1,0 +1,182 @@
+// Package httpapi is backupbot's HTTP face: liveness (/healthz), readiness
+// (/readyz: Redis and storages reachable), Prometheus metrics (/metrics),
+// the backup dashboard (/), and the mux on which the chat adapters mount
+// their webhook endpoints (/slack/..., /discord/...).
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// DefaultAddr is where the service listens when BACKUPBOT_HTTP_ADDR is unset.
+const DefaultAddr = "127.0.0.1:8080"
+
+// probeTimeout bounds every readiness probe.
+const probeTimeout = 2 * time.Second
+
+// Check is one readiness probe ("redis", "storage local"); Probe returns
+// nil when the dependency answers, else an error saying what is wrong.
+type Check struct {
+	Name  string
+	Probe func(ctx context.Context) error
+}
+
+// Options configure a Server.
+type Options struct {
+	// Addr is the listen address (default DefaultAddr).
+	Addr string
+	// Checks are the readiness probes /readyz runs, all of them every time.
+	Checks []Check
+	// Gatherer provides /metrics; nil serves an empty set.
+	Gatherer prometheus.Gatherer
+	// Dashboard provides what / shows; nil shows an empty dashboard.
+	Dashboard func(ctx context.Context) (Dashboard, error)
+	Logger    *slog.Logger
+}
+
+// Server serves the HTTP endpoints.
+type Server struct {
+	addr   string
+	mux    *http.ServeMux
+	checks []Check
+	dash   func(ctx context.Context) (Dashboard, error)
+	logger *slog.Logger
+
+	mu       sync.Mutex
+	listener net.Listener
+}
+
+// New builds a Server with its routes mounted; adapters add theirs on Mux.
+func New(o Options) *Server {
+	s := &Server{addr: o.Addr, mux: http.NewServeMux(), checks: o.Checks, dash: o.Dashboard, logger: o.Logger}
+	if s.addr == "" {
+		s.addr = DefaultAddr
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	g := o.Gatherer
+	if g == nil {
+		g = prometheus.NewRegistry()
+	}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("GET /{$}", s.dashboard)
+	return s
+}
+
+// Mux is the router adapters mount their endpoints on.
+func (s *Server) Mux() *http.ServeMux { return s.mux }
+
+// Handler is the whole HTTP surface.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Addr is the address the server listens on once Run has started
+// listening (useful with port 0), else the configured address.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listener != nil {
+		return s.listener.Addr().String()
+	}
+	return s.addr
+}
+
+// Run listens and serves until ctx is done, then shuts down gracefully,
+// giving in-flight requests up to five seconds.
+func (s *Server) Run(ctx context.Context) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("http: listening on %s (set BACKUPBOT_HTTP_ADDR to another address if it is taken): %w", s.addr, err)
+	}
+	s.mu.Lock()
+	s.listener = ln
+	s.mu.Unlock()
+	srv := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.logger.Info("http: listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http: serving on %s: %w", s.addr, err)
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("http: shutting down: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "ok")
+}
+
+// Readiness is the /readyz body.
+type Readiness struct {
+	Ready  bool              `json:"ready"`
+	Checks map[string]string `json:"checks"`
+}
+
+// Ready runs every check at once and reports each one's outcome.
+func (s *Server) Ready(ctx context.Context) Readiness {
+	r := Readiness{Ready: true, Checks: make(map[string]string, len(s.checks))}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, c := range s.checks {
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			defer cancel()
+			err := c.Probe(pctx)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				r.Ready = false
+				r.Checks[c.Name] = err.Error()
+				return
+			}
+			r.Checks[c.Name] = "ok"
+		})
+	}
+	wg.Wait()
+	return r
+}
+
+func (s *Server) readyz(w http.ResponseWriter, req *http.Request) {
+	r := s.Ready(req.Context())
+	if !r.Ready {
+		names := make([]string, 0, len(r.Checks))
+		for n, v := range r.Checks {
+			if v != "ok" {
+				names = append(names, n+": "+v)
+			}
+		}
+		sort.Strings(names)
+		s.logger.Warn("http: not ready", "failing", names)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if !r.Ready {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(r)
+}
