@@ -29,8 +29,12 @@ type Identity struct {
 
 // Incoming is one /backup command as an adapter received it.
 type Incoming struct {
-	From    Identity `json:"from"`
-	Channel string   `json:"channel"`
+	From Identity `json:"from"`
+	// Channel is the adapter's reference to the channel, opaque to the
+	// router. An adapter that knows both a channel's ID and its name passes
+	// "ID|name" (policy rules may name either) and strips the name again
+	// when it posts.
+	Channel string `json:"channel"`
 	// Thread is set when the command was typed inside a thread.
 	Thread string `json:"thread,omitempty"`
 	Text   string `json:"text"`

@@ -91,7 +91,8 @@ type Rule struct {
 	// Resources are snapshot resources (vm, database, storage, all).
 	Resources []string `yaml:"resources,omitempty" json:"resources,omitempty"`
 	// Channels are where the command may be typed ("#ops" and "ops" are the
-	// same; compared case-insensitively with the channel the bot reports).
+	// same; compared case-insensitively with the channel the bot reports,
+	// which may be "ID|name": a rule naming either the ID or the name matches).
 	Channels []string `yaml:"channels,omitempty" json:"channels,omitempty"`
 	// Flags maps a flag name (force, dry-run, preview, fix, ... see
 	// KnownFlags) to the value it must have; a flag the action does not

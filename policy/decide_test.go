@@ -315,3 +315,25 @@ func ExamplePolicy_Decide() {
 	// @bob in #ops: allowed=false confirm=false by "default deny"
 	//   `restore --target config` needs the role restorer; you have viewer
 }
+
+// Slack reports a channel by ID; its adapter passes "ID|name" so that a
+// rule written with the channel's name ("#ops") or its ID both match.
+func TestChannelRuleMatchesIDOrName(t *testing.T) {
+	p := loadTestPolicy(t)
+	restorer := slackUser("URESTORE")
+	for _, tc := range []struct {
+		channel string
+		allowed bool
+	}{
+		{"C0OPS|ops", true},
+		{"C0OPS|OPS", true},
+		{"#ops", true},
+		{"C0OPS", false}, // the ID alone names no rule's channel here
+		{"C0GEN|general", false},
+	} {
+		d := p.Decide(restorer, tc.channel, restore("config"))
+		if d.Allowed != tc.allowed {
+			t.Errorf("restore --target config in %q: allowed=%v (%s), want %v", tc.channel, d.Allowed, d.Rule, tc.allowed)
+		}
+	}
+}

@@ -151,8 +151,12 @@ func (r Rule) matches(f facts, channel string, anyChannel bool) bool {
 		return false
 	}
 	if !anyChannel && len(r.Channels) > 0 {
-		ch := normalizeChannel(channel)
-		if !slices.ContainsFunc(r.Channels, func(c string) bool { return c == "*" || normalizeChannel(c) == ch }) {
+		// A platform that knows a channel's ID and its name passes both as
+		// "ID|name"; a rule may name either.
+		aliases := strings.Split(channel, "|")
+		if !slices.ContainsFunc(r.Channels, func(c string) bool {
+			return c == "*" || slices.ContainsFunc(aliases, func(a string) bool { return normalizeChannel(c) == normalizeChannel(a) })
+		}) {
 			return false
 		}
 	}

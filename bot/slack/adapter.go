@@ -173,6 +173,7 @@ func (a *Adapter) Close(ctx context.Context) error {
 // Post posts msg into channel, inside thread when thread != "". Text too
 // long for one message is cut short and attached in full as a file.
 func (a *Adapter) Post(ctx context.Context, channel, thread string, msg bot.Message) (bot.MessageRef, error) {
+	channel = channelID(channel)
 	full := msg
 	if tooLong(msg) {
 		msg.Text = firstLines(msg.Text, maxSectionText) + "\n_(too long for one message: the full text is attached as message.txt)_"
@@ -205,6 +206,7 @@ func (a *Adapter) Post(ctx context.Context, channel, thread string, msg bot.Mess
 
 // Ephemeral shows msg to userID only, in channel (and thread).
 func (a *Adapter) Ephemeral(ctx context.Context, channel, thread, userID string, msg bot.Message) error {
+	channel = channelID(channel)
 	opts := msgOptions(msg)
 	if thread != "" {
 		opts = append(opts, slackapi.MsgOptionTS(thread))
@@ -231,6 +233,7 @@ func (a *Adapter) Edit(ctx context.Context, ref bot.MessageRef, msg bot.Message)
 // Attach uploads data as filename into channel (and thread) with the
 // files upload v2 path, with comment as its message.
 func (a *Adapter) Attach(ctx context.Context, channel, thread, filename string, data []byte, comment string) error {
+	channel = channelID(channel)
 	if len(data) == 0 {
 		return fmt.Errorf("slack: attaching %s: the file is empty, Slack rejects empty uploads", filename)
 	}
@@ -312,4 +315,20 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// channelRef is the channel reference handed to the router: the channel ID,
+// and its name after a "|" when Slack sent one, so that policy rules can
+// name channels ("#ops") while replies still go to the ID.
+func channelRef(id, name string) string {
+	if name == "" || id == "" {
+		return id
+	}
+	return id + "|" + name
+}
+
+// channelID is the Slack channel ID of a reference made by channelRef.
+func channelID(ref string) string {
+	id, _, _ := strings.Cut(ref, "|")
+	return id
 }

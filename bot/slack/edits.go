@@ -107,7 +107,7 @@ func (e *editor) send(ctx context.Context, st *editState) {
 		e.mu.Unlock()
 
 		callCtx, cancel := context.WithTimeout(ctx, editTimeout)
-		_, _, _, err := e.api.UpdateMessageContext(callCtx, st.ref.Channel, st.ref.ID, msgOptions(*msg)...)
+		_, _, _, err := e.api.UpdateMessageContext(callCtx, channelID(st.ref.Channel), st.ref.ID, msgOptions(*msg)...)
 		cancel()
 
 		if rl, ok := errors.AsType[*slackapi.RateLimitedError](err); ok && limited < maxRateLimitRetries {

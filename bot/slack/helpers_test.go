@@ -21,6 +21,9 @@ const (
 	appToken      = "xapp-test-app-token"
 	signingSecret = "test-signing-secret-8f2c"
 	channel       = "C0BACKUPS"
+	// channelRef is how the adapter hands that channel to the router: its ID
+	// and, after "|", the name Slack sent, so policy rules can name channels.
+	channelRef = "C0BACKUPS|backups"
 )
 
 // groups are the fake workspace's user groups.

@@ -40,8 +40,8 @@ func TestSlashCommandReachesHandlerAsTheSlackUser(t *testing.T) {
 			t.Errorf("Groups = %v, missing %q (group IDs and handles both)", in.From.Groups, g)
 		}
 	}
-	if in.Channel != channel || in.Text != cmd.Text {
-		t.Errorf("Incoming = %+v, want channel %s and text %q", in, channel, cmd.Text)
+	if in.Channel != channelRef || in.Text != cmd.Text {
+		t.Errorf("Incoming = %+v, want channel %s and text %q", in, channelRef, cmd.Text)
 	}
 }
 
@@ -143,7 +143,7 @@ func TestButtonClickIsCheckedAsTheClicker(t *testing.T) {
 	if c.From.UserID != "U0BOB" || !slices.Contains(c.From.Groups, "ops") {
 		t.Errorf("click From = %+v, want the clicker U0BOB with group ops", c.From)
 	}
-	want := bot.MessageRef{Channel: channel, ID: click.MessageTS, Thread: click.ThreadTS}
+	want := bot.MessageRef{Channel: channelRef, ID: click.MessageTS, Thread: click.ThreadTS}
 	if c.Message != want || c.ActionID != "restore.confirm" || c.Value != "job-7f3a" {
 		t.Errorf("click = %+v, want message %+v, action restore.confirm, value job-7f3a", c, want)
 	}

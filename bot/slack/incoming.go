@@ -85,7 +85,7 @@ func (a *Adapter) answerCommand(ctx context.Context, cmd slackapi.SlashCommand) 
 	defer cancel()
 	in := bot.Incoming{
 		From:    a.identity(ctx, cmd.UserID, cmd.UserName),
-		Channel: cmd.ChannelID,
+		Channel: channelRef(cmd.ChannelID, cmd.ChannelName),
 		Text:    cmd.Text,
 	}
 	replies := make(chan bot.Reply, 1)
@@ -152,6 +152,7 @@ func (a *Adapter) answerInteraction(ctx context.Context, cb slackapi.Interaction
 	if channel == "" {
 		channel = cb.Channel.ID
 	}
+	channel = channelRef(channel, cb.Channel.Name)
 	messageTS := cb.Container.MessageTs
 	if messageTS == "" {
 		messageTS = cb.Message.Timestamp

@@ -55,7 +55,7 @@ func TestSocketModeHandlesCommandsAndClicksLikeHTTP(t *testing.T) {
 		t.Errorf("commands = %+v, want alice's verify --all with her groups", cmds)
 	}
 	want := bot.Click{From: bot.Identity{Platform: bot.Slack, UserID: "U0BOB", UserName: "bob", Groups: []string{"S0OPS", "ops"}},
-		Message: bot.MessageRef{Channel: channel, ID: click.MessageTS, Thread: click.ThreadTS}, ActionID: "job.retry", Value: "job-9"}
+		Message: bot.MessageRef{Channel: channelRef, ID: click.MessageTS, Thread: click.ThreadTS}, ActionID: "job.retry", Value: "job-9"}
 	if len(clicks) != 1 || !sameClick(clicks[0], want) {
 		t.Errorf("clicks = %+v, want %+v", clicks, want)
 	}
