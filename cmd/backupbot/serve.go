@@ -19,6 +19,7 @@ import (
 
 	"github.com/backupbot/backupbot/bot"
 	"github.com/backupbot/backupbot/bot/console"
+	"github.com/backupbot/backupbot/bot/discord"
 	"github.com/backupbot/backupbot/bot/slack"
 	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/httpapi"
@@ -125,7 +126,8 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 		if adapters == 0 {
 			cancel()
 			_ = g.Wait()
-			return errors.New("no chat adapter is running: set SLACK_BOT_TOKEN (with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN), or pass --console")
+			return errors.New("no chat adapter is running: set SLACK_BOT_TOKEN (with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN), " +
+				"or DISCORD_BOT_TOKEN (with DISCORD_PUBLIC_KEY), or pass --console")
 		}
 		g.Go(func() error { return router.Run(gctx) })
 	}
@@ -174,8 +176,41 @@ func startAdapters(ctx context.Context, g *errgroup.Group, o options, logger *sl
 		n++
 		chat = true
 	}
-	if os.Getenv("DISCORD_BOT_TOKEN") != "" {
-		logger.Warn("DISCORD_BOT_TOKEN is set, but this build has no Discord adapter; Discord commands are ignored")
+	if token := os.Getenv("DISCORD_BOT_TOKEN"); token != "" {
+		a, err := discord.NewAdapter(discord.Options{
+			BotToken:  token,
+			PublicKey: os.Getenv("DISCORD_PUBLIC_KEY"),
+			AppID:     os.Getenv("DISCORD_APP_ID"),
+			APIURL:    os.Getenv("DISCORD_API_URL"),
+			Handler:   router,
+			Logger:    logger,
+		})
+		if err != nil {
+			return n, err
+		}
+		router.Register(bot.Discord, a)
+		if srv != nil {
+			a.Routes(srv.Mux())
+		} else {
+			logger.Warn("discord: no HTTP listener, so Discord interactions cannot reach this process (set BACKUPBOT_HTTP_ADDR)")
+		}
+		g.Go(func() error {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := a.CheckAuth(cctx); err != nil {
+				logger.Warn("discord: the bot token does not work yet; posting progress will fail until it does", "err", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-ctx.Done()
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			return a.Close(cctx)
+		})
+		logger.Info("discord adapter started", "endpoint", "POST /discord/interactions")
+		n++
+		chat = true
 	}
 	if chat && !o.console {
 		return n, nil
