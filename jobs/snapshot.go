@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -115,7 +116,12 @@ func (w *Worker) dumpDatabase(ctx context.Context, j *Job, r *repo, base engine.
 	defer os.Remove(path)
 	j.Progress(Progress{Phase: "dump", Path: name})
 	if err := tool.Run(ctx, path); err != nil {
-		return nil, fmt.Errorf("dump database %s: %w", name, err)
+		err = fmt.Errorf("dump database %s (%s %s): %w", name, db.Type, db.Name, err)
+		if errors.Is(err, dbdump.ErrRejected) {
+			// Wrong password, unknown database: a retry cannot help.
+			return nil, permanent(err)
+		}
+		return nil, err
 	}
 	req := base
 	req.Paths = []string{path}

@@ -48,7 +48,8 @@ const usage = `usage: backupbot serve|worker|bot [flags]
 
 Environment: REDIS_URL (unset: an embedded in-memory Redis), BACKUPBOT_HTTP_ADDR
 (default 127.0.0.1:8080), BACKUPBOT_CONFIG, BACKUPBOT_REPO_PASSWORD[_FILE],
-SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, SLACK_API_URL.
+SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN, SLACK_API_URL,
+DISCORD_BOT_TOKEN, DISCORD_PUBLIC_KEY, DISCORD_APP_ID, DISCORD_API_URL.
 The console adapter runs when no chat token is set, or with --console.
 
 flags:

@@ -3,6 +3,11 @@
 // MariaDB/MySQL), for `/backup snapshot --resource database`. The password
 // is passed to the tool through its environment (PGPASSWORD, MYSQL_PWD),
 // never on the command line, and never appears in errors.
+//
+// Restoring a dump: a PostgreSQL dump is pg_dump's custom format
+// (`pg_restore --no-owner -d NEWDB FILE`); a MariaDB dump is plain SQL
+// without CREATE DATABASE or USE, so it loads into whichever database the
+// restorer names (`mariadb NEWDB < FILE`) and never over the original.
 package dbdump
 
 import (
@@ -79,7 +84,11 @@ func For(db config.Database, consistent bool) (Tool, error) {
 		if db.User != "" {
 			t.Args = append(t.Args, "--user="+db.User)
 		}
-		t.Args = append(t.Args, "--databases", db.Name)
+		// The name alone (not --databases NAME): the dump then holds no
+		// CREATE DATABASE/USE, so loading it into a fresh database cannot
+		// overwrite the original. "--" keeps a name starting with "-"
+		// from being read as an option.
+		t.Args = append(t.Args, "--", db.Name)
 		if pw != "" {
 			t.Env = append(t.Env, "MYSQL_PWD="+pw)
 		}
@@ -88,9 +97,27 @@ func For(db config.Database, consistent bool) (Tool, error) {
 	return Tool{}, fmt.Errorf("database %s: type %q is not supported: use postgres or mariadb", db.Name, db.Type)
 }
 
+// ErrRejected marks a dump the server refused: wrong password, unknown
+// user or database, missing privileges. Running it again cannot succeed
+// until someone changes the config or the server.
+var ErrRejected = errors.New("the database server refused the dump")
+
+// rejections are what pg_dump and mariadb-dump print when the server
+// refuses (as opposed to being unreachable or failing midway).
+var rejections = []string{
+	"password authentication failed",
+	"no password supplied",
+	"does not exist", // role or database (PostgreSQL)
+	"no pg_hba.conf entry",
+	"permission denied",
+	"access denied for user",
+	"unknown database",
+}
+
 // Run writes the dump to path (created or truncated). On failure the error
 // carries the tool's last lines of stderr (which never hold the password:
-// it is only in the environment).
+// it is only in the environment), and wraps ErrRejected when the server
+// refused the credentials, the database or the privileges.
 func (t Tool) Run(ctx context.Context, path string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -108,6 +135,9 @@ func (t Tool) Run(ctx context.Context, path string) error {
 		if errors.Is(runErr, exec.ErrNotFound) || errors.Is(runErr, os.ErrNotExist) {
 			return fmt.Errorf("%s is not installed on this worker: install it (Debian: postgresql-client or mariadb-client): %w", t.Program, runErr)
 		}
+		if rejected(msg) {
+			return fmt.Errorf("%s failed: %s: %w (%w)", t.Program, msg, ErrRejected, runErr)
+		}
 		if msg != "" {
 			return fmt.Errorf("%s failed: %s: %w", t.Program, msg, runErr)
 		}
@@ -117,6 +147,16 @@ func (t Tool) Run(ctx context.Context, path string) error {
 		return fmt.Errorf("write dump file: %w", closeErr)
 	}
 	return nil
+}
+
+func rejected(stderr string) bool {
+	low := strings.ToLower(stderr)
+	for _, r := range rejections {
+		if strings.Contains(low, r) {
+			return true
+		}
+	}
+	return false
 }
 
 func lastLines(s string, n int) string {
