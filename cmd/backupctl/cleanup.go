@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/storage/engine"
+)
+
+// cleanup removes old backups by age and count, then the data only they
+// used. Without --force it runs only with --dry-run or from a terminal,
+// where it shows the plan and asks first.
+func (a *app) cleanup(ctx context.Context, c *commands.Cleanup) error {
+	log := a.logger(c.Diagnostics)
+	ns, err := resolveStorage(a.cfg, c.Storage)
+	if err != nil {
+		return badInput(err)
+	}
+	r, err := a.openRepo(ctx, ns, false, false, log)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	req := engine.CleanupRequest{
+		OlderThan: time.Duration(c.OlderThan) * 24 * time.Hour, KeepMin: c.KeepMin, Type: string(c.Type), Target: c.Target, DryRun: c.DryRun,
+	}
+	if req.Target == "all" {
+		req.Target = ""
+	}
+	if !c.DryRun && !c.Force {
+		f, ok := a.stdin.(*os.File)
+		if !ok || !term.IsTerminal(int(f.Fd())) {
+			return badInput(errors.New("cleanup deletes backups: pass --force to confirm, or --dry-run to see what it would remove"))
+		}
+		plan := req
+		plan.DryRun = true
+		res, err := r.Cleanup(ctx, plan)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stderr, "cleanup would remove %d backups and keep %d. Continue? [y/N] ", len(res.Removed), res.Kept)
+		var ans string
+		_, _ = fmt.Fscanln(a.stdin, &ans)
+		if ans != "y" && ans != "yes" {
+			return errors.New("cleanup cancelled")
+		}
+	}
+	res, err := r.Cleanup(ctx, req)
+	if err != nil {
+		return err
+	}
+	if a.json {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	verb := "removed"
+	if res.DryRun {
+		verb = "would remove"
+	}
+	for _, s := range res.Removed {
+		fmt.Fprintf(a.stdout, "%s %s (%s) %s of %s, %s\n", verb, s.Name, short(s.ID), s.Type, s.Target, s.Time.Local().Format(time.DateTime))
+	}
+	fmt.Fprintf(a.stdout, "%s %d backups, kept %d", verb, len(res.Removed), res.Kept)
+	if !res.DryRun {
+		fmt.Fprintf(a.stdout, "; deleted %d packs, freed %s", res.PacksDeleted, humanBytes(res.BytesFreed))
+	}
+	fmt.Fprintln(a.stdout)
+	return nil
+}

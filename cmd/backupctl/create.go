@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/storage/engine"
+)
+
+// createOutput is what create prints with --json.
+type createOutput struct {
+	Storage  string                 `json:"storage"`
+	Location string                 `json:"location"`
+	Results  []*engine.BackupResult `json:"results"`
+}
+
+// create backs up each selected target into the storage, creating the
+// repository on first use (encrypted when a password is set).
+func (a *app) create(ctx context.Context, c *commands.Create) error {
+	log := a.logger(c.Diagnostics)
+	ns, err := resolveStorage(a.cfg, c.Storage)
+	if err != nil {
+		return badInput(err)
+	}
+	targets, err := resolveTargets(a.cfg, c.Target)
+	if err != nil {
+		return badInput(err)
+	}
+	r, err := a.openRepo(ctx, ns, true, c.Encrypt, log)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	out := createOutput{Storage: ns.Name, Location: r.Location()}
+	tags := map[string]string{}
+	for _, t := range c.Tags {
+		tags[t.Key] = t.Value
+	}
+	var errs []error
+	for _, t := range targets {
+		pv := newProgressView(a.stderr)
+		res, err := r.Backup(ctx, engine.BackupRequest{
+			Paths: t.Target.Paths, Exclude: t.Target.Exclude, Type: string(c.Type), Name: c.Name, Target: t.Name,
+			Tags: tags, Compress: c.Compress, RequireEncryption: c.Encrypt, Retention: time.Duration(c.Retention) * 24 * time.Hour,
+		}, pv.update)
+		pv.done()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("target %s: %w", t.Name, err))
+			continue
+		}
+		out.Results = append(out.Results, res)
+		if !a.json {
+			printBackup(a, ns.Name, r.Location(), res)
+		}
+	}
+	if a.json {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func printBackup(a *app, storageName, location string, res *engine.BackupResult) {
+	s := res.Snapshot
+	w := a.stdout
+	if res.Reused {
+		fmt.Fprintf(w, "backup %s (%s) already exists for this job; nothing new was made\n", s.Name, short(s.ID))
+		return
+	}
+	fmt.Fprintf(w, "backup %s (%s), %s of target %s, stored in %s (%s)\n", s.Name, short(s.ID), s.Type, s.Target, storageName, location)
+	fmt.Fprintf(w, "  files:       %d new, %d changed, %d unchanged (%d files, %d directories, %s)\n",
+		res.FilesNew, res.FilesChanged, res.FilesUnchanged, s.Files, s.Dirs, humanBytes(s.Size))
+	fmt.Fprintf(w, "  read:        %s\n", humanBytes(res.BytesRead))
+	fmt.Fprintf(w, "  added:       %s to the repository\n", humanBytes(res.BytesAdded))
+	dedup := "nothing new to store"
+	if res.DedupRatio > 0 {
+		dedup = fmt.Sprintf("%.2fx", res.DedupRatio)
+	}
+	comp := "-"
+	if res.CompressionRatio > 0 {
+		comp = fmt.Sprintf("%.2fx", res.CompressionRatio)
+	}
+	fmt.Fprintf(w, "  dedup:       %s   compression: %s\n", dedup, comp)
+	fmt.Fprintf(w, "  duration:    %s\n", res.Duration.Round(10*time.Millisecond))
+	if !s.ExpiresAt.IsZero() {
+		fmt.Fprintf(w, "  expires:     %s\n", s.ExpiresAt.Local().Format(time.DateTime))
+	}
+	for _, warn := range res.Warnings {
+		fmt.Fprintf(a.stderr, "warning: %s\n", warn)
+	}
+}
+
+func short(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/storage"
+	"github.com/backupbot/backupbot/storage/backend"
+	"github.com/backupbot/backupbot/storage/engine"
+)
+
+// execute runs one parsed command in-process. Actions that need the
+// service (schedules, approvals, jobs) say so.
+func execute(ctx context.Context, a *app, cmd commands.Command) error {
+	// The engine's big buffers (packs, chunks) live for the whole run, so
+	// collecting more often costs little CPU and keeps the peak memory near
+	// what is really in use.
+	debug.SetGCPercent(25)
+	switch c := cmd.(type) {
+	case *commands.Create:
+		return a.create(ctx, c)
+	case *commands.Restore:
+		return a.restore(ctx, c)
+	case *commands.List:
+		return a.list(ctx, c)
+	case *commands.Verify:
+		return a.verify(ctx, c)
+	case *commands.Cleanup:
+		return a.cleanup(ctx, c)
+	case *commands.Test:
+		return runTest(ctx, a, c)
+	}
+	return fmt.Errorf("backupctl runs create, restore, list, verify, cleanup and test itself; %q needs the backupbot service (backupbot serve, then the chat or console adapter)", cmd.Action())
+}
+
+// logger logs warnings to stderr, more with --verbose or --debug.
+func (a *app) logger(d commands.Diagnostics) *slog.Logger {
+	level := slog.LevelWarn
+	switch {
+	case d.Debug:
+		level = slog.LevelDebug
+	case d.Verbose:
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// openedRepo is an engine on a backend, closed together.
+type openedRepo struct {
+	*engine.Engine
+	name string
+	be   backend.Backend
+}
+
+func (o *openedRepo) Close() error { return errors.Join(o.Engine.Close(), o.be.Close()) }
+
+// openRepo opens (with create, creates) the repository in a storage.
+func (a *app) openRepo(ctx context.Context, ns namedStorage, create, encrypt bool, log *slog.Logger) (*openedRepo, error) {
+	pw, err := repoPassword(ns.Spec)
+	if err != nil {
+		return nil, err
+	}
+	b, err := storage.Open(ctx, ns.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("storage %s: %w", ns.Name, err)
+	}
+	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: pw, Create: create, Encrypt: encrypt, Logger: log})
+	if err != nil {
+		_ = b.Close()
+		return nil, fmt.Errorf("storage %s: %w", ns.Name, err)
+	}
+	return &openedRepo{Engine: e, name: ns.Name, be: b}, nil
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/backupbot/backupbot/storage/engine"
+)
+
+// ctlWorld is a config with one local storage and two targets.
+type ctlWorld struct {
+	dir, cfg, repo, data, etc string
+}
+
+func newCtlWorld(t *testing.T) *ctlWorld {
+	t.Helper()
+	dir := t.TempDir()
+	w := &ctlWorld{dir: dir, cfg: filepath.Join(dir, "backupbot.yaml"), repo: filepath.Join(dir, "repo"),
+		data: filepath.Join(dir, "srv", "data"), etc: filepath.Join(dir, "etc", "app")}
+	for p, body := range map[string]string{
+		filepath.Join(w.data, "db.csv"):           strings.Repeat("id,name\n1,alice\n", 5000),
+		filepath.Join(w.data, "blobs", "a b.bin"): "spaces in the name",
+		filepath.Join(w.etc, "app.yaml"):          "port: 8080\n",
+		filepath.Join(w.etc, "modules", "x.conf"): "x=1\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := "storages:\n  local: {type: local, path: " + w.repo + "}\n" +
+		"targets:\n  data: {paths: [" + w.data + "]}\n  config: {paths: [" + w.etc + "]}\n"
+	if err := os.WriteFile(w.cfg, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BACKUPBOT_REPO_PASSWORD", "ctl test password")
+	t.Setenv("BACKUPBOT_REPO_PASSWORD_FILE", "")
+	return w
+}
+
+func (w *ctlWorld) run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := runContext(context.Background(), append([]string{"--config", w.cfg}, args...), strings.NewReader(""), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestCreateListRestoreVerify(t *testing.T) {
+	w := newCtlWorld(t)
+	code, out, errOut := w.run(t, "create", "--type", "full", "--target", "all", "--name", "first")
+	if code != exitOK {
+		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"backup first", "of target config", "of target data", "new", "added:", "dedup:", "compression:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("create summary lacks %q:\n%s", want, out)
+		}
+	}
+
+	code, out, _ = w.run(t, "--json", "create", "--target", "data")
+	if code != exitOK {
+		t.Fatalf("create --json: exit %d", code)
+	}
+	var created createOutput
+	if err := json.Unmarshal([]byte(out), &created); err != nil || len(created.Results) != 1 {
+		t.Fatalf("create --json printed %q (%v)", out, err)
+	}
+	if r := created.Results[0]; r.FilesUnchanged != 2 || r.BytesRead != 0 || r.Snapshot.Type != engine.TypeIncremental {
+		t.Errorf("second backup: %+v; want an incremental one that read nothing", r)
+	}
+
+	code, out, _ = w.run(t, "list", "--size", "--verify")
+	if code != exitOK || strings.Count(out, "\n") != 4 || !strings.Contains(out, "VERIFIED") || strings.Contains(out, "DAMAGED") {
+		t.Fatalf("list: exit %d\n%s", code, out)
+	}
+	code, out, _ = w.run(t, "--json", "list", "--target", "config")
+	var rows []listedBackup
+	if code != exitOK || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 1 || rows[0].Name != "first" {
+		t.Fatalf("list --target config --json: exit %d\n%s", code, out)
+	}
+
+	to := filepath.Join(w.dir, "restored")
+	code, out, errOut = w.run(t, "restore", "--name", "first", "--target", "config", "--filter", "modules", "--to", to)
+	if code != exitOK {
+		t.Fatalf("restore: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(to, w.etc, "modules", "x.conf")); err != nil {
+		t.Errorf("restore --filter modules did not restore modules/x.conf: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(to, w.etc, "app.yaml")); err == nil {
+		t.Error("restore --filter modules restored app.yaml too")
+	}
+
+	if err := os.WriteFile(filepath.Join(w.etc, "app.yaml"), []byte("port: 9090\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = w.run(t, "restore", "--name", "first", "--target", "config", "--preview")
+	if code != exitOK || !strings.Contains(out, "overwrite") || !strings.Contains(out, "nothing was written") {
+		t.Fatalf("restore --preview: exit %d\n%s", code, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(w.etc, "app.yaml")); string(b) != "port: 9090\n" {
+		t.Fatal("a preview changed a file")
+	}
+	code, _, errOut = w.run(t, "restore", "--name", "first", "--target", "config")
+	if code != exitUsage || !strings.Contains(errOut, "--force") {
+		t.Fatalf("restore over the original paths without --force: exit %d, %q; want 2 and a hint", code, errOut)
+	}
+	if code, out, errOut = w.run(t, "restore", "--name", "first", "--target", "config", "--force"); code != exitOK {
+		t.Fatalf("restore --force: exit %d\n%s%s", code, out, errOut)
+	}
+	if b, _ := os.ReadFile(filepath.Join(w.etc, "app.yaml")); string(b) != "port: 8080\n" {
+		t.Fatalf("restore --force left %q", b)
+	}
+
+	code, out, _ = w.run(t, "verify", "--all", "--deep")
+	if code != exitOK || !strings.Contains(out, "no problems found") {
+		t.Fatalf("verify: exit %d\n%s", code, out)
+	}
+}
+
+func TestCtlErrorsAreClear(t *testing.T) {
+	w := newCtlWorld(t)
+	if code, out, errOut := w.run(t, "create", "--target", "data"); code != exitOK {
+		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
+	}
+	t.Setenv("BACKUPBOT_REPO_PASSWORD", "not the password")
+	code, _, errOut := w.run(t, "list")
+	if code != exitFailed || !strings.Contains(errOut, "password is wrong") {
+		t.Fatalf("wrong password: exit %d, %q", code, errOut)
+	}
+	code, _, errOut = w.run(t, "restore", "--name", "no-such-backup", "--to", filepath.Join(w.dir, "x"))
+	if code != exitFailed {
+		t.Fatalf("restore of a missing backup: exit %d, %q", code, errOut)
+	}
+	t.Setenv("BACKUPBOT_REPO_PASSWORD", "")
+	other := filepath.Join(w.dir, "plain")
+	code, _, _ = w.run(t, "create", "--target", "data", "--storage", "local", "--path", other)
+	if code != exitOK {
+		t.Fatalf("create into an unencrypted repository: exit %d", code)
+	}
+	code, _, errOut = w.run(t, "create", "--target", "data", "--storage", "local", "--path", other, "--encrypt")
+	if code != exitFailed || !strings.Contains(errOut, "encrypt") {
+		t.Fatalf("--encrypt without a password: exit %d, %q", code, errOut)
+	}
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/storage/engine"
+)
+
+// restore writes a backup back: to its original paths, or under --to DIR
+// (each original path P lands at DIR/P). --preview only shows the plan.
+func (a *app) restore(ctx context.Context, c *commands.Restore) error {
+	log := a.logger(c.Diagnostics)
+	ns, err := resolveStorage(a.cfg, c.Storage)
+	if err != nil {
+		return badInput(err)
+	}
+	target := c.Target
+	if target == "all" {
+		target = ""
+	}
+	if target != "" {
+		if _, err := resolveTargets(a.cfg, target); err != nil {
+			return badInput(err)
+		}
+	}
+	r, err := a.openRepo(ctx, ns, false, false, log)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	req := engine.RestoreRequest{
+		Snapshot: c.Name, At: restoreMoment(c.Date, c.Time, time.Now()), Type: string(c.Type), Target: target,
+		Filter: c.Filter, To: c.To, Preview: c.Preview, Validate: c.Validate,
+	}
+	if req.Snapshot == "" && req.At.IsZero() {
+		req.Snapshot = "latest"
+	}
+	if !c.Preview && c.To == "" && !c.Force {
+		if err := a.confirmOverwrite(ctx, r, req); err != nil {
+			return err
+		}
+	}
+	pv := newProgressView(a.stderr)
+	res, err := r.Restore(ctx, req, pv.update)
+	pv.done()
+	if err != nil {
+		return err
+	}
+	if a.json {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	s := res.Snapshot
+	w := a.stdout
+	if c.Preview {
+		counts := map[string]int{}
+		var size int64
+		for _, e := range res.Plan {
+			counts[e.Action]++
+			fmt.Fprintf(w, "%-9s %10s  %s\n", e.Action, humanBytes(e.Size), e.Path)
+			if e.Action != engine.ActionUnchanged {
+				size += e.Size
+			}
+		}
+		fmt.Fprintf(w, "preview of restoring %s (%s) from %s: %d to create, %d to overwrite, %d unchanged, %s to write; nothing was written\n",
+			s.Name, short(s.ID), ns.Name, counts[engine.ActionCreate], counts[engine.ActionOverwrite], counts[engine.ActionUnchanged], humanBytes(size))
+		return nil
+	}
+	where := "their original paths"
+	if c.To != "" {
+		where = c.To
+	}
+	fmt.Fprintf(w, "restored %s (%s) of target %s to %s: %d files, %s in %s\n",
+		s.Name, short(s.ID), s.Target, where, res.FilesWritten, humanBytes(res.BytesWritten), res.Duration.Round(10*time.Millisecond))
+	for _, warn := range res.Warnings {
+		fmt.Fprintf(a.stderr, "warning: %s\n", warn)
+	}
+	return nil
+}
+
+// restoreMoment turns --date/--time into the moment to restore (local
+// time): a date alone means the end of that day, a time alone today.
+func restoreMoment(d *commands.Date, t *commands.Clock, now time.Time) time.Time {
+	if d == nil && t == nil {
+		return time.Time{}
+	}
+	y, m, day := now.Date()
+	if d != nil {
+		y, m, day = d.Year, d.Month, d.Day
+	}
+	h, mi, s, ns := 23, 59, 59, 999999999
+	if t != nil {
+		h, mi, s, ns = t.Hour, t.Minute, t.Second, 0
+	}
+	return time.Date(y, m, day, h, mi, s, ns, time.Local)
+}
+
+// confirmOverwrite asks before a restore over the original paths; without
+// a terminal it asks for --force instead.
+func (a *app) confirmOverwrite(ctx context.Context, r *openedRepo, req engine.RestoreRequest) error {
+	f, ok := a.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return badInput(errors.New("restoring over the original paths replaces files in place: pass --force to confirm, --to DIR to restore elsewhere, or --preview to see the plan"))
+	}
+	preview := req
+	preview.Preview = true
+	plan, err := r.Restore(ctx, preview, nil)
+	if err != nil {
+		return err
+	}
+	over := 0
+	for _, e := range plan.Plan {
+		if e.Action == engine.ActionOverwrite {
+			over++
+		}
+	}
+	fmt.Fprintf(a.stderr, "restore %s (%s) over its original paths: %d entries, %d of them overwritten. Continue? [y/N] ",
+		plan.Snapshot.Name, short(plan.Snapshot.ID), len(plan.Plan), over)
+	line, _ := bufio.NewReader(a.stdin).ReadString('\n')
+	if ans := strings.ToLower(strings.TrimSpace(line)); ans != "y" && ans != "yes" {
+		return errors.New("restore cancelled")
+	}
+	return nil
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/config"
+)
+
+// Exit codes (see the interfaces document).
+const (
+	exitOK     = 0 // success
+	exitFailed = 1 // the operation failed
+	exitUsage  = 2 // bad input: a command that does not parse, an unknown configured name, a bad config
+)
+
+const usage = `usage: backupctl [--json] [--config FILE] ACTION [options]
+       backupctl parse TEXT...     print the typed command as JSON, run nothing
+       backupctl help [ACTION]     list the actions, or one action's options
+
+ACTION [options] is the /backup command language, as in chat; a leading
+/backup word is ignored, and one quoted argument is read as typed in chat:
+  backupctl create --type full --target data
+  backupctl '/backup restore --name "pre deployment" --preview'
+--json and --config must be separate arguments. The configuration is
+--config FILE, else $BACKUPBOT_CONFIG, else ./backupbot.yaml, else built-in
+defaults. Exit codes: 0 ok, 1 the operation failed, 2 bad input.`
+
+// app is what one backupctl run works with; execute receives it.
+type app struct {
+	cfg     *config.File
+	cfgPath string // "" when the embedded defaults are in use
+	stdout  io.Writer
+	stderr  io.Writer
+	stdin   io.Reader
+	json    bool
+}
+
+// usageError marks an error from execute as bad input (exit code 2), e.g.
+// a --storage or --target name the configuration does not define.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// badInput wraps err so that run exits with code 2.
+func badInput(err error) error { return &usageError{err: err} }
+
+// run is main without the process: it returns the exit code. SIGINT and
+// SIGTERM cancel the context execute runs under.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runContext(ctx, args, stdin, stdout, stderr)
+}
+
+func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	globals, words, err := splitGlobals(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "backupctl: %v\n\n%s\n", err, usage)
+		return exitUsage
+	}
+	cfg, cfgPath, err := config.Resolve(globals.configPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "backupctl: %v\n", err)
+		return exitUsage
+	}
+	a := &app{cfg: cfg, cfgPath: cfgPath, stdout: stdout, stderr: stderr, stdin: stdin, json: globals.json}
+
+	if len(words) > 0 && words[0] == "parse" {
+		return a.exitCode(a.parse(words[1:]))
+	}
+	if len(words) == 1 && (words[0] == "--help" || words[0] == "-h") {
+		return a.exitCode(a.help(""))
+	}
+	cmd, err := a.parseCommand(words)
+	if err != nil {
+		return a.exitCode(err)
+	}
+	if h, ok := cmd.(*commands.Help); ok {
+		return a.exitCode(a.help(h.Topic))
+	}
+	return a.exitCode(execute(ctx, a, cmd))
+}
+
+// globals are backupctl's own flags, which sit beside the command's words.
+type globals struct {
+	json       bool
+	configPath string
+}
+
+// splitGlobals takes --json, --config FILE and --config=FILE out of args,
+// wherever they are, and returns the rest in order.
+func splitGlobals(args []string) (globals, []string, error) {
+	var g globals
+	var words []string
+	for i := 0; i < len(args); i++ {
+		switch arg := args[i]; {
+		case arg == "--json":
+			g.json = true
+		case arg == "--config":
+			if i+1 >= len(args) || args[i+1] == "" {
+				return g, nil, errors.New("--config needs a file name")
+			}
+			i++
+			g.configPath = args[i]
+		case strings.HasPrefix(arg, "--config="):
+			g.configPath = strings.TrimPrefix(arg, "--config=")
+			if g.configPath == "" {
+				return g, nil, errors.New("--config needs a file name")
+			}
+		default:
+			words = append(words, arg)
+		}
+	}
+	return g, words, nil
+}
+
+// parseCommand reads the command words with the configuration's parser.
+// One argument is chat text, split as chat text is; several are words the
+// shell already split (so quotes inside them are literal).
+func (a *app) parseCommand(words []string) (commands.Command, error) {
+	p := a.cfg.Parser()
+	if len(words) == 1 {
+		return p.Parse(words[0])
+	}
+	return p.ParseWords(words)
+}
+
+// exitCode reports err on stderr (as JSON with --json) and maps it to the
+// exit code: bad input 2, any other failure 1.
+func (a *app) exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	code := exitFailed
+	var cmdErr *commands.Error
+	var usage *usageError
+	if errors.As(err, &cmdErr) || errors.As(err, &usage) {
+		code = exitUsage
+	}
+	if a.json {
+		out := struct {
+			Error  string          `json:"error"`
+			Detail *commands.Error `json:"detail,omitempty"`
+			Exit   int             `json:"exit_code"`
+		}{Error: err.Error(), Detail: cmdErr, Exit: code}
+		enc := json.NewEncoder(a.stderr)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(out)
+		return code
+	}
+	fmt.Fprintf(a.stderr, "backupctl: %v\n", err)
+	return code
+}

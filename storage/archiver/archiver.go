@@ -1,0 +1,697 @@
+// Package archiver turns directories on disk into trees and data blobs in
+// a repository. It walks the source paths in order while a pool of workers
+// reads, chunks, hashes, compresses and seals file contents, and a tree
+// builder assembles directory listings as soon as their entries are done.
+// Files unchanged since the parent snapshot (same size, mtime, ctime and
+// inode) reuse the parent's chunk list without being read.
+package archiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/backupbot/backupbot/storage/chunker"
+	"github.com/backupbot/backupbot/storage/crypto"
+	"github.com/backupbot/backupbot/storage/pack"
+	"github.com/backupbot/backupbot/storage/repo"
+)
+
+// Options say what to back up and how.
+type Options struct {
+	// Paths are the absolute sources; each is stored under its full path.
+	Paths []string
+	// Excludes are globs matched against base names and full paths.
+	Excludes []string
+	// SkipPaths are never entered (the repository itself, when it lies
+	// inside a source).
+	SkipPaths []string
+	// Parent is the root tree of the snapshot to compare with (zero: none).
+	Parent repo.ID
+	// ReadAll re-reads every file (a full backup) instead of trusting
+	// unchanged metadata.
+	ReadAll  bool
+	Compress bool
+	// Workers reading files; 0 means GOMAXPROCS.
+	Workers int
+	// Progress receives counters every ProgressEvery (and at the end).
+	Progress      func(Progress)
+	ProgressEvery time.Duration
+	Logger        *slog.Logger
+}
+
+// Progress is a snapshot of the archiver's counters.
+type Progress struct {
+	Files, FilesTotal int64
+	Bytes, BytesTotal int64
+	Path              string
+}
+
+// Stats summarise a run.
+type Stats struct {
+	FilesNew, FilesChanged, FilesUnchanged int64
+	Files, Dirs                            int64
+	// Size is the logical size of every file in the snapshot.
+	Size int64
+	// BytesRead is what was read from disk.
+	BytesRead int64
+	// BytesNew is the plaintext size of the new data blobs.
+	BytesNew int64
+	Warnings []string
+}
+
+const maxWarnings = 100
+
+type archiver struct {
+	r    *repo.Repository
+	s    *repo.Saver
+	opts Options
+	log  *slog.Logger
+
+	jobs chan *fileJob
+	dirs chan *dirJob
+
+	files, dirsN, size, read, bytesNew  atomic.Int64
+	filesNew, filesChanged, filesSame   atomic.Int64
+	filesTotal, bytesTotal, filesPassed atomic.Int64
+	bytesPassed                         atomic.Int64
+	current                             atomic.Pointer[string]
+
+	mu       sync.Mutex
+	warnings []string
+	fatal    error
+	cancel   context.CancelFunc
+}
+
+type fileJob struct {
+	path    string
+	size    int64
+	content []repo.ID
+	read    int64
+	err     error
+	done    chan struct{}
+}
+
+type dirFuture struct {
+	id   repo.ID
+	err  error
+	done chan struct{}
+}
+
+type pendingNode struct {
+	node repo.Node
+	file *fileJob
+	dir  *dirFuture
+	// isNew/changed decide the counters once the file is done.
+	state fileState
+}
+
+type fileState uint8
+
+const (
+	stateNone fileState = iota
+	stateNew
+	stateChanged
+)
+
+type dirJob struct {
+	path  string
+	nodes []pendingNode
+	fut   *dirFuture
+}
+
+// Run backs up opts.Paths through the saver and returns the root tree's
+// ID. The caller flushes the saver and writes the snapshot.
+func Run(ctx context.Context, r *repo.Repository, s *repo.Saver, opts Options) (repo.ID, Stats, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.ProgressEvery <= 0 {
+		opts.ProgressEvery = 200 * time.Millisecond
+	}
+	paths, err := cleanPaths(opts.Paths)
+	if err != nil {
+		return repo.ID{}, Stats{}, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a := &archiver{
+		r: r, s: s, opts: opts, log: opts.Logger, cancel: cancel,
+		jobs: make(chan *fileJob, 2*opts.Workers),
+		dirs: make(chan *dirJob, 256),
+	}
+
+	var wg sync.WaitGroup
+	for range opts.Workers {
+		wg.Go(func() { a.worker(ctx) })
+	}
+	treesDone := make(chan struct{})
+	go func() {
+		defer close(treesDone)
+		a.buildTrees(ctx)
+	}()
+	scanDone := make(chan struct{})
+	go func() {
+		defer close(scanDone)
+		a.scan(ctx, paths)
+	}()
+	progressDone := make(chan struct{})
+	stopProgress := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		a.reportProgress(stopProgress)
+	}()
+
+	root, err := a.walkRoot(ctx, paths)
+	close(a.jobs)
+	close(a.dirs)
+	wg.Wait()
+	<-treesDone
+	var id repo.ID
+	if err == nil {
+		<-root.done
+		id, err = root.id, root.err
+	}
+	cancel()
+	<-scanDone
+	close(stopProgress)
+	<-progressDone
+	if f := a.fatalErr(); f != nil {
+		err = f
+	}
+	st := Stats{
+		FilesNew: a.filesNew.Load(), FilesChanged: a.filesChanged.Load(), FilesUnchanged: a.filesSame.Load(),
+		Files: a.files.Load(), Dirs: a.dirsN.Load(), Size: a.size.Load(), BytesRead: a.read.Load(),
+		BytesNew: a.bytesNew.Load(), Warnings: a.warnings,
+	}
+	return id, st, err
+}
+
+func cleanPaths(in []string) ([]string, error) {
+	if len(in) == 0 {
+		return nil, errors.New("nothing to back up: the target has no paths")
+	}
+	var out []string
+	for _, p := range in {
+		if !filepath.IsAbs(p) {
+			abs, err := filepath.Abs(p)
+			if err != nil {
+				return nil, err
+			}
+			p = abs
+		}
+		p = filepath.Clean(p)
+		if _, err := os.Lstat(p); err != nil {
+			return nil, fmt.Errorf("cannot back up %s: %w", p, err)
+		}
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	// Drop paths inside another path: the outer one covers them.
+	kept := out[:0]
+	for _, p := range out {
+		if len(kept) > 0 && within(p, kept[len(kept)-1]) {
+			continue
+		}
+		kept = append(kept, p)
+	}
+	return kept, nil
+}
+
+// within reports whether p is dir or lies inside it.
+func within(p, dir string) bool {
+	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
+}
+
+func (a *archiver) warn(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	a.log.Warn(msg)
+	a.mu.Lock()
+	if len(a.warnings) < maxWarnings {
+		a.warnings = append(a.warnings, msg)
+	}
+	a.mu.Unlock()
+}
+
+func (a *archiver) setFatal(err error) {
+	a.mu.Lock()
+	if a.fatal == nil {
+		a.fatal = err
+	}
+	a.mu.Unlock()
+	a.cancel()
+}
+
+func (a *archiver) fatalErr() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.fatal
+}
+
+// vdir is a directory on the way from / to a source path.
+type vdir struct {
+	abs      string
+	children map[string]*vdir
+	source   bool // a source path: backed up whole
+}
+
+func (a *archiver) walkRoot(ctx context.Context, paths []string) (*dirFuture, error) {
+	root := &vdir{abs: "/", children: map[string]*vdir{}}
+	for _, p := range paths {
+		if p == "/" {
+			root.source = true
+			continue
+		}
+		v := root
+		for _, name := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+			c := v.children[name]
+			if c == nil {
+				c = &vdir{abs: filepath.Join(v.abs, name), children: map[string]*vdir{}}
+				v.children[name] = c
+			}
+			v = c
+		}
+		v.source = true
+	}
+	var parent *repo.Tree
+	if !a.opts.Parent.IsZero() {
+		t, err := a.r.LoadTree(ctx, a.opts.Parent)
+		if err != nil {
+			a.warn("the parent snapshot's tree cannot be read, reading every file: %v", err)
+		} else {
+			parent = t
+		}
+	}
+	if root.source {
+		return a.walkDir(ctx, "/", parent)
+	}
+	return a.walkVirtual(ctx, root, parent)
+}
+
+// walkVirtual stores a directory on the way to source paths: its own
+// metadata, and only the children that lead to sources.
+func (a *archiver) walkVirtual(ctx context.Context, v *vdir, parent *repo.Tree) (*dirFuture, error) {
+	job := &dirJob{path: v.abs, fut: &dirFuture{done: make(chan struct{})}}
+	names := make([]string, 0, len(v.children))
+	for n := range v.children {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		c := v.children[name]
+		fi, err := os.Lstat(c.abs)
+		if err != nil {
+			return nil, fmt.Errorf("cannot back up %s: %w", c.abs, err)
+		}
+		prev := findNode(parent, name)
+		if c.source {
+			pn, ok, err := a.entry(ctx, c.abs, name, fi, prev)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				job.nodes = append(job.nodes, pn)
+			}
+			continue
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("cannot back up below %s: not a directory", c.abs)
+		}
+		sub, err := a.walkVirtual(ctx, c, a.prevTree(ctx, prev))
+		if err != nil {
+			return nil, err
+		}
+		job.nodes = append(job.nodes, pendingNode{node: nodeFromInfo(name, fi), dir: sub})
+	}
+	if err := a.sendDir(ctx, job); err != nil {
+		return nil, err
+	}
+	return job.fut, nil
+}
+
+func findNode(t *repo.Tree, name string) *repo.Node {
+	if t == nil {
+		return nil
+	}
+	return t.Find(name)
+}
+
+func (a *archiver) prevTree(ctx context.Context, prev *repo.Node) *repo.Tree {
+	if prev == nil || prev.Type != repo.NodeDir || prev.Subtree == nil {
+		return nil
+	}
+	t, err := a.r.LoadTree(ctx, *prev.Subtree)
+	if err != nil {
+		a.log.Warn("parent tree unreadable; reading the directory's files", "err", err)
+		return nil
+	}
+	return t
+}
+
+func (a *archiver) sendDir(ctx context.Context, job *dirJob) error {
+	select {
+	case a.dirs <- job:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// walkDir walks one real directory and queues its listing.
+func (a *archiver) walkDir(ctx context.Context, abs string, parent *repo.Tree) (*dirFuture, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	job := &dirJob{path: abs, fut: &dirFuture{done: make(chan struct{})}}
+	entries, err := os.ReadDir(abs)
+	if err != nil {
+		a.warn("cannot read directory %s: %v", abs, err)
+	}
+	for _, e := range entries {
+		full := filepath.Join(abs, e.Name())
+		if a.excluded(full, e.Name()) {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				a.warn("cannot stat %s: %v", full, err)
+			}
+			continue
+		}
+		pn, ok, err := a.entry(ctx, full, e.Name(), fi, findNode(parent, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			job.nodes = append(job.nodes, pn)
+		}
+	}
+	a.dirsN.Add(1)
+	if err := a.sendDir(ctx, job); err != nil {
+		return nil, err
+	}
+	return job.fut, nil
+}
+
+func (a *archiver) excluded(full, name string) bool {
+	for _, s := range a.opts.SkipPaths {
+		if full == s {
+			return true
+		}
+	}
+	for _, pat := range a.opts.Excludes {
+		if ok, _ := filepath.Match(pat, name); ok {
+			return true
+		}
+		if ok, _ := filepath.Match(pat, full); ok {
+			return true
+		}
+		if strings.HasSuffix(pat, "/") && (full+"/" == pat || strings.HasSuffix(full+"/", "/"+pat)) {
+			return true
+		}
+	}
+	return false
+}
+
+// entry makes the pending node for one directory entry: files are queued
+// for the workers (unless unchanged), directories are walked.
+func (a *archiver) entry(ctx context.Context, full, name string, fi fs.FileInfo, prev *repo.Node) (pendingNode, bool, error) {
+	node := nodeFromInfo(name, fi)
+	switch node.Type {
+	case repo.NodeDir:
+		sub, err := a.walkDir(ctx, full, a.prevTree(ctx, prev))
+		if err != nil {
+			return pendingNode{}, false, err
+		}
+		return pendingNode{node: node, dir: sub}, true, nil
+	case repo.NodeSymlink:
+		target, err := os.Readlink(full)
+		if err != nil {
+			a.warn("cannot read symlink %s: %v", full, err)
+			return pendingNode{}, false, nil
+		}
+		node.SetTarget(target)
+		return pendingNode{node: node}, true, nil
+	case repo.NodeFile:
+		a.files.Add(1)
+		a.size.Add(node.Size)
+		if prev != nil && !a.opts.ReadAll && unchanged(prev, &node) && a.allStored(prev.Content) {
+			node.Content = prev.Content
+			a.filesSame.Add(1)
+			a.filesPassed.Add(1)
+			a.bytesPassed.Add(node.Size)
+			return pendingNode{node: node}, true, nil
+		}
+		state := stateNew
+		if prev != nil {
+			state = stateChanged
+			if unchanged(prev, &node) {
+				state = stateNone // re-read by a full backup, but not changed
+			}
+		}
+		job := &fileJob{path: full, size: node.Size, done: make(chan struct{})}
+		select {
+		case a.jobs <- job:
+		case <-ctx.Done():
+			return pendingNode{}, false, ctx.Err()
+		}
+		return pendingNode{node: node, file: job, state: state}, true, nil
+	}
+	a.log.Debug("skipping special file", "path", full, "mode", fi.Mode().String())
+	return pendingNode{}, false, nil
+}
+
+func unchanged(prev, cur *repo.Node) bool {
+	return prev.Type == repo.NodeFile && prev.Size == cur.Size && prev.ModTime.Equal(cur.ModTime) &&
+		prev.ChangeTime.Equal(cur.ChangeTime) && prev.Inode == cur.Inode
+}
+
+func (a *archiver) allStored(ids []repo.ID) bool {
+	for _, id := range ids {
+		if !a.s.Known(id) {
+			return false
+		}
+	}
+	return true
+}
+
+// nodeFromInfo fills a node's metadata from lstat.
+func nodeFromInfo(name string, fi fs.FileInfo) repo.Node {
+	n := repo.Node{Mode: uint32(fi.Mode()), ModTime: fi.ModTime()}
+	n.SetName(name)
+	switch {
+	case fi.Mode().IsRegular():
+		n.Type = repo.NodeFile
+		n.Size = fi.Size()
+	case fi.IsDir():
+		n.Type = repo.NodeDir
+	case fi.Mode()&fs.ModeSymlink != 0:
+		n.Type = repo.NodeSymlink
+	default:
+		n.Type = "special"
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		n.UID, n.GID = st.Uid, st.Gid
+		n.ChangeTime = time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
+		if n.Type == repo.NodeFile {
+			n.Inode = st.Ino
+		}
+	}
+	return n
+}
+
+func (a *archiver) worker(ctx context.Context) {
+	buf := make([]byte, 0)
+	ch := chunker.New(a.r.ChunkerTable(), nil, buf)
+	h := a.r.NewHasher()
+	for job := range a.jobs {
+		if ctx.Err() != nil {
+			job.err = ctx.Err()
+		} else {
+			job.err = a.saveFile(ctx, job, ch, h)
+		}
+		close(job.done)
+	}
+}
+
+func (a *archiver) saveFile(ctx context.Context, job *fileJob, ch *chunker.Chunker, h *crypto.Hasher) error {
+	p := job.path
+	a.current.Store(&p)
+	f, err := os.Open(job.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	buf := ch.Buffer()
+	if cap(buf) < chunker.MaxSize && job.size > int64(cap(buf)) {
+		buf = make([]byte, min(int64(chunker.MaxSize), max(job.size, 64<<10)))
+	}
+	ch.Reset(f, buf)
+	for {
+		chunk, _, err := ch.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", job.path, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		id := h.Sum(chunk)
+		if a.s.Reserve(id) {
+			if _, err := a.s.Save(pack.DataBlob, id, chunk, a.opts.Compress); err != nil {
+				a.setFatal(err)
+				return err
+			}
+			a.bytesNew.Add(int64(len(chunk)))
+		}
+		job.content = append(job.content, id)
+		job.read += int64(len(chunk))
+		a.read.Add(int64(len(chunk)))
+		a.bytesPassed.Add(int64(len(chunk)))
+	}
+	a.filesPassed.Add(1)
+	return nil
+}
+
+// buildTrees assembles directory listings in the order the walker
+// finished them (children before parents) and stores them.
+func (a *archiver) buildTrees(ctx context.Context) {
+	h := a.r.NewHasher()
+	for job := range a.dirs {
+		job.fut.id, job.fut.err = a.buildTree(ctx, job, h)
+		if job.fut.err != nil {
+			a.setFatal(job.fut.err)
+		}
+		close(job.fut.done)
+	}
+}
+
+func (a *archiver) buildTree(ctx context.Context, job *dirJob, h *crypto.Hasher) (repo.ID, error) {
+	tree := &repo.Tree{Nodes: make([]repo.Node, 0, len(job.nodes))}
+	var firstErr error
+	for _, pn := range job.nodes {
+		node := pn.node
+		switch {
+		case pn.file != nil:
+			<-pn.file.done
+			if err := pn.file.err; err != nil {
+				if ctx.Err() != nil {
+					firstErr = cmpErr(firstErr, ctx.Err())
+					continue
+				}
+				if a.fatalErr() != nil {
+					firstErr = cmpErr(firstErr, err)
+					continue
+				}
+				a.warn("skipped %s: %v", pn.file.path, err)
+				a.size.Add(-node.Size)
+				a.files.Add(-1)
+				continue
+			}
+			node.Content = pn.file.content
+			if pn.file.read != node.Size {
+				a.size.Add(pn.file.read - node.Size)
+				node.Size = pn.file.read
+			}
+			switch pn.state {
+			case stateNew:
+				a.filesNew.Add(1)
+			case stateChanged:
+				a.filesChanged.Add(1)
+			default:
+				a.filesSame.Add(1)
+			}
+		case pn.dir != nil:
+			<-pn.dir.done
+			if pn.dir.err != nil {
+				firstErr = cmpErr(firstErr, pn.dir.err)
+				continue
+			}
+			id := pn.dir.id
+			node.Subtree = &id
+		}
+		tree.Nodes = append(tree.Nodes, node)
+	}
+	if firstErr != nil {
+		return repo.ID{}, firstErr
+	}
+	tree.Sort()
+	id, _, err := a.r.SaveTree(a.s, tree, h)
+	return id, err
+}
+
+func cmpErr(old, err error) error {
+	if old != nil {
+		return old
+	}
+	return err
+}
+
+// scan counts the files and bytes to back up, for the progress totals.
+func (a *archiver) scan(ctx context.Context, paths []string) {
+	for _, p := range paths {
+		_ = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if path != p && a.excluded(path, d.Name()) {
+				if d.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if d.Type().IsRegular() {
+				if fi, err := d.Info(); err == nil {
+					a.filesTotal.Add(1)
+					a.bytesTotal.Add(fi.Size())
+				}
+			}
+			return nil
+		})
+	}
+}
+
+func (a *archiver) reportProgress(stop <-chan struct{}) {
+	if a.opts.Progress == nil {
+		return
+	}
+	t := time.NewTicker(a.opts.ProgressEvery)
+	defer t.Stop()
+	send := func() {
+		p := Progress{Files: a.filesPassed.Load(), FilesTotal: a.filesTotal.Load(), Bytes: a.bytesPassed.Load(), BytesTotal: a.bytesTotal.Load()}
+		if c := a.current.Load(); c != nil {
+			p.Path = *c
+		}
+		a.opts.Progress(p)
+	}
+	for {
+		select {
+		case <-stop:
+			send()
+			return
+		case <-t.C:
+			send()
+		}
+	}
+}

@@ -1,0 +1,264 @@
+// Package engine is the backup engine's facade: the one type the job workers
+// and backupctl use to make, list, restore and verify backups in a
+// repository. It opens (or creates) a repository on a backend.Backend and
+// turns requests into the repository operations in storage/repo.
+package engine
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/backupbot/backupbot/storage/backend"
+	"github.com/backupbot/backupbot/storage/repo"
+)
+
+// ErrWrongPassword is returned (wrapped) by Open when no key of the
+// repository opens with the given password.
+var ErrWrongPassword = errors.New("wrong repository password")
+
+// ErrSnapshotNotFound is returned (wrapped) when a snapshot reference names
+// no snapshot.
+var ErrSnapshotNotFound = errors.New("snapshot not found")
+
+// ErrNotEncrypted is returned (wrapped) when encryption is required but the
+// repository stores data in plaintext.
+var ErrNotEncrypted = errors.New("repository is not encrypted")
+
+// ErrNoRepository is returned (wrapped) by Open when the backend holds no
+// repository and OpenOptions.Create is false.
+var ErrNoRepository = errors.New("no repository at this location")
+
+// Phases reported in Progress.Phase.
+const (
+	PhaseScan    = "scan"    // walking the source tree
+	PhaseBackup  = "backup"  // reading, chunking and storing file data
+	PhaseCommit  = "commit"  // writing index and snapshot
+	PhaseRestore = "restore" // writing files back
+	PhaseVerify  = "verify"  // checking repository structure and data
+	PhaseCleanup = "cleanup" // forgetting snapshots and pruning packs
+)
+
+// Backup types.
+const (
+	TypeFull         = "full"
+	TypeIncremental  = "incremental"
+	TypeDifferential = "differential"
+)
+
+// OpenOptions control how Open finds or creates a repository.
+type OpenOptions struct {
+	// Password unlocks the repository (and encrypts a new one). Empty means
+	// an unencrypted repository.
+	Password string
+	// Create initialises a repository when the backend holds none.
+	Create bool
+	// Encrypt requires the repository to be encrypted: a new one is created
+	// encrypted (which needs a Password), an existing plaintext one is an
+	// error wrapping ErrNotEncrypted.
+	Encrypt bool
+	// Logger receives the engine's log lines; nil discards them.
+	Logger *slog.Logger
+}
+
+// Progress is one progress report.
+type Progress struct {
+	Phase      string `json:"phase"`
+	Files      int64  `json:"files"`
+	FilesTotal int64  `json:"files_total"`
+	Bytes      int64  `json:"bytes"`
+	BytesTotal int64  `json:"bytes_total"`
+	Path       string `json:"path,omitempty"`
+}
+
+// ProgressFunc receives progress reports. It is called often and from the
+// engine's goroutines one at a time; callers throttle what they display.
+type ProgressFunc func(Progress)
+
+// SnapshotInfo describes one snapshot.
+type SnapshotInfo struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Type        string            `json:"type"`
+	Target      string            `json:"target"`
+	Paths       []string          `json:"paths"`
+	Tags        map[string]string `json:"tags,omitempty"`
+	Host        string            `json:"host"`
+	Time        time.Time         `json:"time"`
+	Parent      string            `json:"parent,omitempty"`
+	Files       int64             `json:"files"`
+	Dirs        int64             `json:"dirs"`
+	Size        int64             `json:"size"`
+	Added       int64             `json:"added"`
+	Duration    time.Duration     `json:"duration"`
+	JobID       string            `json:"job_id,omitempty"`
+	ToolVersion string            `json:"tool_version"`
+	ExpiresAt   time.Time         `json:"expires_at,omitzero"`
+}
+
+// BackupRequest says what to back up and how.
+type BackupRequest struct {
+	// Paths are the absolute source paths (files or directories).
+	Paths []string
+	// Exclude holds glob patterns matched against base names and full paths.
+	Exclude []string
+	// Type is full, incremental or differential (default incremental).
+	Type string
+	// Name addresses the snapshot later; empty gets "<target>-YYYYMMDD-HHMMSS".
+	Name   string
+	Target string
+	Tags   map[string]string
+	// Compress enables zstd for chunks that compress.
+	Compress bool
+	// RequireEncryption fails with ErrNotEncrypted on a plaintext repository.
+	RequireEncryption bool
+	// Retention, when positive, sets the snapshot's ExpiresAt.
+	Retention time.Duration
+	// JobID makes the backup idempotent: a snapshot with this JobID is
+	// returned as is instead of making another.
+	JobID string
+	// Host records the machine; empty means os.Hostname.
+	Host string
+}
+
+// BackupResult summarises a finished backup. DedupRatio is BytesRead over
+// the new data stored (0 when nothing new was stored); CompressionRatio is
+// the new data's size before over after compression (0 when none).
+type BackupResult struct {
+	Snapshot         SnapshotInfo  `json:"snapshot"`
+	FilesNew         int64         `json:"files_new"`
+	FilesChanged     int64         `json:"files_changed"`
+	FilesUnchanged   int64         `json:"files_unchanged"`
+	BytesRead        int64         `json:"bytes_read"`
+	BytesAdded       int64         `json:"bytes_added"`
+	DedupRatio       float64       `json:"dedup_ratio"`
+	CompressionRatio float64       `json:"compression_ratio"`
+	Duration         time.Duration `json:"duration"`
+	// Reused is true when an earlier snapshot with the same JobID was returned.
+	Reused bool `json:"reused,omitempty"`
+	// BlobBytesNew is the plaintext size of the new file data stored.
+	BlobBytesNew int64 `json:"blob_bytes_new"`
+	// Warnings name files that could not be read (the snapshot lacks them).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// RestoreRequest says which snapshot to restore and where.
+type RestoreRequest struct {
+	// Snapshot is a name, ID, ID prefix or "latest".
+	Snapshot string
+	// At selects the newest snapshot at or before this moment when Snapshot is "".
+	At time.Time
+	// Type and Target narrow the snapshots Snapshot/At choose from.
+	Type   string
+	Target string
+	// Filter is a path prefix or glob; only matching entries are restored.
+	Filter string
+	// To is the destination directory; "" restores to the original paths.
+	To string
+	// Preview returns the plan and writes nothing.
+	Preview bool
+	// Validate reads and checks every chunk the restore needs before writing.
+	Validate bool
+}
+
+// Plan actions.
+const (
+	ActionCreate    = "create"
+	ActionOverwrite = "overwrite"
+	ActionUnchanged = "unchanged"
+)
+
+// PlanEntry is what a restore does (or would do) to one path.
+type PlanEntry struct {
+	Path   string `json:"path"`
+	Action string `json:"action"`
+	Size   int64  `json:"size"`
+}
+
+// RestoreResult summarises a restore.
+type RestoreResult struct {
+	Snapshot     SnapshotInfo  `json:"snapshot"`
+	Plan         []PlanEntry   `json:"plan,omitempty"`
+	FilesWritten int64         `json:"files_written"`
+	BytesWritten int64         `json:"bytes_written"`
+	Duration     time.Duration `json:"duration"`
+	// Warnings name entries that were skipped or restored without all metadata.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// SnapshotFilter narrows Snapshots; zero fields match everything.
+type SnapshotFilter struct {
+	Name      string
+	Type      string
+	Target    string
+	NewerThan time.Time
+}
+
+// VerifyRequest says what to check.
+type VerifyRequest struct {
+	// Snapshot is a reference as for Find; "" with All=false means latest.
+	Snapshot string
+	All      bool
+	// Deep reads, decrypts and hashes every chunk the snapshots need.
+	Deep bool
+	// Fix rebuilds the index from the packs and removes broken index entries.
+	Fix bool
+}
+
+// Problem is one thing Verify found wrong.
+type Problem struct {
+	Snapshot string `json:"snapshot,omitempty"`
+	File     string `json:"file,omitempty"`
+	Pack     string `json:"pack,omitempty"`
+	Detail   string `json:"detail"`
+}
+
+// VerifyReport is Verify's result.
+type VerifyReport struct {
+	Snapshots     int       `json:"snapshots"`
+	Packs         int       `json:"packs"`
+	Chunks        int       `json:"chunks"`
+	Problems      []Problem `json:"problems,omitempty"`
+	StaleLocks    []string  `json:"stale_locks,omitempty"`
+	Fixed         []string  `json:"fixed,omitempty"`
+	BytesVerified int64     `json:"bytes_verified"`
+	// Unreferenced counts packs no index lists: left by interrupted
+	// backups, harmless, removed by a cleanup.
+	Unreferenced int `json:"unreferenced_packs"`
+}
+
+// OK reports whether no problem was found.
+func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 }
+
+// CleanupRequest says which snapshots to forget.
+type CleanupRequest struct {
+	// OlderThan forgets snapshots older than this (0: only expired ones).
+	OlderThan time.Duration
+	// KeepMin keeps at least this many of the newest matching snapshots.
+	KeepMin int
+	Type    string
+	Target  string
+	// DryRun reports what would be removed and removes nothing.
+	DryRun bool
+}
+
+// CleanupResult summarises a cleanup.
+type CleanupResult struct {
+	Removed      []SnapshotInfo `json:"removed"`
+	Kept         int            `json:"kept"`
+	PacksDeleted int            `json:"packs_deleted"`
+	BytesFreed   int64          `json:"bytes_freed"`
+	DryRun       bool           `json:"dry_run,omitempty"`
+}
+
+// Engine is an open repository. Its methods are safe for concurrent use;
+// several engines (processes) may share one repository, with the locks in
+// the repository keeping deletes away from running backups.
+type Engine struct {
+	be   backend.Backend
+	log  *slog.Logger
+	repo *repo.Repository
+}
+
+// ToolVersion is recorded in every snapshot.
+const ToolVersion = "backupbot/0.1.0"

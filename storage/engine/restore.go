@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/backupbot/backupbot/storage/repo"
+	"github.com/backupbot/backupbot/storage/restorer"
+)
+
+// Restore writes a snapshot's files back: to their original paths, or
+// under req.To (each original path P lands at To/P). With Preview it only
+// returns the plan.
+func (e *Engine) Restore(ctx context.Context, req RestoreRequest, p ProgressFunc) (*RestoreResult, error) {
+	start := time.Now()
+	lock, err := e.repo.Lock(ctx, false, "restore")
+	if err != nil {
+		return nil, err
+	}
+	defer e.unlock(ctx, lock)
+	if err := e.repo.LoadIndex(ctx); err != nil {
+		return nil, err
+	}
+	sn, err := e.pickForRestore(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	opts := restorer.Options{
+		Dest: req.To, Sources: sn.Paths, Filter: req.Filter, Preview: req.Preview, Validate: req.Validate, Logger: e.log,
+	}
+	if p != nil {
+		opts.Progress = func(rp restorer.Progress) {
+			p(Progress{Phase: PhaseRestore, Files: rp.Files, FilesTotal: rp.FilesTotal, Bytes: rp.Bytes, BytesTotal: rp.BytesTotal, Path: rp.Path})
+		}
+	}
+	res, err := restorer.Run(ctx, e.repo, sn.Tree, opts)
+	if err != nil {
+		return nil, fmt.Errorf("restoring snapshot %s (%s): %w", sn.Name, sn.ID.Short(), err)
+	}
+	out := &RestoreResult{
+		Snapshot: infoOf(sn), FilesWritten: res.FilesWritten, BytesWritten: res.BytesWritten,
+		Duration: time.Since(start), Warnings: res.Warnings,
+	}
+	for _, pe := range res.Plan {
+		out.Plan = append(out.Plan, PlanEntry(pe))
+	}
+	return out, nil
+}
+
+// pickForRestore resolves the snapshot a restore request names.
+func (e *Engine) pickForRestore(ctx context.Context, req RestoreRequest) (*repo.Snapshot, error) {
+	all, err := e.repo.Snapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f := SnapshotFilter{Type: req.Type, Target: req.Target}
+	var cands []*repo.Snapshot
+	for _, sn := range all {
+		if f.match(sn) {
+			cands = append(cands, sn)
+		}
+	}
+	what := "snapshots"
+	if req.Target != "" {
+		what += " of target " + req.Target
+	}
+	if req.Type != "" {
+		what += " of type " + req.Type
+	}
+	if req.Snapshot == "" && !req.At.IsZero() {
+		for _, sn := range cands {
+			if !sn.Time.After(req.At) {
+				return sn, nil
+			}
+		}
+		return nil, fmt.Errorf("no %s at or before %s: %w", what, req.At.Local().Format(time.DateTime), ErrSnapshotNotFound)
+	}
+	if len(cands) == 0 {
+		return nil, fmt.Errorf("no %s in the repository: %w", what, ErrSnapshotNotFound)
+	}
+	return resolve(cands, req.Snapshot)
+}

@@ -1,0 +1,322 @@
+// Package local is the backend for a directory on this machine or on a
+// mounted network share (SMB/NFS). Objects are plain files named by their
+// keys; writes go to a temporary file in the same directory that is synced
+// and renamed into place, so a reader never sees a partial object.
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/backupbot/backupbot/storage/backend"
+)
+
+// tempPrefix starts the names of files being written; List skips them.
+const tempPrefix = ".tmp-"
+
+// Backend stores objects as files under one directory.
+type Backend struct {
+	dir string
+	// noSync skips fsync calls (tests and benchmarks on throwaway data only).
+	noSync bool
+}
+
+// Option changes how a Backend behaves.
+type Option func(*Backend)
+
+// WithoutSync skips fsync after writes. A crash of the machine (not of the
+// process) may then lose recent objects; use it only for throwaway data.
+func WithoutSync() Option { return func(b *Backend) { b.noSync = true } }
+
+// New returns a backend rooted at dir, creating the directory if needed.
+func New(dir string, opts ...Option) (*Backend, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("local storage: no directory given: set the storage's path in the configuration or pass --path: %w", backend.ErrPermanent)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("local storage %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("local storage %s: cannot create the directory: %w: %w", abs, err, backend.ErrPermanent)
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("local storage %s: %w", abs, err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("local storage %s: not a directory: %w", abs, backend.ErrPermanent)
+	}
+	b := &Backend{dir: abs}
+	for _, o := range opts {
+		o(b)
+	}
+	return b, nil
+}
+
+// Dir returns the absolute directory the backend stores its objects in.
+func (b *Backend) Dir() string { return b.dir }
+
+// Location implements backend.Backend.
+func (b *Backend) Location() string { return "local:" + b.dir }
+
+// filename maps a key to its file, refusing keys that would leave the root.
+func (b *Backend) filename(key string) (string, error) {
+	if key == "" || strings.HasPrefix(key, "/") || path.Clean(key) != key || key == "." ||
+		strings.HasPrefix(key, "../") || key == ".." || strings.Contains(key, "\\") {
+		return "", fmt.Errorf("local storage %s: invalid key %q: %w", b.dir, key, backend.ErrPermanent)
+	}
+	if strings.HasPrefix(path.Base(key), tempPrefix) {
+		return "", fmt.Errorf("local storage %s: invalid key %q (reserved name): %w", b.dir, key, backend.ErrPermanent)
+	}
+	return filepath.Join(b.dir, filepath.FromSlash(key)), nil
+}
+
+// Put implements backend.Backend: the body goes to a temporary file in the
+// destination directory, which is synced, renamed over the key and followed
+// by a sync of the directory.
+func (b *Backend) Put(ctx context.Context, key string, body io.ReadSeeker, size int64) (err error) {
+	name, err := b.filename(key)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("local storage: put %s: %w", key, err)
+	}
+	if _, err := body.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("local storage: put %s: rewinding the body: %w", key, err)
+	}
+	dir := filepath.Dir(name)
+	if err := b.mkdirAll(dir); err != nil {
+		return fmt.Errorf("local storage: put %s: %w", key, err)
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	tmp := filepath.Join(dir, tempPrefix+hex.EncodeToString(rnd[:]))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("local storage: put %s: %w", key, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	n, err := io.Copy(f, ctxReader{ctx: ctx, r: body})
+	if err != nil {
+		return fmt.Errorf("local storage: put %s: writing: %w", key, err)
+	}
+	if size >= 0 && n != size {
+		return fmt.Errorf("local storage: put %s: body had %d bytes, expected %d", key, n, size)
+	}
+	if !b.noSync {
+		if err = f.Sync(); err != nil {
+			return fmt.Errorf("local storage: put %s: sync: %w", key, err)
+		}
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("local storage: put %s: close: %w", key, err)
+	}
+	if err = ctx.Err(); err != nil {
+		return fmt.Errorf("local storage: put %s: %w", key, err)
+	}
+	if err = os.Rename(tmp, name); err != nil {
+		return fmt.Errorf("local storage: put %s: %w", key, err)
+	}
+	if !b.noSync {
+		if err := syncDir(dir); err != nil {
+			return fmt.Errorf("local storage: put %s: sync directory: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// mkdirAll creates dir and syncs the parent of every directory it made, so
+// that a new directory survives a machine crash with its contents.
+func (b *Backend) mkdirAll(dir string) error {
+	if st, err := os.Stat(dir); err == nil && st.IsDir() {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir && len(parent) >= len(b.dir) {
+		if err := b.mkdirAll(parent); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if !b.noSync {
+		return syncDir(parent)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	// Some network file systems do not support syncing directories.
+	if errors.Is(err, os.ErrInvalid) || errors.Is(err, errors.ErrUnsupported) {
+		return nil
+	}
+	return err
+}
+
+// Get implements backend.Backend.
+func (b *Backend) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	name, err := b.filename(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("local storage: get %s: %w", key, err)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, b.wrapMissing("get", key, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("local storage: get %s: %w", key, err)
+	}
+	if offset < 0 || offset > st.Size() || (length >= 0 && offset+length > st.Size()) {
+		_ = f.Close()
+		return nil, fmt.Errorf("local storage: get %s: range %d+%d is outside the object's %d bytes", key, offset, length, st.Size())
+	}
+	if length < 0 {
+		length = st.Size() - offset
+	}
+	return &rangeReader{f: f, r: io.NewSectionReader(f, offset, length)}, nil
+}
+
+type rangeReader struct {
+	f *os.File
+	r *io.SectionReader
+}
+
+func (r *rangeReader) Read(p []byte) (int, error) { return r.r.Read(p) }
+func (r *rangeReader) Close() error               { return r.f.Close() }
+
+// Stat implements backend.Backend.
+func (b *Backend) Stat(ctx context.Context, key string) (backend.Info, error) {
+	name, err := b.filename(key)
+	if err != nil {
+		return backend.Info{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return backend.Info{}, fmt.Errorf("local storage: stat %s: %w", key, err)
+	}
+	st, err := os.Stat(name)
+	if err != nil {
+		return backend.Info{}, b.wrapMissing("stat", key, err)
+	}
+	if st.IsDir() {
+		return backend.Info{}, fmt.Errorf("local storage: stat %s: %w", key, backend.ErrNotFound)
+	}
+	return backend.Info{Key: key, Size: st.Size(), ModTime: st.ModTime()}, nil
+}
+
+// List implements backend.Backend. It walks only the directory that can
+// hold keys with the prefix.
+func (b *Backend) List(ctx context.Context, prefix string, fn func(backend.Info) error) error {
+	root := b.dir
+	if i := strings.LastIndex(prefix, "/"); i >= 0 {
+		root = filepath.Join(b.dir, filepath.FromSlash(prefix[:i]))
+	}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, rerr := filepath.Rel(b.dir, p)
+		if rerr != nil {
+			return rerr
+		}
+		key := filepath.ToSlash(rel)
+		if d.IsDir() {
+			// Skip directories that cannot contain a matching key.
+			if p != root && !strings.HasPrefix(key+"/", prefix) && !strings.HasPrefix(prefix, key+"/") {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasPrefix(key, prefix) || strings.HasPrefix(d.Name(), tempPrefix) || !d.Type().IsRegular() {
+			return nil
+		}
+		info, ierr := d.Info()
+		if ierr != nil {
+			if errors.Is(ierr, fs.ErrNotExist) {
+				return nil // deleted while listing
+			}
+			return ierr
+		}
+		return fn(backend.Info{Key: key, Size: info.Size(), ModTime: info.ModTime()})
+	})
+	if err != nil {
+		return fmt.Errorf("local storage %s: list %q: %w", b.dir, prefix, err)
+	}
+	return nil
+}
+
+// Delete implements backend.Backend.
+func (b *Backend) Delete(ctx context.Context, key string) error {
+	name, err := b.filename(key)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("local storage: delete %s: %w", key, err)
+	}
+	if err := os.Remove(name); err != nil {
+		return b.wrapMissing("delete", key, err)
+	}
+	return nil
+}
+
+// Close implements backend.Backend; a local backend holds no resources.
+func (b *Backend) Close() error { return nil }
+
+func (b *Backend) wrapMissing(op, key string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("local storage %s: %s %s: %w", b.dir, op, key, backend.ErrNotFound)
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("local storage %s: %s %s: %w: %w", b.dir, op, key, err, backend.ErrPermanent)
+	}
+	return fmt.Errorf("local storage %s: %s %s: %w", b.dir, op, key, err)
+}
+
+// ctxReader stops a copy when its context is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

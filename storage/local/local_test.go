@@ -1,0 +1,67 @@
+package local_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/backupbot/backupbot/storage/backend"
+	"github.com/backupbot/backupbot/storage/backend/backendtest"
+	"github.com/backupbot/backupbot/storage/local"
+)
+
+func TestConformance(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T) backend.Backend {
+		b, err := local.New(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	})
+}
+
+func TestKeysCannotLeaveTheDirectory(t *testing.T) {
+	b, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"../escape", "/etc/passwd", "data/../../x", "", "data/.tmp-abc"} {
+		if err := b.Put(t.Context(), key, strings.NewReader("x"), 1); !errors.Is(err, backend.ErrPermanent) {
+			t.Errorf("Put(%q) = %v; want a permanent error", key, err)
+		}
+	}
+}
+
+func TestNewRefusesAFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := local.New(f); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Fatalf("New(a file) = %v; want a 'not a directory' error", err)
+	}
+}
+
+func TestListSkipsUnfinishedWrites(t *testing.T) {
+	dir := t.TempDir()
+	b, err := local.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "data", "ab"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// What a process killed in the middle of Put leaves behind.
+	if err := os.WriteFile(filepath.Join(dir, "data", "ab", ".tmp-0123"), []byte("partial"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if err := b.List(t.Context(), "data/", func(backend.Info) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("List showed %d objects; a temporary file of an unfinished Put must not be listed", n)
+	}
+}

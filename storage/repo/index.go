@@ -1,0 +1,267 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/backupbot/backupbot/storage/pack"
+)
+
+// indexMagic starts every index file's payload.
+var indexMagic = []byte("BBIX\x01")
+
+// Location says where one blob is stored.
+type Location struct {
+	Pack ID
+	pack.Blob
+}
+
+// PackEntry is one pack as an index file lists it.
+type PackEntry struct {
+	ID    ID
+	Size  int64
+	Blobs []pack.Blob
+}
+
+type indexEntry struct {
+	pack                      uint32
+	offset, length, rawLength uint32
+	typ                       pack.BlobType
+	compressed                bool
+}
+
+// Index maps blob IDs to their places in packs. It is safe for concurrent
+// use.
+type Index struct {
+	mu        sync.RWMutex
+	packs     []ID
+	packSizes []int64
+	packNum   map[ID]uint32
+	blobs     map[ID]indexEntry
+	files     map[ID]bool
+}
+
+// NewIndex returns an empty index.
+func NewIndex() *Index {
+	return &Index{packNum: map[ID]uint32{}, blobs: map[ID]indexEntry{}, files: map[ID]bool{}}
+}
+
+// Reset forgets everything, so that the next LoadIndex reads the index
+// files afresh (after a cleanup replaced them).
+func (x *Index) Reset() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.packs, x.packSizes = nil, nil
+	x.packNum, x.blobs, x.files = map[ID]uint32{}, map[ID]indexEntry{}, map[ID]bool{}
+}
+
+// Has reports whether the blob is stored.
+func (x *Index) Has(id ID) bool {
+	x.mu.RLock()
+	_, ok := x.blobs[id]
+	x.mu.RUnlock()
+	return ok
+}
+
+// Lookup returns where a blob is stored.
+func (x *Index) Lookup(id ID) (Location, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	e, ok := x.blobs[id]
+	if !ok {
+		return Location{}, false
+	}
+	return Location{Pack: x.packs[e.pack], Blob: pack.Blob{
+		Type: e.typ, ID: id, Offset: e.offset, Length: e.length, RawLength: e.rawLength, Compressed: e.compressed,
+	}}, true
+}
+
+// Add records a pack and its blobs.
+func (x *Index) Add(p PackEntry) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	n, ok := x.packNum[p.ID]
+	if !ok {
+		n = uint32(len(x.packs))
+		x.packs = append(x.packs, p.ID)
+		x.packSizes = append(x.packSizes, p.Size)
+		x.packNum[p.ID] = n
+	}
+	for _, b := range p.Blobs {
+		if _, dup := x.blobs[b.ID]; dup {
+			continue
+		}
+		x.blobs[b.ID] = indexEntry{pack: n, offset: b.Offset, length: b.Length, rawLength: b.RawLength, typ: b.Type, compressed: b.Compressed}
+	}
+}
+
+// Packs returns every indexed pack with its size.
+func (x *Index) Packs() map[ID]int64 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := make(map[ID]int64, len(x.packs))
+	for i, id := range x.packs {
+		out[id] = x.packSizes[i]
+	}
+	return out
+}
+
+// Count returns the number of blobs.
+func (x *Index) Count() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return len(x.blobs)
+}
+
+// Each calls fn for every blob.
+func (x *Index) Each(fn func(Location)) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	for id, e := range x.blobs {
+		fn(Location{Pack: x.packs[e.pack], Blob: pack.Blob{
+			Type: e.typ, ID: id, Offset: e.offset, Length: e.length, RawLength: e.rawLength, Compressed: e.compressed,
+		}})
+	}
+}
+
+// encodeIndex serialises packs into an index file payload.
+func encodeIndex(packs []PackEntry) []byte {
+	n := len(indexMagic)
+	for _, p := range packs {
+		n += 32 + 8 + 4 + len(p.Blobs)*(2+12+32)
+	}
+	buf := make([]byte, 0, n)
+	buf = append(buf, indexMagic...)
+	for _, p := range packs {
+		buf = append(buf, p.ID[:]...)
+		buf = binary.LittleEndian.AppendUint64(buf, uint64(p.Size))
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(p.Blobs)))
+		for _, b := range p.Blobs {
+			var flags byte
+			if b.Compressed {
+				flags = pack.FlagCompressed
+			}
+			buf = append(buf, byte(b.Type), flags)
+			buf = binary.LittleEndian.AppendUint32(buf, b.Offset)
+			buf = binary.LittleEndian.AppendUint32(buf, b.Length)
+			buf = binary.LittleEndian.AppendUint32(buf, b.RawLength)
+			buf = append(buf, b.ID[:]...)
+		}
+	}
+	return buf
+}
+
+// decodeIndex parses an index file payload.
+func decodeIndex(buf []byte) ([]PackEntry, error) {
+	if !bytes.HasPrefix(buf, indexMagic) {
+		return nil, fmt.Errorf("not an index file: %w", ErrDamaged)
+	}
+	buf = buf[len(indexMagic):]
+	var out []PackEntry
+	for len(buf) > 0 {
+		if len(buf) < 44 {
+			return nil, fmt.Errorf("index file truncated: %w", ErrDamaged)
+		}
+		var p PackEntry
+		copy(p.ID[:], buf)
+		p.Size = int64(binary.LittleEndian.Uint64(buf[32:]))
+		count := int(binary.LittleEndian.Uint32(buf[40:]))
+		buf = buf[44:]
+		if len(buf) < count*46 {
+			return nil, fmt.Errorf("index file truncated: %w", ErrDamaged)
+		}
+		p.Blobs = make([]pack.Blob, count)
+		for i := range p.Blobs {
+			b := &p.Blobs[i]
+			b.Type = pack.BlobType(buf[0])
+			b.Compressed = buf[1]&pack.FlagCompressed != 0
+			b.Offset = binary.LittleEndian.Uint32(buf[2:])
+			b.Length = binary.LittleEndian.Uint32(buf[6:])
+			b.RawLength = binary.LittleEndian.Uint32(buf[10:])
+			copy(b.ID[:], buf[14:46])
+			buf = buf[46:]
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// SaveIndex writes an index file listing packs and returns its ID.
+func (r *Repository) SaveIndex(ctx context.Context, packs []PackEntry) (ID, error) {
+	id, _, err := r.saveIndex(ctx, packs)
+	return id, err
+}
+
+func (r *Repository) saveIndex(ctx context.Context, packs []PackEntry) (ID, int64, error) {
+	sealed, id := r.sealFile(fileBinary, encodeIndex(packs))
+	if err := r.be.Put(ctx, indexPrefix+id.String(), bytes.NewReader(sealed), int64(len(sealed))); err != nil {
+		return ID{}, 0, fmt.Errorf("writing index %s: %w", id.Short(), err)
+	}
+	r.Index.mu.Lock()
+	r.Index.files[id] = true
+	r.Index.mu.Unlock()
+	return id, int64(len(sealed)), nil
+}
+
+// IndexFiles lists the index files.
+func (r *Repository) IndexFiles(ctx context.Context) ([]ID, error) {
+	return r.listIDs(ctx, indexPrefix)
+}
+
+// LoadIndexFile reads one index file.
+func (r *Repository) LoadIndexFile(ctx context.Context, id ID) ([]PackEntry, error) {
+	format, payload, err := r.loadFile(ctx, indexPrefix, id)
+	if err != nil {
+		return nil, err
+	}
+	if format != fileBinary {
+		return nil, fmt.Errorf("index %s: unexpected format: %w", id.Short(), ErrDamaged)
+	}
+	packs, err := decodeIndex(payload)
+	if err != nil {
+		return nil, fmt.Errorf("index %s: %w", id.Short(), err)
+	}
+	return packs, nil
+}
+
+// DeleteIndexFile removes one index file (exclusive lock only).
+func (r *Repository) DeleteIndexFile(ctx context.Context, id ID) error {
+	return r.be.Delete(ctx, indexPrefix+id.String())
+}
+
+// LoadIndex reads every index file not loaded yet into r.Index.
+func (r *Repository) LoadIndex(ctx context.Context) error {
+	ids, err := r.IndexFiles(ctx)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for _, id := range ids {
+		r.Index.mu.RLock()
+		done := r.Index.files[id]
+		r.Index.mu.RUnlock()
+		if done {
+			continue
+		}
+		g.Go(func() error {
+			packs, err := r.LoadIndexFile(gctx, id)
+			if err != nil {
+				return fmt.Errorf("loading the index: %w (run verify --fix to rebuild it)", err)
+			}
+			for _, p := range packs {
+				r.Index.Add(p)
+			}
+			r.Index.mu.Lock()
+			r.Index.files[id] = true
+			r.Index.mu.Unlock()
+			return nil
+		})
+	}
+	return g.Wait()
+}

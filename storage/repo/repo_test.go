@@ -1,0 +1,190 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/backupbot/backupbot/storage/local"
+	"github.com/backupbot/backupbot/storage/pack"
+)
+
+func newRepo(t *testing.T, password string) *Repository {
+	t.Helper()
+	b, err := local.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Init(context.Background(), b, InitOptions{Password: password, Encrypt: password != ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func TestIndexCodecRoundTrip(t *testing.T) {
+	in := []PackEntry{
+		{ID: ID{1}, Size: 1234, Blobs: []pack.Blob{{Type: pack.DataBlob, ID: ID{9}, Offset: 0, Length: 100, RawLength: 300, Compressed: true}}},
+		{ID: ID{2}, Size: 99, Blobs: []pack.Blob{{Type: pack.TreeBlob, ID: ID{8}, Offset: 5, Length: 6, RawLength: 6}, {ID: ID{7}, Offset: 11, Length: 1}}},
+		{ID: ID{3}, Size: 0},
+	}
+	out, err := decodeIndex(encodeIndex(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != len(in) {
+		t.Fatalf("decoded %d packs, want %d", len(out), len(in))
+	}
+	for i := range in {
+		if out[i].ID != in[i].ID || out[i].Size != in[i].Size || len(out[i].Blobs) != len(in[i].Blobs) {
+			t.Fatalf("pack %d: %+v, want %+v", i, out[i], in[i])
+		}
+		for j := range in[i].Blobs {
+			if out[i].Blobs[j] != in[i].Blobs[j] {
+				t.Fatalf("pack %d blob %d: %+v, want %+v", i, j, out[i].Blobs[j], in[i].Blobs[j])
+			}
+		}
+	}
+	if _, err := decodeIndex(encodeIndex(in)[:60]); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("a truncated index decoded: %v", err)
+	}
+}
+
+func TestOpenNeedsTheRightPassword(t *testing.T) {
+	r := newRepo(t, "secret")
+	ctx := context.Background()
+	if _, err := Open(ctx, r.Backend(), "wrong", nil); !errors.Is(err, ErrWrongPassword) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if _, err := Open(ctx, r.Backend(), "", nil); !errors.Is(err, ErrPasswordRequired) {
+		t.Fatalf("no password: %v", err)
+	}
+	r2, err := Open(ctx, r.Backend(), "secret", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Close()
+	if _, err := Init(ctx, r.Backend(), InitOptions{Password: "x", Encrypt: true}); !errors.Is(err, ErrExists) {
+		t.Fatalf("Init over a repository: %v; want ErrExists", err)
+	}
+}
+
+func TestLocks(t *testing.T) {
+	r := newRepo(t, "")
+	ctx := context.Background()
+	shared, err := r.Lock(ctx, false, "backup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := r.Lock(ctx, false, "another backup")
+	if err != nil {
+		t.Fatalf("two shared locks conflict: %v", err)
+	}
+	if _, err := r.Lock(ctx, true, "cleanup"); !errors.Is(err, ErrLocked) {
+		t.Fatalf("an exclusive lock beside shared ones: %v; want ErrLocked", err)
+	}
+	if err := shared.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	excl, err := r.Lock(ctx, true, "cleanup")
+	if err != nil {
+		t.Fatalf("exclusive lock on a free repository: %v", err)
+	}
+	if _, err := r.Lock(ctx, false, "backup"); !errors.Is(err, ErrLocked) {
+		t.Fatalf("a shared lock beside an exclusive one: %v; want ErrLocked", err)
+	}
+	if err := excl.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Locks left by a crashed process (no such PID here) or not refreshed
+	// for long are stale: reported, ignored, breakable.
+	host, _ := os.Hostname()
+	for _, lf := range []lockFile{
+		{Time: time.Now(), Exclusive: true, Host: host, PID: deadPID(t), Op: "crashed cleanup"},
+		{Time: time.Now().Add(-2 * LockStaleAfter), Exclusive: true, Host: "elsewhere", PID: 1, Op: "forgotten"},
+	} {
+		if _, err := r.saveJSON(ctx, locksPrefix, lf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	locks, err := r.Locks(ctx)
+	if err != nil || len(locks) != 2 || !locks[0].Stale || !locks[1].Stale {
+		t.Fatalf("Locks = %+v, %v; want two stale locks", locks, err)
+	}
+	l, err := r.Lock(ctx, true, "cleanup")
+	if err != nil {
+		t.Fatalf("stale locks blocked an exclusive lock: %v", err)
+	}
+	_ = l.Unlock(ctx)
+	removed, err := r.BreakLocks(ctx, false)
+	if err != nil || len(removed) != 2 {
+		t.Fatalf("BreakLocks removed %d (%v); want 2", len(removed), err)
+	}
+}
+
+// deadPID returns a PID that no process has.
+func deadPID(t *testing.T) int {
+	for pid := 4_000_000; pid > 3_000_000; pid-- {
+		if !processAlive(pid) {
+			return pid
+		}
+	}
+	t.Fatal("no free PID found")
+	return 0
+}
+
+// TestSaverWithTinyPacksNeverStalls fills many small packs of both types
+// from several goroutines through one upload slot: every blob must be
+// stored and indexed, and nothing may deadlock.
+func TestSaverWithTinyPacksNeverStalls(t *testing.T) {
+	r := newRepo(t, "pw")
+	ctx := context.Background()
+	s := r.NewSaver(ctx, SaverOptions{PackSize: 2048, Uploads: 1})
+	h := r.NewHasher()
+	var ids []ID
+	for i := range 400 {
+		ids = append(ids, h.Sum([]byte{byte(i), byte(i >> 8), 'x'}))
+	}
+	done := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			for i := g; i < len(ids); i += 4 {
+				typ := pack.DataBlob
+				if i%2 == 1 {
+					typ = pack.TreeBlob
+				}
+				if s.Reserve(ids[i]) {
+					if _, err := s.Save(typ, ids[i], []byte{byte(i), byte(i >> 8), 'x'}, false); err != nil {
+						done <- err
+						return
+					}
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := s.Flush(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Blobs != 400 || st.Packs < 2 {
+		t.Fatalf("stats %+v; want 400 blobs in several packs", st)
+	}
+	for _, id := range ids {
+		if _, err := r.LoadBlob(ctx, id, nil); err != nil {
+			t.Fatalf("blob %s: %v", id.Short(), err)
+		}
+	}
+}

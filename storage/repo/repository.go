@@ -1,0 +1,404 @@
+// Package repo implements the repository format described in FORMAT.md:
+// the config and key files, sealed (encrypted and authenticated) files for
+// snapshots, indexes and locks, pack files of compressed and sealed blobs,
+// the in-memory index, trees and snapshots, and the locks that keep a
+// deleting operation away from running backups.
+package repo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/backupbot/backupbot/storage/backend"
+	"github.com/backupbot/backupbot/storage/chunker"
+	"github.com/backupbot/backupbot/storage/crypto"
+)
+
+// ID names blobs and stored files.
+type ID = crypto.ID
+
+// FormatVersion is the repository format this package writes and reads.
+const FormatVersion = 1
+
+// Encryption schemes a config can name.
+const (
+	EncryptionAESGCM = "aes-256-gcm"
+	EncryptionNone   = "none"
+)
+
+// Errors callers test for with errors.Is.
+var (
+	ErrNoRepository     = errors.New("no repository at this location")
+	ErrWrongPassword    = errors.New("wrong repository password")
+	ErrPasswordRequired = errors.New("the repository is encrypted and no password was given")
+	ErrExists           = errors.New("a repository already exists at this location")
+)
+
+// Key prefixes in the backend.
+const (
+	configKey      = "config"
+	keysPrefix     = "keys/"
+	dataPrefix     = "data/"
+	indexPrefix    = "index/"
+	snapshotPrefix = "snapshots/"
+	locksPrefix    = "locks/"
+)
+
+// Config is the plaintext "config" file: what the repository is and what
+// in it is encrypted. In an unencrypted repository it also carries the
+// (then non-secret) key material.
+type Config struct {
+	Version    int       `json:"version"`
+	ID         string    `json:"id"`
+	Created    time.Time `json:"created"`
+	Encryption string    `json:"encryption"`
+	// Encrypted lists what Encryption applies to.
+	Encrypted   []string    `json:"encrypted"`
+	KDF         string      `json:"kdf,omitempty"`
+	Compression string      `json:"compression"`
+	Chunker     string      `json:"chunker"`
+	BlobHash    string      `json:"blob_hash"`
+	PackHash    string      `json:"pack_hash"`
+	PlainKey    *crypto.Key `json:"plain_key,omitempty"`
+}
+
+// keyFile is one keys/<id> file: the master key sealed with a key derived
+// from one password.
+type keyFile struct {
+	Created time.Time  `json:"created"`
+	Host    string     `json:"host"`
+	KDF     crypto.KDF `json:"kdf"`
+	Data    []byte     `json:"data"`
+}
+
+// Repository is an open repository.
+type Repository struct {
+	be      backend.Backend
+	cfg     Config
+	key     *crypto.Key
+	sealer  *crypto.Sealer
+	keyID   string
+	table   *chunker.Table
+	enc     *zstd.Encoder
+	encFast *zstd.Encoder
+	dec     *zstd.Decoder
+	log     *slog.Logger
+	// Index maps blob IDs to packs; LoadIndex fills it.
+	Index   *Index
+	hashers hasherPool
+	trees   treeCache
+}
+
+// InitOptions describe a new repository.
+type InitOptions struct {
+	// Password wraps the master key; with Encrypt it must be set.
+	Password string
+	Encrypt  bool
+	Logger   *slog.Logger
+}
+
+// Init creates a repository on an empty backend location.
+func Init(ctx context.Context, be backend.Backend, opts InitOptions) (*Repository, error) {
+	if _, err := be.Stat(ctx, configKey); err == nil {
+		return nil, fmt.Errorf("%s: %w", be.Location(), ErrExists)
+	} else if !errors.Is(err, backend.ErrNotFound) {
+		return nil, fmt.Errorf("checking %s for a repository: %w", be.Location(), err)
+	}
+	if opts.Encrypt && opts.Password == "" {
+		return nil, fmt.Errorf("creating an encrypted repository needs a password (set BACKUPBOT_REPO_PASSWORD or BACKUPBOT_REPO_PASSWORD_FILE): %w", ErrPasswordRequired)
+	}
+	key, err := crypto.NewRandomKey()
+	if err != nil {
+		return nil, err
+	}
+	id := crypto.SHA256(key.Hash)
+	cfg := Config{
+		Version: FormatVersion, ID: id.String()[:16], Created: time.Now().UTC(),
+		Encryption: EncryptionNone, Compression: "zstd", Chunker: "fastcdc-keyed-gear 512KiB/1MiB/8MiB",
+		BlobHash: "hmac-sha256", PackHash: "sha256",
+	}
+	if opts.Encrypt {
+		cfg.Encryption = EncryptionAESGCM
+		cfg.Encrypted = []string{"data", "index", "snapshots", "locks", "keys"}
+		cfg.KDF = "scrypt"
+	} else {
+		cfg.PlainKey = key
+	}
+	r, err := newRepository(be, cfg, key, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Encrypt {
+		if _, err := r.AddKey(ctx, opts.Password); err != nil {
+			return nil, err
+		}
+	}
+	buf, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	// The config goes last: a location with key files but no config is
+	// not a repository yet, and Init can run again.
+	if err := be.Put(ctx, configKey, bytes.NewReader(buf), int64(len(buf))); err != nil {
+		return nil, fmt.Errorf("writing the repository config to %s: %w", be.Location(), err)
+	}
+	return r, nil
+}
+
+// Open opens the repository on be. An encrypted repository needs a
+// password that opens one of its keys.
+func Open(ctx context.Context, be backend.Backend, password string, log *slog.Logger) (*Repository, error) {
+	rc, err := be.Get(ctx, configKey, 0, -1)
+	if errors.Is(err, backend.ErrNotFound) {
+		return nil, fmt.Errorf("%s: %w", be.Location(), ErrNoRepository)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the repository config from %s: %w", be.Location(), err)
+	}
+	buf, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("reading the repository config from %s: %w", be.Location(), err)
+	}
+	var cfg Config
+	if err := json.Unmarshal(buf, &cfg); err != nil {
+		return nil, fmt.Errorf("the repository config at %s is damaged: %w", be.Location(), err)
+	}
+	if cfg.Version != FormatVersion {
+		return nil, fmt.Errorf("the repository at %s has format version %d; this backupbot reads version %d", be.Location(), cfg.Version, FormatVersion)
+	}
+	switch cfg.Encryption {
+	case EncryptionNone:
+		if !cfg.PlainKey.Valid() {
+			return nil, fmt.Errorf("the repository config at %s has no valid key", be.Location())
+		}
+		return newRepository(be, cfg, cfg.PlainKey, log)
+	case EncryptionAESGCM:
+	default:
+		return nil, fmt.Errorf("the repository at %s uses unknown encryption %q", be.Location(), cfg.Encryption)
+	}
+	if password == "" {
+		return nil, fmt.Errorf("%s: %w (set BACKUPBOT_REPO_PASSWORD or BACKUPBOT_REPO_PASSWORD_FILE)", be.Location(), ErrPasswordRequired)
+	}
+	var keys []string
+	if err := be.List(ctx, keysPrefix, func(i backend.Info) error {
+		keys = append(keys, i.Key)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("listing the keys of %s: %w", be.Location(), err)
+	}
+	for _, k := range keys {
+		key, err := openKey(ctx, be, k, password)
+		if errors.Is(err, crypto.ErrAuthentication) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		r, err := newRepository(be, cfg, key, log)
+		if err != nil {
+			return nil, err
+		}
+		r.keyID = k[len(keysPrefix):]
+		return r, nil
+	}
+	return nil, fmt.Errorf("%s: no key opens with this password (tried %d): %w", be.Location(), len(keys), ErrWrongPassword)
+}
+
+func openKey(ctx context.Context, be backend.Backend, name, password string) (*crypto.Key, error) {
+	buf, err := readAll(ctx, be, name)
+	if err != nil {
+		return nil, err
+	}
+	var kf keyFile
+	if err := json.Unmarshal(buf, &kf); err != nil {
+		return nil, fmt.Errorf("key file %s is damaged: %w", name, err)
+	}
+	wrap, err := kf.KDF.Derive(password)
+	if err != nil {
+		return nil, fmt.Errorf("key file %s: %w", name, err)
+	}
+	s, err := crypto.NewSealer(wrap)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := s.Open(nil, kf.Data)
+	if err != nil {
+		return nil, err
+	}
+	var key crypto.Key
+	if err := json.Unmarshal(plain, &key); err != nil || !key.Valid() {
+		return nil, fmt.Errorf("key file %s holds no valid key", name)
+	}
+	return &key, nil
+}
+
+func newRepository(be backend.Backend, cfg Config, key *crypto.Key, log *slog.Logger) (*Repository, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Repository{be: be, cfg: cfg, key: key, log: log, table: chunker.NewTable(key.Chunker), Index: NewIndex(),
+		hashers: hasherPool{key: key.Hash}}
+	if cfg.Encryption == EncryptionAESGCM {
+		s, err := crypto.NewSealer(key.Encrypt)
+		if err != nil {
+			return nil, err
+		}
+		r.sealer = s
+	}
+	var err error
+	r.enc, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault),
+		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithEncoderCRC(false), zstd.WithLowerEncoderMem(true),
+		zstd.WithWindowSize(2<<20))
+	if err != nil {
+		return nil, err
+	}
+	r.encFast, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithEncoderCRC(false), zstd.WithLowerEncoderMem(true),
+		zstd.WithWindowSize(2<<20))
+	if err != nil {
+		return nil, err
+	}
+	r.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithDecoderMaxMemory(chunker.MaxSize*2))
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Close releases the compressor's resources.
+func (r *Repository) Close() error {
+	r.enc.Close()
+	r.encFast.Close()
+	r.dec.Close()
+	return nil
+}
+
+// Backend returns the backend the repository is stored on.
+func (r *Repository) Backend() backend.Backend { return r.be }
+
+// Config returns the repository's config.
+func (r *Repository) Config() Config {
+	c := r.cfg
+	c.PlainKey = nil
+	return c
+}
+
+// Encrypted reports whether the repository encrypts its contents.
+func (r *Repository) Encrypted() bool { return r.sealer.Encrypted() }
+
+// ChunkerTable returns the repository's keyed chunker table.
+func (r *Repository) ChunkerTable() *chunker.Table { return r.table }
+
+// NewHasher returns a blob hasher under the repository's hash key.
+func (r *Repository) NewHasher() *crypto.Hasher { return crypto.NewHasher(r.key.Hash) }
+
+// Sealer returns the repository's sealer (nil for an unencrypted one).
+func (r *Repository) Sealer() *crypto.Sealer { return r.sealer }
+
+// KeyInfo describes one key file.
+type KeyInfo struct {
+	ID      string    `json:"id"`
+	Created time.Time `json:"created"`
+	Host    string    `json:"host"`
+	Current bool      `json:"current"`
+}
+
+// AddKey adds a key file that opens the repository with password and
+// returns its ID.
+func (r *Repository) AddKey(ctx context.Context, password string) (string, error) {
+	if !r.Encrypted() {
+		return "", errors.New("the repository is not encrypted; it has no passwords to add")
+	}
+	if password == "" {
+		return "", errors.New("a key needs a non-empty password")
+	}
+	kdf, err := crypto.DefaultKDF()
+	if err != nil {
+		return "", err
+	}
+	wrap, err := kdf.Derive(password)
+	if err != nil {
+		return "", err
+	}
+	s, err := crypto.NewSealer(wrap)
+	if err != nil {
+		return "", err
+	}
+	plain, err := json.Marshal(r.key)
+	if err != nil {
+		return "", err
+	}
+	host, _ := os.Hostname()
+	kf := keyFile{Created: time.Now().UTC(), Host: host, KDF: kdf, Data: s.Seal(nil, plain)}
+	buf, err := json.MarshalIndent(kf, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	id := crypto.SHA256(buf).String()
+	if err := r.be.Put(ctx, keysPrefix+id, bytes.NewReader(buf), int64(len(buf))); err != nil {
+		return "", fmt.Errorf("writing a key file: %w", err)
+	}
+	if r.keyID == "" {
+		r.keyID = id
+	}
+	return id, nil
+}
+
+// Keys lists the key files.
+func (r *Repository) Keys(ctx context.Context) ([]KeyInfo, error) {
+	var out []KeyInfo
+	err := r.be.List(ctx, keysPrefix, func(i backend.Info) error {
+		buf, err := readAll(ctx, r.be, i.Key)
+		if err != nil {
+			return err
+		}
+		var kf keyFile
+		if err := json.Unmarshal(buf, &kf); err != nil {
+			return fmt.Errorf("key file %s is damaged: %w", i.Key, err)
+		}
+		id := i.Key[len(keysPrefix):]
+		out = append(out, KeyInfo{ID: id, Created: kf.Created, Host: kf.Host, Current: id == r.keyID})
+		return nil
+	})
+	return out, err
+}
+
+// RemoveKey deletes a key file. The key this repository was opened with,
+// and the last key, cannot be removed.
+func (r *Repository) RemoveKey(ctx context.Context, id string) error {
+	if id == r.keyID {
+		return errors.New("refusing to remove the key in use; open the repository with another password first")
+	}
+	keys, err := r.Keys(ctx)
+	if err != nil {
+		return err
+	}
+	if len(keys) <= 1 {
+		return errors.New("refusing to remove the last key: the repository could never be opened again")
+	}
+	return r.be.Delete(ctx, keysPrefix+id)
+}
+
+func readAll(ctx context.Context, be backend.Backend, key string) ([]byte, error) {
+	rc, err := be.Get(ctx, key, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	buf, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", key, err)
+	}
+	return buf, nil
+}

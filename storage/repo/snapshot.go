@@ -1,0 +1,101 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Snapshot is one backup: the root tree and what describes it.
+type Snapshot struct {
+	ID          ID                `json:"-"`
+	Time        time.Time         `json:"time"`
+	Name        string            `json:"name"`
+	Type        string            `json:"type"`
+	Target      string            `json:"target,omitempty"`
+	Paths       []string          `json:"paths"`
+	Excludes    []string          `json:"excludes,omitempty"`
+	Tags        map[string]string `json:"tags,omitempty"`
+	Host        string            `json:"host"`
+	Username    string            `json:"username,omitempty"`
+	Tree        ID                `json:"tree"`
+	Parent      string            `json:"parent,omitempty"`
+	Files       int64             `json:"files"`
+	Dirs        int64             `json:"dirs"`
+	Size        int64             `json:"size"`
+	Added       int64             `json:"added"`
+	Duration    time.Duration     `json:"duration"`
+	JobID       string            `json:"job_id,omitempty"`
+	ToolVersion string            `json:"tool_version"`
+	ExpiresAt   time.Time         `json:"expires_at,omitzero"`
+}
+
+// SaveSnapshot writes a snapshot file and sets sn.ID. Write it only after
+// every pack and index it depends on.
+func (r *Repository) SaveSnapshot(ctx context.Context, sn *Snapshot) error {
+	id, err := r.saveJSON(ctx, snapshotPrefix, sn)
+	if err != nil {
+		return err
+	}
+	sn.ID = id
+	return nil
+}
+
+// LoadSnapshot reads one snapshot file.
+func (r *Repository) LoadSnapshot(ctx context.Context, id ID) (*Snapshot, error) {
+	var sn Snapshot
+	if err := r.loadJSON(ctx, snapshotPrefix, id, &sn); err != nil {
+		return nil, fmt.Errorf("loading snapshot %s: %w", id.Short(), err)
+	}
+	sn.ID = id
+	return &sn, nil
+}
+
+// SnapshotIDs lists the snapshot files.
+func (r *Repository) SnapshotIDs(ctx context.Context) ([]ID, error) {
+	return r.listIDs(ctx, snapshotPrefix)
+}
+
+// Snapshots loads every snapshot, newest first.
+func (r *Repository) Snapshots(ctx context.Context) ([]*Snapshot, error) {
+	ids, err := r.SnapshotIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Snapshot, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for i, id := range ids {
+		g.Go(func() error {
+			sn, err := r.LoadSnapshot(gctx, id)
+			if err != nil {
+				return fmt.Errorf("%w (verify names damaged snapshots)", err)
+			}
+			out[i] = sn
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	SortNewestFirst(out)
+	return out, nil
+}
+
+// SortNewestFirst orders snapshots by time, newest first (ties by ID).
+func SortNewestFirst(s []*Snapshot) {
+	slices.SortFunc(s, func(a, b *Snapshot) int {
+		if c := b.Time.Compare(a.Time); c != 0 {
+			return c
+		}
+		return slices.Compare(b.ID[:], a.ID[:])
+	})
+}
+
+// DeleteSnapshot removes a snapshot file (exclusive lock only).
+func (r *Repository) DeleteSnapshot(ctx context.Context, id ID) error {
+	return r.be.Delete(ctx, snapshotPrefix+id.String())
+}

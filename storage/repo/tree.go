@@ -1,0 +1,202 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/backupbot/backupbot/storage/pack"
+)
+
+// Node types.
+const (
+	NodeFile    = "file"
+	NodeDir     = "dir"
+	NodeSymlink = "symlink"
+)
+
+// Node is one entry of a directory: its metadata and, for a file, the IDs
+// of its chunks in order; for a directory, the ID of its tree.
+type Node struct {
+	Name string `json:"name"`
+	// RawName holds the name's bytes when they are not valid UTF-8 (JSON
+	// could not carry them); Name then is only for display.
+	RawName    []byte    `json:"raw_name,omitempty"`
+	Type       string    `json:"type"`
+	Mode       uint32    `json:"mode"`
+	ModTime    time.Time `json:"mtime"`
+	ChangeTime time.Time `json:"ctime,omitzero"`
+	UID        uint32    `json:"uid"`
+	GID        uint32    `json:"gid"`
+	Inode      uint64    `json:"inode,omitempty"`
+	Device     uint64    `json:"device,omitempty"`
+	Size       int64     `json:"size,omitempty"`
+	LinkTarget string    `json:"link_target,omitempty"`
+	// RawLinkTarget holds the target's bytes when not valid UTF-8.
+	RawLinkTarget []byte `json:"raw_link_target,omitempty"`
+	Content       []ID   `json:"content,omitempty"`
+	Subtree       *ID    `json:"subtree,omitempty"`
+}
+
+// FileName returns the node's real name.
+func (n *Node) FileName() string {
+	if n.RawName != nil {
+		return string(n.RawName)
+	}
+	return n.Name
+}
+
+// SetName stores a name, keeping bytes that are not valid UTF-8.
+func (n *Node) SetName(name string) {
+	n.Name, n.RawName = name, nil
+	if !utf8.ValidString(name) {
+		n.Name, n.RawName = strings.ToValidUTF8(name, "\uFFFD"), []byte(name)
+	}
+}
+
+// Target returns a symlink's real target.
+func (n *Node) Target() string {
+	if n.RawLinkTarget != nil {
+		return string(n.RawLinkTarget)
+	}
+	return n.LinkTarget
+}
+
+// SetTarget stores a symlink target, keeping bytes that are not valid UTF-8.
+func (n *Node) SetTarget(t string) {
+	n.LinkTarget, n.RawLinkTarget = t, nil
+	if !utf8.ValidString(t) {
+		n.LinkTarget, n.RawLinkTarget = strings.ToValidUTF8(t, "\uFFFD"), []byte(t)
+	}
+}
+
+// FileMode returns the node's permission and special bits.
+func (n *Node) FileMode() fs.FileMode { return fs.FileMode(n.Mode) }
+
+// Tree is a directory listing, sorted by name.
+type Tree struct {
+	Nodes []Node `json:"nodes"`
+}
+
+// Sort orders the nodes by name, as a stored tree must be.
+func (t *Tree) Sort() {
+	slices.SortFunc(t.Nodes, func(a, b Node) int { return strings.Compare(a.FileName(), b.FileName()) })
+}
+
+// Find returns the node with the name, or nil.
+func (t *Tree) Find(name string) *Node {
+	i, ok := slices.BinarySearchFunc(t.Nodes, name, func(n Node, name string) int { return strings.Compare(n.FileName(), name) })
+	if !ok {
+		return nil
+	}
+	return &t.Nodes[i]
+}
+
+// SaveTree stores a tree blob through s (unless an identical one exists)
+// and returns its ID and the bytes it added.
+func (r *Repository) SaveTree(s *Saver, t *Tree, h interface{ Sum([]byte) ID }) (ID, int, error) {
+	data, err := json.Marshal(t)
+	if err != nil {
+		return ID{}, 0, err
+	}
+	id := h.Sum(data)
+	if !s.Reserve(id) {
+		return id, 0, nil
+	}
+	n, err := s.Save(pack.TreeBlob, id, data, true)
+	return id, n, err
+}
+
+// maxTreePreload bounds the tree bytes LoadTree reads ahead.
+const maxTreePreload = 64 << 20
+
+// treeCache holds the sealed tree blobs read ahead, pack by pack.
+type treeCache struct {
+	once   sync.Once
+	mu     sync.RWMutex
+	sealed map[ID]cachedTree
+}
+
+type cachedTree struct {
+	blob pack.Blob
+	data []byte
+}
+
+// preloadTrees reads every indexed tree blob with one ranged read per tree
+// pack (four packs at a time), unless they add up to more than
+// maxTreePreload. Walking a snapshot then costs no storage round trip per
+// directory. Failures are ignored: LoadTree falls back to single reads,
+// which report errors properly.
+func (r *Repository) preloadTrees(ctx context.Context) {
+	byPack := map[ID][]Location{}
+	var total int64
+	r.Index.Each(func(l Location) {
+		if l.Type == pack.TreeBlob {
+			byPack[l.Pack] = append(byPack[l.Pack], l)
+			total += int64(l.Length)
+		}
+	})
+	if total > maxTreePreload {
+		return
+	}
+	cache := make(map[ID]cachedTree)
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for packID, locs := range byPack {
+		g.Go(func() error {
+			start, end := int64(locs[0].Offset), int64(0)
+			for _, l := range locs {
+				start = min(start, int64(l.Offset))
+				end = max(end, int64(l.Offset)+int64(l.Length))
+			}
+			buf, err := r.readRange(gctx, PackKey(packID), start, end-start)
+			if err != nil {
+				return nil
+			}
+			mu.Lock()
+			for _, l := range locs {
+				off := int64(l.Offset) - start
+				cache[l.ID] = cachedTree{blob: l.Blob, data: buf[off : off+int64(l.Length) : off+int64(l.Length)]}
+			}
+			mu.Unlock()
+			return nil
+		})
+	}
+	_ = g.Wait()
+	r.trees.mu.Lock()
+	r.trees.sealed = cache
+	r.trees.mu.Unlock()
+}
+
+// LoadTree reads a tree blob.
+func (r *Repository) LoadTree(ctx context.Context, id ID) (*Tree, error) {
+	r.trees.once.Do(func() { r.preloadTrees(ctx) })
+	r.trees.mu.RLock()
+	c, ok := r.trees.sealed[id]
+	r.trees.mu.RUnlock()
+	var data []byte
+	var err error
+	if ok {
+		data, err = r.OpenBlob(c.blob, bytes.Clone(c.data), nil)
+	} else {
+		data, err = r.LoadBlob(ctx, id, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading tree %s: %w", id.Short(), err)
+	}
+	var t Tree
+	if err := json.Unmarshal(data, &t); err != nil {
+		return nil, fmt.Errorf("tree %s: %w: %w", id.Short(), err, ErrDamaged)
+	}
+	return &t, nil
+}

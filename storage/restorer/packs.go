@@ -1,0 +1,260 @@
+package restorer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/backupbot/backupbot/storage/repo"
+)
+
+// maxRun bounds one ranged read of a pack; runs of needed blobs closer
+// than maxGap are read together.
+const (
+	maxRun = 4 << 20
+	maxGap = 256 << 10
+)
+
+// pendingFile is a file being written: its temporary file is created when
+// its first chunk arrives and renamed into place after its last.
+type pendingFile struct {
+	it        item
+	mu        sync.Mutex
+	tmp       string
+	fd        int
+	remaining atomic.Int32
+}
+
+// target is one place a blob's plaintext goes.
+type target struct {
+	f   *pendingFile
+	off int64
+}
+
+// packWork is what one pack contributes: its needed blobs by offset.
+type packWork struct {
+	id    repo.ID
+	first int // order of first use, so files complete early
+	blobs []repo.Location
+}
+
+// writeFiles writes every regular file pack by pack: each pack is read
+// once (in runs of nearby needed blobs), and each blob is decrypted,
+// checked and written at its offsets in every file that uses it. This is
+// what makes a restore read the repository sequentially instead of one
+// ranged read per chunk.
+func (rs *restorer) writeFiles(ctx context.Context, files []item) error {
+	targets := map[repo.ID][]target{}
+	packs := map[repo.ID]*packWork{}
+	var pending []*pendingFile
+	for _, it := range files {
+		f := &pendingFile{it: it, fd: -1}
+		if len(it.node.Content) == 0 {
+			if err := rs.finishEmpty(f); err != nil {
+				return err
+			}
+			continue
+		}
+		f.remaining.Store(int32(len(it.node.Content)))
+		pending = append(pending, f)
+		var off int64
+		for _, id := range it.node.Content {
+			loc, ok := rs.r.Index.Lookup(id)
+			if !ok {
+				return fmt.Errorf("restoring %s: chunk %s: %w", it.snapPath, id.Short(), repo.ErrBlobNotFound)
+			}
+			if _, seen := targets[id]; !seen {
+				pw := packs[loc.Pack]
+				if pw == nil {
+					pw = &packWork{id: loc.Pack, first: len(packs)}
+					packs[loc.Pack] = pw
+				}
+				pw.blobs = append(pw.blobs, loc)
+			}
+			targets[id] = append(targets[id], target{f: f, off: off})
+			off += int64(loc.RawLength)
+		}
+		if off != it.node.Size {
+			rs.warn("%s: its chunks hold %d bytes, the snapshot recorded %d", it.snapPath, off, it.node.Size)
+		}
+	}
+	order := make([]*packWork, 0, len(packs))
+	for _, pw := range packs {
+		slices.SortFunc(pw.blobs, func(a, b repo.Location) int { return int(a.Offset) - int(b.Offset) })
+		order = append(order, pw)
+	}
+	slices.SortFunc(order, func(a, b *packWork) int { return a.first - b.first })
+
+	// Finishing a file (close, owner, mode, times, rename) is all system
+	// calls; finishers do it while the pack workers go on decoding.
+	fin, fctx := errgroup.WithContext(ctx)
+	done := make(chan *pendingFile, 64)
+	for range rs.opts.Workers {
+		fin.Go(func() error {
+			for f := range done {
+				if err := rs.finish(f); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	g, gctx := errgroup.WithContext(fctx)
+	g.SetLimit(rs.opts.Workers)
+	for _, pw := range order {
+		g.Go(func() error { return rs.restorePack(gctx, pw, targets, done) })
+	}
+	err := g.Wait()
+	close(done)
+	if ferr := fin.Wait(); err == nil {
+		err = ferr
+	}
+	if err != nil {
+		for _, f := range pending {
+			f.abandon()
+		}
+	}
+	return err
+}
+
+// restorePack reads the needed parts of one pack and writes its blobs.
+func (rs *restorer) restorePack(ctx context.Context, pw *packWork, targets map[repo.ID][]target, done chan<- *pendingFile) error {
+	var buf, plain []byte
+	for i := 0; i < len(pw.blobs); {
+		start := int64(pw.blobs[i].Offset)
+		j := i + 1
+		end := start + int64(pw.blobs[i].Length)
+		for j < len(pw.blobs) {
+			b := pw.blobs[j]
+			next := int64(b.Offset) + int64(b.Length)
+			if int64(b.Offset)-end > maxGap || next-start > maxRun {
+				break
+			}
+			end = max(end, next)
+			j++
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rc, err := rs.r.Backend().Get(ctx, repo.PackKey(pw.id), start, end-start)
+		if err != nil {
+			return fmt.Errorf("reading pack %s: %w", pw.id.Short(), err)
+		}
+		if cap(buf) < int(end-start) {
+			buf = make([]byte, end-start)
+		}
+		buf = buf[:end-start]
+		_, err = io.ReadFull(rc, buf)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("reading pack %s: %w", pw.id.Short(), err)
+		}
+		for _, loc := range pw.blobs[i:j] {
+			off := int64(loc.Offset) - start
+			sealed := buf[off : off+int64(loc.Length) : off+int64(loc.Length)]
+			if plain, err = rs.r.OpenBlob(loc.Blob, sealed, plain); err != nil {
+				ts := targets[loc.ID]
+				return fmt.Errorf("restoring %s: %w", ts[0].f.it.snapPath, err)
+			}
+			for _, t := range targets[loc.ID] {
+				last, err := rs.writeAt(t, plain)
+				if err != nil {
+					return err
+				}
+				if last {
+					select {
+					case done <- t.f:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				}
+			}
+		}
+		i = j
+	}
+	return nil
+}
+
+// writeAt writes one blob into a file and reports whether it was the
+// file's last.
+func (rs *restorer) writeAt(t target, data []byte) (bool, error) {
+	f := t.f
+	if err := f.open(); err != nil {
+		return false, err
+	}
+	for n := 0; n < len(data); {
+		w, err := syscall.Pwrite(f.fd, data[n:], t.off+int64(n))
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("restoring %s: %w", f.it.dest, err)
+		}
+		n += w
+	}
+	rs.bytes.Add(int64(len(data)))
+	return f.remaining.Add(-1) == 0, nil
+}
+
+// open creates the file's temporary file once.
+func (f *pendingFile) open() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fd >= 0 {
+		return nil
+	}
+	f.tmp = tempName(f.it.dest)
+	fd, err := syscall.Open(f.tmp, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("restoring %s: %w", f.it.dest, err)
+	}
+	f.fd = fd
+	return nil
+}
+
+// finish closes the temporary file, sets its metadata and renames it.
+func (rs *restorer) finish(f *pendingFile) error {
+	f.mu.Lock()
+	fd := f.fd
+	f.fd = -1
+	f.mu.Unlock()
+	if err := syscall.Close(fd); err != nil {
+		return fmt.Errorf("restoring %s: %w", f.it.dest, err)
+	}
+	rs.meta(f.tmp, f.it.node, false)
+	if err := rs.replace(f.tmp, f.it.dest); err != nil {
+		return err
+	}
+	p := f.it.dest
+	rs.current.Store(&p)
+	rs.files.Add(1)
+	return nil
+}
+
+// finishEmpty writes a file without content.
+func (rs *restorer) finishEmpty(f *pendingFile) error {
+	if err := f.open(); err != nil {
+		return err
+	}
+	return rs.finish(f)
+}
+
+// abandon removes an unfinished temporary file after an error.
+func (f *pendingFile) abandon() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fd >= 0 {
+		_ = syscall.Close(f.fd)
+		f.fd = -1
+		if err := syscall.Unlink(f.tmp); err != nil && !errors.Is(err, syscall.ENOENT) {
+			return
+		}
+	}
+}
