@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -196,6 +197,31 @@ func (b *Backend) Put(ctx context.Context, key string, body io.ReadSeeker, size 
 	}
 	if err != nil {
 		return b.wrap("put", key, err)
+	}
+	return nil
+}
+
+// Create implements backend.Creator with a conditional upload
+// (If-None-Match: *): the service refuses it when the blob exists.
+func (b *Backend) Create(ctx context.Context, key string, body io.ReadSeeker, size int64) error {
+	name, err := b.blobName(key)
+	if err != nil {
+		return err
+	}
+	if _, err := body.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("azure storage %s: create %s: rewinding the body: %w", b.Location(), key, err)
+	}
+	bb := b.container.NewBlockBlobClient(name)
+	anyETag := azcore.ETagAny
+	_, err = bb.Upload(ctx, streaming.NopCloser(body), &blockblob.UploadOptions{
+		Tier:             b.tier,
+		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfNoneMatch: &anyETag}},
+	})
+	if bloberror.HasCode(err, bloberror.BlobAlreadyExists, bloberror.ConditionNotMet) || (err != nil && status(err) == http.StatusPreconditionFailed) {
+		return fmt.Errorf("azure storage %s: create %s: %w", b.Location(), key, backend.ErrExists)
+	}
+	if err != nil {
+		return b.wrap("create", key, err)
 	}
 	return nil
 }

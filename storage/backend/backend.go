@@ -29,6 +29,20 @@ var (
 	ErrNoContainer = errors.New("bucket or container does not exist")
 )
 
+// ErrExists is returned (wrapped) by Creator.Create when the key is taken.
+var ErrExists = errors.New("already exists")
+
+// Creator is implemented by backends that can create an object only when
+// its key is still free, atomically with respect to every other writer:
+// the local backend with a hard link, S3 and Azure with a conditional
+// request (If-None-Match: *). The repository uses it for the one object
+// two writers must never both write: its config.
+type Creator interface {
+	// Create is Put that writes nothing and returns an error wrapping
+	// ErrExists when key already exists.
+	Create(ctx context.Context, key string, body io.ReadSeeker, size int64) error
+}
+
 // Info describes one stored object.
 type Info struct {
 	Key     string

@@ -84,7 +84,18 @@ func (b *Backend) filename(key string) (string, error) {
 // Put implements backend.Backend: the body goes to a temporary file in the
 // destination directory, which is synced, renamed over the key and followed
 // by a sync of the directory.
-func (b *Backend) Put(ctx context.Context, key string, body io.ReadSeeker, size int64) (err error) {
+func (b *Backend) Put(ctx context.Context, key string, body io.ReadSeeker, size int64) error {
+	return b.put(ctx, key, body, size, false)
+}
+
+// Create implements backend.Creator: the finished temporary file is hard
+// linked to its name, which fails when the name exists, so of two
+// concurrent creators exactly one wins.
+func (b *Backend) Create(ctx context.Context, key string, body io.ReadSeeker, size int64) error {
+	return b.put(ctx, key, body, size, true)
+}
+
+func (b *Backend) put(ctx context.Context, key string, body io.ReadSeeker, size int64, exclusive bool) (err error) {
 	name, err := b.filename(key)
 	if err != nil {
 		return err
@@ -130,7 +141,16 @@ func (b *Backend) Put(ctx context.Context, key string, body io.ReadSeeker, size 
 	if err = ctx.Err(); err != nil {
 		return fmt.Errorf("local storage: put %s: %w", key, err)
 	}
-	if err = os.Rename(tmp, name); err != nil {
+	if exclusive {
+		err = os.Link(tmp, name)
+		_ = os.Remove(tmp)
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("local storage: create %s: %w", key, backend.ErrExists)
+		}
+		if err != nil {
+			return fmt.Errorf("local storage: create %s: %w", key, err)
+		}
+	} else if err = os.Rename(tmp, name); err != nil {
 		return fmt.Errorf("local storage: put %s: %w", key, err)
 	}
 	if !b.noSync {

@@ -121,9 +121,8 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions) (*Repositor
 	if err != nil {
 		return nil, err
 	}
-	id := crypto.SHA256(key.Hash)
 	cfg := Config{
-		Version: FormatVersion, ID: id.String()[:16], Created: time.Now().UTC(),
+		Version: FormatVersion, ID: repoIDOf(key), Created: time.Now().UTC(),
 		Encryption: EncryptionNone, Compression: "zstd", Chunker: "fastcdc-keyed-gear 512KiB/1MiB/8MiB",
 		BlobHash: "hmac-sha256", PackHash: "sha256",
 	}
@@ -148,8 +147,22 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions) (*Repositor
 		return nil, err
 	}
 	// The config goes last: a location with key files but no config is
-	// not a repository yet, and Init can run again.
-	if err := be.Put(ctx, configKey, bytes.NewReader(buf), int64(len(buf))); err != nil {
+	// not a repository yet, and Init can run again. Where the backend can
+	// create exclusively, of two concurrent Inits exactly one config lands;
+	// the loser removes its key file and reports ErrExists, and Open skips
+	// key files whose master key does not match the config anyway.
+	if c, ok := be.(backend.Creator); ok {
+		err = c.Create(ctx, configKey, bytes.NewReader(buf), int64(len(buf)))
+		if errors.Is(err, backend.ErrExists) {
+			if r.keyID != "" {
+				_ = be.Delete(ctx, keysPrefix+r.keyID)
+			}
+			return nil, fmt.Errorf("%s: %w", be.Location(), ErrExists)
+		}
+	} else {
+		err = be.Put(ctx, configKey, bytes.NewReader(buf), int64(len(buf)))
+	}
+	if err != nil {
 		return nil, fmt.Errorf("writing the repository config to %s: %w", be.Location(), err)
 	}
 	return r, nil
@@ -204,6 +217,14 @@ func Open(ctx context.Context, be backend.Backend, password string, log *slog.Lo
 		}
 		if err != nil {
 			return nil, err
+		}
+		if repoIDOf(key) != cfg.ID {
+			// A key file left by a creator that lost the race to write
+			// config wraps another master key: it opens, but is not ours.
+			if log != nil {
+				log.Warn("ignoring a key file that belongs to no repository here", "key", k)
+			}
+			continue
 		}
 		r, err := newRepository(be, cfg, key, log)
 		if err != nil {
@@ -402,3 +423,8 @@ func readAll(ctx context.Context, be backend.Backend, key string) ([]byte, error
 	}
 	return buf, nil
 }
+
+// repoIDOf is the repository ID a master key belongs to: the start of the
+// SHA-256 of its hash key. Config records it, so a key file can be matched
+// to its repository.
+func repoIDOf(key *crypto.Key) string { return crypto.SHA256(key.Hash).String()[:16] }

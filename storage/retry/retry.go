@@ -114,6 +114,22 @@ func (r *Backend) Put(ctx context.Context, key string, body io.ReadSeeker, size 
 	})
 }
 
+// Create implements backend.Creator when the wrapped backend does. A
+// retry after a lost answer may report ErrExists for an object this very
+// call created; callers read the object back to tell (the repository does).
+func (r *Backend) Create(ctx context.Context, key string, body io.ReadSeeker, size int64) error {
+	c, ok := r.be.(backend.Creator)
+	if !ok {
+		return fmt.Errorf("create %s: %s cannot create objects exclusively: %w", key, r.be.Location(), backend.ErrPermanent)
+	}
+	return r.do(ctx, "create "+key, func(int) error {
+		if _, err := body.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("create %s: rewinding the body: %w: %w", key, err, backend.ErrPermanent)
+		}
+		return c.Create(ctx, key, body, size)
+	})
+}
+
 // Get implements backend.Backend. A read that fails midway reopens the
 // object where it stopped, within the same retry budget.
 func (r *Backend) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -223,6 +224,40 @@ func (b *Backend) objectKey(key string) (string, error) {
 		return "", fmt.Errorf("s3 storage %s: invalid key %q: %w", b.Location(), key, backend.ErrPermanent)
 	}
 	return b.prefix + key, nil
+}
+
+// Create implements backend.Creator with a conditional PUT
+// (If-None-Match: *): the server refuses it with 412 when the key exists.
+func (b *Backend) Create(ctx context.Context, key string, body io.ReadSeeker, size int64) error {
+	name, err := b.objectKey(key)
+	if err != nil {
+		return err
+	}
+	n, err := bodyLength(body)
+	if err != nil {
+		return fmt.Errorf("s3 storage %s: create %s: %w", b.Location(), key, err)
+	}
+	in := &s3sdk.PutObjectInput{
+		Bucket:        aws.String(b.opts.Bucket),
+		Key:           aws.String(name),
+		Body:          body,
+		ContentLength: aws.Int64(n),
+		IfNoneMatch:   aws.String("*"),
+	}
+	if b.opts.SSE != "" {
+		in.ServerSideEncryption = types.ServerSideEncryption(b.opts.SSE)
+	}
+	if b.opts.SSEKMSKeyID != "" {
+		in.SSEKMSKeyId = aws.String(b.opts.SSEKMSKeyID)
+	}
+	if _, err := b.client.PutObject(ctx, in); err != nil {
+		if code := errorCode(err); code == "PreconditionFailed" || code == "ConditionalRequestConflict" ||
+			httpStatus(err) == http.StatusPreconditionFailed {
+			return fmt.Errorf("s3 storage %s: create %s: %w", b.Location(), key, backend.ErrExists)
+		}
+		return b.wrap("create", key, err)
+	}
+	return nil
 }
 
 // Put implements backend.Backend. Objects smaller than MultipartThreshold

@@ -39,6 +39,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) backend.Backend) {
 		{"CancelledPutLeavesNothing", testCancelledPut},
 		{"CancelledPutKeepsOldObject", testCancelledOverwrite},
 		{"ConcurrentPuts", testConcurrentPuts},
+		{"CreateIsExclusive", testCreateExclusive},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -359,5 +360,54 @@ func testConcurrentPuts(t *testing.T, b backend.Backend) {
 		if got := get(t, b, fmt.Sprintf("data/%02x/concurrent-%d", i, i), 0, -1); !bytes.Equal(got, datas[i]) {
 			t.Fatalf("concurrent Put %d stored different bytes", i)
 		}
+	}
+}
+
+// testCreateExclusive checks backend.Creator, which every backend here
+// implements: of several concurrent creators of one key exactly one wins,
+// the others get ErrExists, and the winner's bytes stay.
+func testCreateExclusive(t *testing.T, b backend.Backend) {
+	c, ok := b.(backend.Creator)
+	if !ok {
+		t.Fatalf("%s does not implement backend.Creator (exclusive create), which the repository needs to create its config safely", b.Location())
+	}
+	ctx := context.Background()
+	const n = 5
+	bodies := make([][]byte, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		bodies[i] = randomBytes(t, 100+i)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.Create(ctx, "config", bytes.NewReader(bodies[i]), int64(len(bodies[i])))
+		}()
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if winner >= 0 {
+				t.Fatalf("creators %d and %d both created the key", winner, i)
+			}
+			winner = i
+		case !errors.Is(err, backend.ErrExists):
+			t.Fatalf("creator %d: %v, want success or ErrExists", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no creator won")
+	}
+	if got := get(t, b, "config", 0, -1); !bytes.Equal(got, bodies[winner]) {
+		t.Fatalf("the key holds %d bytes that are not the winner's %d", len(got), len(bodies[winner]))
+	}
+	again := []byte("later")
+	if err := c.Create(ctx, "config", bytes.NewReader(again), int64(len(again))); !errors.Is(err, backend.ErrExists) {
+		t.Fatalf("Create over an existing key: %v, want ErrExists", err)
+	}
+	if got := get(t, b, "config", 0, -1); !bytes.Equal(got, bodies[winner]) {
+		t.Fatal("a refused Create changed the object")
 	}
 }
