@@ -112,6 +112,13 @@ func (w *Worker) dumpDatabase(ctx context.Context, j *Job, r *repo, base engine.
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("make dump directory: %w", err)
 	}
+	// Other jobs dumping this database use the same path: hold the
+	// directory's lock until this dump is backed up and removed.
+	release, err := dbdump.LockDir(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	path := filepath.Join(dir, name+tool.Ext)
 	defer os.Remove(path)
 	j.Progress(Progress{Phase: "dump", Path: name})

@@ -101,3 +101,23 @@ func TestRunReportsToolFailureWithoutThePassword(t *testing.T) {
 		t.Error("running a missing tool succeeded")
 	}
 }
+
+func TestLockDirIsExclusiveUntilReleased(t *testing.T) {
+	dir := t.TempDir()
+	release, err := LockDir(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second taker waits; when its context ends it gives up and says why.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := LockDir(ctx, dir); err == nil || !strings.Contains(err.Error(), "another job") {
+		t.Fatalf("second LockDir while held: %v, want it to wait for the other job", err)
+	}
+	release()
+	again, err := LockDir(context.Background(), dir)
+	if err != nil {
+		t.Fatalf("LockDir after release: %v", err)
+	}
+	again()
+}
