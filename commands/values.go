@@ -123,9 +123,12 @@ func ParseCron(s string) (Cron, error) {
 	if s == "" {
 		return "", errors.New("needs a cron expression: five fields, e.g. \"0 2 * * *\", or @daily")
 	}
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return "", fmt.Errorf("%q is not a cron expression: it contains a control character (a line break or tab?): write five fields \"minute hour day month weekday\", e.g. \"0 2 * * *\", or @daily", s)
+	}
 	sched, err := parseCronSafely(s)
 	if err != nil {
-		return "", fmt.Errorf("%q is not a cron expression (%v): write five fields \"minute hour day month weekday\", e.g. \"0 2 * * *\", or @daily, @every 6h", s, err)
+		return "", fmt.Errorf("%q is not a cron expression (%s): write five fields \"minute hour day month weekday\", e.g. \"0 2 * * *\", or @daily, @every 6h", s, strings.Join(strings.FieldsFunc(err.Error(), unicode.IsControl), " "))
 	}
 	if every, ok := sched.(cron.ConstantDelaySchedule); ok && every.Delay < MinCronInterval {
 		return "", fmt.Errorf("%q runs more often than once a minute: backups that frequent would pile up", s)
