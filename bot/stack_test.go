@@ -3,7 +3,6 @@ package bot_test
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +17,7 @@ import (
 	"github.com/backupbot/backupbot/bot"
 	"github.com/backupbot/backupbot/bot/console"
 	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/internal/testredis"
 	"github.com/backupbot/backupbot/jobs"
 	"github.com/backupbot/backupbot/policy"
 	"github.com/backupbot/backupbot/policy/approval"
@@ -25,33 +25,11 @@ import (
 	"github.com/backupbot/backupbot/storage"
 )
 
-// testDB is the Redis database this package's tests own.
-const testDB = 6
-
 // redisClient connects to the test-owned Redis (from `make test`) on
-// testDB, emptied first.
+// this package's database, emptied first.
 func redisClient(t testing.TB) *redis.Client {
 	t.Helper()
-	raw := os.Getenv("BACKUPBOT_TEST_REDIS_URL")
-	if raw == "" {
-		t.Fatal("BACKUPBOT_TEST_REDIS_URL is unset: run `make test`, which starts a test-owned Redis " +
-			"(or `eval \"$(bash scripts/services/redis.sh start)\"`)")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = fmt.Sprintf("/%d", testDB)
-	opt, err := redis.ParseURL(u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
-		t.Fatalf("empty test Redis DB %d: %v", testDB, err)
-	}
-	t.Cleanup(func() { rdb.Close() })
-	return rdb
+	return testredis.Flushed(t, testredis.DBBot)
 }
 
 // transcript is a console output shared by several users' consoles.

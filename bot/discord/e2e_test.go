@@ -17,32 +17,15 @@ import (
 	"github.com/backupbot/backupbot/bot/discord/discordtest"
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/internal/testredis"
 	"github.com/backupbot/backupbot/jobs"
 	"github.com/backupbot/backupbot/policy"
 	"github.com/backupbot/backupbot/storage"
 )
 
-// testRedisDB is the Redis database this package's tests own; they flush it.
-const testRedisDB = 8
-
 func testRedis(t *testing.T) *redis.Client {
 	t.Helper()
-	url := os.Getenv("BACKUPBOT_TEST_REDIS_URL")
-	if url == "" {
-		t.Fatal("BACKUPBOT_TEST_REDIS_URL is unset: run `make test`, which starts a test-owned Redis " +
-			"(or `eval \"$(bash scripts/services/redis.sh start)\"` first)")
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("BACKUPBOT_TEST_REDIS_URL %q: %v", url, err)
-	}
-	opt.DB = testRedisDB
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { rdb.Close() })
-	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
-		t.Fatalf("test Redis at %s does not answer: %v (run `make test`)", opt.Addr, err)
-	}
-	return rdb
+	return testredis.Flushed(t, testredis.DBDiscord)
 }
 
 // writeData fills dir with files of random bytes, enough for a backup that

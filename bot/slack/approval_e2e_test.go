@@ -22,16 +22,13 @@ import (
 	"github.com/backupbot/backupbot/bot/slack"
 	"github.com/backupbot/backupbot/bot/slack/slacktest"
 	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/internal/testredis"
 	"github.com/backupbot/backupbot/jobs"
 	"github.com/backupbot/backupbot/policy"
 	"github.com/backupbot/backupbot/policy/approval"
 	"github.com/backupbot/backupbot/policy/audit"
 	"github.com/backupbot/backupbot/storage"
 )
-
-// approvalRedisDB is the Redis database the approval end-to-end test owns
-// (and flushes).
-const approvalRedisDB = 7
 
 // The people of the approval test's workspace. Their roles come from the
 // policy below, bound to Slack user groups (by handle or by group ID, as
@@ -79,21 +76,7 @@ type approvalStack struct {
 
 func newApprovalStack(t *testing.T) *approvalStack {
 	t.Helper()
-	url := os.Getenv("BACKUPBOT_TEST_REDIS_URL")
-	if url == "" {
-		t.Fatal("BACKUPBOT_TEST_REDIS_URL is unset: run `make test`, which starts a test-owned Redis " +
-			"(or `eval \"$(bash scripts/services/redis.sh start)\"` first)")
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("BACKUPBOT_TEST_REDIS_URL %q: %v", url, err)
-	}
-	opt.DB = approvalRedisDB
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { rdb.Close() })
-	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
-		t.Fatalf("test Redis at %s does not answer: %v (run `make test`)", opt.Addr, err)
-	}
+	rdb := testredis.Flushed(t, testredis.DBSlackApprovals)
 
 	dir := t.TempDir()
 	s := &approvalStack{t: t, rdb: rdb, data: filepath.Join(dir, "data")}

@@ -2,12 +2,10 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"crypto/rand"
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/backupbot/backupbot/internal/testredis"
 )
 
 // The tests in this package run the real backupbot binary: several
@@ -50,31 +48,8 @@ func TestMain(m *testing.M) {
 // emptied first.
 func testRedisURL(t *testing.T, db int) string {
 	t.Helper()
-	raw := os.Getenv("BACKUPBOT_TEST_REDIS_URL")
-	if raw == "" {
-		t.Fatal("BACKUPBOT_TEST_REDIS_URL is unset: run `make test`, which starts a test-owned Redis " +
-			"(or `eval \"$(bash scripts/services/redis.sh start)\"`)")
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatalf("BACKUPBOT_TEST_REDIS_URL %q: %v", raw, err)
-	}
-	u.Path = fmt.Sprintf("/%d", db)
-	flushDB(t, u.String())
-	return u.String()
-}
-
-func flushDB(t *testing.T, raw string) {
-	t.Helper()
-	opt, err := redis.ParseURL(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
-	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
-		t.Fatalf("emptying test Redis DB %d: %v", opt.DB, err)
-	}
+	testredis.Flushed(t, db)
+	return testredis.URL(t, db)
 }
 
 // env is one test's service: a config, data, a repository, processes.

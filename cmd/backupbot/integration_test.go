@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/backupbot/backupbot/internal/testredis"
 )
 
 // jobRecords counts the job records in Redis (what Enqueue creates).
@@ -42,7 +44,7 @@ func jobRecords(t *testing.T, redisURL string) int {
 // worker processes and one bot process on a real Redis; ten commands from
 // the console adapter; then a worker SIGKILLed in the middle of a backup.
 func TestTwoWorkersOneBotThroughTheConsole(t *testing.T) {
-	e := newEnv(t, testRedisURL(t, 3))
+	e := newEnv(t, testRedisURL(t, testredis.DBBackupbot))
 	e.makeBig(64)
 	w1 := e.start("worker-1", "worker", "--concurrency", "2")
 	w2 := e.start("worker-2", "worker", "--concurrency", "2")
@@ -315,7 +317,7 @@ func TestServeWithEmbeddedDefaults(t *testing.T) {
 // without a restart; a file that does not parse is refused and the policy
 // in force stays.
 func TestSighupReloadsThePolicy(t *testing.T) {
-	e := newEnv(t, testRedisURL(t, 3))
+	e := newEnv(t, testRedisURL(t, testredis.DBBackupbot))
 	sock := filepath.Join(e.dir, "console.sock")
 	botProc := e.start("bot", "bot", "--console-socket", sock, "--no-stdin", "--http-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	c := dialConsole(t, sock)

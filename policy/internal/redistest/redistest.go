@@ -7,37 +7,25 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/backupbot/backupbot/internal/testredis"
 )
 
 // DB is the Redis database policy's tests use (other packages use others).
-const DB = 5
+const DB = testredis.DBPolicy
 
 // Client returns a client for BACKUPBOT_TEST_REDIS_URL on database DB and
 // a key prefix unique to this test; the test's keys are deleted at cleanup.
 func Client(t testing.TB) (redis.UniversalClient, string) {
 	t.Helper()
-	url := os.Getenv("BACKUPBOT_TEST_REDIS_URL")
-	if url == "" {
-		t.Fatal("BACKUPBOT_TEST_REDIS_URL is unset: run `make test`, which starts a test-owned Redis " +
-			"(or `eval \"$(bash scripts/services/redis.sh start)\"` first)")
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("BACKUPBOT_TEST_REDIS_URL=%q does not parse: %v", url, err)
-	}
-	opt.DB = DB
-	rdb := redis.NewClient(opt)
+	rdb := testredis.Client(t, DB)
 	ctx := context.Background()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		t.Fatalf("the test Redis at %s does not answer: %v (start it with `bash scripts/services/redis.sh start`)", url, err)
-	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	name := strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())
@@ -47,7 +35,6 @@ func Client(t testing.TB) (redis.UniversalClient, string) {
 		for iter.Next(ctx) {
 			rdb.Del(ctx, iter.Val())
 		}
-		_ = rdb.Close()
 	})
 	return rdb, prefix
 }
