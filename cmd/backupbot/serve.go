@@ -27,6 +27,7 @@ import (
 	"github.com/backupbot/backupbot/policy"
 	"github.com/backupbot/backupbot/policy/approval"
 	"github.com/backupbot/backupbot/policy/audit"
+	"github.com/backupbot/backupbot/policy/lock"
 	"github.com/backupbot/backupbot/storage"
 	"github.com/backupbot/backupbot/storage/backend"
 )
@@ -60,7 +61,13 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 	defer rc.close()
 	logger.Info("redis", "at", rc.where, "role", o.role)
 
-	auditLog, err := audit.New(rc.rdb, audit.OptionsFromConfig(holder.Policy().Config().Audit))
+	auditCfg := holder.Policy().Config().Audit
+	for _, spec := range current.Load().Storages { // storages' own password files are secrets too
+		if spec.PasswordFile != "" {
+			auditCfg.RedactFiles = append(auditCfg.RedactFiles, spec.PasswordFile)
+		}
+	}
+	auditLog, err := audit.New(rc.rdb, audit.OptionsFromConfig(auditCfg))
 	if err != nil {
 		return err
 	}
@@ -83,7 +90,8 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 			Config:   current.Load,
 			Password: repoPassword,
 			Policy:   func() jobs.Rechecker { return holder.Policy() },
-			Audit:    func(ctx context.Context, ev jobs.Event) { recordJobEvent(ctx, auditLog, ev) },
+			Audit:    jobs.AuditTo(auditLog),
+			Locks:    lock.New(rc.rdb, lock.Options{}),
 			Logger:   logger,
 		}, jobs.WorkerOptions{Concurrency: o.concurrency})
 		g.Go(func() error { return w.Run(gctx) })
@@ -293,23 +301,6 @@ func reloadOnHangup(ctx context.Context, logger *slog.Logger, cfgPath string, cu
 		_ = auditLog.Record(ctx, entry)
 		logger.Info("SIGHUP: policy and configuration reloaded", "file", cfgPath)
 	}
-}
-
-// recordJobEvent writes a worker's job events to the audit log.
-func recordJobEvent(ctx context.Context, l *audit.Log, ev jobs.Event) {
-	kinds := map[jobs.EventKind]audit.Kind{
-		jobs.EventStarted: audit.JobStarted, jobs.EventSucceeded: audit.JobSucceeded,
-		jobs.EventFailed: audit.JobFailed, jobs.EventCanceled: audit.JobCanceled,
-	}
-	k, ok := kinds[ev.Kind]
-	if !ok {
-		return
-	}
-	e := audit.Entry{Kind: k, User: ev.Meta.Requester, Channel: ev.Meta.Channel, Command: ev.Meta.Text, Action: ev.Action, JobID: ev.Meta.JobID, Error: ev.Error}
-	if ev.Result != nil {
-		e.Detail = ev.Result.Summary
-	}
-	_ = l.Record(ctx, e)
 }
 
 // storageCheck probes a configured storage for /readyz: it must open and
