@@ -25,6 +25,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/editqueue"
 )
 
 // Defaults for the zero values of Options.
@@ -77,7 +78,7 @@ type Adapter struct {
 	handler atomic.Pointer[handlerBox]
 	ids     *customIDs
 	threads *threads
-	edits   *editor
+	edits   *editqueue.Queue
 	tokens  *interactionTokens
 	// background holds follow-ups still being sent, so Close can wait.
 	background sync.WaitGroup
@@ -164,7 +165,7 @@ func (a *Adapter) Close(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		a.background.Wait()
-		a.edits.wait()
+		a.edits.Wait()
 		close(done)
 	}()
 	select {
@@ -228,7 +229,7 @@ func (a *Adapter) Ephemeral(ctx context.Context, channel, thread, userID string,
 // retry_after. Edit returns once msg (or a newer edit that replaced it) has
 // landed.
 func (a *Adapter) Edit(ctx context.Context, ref bot.MessageRef, msg bot.Message) error {
-	return a.edits.edit(ctx, a.threads.locate(ref.Channel, ref.Thread), ref.ID, msg)
+	return a.edits.Edit(ctx, bot.MessageRef{Channel: a.threads.locate(ref.Channel, ref.Thread), ID: ref.ID}, msg)
 }
 
 // Attach uploads data as filename into channel (and thread), with comment

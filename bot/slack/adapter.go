@@ -22,6 +22,7 @@ import (
 	slackapi "github.com/slack-go/slack"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/editqueue"
 )
 
 // Defaults for the zero values of Options.
@@ -76,7 +77,7 @@ type Adapter struct {
 	log     *slog.Logger
 	handler atomic.Pointer[handlerBox]
 	groups  *groupCache
-	edits   *editor
+	edits   *editqueue.Queue
 	// background holds click answers still being posted, so Close can wait.
 	background sync.WaitGroup
 }
@@ -159,7 +160,7 @@ func (a *Adapter) Close(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		a.background.Wait()
-		a.edits.wait()
+		a.edits.Wait()
 		close(done)
 	}()
 	select {
@@ -227,7 +228,7 @@ func (a *Adapter) Ephemeral(ctx context.Context, channel, thread, userID string,
 // retried after Slack's Retry-After. Edit returns once msg (or a newer
 // edit that replaced it) has landed.
 func (a *Adapter) Edit(ctx context.Context, ref bot.MessageRef, msg bot.Message) error {
-	return a.edits.edit(ctx, ref, msg)
+	return a.edits.Edit(ctx, ref, msg)
 }
 
 // Attach uploads data as filename into channel (and thread) with the

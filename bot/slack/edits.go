@@ -5,137 +5,27 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	slackapi "github.com/slack-go/slack"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/editqueue"
 )
 
-// editTimeout bounds one chat.update call made on behalf of callers that
-// may already have gone.
-const editTimeout = 30 * time.Second
-
-// editor sends chat.update calls: per message at most one per interval,
-// the newest state winning when edits pile up, and after a 429 not before
-// Slack's Retry-After. One goroutine per message with pending edits does
-// the sending, so a caller that gives up does not lose its state.
-type editor struct {
-	api      *slackapi.Client
-	interval time.Duration
-	log      *slog.Logger
-
-	mu      sync.Mutex
-	msgs    map[string]*editState
-	senders sync.WaitGroup
-}
-
-// editState is what the editor knows about one message.
-type editState struct {
-	ref       bot.MessageRef
-	pending   *bot.Message // newest state not yet sent
-	waiters   []chan error // callers whose state is pending or being sent
-	sending   bool         // a sender goroutine owns this message
-	notBefore time.Time    // earliest time for the next chat.update
-}
-
-func newEditor(api *slackapi.Client, interval time.Duration, log *slog.Logger) *editor {
-	return &editor{api: api, interval: interval, log: log, msgs: map[string]*editState{}}
-}
-
-// edit queues msg as the newest state of ref and waits until it (or a newer
-// state) has been sent, or ctx ends; the state is sent either way.
-func (e *editor) edit(ctx context.Context, ref bot.MessageRef, msg bot.Message) error {
-	done := make(chan error, 1)
-	e.mu.Lock()
-	e.prune(time.Now())
-	key := ref.Channel + "/" + ref.ID
-	st, ok := e.msgs[key]
-	if !ok {
-		st = &editState{ref: ref}
-		e.msgs[key] = st
-	}
-	st.pending = &msg
-	st.waiters = append(st.waiters, done)
-	if !st.sending {
-		st.sending = true
-		e.senders.Add(1)
-		go e.send(context.WithoutCancel(ctx), st)
-	}
-	e.mu.Unlock()
-
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("slack: waiting for the update of message %s to be sent (it still will be): %w", ref.ID, ctx.Err())
-	}
-}
-
-// prune forgets messages with nothing pending whose throttle has passed.
-func (e *editor) prune(now time.Time) {
-	for k, st := range e.msgs {
-		if !st.sending && now.After(st.notBefore) {
-			delete(e.msgs, k)
+// newEditor sends chat.update calls through an edit queue: per message at
+// most one per interval, the newest state winning, and after a 429 not
+// before Slack's Retry-After.
+func newEditor(api *slackapi.Client, interval time.Duration, log *slog.Logger) *editqueue.Queue {
+	send := func(ctx context.Context, ref bot.MessageRef, msg bot.Message) (time.Duration, error) {
+		_, _, _, err := api.UpdateMessageContext(ctx, channelID(ref.Channel), ref.ID, msgOptions(msg)...)
+		if rl, ok := errors.AsType[*slackapi.RateLimitedError](err); ok {
+			return max(rl.RetryAfter, time.Second), err
 		}
-	}
-}
-
-// send owns st until nothing is pending: it waits for the throttle, takes
-// the newest state and sends it, requeueing it after a 429 unless a newer
-// one arrived meanwhile.
-func (e *editor) send(ctx context.Context, st *editState) {
-	defer e.senders.Done()
-	limited := 0
-	for {
-		e.mu.Lock()
-		wait := time.Until(st.notBefore)
-		e.mu.Unlock()
-		if wait > 0 {
-			_ = sleep(ctx, wait) // ctx is detached from callers: never cancelled
-		}
-
-		e.mu.Lock()
-		msg, waiters := st.pending, st.waiters
-		st.pending, st.waiters = nil, nil
-		if msg == nil {
-			st.sending = false
-			e.mu.Unlock()
-			return
-		}
-		e.mu.Unlock()
-
-		callCtx, cancel := context.WithTimeout(ctx, editTimeout)
-		_, _, _, err := e.api.UpdateMessageContext(callCtx, channelID(st.ref.Channel), st.ref.ID, msgOptions(*msg)...)
-		cancel()
-
-		if rl, ok := errors.AsType[*slackapi.RateLimitedError](err); ok && limited < maxRateLimitRetries {
-			limited++
-			retryAfter := max(rl.RetryAfter, time.Second)
-			e.log.Info("slack: chat.update rate limited, will send the newest state after the wait",
-				slog.String("channel", st.ref.Channel), slog.String("ts", st.ref.ID), slog.Duration("retry_after", retryAfter))
-			e.mu.Lock()
-			if st.pending == nil {
-				st.pending = msg
-			}
-			st.waiters = append(waiters, st.waiters...)
-			st.notBefore = time.Now().Add(retryAfter)
-			e.mu.Unlock()
-			continue
-		}
-		limited = 0
 		if err != nil {
-			err = fmt.Errorf("slack: updating message %s in channel %s: %w", st.ref.ID, st.ref.Channel, withHint(err))
+			return 0, fmt.Errorf("slack: updating message %s in channel %s: %w", ref.ID, ref.Channel, withHint(err))
 		}
-		e.mu.Lock()
-		st.notBefore = time.Now().Add(e.interval)
-		e.mu.Unlock()
-		for _, w := range waiters {
-			w <- err
-		}
+		return 0, nil
 	}
+	return editqueue.New(send, interval, maxRateLimitRetries, log)
 }
-
-// wait blocks until every queued edit has been sent.
-func (e *editor) wait() { e.senders.Wait() }
