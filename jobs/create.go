@@ -22,13 +22,13 @@ func (w *Worker) create(ctx context.Context, j *Job) (*Result, error) {
 		return nil, err
 	}
 	cfg := w.config()
-	ns, err := resolveStorage(cfg, c.Storage)
+	ns, err := cfg.ResolveStorage(c.Storage)
 	if err != nil {
-		return nil, err
+		return nil, badInput(err)
 	}
-	targets, err := resolveTargets(cfg, c.Target)
+	targets, err := cfg.ResolveTargets(c.Target)
 	if err != nil {
-		return nil, err
+		return nil, badInput(err)
 	}
 	r, err := w.openRepo(ctx, ns, j, openOptions{Create: true, Encrypt: c.Encrypt})
 	if err != nil {

@@ -39,11 +39,11 @@ func (w *Worker) export(ctx context.Context, j *Job) (*Result, error) {
 		format = commands.FormatTar
 	}
 	if format != commands.FormatTar && format != commands.FormatZip {
-		return nil, permanent(fmt.Errorf("export format %q is not supported: use --format tar or zip", format))
+		return nil, badInput(fmt.Errorf("export format %q is not supported: use --format tar or zip", format))
 	}
-	ns, err := resolveStorage(w.config(), c.Storage)
+	ns, err := w.config().ResolveStorage(c.Storage)
 	if err != nil {
-		return nil, err
+		return nil, badInput(err)
 	}
 	dest := c.Destination
 	if dest == "" {

@@ -76,6 +76,25 @@ type permanentError struct{ err error }
 func (e permanentError) Error() string   { return e.err.Error() }
 func (e permanentError) Unwrap() []error { return []error{e.err, ErrPermanent} }
 
+// ErrBadInput marks a permanent failure caused by the command or the
+// configuration rather than by the work: an unknown storage or target
+// name, an unsupported format or resource. errors.Is(err, ErrPermanent)
+// is true of it as well. backupctl exits 2 on it.
+var ErrBadInput = errors.New("bad input")
+
+// badInput marks err as bad input (and so permanent), keeping its message.
+func badInput(err error) error {
+	if err == nil || errors.Is(err, ErrBadInput) {
+		return err
+	}
+	return badInputError{err}
+}
+
+type badInputError struct{ err error }
+
+func (e badInputError) Error() string   { return e.err.Error() }
+func (e badInputError) Unwrap() []error { return []error{e.err, ErrBadInput, ErrPermanent} }
+
 // errPanic marks a handler panic; it is permanent (a rerun would panic again).
 var errPanic = errors.New("internal error")
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
@@ -35,9 +36,9 @@ func (w *Worker) list(ctx context.Context, j *Job) (*Result, error) {
 	if c.Running {
 		return w.listRunning(ctx)
 	}
-	storages, err := resolveStorages(w.config(), c.Storage)
+	storages, err := w.config().ResolveStorages(c.Storage)
 	if err != nil {
-		return nil, err
+		return nil, badInput(err)
 	}
 	f := engine.SnapshotFilter{Name: c.Name, Type: string(c.Type), Target: c.Target}
 	if c.Target == "all" {
@@ -65,7 +66,7 @@ func (w *Worker) list(ctx context.Context, j *Job) (*Result, error) {
 	return listResult(c, storages, rows, notes), nil
 }
 
-func (w *Worker) listOne(ctx context.Context, j *Job, ns namedStorage, f engine.SnapshotFilter, verify bool) ([]listedSnapshot, string, error) {
+func (w *Worker) listOne(ctx context.Context, j *Job, ns config.NamedStorage, f engine.SnapshotFilter, verify bool) ([]listedSnapshot, string, error) {
 	r, err := w.openRepo(ctx, ns, j, openOptions{})
 	if errors.Is(err, engine.ErrNoRepository) {
 		return nil, fmt.Sprintf("%s: no backups yet", ns.Name), nil
@@ -99,7 +100,7 @@ func (w *Worker) listOne(ctx context.Context, j *Job, ns namedStorage, f engine.
 	return rows, "", nil
 }
 
-func listResult(c *commands.List, storages []namedStorage, rows []listedSnapshot, notes []string) *Result {
+func listResult(c *commands.List, storages []config.NamedStorage, rows []listedSnapshot, notes []string) *Result {
 	names := make([]string, len(storages))
 	for i, s := range storages {
 		names[i] = s.Name

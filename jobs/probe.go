@@ -20,9 +20,9 @@ func (w *Worker) test(ctx context.Context, j *Job) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns, err := resolveStorage(w.config(), c.Storage)
+	ns, err := w.config().ResolveStorage(c.Storage)
 	if err != nil {
-		return nil, err
+		return nil, badInput(err)
 	}
 	j.Progress(Progress{Phase: "connect"})
 	b, err := w.deps.OpenBackend(ctx, ns.Spec)

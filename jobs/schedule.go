@@ -139,8 +139,8 @@ func (w *Worker) schedule(ctx context.Context, j *Job) (*Result, error) {
 		if e.Target == "" {
 			e.Target = "all"
 		}
-		if _, err := resolveTargets(w.config(), e.Target); err != nil {
-			return nil, err
+		if _, err := w.config().ResolveTargets(e.Target); err != nil {
+			return nil, badInput(err)
 		}
 		ok, err := store.put(ctx, e, true)
 		if err != nil {
@@ -169,8 +169,8 @@ func (w *Worker) schedule(ctx context.Context, j *Job) (*Result, error) {
 			e.Type = c.Type
 		}
 		if c.Target != "" {
-			if _, err := resolveTargets(w.config(), c.Target); err != nil {
-				return nil, err
+			if _, err := w.config().ResolveTargets(c.Target); err != nil {
+				return nil, badInput(err)
 			}
 			e.Target = c.Target
 		}

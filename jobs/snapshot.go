@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,22 +36,22 @@ func (w *Worker) snapshot(ctx context.Context, j *Job) (*Result, error) {
 		return nil, err
 	}
 	if c.Resource == commands.ResourceVM {
-		return nil, permanent(fmt.Errorf("vm snapshots are not supported: backupbot has no hypervisor integration; take them with your hypervisor's tooling, or use --resource storage or database"))
+		return nil, badInput(fmt.Errorf("vm snapshots are not supported: backupbot has no hypervisor integration; take them with your hypervisor's tooling, or use --resource storage or database"))
 	}
 	cfg := w.config()
-	ns, err := resolveStorage(cfg, c.Storage)
+	ns, err := cfg.ResolveStorage(c.Storage)
 	if err != nil {
-		return nil, err
+		return nil, badInput(err)
 	}
 	doDB := c.Resource == commands.ResourceDatabase || (c.Resource == commands.ResourceAll && len(cfg.Databases) > 0)
 	doFiles := c.Resource == commands.ResourceStorage || c.Resource == commands.ResourceAll
 	if c.Resource == commands.ResourceDatabase && len(cfg.Databases) == 0 {
-		return nil, permanent(fmt.Errorf("no databases are configured: add them under databases: in the config (type, name, host, user, password_env)"))
+		return nil, badInput(fmt.Errorf("no databases are configured: add them under databases: in the config (type, name, host, user, password_env)"))
 	}
-	var targets []namedTarget
+	var targets []config.NamedTarget
 	if doFiles {
-		if targets, err = resolveTargets(cfg, "all"); err != nil {
-			return nil, err
+		if targets, err = cfg.ResolveTargets("all"); err != nil {
+			return nil, badInput(err)
 		}
 	}
 	r, err := w.openRepo(ctx, ns, j, openOptions{Create: true})
@@ -72,7 +74,7 @@ func (w *Worker) snapshot(ctx context.Context, j *Job) (*Result, error) {
 	}
 	var results []*engine.BackupResult
 	if doDB {
-		for _, name := range sortedKeys(cfg.Databases) {
+		for _, name := range slices.Sorted(maps.Keys(cfg.Databases)) {
 			res, err := w.dumpDatabase(ctx, j, r, base, name, cfg.Databases[name], c.Consistent)
 			if err != nil {
 				return nil, err

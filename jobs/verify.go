@@ -18,9 +18,9 @@ func (w *Worker) verify(ctx context.Context, j *Job) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns, err := resolveStorage(w.config(), c.Storage)
+	ns, err := w.config().ResolveStorage(c.Storage)
 	if err != nil {
-		return nil, err
+		return nil, badInput(err)
 	}
 	r, err := w.openRepo(ctx, ns, j, openOptions{})
 	if err != nil {

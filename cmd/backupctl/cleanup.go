@@ -19,7 +19,7 @@ import (
 // where it shows the plan and asks first.
 func (a *app) cleanup(ctx context.Context, c *commands.Cleanup) error {
 	log := a.logger(c.Diagnostics)
-	ns, err := resolveStorage(a.cfg, c.Storage)
+	ns, err := a.cfg.ResolveStorage(c.Storage)
 	if err != nil {
 		return badInput(err)
 	}

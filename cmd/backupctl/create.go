@@ -22,11 +22,11 @@ type createOutput struct {
 // repository on first use (encrypted when a password is set).
 func (a *app) create(ctx context.Context, c *commands.Create) error {
 	log := a.logger(c.Diagnostics)
-	ns, err := resolveStorage(a.cfg, c.Storage)
+	ns, err := a.cfg.ResolveStorage(c.Storage)
 	if err != nil {
 		return badInput(err)
 	}
-	targets, err := resolveTargets(a.cfg, c.Target)
+	targets, err := a.cfg.ResolveTargets(c.Target)
 	if err != nil {
 		return badInput(err)
 	}

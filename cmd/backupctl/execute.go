@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/storage"
 	"github.com/backupbot/backupbot/storage/backend"
 	"github.com/backupbot/backupbot/storage/engine"
@@ -33,8 +34,14 @@ func execute(ctx context.Context, a *app, cmd commands.Command) error {
 		return a.cleanup(ctx, c)
 	case *commands.Test:
 		return runTest(ctx, a, c)
+	case *commands.Export:
+		return a.runJob(ctx, c, c.Diagnostics, c.Destination)
+	case *commands.Snapshot:
+		return a.runJob(ctx, c, c.Diagnostics, "")
+	case *commands.Analyze:
+		return a.runJob(ctx, c, c.Diagnostics, "")
 	}
-	return fmt.Errorf("backupctl runs create, restore, list, verify, cleanup and test itself; %q needs the backupbot service (backupbot serve, then the chat or console adapter)", cmd.Action())
+	return fmt.Errorf("backupctl runs create, restore, list, verify, cleanup, test, export, snapshot and analyze itself; %q needs the backupbot service (backupbot serve, then the chat or console adapter)", cmd.Action())
 }
 
 // logger logs warnings to stderr, more with --verbose or --debug.
@@ -59,8 +66,8 @@ type openedRepo struct {
 func (o *openedRepo) Close() error { return errors.Join(o.Engine.Close(), o.be.Close()) }
 
 // openRepo opens (with create, creates) the repository in a storage.
-func (a *app) openRepo(ctx context.Context, ns namedStorage, create, encrypt bool, log *slog.Logger) (*openedRepo, error) {
-	pw, err := repoPassword(ns.Spec)
+func (a *app) openRepo(ctx context.Context, ns config.NamedStorage, create, encrypt bool, log *slog.Logger) (*openedRepo, error) {
+	pw, err := config.RepoPassword(ns.Spec)
 	if err != nil {
 		return nil, err
 	}

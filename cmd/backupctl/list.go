@@ -25,7 +25,7 @@ func (a *app) list(ctx context.Context, c *commands.List) error {
 		return badInput(errors.New("list --running shows the service's jobs; backupctl runs no jobs (ask the service: /backup list --running)"))
 	}
 	log := a.logger(c.Diagnostics)
-	storages, err := resolveStorages(a.cfg, c.Storage)
+	storages, err := a.cfg.ResolveStorages(c.Storage)
 	if err != nil {
 		return badInput(err)
 	}

@@ -20,7 +20,7 @@ import (
 // (each original path P lands at DIR/P). --preview only shows the plan.
 func (a *app) restore(ctx context.Context, c *commands.Restore) error {
 	log := a.logger(c.Diagnostics)
-	ns, err := resolveStorage(a.cfg, c.Storage)
+	ns, err := a.cfg.ResolveStorage(c.Storage)
 	if err != nil {
 		return badInput(err)
 	}
@@ -29,7 +29,7 @@ func (a *app) restore(ctx context.Context, c *commands.Restore) error {
 		target = ""
 	}
 	if target != "" {
-		if _, err := resolveTargets(a.cfg, target); err != nil {
+		if _, err := a.cfg.ResolveTargets(target); err != nil {
 			return badInput(err)
 		}
 	}

@@ -28,7 +28,7 @@ func (e *testFailed) Unwrap() error { return e.err }
 // is: rejected credentials, a missing bucket or container, or an
 // unreachable endpoint.
 func runTest(ctx context.Context, a *app, c *commands.Test) error {
-	ns, err := resolveStorage(a.cfg, c.Storage)
+	ns, err := a.cfg.ResolveStorage(c.Storage)
 	if err != nil {
 		return badInput(err)
 	}

@@ -13,7 +13,7 @@ import (
 // bytes with --deep; --fix rebuilds the index and breaks stale locks.
 func (a *app) verify(ctx context.Context, c *commands.Verify) error {
 	log := a.logger(c.Diagnostics)
-	ns, err := resolveStorage(a.cfg, c.Storage)
+	ns, err := a.cfg.ResolveStorage(c.Storage)
 	if err != nil {
 		return badInput(err)
 	}

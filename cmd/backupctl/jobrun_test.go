@@ -1,0 +1,187 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/backupbot/backupbot/jobs"
+)
+
+func TestExportTarSplitWithChecksums(t *testing.T) {
+	w := newCtlWorld(t)
+	if code, out, errOut := w.run(t, "create", "--type", "full", "--target", "data", "--name", "first"); code != exitOK {
+		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
+	}
+	dest := filepath.Join(w.dir, "exports")
+	const partSize = 20_000
+	code, out, errOut := w.run(t, "export", "--name", "first", "--format", "tar", "--split", "20KB", "--checksum", "--destination", dest)
+	if code != exitOK {
+		t.Fatalf("export: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "Exported first") || !strings.Contains(out, "Files:") {
+		t.Errorf("export printed no summary and fields:\n%s", out)
+	}
+
+	sums, err := os.ReadFile(filepath.Join(dest, mustGlobOne(t, dest, "*.tar.sha256")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := filepath.Glob(filepath.Join(dest, "*.tar.[0-9][0-9][0-9]"))
+	if err != nil || len(parts) < 3 {
+		t.Fatalf("export --split 20KB of an 80 kB backup made parts %v (%v); want at least 3", parts, err)
+	}
+	var whole bytes.Buffer
+	for i, p := range parts {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last := i == len(parts)-1; (!last && len(b) != partSize) || (last && (len(b) == 0 || len(b) > partSize)) {
+			t.Errorf("part %s is %d bytes; want %d (the last one at most that)", filepath.Base(p), len(b), partSize)
+		}
+		if !strings.Contains(out, p) {
+			t.Errorf("the output does not name the part %s:\n%s", p, out)
+		}
+		whole.Write(b)
+	}
+	// Every line of NAME.sha256 (sha256sum format) matches its file; the
+	// last line covers the joined archive.
+	lines := strings.Split(strings.TrimSpace(string(sums)), "\n")
+	if len(lines) != len(parts)+1 {
+		t.Fatalf("checksum file has %d lines for %d parts:\n%s", len(lines), len(parts), sums)
+	}
+	for _, line := range lines {
+		sum, name, ok := strings.Cut(line, "  ")
+		if !ok {
+			t.Fatalf("checksum line %q is not in sha256sum format", line)
+		}
+		var data []byte
+		if strings.HasSuffix(name, ".tar") {
+			data = whole.Bytes()
+		} else if data, err = os.ReadFile(filepath.Join(dest, name)); err != nil {
+			t.Fatalf("the checksum file names %s: %v", name, err)
+		}
+		if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != sum {
+			t.Errorf("%s: sha256 %x, the checksum file says %s", name, got, sum)
+		}
+	}
+
+	// The joined parts are a tar holding the backed-up files.
+	tr := tar.NewReader(&whole)
+	found := false
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("the joined parts are not a tar archive: %v", err)
+		}
+		if strings.HasSuffix(h.Name, "srv/data/db.csv") {
+			body, _ := io.ReadAll(tr)
+			found = string(body) == strings.Repeat("id,name\n1,alice\n", 5000)
+		}
+	}
+	if !found {
+		t.Error("the exported archive lacks srv/data/db.csv with its content")
+	}
+	if left, _ := filepath.Glob(filepath.Join(dest, ".*")); len(left) != 0 {
+		t.Errorf("export left scratch or temp files behind: %v", left)
+	}
+}
+
+func mustGlobOne(t *testing.T, dir, pattern string) string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, pattern))
+	if err != nil || len(m) != 1 {
+		t.Fatalf("want one %s in %s, found %v (%v)", pattern, dir, m, err)
+	}
+	return filepath.Base(m[0])
+}
+
+func TestAnalyzeNamesTheSnapshot(t *testing.T) {
+	w := newCtlWorld(t)
+	if code, out, errOut := w.run(t, "create", "--type", "full", "--target", "data", "--name", "nightly"); code != exitOK {
+		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut := w.run(t, "analyze", "--name", "nightly", "--performance")
+	if code != exitOK {
+		t.Fatalf("analyze: exit %d\n%s%s", code, out, errOut)
+	}
+	summary, _, _ := strings.Cut(out, "\n")
+	if !strings.Contains(summary, "Backup nightly") || !strings.Contains(summary, "2 files") {
+		t.Errorf("analyze summary %q does not describe backup nightly", summary)
+	}
+	for _, want := range []string{"Dedup", "Throughput", "Target:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("analyze output lacks %q:\n%s", want, out)
+		}
+	}
+
+	code, out, _ = w.run(t, "--json", "analyze")
+	var res jobs.Result
+	if code != exitOK || json.Unmarshal([]byte(out), &res) != nil || !strings.Contains(res.Summary, "nightly") || len(res.Data) == 0 {
+		t.Fatalf("analyze --json: exit %d\n%s", code, out)
+	}
+
+	code, _, errOut = w.run(t, "analyze", "--name", "no-such-backup")
+	if code != exitFailed || !strings.Contains(errOut, "no-such-backup") {
+		t.Errorf("analyze of a missing backup: exit %d, %q; want 1 and the name", code, errOut)
+	}
+}
+
+func TestSnapshotStorageAppearsInList(t *testing.T) {
+	w := newCtlWorld(t)
+	code, out, errOut := w.run(t, "snapshot", "--resource", "storage", "--name", "pre-upgrade")
+	if code != exitOK {
+		t.Fatalf("snapshot: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "Snapshot (storage)") {
+		t.Errorf("snapshot summary:\n%s", out)
+	}
+	code, out, _ = w.run(t, "--json", "list")
+	var rows []listedBackup
+	if code != exitOK || json.Unmarshal([]byte(out), &rows) != nil {
+		t.Fatalf("list --json: exit %d\n%s", code, out)
+	}
+	targets := map[string]bool{}
+	for _, r := range rows {
+		if r.Name == "pre-upgrade" && r.Tags["snapshot"] == "storage" {
+			targets[r.Target] = true
+		}
+	}
+	if !targets["data"] || !targets["config"] || len(rows) != 2 {
+		t.Errorf("after snapshot --resource storage, list shows %+v; want one snapshot of each target (data, config)", rows)
+	}
+}
+
+func TestJobActionsExitCodes(t *testing.T) {
+	w := newCtlWorld(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"snapshot", "--resource", "vm"}, exitUsage, "hypervisor"},
+		{[]string{"snapshot", "--resource", "database"}, exitUsage, "no databases are configured"},
+		{[]string{"analyze", "--storage", "s3"}, exitUsage, "no s3 storage is configured"},
+		{[]string{"export", "--name", "first", "--storage", "azure"}, exitUsage, "no azure storage is configured"},
+		// Nothing backed up yet: the work fails, the input was fine.
+		{[]string{"export", "--name", "first", "--destination", filepath.Join(w.dir, "out")}, exitFailed, "storage local"},
+		{[]string{"schedule"}, exitFailed, "needs the backupbot service"},
+	} {
+		code, _, errOut := w.run(t, tc.args...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("backupctl %s: exit %d, %q; want exit %d and %q", strings.Join(tc.args, " "), code, errOut, tc.code, tc.want)
+		}
+	}
+}

@@ -1,0 +1,74 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/storage"
+)
+
+// ErrNeedsService marks a command RunLocal cannot run because it needs the
+// service's shared state in Redis (schedules, the job list).
+var ErrNeedsService = errors.New("needs the backupbot service")
+
+// localProgressInterval is the least time between two progress reports
+// RunLocal passes on, phase changes aside.
+const localProgressInterval = 100 * time.Millisecond
+
+// RunLocal runs cmd in this process with the handler a worker would run
+// for it, without Redis or a queue: no status record, no events, no
+// retries, no cancel flag (cancel ctx instead; handlers stop at their
+// next safe point), no policy re-check (the caller is the operator).
+// progress, when not nil, gets the job's progress reports, throttled and
+// with rate and ETA, from one goroutine at a time. deps.Config and
+// deps.Password are required; Policy and Audit are ignored.
+//
+// Schedules and list --running need the service and fail with
+// ErrNeedsService. Errors from a bad command or configuration match
+// ErrBadInput; every error is permanent (nothing retries here).
+func RunLocal(ctx context.Context, deps Deps, cmd commands.Command, progress func(Progress)) (*Result, error) {
+	if deps.Config == nil || deps.Password == nil {
+		return nil, errors.New("jobs.RunLocal: Deps.Config and Deps.Password are required")
+	}
+	action := cmd.Action()
+	switch c := cmd.(type) {
+	case *commands.Create, *commands.Restore, *commands.Verify, *commands.Cleanup,
+		*commands.Export, *commands.Snapshot, *commands.Test, *commands.Analyze:
+	case *commands.List:
+		if c.Running {
+			return nil, fmt.Errorf("list --running shows the service's jobs: %w", ErrNeedsService)
+		}
+	default:
+		return nil, fmt.Errorf("%s: %w", action, ErrNeedsService)
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.OpenBackend == nil {
+		deps.OpenBackend = storage.Open
+	}
+	w := &Worker{deps: deps, log: deps.Logger}
+
+	if progress == nil {
+		progress = func(Progress) {}
+	}
+	jctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	relay := newProgressRelay(localProgressInterval, progress)
+	go relay.run(jctx)
+
+	meta := Meta{JobID: newJobID(), Text: commands.Render(cmd), EnqueuedAt: time.Now()}
+	job := &Job{Meta: meta, Command: cmd, Attempt: 1, progress: relay,
+		Logger: deps.Logger.With("job", meta.JobID, "action", string(action))}
+	h := chain(w.builtinHandler(action), Recover())
+	res, err := h.Run(jctx, job)
+	relay.finish()
+	if err != nil {
+		return nil, Permanent(err)
+	}
+	return res, nil
+}

@@ -1,0 +1,65 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/storage/backend"
+	"github.com/backupbot/backupbot/storage/engine"
+)
+
+// repo is an open repository and what closes it.
+type repo struct {
+	*engine.Engine
+	storage config.NamedStorage
+	b       backend.Backend
+}
+
+func (r *repo) Close() error {
+	return errors.Join(r.Engine.Close(), r.b.Close())
+}
+
+// openOptions says how openRepo treats a missing or plaintext repository.
+type openOptions struct {
+	Create  bool // initialise a repository when there is none
+	Encrypt bool // require (or create) an encrypted repository
+}
+
+// openRepo opens the repository in a storage with its password.
+func (w *Worker) openRepo(ctx context.Context, ns config.NamedStorage, j *Job, o openOptions) (*repo, error) {
+	pw, err := w.deps.Password(ns.Spec)
+	if err != nil {
+		return nil, permanent(fmt.Errorf("repository password for storage %s: %w", ns.Name, err))
+	}
+	b, err := w.deps.OpenBackend(ctx, ns.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("open storage %s: %w", ns.Name, err)
+	}
+	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: pw, Create: o.Create, Encrypt: o.Encrypt, Logger: j.Logger})
+	if err != nil {
+		_ = b.Close()
+		return nil, fmt.Errorf("storage %s: %w", ns.Name, classify(err))
+	}
+	return &repo{Engine: e, storage: ns, b: b}, nil
+}
+
+// classify marks engine and backend errors that a retry cannot fix (the
+// engine's messages already say what to do about them).
+func classify(err error) error {
+	switch {
+	case errors.Is(err, engine.ErrWrongPassword), errors.Is(err, engine.ErrNoRepository),
+		errors.Is(err, engine.ErrNotEncrypted), errors.Is(err, engine.ErrSnapshotNotFound),
+		errors.Is(err, backend.ErrPermanent):
+		return permanent(err)
+	}
+	return err
+}
+
+// engineProgress adapts the job's progress reporting to the engine's.
+func engineProgress(j *Job) engine.ProgressFunc {
+	return func(p engine.Progress) {
+		j.Progress(Progress{Phase: p.Phase, Files: p.Files, FilesTotal: p.FilesTotal, Bytes: p.Bytes, BytesTotal: p.BytesTotal, Path: p.Path})
+	}
+}
