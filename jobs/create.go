@@ -2,7 +2,10 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 	"time"
 
@@ -29,6 +32,15 @@ func (w *Worker) create(ctx context.Context, j *Job) (*Result, error) {
 	targets, err := cfg.ResolveTargets(c.Target)
 	if err != nil {
 		return nil, badInput(err)
+	}
+	// A target path that is not there will not appear on a retry: say so
+	// at once instead of backing off for minutes.
+	for _, t := range targets {
+		for _, p := range t.Target.Paths {
+			if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+				return nil, badInput(fmt.Errorf("target %s: path %s does not exist on this worker: check the target's paths in the config, or that the volume is mounted", t.Name, p))
+			}
+		}
 	}
 	r, err := w.openRepo(ctx, ns, j, openOptions{Create: true, Encrypt: c.Encrypt})
 	if err != nil {

@@ -88,7 +88,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 		g.Go(func() error { return sched.Run(gctx) })
 		w := jobs.NewWorker(rc.opt, rc.rdb, jobs.Deps{
 			Config:   current.Load,
-			Password: repoPassword,
+			Password: config.RepoPassword,
 			Policy:   func() jobs.Rechecker { return holder.Policy() },
 			Audit:    jobs.AuditTo(auditLog),
 			Locks:    lock.New(rc.rdb, lock.Options{}),

@@ -2,48 +2,17 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"golang.org/x/term"
 
 	"github.com/backupbot/backupbot/bot/render"
 	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/jobs"
-	"github.com/backupbot/backupbot/storage"
 )
-
-// repoPassword finds a storage's repository password: the storage's
-// password_file, else BACKUPBOT_REPO_PASSWORD, else the file named by
-// BACKUPBOT_REPO_PASSWORD_FILE, else none (an unencrypted repository).
-func repoPassword(spec storage.Spec) (string, error) {
-	if spec.PasswordFile != "" {
-		return readSecretFile(spec.PasswordFile, "the storage's password_file")
-	}
-	if pw := os.Getenv("BACKUPBOT_REPO_PASSWORD"); pw != "" {
-		return pw, nil
-	}
-	if f := os.Getenv("BACKUPBOT_REPO_PASSWORD_FILE"); f != "" {
-		return readSecretFile(f, "BACKUPBOT_REPO_PASSWORD_FILE")
-	}
-	return "", nil
-}
-
-func readSecretFile(path, what string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("reading the repository password from %s (%s): %w", path, what, err)
-	}
-	pw := strings.TrimRight(string(b), "\r\n")
-	if pw == "" {
-		return "", fmt.Errorf("the repository password file %s (%s) is empty", path, what)
-	}
-	return pw, nil
-}
 
 // terminalWidth is the width of w when it is a terminal, else 0.
 func terminalWidth(w io.Writer) int {

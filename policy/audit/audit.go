@@ -55,6 +55,9 @@ const (
 	JobSucceeded Kind = "job_succeeded"
 	JobFailed    Kind = "job_failed"
 	JobCanceled  Kind = "job_canceled"
+	// JobRetried: a job is run again (after a failure that a retry may fix,
+	// or after its worker died); Detail says which attempt comes next.
+	JobRetried Kind = "job_retried"
 	// JobRefused: the worker's policy re-check refused a queued job.
 	JobRefused Kind = "job_refused"
 	// PolicyReloaded: a new policy was put in force (or refused: Error).
