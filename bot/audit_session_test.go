@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/backupbot/backupbot/bot"
 	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/internal/testredis"
@@ -460,9 +462,18 @@ policy:
 		}
 		fileLines[e.ID] = line
 	}
-	msgs, err := rdb.XRange(context.Background(), "backupbot:audit", "-", "+").Result()
-	if err != nil {
-		t.Fatal(err)
+	// Record appends to the file first and then to the stream: wait until
+	// the stream has caught up with the file before comparing.
+	var msgs []redis.XMessage
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		msgs, err = rdb.XRange(context.Background(), "backupbot:audit", "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) >= len(fileLines) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	var stream bytes.Buffer
 	for _, m := range msgs {

@@ -58,7 +58,7 @@ func suggest(word string, candidates []string) string {
 	if best != "" && bestDist <= maxTypos(utf8.RuneCountInString(word)) {
 		return best
 	}
-	if utf8.RuneCountInString(word) >= 3 {
+	if utf8.RuneCountInString(word) >= 2 { // a unique prefix: --al means --all
 		var match string
 		for _, c := range candidates {
 			if strings.HasPrefix(strings.ToLower(c), word) {

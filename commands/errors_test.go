@@ -86,6 +86,7 @@ var badInputs = []struct {
 	{text: `schedule --action create --name x --cron "@every 5s"`, contains: []string{"runs more often than once a minute"}},
 	{text: `schedule --action create --name x --cron "TZ=Nowhere/City 0 2 * * *"`, contains: []string{"is not a cron expression"}},
 	{text: "schedule --action create --name x --cron \"TZ=\n 0\"", contains: []string{"is not a cron expression", "control character"}},
+	{text: "verify --name x --al", contains: []string{`unknown option "--al" for verify`}, suggestion: "--all"},
 	{text: `create --tags "env"`, contains: []string{`--tags has a tag "env" with no value`}},
 	{text: `create --tags "=prod"`, contains: []string{`--tags has a tag key "" that is not allowed`}},
 	{text: `create --tags "a=1,,b=2"`, contains: []string{"--tags has an empty tag between commas"}},

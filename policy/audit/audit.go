@@ -206,6 +206,9 @@ func (l *Log) Record(ctx context.Context, e Entry) error {
 		errs = append(errs, err)
 	}
 	if l.rdb != nil {
+		// An entry is written even when the caller's context has ended.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
 		err := l.rdb.XAdd(ctx, &redis.XAddArgs{
 			Stream: l.stream, MaxLen: l.maxLen, Approx: true,
 			Values: []any{"entry", string(line)},
