@@ -14,6 +14,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/backupbot/backupbot/httpapi"
+	"github.com/backupbot/backupbot/policy"
+	"github.com/backupbot/backupbot/policy/audit"
 )
 
 // options are the command line of one backupbot process.
@@ -144,7 +146,21 @@ func newLogger(w io.Writer, format, level string, quiet bool) (*slog.Logger, err
 	default:
 		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
 	}
-	opts := &slog.HandlerOptions{Level: lv}
+	// Secrets from the environment (tokens, the repository password) and
+	// anything shaped like a credential never reach the log, even when a
+	// user typed one into a command that an error message repeats.
+	red := audit.NewRedactor(audit.SecretsFromEnv(policy.AuditConfig{}, os.Getenv))
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		switch a.Value.Kind() {
+		case slog.KindString:
+			a.Value = slog.StringValue(red.Redact(a.Value.String()))
+		case slog.KindAny:
+			if err, ok := a.Value.Any().(error); ok {
+				a.Value = slog.StringValue(red.Redact(err.Error()))
+			}
+		}
+		return a
+	}}
 	switch format {
 	case "text", "":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
