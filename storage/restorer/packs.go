@@ -1,6 +1,7 @@
 package restorer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -71,12 +72,7 @@ func (rs *restorer) writeFiles(ctx context.Context, files []item) error {
 				return fmt.Errorf("restoring %s: chunk %s: %w", it.snapPath, id.Short(), repo.ErrBlobNotFound)
 			}
 			if _, seen := targets[id]; !seen {
-				pw := packs[loc.Pack]
-				if pw == nil {
-					pw = &packWork{id: loc.Pack, first: len(packs)}
-					packs[loc.Pack] = pw
-				}
-				pw.blobs = append(pw.blobs, loc)
+				addToPack(packs, loc)
 			}
 			targets[id] = append(targets[id], target{f: f, off: off})
 			off += int64(loc.RawLength)
@@ -85,12 +81,7 @@ func (rs *restorer) writeFiles(ctx context.Context, files []item) error {
 			rs.warn("%s: its chunks hold %d bytes, the snapshot recorded %d", it.snapPath, off, it.node.Size)
 		}
 	}
-	order := make([]*packWork, 0, len(packs))
-	for _, pw := range packs {
-		slices.SortFunc(pw.blobs, func(a, b repo.Location) int { return int(a.Offset) - int(b.Offset) })
-		order = append(order, pw)
-	}
-	slices.SortFunc(order, func(a, b *packWork) int { return a.first - b.first })
+	order := packOrder(packs)
 
 	// Finishing a file (close, owner, mode, times, rename) is all system
 	// calls; finishers do it while the pack workers go on decoding.
@@ -126,6 +117,32 @@ func (rs *restorer) writeFiles(ctx context.Context, files []item) error {
 
 // restorePack reads the needed parts of one pack and writes its blobs.
 func (rs *restorer) restorePack(ctx context.Context, pw *packWork, targets map[repo.ID][]target, done chan<- *pendingFile) error {
+	use := func(loc repo.Location, plain []byte) error {
+		for _, t := range targets[loc.ID] {
+			last, err := rs.writeAt(t, plain)
+			if err != nil {
+				return err
+			}
+			if last {
+				select {
+				case done <- t.f:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+		}
+		return nil
+	}
+	damaged := func(id repo.ID, err error) error {
+		return fmt.Errorf("restoring %s: %w", targets[id][0].f.it.snapPath, err)
+	}
+	return rs.readPack(ctx, pw, use, damaged)
+}
+
+// readPack reads the needed blobs of one pack in runs of nearby blobs (at
+// most maxRun bytes per ranged read), opens and checks each one and hands
+// its plaintext to use; damaged names the file a bad blob belongs to.
+func (rs *restorer) readPack(ctx context.Context, pw *packWork, use func(repo.Location, []byte) error, damaged func(repo.ID, error) error) error {
 	var buf, plain []byte
 	for i := 0; i < len(pw.blobs); {
 		start := int64(pw.blobs[i].Offset)
@@ -160,26 +177,71 @@ func (rs *restorer) restorePack(ctx context.Context, pw *packWork, targets map[r
 			off := int64(loc.Offset) - start
 			sealed := buf[off : off+int64(loc.Length) : off+int64(loc.Length)]
 			if plain, err = rs.r.OpenBlob(loc.Blob, sealed, plain); err != nil {
-				ts := targets[loc.ID]
-				return fmt.Errorf("restoring %s: %w", ts[0].f.it.snapPath, err)
+				return damaged(loc.ID, err)
 			}
-			for _, t := range targets[loc.ID] {
-				last, err := rs.writeAt(t, plain)
-				if err != nil {
-					return err
-				}
-				if last {
-					select {
-					case done <- t.f:
-					case <-ctx.Done():
-						return ctx.Err()
-					}
-				}
+			if err := use(loc, plain); err != nil {
+				return err
 			}
 		}
 		i = j
 	}
 	return nil
+}
+
+// validate reads and checks every blob the restore needs, pack by pack as
+// a restore reads them, before anything is written.
+func (rs *restorer) validate(ctx context.Context) error {
+	owner := map[repo.ID]string{}
+	packs := map[repo.ID]*packWork{}
+	for _, it := range rs.items {
+		for _, id := range it.node.Content {
+			if _, seen := owner[id]; seen {
+				continue
+			}
+			loc, ok := rs.r.Index.Lookup(id)
+			if !ok {
+				return fmt.Errorf("validation failed, nothing was written: %s: blob %s: %w", it.snapPath, id.Short(), repo.ErrBlobNotFound)
+			}
+			owner[id] = it.snapPath
+			addToPack(packs, loc)
+		}
+	}
+	use := func(repo.Location, []byte) error { return nil }
+	damaged := func(id repo.ID, err error) error {
+		return fmt.Errorf("%s: %w", owner[id], err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(rs.opts.Workers)
+	for _, pw := range packOrder(packs) {
+		g.Go(func() error {
+			if err := rs.readPack(gctx, pw, use, damaged); err != nil {
+				return fmt.Errorf("validation failed, nothing was written: %w", err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// addToPack records that a blob is needed from its pack.
+func addToPack(packs map[repo.ID]*packWork, loc repo.Location) {
+	pw := packs[loc.Pack]
+	if pw == nil {
+		pw = &packWork{id: loc.Pack, first: len(packs)}
+		packs[loc.Pack] = pw
+	}
+	pw.blobs = append(pw.blobs, loc)
+}
+
+// packOrder sorts each pack's blobs by offset and the packs by first use.
+func packOrder(packs map[repo.ID]*packWork) []*packWork {
+	order := make([]*packWork, 0, len(packs))
+	for _, pw := range packs {
+		slices.SortFunc(pw.blobs, func(a, b repo.Location) int { return cmp.Compare(a.Offset, b.Offset) })
+		order = append(order, pw)
+	}
+	slices.SortFunc(order, func(a, b *packWork) int { return a.first - b.first })
+	return order
 }
 
 // writeAt writes one blob into a file and reports whether it was the

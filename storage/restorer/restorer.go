@@ -300,19 +300,6 @@ func (rs *restorer) plan() []PlanEntry {
 	return out
 }
 
-func (rs *restorer) validate(ctx context.Context) error {
-	var buf []byte
-	for _, it := range rs.items {
-		for _, id := range it.node.Content {
-			var err error
-			if buf, err = rs.r.LoadBlob(ctx, id, buf); err != nil {
-				return fmt.Errorf("validation failed, nothing was written: %s: %w", it.snapPath, err)
-			}
-		}
-	}
-	return nil
-}
-
 // write creates directories, writes files and symlinks in parallel, then
 // sets directory metadata deepest first.
 func (rs *restorer) write(ctx context.Context) error {
