@@ -348,7 +348,7 @@ func (b *Backend) Get(ctx context.Context, key string, offset, length int64) (io
 			return nil, err
 		}
 		if offset > info.Size {
-			return nil, b.rangeError(key, offset, length, info.Size)
+			return nil, backend.RangeError(b.where(), key, offset, length, info.Size)
 		}
 		return io.NopCloser(strings.NewReader("")), nil
 	}
@@ -370,39 +370,17 @@ func (b *Backend) Get(ctx context.Context, key string, offset, length int64) (io
 			if length < 0 && offset == info.Size {
 				return io.NopCloser(strings.NewReader("")), nil
 			}
-			return nil, b.rangeError(key, offset, length, info.Size)
+			return nil, backend.RangeError(b.where(), key, offset, length, info.Size)
 		}
 		return nil, b.wrap("get", key, err)
 	}
 	if length > 0 && aws.ToInt64(out.ContentLength) != length {
 		// The server clips a range that runs past the end.
 		_ = out.Body.Close()
-		return nil, b.rangeError(key, offset, length, offset+aws.ToInt64(out.ContentLength))
+		return nil, backend.RangeError(b.where(), key, offset, length, offset+aws.ToInt64(out.ContentLength))
 	}
-	return &bodyReader{b: b, key: key, rc: out.Body}, nil
+	return backend.NamedReader(b.where(), key, out.Body), nil
 }
-
-func (b *Backend) rangeError(key string, offset, length, size int64) error {
-	return fmt.Errorf("s3 storage %s: get %s: range %d+%d is outside the object's %d bytes: %w",
-		b.Location(), key, offset, length, size, backend.ErrPermanent)
-}
-
-// bodyReader names the object in errors that happen while reading it.
-type bodyReader struct {
-	b   *Backend
-	key string
-	rc  io.ReadCloser
-}
-
-func (r *bodyReader) Read(p []byte) (int, error) {
-	n, err := r.rc.Read(p)
-	if err != nil && err != io.EOF {
-		err = fmt.Errorf("s3 storage %s: reading %s: %w", r.b.Location(), r.key, err)
-	}
-	return n, err
-}
-
-func (r *bodyReader) Close() error { return r.rc.Close() }
 
 // Stat implements backend.Backend.
 func (b *Backend) Stat(ctx context.Context, key string) (backend.Info, error) {
@@ -460,3 +438,6 @@ func (b *Backend) Delete(ctx context.Context, key string) error {
 // Close implements backend.Backend; the SDK's idle connections are
 // released when the client is garbage collected.
 func (b *Backend) Close() error { return nil }
+
+// where names this store in errors.
+func (b *Backend) where() string { return "s3 storage " + b.Location() }
