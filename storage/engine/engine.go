@@ -140,6 +140,11 @@ type BackupResult struct {
 	BlobBytesNew int64 `json:"blob_bytes_new"`
 	// Warnings name files that could not be read (the snapshot lacks them).
 	Warnings []string `json:"warnings,omitempty"`
+	// ResumedPacks and ResumedBytes are the packs an interrupted earlier
+	// backup had uploaded that this one adopted instead of uploading their
+	// data again (not counted in BytesAdded).
+	ResumedPacks int   `json:"resumed_packs,omitempty"`
+	ResumedBytes int64 `json:"resumed_bytes,omitempty"`
 }
 
 // RestoreRequest says which snapshot to restore and where.

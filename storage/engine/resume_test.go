@@ -1,0 +1,241 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/backupbot/backupbot/storage/backend"
+	"github.com/backupbot/backupbot/storage/engine"
+	"github.com/backupbot/backupbot/storage/local"
+)
+
+// failingBackend lets the first `ok` pack uploads through, then fails
+// every later one with fail.
+type failingBackend struct {
+	backend.Backend
+	ok   int64
+	puts atomic.Int64
+	fail error
+}
+
+func (f *failingBackend) Put(ctx context.Context, key string, body io.ReadSeeker, size int64) error {
+	if strings.HasPrefix(key, "data/") && f.puts.Add(1) > f.ok {
+		return fmt.Errorf("put %s: %w", key, f.fail)
+	}
+	return f.Backend.Put(ctx, key, body, size)
+}
+
+// randomTree writes mib MiB of incompressible data in 1 MiB files.
+func randomTree(t *testing.T, dir string, mib int) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(uint64(mib), 42))
+	buf := make([]byte, 1<<20)
+	for i := range mib {
+		for j := 0; j < len(buf); j += 8 {
+			v := rng.Uint64()
+			for k := range 8 {
+				buf[j+k] = byte(v >> (8 * k))
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d.bin", i)), buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func countFiles(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if !d.IsDir() {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func openLocal(t *testing.T, b backend.Backend) *engine.Engine {
+	t.Helper()
+	e, err := engine.Open(context.Background(), b, engine.OpenOptions{Password: "pw", Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// A backup cut off midway by a transient failure leaves its packs; the
+// next one adopts them instead of uploading the same data again.
+func TestBackupResumesFromThePacksOfAnInterruptedOne(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	src, repoDir := filepath.Join(dir, "src"), filepath.Join(dir, "repo")
+	const mib = 48
+	randomTree(t, src, mib)
+	lb, err := local.New(repoDir, local.WithoutSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb := &failingBackend{Backend: lb, ok: 2, fail: errors.New("connection reset by peer")}
+	e1 := openLocal(t, fb)
+	req := engine.BackupRequest{Paths: []string{src}, Target: "data", Type: engine.TypeFull, JobID: "job-1/data"}
+	if _, err := e1.Backup(ctx, req, nil); err == nil || backend.IsPermanent(err) {
+		t.Fatalf("first backup: %v, want a transient failure", err)
+	}
+	left := countFiles(t, filepath.Join(repoDir, "data"))
+	if left < 2 {
+		t.Fatalf("the interrupted backup left %d packs, want at least 2", left)
+	}
+
+	e2 := openLocal(t, lb)
+	res, err := e2.Backup(ctx, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("resumed %d packs (%d MiB); added %.1f MiB of %d MiB", res.ResumedPacks, res.ResumedBytes>>20, float64(res.BytesAdded)/(1<<20), mib)
+	if res.ResumedPacks < 2 {
+		t.Errorf("the retry adopted %d packs, want the %d the first attempt stored", res.ResumedPacks, left)
+	}
+	if limit := int64(mib) << 20 * 3 / 4; res.BytesAdded > limit {
+		t.Errorf("the retry added %d bytes, want under %d: it uploaded again what the first attempt had stored", res.BytesAdded, limit)
+	}
+	rep, err := e2.Verify(ctx, engine.VerifyRequest{All: true, Deep: true}, nil)
+	if err != nil || !rep.OK() {
+		t.Fatalf("verify --deep after the resumed backup: %v %+v", err, rep)
+	}
+	if rep.Unreferenced != 0 {
+		t.Errorf("%d packs left unreferenced after the resume, want 0", rep.Unreferenced)
+	}
+}
+
+// A pack stored after a live backup took its lock may be that backup's,
+// which could still fail for good and delete it: it is not adopted. Older
+// unindexed packs are.
+func TestResumeLeavesPacksOfALiveBackupAlone(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	src, repoDir := filepath.Join(dir, "src"), filepath.Join(dir, "repo")
+	randomTree(t, src, 24)
+	lb, err := local.New(repoDir, local.WithoutSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e1 := openLocal(t, &failingBackend{Backend: lb, ok: 1, fail: errors.New("connection reset by peer")})
+	if _, err := e1.Backup(ctx, engine.BackupRequest{Paths: []string{src}, Target: "data", Type: engine.TypeFull}, nil); err == nil {
+		t.Fatal("the first backup did not fail")
+	}
+	// Another backup is running (its lock is live), and the unindexed
+	// pack could be one it just stored.
+	other := openLocal(t, lb)
+	lock, err := other.Repository().LockJob(ctx, false, "backup other", "job-other/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock(ctx)
+	e2 := openLocal(t, lb)
+	adopted, st, err := e2.Repository().AdoptUnindexed(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(adopted) != 0 || st.Skipped == 0 {
+		t.Fatalf("adopted %d packs (skipped %d) while a live backup may own them; want none adopted", len(adopted), st.Skipped)
+	}
+	// Stored well before that backup locked: not its packs.
+	old := time.Now().Add(-10 * time.Minute)
+	if err := filepath.WalkDir(filepath.Join(repoDir, "data"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			err = os.Chtimes(p, old, old)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	adopted, _, err = e2.Repository().AdoptUnindexed(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(adopted) == 0 {
+		t.Fatal("packs stored before the live backup started were not adopted")
+	}
+}
+
+// A retry of a job takes over the lock its dead attempt left.
+func TestRetryOfAJobTakesOverItsLock(t *testing.T) {
+	ctx := context.Background()
+	lb, err := local.New(t.TempDir(), local.WithoutSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := openLocal(t, lb)
+	first, err := e.Repository().LockJob(ctx, false, "backup data", "job-7/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := e.Repository().LockJob(ctx, false, "backup data", "job-7/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	locks, err := e.Locks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(locks) != 1 || locks[0].ID != second.ID() {
+		t.Fatalf("locks after the retry locked: %v; want only the retry's", locks)
+	}
+	_ = first.Unlock(ctx) // the dead attempt's lock is gone already: no error
+	if err := second.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if locks, _ := e.Locks(ctx); len(locks) != 0 {
+		t.Fatalf("locks left: %v", locks)
+	}
+}
+
+// A backup that fails for good (the storage is full) removes the packs it
+// uploaded and its lock.
+func TestPermanentFailureRemovesThePartialBackup(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	src, repoDir := filepath.Join(dir, "src"), filepath.Join(dir, "repo")
+	randomTree(t, src, 40)
+	lb, err := local.New(repoDir, local.WithoutSync())
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := fmt.Errorf("no space left on the storage: %w: %w", backend.ErrNoSpace, backend.ErrPermanent)
+	e := openLocal(t, &failingBackend{Backend: lb, ok: 2, fail: full})
+	_, err = e.Backup(ctx, engine.BackupRequest{Paths: []string{src}, Target: "data", Type: engine.TypeFull}, nil)
+	if !errors.Is(err, backend.ErrNoSpace) {
+		t.Fatalf("backup: %v, want the no-space error", err)
+	}
+	if !strings.Contains(err.Error(), "packs it had uploaded were removed") {
+		t.Errorf("error %q does not say the partial data was removed", err)
+	}
+	for _, sub := range []string{"data", "index", "snapshots", "locks"} {
+		if n := countFiles(t, filepath.Join(repoDir, sub)); n != 0 {
+			t.Errorf("%d files left in %s/ after the failed backup, want 0", n, sub)
+		}
+	}
+}
