@@ -180,6 +180,9 @@ func (e *Engine) discard(ctx context.Context, saver *repo.Saver) string {
 		return ""
 	}
 	e.log.Info("removed the packs of a backup that failed for good", "packs", n)
+	if n == 1 {
+		return " and the pack it had uploaded was removed"
+	}
 	return fmt.Sprintf(" and the %d packs it had uploaded were removed", n)
 }
 

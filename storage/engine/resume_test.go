@@ -230,7 +230,7 @@ func TestPermanentFailureRemovesThePartialBackup(t *testing.T) {
 	if !errors.Is(err, backend.ErrNoSpace) {
 		t.Fatalf("backup: %v, want the no-space error", err)
 	}
-	if !strings.Contains(err.Error(), "packs it had uploaded were removed") {
+	if !strings.Contains(err.Error(), "packs it had uploaded were removed") && !strings.Contains(err.Error(), "pack it had uploaded was removed") {
 		t.Errorf("error %q does not say the partial data was removed", err)
 	}
 	for _, sub := range []string{"data", "index", "snapshots", "locks"} {
