@@ -47,8 +47,12 @@ type Event struct {
 	Error string `json:"error,omitempty"`
 	// Refused is set on a failed event when the worker's policy re-check
 	// refused the job (the requester lost the role since enqueueing).
-	Refused bool      `json:"refused,omitempty"`
-	At      time.Time `json:"at"`
+	Refused bool `json:"refused,omitempty"`
+	// Permanent is set on a failed event whose cause a retry cannot fix
+	// (a full or refusing storage, bad credentials, bad input): the job
+	// was not retried and chat offers no Retry button.
+	Permanent bool      `json:"permanent,omitempty"`
+	At        time.Time `json:"at"`
 }
 
 // Progress is how far a running job has got.

@@ -129,7 +129,8 @@ func (w *Worker) process(actx context.Context, action commands.Action, h Handler
 		if errors.Is(err, policy.ErrNoLongerAllowed) {
 			w.endRefused(bg, log, meta, action, attempt, why)
 		} else {
-			w.end(bg, log, meta, action, attempt, StateFailed, nil, why)
+			w.finish(bg, log, Event{Meta: meta, Action: string(action), Attempt: attempt, Error: why,
+				Permanent: errors.Is(err, ErrPermanent)}, StateFailed)
 		}
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}

@@ -207,6 +207,9 @@ func TestBackupToAFullDiskFailsOnceAndCleansUp(t *testing.T) {
 		t.Fatalf("final event %s on attempt %d (%s); want failed on attempt 1", ev.Kind, ev.Attempt, ev.Error)
 	}
 	t.Logf("the thread is told: %s", ev.Error)
+	if !ev.Permanent {
+		t.Error("the failed event is not marked permanent: chat would offer a Retry that fails the same way")
+	}
 	if !strings.Contains(ev.Error, "no space left on the storage") || !strings.Contains(ev.Error, "free space") {
 		t.Errorf("failure %q does not say the storage is full and what to do", ev.Error)
 	}
@@ -257,6 +260,9 @@ func TestS3CredentialsAndBucketErrorsAreNotRetried(t *testing.T) {
 				t.Fatalf("final event %s on attempt %d (%s); want failed on attempt 1", ev.Kind, ev.Attempt, ev.Error)
 			}
 			t.Logf("the thread is told: %s", ev.Error)
+			if !ev.Permanent {
+				t.Error("the failed event is not marked permanent")
+			}
 			if !strings.Contains(ev.Error, tc.want) {
 				t.Errorf("failure %q does not say %q", ev.Error, tc.want)
 			}
