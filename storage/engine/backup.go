@@ -67,9 +67,16 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 	// Resume: packs an interrupted backup uploaded but never indexed are
 	// adopted, so this backup deduplicates onto them instead of uploading
 	// them again, and its index file lists them.
-	adopted, ast, err := e.repo.AdoptUnindexed(ctx, lock)
-	if err != nil {
-		return nil, fmt.Errorf("backup of %s: looking for packs of an interrupted backup to resume from: %w", req.Target, err)
+	// A backup that stops short while its process lives indexes what it
+	// stored (keep below); only a killed one leaves packs unindexed, and
+	// its lock behind: look for them (a listing of every pack) only then.
+	var adopted []repo.PackEntry
+	var ast repo.AdoptStats
+	if lock.TookOver() > 0 || e.staleLocks(ctx) {
+		adopted, ast, err = e.repo.AdoptUnindexed(ctx, lock)
+		if err != nil {
+			return nil, fmt.Errorf("backup of %s: looking for packs of an interrupted backup to resume from: %w", req.Target, err)
+		}
 	}
 	if ast.Packs > 0 || ast.Skipped > 0 {
 		e.log.Info("resuming from packs an interrupted backup left", "packs", ast.Packs, "bytes", ast.Bytes,
@@ -105,7 +112,7 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 		if backend.IsPermanent(err) {
 			return nil, fmt.Errorf("backup of %s failed; no snapshot was written%s: %w", req.Target, e.discard(ctx, saver), err)
 		}
-		return nil, fmt.Errorf("backup of %s failed; no snapshot was written (the data already uploaded is reused by the next backup): %w", req.Target, err)
+		return nil, fmt.Errorf("backup of %s failed; no snapshot was written%s: %w", req.Target, e.keep(ctx, saver), err)
 	}
 	if p != nil {
 		p(Progress{Phase: PhaseCommit, Files: st.Files, FilesTotal: st.Files, Bytes: st.Size, BytesTotal: st.Size})
@@ -115,7 +122,7 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 		if backend.IsPermanent(err) {
 			return nil, fmt.Errorf("backup of %s failed while writing packs and index%s: %w", req.Target, e.discard(ctx, saver), err)
 		}
-		return nil, fmt.Errorf("backup of %s failed while writing packs and index: %w", req.Target, err)
+		return nil, fmt.Errorf("backup of %s failed while writing packs and index%s: %w", req.Target, e.keep(ctx, saver), err)
 	}
 	host := req.Host
 	if host == "" {
@@ -184,6 +191,40 @@ func (e *Engine) discard(ctx context.Context, saver *repo.Saver) string {
 		return " and the pack it had uploaded was removed"
 	}
 	return fmt.Sprintf(" and the %d packs it had uploaded were removed", n)
+}
+
+// keep indexes what a backup that stopped short stored (see
+// repo.Saver.IndexStored) and says so for the error message.
+func (e *Engine) keep(ctx context.Context, saver *repo.Saver) string {
+	saver.Abort()
+	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	n, err := saver.IndexStored(kctx)
+	switch {
+	case err != nil:
+		e.log.Warn("could not index the packs of an interrupted backup; the next backup finds them anyway", "err", err)
+		return " (the data already stored is reused by the next backup)"
+	case n == 0:
+		return ""
+	case n == 1:
+		return " (the pack it stored is indexed: the next backup reuses it)"
+	}
+	return fmt.Sprintf(" (the %d packs it stored are indexed: the next backup reuses them)", n)
+}
+
+// staleLocks reports whether a lock of a writer that is gone is left,
+// a sign that a backup was killed midway.
+func (e *Engine) staleLocks(ctx context.Context) bool {
+	locks, err := e.repo.Locks(ctx)
+	if err != nil {
+		return false
+	}
+	for _, l := range locks {
+		if l.Stale {
+			return true
+		}
+	}
+	return false
 }
 
 // pickParent chooses the snapshot to compare with: the newest of the same

@@ -129,6 +129,10 @@ type Lock struct {
 	exclusive bool
 	file      lockFile
 
+	// tookOver counts the locks of earlier attempts of the same job
+	// LockJob removed: evidence of an interrupted backup to resume from.
+	tookOver int
+
 	mu   sync.Mutex
 	id   ID
 	stop chan struct{}
@@ -148,17 +152,20 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, op string) (*Lock
 // such a lock has no live holder, wherever it was taken (another host,
 // a restarted container), and must not linger until it goes stale.
 func (r *Repository) LockJob(ctx context.Context, exclusive bool, op, job string) (*Lock, error) {
+	tookOver := 0
 	if job != "" {
-		if err := r.takeOver(ctx, job); err != nil {
+		n, err := r.takeOver(ctx, job)
+		if err != nil {
 			return nil, err
 		}
+		tookOver = n
 	}
 	if err := r.lockConflict(ctx, exclusive, ID{}); err != nil {
 		return nil, err
 	}
 	host, _ := os.Hostname()
 	now := time.Now().UTC()
-	l := &Lock{r: r, exclusive: exclusive, file: lockFile{Time: now, Exclusive: exclusive, Host: host, PID: os.Getpid(), Op: op,
+	l := &Lock{r: r, exclusive: exclusive, tookOver: tookOver, file: lockFile{Time: now, Exclusive: exclusive, Host: host, PID: os.Getpid(), Op: op,
 		Job: job, Started: now, Boot: bootID(), ProcStart: procStart(os.Getpid())}}
 	id, err := r.saveJSON(ctx, locksPrefix, l.file)
 	if err != nil {
@@ -209,22 +216,28 @@ func (l *Lock) ID() ID {
 	return l.id
 }
 
+// TookOver reports how many locks of earlier attempts of the same job
+// LockJob removed.
+func (l *Lock) TookOver() int { return l.tookOver }
+
 // takeOver removes the locks of earlier attempts of job.
-func (r *Repository) takeOver(ctx context.Context, job string) error {
+func (r *Repository) takeOver(ctx context.Context, job string) (int, error) {
 	locks, err := r.Locks(ctx)
 	if err != nil {
-		return fmt.Errorf("checking locks: %w", err)
+		return 0, fmt.Errorf("checking locks: %w", err)
 	}
+	n := 0
 	for _, li := range locks {
 		if li.Job != job {
 			continue
 		}
 		if err := r.be.Delete(ctx, locksPrefix+li.ID.String()); err != nil && !errors.Is(err, backend.ErrNotFound) {
-			return fmt.Errorf("removing the lock an earlier attempt of this job left (%s): %w", li, err)
+			return n, fmt.Errorf("removing the lock an earlier attempt of this job left (%s): %w", li, err)
 		}
+		n++
 		r.log.Info("took over the lock of an earlier attempt of this job", "lock", li.String())
 	}
-	return nil
+	return n, nil
 }
 
 func (l *Lock) refresh() {

@@ -330,6 +330,33 @@ func (s *Saver) Flush(ctx context.Context) (SaverStats, error) {
 	return s.stats, nil
 }
 
+// IndexStored writes an index file for the packs this saver stored (and
+// adopted) when its backup stops short of a snapshot for a reason a retry
+// can fix (a crash aside: cancelled, handed back, a transient storage
+// failure), so the next backup deduplicates onto them through the index.
+// Call it after Abort; it returns how many packs the index lists.
+func (s *Saver) IndexStored(ctx context.Context) (int, error) {
+	s.closeQueue()
+	s.doneMu.Lock()
+	packs := append(append(make([]PackEntry, 0, len(s.done)+len(s.adopted)), s.done...), s.adopted...)
+	written := s.index != nil
+	s.doneMu.Unlock()
+	if len(packs) == 0 || written {
+		return 0, nil
+	}
+	id, _, err := s.r.saveIndex(ctx, packs)
+	if err != nil {
+		return 0, err
+	}
+	s.doneMu.Lock()
+	s.index = &id
+	s.doneMu.Unlock()
+	for _, p := range packs {
+		s.r.Index.Add(p)
+	}
+	return len(packs), nil
+}
+
 // Adopt makes the index file Flush writes list packs an interrupted
 // backup left unindexed (see Repository.AdoptUnindexed), so they become
 // part of the repository with this backup. Call it before Flush.
