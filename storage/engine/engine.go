@@ -227,8 +227,9 @@ type VerifyReport struct {
 	StaleLocks    []string  `json:"stale_locks,omitempty"`
 	Fixed         []string  `json:"fixed,omitempty"`
 	BytesVerified int64     `json:"bytes_verified"`
-	// Unreferenced counts packs no index lists: left by interrupted
-	// backups, harmless, removed by a cleanup.
+	// Unreferenced counts packs no index lists: left by killed backups,
+	// harmless; the next backup adopts them (see FORMAT.md, Resuming),
+	// a cleanup may remove them.
 	Unreferenced int `json:"unreferenced_packs"`
 }
 
