@@ -166,7 +166,7 @@ func failureMessage(ev jobs.Event) Message {
 	if ev.Attempt > 1 {
 		text += fmt.Sprintf("\n(after %d attempts)", ev.Attempt)
 	}
-	if ev.Permanent {
+	if ev.StoragePermanent {
 		// Pressing Retry would fail the same way until the cause is fixed.
 		return Message{Text: text + "\nFix the cause, then run the command again."}
 	}

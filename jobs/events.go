@@ -48,11 +48,13 @@ type Event struct {
 	// Refused is set on a failed event when the worker's policy re-check
 	// refused the job (the requester lost the role since enqueueing).
 	Refused bool `json:"refused,omitempty"`
-	// Permanent is set on a failed event whose cause a retry cannot fix
-	// (a full or refusing storage, bad credentials, bad input): the job
-	// was not retried and chat offers no Retry button.
-	Permanent bool      `json:"permanent,omitempty"`
-	At        time.Time `json:"at"`
+	// StoragePermanent is set on a failed event whose cause is a storage
+	// failure no retry can fix (the storage is full, permission or
+	// credentials refused, the bucket or container missing): the job was
+	// not retried, and chat offers no Retry button, which would fail the
+	// same way until the operator fixes the storage.
+	StoragePermanent bool      `json:"storage_permanent,omitempty"`
+	At               time.Time `json:"at"`
 }
 
 // Progress is how far a running job has got.

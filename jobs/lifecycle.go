@@ -11,6 +11,7 @@ import (
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/policy"
+	"github.com/backupbot/backupbot/storage/backend"
 )
 
 // taskHandler adapts one action's Handler to asynq: it decodes the task,
@@ -130,7 +131,7 @@ func (w *Worker) process(actx context.Context, action commands.Action, h Handler
 			w.endRefused(bg, log, meta, action, attempt, why)
 		} else {
 			w.finish(bg, log, Event{Meta: meta, Action: string(action), Attempt: attempt, Error: why,
-				Permanent: errors.Is(err, ErrPermanent)}, StateFailed)
+				StoragePermanent: errors.Is(err, backend.ErrPermanent)}, StateFailed)
 		}
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}

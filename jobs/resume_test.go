@@ -207,7 +207,7 @@ func TestBackupToAFullDiskFailsOnceAndCleansUp(t *testing.T) {
 		t.Fatalf("final event %s on attempt %d (%s); want failed on attempt 1", ev.Kind, ev.Attempt, ev.Error)
 	}
 	t.Logf("the thread is told: %s", ev.Error)
-	if !ev.Permanent {
+	if !ev.StoragePermanent {
 		t.Error("the failed event is not marked permanent: chat would offer a Retry that fails the same way")
 	}
 	if !strings.Contains(ev.Error, "no space left on the storage") || !strings.Contains(ev.Error, "free space") {
@@ -260,7 +260,7 @@ func TestS3CredentialsAndBucketErrorsAreNotRetried(t *testing.T) {
 				t.Fatalf("final event %s on attempt %d (%s); want failed on attempt 1", ev.Kind, ev.Attempt, ev.Error)
 			}
 			t.Logf("the thread is told: %s", ev.Error)
-			if !ev.Permanent {
+			if !ev.StoragePermanent {
 				t.Error("the failed event is not marked permanent")
 			}
 			if !strings.Contains(ev.Error, tc.want) {

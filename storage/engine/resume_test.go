@@ -27,15 +27,28 @@ import (
 // and lock removals, as a killed process would leave them undone.
 type failingBackend struct {
 	backend.Backend
-	ok    int64
-	puts  atomic.Int64
-	fail  error
-	crash bool
+	ok     int64
+	puts   atomic.Int64
+	stored atomic.Int64
+	fail   error
+	crash  bool
 }
 
 func (f *failingBackend) Put(ctx context.Context, key string, body io.ReadSeeker, size int64) error {
-	if strings.HasPrefix(key, "data/") && f.puts.Add(1) > f.ok {
-		return fmt.Errorf("put %s: %w", key, f.fail)
+	if strings.HasPrefix(key, "data/") {
+		if f.puts.Add(1) > f.ok {
+			// Fail only once the packs let through are stored, so that
+			// the failure's cancel cannot cut them short.
+			for deadline := time.Now().Add(10 * time.Second); f.stored.Load() < f.ok && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+			}
+			return fmt.Errorf("put %s: %w", key, f.fail)
+		}
+		err := f.Backend.Put(ctx, key, body, size)
+		if err == nil {
+			f.stored.Add(1)
+		}
+		return err
 	}
 	if f.crash && strings.HasPrefix(key, "index/") {
 		return fmt.Errorf("put %s: %w", key, f.fail)
