@@ -64,12 +64,12 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 			}
 		}
 	}
-	// Resume: packs an interrupted backup uploaded but never indexed are
+	// Resume: packs a killed backup uploaded but never indexed are
 	// adopted, so this backup deduplicates onto them instead of uploading
-	// them again, and its index file lists them.
-	// A backup that stops short while its process lives indexes what it
-	// stored (keep below); only a killed one leaves packs unindexed, and
-	// its lock behind: look for them (a listing of every pack) only then.
+	// them again, and its index file lists them. (A backup that stops
+	// short while its process lives indexes what it stored: keep below.)
+	// A killed one leaves its lock behind: look for its packs (a listing
+	// of every pack) only then.
 	var adopted []repo.PackEntry
 	var ast repo.AdoptStats
 	if lock.TookOver() > 0 || e.staleLocks(ctx) {
@@ -181,7 +181,7 @@ func (e *Engine) discard(ctx context.Context, saver *repo.Saver) string {
 	n, err := saver.Discard(context.WithoutCancel(ctx))
 	if err != nil {
 		e.log.Warn("could not remove all the packs of a failed backup; a cleanup removes them", "removed", n, "err", err)
-		return fmt.Sprintf(" (removing the %d packs it had uploaded failed too; a cleanup removes the rest)", n)
+		return fmt.Sprintf(" (it removed %d of the packs it had uploaded; removing the rest failed too, a cleanup removes them)", n)
 	}
 	if n == 0 {
 		return ""
@@ -202,8 +202,8 @@ func (e *Engine) keep(ctx context.Context, saver *repo.Saver) string {
 	n, err := saver.IndexStored(kctx)
 	switch {
 	case err != nil:
-		e.log.Warn("could not index the packs of an interrupted backup; the next backup finds them anyway", "err", err)
-		return " (the data already stored is reused by the next backup)"
+		e.log.Warn("could not index the packs of an interrupted backup; verify --fix indexes them", "err", err)
+		return " (indexing the data it stored failed too; verify --fix indexes it)"
 	case n == 0:
 		return ""
 	case n == 1:
