@@ -72,7 +72,8 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 	// of every pack) only then.
 	var adopted []repo.PackEntry
 	var ast repo.AdoptStats
-	if lock.TookOver() > 0 || e.staleLocks(ctx) {
+	looked := lock.TookOver() > 0 || e.staleLocks(ctx)
+	if looked {
 		adopted, ast, err = e.repo.AdoptUnindexed(ctx, lock)
 		if err != nil {
 			return nil, fmt.Errorf("backup of %s: looking for packs of an interrupted backup to resume from: %w", req.Target, err)
@@ -81,6 +82,18 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 	if ast.Packs > 0 || ast.Skipped > 0 {
 		e.log.Info("resuming from packs an interrupted backup left", "packs", ast.Packs, "bytes", ast.Bytes,
 			"blobs", ast.Blobs, "skipped", ast.Skipped)
+	}
+	// Their packs adopted (none held back for a live writer), the locks
+	// of holders provably gone (on this host) go too, instead of waiting
+	// for verify --fix: the packs they leave behind are found no more.
+	if looked && ast.Skipped == 0 {
+		if removed, err := e.repo.RemoveDeadLocks(ctx); err != nil {
+			e.log.Warn("could not remove the lock of a process that is gone", "err", err)
+		} else {
+			for _, l := range removed {
+				e.log.Info("removed the lock of a process that is gone", "lock", l.String())
+			}
+		}
 	}
 	parent := pickParent(all, req.Type, req.Target, paths)
 	if p != nil {

@@ -61,6 +61,10 @@ type LockInfo struct {
 	// this host, or it has not refreshed the lock for LockStaleAfter.
 	Stale  bool   `json:"stale"`
 	Reason string `json:"reason,omitempty"`
+	// Dead is set when the holder is provably gone (its process on this
+	// host is not running, or runs no more since a restart), not only
+	// silent for a while: its lock can be removed safely by anyone.
+	Dead bool `json:"dead,omitempty"`
 }
 
 func (l LockInfo) String() string {
@@ -94,28 +98,51 @@ func (r *Repository) Locks(ctx context.Context) ([]LockInfo, error) {
 			continue
 		}
 		li := LockInfo{ID: id, Time: lf.Time, Exclusive: lf.Exclusive, Host: lf.Host, PID: lf.PID, Op: lf.Op, Job: lf.Job}
-		li.Stale, li.Reason = staleness(lf, host)
+		li.Stale, li.Dead, li.Reason = staleness(lf, host)
 		out = append(out, li)
 	}
 	return out, nil
 }
 
-// staleness says whether a lock's holder is gone, and why.
-func staleness(lf lockFile, host string) (bool, string) {
+// staleness says whether a lock's holder is gone, whether that is
+// proven (dead) rather than presumed from its silence, and why.
+func staleness(lf lockFile, host string) (stale, dead bool, why string) {
 	if lf.Host == host && lf.PID > 0 {
 		switch {
 		case !processAlive(lf.PID):
-			return true, "its process is no longer running"
+			return true, true, "its process is no longer running"
 		case lf.Boot != "" && bootID() != "" && lf.Boot != bootID():
-			return true, "this machine has restarted since it was taken"
+			return true, true, "this machine has restarted since it was taken"
 		case lf.ProcStart != "" && procStart(lf.PID) != "" && procStart(lf.PID) != lf.ProcStart:
-			return true, fmt.Sprintf("its process is no longer running (pid %d now belongs to another process)", lf.PID)
+			return true, true, fmt.Sprintf("its process is no longer running (pid %d now belongs to another process)", lf.PID)
 		}
 	}
 	if age := time.Since(lf.Time); age > LockStaleAfter {
-		return true, fmt.Sprintf("not refreshed for %s", age.Round(time.Minute))
+		return true, false, fmt.Sprintf("not refreshed for %s", age.Round(time.Minute))
 	}
-	return false, ""
+	return false, false, ""
+}
+
+// RemoveDeadLocks deletes the locks whose holders are provably gone (see
+// LockInfo.Dead) and returns them. Locks only presumed stale (not
+// refreshed for LockStaleAfter, perhaps a holder cut off from the storage)
+// are left to verify --fix.
+func (r *Repository) RemoveDeadLocks(ctx context.Context) ([]LockInfo, error) {
+	locks, err := r.Locks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var removed []LockInfo
+	for _, li := range locks {
+		if !li.Dead {
+			continue
+		}
+		if err := r.be.Delete(ctx, locksPrefix+li.ID.String()); err != nil && !errors.Is(err, backend.ErrNotFound) {
+			return removed, fmt.Errorf("removing %s: %w", li, err)
+		}
+		removed = append(removed, li)
+	}
+	return removed, nil
 }
 
 func processAlive(pid int) bool {

@@ -169,7 +169,7 @@ func (r *Repository) liveWritersSince(ctx context.Context, own ID) (time.Time, b
 			// writer, so it holds nothing back here either.
 			continue
 		}
-		if stale, _ := staleness(lf, host); stale {
+		if stale, _, _ := staleness(lf, host); stale {
 			continue
 		}
 		var start time.Time
