@@ -166,6 +166,10 @@ func failureMessage(ev jobs.Event) Message {
 	if ev.Attempt > 1 {
 		text += fmt.Sprintf("\n(after %d attempts)", ev.Attempt)
 	}
+	if ev.StoragePermanent {
+		// Pressing Retry would fail the same way until the cause is fixed.
+		return Message{Text: text + "\nFix the cause, then run the command again."}
+	}
 	text += "\nFix the cause and press Retry, or run the command again."
 	return Message{
 		Text:    text,

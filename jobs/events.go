@@ -47,8 +47,14 @@ type Event struct {
 	Error string `json:"error,omitempty"`
 	// Refused is set on a failed event when the worker's policy re-check
 	// refused the job (the requester lost the role since enqueueing).
-	Refused bool      `json:"refused,omitempty"`
-	At      time.Time `json:"at"`
+	Refused bool `json:"refused,omitempty"`
+	// StoragePermanent is set on a failed event whose cause is a storage
+	// failure no retry can fix (the storage is full, permission or
+	// credentials refused, the bucket or container missing): the job was
+	// not retried, and chat offers no Retry button, which would fail the
+	// same way until the operator fixes the storage.
+	StoragePermanent bool      `json:"storage_permanent,omitempty"`
+	At               time.Time `json:"at"`
 }
 
 // Progress is how far a running job has got.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/policy"
+	"github.com/backupbot/backupbot/storage/backend"
 )
 
 // taskHandler adapts one action's Handler to asynq: it decodes the task,
@@ -129,7 +130,8 @@ func (w *Worker) process(actx context.Context, action commands.Action, h Handler
 		if errors.Is(err, policy.ErrNoLongerAllowed) {
 			w.endRefused(bg, log, meta, action, attempt, why)
 		} else {
-			w.end(bg, log, meta, action, attempt, StateFailed, nil, why)
+			w.finish(bg, log, Event{Meta: meta, Action: string(action), Attempt: attempt, Error: why,
+				StoragePermanent: errors.Is(err, backend.ErrPermanent)}, StateFailed)
 		}
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}

@@ -35,7 +35,7 @@ func (w *Worker) openRepo(ctx context.Context, ns config.NamedStorage, j *Job, o
 	}
 	b, err := w.deps.OpenBackend(ctx, ns.Spec)
 	if err != nil {
-		return nil, fmt.Errorf("open storage %s: %w", ns.Name, err)
+		return nil, fmt.Errorf("open storage %s: %w", ns.Name, classify(err))
 	}
 	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: pw, Create: o.Create, Encrypt: o.Encrypt, Logger: j.Logger})
 	if err != nil {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: the engine against restic on ../shared/bench data (local, then S3 and
 # Azure), and the queue/chat latency benchmarks against a test-owned Redis.
-# SCALE (default in bench/run.sh) sets the dataset size; BENCH_ONLY=engine|remote|queue picks one part.
+# SCALE (default in bench/run.sh) sets the dataset size; BENCH_ONLY=engine|remote|queue|resume picks one part.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export BACKUPBOT_TEST_STATE=${BACKUPBOT_TEST_STATE:-/tmp/backupbot-test}
@@ -30,5 +30,12 @@ if [[ $only == all || $only == queue ]]; then
   go test -run '^$' -bench . -benchtime "${QUEUE_SAMPLES:-300x}" ./jobs/ || rc=1
   # chat command -> ack under a 200 commands/s load for 30 s (one run is the whole load)
   go test -run '^$' -bench CommandToAck -benchtime 1x ./bot/ || rc=1
+fi
+if [[ $only == all || $only == resume ]]; then
+  need redis
+  echo "== resume: a worker SIGKILLed at 50% of a ${RESUME_MIB:-2048} MiB backup, then its retry"
+  # The retry must upload under 60% of the data again, verify --deep clean, no lock left.
+  BACKUPBOT_RESUME_MIB=${RESUME_MIB:-2048} go test -run '^TestKilledBackupIsResumedByTheRetry$' -count=1 -v -timeout 30m ./jobs/ |
+    grep -E '^(=== RUN|--- |\s+resume_test|ok|FAIL|PASS)' || rc=1
 fi
 exit $rc

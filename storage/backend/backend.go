@@ -29,6 +29,20 @@ var (
 	ErrNoContainer = errors.New("bucket or container does not exist")
 )
 
+// ErrNoSpace says the storage is full (a local disk or share with no
+// space left, a quota reached, an S3 server out of drive space). Backends
+// wrap it together with ErrPermanent: retrying cannot free space, the
+// operator has to.
+var ErrNoSpace = errors.New("no space left on the storage")
+
+// ErrAccessDenied says the storage refused the operation for lack of
+// permission (a directory the worker may not write, a read-only mount).
+// Backends wrap it together with ErrPermanent.
+var ErrAccessDenied = errors.New("permission denied by the storage")
+
+// IsPermanent reports whether err is one that retrying cannot fix.
+func IsPermanent(err error) bool { return errors.Is(err, ErrPermanent) }
+
 // ErrExists is returned (wrapped) by Creator.Create when the key is taken.
 var ErrExists = errors.New("already exists")
 

@@ -43,7 +43,8 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 	slices.Sort(paths)
 	paths = slices.Compact(paths)
 
-	lock, err := e.repo.Lock(ctx, false, "backup "+req.Target)
+	// A retry of a job takes over the lock its killed attempt left.
+	lock, err := e.repo.LockJob(ctx, false, "backup "+req.Target, req.JobID)
 	if err != nil {
 		return nil, err
 	}
@@ -63,6 +64,37 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 			}
 		}
 	}
+	// Resume: packs a killed backup uploaded but never indexed are
+	// adopted, so this backup deduplicates onto them instead of uploading
+	// them again, and its index file lists them. (A backup that stops
+	// short while its process lives indexes what it stored: keep below.)
+	// A killed one leaves its lock behind: look for its packs (a listing
+	// of every pack) only then.
+	var adopted []repo.PackEntry
+	var ast repo.AdoptStats
+	looked := lock.TookOver() > 0 || e.staleLocks(ctx)
+	if looked {
+		adopted, ast, err = e.repo.AdoptUnindexed(ctx, lock)
+		if err != nil {
+			return nil, fmt.Errorf("backup of %s: looking for packs of an interrupted backup to resume from: %w", req.Target, err)
+		}
+	}
+	if ast.Packs > 0 || ast.Skipped > 0 {
+		e.log.Info("resuming from packs an interrupted backup left", "packs", ast.Packs, "bytes", ast.Bytes,
+			"blobs", ast.Blobs, "skipped", ast.Skipped)
+	}
+	// Their packs adopted (none held back for a live writer), the locks
+	// of holders provably gone (on this host) go too, instead of waiting
+	// for verify --fix: the packs they leave behind are found no more.
+	if looked && ast.Skipped == 0 {
+		if removed, err := e.repo.RemoveDeadLocks(ctx); err != nil {
+			e.log.Warn("could not remove the lock of a process that is gone", "err", err)
+		} else {
+			for _, l := range removed {
+				e.log.Info("removed the lock of a process that is gone", "lock", l.String())
+			}
+		}
+	}
 	parent := pickParent(all, req.Type, req.Target, paths)
 	if p != nil {
 		p(Progress{Phase: PhaseScan})
@@ -74,6 +106,7 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 		uploads = 1
 	}
 	saver := e.repo.NewSaver(ctx, repo.SaverOptions{Uploads: uploads})
+	saver.Adopt(adopted)
 	opts := archiver.Options{
 		Paths: paths, Excludes: req.Exclude, SkipPaths: e.localDirs(), ReadAll: req.Type == TypeFull,
 		Compress: req.Compress, Logger: e.log,
@@ -89,14 +122,20 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 	root, st, err := archiver.Run(ctx, e.repo, saver, opts)
 	if err != nil {
 		saver.Abort()
-		return nil, fmt.Errorf("backup of %s failed; no snapshot was written (data already uploaded stays unreferenced until a cleanup): %w", req.Target, err)
+		if backend.IsPermanent(err) {
+			return nil, fmt.Errorf("backup of %s failed; no snapshot was written%s: %w", req.Target, e.discard(ctx, saver), err)
+		}
+		return nil, fmt.Errorf("backup of %s failed; no snapshot was written%s: %w", req.Target, e.keep(ctx, saver), err)
 	}
 	if p != nil {
 		p(Progress{Phase: PhaseCommit, Files: st.Files, FilesTotal: st.Files, Bytes: st.Size, BytesTotal: st.Size})
 	}
 	ss, err := saver.Flush(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("backup of %s failed while writing packs and index: %w", req.Target, err)
+		if backend.IsPermanent(err) {
+			return nil, fmt.Errorf("backup of %s failed while writing packs and index%s: %w", req.Target, e.discard(ctx, saver), err)
+		}
+		return nil, fmt.Errorf("backup of %s failed while writing packs and index%s: %w", req.Target, e.keep(ctx, saver), err)
 	}
 	host := req.Host
 	if host == "" {
@@ -126,6 +165,9 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 	}
 	sn.Duration = time.Since(start).Round(time.Millisecond)
 	if err := e.repo.SaveSnapshot(ctx, sn); err != nil {
+		if backend.IsPermanent(err) {
+			return nil, fmt.Errorf("backup of %s: writing the snapshot%s: %w", req.Target, e.discard(ctx, saver), err)
+		}
 		return nil, fmt.Errorf("backup of %s: writing the snapshot: %w", req.Target, err)
 	}
 	added := sn.Added
@@ -135,7 +177,7 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 	res := &BackupResult{
 		Snapshot: infoOf(sn), FilesNew: st.FilesNew, FilesChanged: st.FilesChanged, FilesUnchanged: st.FilesUnchanged,
 		BytesRead: st.BytesRead, BytesAdded: added, Duration: time.Since(start), Warnings: st.Warnings,
-		BlobBytesNew: st.BytesNew,
+		BlobBytesNew: st.BytesNew, ResumedPacks: ast.Packs, ResumedBytes: ast.Bytes,
 	}
 	if st.BytesNew > 0 {
 		res.DedupRatio = float64(st.BytesRead) / float64(st.BytesNew)
@@ -144,6 +186,58 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 		res.CompressionRatio = float64(ss.RawBytes) / float64(ss.BlobBytes)
 	}
 	return res, nil
+}
+
+// discard removes what a backup that failed for good uploaded (see
+// repo.Saver.Discard) and says so for the error message.
+func (e *Engine) discard(ctx context.Context, saver *repo.Saver) string {
+	n, err := saver.Discard(context.WithoutCancel(ctx))
+	if err != nil {
+		e.log.Warn("could not remove all the packs of a failed backup; a cleanup removes them", "removed", n, "err", err)
+		return fmt.Sprintf(" (it removed %d of the packs it had uploaded; removing the rest failed too, a cleanup removes them)", n)
+	}
+	if n == 0 {
+		return ""
+	}
+	e.log.Info("removed the packs of a backup that failed for good", "packs", n)
+	if n == 1 {
+		return " and the pack it had uploaded was removed"
+	}
+	return fmt.Sprintf(" and the %d packs it had uploaded were removed", n)
+}
+
+// keep indexes what a backup that stopped short stored (see
+// repo.Saver.IndexStored) and says so for the error message.
+func (e *Engine) keep(ctx context.Context, saver *repo.Saver) string {
+	saver.Abort()
+	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	n, err := saver.IndexStored(kctx)
+	switch {
+	case err != nil:
+		e.log.Warn("could not index the packs of an interrupted backup; verify --fix indexes them", "err", err)
+		return " (indexing the data it stored failed too; verify --fix indexes it)"
+	case n == 0:
+		return ""
+	case n == 1:
+		return " (the pack it stored is indexed: the next backup reuses it)"
+	}
+	return fmt.Sprintf(" (the %d packs it stored are indexed: the next backup reuses them)", n)
+}
+
+// staleLocks reports whether a lock of a writer that is gone is left,
+// a sign that a backup was killed midway.
+func (e *Engine) staleLocks(ctx context.Context) bool {
+	locks, err := e.repo.Locks(ctx)
+	if err != nil {
+		return false
+	}
+	for _, l := range locks {
+		if l.Stale {
+			return true
+		}
+	}
+	return false
 }
 
 // pickParent chooses the snapshot to compare with: the newest of the same

@@ -140,6 +140,11 @@ type BackupResult struct {
 	BlobBytesNew int64 `json:"blob_bytes_new"`
 	// Warnings name files that could not be read (the snapshot lacks them).
 	Warnings []string `json:"warnings,omitempty"`
+	// ResumedPacks and ResumedBytes are the packs an interrupted earlier
+	// backup had uploaded that this one adopted instead of uploading their
+	// data again (not counted in BytesAdded).
+	ResumedPacks int   `json:"resumed_packs,omitempty"`
+	ResumedBytes int64 `json:"resumed_bytes,omitempty"`
 }
 
 // RestoreRequest says which snapshot to restore and where.
@@ -222,8 +227,9 @@ type VerifyReport struct {
 	StaleLocks    []string  `json:"stale_locks,omitempty"`
 	Fixed         []string  `json:"fixed,omitempty"`
 	BytesVerified int64     `json:"bytes_verified"`
-	// Unreferenced counts packs no index lists: left by interrupted
-	// backups, harmless, removed by a cleanup.
+	// Unreferenced counts packs no index lists: left by killed backups,
+	// harmless; the next backup adopts them (see FORMAT.md, Resuming),
+	// a cleanup may remove them.
 	Unreferenced int `json:"unreferenced_packs"`
 }
 

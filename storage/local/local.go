@@ -47,6 +47,9 @@ func New(dir string, opts ...Option) (*Backend, error) {
 		return nil, fmt.Errorf("local storage %s: %w", dir, err)
 	}
 	if err := os.MkdirAll(abs, 0o700); err != nil {
+		if cerr := (&Backend{dir: abs}).classify("creating the directory", err); backend.IsPermanent(cerr) {
+			return nil, cerr
+		}
 		return nil, fmt.Errorf("local storage %s: cannot create the directory: %w: %w", abs, err, backend.ErrPermanent)
 	}
 	st, err := os.Stat(abs)
@@ -108,14 +111,14 @@ func (b *Backend) put(ctx context.Context, key string, body io.ReadSeeker, size 
 	}
 	dir := filepath.Dir(name)
 	if err := b.mkdirAll(dir); err != nil {
-		return fmt.Errorf("local storage: put %s: %w", key, err)
+		return b.classify("put "+key, err)
 	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	tmp := filepath.Join(dir, tempPrefix+hex.EncodeToString(rnd[:]))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return fmt.Errorf("local storage: put %s: %w", key, err)
+		return b.classify("put "+key, err)
 	}
 	defer func() {
 		if err != nil {
@@ -125,18 +128,18 @@ func (b *Backend) put(ctx context.Context, key string, body io.ReadSeeker, size 
 	}()
 	n, err := io.Copy(f, ctxReader{ctx: ctx, r: body})
 	if err != nil {
-		return fmt.Errorf("local storage: put %s: writing: %w", key, err)
+		return b.classify("put "+key+": writing", err)
 	}
 	if size >= 0 && n != size {
 		return fmt.Errorf("local storage: put %s: body had %d bytes, expected %d", key, n, size)
 	}
 	if !b.noSync {
 		if err = f.Sync(); err != nil {
-			return fmt.Errorf("local storage: put %s: sync: %w", key, err)
+			return b.classify("put "+key+": sync", err)
 		}
 	}
 	if err = f.Close(); err != nil {
-		return fmt.Errorf("local storage: put %s: close: %w", key, err)
+		return b.classify("put "+key+": close", err)
 	}
 	if err = ctx.Err(); err != nil {
 		return fmt.Errorf("local storage: put %s: %w", key, err)
@@ -148,14 +151,14 @@ func (b *Backend) put(ctx context.Context, key string, body io.ReadSeeker, size 
 			return fmt.Errorf("local storage: create %s: %w", key, backend.ErrExists)
 		}
 		if err != nil {
-			return fmt.Errorf("local storage: create %s: %w", key, err)
+			return b.classify("create "+key, err)
 		}
 	} else if err = os.Rename(tmp, name); err != nil {
-		return fmt.Errorf("local storage: put %s: %w", key, err)
+		return b.classify("put "+key, err)
 	}
 	if !b.noSync {
 		if err := syncDir(dir); err != nil {
-			return fmt.Errorf("local storage: put %s: sync directory: %w", key, err)
+			return b.classify("put "+key+": sync directory", err)
 		}
 	}
 	return nil
@@ -295,7 +298,7 @@ func (b *Backend) List(ctx context.Context, prefix string, fn func(backend.Info)
 		return fn(backend.Info{Key: key, Size: info.Size(), ModTime: info.ModTime()})
 	})
 	if err != nil {
-		return fmt.Errorf("local storage %s: list %q: %w", b.dir, prefix, err)
+		return b.classify(fmt.Sprintf("list %q", prefix), err)
 	}
 	return nil
 }
@@ -322,10 +325,7 @@ func (b *Backend) wrapMissing(op, key string, err error) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("local storage %s: %s %s: %w", b.dir, op, key, backend.ErrNotFound)
 	}
-	if errors.Is(err, fs.ErrPermission) {
-		return fmt.Errorf("local storage %s: %s %s: %w: %w", b.dir, op, key, err, backend.ErrPermanent)
-	}
-	return fmt.Errorf("local storage %s: %s %s: %w", b.dir, op, key, err)
+	return b.classify(op+" "+key, err)
 }
 
 // ctxReader stops a copy when its context is cancelled.

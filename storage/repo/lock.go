@@ -1,10 +1,13 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -28,6 +31,21 @@ type lockFile struct {
 	Host      string    `json:"host"`
 	PID       int       `json:"pid"`
 	Op        string    `json:"op"`
+	// Job is the job (and target) the lock was taken for: a retry of the
+	// same job takes the lock of an attempt that died over.
+	Job string `json:"job,omitempty"`
+	// Started is when the holder first locked (its own clock); StoredAt
+	// the storage's modification time of its first lock file (the
+	// storage's clock), carried over by refreshes. Resume compares pack
+	// times with them (see resume.go).
+	Started  time.Time `json:"started,omitzero"`
+	StoredAt time.Time `json:"stored_at,omitzero"`
+	// Boot and ProcStart identify the holder's process beyond its PID
+	// (Linux: the kernel's boot id and the process's start time), so a
+	// PID reused after a crash or a restarted container's PID 1 is not
+	// mistaken for the holder.
+	Boot      string `json:"boot,omitempty"`
+	ProcStart string `json:"proc_start,omitempty"`
 }
 
 // LockInfo describes a lock found in the repository.
@@ -38,10 +56,15 @@ type LockInfo struct {
 	Host      string    `json:"host"`
 	PID       int       `json:"pid"`
 	Op        string    `json:"op"`
+	Job       string    `json:"job,omitempty"`
 	// Stale is set when the holder is gone: its process is not running on
 	// this host, or it has not refreshed the lock for LockStaleAfter.
 	Stale  bool   `json:"stale"`
 	Reason string `json:"reason,omitempty"`
+	// Dead is set when the holder is provably gone (its process on this
+	// host is not running, or runs no more since a restart), not only
+	// silent for a while: its lock can be removed safely by anyone.
+	Dead bool `json:"dead,omitempty"`
 }
 
 func (l LockInfo) String() string {
@@ -74,16 +97,52 @@ func (r *Repository) Locks(ctx context.Context) ([]LockInfo, error) {
 			out = append(out, LockInfo{ID: id, Stale: true, Reason: "unreadable: " + err.Error()})
 			continue
 		}
-		li := LockInfo{ID: id, Time: lf.Time, Exclusive: lf.Exclusive, Host: lf.Host, PID: lf.PID, Op: lf.Op}
-		switch {
-		case lf.Host == host && lf.PID > 0 && !processAlive(lf.PID):
-			li.Stale, li.Reason = true, "its process is no longer running"
-		case time.Since(lf.Time) > LockStaleAfter:
-			li.Stale, li.Reason = true, fmt.Sprintf("not refreshed for %s", time.Since(lf.Time).Round(time.Minute))
-		}
+		li := LockInfo{ID: id, Time: lf.Time, Exclusive: lf.Exclusive, Host: lf.Host, PID: lf.PID, Op: lf.Op, Job: lf.Job}
+		li.Stale, li.Dead, li.Reason = staleness(lf, host)
 		out = append(out, li)
 	}
 	return out, nil
+}
+
+// staleness says whether a lock's holder is gone, whether that is
+// proven (dead) rather than presumed from its silence, and why.
+func staleness(lf lockFile, host string) (stale, dead bool, why string) {
+	if lf.Host == host && lf.PID > 0 {
+		switch {
+		case !processAlive(lf.PID):
+			return true, true, "its process is no longer running"
+		case lf.Boot != "" && bootID() != "" && lf.Boot != bootID():
+			return true, true, "this machine has restarted since it was taken"
+		case lf.ProcStart != "" && procStart(lf.PID) != "" && procStart(lf.PID) != lf.ProcStart:
+			return true, true, fmt.Sprintf("its process is no longer running (pid %d now belongs to another process)", lf.PID)
+		}
+	}
+	if age := time.Since(lf.Time); age > LockStaleAfter {
+		return true, false, fmt.Sprintf("not refreshed for %s", age.Round(time.Minute))
+	}
+	return false, false, ""
+}
+
+// RemoveDeadLocks deletes the locks whose holders are provably gone (see
+// LockInfo.Dead) and returns them. Locks only presumed stale (not
+// refreshed for LockStaleAfter, perhaps a holder cut off from the storage)
+// are left to verify --fix.
+func (r *Repository) RemoveDeadLocks(ctx context.Context) ([]LockInfo, error) {
+	locks, err := r.Locks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var removed []LockInfo
+	for _, li := range locks {
+		if !li.Dead {
+			continue
+		}
+		if err := r.be.Delete(ctx, locksPrefix+li.ID.String()); err != nil && !errors.Is(err, backend.ErrNotFound) {
+			return removed, fmt.Errorf("removing %s: %w", li, err)
+		}
+		removed = append(removed, li)
+	}
+	return removed, nil
 }
 
 func processAlive(pid int) bool {
@@ -97,6 +156,10 @@ type Lock struct {
 	exclusive bool
 	file      lockFile
 
+	// tookOver counts the locks of earlier attempts of the same job
+	// LockJob removed: evidence of an interrupted backup to resume from.
+	tookOver int
+
 	mu   sync.Mutex
 	id   ID
 	stop chan struct{}
@@ -107,16 +170,41 @@ type Lock struct {
 // an exclusive one (anything that deletes). Stale locks never block; a live
 // conflicting lock gives an error wrapping ErrLocked that names its holder.
 func (r *Repository) Lock(ctx context.Context, exclusive bool, op string) (*Lock, error) {
+	return r.LockJob(ctx, exclusive, op, "")
+}
+
+// LockJob is Lock for one job. When job is set, locks an earlier attempt
+// of the same job left behind are removed first: the job queue hands a
+// job to a new attempt only once the previous one has died or stopped, so
+// such a lock has no live holder, wherever it was taken (another host,
+// a restarted container), and must not linger until it goes stale.
+func (r *Repository) LockJob(ctx context.Context, exclusive bool, op, job string) (*Lock, error) {
+	tookOver := 0
+	if job != "" {
+		n, err := r.takeOver(ctx, job)
+		if err != nil {
+			return nil, err
+		}
+		tookOver = n
+	}
 	if err := r.lockConflict(ctx, exclusive, ID{}); err != nil {
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	l := &Lock{r: r, exclusive: exclusive, file: lockFile{Time: time.Now().UTC(), Exclusive: exclusive, Host: host, PID: os.Getpid(), Op: op}}
+	now := time.Now().UTC()
+	l := &Lock{r: r, exclusive: exclusive, tookOver: tookOver, file: lockFile{Time: now, Exclusive: exclusive, Host: host, PID: os.Getpid(), Op: op,
+		Job: job, Started: now, Boot: bootID(), ProcStart: procStart(os.Getpid())}}
 	id, err := r.saveJSON(ctx, locksPrefix, l.file)
 	if err != nil {
 		return nil, fmt.Errorf("taking a lock: %w", err)
 	}
 	l.id = id
+	// The storage's time of the first lock file goes into every refresh,
+	// so resuming backups can tell this holder's packs by the storage's
+	// own clock.
+	if info, err := r.be.Stat(ctx, locksPrefix+id.String()); err == nil {
+		l.file.StoredAt = info.ModTime.UTC()
+	}
 	// Someone may have locked between our check and our write: check again.
 	if err := r.lockConflict(ctx, exclusive, id); err != nil {
 		_ = r.be.Delete(context.WithoutCancel(ctx), locksPrefix+id.String())
@@ -146,6 +234,37 @@ func (r *Repository) lockConflict(ctx context.Context, exclusive bool, own ID) e
 		}
 	}
 	return nil
+}
+
+// ID returns the lock file's current ID.
+func (l *Lock) ID() ID {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.id
+}
+
+// TookOver reports how many locks of earlier attempts of the same job
+// LockJob removed.
+func (l *Lock) TookOver() int { return l.tookOver }
+
+// takeOver removes the locks of earlier attempts of job.
+func (r *Repository) takeOver(ctx context.Context, job string) (int, error) {
+	locks, err := r.Locks(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("checking locks: %w", err)
+	}
+	n := 0
+	for _, li := range locks {
+		if li.Job != job {
+			continue
+		}
+		if err := r.be.Delete(ctx, locksPrefix+li.ID.String()); err != nil && !errors.Is(err, backend.ErrNotFound) {
+			return n, fmt.Errorf("removing the lock an earlier attempt of this job left (%s): %w", li, err)
+		}
+		n++
+		r.log.Info("took over the lock of an earlier attempt of this job", "lock", li.String())
+	}
+	return n, nil
 }
 
 func (l *Lock) refresh() {
@@ -209,4 +328,33 @@ func (r *Repository) BreakLocks(ctx context.Context, all bool) ([]LockInfo, erro
 		removed = append(removed, li)
 	}
 	return removed, nil
+}
+
+// bootID identifies this boot of the machine (Linux); "" elsewhere.
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// procStart is the start time of process pid in clock ticks since boot
+// (Linux: field 22 of /proc/PID/stat); "" when unknown.
+func procStart(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return ""
+	}
+	// The command name (field 2) is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return ""
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state); field 22 is f[19].
+	if len(f) < 20 {
+		return ""
+	}
+	return f[19]
 }

@@ -3,9 +3,11 @@ package repo
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
+	"github.com/backupbot/backupbot/storage/backend"
 	"github.com/backupbot/backupbot/storage/crypto"
 	"github.com/backupbot/backupbot/storage/pack"
 )
@@ -47,8 +49,11 @@ type Saver struct {
 	cur     [2]*pack.Writer
 	stats   SaverStats
 
-	doneMu sync.Mutex // guards done and the pack counters in stats
-	done   []PackEntry
+	doneMu  sync.Mutex // guards done, tried, index and the pack counters in stats
+	done    []PackEntry
+	tried   []ID // every pack this saver began to store, stored or not
+	adopted []PackEntry
+	index   *ID // the index file Flush wrote
 
 	errMu sync.Mutex
 	err   error
@@ -268,6 +273,9 @@ func (s *Saver) upload(w *pack.Writer) ([]byte, bool, error) {
 	if err := s.ctx.Err(); err != nil {
 		return data, isData, err
 	}
+	s.doneMu.Lock()
+	s.tried = append(s.tried, id)
+	s.doneMu.Unlock()
 	if err := s.r.be.Put(s.ctx, PackKey(id), bytes.NewReader(data), int64(len(data))); err != nil {
 		return data, isData, fmt.Errorf("writing pack %s: %w", id.Short(), err)
 	}
@@ -305,17 +313,93 @@ func (s *Saver) Flush(ctx context.Context) (SaverStats, error) {
 	if err := ctx.Err(); err != nil {
 		return s.stats, err
 	}
-	if len(s.done) > 0 {
-		_, n, err := s.r.saveIndex(ctx, s.done)
+	if len(s.done)+len(s.adopted) > 0 {
+		packs := append(append(make([]PackEntry, 0, len(s.done)+len(s.adopted)), s.done...), s.adopted...)
+		id, n, err := s.r.saveIndex(ctx, packs)
 		if err != nil {
 			return s.stats, err
 		}
+		s.doneMu.Lock()
+		s.index = &id
+		s.doneMu.Unlock()
 		s.stats.IndexBytes = n
-		for _, p := range s.done {
+		for _, p := range packs {
 			s.r.Index.Add(p)
 		}
 	}
 	return s.stats, nil
+}
+
+// IndexStored writes an index file for the packs this saver stored (and
+// adopted) when its backup stops short of a snapshot for a reason a retry
+// can fix (a crash aside: cancelled, handed back, a transient storage
+// failure), so the next backup deduplicates onto them through the index.
+// Call it after Abort; it returns how many packs the index lists.
+func (s *Saver) IndexStored(ctx context.Context) (int, error) {
+	s.closeQueue()
+	s.doneMu.Lock()
+	packs := append(append(make([]PackEntry, 0, len(s.done)+len(s.adopted)), s.done...), s.adopted...)
+	written := s.index != nil
+	s.doneMu.Unlock()
+	if len(packs) == 0 || written {
+		return 0, nil
+	}
+	id, _, err := s.r.saveIndex(ctx, packs)
+	if err != nil {
+		return 0, err
+	}
+	s.doneMu.Lock()
+	s.index = &id
+	s.doneMu.Unlock()
+	for _, p := range packs {
+		s.r.Index.Add(p)
+	}
+	return len(packs), nil
+}
+
+// Adopt makes the index file Flush writes list packs an interrupted
+// backup left unindexed (see Repository.AdoptUnindexed), so they become
+// part of the repository with this backup. Call it before Flush.
+func (s *Saver) Adopt(packs []PackEntry) {
+	s.doneMu.Lock()
+	s.adopted = append(s.adopted, packs...)
+	s.doneMu.Unlock()
+}
+
+// Discard removes what this saver stored, after a failure that a retry
+// cannot fix (a full disk, refused credentials): the index file Flush
+// wrote, if any, then every pack this saver uploaded. Packs it adopted
+// stay (another attempt stored them, and the next backup can adopt them
+// again). Call it after Abort or a failed Flush, while still holding the
+// repository lock: until the lock is released no other backup adopts
+// these packs (AdoptUnindexed skips packs younger than a live lock), so
+// none can depend on them. It returns how many packs it deleted.
+func (s *Saver) Discard(ctx context.Context) (int, error) {
+	s.closeQueue()
+	s.doneMu.Lock()
+	index, tried := s.index, append([]ID(nil), s.tried...)
+	s.doneMu.Unlock()
+	var errs []error
+	if index != nil {
+		err := s.r.be.Delete(ctx, indexPrefix+index.String())
+		if err != nil && !errors.Is(err, backend.ErrNotFound) {
+			// Packs an index still lists must stay.
+			return 0, fmt.Errorf("removing index %s of the failed backup: %w", index.Short(), err)
+		}
+		s.r.Index.Reset() // it listed the packs removed below; reload on next use
+	}
+	n := 0
+	for _, id := range tried {
+		err := s.r.be.Delete(ctx, PackKey(id))
+		switch {
+		case err == nil:
+			n++
+		case errors.Is(err, backend.ErrNotFound): // its upload failed: nothing stored
+		default:
+			errs = append(errs, fmt.Errorf("removing pack %s of the failed backup: %w", id.Short(), err))
+		}
+	}
+	return n, errors.Join(errs...)
 }
 
 // Abort stops uploads; packs already written stay as unreferenced garbage.

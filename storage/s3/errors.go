@@ -23,6 +23,11 @@ var (
 		// versitygw answers an unknown access key with 404 and this code.
 		"XAdminUserNotFound": true,
 	}
+	// MinIO and other self-hosted servers say so when their drives fill up.
+	noSpaceCodes = map[string]bool{
+		"XMinioStorageFull": true, "XMinioAdminBucketQuotaExceeded": true, "QuotaExceeded": true,
+		"InsufficientStorage": true,
+	}
 	regionCodes = map[string]bool{
 		"PermanentRedirect": true, "AuthorizationHeaderMalformed": true, "IllegalLocationConstraintException": true,
 	}
@@ -61,6 +66,9 @@ func (b *Backend) wrap(op, key string, err error) error {
 	case credentialCodes[code]:
 		return fmt.Errorf("%s: access to bucket %q denied (%s): check the access key and secret (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the AWS profile) and the bucket policy: %w: %w: %w",
 			where, b.opts.Bucket, code, err, backend.ErrCredentials, backend.ErrPermanent)
+	case noSpaceCodes[code] || httpStatus(err) == http.StatusInsufficientStorage:
+		return fmt.Errorf("%s: no space left on the storage: the server holding bucket %q is out of drive space or over its quota (%s): free space or raise the quota, then run the command again: %w: %w: %w",
+			where, b.opts.Bucket, code, err, backend.ErrNoSpace, backend.ErrPermanent)
 	case regionCodes[code]:
 		return fmt.Errorf("%s: bucket %q answered from another region or rejected the region (%s): check the storage's region: %w: %w",
 			where, b.opts.Bucket, code, err, backend.ErrPermanent)
