@@ -290,7 +290,7 @@ func newRepository(be backend.Backend, cfg Config, key *crypto.Key, log *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	r.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithDecoderMaxMemory(chunker.MaxSize*2))
+	r.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithDecoderMaxMemory(MaxBlobSize))
 	if err != nil {
 		return nil, err
 	}
