@@ -229,7 +229,9 @@ func Compare(src, restored string) []Check {
 		}
 		cs = append(cs, c)
 	}
-	get := func(rel string) (info, info) { return read(filepath.Join(src, rel)), read(filepath.Join(restored, rel)) }
+	get := func(rel string) (info, info) {
+		return read(filepath.Join(src, rel)), read(filepath.Join(restored, rel))
+	}
 	missing := func(rel string, b info) []string {
 		if b.err != nil {
 			return []string{rel + ": " + b.err.Error()}
