@@ -17,6 +17,16 @@ func Progress(p jobs.Progress) string {
 	}.String()
 }
 
+// ResultMark is the mark a finished job's result starts with: ⚠️ when
+// the job did only part of its work (a backup that skipped files), ✅
+// otherwise.
+func ResultMark(res *jobs.Result) string {
+	if res != nil && res.Partial {
+		return "⚠️"
+	}
+	return "✅"
+}
+
 // Who renders a requester for chat: "@alice", or the platform id.
 func Who(m jobs.Meta) string {
 	if m.Requester.UserID == "" && m.Schedule != "" {
