@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/bot/render"
+	"github.com/backupbot/backupbot/internal/quote"
 	"github.com/backupbot/backupbot/jobs"
 )
 
@@ -158,7 +159,7 @@ func resultMessage(ev jobs.Event) Message {
 
 // failureMessage explains a failed job and offers a retry.
 func failureMessage(ev jobs.Event) Message {
-	why := ev.Error
+	why := quote.Lines(ev.Error)
 	if why == "" {
 		why = "the worker reported no reason"
 	}

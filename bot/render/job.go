@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backupbot/backupbot/internal/quote"
 	"github.com/backupbot/backupbot/jobs"
 )
 
@@ -99,7 +100,7 @@ func PlanListing(p *jobs.Plan, limit int) string {
 			fmt.Fprintf(&b, "… and %d more\n", len(p.Entries)-limit)
 			break
 		}
-		fmt.Fprintf(&b, "%-9s %s (%s)\n", e.Action, e.Path, Bytes(e.Size))
+		fmt.Fprintf(&b, "%-9s %s (%s)\n", e.Action, quote.Name(e.Path), Bytes(e.Size))
 	}
 	return b.String()
 }

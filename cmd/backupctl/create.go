@@ -127,7 +127,7 @@ func printBackup(a *app, storageName, location string, res *engine.BackupResult)
 		fmt.Fprintf(w, "  expires:     %s\n", s.ExpiresAt.Local().Format(time.DateTime))
 	}
 	for _, warn := range res.Warnings {
-		fmt.Fprintf(a.stderr, "warning: %s\n", warn)
+		fmt.Fprintf(a.stderr, "warning: %s\n", quote.Lines(warn))
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/internal/quote"
 )
 
 // Exit codes (see the interfaces document).
@@ -163,6 +164,6 @@ func (a *app) exitCode(err error) int {
 		_ = enc.Encode(out)
 		return code
 	}
-	fmt.Fprintf(a.stderr, "backupctl: %v\n", err)
+	fmt.Fprintf(a.stderr, "backupctl: %s\n", quote.Lines(err.Error()))
 	return code
 }

@@ -9,6 +9,7 @@ package quote
 
 import (
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -39,4 +40,14 @@ func safe(s string) bool {
 		}
 	}
 	return true
+}
+
+// Lines applies Name to each line of a message (an error or a warning
+// that embeds file names), keeping its line breaks.
+func Lines(msg string) string {
+	lines := strings.Split(msg, "\n")
+	for i, l := range lines {
+		lines[i] = Name(l)
+	}
+	return strings.Join(lines, "\n")
 }

@@ -37,7 +37,7 @@ func (rs *restorer) special(it item) error {
 		mode |= unix.S_IFBLK
 	}
 	if it.node.Type != repo.NodeFIFO && !rs.root {
-		rs.warn("skipped device %s (%d:%d): only root can create device nodes", quote.Name(it.dest), unix.Major(it.node.Rdev), unix.Minor(it.node.Rdev))
+		rs.warn("skipped device %s (%d:%d): only root can create device nodes", it.dest, unix.Major(it.node.Rdev), unix.Minor(it.node.Rdev))
 		return nil
 	}
 	tmp := tempName(it.dest)
@@ -57,7 +57,7 @@ func (rs *restorer) special(it item) error {
 func (rs *restorer) setXattrs(p string, n *repo.Node) {
 	for _, x := range n.Xattrs {
 		if err := unix.Lsetxattr(p, x.Name, x.Value, 0); err != nil {
-			rs.warn("cannot set the extended attribute %s of %s: %v", quote.Name(x.Name), quote.Name(p), err)
+			rs.warn("cannot set the extended attribute %s of %s: %v", x.Name, p, err)
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/backupbot/backupbot/internal/quote"
 	"github.com/backupbot/backupbot/storage/repo"
 )
 
@@ -146,6 +148,11 @@ func Run(ctx context.Context, r *repo.Repository, root repo.ID, opts Options) (*
 }
 
 func (rs *restorer) warn(format string, args ...any) {
+	for i, a := range args { // names from a snapshot are printed quoted when unsafe
+		if s, ok := a.(string); ok {
+			args[i] = quote.Name(s)
+		}
+	}
 	msg := fmt.Sprintf(format, args...)
 	rs.log.Warn(msg)
 	rs.mu.Lock()
@@ -229,7 +236,7 @@ func (rs *restorer) collect(ctx context.Context, id repo.ID, dir string, inSourc
 		n := &t.Nodes[i]
 		name := n.FileName()
 		if !safeName(name) || seen[name] {
-			rs.warn("skipped an unsafe or duplicate name %q in %s", name, dir)
+			rs.warn("skipped an unsafe or duplicate name %s in %s", strconv.Quote(name), dir)
 			continue
 		}
 		seen[name] = true
@@ -262,7 +269,7 @@ func (rs *restorer) collect(ctx context.Context, id repo.ID, dir string, inSourc
 			continue
 		}
 		if !restorable(n.Type) {
-			rs.warn("skipped %s: a file of unknown kind %q", p, n.Type)
+			rs.warn("skipped %s: a file of unknown kind %s", p, n.Type)
 			continue
 		}
 		rs.items = append(rs.items, item{node: n, snapPath: p, dest: dest, inSource: src})
