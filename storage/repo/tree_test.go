@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -172,8 +174,8 @@ func TestTreeHugeChunkList(t *testing.T) {
 	}
 }
 
-// TestTreeVersion1Reads: a tree blob as format version 1 wrote it (no
-// version 2 fields) still reads.
+// TestTreeVersion1Reads: a repository of format version 1 opens, and a
+// tree blob as version 1 wrote it (no version 2 fields) still reads.
 func TestTreeVersion1Reads(t *testing.T) {
 	r := newRepo(t, "")
 	ctx := context.Background()
@@ -186,7 +188,33 @@ func TestTreeVersion1Reads(t *testing.T) {
 	if _, err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got, err := r.LoadTree(ctx, id)
+	// The repository as version 1 wrote it: config version 1.
+	cfgPath := filepath.Join(r.Backend().(interface{ Dir() string }).Dir(), "config")
+	raw, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg["version"] != float64(FormatVersion) || FormatVersion < 2 {
+		t.Fatalf("a new repository has version %v, want %d (2 or later)", cfg["version"], FormatVersion)
+	}
+	cfg["version"] = 1
+	raw, _ = json.Marshal(cfg)
+	if err := os.WriteFile(cfgPath, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r1, err := Open(ctx, r.Backend(), "", nil)
+	if err != nil {
+		t.Fatalf("a version 1 repository does not open: %v", err)
+	}
+	defer r1.Close()
+	if err := r1.LoadIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r1.LoadTree(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
