@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: the engine against restic on ../shared/bench data (local, then S3 and
 # Azure), and the queue/chat latency benchmarks against a test-owned Redis.
-# SCALE (default in bench/run.sh) sets the dataset size; BENCH_ONLY=engine|remote|queue picks one part.
+# SCALE (default in bench/run.sh) sets the dataset size; BENCH_ONLY=engine|remote|queue|bigdir|fidelity
+# picks one part.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export BACKUPBOT_TEST_STATE=${BACKUPBOT_TEST_STATE:-/tmp/backupbot-test}
@@ -30,5 +31,13 @@ if [[ $only == all || $only == queue ]]; then
   go test -run '^$' -bench . -benchtime "${QUEUE_SAMPLES:-300x}" ./jobs/ || rc=1
   # chat command -> ack under a 200 commands/s load for 30 s (one run is the whole load)
   go test -run '^$' -bench CommandToAck -benchtime 1x ./bot/ || rc=1
+fi
+if [[ $only == all || $only == bigdir ]]; then
+  echo "== directories of any size: 1,000,000 entries, 100,000 with 240-byte names (vs restic)"
+  bash bench/bigdir.sh || rc=1
+fi
+if [[ $only == all || $only == fidelity ]]; then
+  echo "== fidelity: every file kind, what backupctl and restic keep"
+  bash bench/fidelity.sh || rc=1
 fi
 exit $rc

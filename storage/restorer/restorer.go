@@ -120,7 +120,7 @@ func Run(ctx context.Context, r *repo.Repository, root repo.ID, opts Options) (*
 	}
 	var totalFiles, totalBytes int64
 	for _, it := range rs.items {
-		if it.node.Type == repo.NodeFile {
+		if it.node.Type != repo.NodeDir { // files, links, FIFOs, devices: all counted as written
 			totalFiles++
 			totalBytes += it.node.Size
 		}
