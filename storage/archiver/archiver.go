@@ -695,6 +695,7 @@ func (a *archiver) buildTree(ctx context.Context, job *dirJob, h *crypto.Hasher)
 		}
 		tree.Nodes = append(tree.Nodes, node)
 	}
+	job.nodes = nil // a huge directory's pending entries can go before its tree is encoded
 	if firstErr != nil {
 		return repo.ID{}, firstErr
 	}

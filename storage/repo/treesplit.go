@@ -46,49 +46,47 @@ const (
 // and the tree stored under the returned ID is {"nodes":[],"parts":[...]}
 // (itself split again when the part list is too long).
 func saveTree(s blobSink, nodes []Node, h interface{ Sum([]byte) ID }, limit int) (ID, int, error) {
-	encs := make([][]byte, 0, len(nodes))
-	total := len(treeHead) + len(treeTail)
-	for i := range nodes {
-		es, err := encodeNode(&nodes[i], limit)
-		if err != nil {
-			return ID{}, 0, err
-		}
-		for _, e := range es {
-			total += len(e) + 1
-			encs = append(encs, e)
-		}
-	}
-	if len(encs) > 0 {
-		total--
-	}
-	if total <= limit {
-		return storeTree(s, joinNodes(encs, total), h)
-	}
+	// Encodings are collected until they would overflow one blob; from
+	// then on each full part is stored at once, so a huge directory never
+	// holds more than one part's encoding in memory.
 	var parts []ID
 	added := 0
-	start, size := 0, len(treeHead)+len(treeTail)
-	flush := func(end int) error {
-		id, n, err := storeTree(s, joinNodes(encs[start:end], size), h)
+	var cur [][]byte
+	size := len(treeHead) + len(treeTail)
+	flush := func() error {
+		id, n, err := storeTree(s, joinNodes(cur, size), h)
 		if err != nil {
 			return err
 		}
 		parts = append(parts, id)
 		added += n
-		start, size = end, len(treeHead)+len(treeTail)
+		cur, size = cur[:0], len(treeHead)+len(treeTail)
 		return nil
 	}
-	for i, e := range encs {
-		if i > start && size+1+len(e) > limit {
-			if err := flush(i); err != nil {
-				return ID{}, added, err
+	for i := range nodes {
+		es, err := encodeNode(&nodes[i], limit)
+		if err != nil {
+			return ID{}, added, err
+		}
+		for _, e := range es {
+			sep := 0
+			if len(cur) > 0 {
+				sep = 1
 			}
+			if len(cur) > 0 && size+sep+len(e) > limit {
+				if err := flush(); err != nil {
+					return ID{}, added, err
+				}
+				sep = 0
+			}
+			cur = append(cur, e)
+			size += sep + len(e)
 		}
-		if i > start {
-			size++
-		}
-		size += len(e)
 	}
-	if err := flush(len(encs)); err != nil {
+	if len(parts) == 0 { // it all fits in one blob
+		return storeTree(s, joinNodes(cur, size), h)
+	}
+	if err := flush(); err != nil {
 		return ID{}, added, err
 	}
 	id, n, err := saveParts(s, parts, h, limit, 0)
