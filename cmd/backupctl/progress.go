@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/backupbot/backupbot/internal/quote"
+
 	"fmt"
 	"io"
 	"os"
@@ -102,7 +104,7 @@ func (pv *progressView) render(p engine.Progress, now time.Time) string {
 	if p.Path != "" && pv.tty {
 		room := pv.width - len(line) - 2
 		if room > 10 {
-			path := p.Path
+			path := quote.Name(p.Path)
 			if len(path) > room {
 				path = "..." + path[len(path)-room+3:]
 			}
