@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/backupbot/backupbot/internal/quote"
-
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +10,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/backupbot/backupbot/internal/quote"
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
