@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/bot/render"
+	"github.com/backupbot/backupbot/internal/quote"
 	"github.com/backupbot/backupbot/jobs"
 )
 
@@ -111,9 +112,9 @@ func progressText(ev jobs.Event, last *jobs.Progress) string {
 				done.Files = done.FilesTotal
 			}
 			done.ETA = 0
-			return "✅ Done · " + render.Progress(done)
+			return render.ResultMark(ev.Result) + " Done · " + render.Progress(done)
 		}
-		return "✅ Done"
+		return render.ResultMark(ev.Result) + " Done"
 	case jobs.EventFailed:
 		return "❌ Failed"
 	case jobs.EventCanceled:
@@ -145,7 +146,7 @@ func resultMessage(ev jobs.Event) Message {
 	if res == nil {
 		return Message{Text: fmt.Sprintf("✅ Job `%s` done.", ev.Meta.JobID)}
 	}
-	text := "✅ " + res.Summary
+	text := render.ResultMark(res) + " " + res.Summary
 	m := Message{Text: text, Fields: fields(res.Fields)}
 	if res.Plan != nil && !hasField(res.Fields, "Plan") {
 		m.Fields = append(m.Fields, Field{Label: "Plan", Value: render.PlanSummary(res.Plan) + "\n" + render.PlanListing(res.Plan, planLinesInMessage)})
@@ -158,7 +159,7 @@ func resultMessage(ev jobs.Event) Message {
 
 // failureMessage explains a failed job and offers a retry.
 func failureMessage(ev jobs.Event) Message {
-	why := ev.Error
+	why := quote.Lines(ev.Error)
 	if why == "" {
 		why = "the worker reported no reason"
 	}

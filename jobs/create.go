@@ -67,7 +67,9 @@ func (w *Worker) create(ctx context.Context, j *Job) (*Result, error) {
 		}
 		results = append(results, res)
 	}
-	return backupResult(ns.Name, results), nil
+	res := backupResult(ns.Name, results)
+	partialResult(res, results)
+	return res, nil
 }
 
 func tagMap(tags []commands.Tag) map[string]string {

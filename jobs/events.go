@@ -139,6 +139,9 @@ type Result struct {
 	// Data is the action's machine-readable result (JSON), for --json
 	// consumers and the dashboard.
 	Data json.RawMessage `json:"data,omitempty"`
+	// Partial says the job did only part of its work (a backup that could
+	// not read some files): chat shows ⚠️ instead of ✅.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // Redis names of the event feed. Events go to a capped stream (so a

@@ -141,7 +141,7 @@ func listResult(c *commands.List, storages []config.NamedStorage, rows []listedS
 		if len(storages) > 1 {
 			l = append(l, r.Storage)
 		}
-		l = append(l, r.Name, short(r.ID), r.Type, r.Target, r.Time.Local().Format("2006-01-02 15:04"))
+		l = append(l, r.Name, short(r.ID), snapshotType(r.SnapshotInfo), r.Target, r.Time.Local().Format("2006-01-02 15:04"))
 		if c.Size {
 			l = append(l, humanBytes(r.Size), humanBytes(r.Added))
 		}

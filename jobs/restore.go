@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/quote"
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
@@ -133,7 +134,7 @@ func restoreResult(c *commands.Restore, storageName string, r *engine.RestoreRes
 			fmt.Fprintf(&b, "… and %d more (see the attached plan)\n", len(plan.Entries)-planInline)
 			break
 		}
-		fmt.Fprintf(&b, "%-9s %8s  %s\n", e.Action, humanBytes(e.Size), e.Path)
+		fmt.Fprintf(&b, "%-9s %8s  %s\n", e.Action, humanBytes(e.Size), quote.Name(e.Path))
 	}
 	if b.Len() > 0 {
 		res.Fields = append(res.Fields, Field{"Plan", strings.TrimRight(b.String(), "\n")})
@@ -141,7 +142,7 @@ func restoreResult(c *commands.Restore, storageName string, r *engine.RestoreRes
 	if len(plan.Entries) > planInline {
 		rows := make([][]string, len(plan.Entries))
 		for i, e := range plan.Entries {
-			rows[i] = []string{e.Action, humanBytes(e.Size), e.Path}
+			rows[i] = []string{e.Action, humanBytes(e.Size), quote.Name(e.Path)}
 		}
 		res.Report = &Report{Name: "restore-plan-" + short(s.ID) + ".txt", Data: []byte(table([]string{"ACTION", "SIZE", "PATH"}, rows))}
 	}

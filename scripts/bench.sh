@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: the engine against restic on ../shared/bench data (local, then S3 and
 # Azure), and the queue/chat latency benchmarks against a test-owned Redis.
-# SCALE (default in bench/run.sh) sets the dataset size; BENCH_ONLY=engine|remote|queue|resume picks one part.
+# SCALE (default in bench/run.sh) sets the dataset size; BENCH_ONLY=engine|remote|queue|
+# resume|bigdir|fidelity picks one part.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export BACKUPBOT_TEST_STATE=${BACKUPBOT_TEST_STATE:-/tmp/backupbot-test}
@@ -37,5 +38,13 @@ if [[ $only == all || $only == resume ]]; then
   # The retry must upload under 60% of the data again, verify --deep clean, no lock left.
   BACKUPBOT_RESUME_MIB=${RESUME_MIB:-2048} go test -run '^TestKilledBackupIsResumedByTheRetry$' -count=1 -v -timeout 30m ./jobs/ |
     grep -E '^(=== RUN|--- |\s+resume_test|ok|FAIL|PASS)' || rc=1
+fi
+if [[ $only == all || $only == bigdir ]]; then
+  echo "== directories of any size: 1,000,000 entries, 100,000 with 240-byte names (vs restic)"
+  bash bench/bigdir.sh || rc=1
+fi
+if [[ $only == all || $only == fidelity ]]; then
+  echo "== fidelity: every file kind, what backupctl and restic keep"
+  bash bench/fidelity.sh || rc=1
 fi
 exit $rc

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backupbot/backupbot/internal/quote"
 	"github.com/backupbot/backupbot/jobs"
 )
 
@@ -15,6 +16,16 @@ func Progress(p jobs.Progress) string {
 		Bytes: p.Bytes, BytesTotal: p.BytesTotal, Path: p.Path,
 		BytesPerSecond: p.Rate, ETA: p.ETA,
 	}.String()
+}
+
+// ResultMark is the mark a finished job's result starts with: ⚠️ when
+// the job did only part of its work (a backup that skipped files), ✅
+// otherwise.
+func ResultMark(res *jobs.Result) string {
+	if res != nil && res.Partial {
+		return "⚠️"
+	}
+	return "✅"
 }
 
 // Who renders a requester for chat: "@alice", or the platform id.
@@ -89,7 +100,7 @@ func PlanListing(p *jobs.Plan, limit int) string {
 			fmt.Fprintf(&b, "… and %d more\n", len(p.Entries)-limit)
 			break
 		}
-		fmt.Fprintf(&b, "%-9s %s (%s)\n", e.Action, e.Path, Bytes(e.Size))
+		fmt.Fprintf(&b, "%-9s %s (%s)\n", e.Action, quote.Name(e.Path), Bytes(e.Size))
 	}
 	return b.String()
 }

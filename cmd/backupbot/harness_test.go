@@ -343,7 +343,7 @@ func (c *consoleClient) waitDone(jobID string, timeout time.Duration) string {
 	for {
 		if v := views(c.all())[jobID]; v != nil {
 			for _, l := range v.thread {
-				if strings.HasPrefix(l, "✅") || strings.HasPrefix(l, "❌") || strings.HasPrefix(l, "⏹") {
+				if strings.HasPrefix(l, "✅") || strings.HasPrefix(l, "⚠️") || strings.HasPrefix(l, "❌") || strings.HasPrefix(l, "⏹") {
 					return l
 				}
 			}

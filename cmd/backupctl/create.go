@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/quote"
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
@@ -64,7 +66,39 @@ func (a *app) create(ctx context.Context, c *commands.Create) error {
 			return err
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return partialBackups(out.Results)
+}
+
+// partialError reports backups that could not read some files (exit 3).
+type partialError struct{ msg string }
+
+func (e *partialError) Error() string { return e.msg }
+
+// partialBackups returns a partialError naming what the backups skipped,
+// or nil when they are complete.
+func partialBackups(rs []*engine.BackupResult) error {
+	var lines []string
+	var count int64
+	for _, r := range rs {
+		s := r.Snapshot
+		if !s.Partial {
+			continue
+		}
+		count += s.SkippedCount
+		for _, sk := range s.Skipped {
+			lines = append(lines, "  "+quote.Name(sk.Path)+": "+sk.Error)
+		}
+		if n := s.SkippedCount - int64(len(s.Skipped)); n > 0 {
+			lines = append(lines, fmt.Sprintf("  … and %d more (backupctl --json list shows the snapshot's list)", n))
+		}
+	}
+	if count == 0 {
+		return nil
+	}
+	return &partialError{msg: fmt.Sprintf("the backup is PARTIAL: %d file(s) could not be read and are not in it:\n%s", count, strings.Join(lines, "\n"))}
 }
 
 func printBackup(a *app, storageName, location string, res *engine.BackupResult) {
@@ -93,7 +127,7 @@ func printBackup(a *app, storageName, location string, res *engine.BackupResult)
 		fmt.Fprintf(w, "  expires:     %s\n", s.ExpiresAt.Local().Format(time.DateTime))
 	}
 	for _, warn := range res.Warnings {
-		fmt.Fprintf(a.stderr, "warning: %s\n", warn)
+		fmt.Fprintf(a.stderr, "warning: %s\n", quote.Lines(warn))
 	}
 }
 

@@ -84,7 +84,11 @@ func (a *app) list(ctx context.Context, c *commands.List) error {
 	}
 	fmt.Fprintln(tw, header+"\tSTORAGE")
 	for _, r := range rows {
-		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%d", r.Name, short(r.ID), r.Type, r.Target, r.Time.Local().Format("2006-01-02 15:04:05"), r.Files)
+		typ := r.Type
+		if r.Partial {
+			typ += " (partial)"
+		}
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%d", r.Name, short(r.ID), typ, r.Target, r.Time.Local().Format("2006-01-02 15:04:05"), r.Files)
 		if c.Size {
 			line += "\t" + humanBytes(r.Size) + "\t" + humanBytes(r.Added)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/backupbot/backupbot/internal/quote"
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
@@ -102,7 +103,7 @@ func (pv *progressView) render(p engine.Progress, now time.Time) string {
 	if p.Path != "" && pv.tty {
 		room := pv.width - len(line) - 2
 		if room > 10 {
-			path := p.Path
+			path := quote.Name(p.Path)
 			if len(path) > room {
 				path = "..." + path[len(path)-room+3:]
 			}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/quote"
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
@@ -68,7 +69,7 @@ func (a *app) restore(ctx context.Context, c *commands.Restore) error {
 		var size int64
 		for _, e := range res.Plan {
 			counts[e.Action]++
-			fmt.Fprintf(w, "%-9s %10s  %s\n", e.Action, humanBytes(e.Size), e.Path)
+			fmt.Fprintf(w, "%-9s %10s  %s\n", e.Action, humanBytes(e.Size), quote.Name(e.Path))
 			if e.Action != engine.ActionUnchanged {
 				size += e.Size
 			}
@@ -84,7 +85,7 @@ func (a *app) restore(ctx context.Context, c *commands.Restore) error {
 	fmt.Fprintf(w, "restored %s (%s) of target %s to %s: %d files, %s in %s\n",
 		s.Name, short(s.ID), s.Target, where, res.FilesWritten, humanBytes(res.BytesWritten), res.Duration.Round(10*time.Millisecond))
 	for _, warn := range res.Warnings {
-		fmt.Fprintf(a.stderr, "warning: %s\n", warn)
+		fmt.Fprintf(a.stderr, "warning: %s\n", quote.Lines(warn))
 	}
 	return nil
 }

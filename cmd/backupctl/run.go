@@ -13,13 +13,15 @@ import (
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/internal/quote"
 )
 
 // Exit codes (see the interfaces document).
 const (
-	exitOK     = 0 // success
-	exitFailed = 1 // the operation failed
-	exitUsage  = 2 // bad input: a command that does not parse, an unknown configured name, a bad config
+	exitOK      = 0 // success
+	exitFailed  = 1 // the operation failed
+	exitUsage   = 2 // bad input: a command that does not parse, an unknown configured name, a bad config
+	exitPartial = 3 // done in part: a backup that could not read some files (its snapshot says so)
 )
 
 const usage = `usage: backupctl [--json] [--config FILE] ACTION [options]
@@ -144,8 +146,12 @@ func (a *app) exitCode(err error) int {
 	code := exitFailed
 	var cmdErr *commands.Error
 	var usage *usageError
-	if errors.As(err, &cmdErr) || errors.As(err, &usage) {
+	var partial *partialError
+	switch {
+	case errors.As(err, &cmdErr) || errors.As(err, &usage):
 		code = exitUsage
+	case errors.As(err, &partial):
+		code = exitPartial
 	}
 	if a.json {
 		out := struct {
@@ -158,6 +164,6 @@ func (a *app) exitCode(err error) int {
 		_ = enc.Encode(out)
 		return code
 	}
-	fmt.Fprintf(a.stderr, "backupctl: %v\n", err)
+	fmt.Fprintf(a.stderr, "backupctl: %s\n", quote.Lines(err.Error()))
 	return code
 }

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/backupbot/backupbot/internal/quote"
 	"github.com/backupbot/backupbot/storage/chunker"
 	"github.com/backupbot/backupbot/storage/crypto"
 	"github.com/backupbot/backupbot/storage/pack"
@@ -70,6 +71,10 @@ type Stats struct {
 	// BytesNew is the plaintext size of the new data blobs.
 	BytesNew int64
 	Warnings []string
+	// Skipped names what could not be read (at most repo.MaxSkipped;
+	// SkippedCount counts all): the snapshot lacks it, so it is partial.
+	Skipped      []repo.SkippedPath
+	SkippedCount int64
 }
 
 const maxWarnings = 100
@@ -91,6 +96,8 @@ type archiver struct {
 
 	mu       sync.Mutex
 	warnings []string
+	skipped  []repo.SkippedPath
+	skippedN int64
 	fatal    error
 	cancel   context.CancelFunc
 }
@@ -197,7 +204,7 @@ func Run(ctx context.Context, r *repo.Repository, s *repo.Saver, opts Options) (
 	st := Stats{
 		FilesNew: a.filesNew.Load(), FilesChanged: a.filesChanged.Load(), FilesUnchanged: a.filesSame.Load(),
 		Files: a.files.Load(), Dirs: a.dirsN.Load(), Size: a.size.Load(), BytesRead: a.read.Load(),
-		BytesNew: a.bytesNew.Load(), Warnings: a.warnings,
+		BytesNew: a.bytesNew.Load(), Warnings: a.warnings, Skipped: a.skipped, SkippedCount: a.skippedN,
 	}
 	return id, st, err
 }
@@ -246,6 +253,28 @@ func (a *archiver) warn(format string, args ...any) {
 		a.warnings = append(a.warnings, msg)
 	}
 	a.mu.Unlock()
+}
+
+// skip records that p could not be read: the snapshot will lack it.
+func (a *archiver) skip(p string, err error) {
+	why := reason(err)
+	a.warn("skipped %s: %s", quote.Name(p), why)
+	a.mu.Lock()
+	a.skippedN++
+	if len(a.skipped) < repo.MaxSkipped {
+		a.skipped = append(a.skipped, repo.SkippedPath{Path: p, Error: why})
+	}
+	a.mu.Unlock()
+}
+
+// reason is an error without the path it names (printed separately and
+// quoted): "open: permission denied".
+func reason(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Op + ": " + pe.Err.Error()
+	}
+	return err.Error()
 }
 
 func (a *archiver) setFatal(err error) {
@@ -336,7 +365,9 @@ func (a *archiver) walkVirtual(ctx context.Context, v *vdir, parent *repo.Tree) 
 		if err != nil {
 			return nil, err
 		}
-		job.nodes = append(job.nodes, pendingNode{node: nodeFromInfo(name, fi), dir: sub})
+		node := nodeFromInfo(name, fi)
+		a.xattrs(c.abs, &node)
+		job.nodes = append(job.nodes, pendingNode{node: node, dir: sub})
 	}
 	if err := a.sendDir(ctx, job); err != nil {
 		return nil, err
@@ -380,7 +411,11 @@ func (a *archiver) walkDir(ctx context.Context, abs string, parent *repo.Tree) (
 	job := &dirJob{path: abs, fut: &dirFuture{done: make(chan struct{})}}
 	entries, err := os.ReadDir(abs)
 	if err != nil {
-		a.warn("cannot read directory %s: %v", abs, err)
+		if errors.Is(err, fs.ErrNotExist) {
+			a.warn("directory %s vanished during the backup", quote.Name(abs))
+		} else {
+			a.skip(abs, err)
+		}
 	}
 	for _, e := range entries {
 		full := filepath.Join(abs, e.Name())
@@ -390,7 +425,7 @@ func (a *archiver) walkDir(ctx context.Context, abs string, parent *repo.Tree) (
 		fi, err := e.Info()
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
-				a.warn("cannot stat %s: %v", full, err)
+				a.skip(full, err)
 			}
 			continue
 		}
@@ -433,6 +468,7 @@ func (a *archiver) excluded(full, name string) bool {
 // for the workers (unless unchanged), directories are walked.
 func (a *archiver) entry(ctx context.Context, full, name string, fi fs.FileInfo, prev *repo.Node) (pendingNode, bool, error) {
 	node := nodeFromInfo(name, fi)
+	a.xattrs(full, &node)
 	switch node.Type {
 	case repo.NodeDir:
 		sub, err := a.walkDir(ctx, full, a.prevTree(ctx, prev))
@@ -443,7 +479,10 @@ func (a *archiver) entry(ctx context.Context, full, name string, fi fs.FileInfo,
 	case repo.NodeSymlink:
 		target, err := os.Readlink(full)
 		if err != nil {
-			a.warn("cannot read symlink %s: %v", full, err)
+			if errors.Is(err, fs.ErrNotExist) {
+				return pendingNode{}, false, nil
+			}
+			a.skip(full, err)
 			return pendingNode{}, false, nil
 		}
 		node.SetTarget(target)
@@ -472,8 +511,13 @@ func (a *archiver) entry(ctx context.Context, full, name string, fi fs.FileInfo,
 			return pendingNode{}, false, ctx.Err()
 		}
 		return pendingNode{node: node, file: job, state: state}, true, nil
+	case repo.NodeFIFO, repo.NodeCharDev, repo.NodeBlockDev:
+		return pendingNode{node: node}, true, nil
+	case nodeSocket:
+		a.warn("skipped socket %s: a socket is made by the program that listens on it, it cannot be backed up", quote.Name(full))
+		return pendingNode{}, false, nil
 	}
-	a.log.Debug("skipping special file", "path", full, "mode", fi.Mode().String())
+	a.warn("skipped %s: a file of unknown kind (%s)", quote.Name(full), fi.Mode().Type())
 	return pendingNode{}, false, nil
 }
 
@@ -495,22 +539,39 @@ func (a *archiver) allStored(ids []repo.ID) bool {
 func nodeFromInfo(name string, fi fs.FileInfo) repo.Node {
 	n := repo.Node{Mode: uint32(fi.Mode()), ModTime: fi.ModTime()}
 	n.SetName(name)
+	m := fi.Mode()
 	switch {
-	case fi.Mode().IsRegular():
+	case m.IsRegular():
 		n.Type = repo.NodeFile
 		n.Size = fi.Size()
 	case fi.IsDir():
 		n.Type = repo.NodeDir
-	case fi.Mode()&fs.ModeSymlink != 0:
+	case m&fs.ModeSymlink != 0:
 		n.Type = repo.NodeSymlink
+	case m&fs.ModeNamedPipe != 0:
+		n.Type = repo.NodeFIFO
+	case m&fs.ModeCharDevice != 0:
+		n.Type = repo.NodeCharDev
+	case m&fs.ModeDevice != 0:
+		n.Type = repo.NodeBlockDev
+	case m&fs.ModeSocket != 0:
+		n.Type = nodeSocket
 	default:
-		n.Type = "special"
+		n.Type = "unknown"
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		n.UID, n.GID = st.Uid, st.Gid
 		n.ChangeTime = time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
-		if n.Type == repo.NodeFile {
+		switch n.Type {
+		case repo.NodeFile:
 			n.Inode = st.Ino
+			if st.Nlink > 1 {
+				n.Links, n.Device = uint64(st.Nlink), uint64(st.Dev)
+			}
+			// Fewer blocks than the size needs: the file has holes.
+			n.Sparse = st.Blocks*512 < st.Size
+		case repo.NodeCharDev, repo.NodeBlockDev:
+			n.Rdev = uint64(st.Rdev)
 		}
 	}
 	return n
@@ -535,7 +596,7 @@ func (a *archiver) saveFile(ctx context.Context, job *fileJob, ch *chunker.Chunk
 	a.current.Store(&p)
 	f, err := os.Open(job.path)
 	if err != nil {
-		return err
+		return err // the caller names the path
 	}
 	defer f.Close()
 	buf := ch.Buffer()
@@ -549,7 +610,7 @@ func (a *archiver) saveFile(ctx context.Context, job *fileJob, ch *chunker.Chunk
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("reading %s: %w", job.path, err)
+			return &fs.PathError{Op: "read", Path: job.path, Err: err}
 		}
 		if err := ctx.Err(); err != nil {
 			return err
@@ -601,7 +662,11 @@ func (a *archiver) buildTree(ctx context.Context, job *dirJob, h *crypto.Hasher)
 					firstErr = cmpErr(firstErr, err)
 					continue
 				}
-				a.warn("skipped %s: %v", pn.file.path, err)
+				if errors.Is(err, fs.ErrNotExist) {
+					a.warn("file %s vanished during the backup", quote.Name(pn.file.path))
+				} else {
+					a.skip(pn.file.path, err)
+				}
 				a.size.Add(-node.Size)
 				a.files.Add(-1)
 				continue
@@ -630,6 +695,7 @@ func (a *archiver) buildTree(ctx context.Context, job *dirJob, h *crypto.Hasher)
 		}
 		tree.Nodes = append(tree.Nodes, node)
 	}
+	job.nodes = nil // a huge directory's pending entries can go before its tree is encoded
 	if firstErr != nil {
 		return repo.ID{}, firstErr
 	}

@@ -153,6 +153,7 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 		Time: start.UTC(), Name: name, Type: req.Type, Target: req.Target, Paths: paths, Excludes: req.Exclude,
 		Tags: req.Tags, Host: host, Tree: root, Files: st.Files, Dirs: st.Dirs, Size: st.Size,
 		Added: ss.PackBytes + ss.IndexBytes, JobID: req.JobID, ToolVersion: ToolVersion,
+		Partial: st.SkippedCount > 0, Skipped: st.Skipped, SkippedCount: st.SkippedCount,
 	}
 	if u, err := user.Current(); err == nil {
 		sn.Username = u.Username

@@ -91,6 +91,11 @@ func (e *Engine) prune(ctx context.Context, res *CleanupResult) error {
 		if err != nil {
 			return fmt.Errorf("%w; run verify before a cleanup", err)
 		}
+		for _, p := range t.Parts { // a large directory's other tree blobs
+			if l, ok := r.Index.Lookup(p); ok {
+				usedPacks[l.Pack] = true
+			}
+		}
 		for _, n := range t.Nodes {
 			for _, b := range n.Content {
 				if l, ok := r.Index.Lookup(b); ok {

@@ -94,6 +94,11 @@ type SnapshotInfo struct {
 	JobID       string            `json:"job_id,omitempty"`
 	ToolVersion string            `json:"tool_version"`
 	ExpiresAt   time.Time         `json:"expires_at,omitzero"`
+	// Partial says the backup could not read some files; Skipped names
+	// them (at most repo.MaxSkipped) and SkippedCount counts them.
+	Partial      bool               `json:"partial,omitempty"`
+	Skipped      []repo.SkippedPath `json:"skipped,omitempty"`
+	SkippedCount int64              `json:"skipped_count,omitempty"`
 }
 
 // BackupRequest says what to back up and how.

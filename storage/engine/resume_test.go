@@ -105,7 +105,7 @@ func countFiles(t *testing.T, dir string) int {
 	return n
 }
 
-func openLocal(t *testing.T, b backend.Backend) *engine.Engine {
+func openOver(t *testing.T, b backend.Backend) *engine.Engine {
 	t.Helper()
 	e, err := engine.Open(context.Background(), b, engine.OpenOptions{Password: "pw", Create: true})
 	if err != nil {
@@ -143,7 +143,7 @@ func resumeScenario(t *testing.T, b backend.Backend, mib int, crash bool) {
 	src := filepath.Join(t.TempDir(), "src")
 	randomTree(t, src, mib)
 	fb := &failingBackend{Backend: b, ok: 2, fail: errors.New("connection reset by peer"), crash: crash}
-	e1 := openLocal(t, fb)
+	e1 := openOver(t, fb)
 	req := engine.BackupRequest{Paths: []string{src}, Target: "data", Type: engine.TypeFull, JobID: "job-1/data"}
 	if _, err := e1.Backup(ctx, req, nil); err == nil || backend.IsPermanent(err) {
 		t.Fatalf("first backup: %v, want a transient failure", err)
@@ -156,7 +156,7 @@ func resumeScenario(t *testing.T, b backend.Backend, mib int, crash bool) {
 		t.Fatalf("the interrupted backup left %d packs, want some", left)
 	}
 
-	e2 := openLocal(t, b)
+	e2 := openOver(t, b)
 	res, err := e2.Backup(ctx, req, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -201,19 +201,19 @@ func TestResumeLeavesPacksOfALiveBackupAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e1 := openLocal(t, &failingBackend{Backend: lb, ok: 1, fail: errors.New("connection reset by peer"), crash: true})
+	e1 := openOver(t, &failingBackend{Backend: lb, ok: 1, fail: errors.New("connection reset by peer"), crash: true})
 	if _, err := e1.Backup(ctx, engine.BackupRequest{Paths: []string{src}, Target: "data", Type: engine.TypeFull}, nil); err == nil {
 		t.Fatal("the first backup did not fail")
 	}
 	// Another backup is running (its lock is live), and the unindexed
 	// pack could be one it just stored.
-	other := openLocal(t, lb)
+	other := openOver(t, lb)
 	lock, err := other.Repository().LockJob(ctx, false, "backup other", "job-other/data")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lock.Unlock(ctx)
-	e2 := openLocal(t, lb)
+	e2 := openOver(t, lb)
 	adopted, st, err := e2.Repository().AdoptUnindexed(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -247,7 +247,7 @@ func TestRetryOfAJobTakesOverItsLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := openLocal(t, lb)
+	e := openOver(t, lb)
 	first, err := e.Repository().LockJob(ctx, false, "backup data", "job-7/data")
 	if err != nil {
 		t.Fatal(err)
@@ -284,7 +284,7 @@ func TestPermanentFailureRemovesThePartialBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	full := fmt.Errorf("no space left on the storage: %w: %w", backend.ErrNoSpace, backend.ErrPermanent)
-	e := openLocal(t, &failingBackend{Backend: lb, ok: 2, fail: full})
+	e := openOver(t, &failingBackend{Backend: lb, ok: 2, fail: full})
 	_, err = e.Backup(ctx, engine.BackupRequest{Paths: []string{src}, Target: "data", Type: engine.TypeFull}, nil)
 	if !errors.Is(err, backend.ErrNoSpace) {
 		t.Fatalf("backup: %v, want the no-space error", err)

@@ -211,6 +211,11 @@ func (c *checker) walk(ctx context.Context, sn *repo.Snapshot, id repo.ID, dir s
 			return
 		}
 		c.trees[id] = t
+		for _, p := range t.Parts { // a large directory's other tree blobs
+			if l, ok := c.index.Lookup(p); ok {
+				c.used[l.Pack] = true
+			}
+		}
 	}
 	for i := range t.Nodes {
 		n := &t.Nodes[i]

@@ -27,8 +27,14 @@ import (
 // ID names blobs and stored files.
 type ID = crypto.ID
 
-// FormatVersion is the repository format this package writes and reads.
-const FormatVersion = 1
+// FormatVersion is the repository format this package writes; it reads
+// every version from MinFormatVersion up to it. Version 2 added split
+// trees, file kinds (FIFOs, devices, hard links, xattrs, sparse files)
+// and partial snapshots; a version 1 repository reads as is.
+const (
+	FormatVersion    = 2
+	MinFormatVersion = 1
+)
 
 // Encryption schemes a config can name.
 const (
@@ -187,8 +193,8 @@ func Open(ctx context.Context, be backend.Backend, password string, log *slog.Lo
 	if err := json.Unmarshal(buf, &cfg); err != nil {
 		return nil, fmt.Errorf("the repository config at %s is damaged: %w", be.Location(), err)
 	}
-	if cfg.Version != FormatVersion {
-		return nil, fmt.Errorf("the repository at %s has format version %d; this backupbot reads version %d", be.Location(), cfg.Version, FormatVersion)
+	if cfg.Version < MinFormatVersion || cfg.Version > FormatVersion {
+		return nil, fmt.Errorf("the repository at %s has format version %d; this backupbot reads versions %d to %d", be.Location(), cfg.Version, MinFormatVersion, FormatVersion)
 	}
 	switch cfg.Encryption {
 	case EncryptionNone:
@@ -290,7 +296,7 @@ func newRepository(be backend.Backend, cfg Config, key *crypto.Key, log *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	r.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithDecoderMaxMemory(chunker.MaxSize*2))
+	r.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithDecoderMaxMemory(MaxBlobSize))
 	if err != nil {
 		return nil, err
 	}

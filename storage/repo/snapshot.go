@@ -31,6 +31,21 @@ type Snapshot struct {
 	JobID       string            `json:"job_id,omitempty"`
 	ToolVersion string            `json:"tool_version"`
 	ExpiresAt   time.Time         `json:"expires_at,omitzero"`
+	// Partial says the backup could not read everything under its paths
+	// (since format version 2). Skipped names what it left out, at most
+	// MaxSkipped entries; SkippedCount counts all of them.
+	Partial      bool          `json:"partial,omitempty"`
+	Skipped      []SkippedPath `json:"skipped,omitempty"`
+	SkippedCount int64         `json:"skipped_count,omitempty"`
+}
+
+// MaxSkipped bounds the skipped paths a snapshot names.
+const MaxSkipped = 1000
+
+// SkippedPath is a file or directory a backup could not read, and why.
+type SkippedPath struct {
+	Path  string `json:"path"`
+	Error string `json:"error"`
 }
 
 // SaveSnapshot writes a snapshot file and sets sn.ID. Write it only after

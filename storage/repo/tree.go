@@ -22,7 +22,18 @@ const (
 	NodeFile    = "file"
 	NodeDir     = "dir"
 	NodeSymlink = "symlink"
+	// Since format version 2:
+	NodeFIFO     = "fifo"
+	NodeCharDev  = "chardev"
+	NodeBlockDev = "blockdev"
 )
+
+// Xattr is one extended attribute (POSIX ACLs are the
+// system.posix_acl_access and system.posix_acl_default attributes).
+type Xattr struct {
+	Name  string `json:"name"`
+	Value []byte `json:"value"`
+}
 
 // Node is one entry of a directory: its metadata and, for a file, the IDs
 // of its chunks in order; for a directory, the ID of its tree.
@@ -45,6 +56,22 @@ type Node struct {
 	RawLinkTarget []byte `json:"raw_link_target,omitempty"`
 	Content       []ID   `json:"content,omitempty"`
 	Subtree       *ID    `json:"subtree,omitempty"`
+
+	// Since format version 2 (all optional, so version 1 trees read as is):
+
+	// Rdev is a device node's number (unix.Mkdev(major, minor)).
+	Rdev uint64 `json:"rdev,omitempty"`
+	// Links is a file's hard link count when above one; with Device and
+	// Inode it groups the names of one file, restored as hard links.
+	Links uint64 `json:"links,omitempty"`
+	// Xattrs are the extended attributes, ACLs included, sorted by name.
+	Xattrs []Xattr `json:"xattrs,omitempty"`
+	// Sparse says the file had holes; a restore leaves zero runs as holes.
+	Sparse bool `json:"sparse,omitempty"`
+	// Continues marks a stored node that only carries more content IDs of
+	// the node before it (a file with too many chunks for one tree blob).
+	// LoadTree merges it; a loaded tree never holds one.
+	Continues bool `json:"continues,omitempty"`
 }
 
 // FileName returns the node's real name.
@@ -85,6 +112,12 @@ func (n *Node) FileMode() fs.FileMode { return fs.FileMode(n.Mode) }
 // Tree is a directory listing, sorted by name.
 type Tree struct {
 	Nodes []Node `json:"nodes"`
+	// Parts, in a stored tree, are the IDs of the tree blobs that hold the
+	// nodes, in order, when a directory is too large for one blob (see
+	// MaxTreeBlob). In a loaded tree it lists every part blob read (nested
+	// ones too) so that walkers can count them as used; Nodes then holds
+	// the merged listing.
+	Parts []ID `json:"parts,omitempty"`
 }
 
 // Sort orders the nodes by name, as a stored tree must be.
@@ -101,19 +134,12 @@ func (t *Tree) Find(name string) *Node {
 	return &t.Nodes[i]
 }
 
-// SaveTree stores a tree blob through s (unless an identical one exists)
-// and returns its ID and the bytes it added.
+// SaveTree stores a tree (nodes sorted) through s and returns its ID and
+// the bytes it added. A listing larger than MaxTreeBlob is split across
+// several blobs (see saveSplit), so every stored tree blob is small
+// enough for LoadTree to read.
 func (r *Repository) SaveTree(s *Saver, t *Tree, h interface{ Sum([]byte) ID }) (ID, int, error) {
-	data, err := json.Marshal(t)
-	if err != nil {
-		return ID{}, 0, err
-	}
-	id := h.Sum(data)
-	if !s.Reserve(id) {
-		return id, 0, nil
-	}
-	n, err := s.Save(pack.TreeBlob, id, data, true)
-	return id, n, err
+	return saveTree(s, t.Nodes, h, MaxTreeBlob)
 }
 
 // maxTreePreload bounds the tree bytes LoadTree reads ahead.
@@ -178,8 +204,21 @@ func (r *Repository) preloadTrees(ctx context.Context) {
 	r.trees.mu.Unlock()
 }
 
-// LoadTree reads a tree blob.
+// LoadTree reads a directory listing: one tree blob, or a split one with
+// all its parts, merged into one Tree.
 func (r *Repository) LoadTree(ctx context.Context, id ID) (*Tree, error) {
+	t, err := r.loadTreeBlob(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(t.Parts) == 0 && !hasContinuation(t.Nodes) {
+		return t, nil
+	}
+	return assembleTree(ctx, t, r.loadTreeBlob)
+}
+
+// loadTreeBlob reads and decodes one tree blob as stored.
+func (r *Repository) loadTreeBlob(ctx context.Context, id ID) (*Tree, error) {
 	r.trees.once.Do(func() { r.preloadTrees(ctx) })
 	r.trees.mu.RLock()
 	c, ok := r.trees.sealed[id]

@@ -251,15 +251,21 @@ func (rs *restorer) writeAt(t target, data []byte) (bool, error) {
 	if err := f.open(); err != nil {
 		return false, err
 	}
-	for n := 0; n < len(data); {
-		w, err := syscall.Pwrite(f.fd, data[n:], t.off+int64(n))
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
+	if f.it.node.Sparse {
+		if err := pwriteSparse(f.fd, data, t.off); err != nil {
 			return false, fmt.Errorf("restoring %s: %w", f.it.dest, err)
 		}
-		n += w
+	} else {
+		for n := 0; n < len(data); {
+			w, err := syscall.Pwrite(f.fd, data[n:], t.off+int64(n))
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				return false, fmt.Errorf("restoring %s: %w", f.it.dest, err)
+			}
+			n += w
+		}
 	}
 	rs.bytes.Add(int64(len(data)))
 	return f.remaining.Add(-1) == 0, nil
@@ -287,6 +293,10 @@ func (rs *restorer) finish(f *pendingFile) error {
 	fd := f.fd
 	f.fd = -1
 	f.mu.Unlock()
+	if err := finishSparse(fd, f.it.node); err != nil {
+		_ = syscall.Close(fd)
+		return fmt.Errorf("restoring %s: %w", f.it.dest, err)
+	}
 	if err := syscall.Close(fd); err != nil {
 		return fmt.Errorf("restoring %s: %w", f.it.dest, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/backupbot/backupbot/internal/quote"
 	"github.com/backupbot/backupbot/storage/repo"
 )
 
@@ -118,7 +120,7 @@ func Run(ctx context.Context, r *repo.Repository, root repo.ID, opts Options) (*
 	}
 	var totalFiles, totalBytes int64
 	for _, it := range rs.items {
-		if it.node.Type == repo.NodeFile {
+		if it.node.Type != repo.NodeDir { // files, links, FIFOs, devices: all counted as written
 			totalFiles++
 			totalBytes += it.node.Size
 		}
@@ -146,6 +148,11 @@ func Run(ctx context.Context, r *repo.Repository, root repo.ID, opts Options) (*
 }
 
 func (rs *restorer) warn(format string, args ...any) {
+	for i, a := range args { // names from a snapshot are printed quoted when unsafe
+		if s, ok := a.(string); ok {
+			args[i] = quote.Name(s)
+		}
+	}
 	msg := fmt.Sprintf(format, args...)
 	rs.log.Warn(msg)
 	rs.mu.Lock()
@@ -229,7 +236,7 @@ func (rs *restorer) collect(ctx context.Context, id repo.ID, dir string, inSourc
 		n := &t.Nodes[i]
 		name := n.FileName()
 		if !safeName(name) || seen[name] {
-			rs.warn("skipped an unsafe or duplicate name %q in %s", name, dir)
+			rs.warn("skipped an unsafe or duplicate name %s in %s", strconv.Quote(name), dir)
 			continue
 		}
 		seen[name] = true
@@ -261,7 +268,8 @@ func (rs *restorer) collect(ctx context.Context, id repo.ID, dir string, inSourc
 		if !src || !m {
 			continue
 		}
-		if n.Type != repo.NodeFile && n.Type != repo.NodeSymlink {
+		if !restorable(n.Type) {
+			rs.warn("skipped %s: a file of unknown kind %s", p, n.Type)
 			continue
 		}
 		rs.items = append(rs.items, item{node: n, snapPath: p, dest: dest, inSource: src})
@@ -311,10 +319,11 @@ func (rs *restorer) write(ctx context.Context) error {
 	var dirs []item
 	for _, it := range rs.items {
 		if it.node.Type == repo.NodeDir {
-			if err := rs.mkdir(it); err != nil {
+			created, err := rs.mkdir(it)
+			if err != nil {
 				return err
 			}
-			if it.inSource {
+			if it.inSource || created { // a parent made here gets its metadata too
 				dirs = append(dirs, it)
 			}
 		}
@@ -328,9 +337,17 @@ func (rs *restorer) write(ctx context.Context) error {
 			}
 		case repo.NodeFile:
 			files = append(files, it)
+		case repo.NodeFIFO, repo.NodeCharDev, repo.NodeBlockDev:
+			if err := rs.special(it); err != nil {
+				return err
+			}
 		}
 	}
+	files, links := splitLinks(files)
 	if err := rs.writeFiles(ctx, files); err != nil {
+		return err
+	}
+	if err := rs.writeLinks(links); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -345,30 +362,34 @@ func (rs *restorer) write(ctx context.Context) error {
 
 // mkdir makes a directory; inside a source, something else in its place
 // (a file, a symlink) is replaced so nothing is written through a link.
-func (rs *restorer) mkdir(it item) error {
+// It reports whether it created the directory.
+func (rs *restorer) mkdir(it item) (bool, error) {
 	fi, err := os.Lstat(it.dest)
 	switch {
 	case err == nil && fi.IsDir():
-		return nil
+		return false, nil
 	case err == nil && !it.inSource && fi.Mode()&fs.ModeSymlink != 0:
 		if st, serr := os.Stat(it.dest); serr == nil && st.IsDir() {
-			return nil // a symlinked directory above the sources, like /var -> /private/var
+			return false, nil // a symlinked directory above the sources, like /var -> /private/var
 		}
 		fallthrough
 	case err == nil:
 		if err := os.Remove(it.dest); err != nil {
-			return fmt.Errorf("restoring directory %s: something else is in its place: %w", it.dest, err)
+			return false, fmt.Errorf("restoring directory %s: something else is in its place: %w", it.dest, err)
 		}
 	case !errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("restoring directory %s: %w", it.dest, err)
+		return false, fmt.Errorf("restoring directory %s: %w", it.dest, err)
 	}
-	if err := os.Mkdir(it.dest, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("restoring directory %s: %w", it.dest, err)
+	if err := os.Mkdir(it.dest, 0o700); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return false, nil
+		}
+		return false, fmt.Errorf("restoring directory %s: %w", it.dest, err)
 	}
 	if !it.inSource {
 		_ = os.Chmod(it.dest, it.node.FileMode().Perm())
 	}
-	return nil
+	return true, nil
 }
 
 // tempName is a random hidden name next to dest.
@@ -416,6 +437,7 @@ func (rs *restorer) meta(p string, n *repo.Node, link bool) {
 			rs.warn("cannot set the owner of %s: %v", p, err)
 		}
 	}
+	rs.setXattrs(p, n)
 	if !link {
 		mode := n.FileMode()
 		perm := mode.Perm()
