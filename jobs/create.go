@@ -67,7 +67,9 @@ func (w *Worker) create(ctx context.Context, j *Job) (*Result, error) {
 		}
 		results = append(results, res)
 	}
-	return backupResult(ns.Name, results), nil
+	out := backupResult(ns.Name, results)
+	out.Fields = append(out.Fields, r.warningFields()...)
+	return out, nil
 }
 
 func tagMap(tags []commands.Tag) map[string]string {

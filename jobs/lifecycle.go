@@ -129,7 +129,7 @@ func (w *Worker) process(actx context.Context, action commands.Action, h Handler
 		if errors.Is(err, policy.ErrNoLongerAllowed) {
 			w.endRefused(bg, log, meta, action, attempt, why)
 		} else {
-			w.end(bg, log, meta, action, attempt, StateFailed, nil, why)
+			w.end(bg, log, meta, action, attempt, StateFailed, resultOf(err), why)
 		}
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -42,6 +43,10 @@ var (
 	ErrWrongPassword    = errors.New("wrong repository password")
 	ErrPasswordRequired = errors.New("the repository is encrypted and no password was given")
 	ErrExists           = errors.New("a repository already exists at this location")
+	// ErrKeyDamaged is wrapped when no key file opens and at least one of
+	// them could not even be read as a key file (bad JSON, bad base64, cut
+	// short): the error names those files.
+	ErrKeyDamaged = errors.New("damaged key file")
 )
 
 // Key prefixes in the backend.
@@ -117,6 +122,16 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions) (*Repositor
 	if opts.Encrypt && opts.Password == "" {
 		return nil, fmt.Errorf("creating an encrypted repository needs a password (set BACKUPBOT_REPO_PASSWORD or BACKUPBOT_REPO_PASSWORD_FILE): %w", ErrPasswordRequired)
 	}
+	// Never a repository over a repository: index files, snapshots or
+	// packs without a config mean the config was lost, not that the
+	// location is free.
+	pw := ""
+	if opts.Encrypt {
+		pw = opts.Password
+	}
+	if err := checkNoOrphans(ctx, be, pw); err != nil {
+		return nil, err
+	}
 	key, err := crypto.NewRandomKey()
 	if err != nil {
 		return nil, err
@@ -173,6 +188,13 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions) (*Repositor
 func Open(ctx context.Context, be backend.Backend, password string, log *slog.Logger) (*Repository, error) {
 	rc, err := be.Get(ctx, configKey, 0, -1)
 	if errors.Is(err, backend.ErrNotFound) {
+		c, perr := Probe(ctx, be)
+		if perr != nil {
+			return nil, perr
+		}
+		if c.Data() {
+			return nil, &ConfigMissingError{Location: be.Location(), Found: c, Encrypted: c.Keys > 0}
+		}
 		return nil, fmt.Errorf("%s: %w", be.Location(), ErrNoRepository)
 	}
 	if err != nil {
@@ -210,9 +232,18 @@ func Open(ctx context.Context, be backend.Backend, password string, log *slog.Lo
 	}); err != nil {
 		return nil, fmt.Errorf("listing the keys of %s: %w", be.Location(), err)
 	}
+	var damaged []string
 	for _, k := range keys {
 		key, err := openKey(ctx, be, k, password)
 		if errors.Is(err, crypto.ErrAuthentication) {
+			continue
+		}
+		if errors.Is(err, ErrKeyDamaged) {
+			// Another key file may still open: note this one and go on.
+			damaged = append(damaged, err.Error())
+			if log != nil {
+				log.Warn("skipping a damaged key file", "err", err)
+			}
 			continue
 		}
 		if err != nil {
@@ -233,9 +264,29 @@ func Open(ctx context.Context, be backend.Backend, password string, log *slog.Lo
 		r.keyID = k[len(keysPrefix):]
 		return r, nil
 	}
-	return nil, fmt.Errorf("%s: no key opens with this password (tried %d): %w", be.Location(), len(keys), ErrWrongPassword)
+	switch {
+	case len(keys) == 0:
+		return nil, fmt.Errorf("%s: the repository is encrypted but has no key files (keys/ is empty): no password can open it; restore keys/ from a copy: %w", be.Location(), ErrKeyDamaged)
+	case len(damaged) == len(keys):
+		return nil, fmt.Errorf("%s: every key file is damaged (%s); restore keys/ from a copy: %w", be.Location(), strings.Join(damaged, "; "), ErrKeyDamaged)
+	case len(damaged) > 0:
+		return nil, fmt.Errorf("%s: no key file opens with this password (tried %d); besides, %s: %w", be.Location(), len(keys)-len(damaged), strings.Join(damaged, "; "), ErrWrongPassword)
+	}
+	return nil, fmt.Errorf("%s: no key file opens with this password (tried %d): %w", be.Location(), len(keys), ErrWrongPassword)
 }
 
+// sealedKeySize is the size of a key file's sealed master key: every
+// field of crypto.Key has a fixed length.
+var sealedKeySize = func() int {
+	b, _ := json.Marshal(crypto.Key{Encrypt: make([]byte, crypto.KeySize), Hash: make([]byte, crypto.KeySize), Chunker: make([]byte, crypto.KeySize)})
+	return len(b) + crypto.Overhead
+}()
+
+// openKey opens one key file with password. A file that is not a key file
+// any more (bad JSON or base64, cut short, impossible parameters) gives an
+// error wrapping ErrKeyDamaged that names it; a wrong password (or a
+// flipped byte in the sealed key, which is indistinguishable) one wrapping
+// crypto.ErrAuthentication.
 func openKey(ctx context.Context, be backend.Backend, name, password string) (*crypto.Key, error) {
 	buf, err := readAll(ctx, be, name)
 	if err != nil {
@@ -243,11 +294,18 @@ func openKey(ctx context.Context, be backend.Backend, name, password string) (*c
 	}
 	var kf keyFile
 	if err := json.Unmarshal(buf, &kf); err != nil {
-		return nil, fmt.Errorf("key file %s is damaged: %w", name, err)
+		return nil, fmt.Errorf("key file %s is damaged (%v): %w", name, err, ErrKeyDamaged)
+	}
+	if len(kf.Data) != sealedKeySize {
+		return nil, fmt.Errorf("key file %s is damaged: its sealed key is %d bytes, want %d: %w", name, len(kf.Data), sealedKeySize, ErrKeyDamaged)
+	}
+	if kf.KDF.N > 1<<20 || kf.KDF.R > 64 || kf.KDF.P > 64 {
+		// Parameters no backupbot writes, that would take gigabytes to try.
+		return nil, fmt.Errorf("key file %s is damaged: impossible key derivation parameters N=%d r=%d p=%d: %w", name, kf.KDF.N, kf.KDF.R, kf.KDF.P, ErrKeyDamaged)
 	}
 	wrap, err := kf.KDF.Derive(password)
 	if err != nil {
-		return nil, fmt.Errorf("key file %s: %w", name, err)
+		return nil, fmt.Errorf("key file %s is damaged (%v): %w", name, err, ErrKeyDamaged)
 	}
 	s, err := crypto.NewSealer(wrap)
 	if err != nil {
@@ -259,7 +317,7 @@ func openKey(ctx context.Context, be backend.Backend, name, password string) (*c
 	}
 	var key crypto.Key
 	if err := json.Unmarshal(plain, &key); err != nil || !key.Valid() {
-		return nil, fmt.Errorf("key file %s holds no valid key", name)
+		return nil, fmt.Errorf("key file %s holds no valid key: %w", name, ErrKeyDamaged)
 	}
 	return &key, nil
 }
