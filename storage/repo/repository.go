@@ -168,7 +168,11 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions) (*Repositor
 	// key files whose master key does not match the config anyway.
 	if c, ok := be.(backend.Creator); ok {
 		err = c.Create(ctx, configKey, bytes.NewReader(buf), int64(len(buf)))
-		if errors.Is(err, backend.ErrExists) {
+		if errors.Is(err, backend.ErrExists) && ownConfig(ctx, be, buf) {
+			// Our own create landed and its answer was lost; a retry
+			// then found the config it had written.
+			err = nil
+		} else if errors.Is(err, backend.ErrExists) {
 			if r.keyID != "" {
 				_ = be.Delete(ctx, keysPrefix+r.keyID)
 			}
@@ -181,6 +185,12 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions) (*Repositor
 		return nil, fmt.Errorf("writing the repository config to %s: %w", be.Location(), err)
 	}
 	return r, nil
+}
+
+// ownConfig reports whether the config at be is exactly buf.
+func ownConfig(ctx context.Context, be backend.Backend, buf []byte) bool {
+	got, err := readAll(ctx, be, configKey)
+	return err == nil && bytes.Equal(got, buf)
 }
 
 // Open opens the repository on be. An encrypted repository needs a
