@@ -180,11 +180,10 @@ func failureMessage(ev jobs.Event) Message {
 // failure (a verify that found damage): what it found, with no Retry
 // button, since running it again finds the same.
 func findingsMessage(ev jobs.Event, why string) Message {
-	text := fmt.Sprintf("❌ Job `%s` failed: %s", ev.Meta.JobID, why)
 	if s := ev.Result.Summary; s != "" {
-		text = "❌ " + s + "\n" + fmt.Sprintf("Job `%s` failed: %s", ev.Meta.JobID, why)
+		why = s // the fields list what was found; the error repeats it
 	}
-	return Message{Text: text, Fields: fields(ev.Result.Fields)}
+	return Message{Text: fmt.Sprintf("❌ Job `%s` failed: %s", ev.Meta.JobID, why), Fields: fields(ev.Result.Fields)}
 }
 
 func canceledMessage(ev jobs.Event) Message {
