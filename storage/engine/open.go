@@ -45,13 +45,13 @@ func Open(ctx context.Context, b backend.Backend, opts OpenOptions) (*Engine, er
 		return nil, fmt.Errorf("--encrypt asked for, but the storage is configured with encryption: none; remove that key (and set a password) or drop --encrypt: %w", ErrNotEncrypted)
 	}
 	if opts.Encrypt && opts.Password == "" {
-		return nil, fmt.Errorf("encryption needs a repository password: %s: %w", passwordHint, ErrNotEncrypted)
+		return nil, fmt.Errorf("encryption needs a repository password (%s): %w", passwordHint, ErrNotEncrypted)
 	}
 	r, err := repo.Open(ctx, b, opts.Password, log)
 	if errors.Is(err, repo.ErrNoRepository) && opts.Create {
 		encrypt := !opts.Plaintext
 		if encrypt && opts.Password == "" {
-			return nil, fmt.Errorf("%s holds no repository yet, and a new one is encrypted and needs a password: %s; "+
+			return nil, fmt.Errorf("%s holds no repository yet, and a new one is encrypted and needs a password (%s); "+
 				"for an unencrypted repository say encryption: none on the storage in the config: %w", b.Location(), passwordHint, ErrPasswordRequired)
 		}
 		log.Info("creating a repository", "location", b.Location(), "encrypted", encrypt)
