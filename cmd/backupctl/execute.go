@@ -89,6 +89,12 @@ func (o *openedRepo) Close() error { return errors.Join(o.Engine.Close(), o.be.C
 
 // openRepo opens (with create, creates) the repository in a storage.
 func (a *app) openRepo(ctx context.Context, ns config.NamedStorage, create, encrypt bool, log *slog.Logger) (*openedRepo, error) {
+	return a.openRepoWith(ctx, ns, engine.OpenOptions{Create: create, Encrypt: encrypt, Logger: log})
+}
+
+// openRepoWith opens the repository in a storage with opts, which get the
+// storage's password and encryption setting.
+func (a *app) openRepoWith(ctx context.Context, ns config.NamedStorage, opts engine.OpenOptions) (*openedRepo, error) {
 	pw, err := config.RepoPassword(ns.Spec)
 	if err != nil {
 		return nil, err
@@ -97,7 +103,8 @@ func (a *app) openRepo(ctx context.Context, ns config.NamedStorage, create, encr
 	if err != nil {
 		return nil, fmt.Errorf("storage %s: %w", ns.Name, err)
 	}
-	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: pw, Plaintext: ns.Spec.Plaintext(), Create: create, Encrypt: encrypt, Logger: log})
+	opts.Password, opts.Plaintext = pw, ns.Spec.Plaintext()
+	e, err := engine.Open(ctx, b, opts)
 	if err != nil {
 		_ = b.Close()
 		return nil, fmt.Errorf("storage %s: %w", ns.Name, err)

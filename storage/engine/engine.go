@@ -63,6 +63,11 @@ type OpenOptions struct {
 	// encrypted (which needs a Password), an existing plaintext one is an
 	// error wrapping ErrNotEncrypted.
 	Encrypt bool
+	// RebuildConfig (verify --fix) rebuilds a missing config of an
+	// encrypted repository from a key file that opens with Password and
+	// opens the repository's own files, instead of failing with
+	// ErrConfigMissing; Warnings then says so.
+	RebuildConfig bool
 	// Logger receives the engine's log lines; nil discards them.
 	Logger *slog.Logger
 }

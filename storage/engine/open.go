@@ -61,6 +61,18 @@ func Open(ctx context.Context, b backend.Backend, opts OpenOptions) (*Engine, er
 		}
 	}
 	var missing *repo.ConfigMissingError
+	var rebuilt string
+	if errors.As(err, &missing) && opts.RebuildConfig && missing.Encrypted && opts.Password != "" {
+		var key string
+		if r, key, err = repo.RebuildConfig(ctx, b, opts.Password, log); err == nil {
+			rebuilt = fmt.Sprintf("the repository's config file was missing; rebuilt it from key file %s, which opens with this password and opens the repository's files", key)
+			log.Warn(rebuilt)
+		} else if !errors.Is(err, repo.ErrExists) {
+			return nil, fmt.Errorf("verify --fix could not rebuild the missing config of %s: %w. %s: %w", b.Location(), err, copyAdvice, ErrConfigMissing)
+		} else {
+			r, err = repo.Open(ctx, b, opts.Password, log) // someone put config back meanwhile
+		}
+	}
 	switch {
 	case errors.As(err, &missing):
 		return nil, configMissing(missing, opts.Create)
@@ -80,6 +92,9 @@ func Open(ctx context.Context, b backend.Backend, opts OpenOptions) (*Engine, er
 		return nil, fmt.Errorf("the repository at %s was created without encryption, so --encrypt cannot be honoured; use a new repository location with a password set: %w", b.Location(), ErrNotEncrypted)
 	}
 	e := &Engine{be: b, log: log, repo: r}
+	if rebuilt != "" {
+		e.warnings = append(e.warnings, rebuilt)
+	}
 	if !r.Encrypted() && opts.Password != "" {
 		w := fmt.Sprintf("the repository at %s is NOT encrypted although a password is set: it was created without one, and a password does not encrypt it afterwards; "+
 			"to encrypt, back up into a new location with the password set (--encrypt is refused here)", b.Location())
@@ -109,15 +124,18 @@ func configMissing(m *repo.ConfigMissingError, create bool) error {
 	return fmt.Errorf("%s. %s: %w", what, ConfigRecoveryAdvice(m.Encrypted), ErrConfigMissing)
 }
 
+// copyAdvice is the recovery that always works: config from a copy.
+const copyAdvice = "To recover, put the file `config` back at the repository's top level from a copy (another copy of this storage, " +
+	"an earlier version of the bucket or container object, a file-system snapshot or backup of the directory) and run the command again"
+
 // ConfigRecoveryAdvice says how to get a repository whose config file is
 // missing back (encrypted: it has key files).
 func ConfigRecoveryAdvice(encrypted bool) string {
-	advice := "To recover, put the file `config` back at the repository's top level from a copy (another copy of this storage, " +
-		"an earlier version of the bucket or container object, a file-system snapshot or backup of the directory) and run the command again"
-	if !encrypted {
-		advice += "; this repository has no key files, so it was unencrypted and its keys lived in `config` only: without a copy of it the backups cannot be read"
+	advice := copyAdvice
+	if encrypted {
+		return advice + "; or run `verify --fix` with the repository password: it rebuilds `config` from a key file that opens with it (the master key is in the key files)"
 	}
-	return advice
+	return advice + "; this repository has no key files, so it was unencrypted and its keys lived in `config` only: without a copy of it the backups cannot be read"
 }
 
 // Warnings are what opening noticed that a result should say (a password

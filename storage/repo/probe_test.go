@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/backupbot/backupbot/storage/backend"
 	"github.com/backupbot/backupbot/storage/local"
 )
 
@@ -63,4 +64,62 @@ func TestInitRefusesALocationWithoutConfigThatHoldsRepositoryFiles(t *testing.T)
 		t.Fatalf("Init again with the password of the key file left by an interrupted creation: %v", err)
 	}
 	_ = r.Close()
+}
+
+// RebuildConfig takes the key file whose master key opens the
+// repository's own files, never a stray key file of another repository
+// that happens to open with the same password.
+func TestRebuildConfigTakesOnlyTheRepositorysOwnKey(t *testing.T) {
+	ctx := context.Background()
+	newBE := func() *local.Backend {
+		be, err := local.New(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return be
+	}
+	other, mine := newBE(), newBE()
+	ro, err := Init(ctx, other, InitOptions{Password: "pw", Encrypt: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = ro.Close()
+	r, err := Init(ctx, mine, InitOptions{Password: "pw", Encrypt: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SaveSnapshot(ctx, &Snapshot{Name: "s1", Type: "full", Paths: []string{"/x"}}); err != nil {
+		t.Fatal(err)
+	}
+	wantID := r.Config().ID
+	_ = r.Close()
+	// The stray key sorts first, so it is tried first.
+	strayKey := "keys/0000000000000000000000000000000000000000000000000000000000000000"
+	var stray []byte
+	if err := other.List(ctx, keysPrefix, func(i backend.Info) error {
+		stray, err = readAll(ctx, other, i.Key)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := mine.Put(ctx, strayKey, bytes.NewReader(stray), int64(len(stray))); err != nil {
+		t.Fatal(err)
+	}
+	if err := mine.Delete(ctx, configKey); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := RebuildConfig(ctx, mine, "not pw", nil); !errors.Is(err, ErrCannotRebuildConfig) {
+		t.Fatalf("RebuildConfig with a wrong password: %v; want ErrCannotRebuildConfig", err)
+	}
+	r, key, err := RebuildConfig(ctx, mine, "pw", nil)
+	if err != nil {
+		t.Fatalf("RebuildConfig: %v", err)
+	}
+	defer r.Close()
+	if key == strayKey || r.Config().ID != wantID {
+		t.Fatalf("rebuilt from %s with ID %s; want the repository's own key and ID %s", key, r.Config().ID, wantID)
+	}
+	if _, err := Open(ctx, mine, "pw", nil); err != nil {
+		t.Fatalf("Open after the rebuild: %v", err)
+	}
 }

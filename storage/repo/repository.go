@@ -136,18 +136,7 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions) (*Repositor
 	if err != nil {
 		return nil, err
 	}
-	cfg := Config{
-		Version: FormatVersion, ID: repoIDOf(key), Created: time.Now().UTC(),
-		Encryption: EncryptionNone, Compression: "zstd", Chunker: "fastcdc-keyed-gear 512KiB/1MiB/8MiB",
-		BlobHash: "hmac-sha256", PackHash: "sha256",
-	}
-	if opts.Encrypt {
-		cfg.Encryption = EncryptionAESGCM
-		cfg.Encrypted = []string{"data", "index", "snapshots", "locks", "keys"}
-		cfg.KDF = "scrypt"
-	} else {
-		cfg.PlainKey = key
-	}
+	cfg := newConfig(key, opts.Encrypt, time.Now().UTC())
 	r, err := newRepository(be, cfg, key, opts.Logger)
 	if err != nil {
 		return nil, err
@@ -185,6 +174,24 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions) (*Repositor
 		return nil, fmt.Errorf("writing the repository config to %s: %w", be.Location(), err)
 	}
 	return r, nil
+}
+
+// newConfig is the config of a repository with master key key: all but
+// its ID and creation time is fixed by the format.
+func newConfig(key *crypto.Key, encrypt bool, created time.Time) Config {
+	cfg := Config{
+		Version: FormatVersion, ID: repoIDOf(key), Created: created,
+		Encryption: EncryptionNone, Compression: "zstd", Chunker: "fastcdc-keyed-gear 512KiB/1MiB/8MiB",
+		BlobHash: "hmac-sha256", PackHash: "sha256",
+	}
+	if encrypt {
+		cfg.Encryption = EncryptionAESGCM
+		cfg.Encrypted = []string{"data", "index", "snapshots", "locks", "keys"}
+		cfg.KDF = "scrypt"
+	} else {
+		cfg.PlainKey = key
+	}
+	return cfg
 }
 
 // ownConfig reports whether the config at be is exactly buf.

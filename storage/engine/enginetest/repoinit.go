@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"io"
 	"maps"
@@ -29,6 +30,17 @@ func listing(t *testing.T, b backend.Backend) map[string][32]byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+func configID(t *testing.T, config []byte) string {
+	t.Helper()
+	var c struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(config, &c); err != nil || c.ID == "" {
+		t.Fatalf("config %s: %v", config, err)
+	}
+	return c.ID
 }
 
 func objectCount(t *testing.T, b backend.Backend) int { return len(listing(t, b)) }
@@ -101,10 +113,39 @@ func (s *suite) configMissing(t *testing.T) {
 		t.Fatalf("the refused creations changed the repository:\nbefore %v\nafter  %v", slices.Sorted(maps.Keys(before)), slices.Sorted(maps.Keys(after)))
 	}
 
-	// The recovery the message gives: put config back.
+	// verify --fix with a password that opens no key rebuilds nothing.
+	if _, err := engine.Open(ctx, b, engine.OpenOptions{Password: "another password", RebuildConfig: true}); !errors.Is(err, engine.ErrConfigMissing) {
+		t.Fatalf("rebuilding config with a wrong password: %v; want ErrConfigMissing", err)
+	}
+	if after := listing(t, b); !maps.Equal(before, after) {
+		t.Fatal("a failed config rebuild changed the repository")
+	}
+	// verify --fix with the password rebuilds config from the key file:
+	// the same repository (same ID), every backup restores.
+	re, err := engine.Open(ctx, b, engine.OpenOptions{Password: Password, RebuildConfig: true})
+	if err != nil {
+		t.Fatalf("rebuilding config with the password: %v", err)
+	}
+	if w := re.Warnings(); len(w) != 1 || !strings.Contains(w[0], "rebuilt") {
+		t.Errorf("the rebuild is not reported: %q", w)
+	}
+	if re.Repository().Config().ID != configID(t, config) || !re.Encrypted() {
+		t.Errorf("rebuilt config %+v is not the lost one's repository (%s)", re.Repository().Config(), config)
+	}
+	out := t.TempDir()
+	restore(t, re, engine.RestoreRequest{Snapshot: res.Snapshot.ID, To: out})
+	if got, err := os.ReadFile(filepath.Join(out, src, "a.txt")); err != nil || string(got) != "the old backups must stay reachable" {
+		t.Fatalf("after rebuilding config, restore gave %q, %v", got, err)
+	}
+	_ = re.Close()
+
+	// The other recovery the message gives: put config back from a copy.
+	if err := b.Delete(ctx, "config"); err != nil {
+		t.Fatal(err)
+	}
 	put(t, b, "config", config)
 	e2 := open(t, b, Password)
-	out := t.TempDir()
+	out = t.TempDir()
 	restore(t, e2, engine.RestoreRequest{Snapshot: res.Snapshot.ID, To: out})
 	if got, err := os.ReadFile(filepath.Join(out, src, "a.txt")); err != nil || string(got) != "the old backups must stay reachable" {
 		t.Fatalf("after putting config back, restore gave %q, %v", got, err)
