@@ -216,3 +216,42 @@ func TestCtlEmbeddedDefaultsGenerateOnePasswordFile(t *testing.T) {
 		t.Fatalf("list with the generated password: exit %d (message again: %v)\n%s%s", code, strings.Contains(errOut, "KEEP"), out, errOut)
 	}
 }
+
+// With config deleted, create refuses, says what it found and writes
+// nothing; verify --fix (with the password) rebuilds config from the key
+// files and the old backups restore again.
+func TestCtlCreateOverALostConfigRefusesAndVerifyFixRecovers(t *testing.T) {
+	w := newCtlWorld(t)
+	if code, out, errOut := w.run(t, "create", "--type", "full", "--target", "data", "--name", "old"); code != exitOK {
+		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
+	}
+	if err := os.Remove(filepath.Join(w.repo, "config")); err != nil {
+		t.Fatal(err)
+	}
+	snapshotTree := func() map[string]int64 {
+		m := map[string]int64{}
+		_ = filepath.Walk(w.repo, func(p string, fi os.FileInfo, err error) error {
+			if err == nil && !fi.IsDir() {
+				m[p] = fi.Size()
+			}
+			return nil
+		})
+		return m
+	}
+	before := snapshotTree()
+	code, _, errOut := w.run(t, "create", "--type", "full", "--target", "data")
+	if code != exitFailed || !strings.Contains(errOut, "refusing to create a repository") ||
+		!strings.Contains(errOut, "1 key file") || !strings.Contains(errOut, "1 snapshot") || !strings.Contains(errOut, "verify --fix") {
+		t.Fatalf("create over a lost config: exit %d, %q; want exit 1 saying what it found and how to recover", code, errOut)
+	}
+	if after := snapshotTree(); len(after) != len(before) {
+		t.Fatalf("the refused create changed the repository: %d files before, %d after", len(before), len(after))
+	}
+	code, out, errOut := w.run(t, "verify", "--all", "--fix")
+	if code != exitOK || !strings.Contains(errOut, "rebuilt") {
+		t.Fatalf("verify --fix: exit %d\n%s%s; want the config rebuilt", code, out, errOut)
+	}
+	if code, out, errOut := w.run(t, "restore", "--name", "old", "--to", filepath.Join(w.dir, "back")); code != exitOK {
+		t.Fatalf("restore after the rebuild: exit %d\n%s%s", code, out, errOut)
+	}
+}

@@ -66,7 +66,7 @@ func Open(ctx context.Context, b backend.Backend, opts OpenOptions) (*Engine, er
 		var key string
 		if r, key, err = repo.RebuildConfig(ctx, b, opts.Password, log); err == nil {
 			rebuilt = fmt.Sprintf("the repository's config file was missing; rebuilt it from key file %s, which opens with this password and opens the repository's files", key)
-			log.Warn(rebuilt)
+			log.Info(rebuilt)
 		} else if !errors.Is(err, repo.ErrExists) {
 			return nil, fmt.Errorf("verify --fix could not rebuild the missing config of %s: %w. %s: %w", b.Location(), err, copyAdvice, ErrConfigMissing)
 		} else {
@@ -98,7 +98,7 @@ func Open(ctx context.Context, b backend.Backend, opts OpenOptions) (*Engine, er
 	if !r.Encrypted() && opts.Password != "" {
 		w := fmt.Sprintf("the repository at %s is NOT encrypted although a password is set: it was created without one, and a password does not encrypt it afterwards; "+
 			"to encrypt, back up into a new location with the password set (--encrypt is refused here)", b.Location())
-		log.Warn(w)
+		log.Info(w) // a warning in every result; backupctl prints it
 		e.warnings = append(e.warnings, w)
 	}
 	if err := r.LoadIndex(ctx); err != nil {

@@ -258,9 +258,6 @@ func Open(ctx context.Context, be backend.Backend, password string, log *slog.Lo
 		if errors.Is(err, ErrKeyDamaged) {
 			// Another key file may still open: note this one and go on.
 			damaged = append(damaged, err.Error())
-			if log != nil {
-				log.Warn("skipping a damaged key file", "err", err)
-			}
 			continue
 		}
 		if err != nil {
@@ -279,6 +276,9 @@ func Open(ctx context.Context, be backend.Backend, password string, log *slog.Lo
 			return nil, err
 		}
 		r.keyID = k[len(keysPrefix):]
+		for _, d := range damaged {
+			r.log.Warn("the repository opened with another key, but a key file is damaged; remove it or restore it from a copy", "damage", d)
+		}
 		return r, nil
 	}
 	switch {
@@ -311,18 +311,18 @@ func openKey(ctx context.Context, be backend.Backend, name, password string) (*c
 	}
 	var kf keyFile
 	if err := json.Unmarshal(buf, &kf); err != nil {
-		return nil, fmt.Errorf("key file %s is damaged (%v): %w", name, err, ErrKeyDamaged)
+		return nil, keyDamaged(name, err.Error())
 	}
 	if len(kf.Data) != sealedKeySize {
-		return nil, fmt.Errorf("key file %s is damaged: its sealed key is %d bytes, want %d: %w", name, len(kf.Data), sealedKeySize, ErrKeyDamaged)
+		return nil, keyDamaged(name, fmt.Sprintf("its sealed key is %d bytes, want %d", len(kf.Data), sealedKeySize))
 	}
 	if kf.KDF.N > 1<<20 || kf.KDF.R > 64 || kf.KDF.P > 64 {
 		// Parameters no backupbot writes, that would take gigabytes to try.
-		return nil, fmt.Errorf("key file %s is damaged: impossible key derivation parameters N=%d r=%d p=%d: %w", name, kf.KDF.N, kf.KDF.R, kf.KDF.P, ErrKeyDamaged)
+		return nil, keyDamaged(name, fmt.Sprintf("impossible key derivation parameters N=%d r=%d p=%d", kf.KDF.N, kf.KDF.R, kf.KDF.P))
 	}
 	wrap, err := kf.KDF.Derive(password)
 	if err != nil {
-		return nil, fmt.Errorf("key file %s is damaged (%v): %w", name, err, ErrKeyDamaged)
+		return nil, keyDamaged(name, err.Error())
 	}
 	s, err := crypto.NewSealer(wrap)
 	if err != nil {
@@ -334,10 +334,18 @@ func openKey(ctx context.Context, be backend.Backend, name, password string) (*c
 	}
 	var key crypto.Key
 	if err := json.Unmarshal(plain, &key); err != nil || !key.Valid() {
-		return nil, fmt.Errorf("key file %s holds no valid key: %w", name, ErrKeyDamaged)
+		return nil, keyDamaged(name, "it holds no valid key")
 	}
 	return &key, nil
 }
+
+// keyDamageError names a damaged key file and why; it wraps ErrKeyDamaged.
+type keyDamageError struct{ name, why string }
+
+func keyDamaged(name, why string) error { return &keyDamageError{name, why} }
+
+func (e *keyDamageError) Error() string { return fmt.Sprintf("key file %s is damaged (%s)", e.name, e.why) }
+func (e *keyDamageError) Unwrap() error { return ErrKeyDamaged }
 
 func newRepository(be backend.Backend, cfg Config, key *crypto.Key, log *slog.Logger) (*Repository, error) {
 	if log == nil {
