@@ -344,7 +344,9 @@ type keyDamageError struct{ name, why string }
 
 func keyDamaged(name, why string) error { return &keyDamageError{name, why} }
 
-func (e *keyDamageError) Error() string { return fmt.Sprintf("key file %s is damaged (%s)", e.name, e.why) }
+func (e *keyDamageError) Error() string {
+	return fmt.Sprintf("key file %s is damaged (%s)", e.name, e.why)
+}
 func (e *keyDamageError) Unwrap() error { return ErrKeyDamaged }
 
 func newRepository(be backend.Backend, cfg Config, key *crypto.Key, log *slog.Logger) (*Repository, error) {
