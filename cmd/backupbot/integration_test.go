@@ -314,8 +314,9 @@ func TestServeWithEmbeddedDefaults(t *testing.T) {
 	if fi, err := os.Stat(pwFile); err != nil || fi.Mode().Perm() != 0o600 || fi.Size() < 32 {
 		t.Errorf("the generated password file %s: %v, %v; want a 0600 file with a random password", pwFile, fi, err)
 	}
-	if n := strings.Count(log.String(), pwFile); n < 2 || !strings.Contains(log.String(), "KEEP THIS FILE") {
-		t.Errorf("serve names the generated password file %d times (want the log line and the console message) or does not say to keep it", n)
+	if !strings.Contains(log.String(), "🔑 generated a random repository password in "+pwFile) ||
+		!regexp.MustCompile(`level=WARN msg="generated a random repository password in `+regexp.QuoteMeta(pwFile)+`.*KEEP THIS FILE`).MatchString(log.String()) {
+		t.Errorf("serve does not name the generated password file %s and say to keep it on the console and in the log", pwFile)
 	}
 	if cfg, err := os.ReadFile(filepath.Join(dir, "var", "repo", "config")); err != nil || !strings.Contains(string(cfg), `"encryption": "aes-256-gcm"`) {
 		t.Errorf("the repository of the embedded defaults is not encrypted: %s %v", cfg, err)
