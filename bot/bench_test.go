@@ -74,7 +74,7 @@ func BenchmarkCommandToAck(b *testing.B) {
 	})
 	w := jobs.NewWorker(nil, rdb, jobs.Deps{
 		Config:   func() *config.File { return &config.File{} },
-		Password: func(storage.Spec) (string, error) { return "", nil },
+		Password: func(storage.Spec) (string, error) { return "test repository password", nil },
 		Logger:   quiet,
 	}, jobs.WorkerOptions{Concurrency: 8, Handlers: map[commands.Action]jobs.Handler{commands.ActionList: noop}})
 	client := jobs.NewClient(nil, rdb, jobs.ClientOptions{Logger: quiet})

@@ -163,6 +163,9 @@ func failureMessage(ev jobs.Event) Message {
 	if why == "" {
 		why = "the worker reported no reason"
 	}
+	if ev.Result != nil {
+		return findingsMessage(ev, why)
+	}
 	text := fmt.Sprintf("❌ Job `%s` failed: %s", ev.Meta.JobID, why)
 	if ev.Attempt > 1 {
 		text += fmt.Sprintf("\n(after %d attempts)", ev.Attempt)
@@ -176,6 +179,16 @@ func failureMessage(ev jobs.Event) Message {
 		Text:    text,
 		Buttons: []Button{{ActionID: ActionRetry, Label: "Retry", Value: ev.Meta.JobID}},
 	}
+}
+
+// findingsMessage is a failed job whose work ran to the end and found the
+// failure (a verify that found damage): what it found, with no Retry
+// button, since running it again finds the same.
+func findingsMessage(ev jobs.Event, why string) Message {
+	if s := ev.Result.Summary; s != "" {
+		why = s // the fields list what was found; the error repeats it
+	}
+	return Message{Text: fmt.Sprintf("❌ Job `%s` failed: %s", ev.Meta.JobID, why), Fields: fields(ev.Result.Fields)}
 }
 
 func canceledMessage(ev jobs.Event) Message {

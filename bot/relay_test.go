@@ -89,7 +89,7 @@ func TestTwoBotProcessesRelayEachJobOnce(t *testing.T) {
 	}
 	w := jobs.NewWorker(nil, rdb, jobs.Deps{
 		Config:   func() *config.File { return cfg },
-		Password: func(storage.Spec) (string, error) { return "", nil },
+		Password: func(storage.Spec) (string, error) { return "test repository password", nil },
 		Logger:   quiet,
 	}, jobs.WorkerOptions{Concurrency: 2})
 	wg.Go(func() { _ = w.Run(ctx) })

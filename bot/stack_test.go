@@ -122,7 +122,7 @@ func newStack(t *testing.T, withWorker bool) *stack {
 	if withWorker {
 		w := jobs.NewWorker(nil, rdb, jobs.Deps{
 			Config:   func() *config.File { return cfg },
-			Password: func(storage.Spec) (string, error) { return "", nil },
+			Password: func(storage.Spec) (string, error) { return "test repository password", nil },
 			Policy:   func() jobs.Rechecker { return holder.Policy() },
 		}, jobs.WorkerOptions{Concurrency: 2})
 		wg.Go(func() { _ = w.Run(ctx) })

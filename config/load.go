@@ -170,6 +170,9 @@ func (f *File) validate() error {
 			return at("an s3 storage needs a bucket", "storages", name)
 		case s.Type == storage.KindAzure && strings.TrimSpace(s.Container) == "":
 			return at("an azure storage needs a container", "storages", name)
+		case s.Encryption != "" && s.Encryption != storage.EncryptionAES && s.Encryption != storage.EncryptionNone:
+			return at(fmt.Sprintf("encryption %s is not known; use %s (the default) or %s (an unencrypted repository)",
+				strconv.Quote(s.Encryption), storage.EncryptionAES, storage.EncryptionNone), "storages", name, "encryption")
 		}
 	}
 	if len(f.Targets) == 0 {

@@ -71,7 +71,7 @@ func verifyRepo(t *testing.T, repoDir, src string) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	e, err := engine.Open(ctx, b, engine.OpenOptions{})
+	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: testRepoPassword})
 	if err != nil {
 		t.Fatalf("open the repository after the interruption: %v", err)
 	}
@@ -141,7 +141,7 @@ func runChild() int {
 	}
 	w := NewWorker(nil, rdb, Deps{
 		Config:      func() *config.File { return cfg },
-		Password:    func(storage.Spec) (string, error) { return "", nil },
+		Password:    func(storage.Spec) (string, error) { return testRepoPassword, nil },
 		OpenBackend: openSlow(delay),
 		Logger:      quietLogger(),
 	}, WorkerOptions{ProgressInterval: 100 * time.Millisecond})

@@ -67,9 +67,10 @@ func (w *Worker) create(ctx context.Context, j *Job) (*Result, error) {
 		}
 		results = append(results, res)
 	}
-	res := backupResult(ns.Name, results)
-	partialResult(res, results)
-	return res, nil
+	out := backupResult(ns.Name, results)
+	partialResult(out, results)
+	out.Fields = append(out.Fields, r.warningFields()...)
+	return out, nil
 }
 
 func tagMap(tags []commands.Tag) map[string]string {

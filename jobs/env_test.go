@@ -110,11 +110,15 @@ func newHarnessOn(t testing.TB, rdb redis.UniversalClient) *harness {
 	return h
 }
 
-// deps returns worker dependencies on h.cfg with no password.
+// testRepoPassword is the repository password of the jobs tests: every
+// new repository is encrypted and needs one.
+const testRepoPassword = "jobs test repository password"
+
+// deps returns worker dependencies on h.cfg with the test password.
 func (h *harness) deps() Deps {
 	return Deps{
 		Config:   func() *config.File { return h.cfg },
-		Password: func(storage.Spec) (string, error) { return "", nil },
+		Password: func(storage.Spec) (string, error) { return testRepoPassword, nil },
 		Logger:   quietLogger(),
 	}
 }

@@ -40,7 +40,9 @@ type Event struct {
 	Attempt int `json:"attempt,omitempty"`
 	// Progress is set on progress events (and on started, as the first report).
 	Progress *Progress `json:"progress,omitempty"`
-	// Result is set on succeeded events.
+	// Result is set on succeeded events, and on failed events of jobs whose
+	// work ran to the end and found the failure (FailedWithResult: a verify
+	// that found damage); retrying those cannot help.
 	Result *Result `json:"result,omitempty"`
 	// Error says why on failed, retrying and canceled events, in words an
 	// engineer can act on.

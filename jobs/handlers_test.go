@@ -94,7 +94,7 @@ func (h *engineHarness) snapshots() []engine.SnapshotInfo {
 		h.t.Fatal(err)
 	}
 	defer b.Close()
-	e, err := engine.Open(ctx, b, engine.OpenOptions{})
+	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: testRepoPassword})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -130,7 +130,7 @@ func (w *Worker) process(actx context.Context, action commands.Action, h Handler
 		if errors.Is(err, policy.ErrNoLongerAllowed) {
 			w.endRefused(bg, log, meta, action, attempt, why)
 		} else {
-			w.finish(bg, log, Event{Meta: meta, Action: string(action), Attempt: attempt, Error: why,
+			w.finish(bg, log, Event{Meta: meta, Action: string(action), Attempt: attempt, Result: resultOf(err), Error: why,
 				StoragePermanent: errors.Is(err, backend.ErrPermanent)}, StateFailed)
 		}
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)

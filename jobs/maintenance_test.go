@@ -46,9 +46,25 @@ func TestVerifyFindsDamageAndCleanupDryRunRemovesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ev = h.run(&commands.Verify{Name: "v1", Deep: true})
-	if !strings.Contains(ev.Result.Summary, "PROBLEMS") || field(ev.Result, "Problems") == "" {
-		t.Errorf("deep verify of a damaged repository: %q / %q: want the problems named", ev.Result.Summary, field(ev.Result, "Problems"))
+	// The job fails (not ✅ succeeded), at once and for good: verifying
+	// again finds the same damage, so there is no retry. Its failed event
+	// and status record still carry the findings.
+	meta := h.enqueue(&commands.Verify{Name: "v1", Deep: true})
+	ev = h.waitFinal(meta.JobID, 60*time.Second)
+	if ev.Kind != EventFailed {
+		t.Fatalf("deep verify of a damaged repository ended %s (%q); want failed", ev.Kind, ev.Error)
+	}
+	if !strings.Contains(ev.Error, "snapshot v1") || !strings.Contains(ev.Error, "random.bin") || !strings.Contains(ev.Error, "problem") {
+		t.Errorf("the failure does not name the damaged snapshot and file: %s", ev.Error)
+	}
+	if ev.Result == nil || !strings.Contains(ev.Result.Summary, "PROBLEMS") || field(ev.Result, "Problems") == "" {
+		t.Errorf("the failed verify does not carry its findings: %+v", ev.Result)
+	}
+	if kinds := h.events.kinds(meta.JobID); slices.Contains(kinds, EventRetrying) || ev.Attempt != 1 {
+		t.Errorf("a verify that found damage was retried: events %v, attempt %d", kinds, ev.Attempt)
+	}
+	if st, err := h.client.Status(context.Background(), meta.JobID); err != nil || st.State != StateFailed || st.Result == nil {
+		t.Errorf("status of the failed verify: %+v, %v; want state failed with the findings", st, err)
 	}
 
 	// Cleanup: a dry run removes nothing, keep-min keeps the newest.

@@ -25,6 +25,8 @@ func (r *repo) Close() error {
 type openOptions struct {
 	Create  bool // initialise a repository when there is none
 	Encrypt bool // require (or create) an encrypted repository
+	// RebuildConfig (verify --fix) rebuilds a lost config from a key file.
+	RebuildConfig bool
 }
 
 // openRepo opens the repository in a storage with its password.
@@ -37,7 +39,7 @@ func (w *Worker) openRepo(ctx context.Context, ns config.NamedStorage, j *Job, o
 	if err != nil {
 		return nil, fmt.Errorf("open storage %s: %w", ns.Name, classify(err))
 	}
-	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: pw, Create: o.Create, Encrypt: o.Encrypt, Logger: j.Logger})
+	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: pw, Plaintext: ns.Spec.Plaintext(), Create: o.Create, Encrypt: o.Encrypt, RebuildConfig: o.RebuildConfig, Logger: j.Logger})
 	if err != nil {
 		_ = b.Close()
 		return nil, fmt.Errorf("storage %s: %w", ns.Name, classify(err))
@@ -51,10 +53,21 @@ func classify(err error) error {
 	switch {
 	case errors.Is(err, engine.ErrWrongPassword), errors.Is(err, engine.ErrNoRepository),
 		errors.Is(err, engine.ErrNotEncrypted), errors.Is(err, engine.ErrSnapshotNotFound),
+		errors.Is(err, engine.ErrPasswordRequired), errors.Is(err, engine.ErrConfigMissing), errors.Is(err, engine.ErrKeyDamaged),
 		errors.Is(err, backend.ErrPermanent):
 		return permanent(err)
 	}
 	return err
+}
+
+// warningFields are what opening the repository noticed (a password set
+// for a plaintext repository), as result fields.
+func (r *repo) warningFields() []Field {
+	var out []Field
+	for _, w := range r.Warnings() {
+		out = append(out, Field{Label: "⚠️ Warning", Value: w})
+	}
+	return out
 }
 
 // engineProgress adapts the job's progress reporting to the engine's.

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -22,7 +23,7 @@ func (w *Worker) verify(ctx context.Context, j *Job) (*Result, error) {
 	if err != nil {
 		return nil, badInput(err)
 	}
-	r, err := w.openRepo(ctx, ns, j, openOptions{})
+	r, err := w.openRepo(ctx, ns, j, openOptions{RebuildConfig: c.Fix})
 	if err != nil {
 		return nil, err
 	}
@@ -31,7 +32,37 @@ func (w *Worker) verify(ctx context.Context, j *Job) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify storage %s: %w", ns.Name, classify(err))
 	}
-	return verifyResult(c, ns.Name, rep), nil
+	res := verifyResult(c, ns.Name, rep)
+	res.Fields = append(res.Fields, r.warningFields()...)
+	if !rep.OK() {
+		// The job fails, and for good: verifying again finds the same.
+		return nil, FailedWithResult(res, verifyFailure(c, ns.Name, rep))
+	}
+	return res, nil
+}
+
+// verifyFailure is the failed job's reason: how many problems, the first
+// few with their snapshot and file, and what to do.
+func verifyFailure(c *commands.Verify, storageName string, rep *engine.VerifyReport) error {
+	depth := "quick"
+	if c.Deep {
+		depth = "deep"
+	}
+	const shown = 3
+	var b strings.Builder
+	fmt.Fprintf(&b, "verify (%s) of storage %s found %d problem(s): ", depth, storageName, len(rep.Problems))
+	for i, p := range rep.Problems {
+		if i == shown {
+			fmt.Fprintf(&b, "; … and %d more (see the report)", len(rep.Problems)-shown)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(problemLine(p))
+	}
+	b.WriteString(". Restore what is affected from another backup or storage, and run verify --fix")
+	return errors.New(b.String())
 }
 
 func verifyResult(c *commands.Verify, storageName string, rep *engine.VerifyReport) *Result {

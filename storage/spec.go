@@ -39,7 +39,20 @@ type Spec struct {
 	// PasswordFile names a file holding the repository password; else
 	// BACKUPBOT_REPO_PASSWORD / BACKUPBOT_REPO_PASSWORD_FILE apply.
 	PasswordFile string `yaml:"password_file,omitempty" json:"password_file,omitempty"`
+	// Encryption of a new repository: "" or EncryptionAES (the default:
+	// encrypted, a password is required) or EncryptionNone (unencrypted;
+	// the only way to get a plaintext repository).
+	Encryption string `yaml:"encryption,omitempty" json:"encryption,omitempty"`
 }
+
+// Encryption values a Spec may name.
+const (
+	EncryptionAES  = "aes-256-gcm"
+	EncryptionNone = "none"
+)
+
+// Plaintext reports whether the storage is configured with encryption: none.
+func (s Spec) Plaintext() bool { return s.Encryption == EncryptionNone }
 
 // IsRemote reports whether the storage is off this machine (list --storage remote).
 func (s Spec) IsRemote() bool {

@@ -128,7 +128,7 @@ func newApprovalStack(t *testing.T) *approvalStack {
 	ctx, stop := context.WithCancel(context.Background())
 	worker := jobs.NewWorker(nil, rdb, jobs.Deps{
 		Config:   func() *config.File { return cfg },
-		Password: func(storage.Spec) (string, error) { return "", nil },
+		Password: func(storage.Spec) (string, error) { return "test repository password", nil },
 		Policy:   func() jobs.Rechecker { return holder.Policy() },
 		Logger:   discard(),
 	}, jobs.WorkerOptions{Concurrency: 2, ProgressInterval: 50 * time.Millisecond})

@@ -52,6 +52,10 @@ func testRedisURL(t *testing.T, db int) string {
 	return testredis.URL(t, db)
 }
 
+// repoPassword is the repository password of the processes a test env
+// starts: with a configuration file, a new repository needs one.
+const repoPassword = "backupbot harness repository password"
+
 // env is one test's service: a config, data, a repository, processes.
 type env struct {
 	t        *testing.T
@@ -138,7 +142,8 @@ func (e *env) start(name string, args ...string) *proc {
 	full := append(append([]string{}, args[0], "--config", e.config), args[1:]...)
 	cmd := exec.Command(binPath, full...)
 	cmd.Dir = e.dir
-	cmd.Env = append(os.Environ(), "REDIS_URL="+e.redisURL, "SLACK_BOT_TOKEN=", "DISCORD_BOT_TOKEN=", "BACKUPBOT_REPO_PASSWORD=")
+	cmd.Env = append(os.Environ(), "REDIS_URL="+e.redisURL, "SLACK_BOT_TOKEN=", "DISCORD_BOT_TOKEN=",
+		"BACKUPBOT_REPO_PASSWORD="+repoPassword, "BACKUPBOT_REPO_PASSWORD_FILE=")
 	p := &proc{name: name, cmd: cmd, log: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout = p.log
 	cmd.Stderr = p.log

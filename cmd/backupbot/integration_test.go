@@ -267,7 +267,7 @@ func TestServeWithEmbeddedDefaults(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	cmd := exec.Command(binPath, "serve", "--console-socket", sock, "--no-stdin", "--http-addr", addr)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "REDIS_URL=", "BACKUPBOT_CONFIG=", "SLACK_BOT_TOKEN=", "DISCORD_BOT_TOKEN=", "BACKUPBOT_REPO_PASSWORD=", "USER=alice")
+	cmd.Env = append(os.Environ(), "REDIS_URL=", "BACKUPBOT_CONFIG=", "SLACK_BOT_TOKEN=", "DISCORD_BOT_TOKEN=", "BACKUPBOT_REPO_PASSWORD=", "BACKUPBOT_REPO_PASSWORD_FILE=", "USER=alice")
 	log := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -306,6 +306,20 @@ func TestServeWithEmbeddedDefaults(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "EMBEDDED in-memory Redis") {
 		t.Error("no loud warning that the embedded Redis loses queued jobs")
+	}
+	// No password configured: the embedded defaults generate one (0600),
+	// say where it is and that it must be kept, and the repository is
+	// encrypted with it.
+	pwFile := filepath.Join(dir, "var", "repo-password")
+	if fi, err := os.Stat(pwFile); err != nil || fi.Mode().Perm() != 0o600 || fi.Size() < 32 {
+		t.Errorf("the generated password file %s: %v, %v; want a 0600 file with a random password", pwFile, fi, err)
+	}
+	if !strings.Contains(log.String(), "🔑 generated a random repository password in "+pwFile) ||
+		!regexp.MustCompile(`level=WARN msg="generated a random repository password in `+regexp.QuoteMeta(pwFile)+`.*KEEP THIS FILE`).MatchString(log.String()) {
+		t.Errorf("serve does not name the generated password file %s and say to keep it on the console and in the log", pwFile)
+	}
+	if cfg, err := os.ReadFile(filepath.Join(dir, "var", "repo", "config")); err != nil || !strings.Contains(string(cfg), `"encryption": "aes-256-gcm"`) {
+		t.Errorf("the repository of the embedded defaults is not encrypted: %s %v", cfg, err)
 	}
 	if code, body := readyz(addr); code != 200 {
 		t.Errorf("/readyz = %d %s", code, body)

@@ -49,6 +49,9 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 		logger.Info("no configuration file: using the embedded defaults (a local repository under ./var, the console user is admin)")
 		if o.runsWorker() {
 			seedDefaultTargets(cfg, logger)
+			if err := useGeneratedPassword(cfg, logger, stdout); err != nil {
+				return err
+			}
 		}
 	} else {
 		logger.Info("configuration loaded", "file", cfgPath)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -52,4 +53,20 @@ func seedDefaultTargets(cfg *config.File, logger *slog.Logger) {
 			logger.Info("created the default target directory with a README", "target", name, "path", p)
 		}
 	}
+}
+
+// useGeneratedPassword gives the embedded defaults' storages the generated
+// repository password file (unless the environment names a password) and
+// says where it is and that it must be kept: in the log and on the console.
+func useGeneratedPassword(cfg *config.File, logger *slog.Logger, console io.Writer) error {
+	g, err := cfg.UseGeneratedPassword()
+	if err != nil {
+		return err
+	}
+	if g.Path == "" {
+		return nil
+	}
+	logger.Warn(g.Message(), "password_file", g.Path, "generated_now", g.Created)
+	fmt.Fprintf(console, "🔑 %s\n", g.Message())
+	return nil
 }

@@ -21,6 +21,9 @@ func execute(ctx context.Context, a *app, cmd commands.Command) error {
 	// collecting more often costs little CPU and keeps the peak memory near
 	// what is really in use.
 	debug.SetGCPercent(25)
+	if err := a.useGeneratedPassword(); err != nil {
+		return err
+	}
 	switch c := cmd.(type) {
 	case *commands.Create:
 		return a.create(ctx, c)
@@ -42,6 +45,25 @@ func execute(ctx context.Context, a *app, cmd commands.Command) error {
 		return a.runJob(ctx, c, c.Diagnostics, "")
 	}
 	return fmt.Errorf("backupctl runs create, restore, list, verify, cleanup, test, export, snapshot and analyze itself; %q needs the backupbot service (backupbot serve, then the chat or console adapter)", cmd.Action())
+}
+
+// useGeneratedPassword: with the embedded defaults (no configuration
+// file) and no password in the environment, backupctl uses the same
+// generated password file as `make run` (./var/repo-password), creating it
+// when it is the first to need it, so a fresh clone's first backup is
+// encrypted. With a configuration file nothing is generated.
+func (a *app) useGeneratedPassword() error {
+	if a.cfgPath != "" {
+		return nil
+	}
+	g, err := a.cfg.UseGeneratedPassword()
+	if err != nil {
+		return err
+	}
+	if g.Created {
+		fmt.Fprintf(a.stderr, "backupctl: %s\n", g.Message())
+	}
+	return nil
 }
 
 // logger logs warnings to stderr, more with --verbose or --debug.
@@ -67,6 +89,12 @@ func (o *openedRepo) Close() error { return errors.Join(o.Engine.Close(), o.be.C
 
 // openRepo opens (with create, creates) the repository in a storage.
 func (a *app) openRepo(ctx context.Context, ns config.NamedStorage, create, encrypt bool, log *slog.Logger) (*openedRepo, error) {
+	return a.openRepoWith(ctx, ns, engine.OpenOptions{Create: create, Encrypt: encrypt, Logger: log})
+}
+
+// openRepoWith opens the repository in a storage with opts, which get the
+// storage's password and encryption setting.
+func (a *app) openRepoWith(ctx context.Context, ns config.NamedStorage, opts engine.OpenOptions) (*openedRepo, error) {
 	pw, err := config.RepoPassword(ns.Spec)
 	if err != nil {
 		return nil, err
@@ -75,10 +103,14 @@ func (a *app) openRepo(ctx context.Context, ns config.NamedStorage, create, encr
 	if err != nil {
 		return nil, fmt.Errorf("storage %s: %w", ns.Name, err)
 	}
-	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: pw, Create: create, Encrypt: encrypt, Logger: log})
+	opts.Password, opts.Plaintext = pw, ns.Spec.Plaintext()
+	e, err := engine.Open(ctx, b, opts)
 	if err != nil {
 		_ = b.Close()
 		return nil, fmt.Errorf("storage %s: %w", ns.Name, err)
+	}
+	for _, w := range e.Warnings() {
+		fmt.Fprintf(a.stderr, "backupctl: WARNING: %s\n", w)
 	}
 	return &openedRepo{Engine: e, name: ns.Name, be: b}, nil
 }

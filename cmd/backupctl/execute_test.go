@@ -132,21 +132,126 @@ func TestCtlErrorsAreClear(t *testing.T) {
 	}
 	t.Setenv("BACKUPBOT_REPO_PASSWORD", "not the password")
 	code, _, errOut := w.run(t, "list")
-	if code != exitFailed || !strings.Contains(errOut, "password is wrong") {
+	if code != exitFailed || !strings.Contains(errOut, "no key file opens with this password") {
 		t.Fatalf("wrong password: exit %d, %q", code, errOut)
 	}
 	code, _, errOut = w.run(t, "restore", "--name", "no-such-backup", "--to", filepath.Join(w.dir, "x"))
 	if code != exitFailed {
 		t.Fatalf("restore of a missing backup: exit %d, %q", code, errOut)
 	}
+	// With a configuration file and no password, a new repository is
+	// refused with the variables to set; nothing is written.
 	t.Setenv("BACKUPBOT_REPO_PASSWORD", "")
 	other := filepath.Join(w.dir, "plain")
-	code, _, _ = w.run(t, "create", "--target", "data", "--storage", "local", "--path", other)
-	if code != exitOK {
-		t.Fatalf("create into an unencrypted repository: exit %d", code)
+	code, _, errOut = w.run(t, "create", "--target", "data", "--storage", "local", "--path", other)
+	if code != exitFailed || !strings.Contains(errOut, "BACKUPBOT_REPO_PASSWORD") || !strings.Contains(errOut, "encryption: none") {
+		t.Fatalf("create into a new repository without a password: exit %d, %q; want exit 1 naming BACKUPBOT_REPO_PASSWORD", code, errOut)
 	}
-	code, _, errOut = w.run(t, "create", "--target", "data", "--storage", "local", "--path", other, "--encrypt")
+	if _, err := os.Stat(filepath.Join(other, "config")); err == nil {
+		t.Fatal("the refused create made a repository")
+	}
+	// encryption: none on the storage is the one way to a plaintext one.
+	plainCfg := filepath.Join(w.dir, "plain.yaml")
+	if err := os.WriteFile(plainCfg, []byte("storages:\n  local: {type: local, path: "+other+", encryption: none}\n"+
+		"targets:\n  data: {paths: ["+w.data+"]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plain := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := runContext(context.Background(), append([]string{"--config", plainCfg}, args...), strings.NewReader(""), &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	if code, out, errOut := plain("create", "--target", "data"); code != exitOK {
+		t.Fatalf("create into a storage with encryption: none: exit %d\n%s%s", code, out, errOut)
+	}
+	code, _, errOut = plain("create", "--target", "data", "--encrypt")
 	if code != exitFailed || !strings.Contains(errOut, "encrypt") {
-		t.Fatalf("--encrypt without a password: exit %d, %q", code, errOut)
+		t.Fatalf("--encrypt on a storage with encryption: none: exit %d, %q", code, errOut)
+	}
+	// A password set afterwards does not encrypt it, and the result says so.
+	t.Setenv("BACKUPBOT_REPO_PASSWORD", "set too late")
+	code, _, errOut = plain("create", "--target", "data")
+	if code != exitOK || !strings.Contains(errOut, "NOT encrypted") {
+		t.Fatalf("a backup into a plaintext repository with a password set: exit %d, %q; want a warning that it is NOT encrypted", code, errOut)
+	}
+}
+
+// With no configuration file and no password, backupctl uses the same
+// generated ./var/repo-password as `make run`: the first command of a
+// fresh clone makes it (0600, saying so), the repository is encrypted,
+// and later commands open it with the same file.
+func TestCtlEmbeddedDefaultsGenerateOnePasswordFile(t *testing.T) {
+	t.Setenv("BACKUPBOT_REPO_PASSWORD", "")
+	t.Setenv("BACKUPBOT_REPO_PASSWORD_FILE", "")
+	t.Chdir(t.TempDir())
+	t.Setenv("BACKUPBOT_CONFIG", "")
+	if err := os.MkdirAll(filepath.Join("var", "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("var", "data", "f.txt"), []byte("fresh clone"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctl := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := runContext(context.Background(), args, strings.NewReader(""), &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	code, out, errOut := ctl("create", "--type", "full", "--target", "data")
+	if code != exitOK {
+		t.Fatalf("create with the embedded defaults: exit %d\n%s%s", code, out, errOut)
+	}
+	pw, _ := filepath.Abs(filepath.Join("var", "repo-password"))
+	if !strings.Contains(errOut, pw) || !strings.Contains(errOut, "KEEP THIS FILE") {
+		t.Errorf("the first command does not say where the generated password is and to keep it: %q", errOut)
+	}
+	if fi, err := os.Stat(pw); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("generated password file: %v %v; want mode 0600", fi, err)
+	}
+	cfg, err := os.ReadFile(filepath.Join("var", "repo", "config"))
+	if err != nil || !strings.Contains(string(cfg), `"encryption": "aes-256-gcm"`) {
+		t.Fatalf("the embedded defaults' repository is not encrypted: %s %v", cfg, err)
+	}
+	code, out, errOut = ctl("list")
+	if code != exitOK || strings.Contains(errOut, "KEEP THIS FILE") {
+		t.Fatalf("list with the generated password: exit %d (message again: %v)\n%s%s", code, strings.Contains(errOut, "KEEP"), out, errOut)
+	}
+}
+
+// With config deleted, create refuses, says what it found and writes
+// nothing; verify --fix (with the password) rebuilds config from the key
+// files and the old backups restore again.
+func TestCtlCreateOverALostConfigRefusesAndVerifyFixRecovers(t *testing.T) {
+	w := newCtlWorld(t)
+	if code, out, errOut := w.run(t, "create", "--type", "full", "--target", "data", "--name", "old"); code != exitOK {
+		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
+	}
+	if err := os.Remove(filepath.Join(w.repo, "config")); err != nil {
+		t.Fatal(err)
+	}
+	snapshotTree := func() map[string]int64 {
+		m := map[string]int64{}
+		_ = filepath.Walk(w.repo, func(p string, fi os.FileInfo, err error) error {
+			if err == nil && !fi.IsDir() {
+				m[p] = fi.Size()
+			}
+			return nil
+		})
+		return m
+	}
+	before := snapshotTree()
+	code, _, errOut := w.run(t, "create", "--type", "full", "--target", "data")
+	if code != exitFailed || !strings.Contains(errOut, "refusing to create a repository") ||
+		!strings.Contains(errOut, "1 key file") || !strings.Contains(errOut, "1 snapshot") || !strings.Contains(errOut, "verify --fix") {
+		t.Fatalf("create over a lost config: exit %d, %q; want exit 1 saying what it found and how to recover", code, errOut)
+	}
+	if after := snapshotTree(); len(after) != len(before) {
+		t.Fatalf("the refused create changed the repository: %d files before, %d after", len(before), len(after))
+	}
+	code, out, errOut := w.run(t, "verify", "--all", "--fix")
+	if code != exitOK || !strings.Contains(errOut, "rebuilt") {
+		t.Fatalf("verify --fix: exit %d\n%s%s; want the config rebuilt", code, out, errOut)
+	}
+	if code, out, errOut := w.run(t, "restore", "--name", "old", "--to", filepath.Join(w.dir, "back")); code != exitOK {
+		t.Fatalf("restore after the rebuild: exit %d\n%s%s", code, out, errOut)
 	}
 }

@@ -17,7 +17,7 @@ func (a *app) verify(ctx context.Context, c *commands.Verify) error {
 	if err != nil {
 		return badInput(err)
 	}
-	r, err := a.openRepo(ctx, ns, false, false, log)
+	r, err := a.openRepoWith(ctx, ns, engine.OpenOptions{RebuildConfig: c.Fix, Logger: log})
 	if err != nil {
 		return err
 	}

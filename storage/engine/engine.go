@@ -48,15 +48,26 @@ const (
 
 // OpenOptions control how Open finds or creates a repository.
 type OpenOptions struct {
-	// Password unlocks the repository (and encrypts a new one). Empty means
-	// an unencrypted repository.
+	// Password unlocks the repository and encrypts a new one. A new
+	// repository without one is refused (ErrPasswordRequired) unless
+	// Plaintext is set.
 	Password string
-	// Create initialises a repository when the backend holds none.
+	// Plaintext says the storage is configured with `encryption: none`: a
+	// new repository is created unencrypted. It is the only way to get one.
+	Plaintext bool
+	// Create initialises a repository when the backend holds none. It never
+	// initialises over a location whose config is missing but that holds
+	// repository files (ErrConfigMissing).
 	Create bool
 	// Encrypt requires the repository to be encrypted: a new one is created
 	// encrypted (which needs a Password), an existing plaintext one is an
 	// error wrapping ErrNotEncrypted.
 	Encrypt bool
+	// RebuildConfig (verify --fix) rebuilds a missing config of an
+	// encrypted repository from a key file that opens with Password and
+	// opens the repository's own files, instead of failing with
+	// ErrConfigMissing; Warnings then says so.
+	RebuildConfig bool
 	// Logger receives the engine's log lines; nil discards them.
 	Logger *slog.Logger
 }
@@ -269,6 +280,8 @@ type Engine struct {
 	be   backend.Backend
 	log  *slog.Logger
 	repo *repo.Repository
+	// warnings are what Open noticed that a result should say (Warnings).
+	warnings []string
 }
 
 // ToolVersion is recorded in every snapshot.

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -48,6 +49,10 @@ var (
 	ErrWrongPassword    = errors.New("wrong repository password")
 	ErrPasswordRequired = errors.New("the repository is encrypted and no password was given")
 	ErrExists           = errors.New("a repository already exists at this location")
+	// ErrKeyDamaged is wrapped when no key file opens and at least one of
+	// them could not even be read as a key file (bad JSON, bad base64, cut
+	// short): the error names those files.
+	ErrKeyDamaged = errors.New("damaged key file")
 )
 
 // Key prefixes in the backend.
@@ -123,22 +128,21 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions) (*Repositor
 	if opts.Encrypt && opts.Password == "" {
 		return nil, fmt.Errorf("creating an encrypted repository needs a password (set BACKUPBOT_REPO_PASSWORD or BACKUPBOT_REPO_PASSWORD_FILE): %w", ErrPasswordRequired)
 	}
+	// Never a repository over a repository: index files, snapshots or
+	// packs without a config mean the config was lost, not that the
+	// location is free.
+	pw := ""
+	if opts.Encrypt {
+		pw = opts.Password
+	}
+	if err := checkNoOrphans(ctx, be, pw); err != nil {
+		return nil, err
+	}
 	key, err := crypto.NewRandomKey()
 	if err != nil {
 		return nil, err
 	}
-	cfg := Config{
-		Version: FormatVersion, ID: repoIDOf(key), Created: time.Now().UTC(),
-		Encryption: EncryptionNone, Compression: "zstd", Chunker: "fastcdc-keyed-gear 512KiB/1MiB/8MiB",
-		BlobHash: "hmac-sha256", PackHash: "sha256",
-	}
-	if opts.Encrypt {
-		cfg.Encryption = EncryptionAESGCM
-		cfg.Encrypted = []string{"data", "index", "snapshots", "locks", "keys"}
-		cfg.KDF = "scrypt"
-	} else {
-		cfg.PlainKey = key
-	}
+	cfg := newConfig(key, opts.Encrypt, time.Now().UTC())
 	r, err := newRepository(be, cfg, key, opts.Logger)
 	if err != nil {
 		return nil, err
@@ -159,7 +163,11 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions) (*Repositor
 	// key files whose master key does not match the config anyway.
 	if c, ok := be.(backend.Creator); ok {
 		err = c.Create(ctx, configKey, bytes.NewReader(buf), int64(len(buf)))
-		if errors.Is(err, backend.ErrExists) {
+		if errors.Is(err, backend.ErrExists) && ownConfig(ctx, be, buf) {
+			// Our own create landed and its answer was lost; a retry
+			// then found the config it had written.
+			err = nil
+		} else if errors.Is(err, backend.ErrExists) {
 			if r.keyID != "" {
 				_ = be.Delete(ctx, keysPrefix+r.keyID)
 			}
@@ -174,11 +182,42 @@ func Init(ctx context.Context, be backend.Backend, opts InitOptions) (*Repositor
 	return r, nil
 }
 
+// newConfig is the config of a repository with master key key: all but
+// its ID and creation time is fixed by the format.
+func newConfig(key *crypto.Key, encrypt bool, created time.Time) Config {
+	cfg := Config{
+		Version: FormatVersion, ID: repoIDOf(key), Created: created,
+		Encryption: EncryptionNone, Compression: "zstd", Chunker: "fastcdc-keyed-gear 512KiB/1MiB/8MiB",
+		BlobHash: "hmac-sha256", PackHash: "sha256",
+	}
+	if encrypt {
+		cfg.Encryption = EncryptionAESGCM
+		cfg.Encrypted = []string{"data", "index", "snapshots", "locks", "keys"}
+		cfg.KDF = "scrypt"
+	} else {
+		cfg.PlainKey = key
+	}
+	return cfg
+}
+
+// ownConfig reports whether the config at be is exactly buf.
+func ownConfig(ctx context.Context, be backend.Backend, buf []byte) bool {
+	got, err := readAll(ctx, be, configKey)
+	return err == nil && bytes.Equal(got, buf)
+}
+
 // Open opens the repository on be. An encrypted repository needs a
 // password that opens one of its keys.
 func Open(ctx context.Context, be backend.Backend, password string, log *slog.Logger) (*Repository, error) {
 	rc, err := be.Get(ctx, configKey, 0, -1)
 	if errors.Is(err, backend.ErrNotFound) {
+		c, perr := Probe(ctx, be)
+		if perr != nil {
+			return nil, perr
+		}
+		if c.Data() {
+			return nil, &ConfigMissingError{Location: be.Location(), Found: c, Encrypted: c.Keys > 0}
+		}
 		return nil, fmt.Errorf("%s: %w", be.Location(), ErrNoRepository)
 	}
 	if err != nil {
@@ -216,9 +255,15 @@ func Open(ctx context.Context, be backend.Backend, password string, log *slog.Lo
 	}); err != nil {
 		return nil, fmt.Errorf("listing the keys of %s: %w", be.Location(), err)
 	}
+	var damaged []string
 	for _, k := range keys {
 		key, err := openKey(ctx, be, k, password)
 		if errors.Is(err, crypto.ErrAuthentication) {
+			continue
+		}
+		if errors.Is(err, ErrKeyDamaged) {
+			// Another key file may still open: note this one and go on.
+			damaged = append(damaged, err.Error())
 			continue
 		}
 		if err != nil {
@@ -237,11 +282,34 @@ func Open(ctx context.Context, be backend.Backend, password string, log *slog.Lo
 			return nil, err
 		}
 		r.keyID = k[len(keysPrefix):]
+		for _, d := range damaged {
+			r.log.Warn("the repository opened with another key, but a key file is damaged; remove it or restore it from a copy", "damage", d)
+		}
 		return r, nil
 	}
-	return nil, fmt.Errorf("%s: no key opens with this password (tried %d): %w", be.Location(), len(keys), ErrWrongPassword)
+	switch {
+	case len(keys) == 0:
+		return nil, fmt.Errorf("%s: the repository is encrypted but has no key files (keys/ is empty): no password can open it; restore keys/ from a copy: %w", be.Location(), ErrKeyDamaged)
+	case len(damaged) == len(keys):
+		return nil, fmt.Errorf("%s: every key file is damaged (%s); restore keys/ from a copy: %w", be.Location(), strings.Join(damaged, "; "), ErrKeyDamaged)
+	case len(damaged) > 0:
+		return nil, fmt.Errorf("%s: no key file opens with this password (tried %d); besides, %s: %w", be.Location(), len(keys)-len(damaged), strings.Join(damaged, "; "), ErrWrongPassword)
+	}
+	return nil, fmt.Errorf("%s: no key file opens with this password (tried %d): %w", be.Location(), len(keys), ErrWrongPassword)
 }
 
+// sealedKeySize is the size of a key file's sealed master key: every
+// field of crypto.Key has a fixed length.
+var sealedKeySize = func() int {
+	b, _ := json.Marshal(crypto.Key{Encrypt: make([]byte, crypto.KeySize), Hash: make([]byte, crypto.KeySize), Chunker: make([]byte, crypto.KeySize)})
+	return len(b) + crypto.Overhead
+}()
+
+// openKey opens one key file with password. A file that is not a key file
+// any more (bad JSON or base64, cut short, impossible parameters) gives an
+// error wrapping ErrKeyDamaged that names it; a wrong password (or a
+// flipped byte in the sealed key, which is indistinguishable) one wrapping
+// crypto.ErrAuthentication.
 func openKey(ctx context.Context, be backend.Backend, name, password string) (*crypto.Key, error) {
 	buf, err := readAll(ctx, be, name)
 	if err != nil {
@@ -249,11 +317,18 @@ func openKey(ctx context.Context, be backend.Backend, name, password string) (*c
 	}
 	var kf keyFile
 	if err := json.Unmarshal(buf, &kf); err != nil {
-		return nil, fmt.Errorf("key file %s is damaged: %w", name, err)
+		return nil, keyDamaged(name, err.Error())
+	}
+	if len(kf.Data) != sealedKeySize {
+		return nil, keyDamaged(name, fmt.Sprintf("its sealed key is %d bytes, want %d", len(kf.Data), sealedKeySize))
+	}
+	if kf.KDF.N > 1<<20 || kf.KDF.R > 64 || kf.KDF.P > 64 {
+		// Parameters no backupbot writes, that would take gigabytes to try.
+		return nil, keyDamaged(name, fmt.Sprintf("impossible key derivation parameters N=%d r=%d p=%d", kf.KDF.N, kf.KDF.R, kf.KDF.P))
 	}
 	wrap, err := kf.KDF.Derive(password)
 	if err != nil {
-		return nil, fmt.Errorf("key file %s: %w", name, err)
+		return nil, keyDamaged(name, err.Error())
 	}
 	s, err := crypto.NewSealer(wrap)
 	if err != nil {
@@ -265,10 +340,20 @@ func openKey(ctx context.Context, be backend.Backend, name, password string) (*c
 	}
 	var key crypto.Key
 	if err := json.Unmarshal(plain, &key); err != nil || !key.Valid() {
-		return nil, fmt.Errorf("key file %s holds no valid key", name)
+		return nil, keyDamaged(name, "it holds no valid key")
 	}
 	return &key, nil
 }
+
+// keyDamageError names a damaged key file and why; it wraps ErrKeyDamaged.
+type keyDamageError struct{ name, why string }
+
+func keyDamaged(name, why string) error { return &keyDamageError{name, why} }
+
+func (e *keyDamageError) Error() string {
+	return fmt.Sprintf("key file %s is damaged (%s)", e.name, e.why)
+}
+func (e *keyDamageError) Unwrap() error { return ErrKeyDamaged }
 
 func newRepository(be backend.Backend, cfg Config, key *crypto.Key, log *slog.Logger) (*Repository, error) {
 	if log == nil {

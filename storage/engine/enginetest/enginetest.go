@@ -45,6 +45,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) backend.Backend) {
 		{"Cleanup", s.cleanup},
 		{"Keys", s.keys},
 		{"VerifyFixRebuildsIndex", s.fixIndex},
+		{"NoRepositoryOverARepository", s.configMissing},
+		{"KeyFileDamageIsNotAWrongPassword", s.keyDamage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, tc.fn)
@@ -294,6 +296,9 @@ func (s *suite) encryption(t *testing.T) {
 	if !e.Encrypted() {
 		t.Fatal("a repository created with a password is not encrypted")
 	}
+	if got := e.Repository().Config().Encryption; got != "aes-256-gcm" {
+		t.Fatalf("config encryption = %q, want aes-256-gcm", got)
+	}
 	src := filepath.Join(t.TempDir(), "src")
 	secretName := randomName(t) + "-secret-file-name.txt"
 	secret := []byte("THE PLAINTEXT OF A KNOWN FILE " + randomName(t))
@@ -405,19 +410,43 @@ func (s *suite) damage(t *testing.T) {
 
 func (s *suite) unencrypted(t *testing.T) {
 	b := s.backend(t)
-	e := open(t, b, "")
+	// Without a password a new repository is refused; only a storage
+	// configured with encryption: none (Plaintext) gets a plaintext one.
+	if _, err := engine.Open(context.Background(), b, engine.OpenOptions{Create: true}); !errors.Is(err, engine.ErrPasswordRequired) {
+		t.Fatalf("creating a repository without a password: %v; want ErrPasswordRequired", err)
+	}
+	if n := objectCount(t, b); n != 0 {
+		t.Fatalf("the refused creation wrote %d objects", n)
+	}
+	e, err := engine.Open(context.Background(), b, engine.OpenOptions{Create: true, Plaintext: true})
+	if err != nil {
+		t.Fatalf("Open with Plaintext: %v", err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
 	if e.Encrypted() {
-		t.Fatal("a repository created without a password claims to be encrypted")
+		t.Fatal("a repository created with encryption: none claims to be encrypted")
+	}
+	if got := e.Repository().Config().Encryption; got != "none" {
+		t.Fatalf("config encryption = %q, want none", got)
 	}
 	src := filepath.Join(t.TempDir(), "src")
 	write(t, filepath.Join(src, "f"), []byte("plain"), 0o644)
-	_, err := e.Backup(context.Background(), engine.BackupRequest{Paths: []string{src}, Target: "data", RequireEncryption: true}, nil)
+	_, err = e.Backup(context.Background(), engine.BackupRequest{Paths: []string{src}, Target: "data", RequireEncryption: true}, nil)
 	if !errors.Is(err, engine.ErrNotEncrypted) {
 		t.Fatalf("a backup that requires encryption into a plaintext repository: %v; want ErrNotEncrypted", err)
 	}
 	if _, err := engine.Open(context.Background(), b, engine.OpenOptions{Password: Password, Encrypt: true}); !errors.Is(err, engine.ErrNotEncrypted) {
 		t.Fatalf("Open with Encrypt on a plaintext repository: %v; want ErrNotEncrypted", err)
 	}
+	// A password set later does not encrypt it, and opening says so.
+	pe, err := engine.Open(context.Background(), b, engine.OpenOptions{Password: Password})
+	if err != nil {
+		t.Fatalf("Open of a plaintext repository with a password set: %v", err)
+	}
+	if w := pe.Warnings(); len(w) != 1 || !strings.Contains(w[0], "NOT encrypted") {
+		t.Errorf("opening a plaintext repository with a password set warns %q; want one warning that it is NOT encrypted", w)
+	}
+	_ = pe.Close()
 	if _, err := engine.Open(context.Background(), s.backend(t), engine.OpenOptions{Create: true, Encrypt: true}); !errors.Is(err, engine.ErrNotEncrypted) {
 		t.Fatalf("creating an encrypted repository without a password: %v; want ErrNotEncrypted", err)
 	}
