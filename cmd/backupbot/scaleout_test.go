@@ -396,6 +396,7 @@ func TestMultiHost(t *testing.T) {
 	waiting := c.enqueue(2, 0)
 	c.console.send("/backup status " + waiting[0])
 	c.console.expect(regexp.MustCompile("^\\[reply\\] Job `"+waiting[0]+"` · .* · queued$"), 10*time.Second)
+	c.console.expect(regexp.MustCompile(`Workers.*none connected: the job waits in the queue until a worker starts`), 10*time.Second)
 	time.Sleep(time.Second)
 	if n := c.doneCount(waiting); n != 0 {
 		t.Fatalf("%d jobs finished with no worker running", n)
