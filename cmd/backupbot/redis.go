@@ -50,6 +50,16 @@ func connectRedis(logger *slog.Logger) (*redisConn, error) {
 		c.close()
 		return nil, err
 	}
+	if conn.Kind == redisurl.Cluster {
+		// asynq would work, but backupbot's own job records, locks and
+		// approvals change several keys in one Lua script or transaction,
+		// and those keys do not share a hash slot (no {hash tag}), so a
+		// cluster would refuse them with CROSSSLOT errors mid-job.
+		c.close()
+		return nil, fmt.Errorf("REDIS_URL %s: Redis Cluster is not supported yet (backupbot's job records update keys "+
+			"that live in different hash slots); for high availability use Sentinel: "+
+			"redis-sentinel://host1:26379,host2:26379,host3:26379/mymaster", conn.Where)
+	}
 	c.opt = conn.Asynq
 	c.rdb = conn.NewClient()
 	c.where = conn.Where

@@ -13,6 +13,8 @@
 // Parse returns both clients the service needs from one URL: asynq's
 // connection options and a go-redis UniversalClient for backupbot's own
 // keys, so the queue and the job records always reach the same servers.
+// (backupbot itself refuses the cluster form at start for now: its own
+// multi-key scripts are not hash-slot safe; see cmd/backupbot.)
 package redisurl
 
 import (
