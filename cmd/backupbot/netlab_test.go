@@ -158,12 +158,17 @@ func (l *netLab) startS3(e *env, bucket string) (accessKey, secretKey string) {
 	eventually(l.t, 20*time.Second, "versitygw on the svc host answers", func() bool {
 		return l.command("svc", "curl", "-s", "-o", "/dev/null", "-m", "2", "http://127.0.0.1:7070/").Run() == nil
 	})
-	// Port 7071: the same server behind a 10 ms each-way delay (a remote object store).
+	// Port 7071: the same server behind a fixed each-way delay, as object
+	// storage across a network (BACKUPBOT_SCALEOUT_S3_DELAY, default 10ms).
+	delay := os.Getenv("BACKUPBOT_SCALEOUT_S3_DELAY")
+	if _, err := time.ParseDuration(delay); err != nil {
+		delay = "10ms"
+	}
 	self, err := os.Executable()
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	e.startCmd("s3-delay", l.command("svc", self), []string{delayProxyEnv + "=0.0.0.0:7071>127.0.0.1:7070/10ms"})
+	e.startCmd("s3-delay", l.command("svc", self), []string{delayProxyEnv + "=0.0.0.0:7071>127.0.0.1:7070/" + delay})
 	eventually(l.t, 20*time.Second, "the delay proxy on the svc host answers", func() bool {
 		return l.command("svc", "curl", "-s", "-o", "/dev/null", "-m", "2", "http://127.0.0.1:7071/").Run() == nil
 	})
@@ -202,6 +207,9 @@ func fileExists(p string) bool {
 func (e *env) startCmd(name string, cmd *exec.Cmd, extraEnv []string) *proc {
 	e.t.Helper()
 	cmd.Env = append(os.Environ(), extraEnv...)
+	if cmd.Dir == "" {
+		cmd.Dir = e.dir
+	}
 	p := &proc{name: name, cmd: cmd, log: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout = p.log
 	cmd.Stderr = p.log
