@@ -268,7 +268,13 @@ func (r *Router) answer(ctx context.Context, who policy.Identity, in Incoming, c
 		if err != nil {
 			return ephemeral("⚠️ " + err.Error()), true
 		}
-		return Reply{Message: statusMessage(st), Ephemeral: true}, true
+		msg := statusMessage(st)
+		if st.State == jobs.StateQueued {
+			if n, err := r.jobs.Workers(ctx); err == nil && n == 0 {
+				msg.Fields = append(msg.Fields, Field{Label: "Workers", Value: "none connected: the job waits in the queue until a worker starts"})
+			}
+		}
+		return Reply{Message: msg, Ephemeral: true}, true
 	case *commands.Cancel:
 		if err := r.jobs.Cancel(ctx, c.JobID); err != nil {
 			if errors.Is(err, jobs.ErrJobFinished) {

@@ -69,6 +69,15 @@ func (w *Worker) process(actx context.Context, action commands.Action, h Handler
 	}
 	defer w.untrack(meta.JobID)
 
+	// One job at a time per target: a busy target sends the job back to
+	// the queue before it starts (serialize.go).
+	release, err := w.takeTurn(bg, meta, cmd)
+	if err != nil {
+		log.Debug("target busy; job back in the queue", "err", err)
+		return err
+	}
+	defer release()
+
 	attempt, err := w.store.start(bg, meta.JobID, time.Now())
 	if err != nil {
 		return err

@@ -138,6 +138,8 @@ type Worker struct {
 	o     WorkerOptions
 	store statusStore
 	log   *slog.Logger
+	// runLocks serialize backups of one target across workers (serialize.go).
+	runLocks *lock.Manager
 
 	mu       sync.Mutex
 	running  map[string]context.CancelCauseFunc
@@ -156,9 +158,10 @@ func NewWorker(opt asynq.RedisConnOpt, rdb redis.UniversalClient, deps Deps, o W
 	}
 	return &Worker{
 		opt: opt, rdb: rdb, deps: deps, o: o,
-		store:   statusStore{rdb},
-		log:     deps.Logger,
-		running: make(map[string]context.CancelCauseFunc),
+		store:    statusStore{rdb},
+		log:      deps.Logger,
+		runLocks: lock.New(rdb, lock.Options{Prefix: runLockPrefix}),
+		running:  make(map[string]context.CancelCauseFunc),
 	}
 }
 
@@ -182,9 +185,12 @@ func (w *Worker) Run(ctx context.Context) error {
 			if errors.Is(err, errHandedBack) {
 				return 0
 			}
+			if errors.Is(err, errWaitTurn) {
+				return waitTurnDelay()
+			}
 			return w.o.RetryDelay(n + 1)
 		},
-		IsFailure:       func(err error) bool { return !errors.Is(err, errHandedBack) },
+		IsFailure:       func(err error) bool { return !errors.Is(err, errHandedBack) && !errors.Is(err, errWaitTurn) },
 		Logger:          asynqLogger{w.log},
 		LogLevel:        asynq.WarnLevel,
 		HealthCheckFunc: func(err error) { w.logRedisHealth(err) },

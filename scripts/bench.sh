@@ -2,7 +2,7 @@
 # `make bench`: the engine against restic on ../shared/bench data (local, then S3 and
 # Azure), and the queue/chat latency benchmarks against a test-owned Redis.
 # SCALE (default in bench/run.sh) sets the dataset size; BENCH_ONLY=engine|remote|queue|
-# resume|bigdir|fidelity picks one part.
+# resume|bigdir|fidelity|scaleout picks one part.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export BACKUPBOT_TEST_STATE=${BACKUPBOT_TEST_STATE:-/tmp/backupbot-test}
@@ -46,5 +46,15 @@ fi
 if [[ $only == all || $only == fidelity ]]; then
   echo "== fidelity: every file kind, what backupctl and restic keep"
   bash bench/fidelity.sh || rc=1
+fi
+if [[ $only == all || $only == scaleout ]]; then
+  need redis && need s3
+  echo "== scale-out: 200 backups over 20 targets with 1, 2 and 3 worker hosts (network namespaces; needs root)"
+  # The figures are the test's "throughput:" lines; with BACKUPBOT_SCALEOUT_BENCH the run fails
+  # unless 2 and 3 workers beat 1 (by 10 % and 30 %).
+  BACKUPBOT_SCALEOUT_JOBS=${SCALEOUT_JOBS:-200} BACKUPBOT_SCALEOUT_BENCH=1 \
+    go test -count=1 -timeout 40m -run '^TestMultiHost$' -v ./cmd/backupbot/ 2>&1 \
+    | grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+scaleout_test.go)' || rc=1
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || rc=1
 fi
 exit $rc

@@ -29,8 +29,11 @@ done
 echo "== lint" >&2
 make -s lint || exit 1
 
-echo "== go test" >&2
 rc=0
+echo "== deploy/ (compose config, kustomize + schema, systemd-analyze verify)" >&2
+bash scripts/deploycheck.sh || rc=1
+
+echo "== go test" >&2
 go test -count=1 -timeout 14m ./... || rc=1
 
 echo "== fuzz (commands parser, ${FUZZTIME:-20s})" >&2

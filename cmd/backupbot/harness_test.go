@@ -27,6 +27,9 @@ import (
 var binPath string
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(delayProxyEnv); spec != "" {
+		os.Exit(runDelayProxy(spec))
+	}
 	dir, err := os.MkdirTemp("", "backupbot-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -4,12 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/backupbot/backupbot/internal/redisurl"
 )
 
 // redisConn is the service's connection to Redis: asynq's options and the
@@ -17,13 +18,14 @@ import (
 // no REDIS_URL.
 type redisConn struct {
 	opt      asynq.RedisConnOpt
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	embedded *miniredis.Miniredis
 	// where names the server for logs, without any password.
 	where string
 }
 
-// connectRedis uses REDIS_URL, or starts an embedded miniredis when it is
+// connectRedis uses REDIS_URL (one server, Sentinel or Cluster: see
+// internal/redisurl), or starts an embedded miniredis when it is
 // unset (`make run` on a fresh machine). Clients reconnect by themselves
 // after an outage, so this does not wait for the server to answer.
 func connectRedis(logger *slog.Logger) (*redisConn, error) {
@@ -43,19 +45,24 @@ func connectRedis(logger *slog.Logger) (*redisConn, error) {
 			"Queued and running jobs, schedules and approvals DIE WITH THIS PROCESS. " +
 			"Set REDIS_URL=redis://HOST:6379/0 for anything but a try-out.")
 	}
-	opt, err := asynq.ParseRedisURI(raw)
+	conn, err := redisurl.Parse(raw)
 	if err != nil {
 		c.close()
-		return nil, fmt.Errorf("REDIS_URL is not a Redis URL asynq understands (redis://[:password@]host:port[/db]): %w", err)
+		return nil, err
 	}
-	ropt, err := redis.ParseURL(raw)
-	if err != nil {
+	if conn.Kind == redisurl.Cluster {
+		// asynq would work, but backupbot's own job records, locks and
+		// approvals change several keys in one Lua script or transaction,
+		// and those keys do not share a hash slot (no {hash tag}), so a
+		// cluster would refuse them with CROSSSLOT errors mid-job.
 		c.close()
-		return nil, fmt.Errorf("REDIS_URL is not a valid Redis URL (redis://[:password@]host:port[/db]): %w", err)
+		return nil, fmt.Errorf("REDIS_URL %s: Redis Cluster is not supported yet (backupbot's job records update keys "+
+			"that live in different hash slots); for high availability use Sentinel: "+
+			"redis-sentinel://host1:26379,host2:26379,host3:26379/mymaster", conn.Where)
 	}
-	c.opt = opt
-	c.rdb = redis.NewClient(ropt)
-	c.where = redactURL(raw)
+	c.opt = conn.Asynq
+	c.rdb = conn.NewClient()
+	c.where = conn.Where
 	return c, nil
 }
 
@@ -74,16 +81,4 @@ func (c *redisConn) close() {
 	if c.embedded != nil {
 		c.embedded.Close()
 	}
-}
-
-// redactURL drops the password from a Redis URL so it can be logged.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	if u.User != nil {
-		u.User = url.User(u.User.Username())
-	}
-	return u.Redacted()
 }

@@ -82,6 +82,9 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	queueMetrics := newQueueCollector(rc.opt, logger)
+	defer queueMetrics.Close()
+	reg.MustRegister(queueMetrics)
 	g, gctx := errgroup.WithContext(ctx)
 
 	client := jobs.NewClient(rc.opt, rc.rdb, jobs.ClientOptions{Logger: logger})

@@ -1,0 +1,505 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/backupbot/backupbot/jobs"
+)
+
+// scaleoutSize is how many backup jobs the multi-host run queues (20
+// targets): a small run in `make test`, 200 in `make bench`
+// (BENCH_ONLY=scaleout sets BACKUPBOT_SCALEOUT_JOBS=200 and
+// BACKUPBOT_SCALEOUT_BENCH=1, which also asserts the throughput growth).
+func scaleoutSize() (jobsN, throughputN int, bench bool) {
+	jobsN, throughputN = 60, 24
+	if n, err := strconv.Atoi(os.Getenv("BACKUPBOT_SCALEOUT_JOBS")); err == nil && n > 0 {
+		jobsN, throughputN = n, n
+	}
+	return jobsN, throughputN, os.Getenv("BACKUPBOT_SCALEOUT_BENCH") != ""
+}
+
+const scaleoutTargets = 20
+
+// cluster is the multi-host deployment: Redis and S3 on "svc", the bot on
+// "bot", workers on w1..w3, each host its own network namespace.
+type cluster struct {
+	t       *testing.T
+	lab     *netLab
+	e       *env
+	rdb     redis.UniversalClient // over Redis's unix socket, for the test's checks
+	console *consoleClient
+	awsEnv  []string
+	workers map[string]*proc
+}
+
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	lab := newNetLab(t, "bot", "w1", "w2", "w3")
+	e := &env{t: t, dir: t.TempDir()}
+	t.Cleanup(e.stopAll)
+	c := &cluster{t: t, lab: lab, e: e, workers: map[string]*proc{}}
+	c.rdb = lab.startRedis(e)
+	ak, sk := lab.startS3(e, "repo")
+	c.awsEnv = []string{"AWS_ACCESS_KEY_ID=" + ak, "AWS_SECRET_ACCESS_KEY=" + sk, "AWS_REGION=us-east-1",
+		"SLACK_BOT_TOKEN=", "DISCORD_BOT_TOKEN=", "BACKUPBOT_REPO_PASSWORD="}
+
+	// 20 targets of small trees: a few directories of small files each.
+	for i := range scaleoutTargets {
+		for d := range 3 {
+			dir := filepath.Join(e.dir, "data", fmt.Sprintf("t%02d", i), fmt.Sprintf("dir%d", d))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for f := range 5 {
+				writeFile(t, filepath.Join(dir, fmt.Sprintf("f%d.txt", f)),
+					[]byte(strings.Repeat(fmt.Sprintf("target %d dir %d file %d\n", i, d, f), 40+i)))
+			}
+		}
+	}
+	for _, h := range []string{"bot", "w1", "w2", "w3"} {
+		c.writeConfig(h)
+	}
+	sock := filepath.Join(e.dir, "console.sock")
+	c.start("bot", "bot", "--console", "--no-stdin", "--console-socket", sock)
+	c.console = dialConsole(t, sock)
+	return c
+}
+
+// writeConfig writes host's configuration: the repository on the S3
+// server as reached over that host's own link.
+func (c *cluster) writeConfig(host string) {
+	var b strings.Builder
+	// The S3 server across a 20 ms round trip (the delay proxy on 7071):
+	// s3 for the main run, tp1..tp3 one repository per throughput phase so
+	// that each phase starts from an empty repository.
+	b.WriteString("storages:\n")
+	for _, st := range []string{"s3", "tp1", "tp2", "tp3"} {
+		fmt.Fprintf(&b, "  %s: {type: s3, bucket: repo, region: us-east-1, prefix: %s, endpoint: \"http://%s:7071\", path_style: true}\n", st, st, c.lab.svcAddr(host))
+	}
+	b.WriteString("targets:\n")
+	for i := range scaleoutTargets {
+		fmt.Fprintf(&b, "  t%02d: {paths: [%s]}\n", i, filepath.Join(c.e.dir, "data", fmt.Sprintf("t%02d", i)))
+	}
+	b.WriteString("console:\n  user: alice\npolicy:\n  audit: {file: \"-\"}\n")
+	writeFile(c.t, c.configPath(host), []byte(b.String()))
+}
+
+func (c *cluster) configPath(host string) string { return filepath.Join(c.e.dir, host+".yaml") }
+
+// start runs `backupbot ROLE ARGS...` on host.
+func (c *cluster) start(host, role string, args ...string) *proc {
+	c.t.Helper()
+	full := append([]string{role, "--config", c.configPath(host)}, args...)
+	env := append([]string{fmt.Sprintf("REDIS_URL=redis://%s:6379/0", c.lab.svcAddr(host))}, c.awsEnv...)
+	return c.e.startCmd(host, c.lab.command(host, binPath, full...), env)
+}
+
+func (c *cluster) startWorker(host string) *proc {
+	p := c.start(host, "worker", "--concurrency", "2")
+	c.workers[host] = p
+	return p
+}
+
+// backupctl runs backupctl on host against the shared repository.
+func (c *cluster) backupctl(host string, args ...string) (string, error) {
+	full := append([]string{"--config", c.configPath(host)}, args...)
+	cmd := c.lab.command(host, backupctlPath(c.t), full...)
+	cmd.Env = append(os.Environ(), c.awsEnv...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+var (
+	backupctlOnce sync.Once
+	backupctlBin  string
+	backupctlErr  error
+)
+
+func backupctlPath(t *testing.T) string {
+	t.Helper()
+	backupctlOnce.Do(func() {
+		backupctlBin = filepath.Join(filepath.Dir(binPath), "backupctl")
+		out, err := exec.Command("go", "build", "-o", backupctlBin, "../backupctl").CombinedOutput()
+		if err != nil {
+			backupctlErr = fmt.Errorf("building backupctl: %v\n%s", err, out)
+		}
+	})
+	if backupctlErr != nil {
+		t.Fatal(backupctlErr)
+	}
+	return backupctlBin
+}
+
+// enqueue sends n backup commands over the console, round-robin over the
+// targets starting at from, and returns the job ids in order.
+func (c *cluster) enqueue(n, from int) []string { return c.enqueueTo("s3", n, from) }
+
+func (c *cluster) enqueueTo(storage string, n, from int) []string {
+	ids := make([]string, 0, n)
+	for i := range n {
+		ids = append(ids, c.console.command(fmt.Sprintf("/backup create --target t%02d --storage %s", (from+i)%scaleoutTargets, storage)))
+	}
+	return ids
+}
+
+// events reads the job event stream from Redis.
+func (c *cluster) events() []jobs.Event {
+	c.t.Helper()
+	msgs, err := c.rdb.XRange(context.Background(), "backupbot:events", "-", "+").Result()
+	if err != nil {
+		c.t.Fatalf("reading the event stream: %v", err)
+	}
+	out := make([]jobs.Event, 0, len(msgs))
+	for _, m := range msgs {
+		s, _ := m.Values["event"].(string)
+		var ev jobs.Event
+		if err := json.Unmarshal([]byte(s), &ev); err == nil {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// waitFinal waits until every job in ids has a final event.
+func (c *cluster) waitFinal(ids []string, timeout time.Duration) {
+	c.t.Helper()
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		done := 0
+		for _, ev := range c.events() {
+			if want[ev.Meta.JobID] && ev.Kind.Final() {
+				done++
+			}
+		}
+		if done >= len(ids) {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%d of %d jobs finished within %s", done, len(ids), timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// doneCount is how many of ids have finished.
+func (c *cluster) doneCount(ids []string) int {
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	n := 0
+	for _, ev := range c.events() {
+		if want[ev.Meta.JobID] && ev.Kind.Final() {
+			n++
+		}
+	}
+	return n
+}
+
+// activeOn returns the ids of the jobs the worker process p is running now
+// (asynq's record of connected workers, by pid).
+func (c *cluster) activeOn(p *proc) []string {
+	insp := asynq.NewInspectorFromRedisClient(c.rdb)
+	servers, err := insp.Servers()
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for _, s := range servers {
+		if s.PID != p.cmd.Process.Pid {
+			continue
+		}
+		for _, w := range s.ActiveWorkers {
+			ids = append(ids, w.TaskID)
+		}
+	}
+	return ids
+}
+
+var targetRe = regexp.MustCompile(`--target (t\d\d)`)
+
+// span is one attempt of a job, from its started event to its end.
+type span struct {
+	job, target string
+	attempt     int
+	start, end  time.Time
+	crashed     bool // ended by its worker's death, not by itself
+}
+
+// spans rebuilds every attempt of every job from the event stream: an
+// attempt ends at its own succeeded/failed/canceled/handed-back event, or,
+// when its worker died, at killedAt (or the next attempt's start, if
+// earlier). Any overlap of two spans of one target is two backups of the
+// target running at once.
+func spans(evs []jobs.Event, killedAt time.Time) []span {
+	open := map[string]*span{}
+	var out []span
+	for _, ev := range evs {
+		id := ev.Meta.JobID
+		m := targetRe.FindStringSubmatch(ev.Meta.Text)
+		if m == nil {
+			continue
+		}
+		s := open[id]
+		switch {
+		case ev.Kind == jobs.EventStarted:
+			if s != nil { // a new attempt with no end of the last: its worker died
+				s.end, s.crashed = minTime(ev.At, killedAt), true
+				out = append(out, *s)
+			}
+			open[id] = &span{job: id, target: m[1], attempt: ev.Attempt, start: ev.At}
+		case s == nil:
+		case ev.Kind == jobs.EventRetrying && ev.Attempt > s.attempt:
+			s.end, s.crashed = minTime(ev.At, killedAt), true
+			out = append(out, *s)
+			delete(open, id)
+		case ev.Kind.Final() || ev.Kind == jobs.EventRetrying:
+			s.end = ev.At
+			out = append(out, *s)
+			delete(open, id)
+		}
+	}
+	for _, s := range open {
+		out = append(out, *s) // never ended: end zero, reported by the caller
+	}
+	return out
+}
+
+// spanStats summarises attempts: mean duration and the most running at once.
+func spanStats(sp []span) string {
+	if len(sp) == 0 {
+		return "no attempts"
+	}
+	var total time.Duration
+	peak := 0
+	for _, s := range sp {
+		total += s.end.Sub(s.start)
+		n := 0
+		for _, o := range sp {
+			if !o.start.After(s.start) && o.end.After(s.start) {
+				n++
+			}
+		}
+		peak = max(peak, n)
+	}
+	return fmt.Sprintf("%d attempts, mean %s each, at most %d at once", len(sp), (total / time.Duration(len(sp))).Round(time.Millisecond), peak)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if !b.IsZero() && b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// checkRun asserts every job in ids ended exactly once, succeeded, and
+// that no two attempts of one target overlapped.
+func (c *cluster) checkRun(ids []string, killedAt time.Time) []span {
+	c.t.Helper()
+	evs := c.events()
+	finals := map[string][]jobs.Event{}
+	for _, ev := range evs {
+		if ev.Kind.Final() {
+			finals[ev.Meta.JobID] = append(finals[ev.Meta.JobID], ev)
+		}
+	}
+	for _, id := range ids {
+		f := finals[id]
+		switch {
+		case len(f) != 1:
+			c.t.Errorf("job %s has %d final events, want exactly 1", id, len(f))
+		case f[0].Kind != jobs.EventSucceeded:
+			c.t.Errorf("job %s ended %s: %s", id, f[0].Kind, f[0].Error)
+		}
+	}
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	all := spans(evs, killedAt)
+	var sp []span
+	for _, s := range all {
+		if want[s.job] {
+			sp = append(sp, s)
+		}
+	}
+	sort.Slice(sp, func(i, j int) bool { return sp[i].start.Before(sp[j].start) })
+	byTarget := map[string][]span{}
+	for _, s := range sp {
+		if s.end.IsZero() {
+			c.t.Errorf("job %s attempt %d started %s and never ended", s.job, s.attempt, s.start.Format(time.StampMilli))
+			continue
+		}
+		for _, o := range byTarget[s.target] {
+			if s.start.Before(o.end) {
+				c.t.Errorf("target %s: job %s (attempt %d, %s-%s) overlapped job %s (attempt %d, %s-%s)", s.target,
+					s.job, s.attempt, s.start.Format(time.StampMilli), s.end.Format(time.StampMilli),
+					o.job, o.attempt, o.start.Format(time.StampMilli), o.end.Format(time.StampMilli))
+			}
+		}
+		byTarget[s.target] = append(byTarget[s.target], s)
+	}
+	return sp
+}
+
+// snapshotsPerTarget lists the repository (from host) and counts snapshots.
+func (c *cluster) snapshotsPerTarget(host string) map[string]int {
+	c.t.Helper()
+	out, err := c.backupctl(host, "--json", "list", "--storage", "s3")
+	if err != nil {
+		c.t.Fatalf("backupctl list on %s: %v\n%s", host, err, out)
+	}
+	var snaps []struct {
+		Target string `json:"target"`
+	}
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "["):]), &snaps); err != nil {
+		c.t.Fatalf("backupctl --json list: %v\n%s", err, out)
+	}
+	n := map[string]int{}
+	for _, s := range snaps {
+		n[s.Target]++
+	}
+	return n
+}
+
+// TestMultiHost is issue 16's points 2 and 4: Redis and S3, one bot and
+// three workers, each host its own network namespace. Jobs queued with no
+// worker wait (and status says so); then 1, 2 and 3 workers are timed;
+// then the main run: one worker host is killed mid-run and its jobs finish
+// elsewhere, then every worker is restarted one after the other while
+// jobs run. Every job completes exactly once, no two backups of a target
+// overlap, and the repository verifies clean.
+func TestMultiHost(t *testing.T) {
+	jobsN, throughputN, bench := scaleoutSize()
+	c := newCluster(t)
+
+	// Zero workers: the bot still answers, jobs wait, status says so.
+	waiting := c.enqueue(2, 0)
+	c.console.send("/backup status " + waiting[0])
+	c.console.expect(regexp.MustCompile("^\\[reply\\] Job `"+waiting[0]+"` · .* · queued$"), 10*time.Second)
+	c.console.expect(regexp.MustCompile(`Workers.*none connected: the job waits in the queue until a worker starts`), 10*time.Second)
+	time.Sleep(time.Second)
+	if n := c.doneCount(waiting); n != 0 {
+		t.Fatalf("%d jobs finished with no worker running", n)
+	}
+
+	// Throughput with 1, 2 and 3 workers (each worker runs 2 jobs at once).
+	rates := map[int]float64{}
+	hosts := []string{"w1", "w2", "w3"}
+	for n := 1; n <= 3; n++ {
+		// Queue the phase's jobs with no worker running, then time the
+		// workers alone: from their start to the last job's end.
+		ids := c.enqueueTo(fmt.Sprintf("tp%d", n), throughputN, 0)
+		start := time.Now()
+		for _, h := range hosts[:n] {
+			c.startWorker(h)
+		}
+		if n == 1 {
+			c.waitFinal(waiting, 60*time.Second) // the jobs queued with no worker run now
+		}
+		c.waitFinal(ids, time.Duration(throughputN)*5*time.Second+60*time.Second)
+		el := time.Since(start)
+		rates[n] = float64(throughputN) / el.Seconds()
+		sp := c.checkRun(ids, time.Time{})
+		t.Logf("throughput: %d worker(s): %d backups in %s = %.2f jobs/s (%s)", n, throughputN, el.Round(time.Millisecond), rates[n], spanStats(sp))
+		for _, h := range hosts[:n] {
+			c.workers[h].stop()
+		}
+	}
+	t.Logf("throughput figures: 1 worker %.2f jobs/s, 2 workers %.2f jobs/s (x%.2f), 3 workers %.2f jobs/s (x%.2f)",
+		rates[1], rates[2], rates[2]/rates[1], rates[3], rates[3]/rates[1])
+	if bench && !(rates[3] > 1.3*rates[1] && rates[2] > 1.1*rates[1]) {
+		t.Errorf("throughput does not grow with workers: 1: %.2f, 2: %.2f, 3: %.2f jobs/s", rates[1], rates[2], rates[3])
+	}
+	if t.Failed() {
+		return
+	}
+
+	// The main run.
+	for _, h := range hosts {
+		c.startWorker(h)
+	}
+	first := c.enqueue(jobsN/2, 0)
+	// Kill worker host w3 (every process on it, as a power cut would) while
+	// the queue still holds more jobs than the workers have slots, so it is
+	// running jobs: they must finish elsewhere.
+	eventually(t, 120*time.Second, "a quarter of the first half done", func() bool { return c.doneCount(first) >= len(first)/4 })
+	if pending := len(first) - c.doneCount(first); pending <= 6 {
+		t.Fatalf("only %d jobs left when w3 is killed: make the run bigger", pending)
+	}
+	killedAt := time.Now()
+	killed := c.lab.killHost("w3")
+	t.Logf("killed %d process(es) on host w3 with %d jobs still to do", killed, len(first)-c.doneCount(first))
+	<-c.workers["w3"].done
+
+	// A rolling restart of every worker while the second half runs.
+	second := c.enqueue(jobsN-jobsN/2, jobsN/2)
+	c.startWorker("w3") // the host is back
+	for _, h := range hosts {
+		time.Sleep(time.Second)
+		old := c.workers[h]
+		old.stop() // SIGTERM: running jobs go back to the queue at a safe point
+		c.startWorker(h)
+	}
+	all := append(append([]string{}, first...), second...)
+	c.waitFinal(all, time.Duration(jobsN)*3*time.Second+120*time.Second)
+	sp := c.checkRun(all, killedAt)
+
+	// The killed host's jobs ran again elsewhere and succeeded (checkRun:
+	// every job ended once, succeeded).
+	var orphans []string
+	handedBack := 0
+	for _, s := range sp {
+		if s.crashed {
+			orphans = append(orphans, s.job)
+		}
+	}
+	if len(orphans) == 0 {
+		t.Error("no job was running on w3 when it was killed, so nothing shows its jobs finishing elsewhere")
+	}
+	for _, ev := range c.events() {
+		if ev.Kind == jobs.EventRetrying && strings.Contains(ev.Error, "handed the job back") {
+			handedBack++
+		}
+	}
+	t.Logf("main run: %d jobs, %d attempts in all, %d handed back by a stopping worker, %d orphaned by the kill (%v), all run again elsewhere",
+		len(all), len(sp), handedBack, len(orphans), orphans)
+
+	// One snapshot per job: none lost, none made twice.
+	want := map[string]int{}
+	for _, ev := range c.events() {
+		if ev.Kind == jobs.EventSucceeded {
+			if m := targetRe.FindStringSubmatch(ev.Meta.Text); m != nil && strings.Contains(ev.Meta.Text, "--storage s3") {
+				want[m[1]]++
+			}
+		}
+	}
+	got := c.snapshotsPerTarget("w1")
+	for target, n := range want {
+		if got[target] != n {
+			t.Errorf("target %s: %d snapshots in the repository, want %d (one per succeeded job)", target, got[target], n)
+		}
+	}
+	if out, err := c.backupctl("w2", "verify", "--all", "--storage", "s3"); err != nil {
+		t.Errorf("the repository does not verify clean after the run: %v\n%s", err, out)
+	}
+}
