@@ -56,7 +56,7 @@ func newCluster(t *testing.T) *cluster {
 	c.rdb = lab.startRedis(e)
 	ak, sk := lab.startS3(e, "repo")
 	c.awsEnv = []string{"AWS_ACCESS_KEY_ID=" + ak, "AWS_SECRET_ACCESS_KEY=" + sk, "AWS_REGION=us-east-1",
-		"SLACK_BOT_TOKEN=", "DISCORD_BOT_TOKEN=", "BACKUPBOT_REPO_PASSWORD="}
+		"SLACK_BOT_TOKEN=", "DISCORD_BOT_TOKEN=", "BACKUPBOT_REPO_PASSWORD=" + repoPassword, "BACKUPBOT_REPO_PASSWORD_FILE="}
 
 	// 20 targets of small trees: a few directories of small files each.
 	for i := range scaleoutTargets {
