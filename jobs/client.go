@@ -147,7 +147,7 @@ func (c *Client) reconcile(ctx context.Context, st Status) Status {
 	var why string
 	switch {
 	case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
-		why = "the job vanished from the queue (Redis restarted without persistence, or someone deleted it)"
+		why = LostMessage(st.Meta)
 	case err != nil:
 		return st
 	case info.State == asynq.TaskStateArchived:

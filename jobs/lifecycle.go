@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/policy"
@@ -97,7 +98,18 @@ func (w *Worker) process(actx context.Context, action commands.Action, h Handler
 		_ = publish(bg, w.rdb, Event{Kind: EventProgress, Meta: meta, Action: string(action), Attempt: attempt, Progress: &p})
 	})
 	go relay.run(jctx)
-	go w.watchCancel(jctx, cancel, meta.JobID)
+	startedAt := time.Now()
+	go w.watchCancel(jctx, cancel, meta.JobID, func(ctx context.Context) {
+		queue := specs[action].Queue
+		if meta.Schedule != "" {
+			queue = QueueScheduled
+		}
+		if ok, err := w.store.restore(ctx, meta, string(action), queue, attempt, startedAt); ok {
+			log.Warn("the job's record vanished from Redis (restarted without persistence?); wrote it again")
+		} else if err != nil {
+			log.Debug("could not check the job's record", "err", err)
+		}
+	})
 
 	job := &Job{Meta: meta, Command: cmd, Attempt: attempt, Logger: log, progress: relay}
 	res, err := h.Run(jctx, job)
@@ -150,7 +162,13 @@ func (w *Worker) endRefused(ctx context.Context, log *slog.Logger, meta Meta, ac
 }
 
 func (w *Worker) finish(ctx context.Context, log *slog.Logger, ev Event, st State) {
-	ok, err := w.store.finish(ctx, ev.Meta.JobID, st, ev.Result, ev.Error, time.Now())
+	// Retried through a Redis outage: how a job ended must not be lost.
+	var ok bool
+	err := retryRedis(ctx, log, "record the end of job "+ev.Meta.JobID, func() error {
+		var err error
+		ok, err = w.store.finish(ctx, ev.Meta.JobID, st, ev.Result, ev.Error, time.Now())
+		return err
+	})
 	if err != nil {
 		log.Warn("could not record the end of the job", "state", st, "err", err)
 	}
@@ -169,7 +187,13 @@ func (w *Worker) event(ctx context.Context, ev Event) {
 	if w.deps.Audit != nil && ev.Kind != EventProgress {
 		w.deps.Audit(ctx, ev)
 	}
-	if err := publish(ctx, w.rdb, ev); err != nil {
+	pub := publish
+	if ev.Kind != EventProgress {
+		pub = func(ctx context.Context, rdb redis.UniversalClient, ev Event) error {
+			return publishDurable(ctx, rdb, w.log, ev)
+		}
+	}
+	if err := pub(ctx, w.rdb, ev); err != nil {
 		w.log.Warn("could not publish job event", "job", ev.Meta.JobID, "kind", ev.Kind, "err", err)
 	}
 }
@@ -193,9 +217,12 @@ func (w *Worker) untrack(id string) {
 }
 
 // watchCancel cancels the job's context when /backup cancel flags it.
-func (w *Worker) watchCancel(ctx context.Context, cancel context.CancelCauseFunc, id string) {
+// Every recordCheckEvery it also calls keep, which writes the job's
+// record again if Redis lost it.
+func (w *Worker) watchCancel(ctx context.Context, cancel context.CancelCauseFunc, id string, keep func(context.Context)) {
 	t := time.NewTicker(w.o.CancelPollInterval)
 	defer t.Stop()
+	lastKeep := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -205,6 +232,14 @@ func (w *Worker) watchCancel(ctx context.Context, cancel context.CancelCauseFunc
 				cancel(errCanceled)
 				return
 			}
+			if time.Since(lastKeep) >= recordCheckEvery {
+				keep(ctx)
+				lastKeep = time.Now()
+			}
 		}
 	}
 }
+
+// recordCheckEvery is how often a running job checks that its record is
+// still in Redis.
+const recordCheckEvery = 2 * time.Second

@@ -210,6 +210,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer close(recDone)
 		orphanRecoverer{rdb: w.rdb, queues: keys(w.o.Queues), grace: w.o.OrphanGrace, every: w.o.OrphanCheckInterval, log: w.log}.run(recCtx)
 	}()
+	recDone2 := make(chan struct{})
+	go func() {
+		defer close(recDone2)
+		w.runReconcile(recCtx)
+	}()
 
 	<-ctx.Done()
 	w.log.Info("job worker stopping: handing running jobs back to the queue")
@@ -223,6 +228,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	srv.Shutdown()
 	stopRec()
 	<-recDone
+	<-recDone2
 	w.log.Info("job worker stopped")
 	return nil
 }

@@ -114,6 +114,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 			Audit:        auditLog,
 			Metrics:      bot.NewMetrics(reg),
 			EditInterval: o.editInterval,
+			Instance:     instanceName(o),
 			Logger:       logger,
 		})
 	}
@@ -351,4 +352,19 @@ func sortedNames[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// instanceName names this process for the relay's consumer group and job
+// ownership: --instance, else $BACKUPBOT_INSTANCE, else the host name and
+// what the process listens on, which stay the same across restarts, so a
+// restarted bot resumes reading job events where it stopped.
+func instanceName(o options) string {
+	if o.instance != "" {
+		return o.instance
+	}
+	if v := os.Getenv("BACKUPBOT_INSTANCE"); v != "" {
+		return v
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%s-%s%s", host, o.role, o.httpAddr, o.consoleSocket)
 }
