@@ -119,7 +119,8 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 		})
 	}
 	if o.httpAddr != "" {
-		opts := httpapi.Options{Addr: o.httpAddr, Checks: checks, Gatherer: reg, Logger: logger}
+		opts := httpapi.Options{Addr: o.httpAddr, Checks: checks, Gatherer: reg, Logger: logger,
+			Warnings: []httpapi.Check{{Name: "redis persistence", Probe: rc.persistence}}}
 		opts.Dashboard = dashboard(client, router)
 		srv = httpapi.New(opts)
 		g.Go(func() error { return srv.Run(gctx) })
