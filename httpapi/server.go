@@ -63,8 +63,8 @@ type Options struct {
 
 // Server serves the HTTP endpoints.
 type Server struct {
-	addr   string
-	mux    *http.ServeMux
+	addr     string
+	mux      *http.ServeMux
 	checks   []Check
 	warnings []Check
 	versions func(ctx context.Context) (map[string]string, error)
