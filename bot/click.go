@@ -144,7 +144,8 @@ func (r *Router) approveChecked(ctx context.Context, s Surface, platform string,
 
 // HandleClick maps a button press back to its job, confirmation or
 // approval, checked against the policy for the user who clicked.
-func (r *Router) HandleClick(ctx context.Context, c Click) Reply {
+func (r *Router) HandleClick(ctx context.Context, c Click) (reply Reply) {
+	defer func() { reply.Message = redactMessage(reply.Message, r.redact) }()
 	who := PolicyIdentity(c.From)
 	value := strings.TrimSpace(c.Value)
 	switch c.ActionID {

@@ -92,6 +92,7 @@ func (w *Worker) process(actx context.Context, action commands.Action, h Handler
 	log.Info("job started", "attempt", attempt)
 
 	relay := newProgressRelay(w.o.ProgressInterval, func(p Progress) {
+		p = *redactEvent(Event{Progress: &p}, w.deps.Redact).Progress
 		if err := w.store.progress(bg, meta.JobID, p); err != nil {
 			log.Debug("could not record progress", "err", err)
 		}
@@ -145,7 +146,7 @@ func (w *Worker) process(actx context.Context, action commands.Action, h Handler
 		}
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	_ = w.store.retrying(bg, meta.JobID, why)
+	_ = w.store.retrying(bg, meta.JobID, redactEvent(Event{Error: why}, w.deps.Redact).Error)
 	w.event(bg, Event{Kind: EventRetrying, Meta: meta, Action: string(action), Attempt: attempt,
 		Error: fmt.Sprintf("attempt %d of %d failed: %s; retrying", attempt, maxRetry+1, why)})
 	return err
@@ -162,6 +163,7 @@ func (w *Worker) endRefused(ctx context.Context, log *slog.Logger, meta Meta, ac
 }
 
 func (w *Worker) finish(ctx context.Context, log *slog.Logger, ev Event, st State) {
+	ev = redactEvent(ev, w.deps.Redact)
 	// Retried through a Redis outage: how a job ended must not be lost.
 	var ok bool
 	err := retryRedis(ctx, log, "record the end of job "+ev.Meta.JobID, func() error {
@@ -183,6 +185,7 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, ev Event, st Stat
 // event publishes ev and hands it to the audit hook.
 func (w *Worker) event(ctx context.Context, ev Event) {
 	ev.At = time.Now().UTC()
+	ev = redactEvent(ev, w.deps.Redact)
 	// Audit first: whoever sees the event can find it in the audit log.
 	if w.deps.Audit != nil && ev.Kind != EventProgress {
 		w.deps.Audit(ctx, ev)

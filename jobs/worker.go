@@ -41,6 +41,9 @@ type Deps struct {
 	OpenBackend func(context.Context, storage.Spec) (backend.Backend, error)
 	// Logger receives the worker's log lines; nil means slog.Default().
 	Logger *slog.Logger
+	// Redact removes secrets from what the worker stores in Redis and
+	// publishes (errors, results, reports); nil removes nothing.
+	Redact func(string) string
 }
 
 // WorkerOptions tune a Worker; the zero value is what the service uses.

@@ -67,6 +67,9 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 			auditCfg.RedactFiles = append(auditCfg.RedactFiles, spec.PasswordFile)
 		}
 	}
+	// One redactor, the logs' and the audit log's, for everything the
+	// service stores in Redis or posts to a chat.
+	redact := audit.NewRedactor(audit.SecretsFromEnv(auditCfg, os.Getenv)).Redact
 	auditLog, err := audit.New(rc.rdb, audit.OptionsFromConfig(auditCfg))
 	if err != nil {
 		return err
@@ -81,7 +84,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	g, gctx := errgroup.WithContext(ctx)
 
-	client := jobs.NewClient(rc.opt, rc.rdb, jobs.ClientOptions{Logger: logger})
+	client := jobs.NewClient(rc.opt, rc.rdb, jobs.ClientOptions{Logger: logger, Redact: redact})
 	defer client.Close()
 	if o.runsWorker() {
 		sched := jobs.NewScheduler(client, rc.rdb, jobs.SchedulerOptions{Logger: logger})
@@ -93,6 +96,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 			Audit:    jobs.AuditTo(auditLog),
 			Locks:    lock.New(rc.rdb, lock.Options{}),
 			Logger:   logger,
+			Redact:   redact,
 		}, jobs.WorkerOptions{Concurrency: o.concurrency})
 		g.Go(func() error { return w.Run(gctx) })
 	}
@@ -115,6 +119,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 			Metrics:      bot.NewMetrics(reg),
 			EditInterval: o.editInterval,
 			Instance:     instanceName(o),
+			Redact:       redact,
 			Logger:       logger,
 		})
 	}
