@@ -29,9 +29,9 @@ type ClientOptions struct {
 // Client enqueues jobs and answers status, cancel and list --running. The
 // router (bot) and the scheduler use it; it is safe for concurrent use.
 type Client struct {
-	aq    *asynq.Client
-	insp  *asynq.Inspector
-	rdb   redis.UniversalClient
+	aq     *asynq.Client
+	insp   *asynq.Inspector
+	rdb    redis.UniversalClient
 	store  statusStore
 	log    *slog.Logger
 	redact func(string) string
