@@ -29,11 +29,12 @@ type ClientOptions struct {
 // Client enqueues jobs and answers status, cancel and list --running. The
 // router (bot) and the scheduler use it; it is safe for concurrent use.
 type Client struct {
-	aq     *asynq.Client
-	insp   *asynq.Inspector
-	rdb    redis.UniversalClient
-	store  statusStore
-	log    *slog.Logger
+	aq    *asynq.Client
+	insp  *asynq.Inspector
+	rdb   redis.UniversalClient
+	store statusStore
+	log   *slog.Logger
+
 	redact func(string) string
 }
 
@@ -84,10 +85,9 @@ func (c *Client) Enqueue(ctx context.Context, cmd commands.Command, meta Meta) (
 		queue = QueueScheduled
 	}
 	meta.EnqueuedAt = time.Now().UTC()
-	if rc, err := commands.Redact(cmd, c.redact); err != nil {
+	cmd, err := commands.Redact(cmd, c.redact) // no secret goes into Redis
+	if err != nil {
 		return meta, fmt.Errorf("enqueue: %w", err)
-	} else {
-		cmd = rc
 	}
 	if meta.Text == "" {
 		meta.Text = commands.Render(cmd)
