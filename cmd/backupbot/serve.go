@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"sync/atomic"
 	"syscall"
@@ -45,6 +46,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 	if err != nil {
 		return err
 	}
+	holder.SetLocations(configuredLocations(cfg))
 	if cfgPath == "" {
 		logger.Info("no configuration file: using the embedded defaults (a local repository under ./var, the console user is admin)")
 		if o.runsWorker() {
@@ -304,6 +306,7 @@ func reloadOnHangup(ctx context.Context, logger *slog.Logger, cfgPath string, cu
 			logger.Error("SIGHUP: the configuration was refused; storages and targets stay as they were", "err", err)
 		} else {
 			current.Store(cfg)
+			holder.SetLocations(configuredLocations(cfg))
 		}
 		_ = auditLog.Record(ctx, entry)
 		logger.Info("SIGHUP: policy and configuration reloaded", "file", cfgPath)
@@ -373,4 +376,30 @@ func instanceName(o options) string {
 	}
 	host, _ := os.Hostname()
 	return fmt.Sprintf("%s-%s-%s%s", host, o.role, o.httpAddr, o.consoleSocket)
+}
+
+// configuredLocations are the directories the configuration names (local
+// and network storages, targets), absolute: by default a path typed into a
+// chat command must lie inside one of them (see policy.Rule.Paths).
+func configuredLocations(cfg *config.File) []string {
+	var out []string
+	add := func(p string) {
+		if p == "" {
+			return
+		}
+		if abs, err := filepath.Abs(p); err == nil {
+			out = append(out, abs)
+		}
+	}
+	for _, name := range sortedNames(cfg.Storages) {
+		if s := cfg.Storages[name]; s.Type == storage.KindLocal || s.Type == storage.KindNetwork {
+			add(s.Path)
+		}
+	}
+	for _, name := range sortedNames(cfg.Targets) {
+		for _, p := range cfg.Targets[name].Paths {
+			add(p)
+		}
+	}
+	return out
 }
