@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -392,7 +394,17 @@ func (r *Router) attach(ctx context.Context, s Surface, platform string, jr *job
 	if rep == nil || len(rep.Data) == 0 {
 		return
 	}
-	err := s.Attach(ctx, jr.channel, jr.thread, rep.Name, rep.Data, "full report")
+	data, comment := rep.Data, "full report"
+	if rep.Path != "" {
+		// Redis holds a preview; the worker wrote the whole report to a
+		// file. Attach it when this process can read it (same host or a
+		// shared directory) and it lies in the report directory.
+		comment = "report preview (the whole report is " + rep.Path + " on the worker)"
+		if b, ok := r.readReport(rep.Path); ok {
+			data, comment = b, "full report"
+		}
+	}
+	err := s.Attach(ctx, jr.channel, jr.thread, rep.Name, data, comment)
 	r.count(platform, "attach", err)
 	if err != nil {
 		r.log.Warn("router: attaching a report", "job", jr.id, "file", rep.Name, "err", err)
@@ -523,4 +535,19 @@ func (r *Router) watchLost(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// readReport reads a worker's report file, only from inside the report
+// directory (an event in Redis must not make the bot upload any file).
+func (r *Router) readReport(path string) ([]byte, bool) {
+	dir, err := filepath.Abs(r.reportDir)
+	if err != nil || !filepath.IsAbs(path) {
+		return nil, false
+	}
+	path = filepath.Clean(path)
+	if !strings.HasPrefix(path, dir+string(filepath.Separator)) {
+		return nil, false
+	}
+	b, err := os.ReadFile(path)
+	return b, err == nil
 }

@@ -58,7 +58,10 @@ type RouterOptions struct {
 	// in Redis (job payloads and records, approvals, confirmations).
 	// Default: nothing is removed.
 	Redact func(string) string
-	Logger *slog.Logger
+	// ReportDir is where workers write whole reports (default
+	// jobs.DefaultReportDir); a report file there is attached whole.
+	ReportDir string
+	Logger    *slog.Logger
 }
 
 // Router is the bot.Handler every adapter calls, and the relay that turns
@@ -74,6 +77,7 @@ type Router struct {
 	interval  time.Duration
 	instance  string
 	redact    func(string) string
+	reportDir string
 	log       *slog.Logger
 
 	mu       sync.Mutex
@@ -86,11 +90,14 @@ type Router struct {
 func NewRouter(o RouterOptions) *Router {
 	r := &Router{
 		parser: o.Parser, jobs: o.Jobs, rdb: o.Redis, policy: o.Policy, approvals: o.Approvals,
-		audit: o.Audit, metrics: o.Metrics, interval: o.EditInterval, instance: o.Instance, redact: o.Redact, log: o.Logger,
+		audit: o.Audit, metrics: o.Metrics, interval: o.EditInterval, instance: o.Instance, redact: o.Redact, reportDir: o.ReportDir, log: o.Logger,
 		surfaces: map[Platform]Surface{}, relays: map[string]*jobRelay{},
 	}
 	if r.interval <= 0 {
 		r.interval = DefaultEditInterval
+	}
+	if r.reportDir == "" {
+		r.reportDir = jobs.DefaultReportDir
 	}
 	if r.redact == nil {
 		r.redact = func(s string) string { return s }

@@ -93,6 +93,9 @@ type Field struct {
 type Report struct {
 	Name string `json:"name"`
 	Data []byte `json:"data"`
+	// Path, when set, is where the worker wrote the whole report (Data is
+	// then a preview of at most PreviewLimit bytes).
+	Path string `json:"path,omitempty"`
 }
 
 // Plan is what a restore does (or would do). Bytes gives a stable encoding

@@ -164,6 +164,7 @@ func (w *Worker) endRefused(ctx context.Context, log *slog.Logger, meta Meta, ac
 
 func (w *Worker) finish(ctx context.Context, log *slog.Logger, ev Event, st State) {
 	ev = redactEvent(ev, w.deps.Redact)
+	ev.Result = boundResult(ev.Result, ev.Meta.JobID, w.o.ReportDir, log)
 	// Retried through a Redis outage: how a job ended must not be lost.
 	var ok bool
 	err := retryRedis(ctx, log, "record the end of job "+ev.Meta.JobID, func() error {

@@ -83,6 +83,9 @@ type WorkerOptions struct {
 	// Middleware wraps every handler inside the built-in ones (Recover,
 	// Recheck).
 	Middleware []Middleware
+	// ReportDir is where whole reports larger than PreviewLimit are
+	// written (default DefaultReportDir); Redis keeps only a preview.
+	ReportDir string
 }
 
 func (o *WorkerOptions) defaults() {
