@@ -7,11 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,7 +78,8 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go reloadOnHangup(ctx, logger, cfgPath, &current, holder, auditLog)
+	reloads := newReloader(logger, cfgPath, &current, holder, auditLog, rc.rdb, o)
+	go reloads.run(ctx)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -127,7 +126,8 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 	}
 	if o.httpAddr != "" {
 		opts := httpapi.Options{Addr: o.httpAddr, Checks: checks, Gatherer: reg, Logger: logger,
-			Warnings: []httpapi.Check{{Name: "redis persistence", Probe: rc.persistence}}}
+			Warnings: []httpapi.Check{{Name: "redis persistence", Probe: rc.persistence}},
+			Versions: versions(rc.rdb)}
 		opts.Dashboard = dashboard(client, router)
 		srv = httpapi.New(opts)
 		g.Go(func() error { return srv.Run(gctx) })
@@ -277,40 +277,6 @@ func newPolicyHolder(cfg *config.File, cfgPath string) (*policy.Holder, error) {
 		return nil, fmt.Errorf("the embedded default policy is invalid: %w", err)
 	}
 	return policy.NewHolder(p), nil
-}
-
-// reloadOnHangup re-reads the configuration and the policy on SIGHUP; a
-// file that does not parse is refused and the one in force stays.
-func reloadOnHangup(ctx context.Context, logger *slog.Logger, cfgPath string, current *atomic.Pointer[config.File], holder *policy.Holder, auditLog *audit.Log) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-		}
-		if cfgPath == "" {
-			logger.Warn("SIGHUP: nothing to reload, the service runs on the embedded defaults (start it with --config FILE)")
-			continue
-		}
-		entry := audit.Entry{Kind: audit.PolicyReloaded, User: policy.Identity{Platform: "system", UserID: "sighup"}, Detail: cfgPath}
-		if err := holder.Reload(); err != nil {
-			logger.Error("SIGHUP: the new policy was refused; the old one stays in force", "err", err)
-			entry.Error = err.Error()
-			_ = auditLog.Record(ctx, entry)
-			continue
-		}
-		if cfg, err := config.Load(cfgPath); err != nil {
-			logger.Error("SIGHUP: the configuration was refused; storages and targets stay as they were", "err", err)
-		} else {
-			current.Store(cfg)
-			holder.SetLocations(configuredLocations(cfg))
-		}
-		_ = auditLog.Record(ctx, entry)
-		logger.Info("SIGHUP: policy and configuration reloaded", "file", cfgPath)
-	}
 }
 
 // storageCheck probes a configured storage for /readyz: it must open and
