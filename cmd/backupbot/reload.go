@@ -111,7 +111,7 @@ func (r *reloader) reload(ctx context.Context, why string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.path == "" {
-		r.logger.Warn("reload ("+why+"): nothing to reload, the service runs on the embedded defaults (start it with --config FILE)")
+		r.logger.Warn("reload (" + why + "): nothing to reload, the service runs on the embedded defaults (start it with --config FILE)")
 		return false
 	}
 	entry := audit.Entry{Kind: audit.PolicyReloaded, User: policy.Identity{Platform: "system", UserID: why}, Detail: r.path}
