@@ -46,6 +46,8 @@ type reloader struct {
 	rdb     redis.UniversalClient
 	self    string // this process, as registered
 	role    string
+	// onConfig, when set, is told about every configuration reloaded.
+	onConfig func(*config.File)
 
 	mu      sync.Mutex // serializes reloads
 	version atomic.Value
@@ -126,6 +128,9 @@ func (r *reloader) reload(ctx context.Context, why string) bool {
 	} else {
 		r.current.Store(cfg)
 		r.holder.SetLocations(configuredLocations(cfg))
+		if r.onConfig != nil {
+			r.onConfig(cfg)
+		}
 	}
 	r.version.Store(configVersion(r.path))
 	_ = r.audit.Record(ctx, entry)

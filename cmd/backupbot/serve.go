@@ -67,6 +67,23 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 			auditCfg.RedactFiles = append(auditCfg.RedactFiles, spec.PasswordFile)
 		}
 	}
+	if f := cfg.HTTP.TokenFile; f != "" { // and so is the HTTP token
+		auditCfg.RedactFiles = append(auditCfg.RedactFiles, f)
+	}
+	var httpToken atomic.Value
+	setToken := func(cfg *config.File) error {
+		t, err := cfg.HTTP.Token()
+		if err == nil {
+			httpToken.Store(t)
+		}
+		return err
+	}
+	if err := setToken(cfg); err != nil {
+		return err
+	}
+	if o.httpAddr != "" && cfg.HTTP.TokenFile == "" {
+		logger.Warn("http.token_file is not set: /, /readyz and /metrics answer anyone who can reach " + o.httpAddr)
+	}
 	// One redactor, the logs' and the audit log's, for everything the
 	// service stores in Redis or posts to a chat.
 	redact := audit.NewRedactor(audit.SecretsFromEnv(auditCfg, os.Getenv)).Redact
@@ -79,6 +96,11 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	reloads := newReloader(logger, cfgPath, &current, holder, auditLog, rc.rdb, o)
+	reloads.onConfig = func(cfg *config.File) {
+		if err := setToken(cfg); err != nil {
+			logger.Error("reload: the HTTP token file cannot be read; the old token stays", "err", err)
+		}
+	}
 	go reloads.run(ctx)
 
 	reg := prometheus.NewRegistry()
@@ -127,7 +149,8 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 	if o.httpAddr != "" {
 		opts := httpapi.Options{Addr: o.httpAddr, Checks: checks, Gatherer: reg, Logger: logger,
 			Warnings: []httpapi.Check{{Name: "redis persistence", Probe: rc.persistence}},
-			Versions: versions(rc.rdb)}
+			Versions: versions(rc.rdb),
+			Token:    func() string { return httpToken.Load().(string) }}
 		opts.Dashboard = dashboard(client, router)
 		srv = httpapi.New(opts)
 		g.Go(func() error { return srv.Run(gctx) })
