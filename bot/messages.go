@@ -102,6 +102,9 @@ func progressText(ev jobs.Event, last *jobs.Progress) string {
 	case jobs.EventRetrying:
 		return "↻ Interrupted; the job will run again…"
 	case jobs.EventSucceeded:
+		if ev.Result != nil && ev.Result.Partial {
+			return "⚠️ Done, partly"
+		}
 		if last != nil {
 			done := *last
 			if done.BytesTotal > 0 {
@@ -146,6 +149,9 @@ func resultMessage(ev jobs.Event) Message {
 		return Message{Text: fmt.Sprintf("✅ Job `%s` done.", ev.Meta.JobID)}
 	}
 	text := "✅ " + res.Summary
+	if res.Partial {
+		text = "⚠️ " + res.Summary
+	}
 	m := Message{Text: text, Fields: fields(res.Fields)}
 	if res.Plan != nil && !hasField(res.Fields, "Plan") {
 		m.Fields = append(m.Fields, Field{Label: "Plan", Value: render.PlanSummary(res.Plan) + "\n" + render.PlanListing(res.Plan, planLinesInMessage)})

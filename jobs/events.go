@@ -138,6 +138,10 @@ type Result struct {
 	// Data is the action's machine-readable result (JSON), for --json
 	// consumers and the dashboard.
 	Data json.RawMessage `json:"data,omitempty"`
+	// Partial is set when the job did only part of what was asked (list
+	// --storage all with a storage that could not be read); the summary
+	// names what is missing. Shown with ⚠️, never ✅; exit code 3.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // Redis names of the event feed. Lifecycle events (queued, started,

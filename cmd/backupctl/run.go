@@ -17,9 +17,10 @@ import (
 
 // Exit codes (see the interfaces document).
 const (
-	exitOK     = 0 // success
-	exitFailed = 1 // the operation failed
-	exitUsage  = 2 // bad input: a command that does not parse, an unknown configured name, a bad config
+	exitOK      = 0 // success
+	exitFailed  = 1 // the operation failed
+	exitUsage   = 2 // bad input: a command that does not parse, an unknown configured name, a bad config
+	exitPartial = 3 // partly done: some parts (e.g. storages of list --storage all) failed, named in the message
 )
 
 const usage = `usage: backupctl [--json] [--config FILE] ACTION [options]
@@ -53,6 +54,12 @@ func (e *usageError) Unwrap() error { return e.err }
 
 // badInput wraps err so that run exits with code 2.
 func badInput(err error) error { return &usageError{err: err} }
+
+// partialError marks an error from execute as a partial success (exit 3).
+type partialError struct{ err error }
+
+func (e *partialError) Error() string { return e.err.Error() }
+func (e *partialError) Unwrap() error { return e.err }
 
 // run is main without the process: it returns the exit code. SIGINT and
 // SIGTERM cancel the context execute runs under.
@@ -144,8 +151,11 @@ func (a *app) exitCode(err error) int {
 	code := exitFailed
 	var cmdErr *commands.Error
 	var usage *usageError
+	var part *partialError
 	if errors.As(err, &cmdErr) || errors.As(err, &usage) {
 		code = exitUsage
+	} else if errors.As(err, &part) {
+		code = exitPartial
 	}
 	if a.json {
 		out := struct {
