@@ -88,6 +88,7 @@ func (c consumer) run(ctx context.Context, fn func(Event, func())) error {
 			return ctx.Err()
 		}
 	}
+	c.pruneGroups(ctx)
 	// First re-read what was handed to us and never acknowledged, from
 	// pendingFrom on; then new entries (">").
 	pending, pendingFrom := true, "0"
@@ -183,5 +184,37 @@ func (c consumer) pause(ctx context.Context, err error) bool {
 		return false
 	case <-time.After(c.o.RetryDelay):
 		return true
+	}
+}
+
+// staleGroupAfter is how long a consumer group must have had no reader
+// before another relay removes it (its process is gone for good).
+const staleGroupAfter = 7 * 24 * time.Hour
+
+// pruneGroups removes the consumer groups of relays that have not read for
+// staleGroupAfter, so processes that were renamed or retired leave nothing
+// behind.
+func (c consumer) pruneGroups(ctx context.Context) {
+	groups, err := c.rdb.XInfoGroups(ctx, eventsStream).Result()
+	if err != nil {
+		return
+	}
+	for _, g := range groups {
+		if g.Name == c.o.Group || !strings.HasPrefix(g.Name, "relay:") {
+			continue
+		}
+		consumers, err := c.rdb.XInfoConsumers(ctx, eventsStream, g.Name).Result()
+		if err != nil {
+			continue
+		}
+		stale := len(consumers) > 0 // a group nobody read yet may be brand new
+		for _, cs := range consumers {
+			if cs.Idle < staleGroupAfter {
+				stale = false
+			}
+		}
+		if stale {
+			_ = c.rdb.XGroupDestroy(ctx, eventsStream, g.Name).Err()
+		}
 	}
 }
