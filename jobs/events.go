@@ -1,12 +1,15 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -304,21 +307,25 @@ func tail(ctx context.Context, rdb redis.UniversalClient, o SubscribeOptions, st
 			resolve()
 			continue
 		}
+		// Deliver in publish order across the streams: stream IDs are
+		// times on one server, so merge by ID.
+		var msgs []redis.XMessage
 		for _, s := range res {
-			i := slices.Index(streams, s.Stream)
-			for _, m := range s.Messages {
-				if i >= 0 {
-					last[i] = m.ID
-				}
-				ev, err := decodeEvent(m)
-				if err != nil {
-					if o.OnError != nil {
-						o.OnError(err)
-					}
-					continue
-				}
-				fn(ev)
+			if i := slices.Index(streams, s.Stream); i >= 0 && len(s.Messages) > 0 {
+				last[i] = s.Messages[len(s.Messages)-1].ID
 			}
+			msgs = append(msgs, s.Messages...)
+		}
+		slices.SortStableFunc(msgs, func(a, b redis.XMessage) int { return compareIDs(a.ID, b.ID) })
+		for _, m := range msgs {
+			ev, err := decodeEvent(m)
+			if err != nil {
+				if o.OnError != nil {
+					o.OnError(err)
+				}
+				continue
+			}
+			fn(ev)
 		}
 	}
 }
@@ -343,4 +350,18 @@ func lastStreamID(ctx context.Context, rdb redis.UniversalClient, stream string)
 		return "0-0", nil
 	}
 	return msgs[0].ID, nil
+}
+
+// compareIDs orders two stream IDs ("ms-seq").
+func compareIDs(a, b string) int {
+	am, as, _ := strings.Cut(a, "-")
+	bm, bs, _ := strings.Cut(b, "-")
+	an, _ := strconv.ParseUint(am, 10, 64)
+	bn, _ := strconv.ParseUint(bm, 10, 64)
+	if c := cmp.Compare(an, bn); c != 0 {
+		return c
+	}
+	asq, _ := strconv.ParseUint(as, 10, 64)
+	bsq, _ := strconv.ParseUint(bs, 10, 64)
+	return cmp.Compare(asq, bsq)
 }
