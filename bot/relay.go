@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -515,13 +516,19 @@ func (r *Router) watchLost(ctx context.Context) {
 			}
 		}
 		r.mu.Unlock()
+		ids := make([]string, len(open))
+		for i, jr := range open {
+			ids[i] = jr.id
+		}
+		missing, err := r.jobs.Missing(ctx, ids)
+		if err != nil {
+			continue // Redis unreachable: nothing can be told
+		}
 		for _, jr := range open {
-			_, err := r.jobs.Status(ctx, jr.id)
 			r.mu.Lock()
-			switch {
-			case errors.Is(err, jobs.ErrJobNotFound):
+			if slices.Contains(missing, jr.id) {
 				jr.missing++
-			case err == nil:
+			} else {
 				jr.missing = 0
 			}
 			lost := jr.missing >= 2 && !jr.final

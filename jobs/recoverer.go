@@ -161,3 +161,27 @@ func (w *Worker) runReconcile(ctx context.Context) {
 		}
 	}
 }
+
+// Missing returns the ids among ids whose job record is not in Redis (it
+// expired, or was lost with a Redis that restarted without persistence),
+// in one round trip.
+func (c *Client) Missing(ctx context.Context, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	pipe := c.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.Exists(ctx, jobKey(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("look up job records in Redis: %w", err)
+	}
+	var out []string
+	for i, c := range cmds {
+		if c.Val() == 0 {
+			out = append(out, ids[i])
+		}
+	}
+	return out, nil
+}
