@@ -392,17 +392,25 @@ func (r *Router) post(ctx context.Context, s Surface, platform string, jr *jobRe
 }
 
 func (r *Router) attach(ctx context.Context, s Surface, platform string, jr *jobRelay, rep *jobs.Report) {
-	if rep == nil || len(rep.Data) == 0 {
+	if rep == nil || (len(rep.Data) == 0 && rep.Path == "") {
 		return
 	}
 	data, comment := rep.Data, "full report"
 	if rep.Path != "" {
-		// Redis holds a preview; the worker wrote the whole report to a
-		// file. Attach it when this process can read it (same host or a
-		// shared directory) and it lies in the report directory.
+		// The worker wrote the whole report to a file and the job record
+		// holds a preview. Attach the file when this process can read it
+		// (same host or a shared directory) and it lies in the report
+		// directory; else the preview.
 		comment = "report preview (the whole report is " + rep.Path + " on the worker)"
 		if b, ok := r.readReport(rep.Path); ok {
 			data, comment = b, "full report"
+		} else if len(data) == 0 && r.jobs != nil {
+			if st, err := r.jobs.Status(ctx, jr.id); err == nil && st.Result != nil && st.Result.Report != nil {
+				data = st.Result.Report.Data
+			}
+		}
+		if len(data) == 0 {
+			return
 		}
 	}
 	err := s.Attach(ctx, jr.channel, jr.thread, rep.Name, data, comment)

@@ -60,9 +60,16 @@ func TestListOf2500BackupsKeepsRedisSmall(t *testing.T) {
 	if record > 64<<10 || stream > 96<<10 {
 		t.Errorf("Redis keeps %d bytes of record and %d bytes of events for one list job, want each under 64-96 KiB", record, stream)
 	}
-	rep := ev.Result.Report
-	if len(rep.Data) > PreviewLimit+200 || rep.Path == "" || !strings.HasPrefix(rep.Path, reports) {
-		t.Fatalf("report preview %d bytes, path %q; want at most %d bytes and a file in %s", len(rep.Data), rep.Path, PreviewLimit, reports)
+	if ev.Result.Report.Path == "" || len(ev.Result.Report.Data) != 0 {
+		t.Errorf("the final event carries %d bytes of report (path %q), want none and the file's path", len(ev.Result.Report.Data), ev.Result.Report.Path)
+	}
+	st, err := h.client.Status(ctx, meta.JobID)
+	if err != nil || st.Result == nil || st.Result.Report == nil {
+		t.Fatalf("status: %+v, %v", st, err)
+	}
+	rep := st.Result.Report
+	if len(rep.Data) == 0 || len(rep.Data) > PreviewLimit+200 || rep.Path == "" || !strings.HasPrefix(rep.Path, reports) {
+		t.Fatalf("record's report preview %d bytes, path %q; want at most %d bytes and a file in %s", len(rep.Data), rep.Path, PreviewLimit, reports)
 	}
 	whole, err := os.ReadFile(rep.Path)
 	if err != nil {

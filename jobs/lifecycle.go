@@ -179,6 +179,14 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, ev Event, st Stat
 		return // already ended (e.g. cancelled while queued)
 	}
 	ev.Kind = map[State]EventKind{StateSucceeded: EventSucceeded, StateFailed: EventFailed, StateCanceled: EventCanceled}[st]
+	if r := ev.Result; r != nil && r.Report != nil && r.Report.Path != "" {
+		// The record holds the report's preview; the event does not carry
+		// it a second time (the relay reads the file, or the record).
+		res, rep := *r, *r.Report
+		rep.Data = nil
+		res.Report = &rep
+		ev.Result = &res
+	}
 	log.Info("job ended", "state", st, "attempt", ev.Attempt, "reason", ev.Error)
 	w.event(ctx, ev)
 }
