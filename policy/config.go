@@ -22,6 +22,8 @@ import (
 //	      - actions: [restore]
 //	        targets: [config]
 //	        channels: ["#ops"]
+//	      - actions: [restore]         # restore --to under /srv/restore/
+//	        paths: ["/srv/restore/"]
 //	    admin:
 //	      - actions: ["*"]
 //	  bindings:                    # role -> subjects
