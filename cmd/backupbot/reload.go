@@ -182,6 +182,10 @@ func (r *reloader) listen(ctx context.Context) {
 			}
 		}
 		_ = sub.Close()
+		select { // the subscription ended: try again shortly
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
 	}
 }
 
