@@ -144,7 +144,8 @@ func (r *Router) approveChecked(ctx context.Context, s Surface, platform string,
 
 // HandleClick maps a button press back to its job, confirmation or
 // approval, checked against the policy for the user who clicked.
-func (r *Router) HandleClick(ctx context.Context, c Click) Reply {
+func (r *Router) HandleClick(ctx context.Context, c Click) (reply Reply) {
+	defer func() { reply.Message = redactMessage(reply.Message, r.redact) }()
 	who := PolicyIdentity(c.From)
 	value := strings.TrimSpace(c.Value)
 	switch c.ActionID {
@@ -153,7 +154,7 @@ func (r *Router) HandleClick(ctx context.Context, c Click) Reply {
 	case ActionCancel:
 		return r.cancelConfirmation(ctx, who, value)
 	case ActionApprove:
-		return r.approve(ctx, who, value)
+		return r.approve(ctx, who, value, c.Message)
 	case ActionDeny:
 		return r.deny(ctx, who, value)
 	case ActionRetry:
@@ -228,7 +229,7 @@ func (r *Router) cancelConfirmation(ctx context.Context, who policy.Identity, id
 // approve checks what can be checked at once (who clicks, the request's
 // state), then re-runs the preview: the approval only goes through if the
 // plan is still the one that was shown.
-func (r *Router) approve(ctx context.Context, who policy.Identity, id string) Reply {
+func (r *Router) approve(ctx context.Context, who policy.Identity, id string, clicked MessageRef) Reply {
 	if r.approvals == nil {
 		return ephemeral("ℹ️ Approvals are not set up on this bot.")
 	}
@@ -238,7 +239,19 @@ func (r *Router) approve(ctx context.Context, who policy.Identity, id string) Re
 	}
 	refuse := func(text string) Reply {
 		r.record(ctx, audit.Entry{Kind: audit.ApprovalRefused, User: who, Channel: a.Channel, Command: a.Text, ApprovalID: a.ID, Error: text})
-		r.postToThread(ctx, a.Requester.Platform, a.Channel, a.Thread, Message{Text: fmt.Sprintf("⛔ %s tried to approve `%s`: refused, %s.", who.Display(), a.ID, text)})
+		// In the request's thread: the one the clicked request lives in,
+		// or the thread under the request message itself.
+		channel, thread := a.Channel, a.Thread
+		if clicked.ID != "" {
+			thread = clicked.ID
+			if clicked.Thread != "" {
+				thread = clicked.Thread
+			}
+			if clicked.Channel != "" {
+				channel = clicked.Channel
+			}
+		}
+		r.postToThread(ctx, a.Requester.Platform, channel, thread, Message{Text: fmt.Sprintf("⛔ %s tried to approve `%s`: refused, %s.", who.Display(), a.ID, text)})
 		return ephemeral("⛔ Refused: " + text + ".")
 	}
 	roles := strings.Join(r.policy.Policy().ApproverRoles(), " or ")

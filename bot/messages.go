@@ -103,6 +103,9 @@ func progressText(ev jobs.Event, last *jobs.Progress) string {
 	case jobs.EventRetrying:
 		return "↻ Interrupted; the job will run again…"
 	case jobs.EventSucceeded:
+		if ev.Result != nil && ev.Result.Partial {
+			return "⚠️ Done, partly"
+		}
 		if last != nil {
 			done := *last
 			if done.BytesTotal > 0 {

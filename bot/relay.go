@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +48,7 @@ const (
 	rfProgress = "progress"
 	rfShown    = "shown"
 	rfExtra    = "extra"
+	rfDone     = "done" // the final event kind, once posted
 )
 
 func relayKey(jobID string) string { return relayKeyPrefix + jobID }
@@ -60,7 +64,7 @@ type relayExtra struct {
 // jobRelay is one job's relay state, owned by its goroutine.
 type jobRelay struct {
 	id      string
-	events  chan jobs.Event
+	events  chan delivery
 	pending int // events sent but not yet received; guarded by Router.mu
 
 	loaded   bool
@@ -74,6 +78,19 @@ type jobRelay struct {
 	lastEdit time.Time
 	last     *jobs.Progress
 	timer    *time.Timer
+	done     bool // the final outcome was posted
+
+	// Guarded by Router.mu: what watchLost needs.
+	meta    jobs.Meta
+	action  string
+	final   bool // a final event was dispatched
+	missing int  // consecutive checks that found no job record
+}
+
+// delivery is one event and its acknowledgement (called once it is posted).
+type delivery struct {
+	ev  jobs.Event
+	ack func()
 }
 
 // claimScript makes this process the relay of a job unless a live process
@@ -90,18 +107,23 @@ return 2`)
 
 // Run relays job events to the chat surfaces until ctx is done. It keeps
 // going through Redis outages (events published meanwhile are delivered
-// once Redis is back).
+// once Redis is back). Lifecycle events are read through this process's
+// own consumer group ("relay:" + its instance name) and acknowledged once
+// posted, so a process restarted under the same instance name posts what
+// was published while it was down.
 func (r *Router) Run(ctx context.Context) error {
 	if r.rdb == nil {
 		return errors.New("router: no Redis client, so job events cannot be relayed")
 	}
 	go r.heartbeat(ctx)
-	err := jobs.SubscribeWith(ctx, r.rdb, jobs.SubscribeOptions{
+	go r.watchLost(ctx)
+	err := jobs.Consume(ctx, r.rdb, jobs.ConsumeOptions{
+		Group:      "relay:" + r.instance,
 		RetryDelay: 500 * time.Millisecond,
 		OnError: func(err error) {
 			r.log.Warn("router: reading job events (retrying)", "err", err)
 		},
-	}, func(ev jobs.Event) { r.dispatch(ctx, ev) })
+	}, func(ev jobs.Event, ack func()) { r.dispatch(ctx, delivery{ev: ev, ack: ack}) })
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -127,25 +149,32 @@ func (r *Router) heartbeat(ctx context.Context) {
 }
 
 // dispatch hands an event to its job's goroutine, starting one if needed.
-func (r *Router) dispatch(ctx context.Context, ev jobs.Event) {
+func (r *Router) dispatch(ctx context.Context, d delivery) {
+	ev := d.ev
 	if ev.Meta.JobID == "" || r.surface(Platform(ev.Meta.Requester.Platform)) == nil {
+		d.ack()
 		return // another process serves that platform
 	}
 	r.mu.Lock()
 	jr := r.relays[ev.Meta.JobID]
 	if jr == nil {
-		jr = &jobRelay{id: ev.Meta.JobID, events: make(chan jobs.Event, 256)}
+		jr = &jobRelay{id: ev.Meta.JobID, events: make(chan delivery, 256)}
 		r.relays[jr.id] = jr
 		go r.runRelay(ctx, jr)
 	}
 	if ev.Kind == jobs.EventProgress && len(jr.events) > cap(jr.events)/2 {
 		r.mu.Unlock()
+		d.ack()
 		return // a later progress event supersedes this one
 	}
 	jr.pending++
+	jr.meta, jr.action = ev.Meta, ev.Action
+	if ev.Kind.Final() {
+		jr.final = true
+	}
 	r.mu.Unlock()
 	select {
-	case jr.events <- ev:
+	case jr.events <- d:
 	case <-ctx.Done():
 	}
 }
@@ -162,11 +191,17 @@ func (r *Router) runRelay(ctx context.Context, jr *jobRelay) {
 		select {
 		case <-ctx.Done():
 			return
-		case ev := <-jr.events:
+		case d := <-jr.events:
 			r.mu.Lock()
 			jr.pending--
 			r.mu.Unlock()
-			done = r.handle(ctx, jr, ev)
+			done = r.handle(ctx, jr, d.ev)
+			if ctx.Err() == nil {
+				// Posted (or given up on for good): acknowledge. A
+				// process stopping mid-post leaves the event pending, so
+				// it is posted after the restart.
+				d.ack()
+			}
 			idle.Reset(relayIdle)
 		case <-timerC:
 			jr.timer = nil
@@ -199,6 +234,12 @@ func (r *Router) handle(ctx context.Context, jr *jobRelay, ev jobs.Event) bool {
 	if claim == 2 || !jr.loaded {
 		r.load(ctx, jr)
 	}
+	if jr.done && (ev.Kind == jobs.EventProgress || ev.Kind.Final()) {
+		// The outcome is already in the thread: a late progress event must
+		// not redraw it, and an outcome delivered again (the process
+		// stopped between posting and acknowledging) is not posted twice.
+		return true
+	}
 	r.metrics.events.WithLabelValues(string(ev.Kind)).Inc()
 	platform := ev.Meta.Requester.Platform
 	surface := r.surface(Platform(platform))
@@ -227,6 +268,8 @@ func (r *Router) handle(ctx context.Context, jr *jobRelay, ev jobs.Event) bool {
 	}
 	if ev.Kind.Final() {
 		r.remember(ev)
+		jr.done = true
+		r.save(ctx, jr.id, rfDone, string(ev.Kind))
 		return true
 	}
 	return false
@@ -260,7 +303,14 @@ func (r *Router) load(ctx context.Context, jr *jobRelay) {
 		return
 	}
 	jr.loaded = true
+	if len(m) <= 1 && jr.thread != "" {
+		// Redis lost the record (a restart without persistence) but this
+		// process still knows where the job's messages are: write it back.
+		r.save(ctx, jr.id, rfChannel, jr.channel, rfThread, jr.thread, rfParent, jr.parent, rfProgress, jr.progress, rfShown, jr.shown)
+		return
+	}
 	jr.channel, jr.thread, jr.parent, jr.progress, jr.shown = m[rfChannel], m[rfThread], m[rfParent], m[rfProgress], m[rfShown]
+	jr.done = m[rfDone] != ""
 }
 
 // ensureMessages posts the job's parent line and its progress message the
@@ -345,10 +395,28 @@ func (r *Router) post(ctx context.Context, s Surface, platform string, jr *jobRe
 }
 
 func (r *Router) attach(ctx context.Context, s Surface, platform string, jr *jobRelay, rep *jobs.Report) {
-	if rep == nil || len(rep.Data) == 0 {
+	if rep == nil || (len(rep.Data) == 0 && rep.Path == "") {
 		return
 	}
-	err := s.Attach(ctx, jr.channel, jr.thread, rep.Name, rep.Data, "full report")
+	data, comment := rep.Data, "full report"
+	if rep.Path != "" {
+		// The worker wrote the whole report to a file and the job record
+		// holds a preview. Attach the file when this process can read it
+		// (same host or a shared directory) and it lies in the report
+		// directory; else the preview.
+		comment = "report preview (the whole report is " + rep.Path + " on the worker)"
+		if b, ok := r.readReport(rep.Path); ok {
+			data, comment = b, "full report"
+		} else if len(data) == 0 && r.jobs != nil {
+			if st, err := r.jobs.Status(ctx, jr.id); err == nil && st.Result != nil && st.Result.Report != nil {
+				data = st.Result.Report.Data
+			}
+		}
+		if len(data) == 0 {
+			return
+		}
+	}
+	err := s.Attach(ctx, jr.channel, jr.thread, rep.Name, data, comment)
 	r.count(platform, "attach", err)
 	if err != nil {
 		r.log.Warn("router: attaching a report", "job", jr.id, "file", rep.Name, "err", err)
@@ -428,4 +496,76 @@ func (r *Router) postToThread(ctx context.Context, platform, channel, thread str
 	if err != nil {
 		r.log.Warn("router: posting into a thread", "thread", thread, "err", err)
 	}
+}
+
+// lostCheckEvery is how often the relay checks that the jobs it shows as
+// unfinished still have a record in Redis.
+const lostCheckEvery = 5 * time.Second
+
+// watchLost tells the thread of every job this process relays whose record
+// vanished from Redis (a restart without persistence loses queued jobs,
+// their records and events) that the job was lost and how to rerun it. A
+// running job's worker writes its record back within seconds, so a record
+// must be missing at two checks in a row.
+func (r *Router) watchLost(ctx context.Context) {
+	if r.jobs == nil {
+		return
+	}
+	t := time.NewTicker(lostCheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		var open []*jobRelay
+		for _, jr := range r.relays {
+			if !jr.final && jr.meta.JobID != "" {
+				open = append(open, jr)
+			}
+		}
+		r.mu.Unlock()
+		ids := make([]string, len(open))
+		for i, jr := range open {
+			ids[i] = jr.id
+		}
+		missing, err := r.jobs.Missing(ctx, ids)
+		if err != nil {
+			continue // Redis unreachable: nothing can be told
+		}
+		for _, jr := range open {
+			r.mu.Lock()
+			if slices.Contains(missing, jr.id) {
+				jr.missing++
+			} else {
+				jr.missing = 0
+			}
+			lost := jr.missing >= 2 && !jr.final
+			meta, action := jr.meta, jr.action
+			r.mu.Unlock()
+			if lost {
+				r.log.Warn("router: a job's record vanished from Redis; telling its thread", "job", jr.id)
+				r.dispatch(ctx, delivery{ack: func() {}, ev: jobs.Event{
+					Kind: jobs.EventFailed, Meta: meta, Action: action, Error: jobs.LostMessage(meta), At: time.Now(),
+				}})
+			}
+		}
+	}
+}
+
+// readReport reads a worker's report file, only from inside the report
+// directory (an event in Redis must not make the bot upload any file).
+func (r *Router) readReport(path string) ([]byte, bool) {
+	dir, err := filepath.Abs(r.reportDir)
+	if err != nil || !filepath.IsAbs(path) {
+		return nil, false
+	}
+	path = filepath.Clean(path)
+	if !strings.HasPrefix(path, dir+string(filepath.Separator)) {
+		return nil, false
+	}
+	b, err := os.ReadFile(path)
+	return b, err == nil
 }

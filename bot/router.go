@@ -52,7 +52,16 @@ type RouterOptions struct {
 	// Instance names this process for the relay's job ownership (default:
 	// random). Two processes must not share one.
 	Instance string
-	Logger   *slog.Logger
+	// Redact removes secrets from text (the service passes the audit
+	// log's redactor). It applies to every message posted through any
+	// surface, to every reply, and to every command before it is stored
+	// in Redis (job payloads and records, approvals, confirmations).
+	// Default: nothing is removed.
+	Redact func(string) string
+	// ReportDir is where workers write whole reports (default
+	// jobs.DefaultReportDir); a report file there is attached whole.
+	ReportDir string
+	Logger    *slog.Logger
 }
 
 // Router is the bot.Handler every adapter calls, and the relay that turns
@@ -67,6 +76,8 @@ type Router struct {
 	metrics   *Metrics
 	interval  time.Duration
 	instance  string
+	redact    func(string) string
+	reportDir string
 	log       *slog.Logger
 
 	mu       sync.Mutex
@@ -79,11 +90,17 @@ type Router struct {
 func NewRouter(o RouterOptions) *Router {
 	r := &Router{
 		parser: o.Parser, jobs: o.Jobs, rdb: o.Redis, policy: o.Policy, approvals: o.Approvals,
-		audit: o.Audit, metrics: o.Metrics, interval: o.EditInterval, instance: o.Instance, log: o.Logger,
+		audit: o.Audit, metrics: o.Metrics, interval: o.EditInterval, instance: o.Instance, redact: o.Redact, reportDir: o.ReportDir, log: o.Logger,
 		surfaces: map[Platform]Surface{}, relays: map[string]*jobRelay{},
 	}
 	if r.interval <= 0 {
 		r.interval = DefaultEditInterval
+	}
+	if r.reportDir == "" {
+		r.reportDir = jobs.DefaultReportDir
+	}
+	if r.redact == nil {
+		r.redact = func(s string) string { return s }
 	}
 	if r.instance == "" {
 		var b [6]byte
@@ -100,7 +117,7 @@ func NewRouter(o RouterOptions) *Router {
 		r.metrics = NewMetrics(nil)
 	}
 	for p, s := range o.Surfaces {
-		r.surfaces[p] = s
+		r.surfaces[p] = r.wrap(s)
 	}
 	return r
 }
@@ -109,7 +126,7 @@ func NewRouter(o RouterOptions) *Router {
 func (r *Router) Register(p Platform, s Surface) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.surfaces[p] = s
+	r.surfaces[p] = r.wrap(s)
 }
 
 func (r *Router) surface(p Platform) Surface {
@@ -127,7 +144,8 @@ func PolicyIdentity(id Identity) policy.Identity {
 // status, cancel, approvals, audit and list --running; with a preview and a
 // button for a restore that needs confirmation or approval; otherwise by
 // enqueueing a job and answering with its id at once.
-func (r *Router) HandleCommand(ctx context.Context, in Incoming) Reply {
+func (r *Router) HandleCommand(ctx context.Context, in Incoming) (reply Reply) {
+	defer func() { reply.Message = redactMessage(reply.Message, r.redact) }()
 	start := time.Now()
 	action, outcome := "unknown", "error"
 	defer func() {
@@ -147,6 +165,14 @@ func (r *Router) HandleCommand(ctx context.Context, in Incoming) Reply {
 		return ephemeral(text)
 	}
 	action = string(cmd.Action())
+	// A secret typed into the command (a --tags value, a key) goes no
+	// further: not into Redis, not into a message.
+	if rc, err := commands.Redact(cmd, r.redact); err == nil {
+		cmd = rc
+	} else {
+		outcome = "invalid"
+		return ephemeral("⚠️ This command holds something shaped like a secret that cannot be removed from it; type it without the secret.")
+	}
 	text := commands.Render(cmd)
 	d := r.policy.Decide(who, in.Channel, cmd)
 	r.record(ctx, audit.Decided(who, in.Channel, text, cmd, d))

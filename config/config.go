@@ -5,6 +5,10 @@
 package config
 
 import (
+	"fmt"
+	"os"
+	"strings"
+
 	"github.com/backupbot/backupbot/policy"
 	"github.com/backupbot/backupbot/storage"
 )
@@ -27,6 +31,32 @@ type File struct {
 		User   string   `yaml:"user,omitempty"`
 		Groups []string `yaml:"groups,omitempty"`
 	} `yaml:"console,omitempty"`
+	// HTTP configures the HTTP endpoints.
+	HTTP HTTP `yaml:"http,omitempty"`
+}
+
+// HTTP is the `http:` section.
+type HTTP struct {
+	// TokenFile names a file holding the token that /, /readyz and
+	// /metrics require (Authorization: Bearer TOKEN, or ?token=TOKEN);
+	// /healthz never needs it. Unset: those endpoints are open.
+	TokenFile string `yaml:"token_file,omitempty"`
+}
+
+// Token reads the token file ("" when none is configured).
+func (h HTTP) Token() (string, error) {
+	if h.TokenFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(h.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("http.token_file: %w", err)
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", fmt.Errorf("http.token_file %s is empty", h.TokenFile)
+	}
+	return t, nil
 }
 
 // Target is a named set of paths to back up.

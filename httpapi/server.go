@@ -1,11 +1,15 @@
 // Package httpapi is backupbot's HTTP face: liveness (/healthz), readiness
-// (/readyz: Redis and storages reachable), Prometheus metrics (/metrics),
-// the backup dashboard (/), and the mux on which the chat adapters mount
-// their webhook endpoints (/slack/..., /discord/...).
+// (/readyz: Redis and storages reachable, warnings such as a Redis without
+// persistence, the configuration version of every process), Prometheus
+// metrics (/metrics), the backup dashboard (/), and the mux on which the
+// chat adapters mount their webhook endpoints (/slack/..., /discord/...).
+// With a token configured, /, /readyz and /metrics need it (Authorization:
+// Bearer TOKEN, or ?token=TOKEN); /healthz never does.
 package httpapi
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,16 +48,29 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// Dashboard provides what / shows; nil shows an empty dashboard.
 	Dashboard func(ctx context.Context) (Dashboard, error)
-	Logger    *slog.Logger
+	// Warnings are probes /readyz reports without becoming unready (a
+	// Redis without persistence works, but loses jobs when it restarts).
+	Warnings []Check
+	// Versions, when set, says which configuration version (hash) each
+	// process runs, for /readyz.
+	Versions func(ctx context.Context) (map[string]string, error)
+	// Token, when set, returns the token /, /readyz and /metrics require
+	// ("" means none is required). Read at each request, so a reloaded
+	// token file applies at once.
+	Token  func() string
+	Logger *slog.Logger
 }
 
 // Server serves the HTTP endpoints.
 type Server struct {
-	addr   string
-	mux    *http.ServeMux
-	checks []Check
-	dash   func(ctx context.Context) (Dashboard, error)
-	logger *slog.Logger
+	addr     string
+	mux      *http.ServeMux
+	checks   []Check
+	warnings []Check
+	versions func(ctx context.Context) (map[string]string, error)
+	token    func() string
+	dash     func(ctx context.Context) (Dashboard, error)
+	logger   *slog.Logger
 
 	mu       sync.Mutex
 	listener net.Listener
@@ -60,7 +78,8 @@ type Server struct {
 
 // New builds a Server with its routes mounted; adapters add theirs on Mux.
 func New(o Options) *Server {
-	s := &Server{addr: o.Addr, mux: http.NewServeMux(), checks: o.Checks, dash: o.Dashboard, logger: o.Logger}
+	s := &Server{addr: o.Addr, mux: http.NewServeMux(), checks: o.Checks, warnings: o.Warnings, versions: o.Versions,
+		token: o.Token, dash: o.Dashboard, logger: o.Logger}
 	if s.addr == "" {
 		s.addr = DefaultAddr
 	}
@@ -72,9 +91,9 @@ func New(o Options) *Server {
 		g = prometheus.NewRegistry()
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
-	s.mux.HandleFunc("GET /{$}", s.dashboard)
+	s.mux.Handle("GET /readyz", s.guard(http.HandlerFunc(s.readyz)))
+	s.mux.Handle("GET /metrics", s.guard(promhttp.HandlerFor(g, promhttp.HandlerOpts{})))
+	s.mux.Handle("GET /{$}", s.guard(http.HandlerFunc(s.dashboard)))
 	return s
 }
 
@@ -134,10 +153,44 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(w, "ok")
 }
 
+// guard lets a request through when no token is configured or when it
+// carries the token (Authorization: Bearer TOKEN, or ?token=TOKEN);
+// otherwise it answers 401.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		want := ""
+		if s.token != nil {
+			want = s.token()
+		}
+		if want == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		got := r.URL.Query().Get("token")
+		if h := r.Header.Get("Authorization"); h != "" {
+			if v, ok := strings.CutPrefix(h, "Bearer "); ok {
+				got = strings.TrimSpace(v)
+			}
+		}
+		if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="backupbot"`)
+			http.Error(w, "401 unauthorized: this endpoint needs the token from http.token_file (Authorization: Bearer TOKEN, or ?token=TOKEN)", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // Readiness is the /readyz body.
 type Readiness struct {
 	Ready  bool              `json:"ready"`
 	Checks map[string]string `json:"checks"`
+	// Warnings are problems that do not stop the service (a Redis
+	// without persistence); absent when there are none.
+	Warnings map[string]string `json:"warnings,omitempty"`
+	// ConfigVersions maps each running process (by instance name) to the
+	// version (hash) of the configuration it runs.
+	ConfigVersions map[string]string `json:"config_versions,omitempty"`
 }
 
 // Ready runs every check at once and reports each one's outcome.
@@ -158,6 +211,32 @@ func (s *Server) Ready(ctx context.Context) Readiness {
 				return
 			}
 			r.Checks[c.Name] = "ok"
+		})
+	}
+	for _, c := range s.warnings {
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			defer cancel()
+			if err := c.Probe(pctx); err != nil {
+				mu.Lock()
+				defer mu.Unlock()
+				if r.Warnings == nil {
+					r.Warnings = map[string]string{}
+				}
+				r.Warnings[c.Name] = err.Error()
+			}
+		})
+	}
+	if s.versions != nil {
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			defer cancel()
+			v, err := s.versions(pctx)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				r.ConfigVersions = v
+			}
 		})
 	}
 	wg.Wait()

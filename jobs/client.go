@@ -21,6 +21,9 @@ import (
 type ClientOptions struct {
 	// Logger receives the client's log lines; nil means slog.Default().
 	Logger *slog.Logger
+	// Redact removes secrets from a command and its text before they are
+	// stored in Redis (the service passes the audit log's redactor).
+	Redact func(string) string
 }
 
 // Client enqueues jobs and answers status, cancel and list --running. The
@@ -31,13 +34,15 @@ type Client struct {
 	rdb   redis.UniversalClient
 	store statusStore
 	log   *slog.Logger
+
+	redact func(string) string
 }
 
 // NewClient returns a Client. opt says how asynq reaches Redis; rdb is the
 // client for backupbot's own keys and events (usually the same server).
 // A nil opt makes asynq share rdb.
 func NewClient(opt asynq.RedisConnOpt, rdb redis.UniversalClient, o ClientOptions) *Client {
-	c := &Client{rdb: rdb, store: statusStore{rdb}, log: o.Logger}
+	c := &Client{rdb: rdb, store: statusStore{rdb}, log: o.Logger, redact: o.Redact}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
@@ -80,9 +85,14 @@ func (c *Client) Enqueue(ctx context.Context, cmd commands.Command, meta Meta) (
 		queue = QueueScheduled
 	}
 	meta.EnqueuedAt = time.Now().UTC()
+	cmd, err := commands.Redact(cmd, c.redact) // no secret goes into Redis
+	if err != nil {
+		return meta, fmt.Errorf("enqueue: %w", err)
+	}
 	if meta.Text == "" {
 		meta.Text = commands.Render(cmd)
 	}
+	meta = redactMeta(meta, c.redact)
 	for range 5 {
 		meta.JobID = newJobID()
 		fresh, err := c.store.create(ctx, meta, string(cmd.Action()), queue)
@@ -147,7 +157,7 @@ func (c *Client) reconcile(ctx context.Context, st Status) Status {
 	var why string
 	switch {
 	case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
-		why = "the job vanished from the queue (Redis restarted without persistence, or someone deleted it)"
+		why = LostMessage(st.Meta)
 	case err != nil:
 		return st
 	case info.State == asynq.TaskStateArchived:

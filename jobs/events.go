@@ -1,10 +1,15 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -99,6 +104,9 @@ type Field struct {
 type Report struct {
 	Name string `json:"name"`
 	Data []byte `json:"data"`
+	// Path, when set, is where the worker wrote the whole report (Data is
+	// then a preview of at most PreviewLimit bytes).
+	Path string `json:"path,omitempty"`
 }
 
 // Plan is what a restore does (or would do). Bytes gives a stable encoding
@@ -141,23 +149,43 @@ type Result struct {
 	// Data is the action's machine-readable result (JSON), for --json
 	// consumers and the dashboard.
 	Data json.RawMessage `json:"data,omitempty"`
-	// Partial says the job did only part of its work (a backup that could
-	// not read some files): chat shows ⚠️ instead of ✅.
+	// Partial is set when the job did only part of what was asked (list
+	// --storage all with a storage that could not be read); the summary
+	// names what is missing; or a backup that could not read some files.
+	// Shown with ⚠️, never ✅; exit code 3.
 	Partial bool `json:"partial,omitempty"`
 }
 
-// Redis names of the event feed. Events go to a capped stream (so a
-// subscriber that loses its connection resumes where it was, losing
-// nothing) and are also published on a pub/sub channel of the same name
-// for external watchers (`redis-cli subscribe backupbot:events`).
+// Redis names of the event feed. Lifecycle events (queued, started,
+// retrying, succeeded, failed, canceled) go to a durable stream that chat
+// relays read with a consumer group and acknowledge after posting (Consume),
+// so a relay that was down posts what it missed; progress events go to a
+// small stream of their own that is read from its tail and may be lost or
+// coalesced (a later one supersedes an earlier one). Every event is also
+// published on a pub/sub channel for external watchers
+// (`redis-cli subscribe backupbot:events`).
 const (
-	eventsStream  = "backupbot:events"
-	eventsChannel = "backupbot:events"
-	// eventsMaxLen caps the stream (approximately).
-	eventsMaxLen = 10000
+	eventsStream   = "backupbot:events"
+	progressStream = "backupbot:events:progress"
+	eventsChannel  = "backupbot:events"
+	// EventsMaxLen bounds the durable stream (approximately, MAXLEN ~):
+	// about four lifecycle events per job, so the last ~25,000 jobs. A
+	// relay that stays down while more than this many lifecycle events
+	// are published misses the oldest of them.
+	EventsMaxLen = 100000
+	// progressMaxLen bounds the progress stream: only its tail matters.
+	progressMaxLen = 2000
 )
 
-// publish sends ev to every subscriber.
+// streamOf returns the stream an event of kind k goes to.
+func streamOf(k EventKind) string {
+	if k == EventProgress {
+		return progressStream
+	}
+	return eventsStream
+}
+
+// publish sends ev to every subscriber, once.
 func publish(ctx context.Context, rdb redis.UniversalClient, ev Event) error {
 	if ev.At.IsZero() {
 		ev.At = time.Now()
@@ -166,13 +194,56 @@ func publish(ctx context.Context, rdb redis.UniversalClient, ev Event) error {
 	if err != nil {
 		return fmt.Errorf("encode %s event of job %s: %w", ev.Kind, ev.Meta.JobID, err)
 	}
+	maxLen := int64(EventsMaxLen)
+	if ev.Kind == EventProgress {
+		maxLen = progressMaxLen
+	}
 	pipe := rdb.Pipeline()
-	pipe.XAdd(ctx, &redis.XAddArgs{Stream: eventsStream, MaxLen: eventsMaxLen, Approx: true, Values: []any{"event", b}})
+	pipe.XAdd(ctx, &redis.XAddArgs{Stream: streamOf(ev.Kind), MaxLen: maxLen, Approx: true, Values: []any{"event", b}})
 	pipe.Publish(ctx, eventsChannel, b)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("publish %s event of job %s: %w", ev.Kind, ev.Meta.JobID, err)
 	}
 	return nil
+}
+
+// publishDurable publishes a lifecycle event and keeps retrying through a
+// Redis outage (backing off up to 5 s between tries) until it lands, ctx
+// ends or patience runs out: a result must not be dropped because Redis
+// blinked. Progress events are not worth waiting for: use publish.
+func publishDurable(ctx context.Context, rdb redis.UniversalClient, log *slog.Logger, ev Event) error {
+	return retryRedis(ctx, log, "publish the "+string(ev.Kind)+" event of job "+ev.Meta.JobID, func() error {
+		return publish(ctx, rdb, ev)
+	})
+}
+
+// durablePatience bounds how long a worker keeps retrying a Redis write
+// that records how a job ended.
+const durablePatience = time.Hour
+
+// retryRedis runs fn until it succeeds, ctx ends or durablePatience
+// passes, backing off from 100 ms to 5 s; it logs a warning now and then
+// while Redis stays unreachable.
+func retryRedis(ctx context.Context, log *slog.Logger, what string, fn func() error) error {
+	wait := 100 * time.Millisecond
+	deadline := time.Now().Add(durablePatience)
+	lastLog := time.Time{}
+	for {
+		err := fn()
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		if time.Since(lastLog) > 30*time.Second {
+			log.Warn("Redis unreachable; retrying until it answers", "what", what, "err", err)
+			lastLog = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // SubscribeOptions tune Subscribe; the zero value is what the service uses.
@@ -185,32 +256,48 @@ type SubscribeOptions struct {
 	OnError func(error)
 }
 
-// Subscribe calls fn for every event published from now on, in order, until
-// ctx is done; it then returns ctx's error. It survives Redis restarts and
-// network errors: it retries and resumes after the last event it delivered,
-// so events published while the connection was down are delivered late,
-// not lost (unless Redis itself lost them). fn runs on Subscribe's
-// goroutine: keep it quick or hand off.
+// Subscribe calls fn for every event (lifecycle and progress) published
+// from now on, in order per stream, until ctx is done; it then returns
+// ctx's error. It survives Redis restarts and network errors: it retries
+// and resumes after the last event it delivered, so events published while
+// the connection was down are delivered late, not lost (unless Redis
+// itself lost them). It keeps no state in Redis, so events published while
+// the subscriber's process is down are not delivered: chat relays use
+// Consume. fn runs on Subscribe's goroutine: keep it quick or hand off.
 func Subscribe(ctx context.Context, rdb redis.UniversalClient, fn func(Event)) error {
 	return SubscribeWith(ctx, rdb, SubscribeOptions{}, fn)
 }
 
 // SubscribeWith is Subscribe with options.
 func SubscribeWith(ctx context.Context, rdb redis.UniversalClient, o SubscribeOptions, fn func(Event)) error {
+	return tail(ctx, rdb, o, []string{eventsStream, progressStream}, fn)
+}
+
+// tail reads streams from their current end on, delivering each event.
+func tail(ctx context.Context, rdb redis.UniversalClient, o SubscribeOptions, streams []string, fn func(Event)) error {
 	if o.RetryDelay <= 0 {
 		o.RetryDelay = 500 * time.Millisecond
 	}
-	last := "$"
-	// Resolve "$" to a concrete ID at once, so events published between
-	// this call and the first XREAD are not missed.
-	if id, err := lastStreamID(ctx, rdb); err == nil {
-		last = id
+	last := make([]string, len(streams))
+	resolve := func() {
+		// Resolve "$" to a concrete ID at once, so events published
+		// between this call and the first XREAD are not missed.
+		for i, s := range streams {
+			if last[i] != "" && last[i] != "$" {
+				continue
+			}
+			last[i] = "$"
+			if id, err := lastStreamID(ctx, rdb, s); err == nil {
+				last[i] = id
+			}
+		}
 	}
+	resolve()
 	for {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		streams, err := rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{eventsStream, last}, Block: time.Second, Count: 100}).Result()
+		res, err := rdb.XRead(ctx, &redis.XReadArgs{Streams: append(append([]string{}, streams...), last...), Block: time.Second, Count: 100}).Result()
 		if errors.Is(err, redis.Nil) {
 			continue
 		}
@@ -226,33 +313,45 @@ func SubscribeWith(ctx context.Context, rdb redis.UniversalClient, o SubscribeOp
 				return ctx.Err()
 			case <-time.After(o.RetryDelay):
 			}
-			if last == "$" {
-				if id, err := lastStreamID(ctx, rdb); err == nil {
-					last = id
-				}
-			}
+			resolve()
 			continue
 		}
-		for _, s := range streams {
-			for _, m := range s.Messages {
-				last = m.ID
-				raw, _ := m.Values["event"].(string)
-				var ev Event
-				if err := json.Unmarshal([]byte(raw), &ev); err != nil {
-					if o.OnError != nil {
-						o.OnError(fmt.Errorf("decode job event %s: %w", m.ID, err))
-					}
-					continue
-				}
-				fn(ev)
+		// Deliver in publish order across the streams: stream IDs are
+		// times on one server, so merge by ID.
+		var msgs []redis.XMessage
+		for _, s := range res {
+			if i := slices.Index(streams, s.Stream); i >= 0 && len(s.Messages) > 0 {
+				last[i] = s.Messages[len(s.Messages)-1].ID
 			}
+			msgs = append(msgs, s.Messages...)
+		}
+		slices.SortStableFunc(msgs, func(a, b redis.XMessage) int { return compareIDs(a.ID, b.ID) })
+		for _, m := range msgs {
+			ev, err := decodeEvent(m)
+			if err != nil {
+				if o.OnError != nil {
+					o.OnError(err)
+				}
+				continue
+			}
+			fn(ev)
 		}
 	}
 }
 
-// lastStreamID returns the ID of the newest event, or "0-0" when there is none.
-func lastStreamID(ctx context.Context, rdb redis.UniversalClient) (string, error) {
-	msgs, err := rdb.XRevRangeN(ctx, eventsStream, "+", "-", 1).Result()
+func decodeEvent(m redis.XMessage) (Event, error) {
+	raw, _ := m.Values["event"].(string)
+	var ev Event
+	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
+		return ev, fmt.Errorf("decode job event %s: %w", m.ID, err)
+	}
+	return ev, nil
+}
+
+// lastStreamID returns the ID of the newest event of stream, or "0-0" when
+// there is none.
+func lastStreamID(ctx context.Context, rdb redis.UniversalClient, stream string) (string, error) {
+	msgs, err := rdb.XRevRangeN(ctx, stream, "+", "-", 1).Result()
 	if err != nil {
 		return "", err
 	}
@@ -260,4 +359,18 @@ func lastStreamID(ctx context.Context, rdb redis.UniversalClient) (string, error
 		return "0-0", nil
 	}
 	return msgs[0].ID, nil
+}
+
+// compareIDs orders two stream IDs ("ms-seq").
+func compareIDs(a, b string) int {
+	am, as, _ := strings.Cut(a, "-")
+	bm, bs, _ := strings.Cut(b, "-")
+	an, _ := strconv.ParseUint(am, 10, 64)
+	bn, _ := strconv.ParseUint(bm, 10, 64)
+	if c := cmp.Compare(an, bn); c != 0 {
+		return c
+	}
+	asq, _ := strconv.ParseUint(as, 10, 64)
+	bsq, _ := strconv.ParseUint(bs, 10, 64)
+	return cmp.Compare(asq, bsq)
 }

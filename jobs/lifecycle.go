@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/policy"
@@ -101,13 +102,25 @@ func (w *Worker) process(actx context.Context, action commands.Action, h Handler
 	log.Info("job started", "attempt", attempt)
 
 	relay := newProgressRelay(w.o.ProgressInterval, func(p Progress) {
+		p = *redactEvent(Event{Progress: &p}, w.deps.Redact).Progress
 		if err := w.store.progress(bg, meta.JobID, p); err != nil {
 			log.Debug("could not record progress", "err", err)
 		}
 		_ = publish(bg, w.rdb, Event{Kind: EventProgress, Meta: meta, Action: string(action), Attempt: attempt, Progress: &p})
 	})
 	go relay.run(jctx)
-	go w.watchCancel(jctx, cancel, meta.JobID)
+	startedAt := time.Now()
+	go w.watchCancel(jctx, cancel, meta.JobID, func(ctx context.Context) {
+		queue := specs[action].Queue
+		if meta.Schedule != "" {
+			queue = QueueScheduled
+		}
+		if ok, err := w.store.restore(ctx, meta, string(action), queue, attempt, startedAt); ok {
+			log.Warn("the job's record vanished from Redis (restarted without persistence?); wrote it again")
+		} else if err != nil {
+			log.Debug("could not check the job's record", "err", err)
+		}
+	})
 
 	job := &Job{Meta: meta, Command: cmd, Attempt: attempt, Logger: log, progress: relay}
 	res, err := h.Run(jctx, job)
@@ -144,7 +157,7 @@ func (w *Worker) process(actx context.Context, action commands.Action, h Handler
 		}
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	_ = w.store.retrying(bg, meta.JobID, why)
+	_ = w.store.retrying(bg, meta.JobID, redactEvent(Event{Error: why}, w.deps.Redact).Error)
 	w.event(bg, Event{Kind: EventRetrying, Meta: meta, Action: string(action), Attempt: attempt,
 		Error: fmt.Sprintf("attempt %d of %d failed: %s; retrying", attempt, maxRetry+1, why)})
 	return err
@@ -161,7 +174,15 @@ func (w *Worker) endRefused(ctx context.Context, log *slog.Logger, meta Meta, ac
 }
 
 func (w *Worker) finish(ctx context.Context, log *slog.Logger, ev Event, st State) {
-	ok, err := w.store.finish(ctx, ev.Meta.JobID, st, ev.Result, ev.Error, time.Now())
+	ev = redactEvent(ev, w.deps.Redact)
+	ev.Result = boundResult(ev.Result, ev.Meta.JobID, w.o.ReportDir, log)
+	// Retried through a Redis outage: how a job ended must not be lost.
+	var ok bool
+	err := retryRedis(ctx, log, "record the end of job "+ev.Meta.JobID, func() error {
+		var err error
+		ok, err = w.store.finish(ctx, ev.Meta.JobID, st, ev.Result, ev.Error, time.Now())
+		return err
+	})
 	if err != nil {
 		log.Warn("could not record the end of the job", "state", st, "err", err)
 	}
@@ -169,6 +190,14 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, ev Event, st Stat
 		return // already ended (e.g. cancelled while queued)
 	}
 	ev.Kind = map[State]EventKind{StateSucceeded: EventSucceeded, StateFailed: EventFailed, StateCanceled: EventCanceled}[st]
+	if r := ev.Result; r != nil && r.Report != nil && r.Report.Path != "" {
+		// The record holds the report's preview; the event does not carry
+		// it a second time (the relay reads the file, or the record).
+		res, rep := *r, *r.Report
+		rep.Data = nil
+		res.Report = &rep
+		ev.Result = &res
+	}
 	log.Info("job ended", "state", st, "attempt", ev.Attempt, "reason", ev.Error)
 	w.event(ctx, ev)
 }
@@ -176,11 +205,18 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, ev Event, st Stat
 // event publishes ev and hands it to the audit hook.
 func (w *Worker) event(ctx context.Context, ev Event) {
 	ev.At = time.Now().UTC()
+	ev = redactEvent(ev, w.deps.Redact)
 	// Audit first: whoever sees the event can find it in the audit log.
 	if w.deps.Audit != nil && ev.Kind != EventProgress {
 		w.deps.Audit(ctx, ev)
 	}
-	if err := publish(ctx, w.rdb, ev); err != nil {
+	pub := publish
+	if ev.Kind != EventProgress {
+		pub = func(ctx context.Context, rdb redis.UniversalClient, ev Event) error {
+			return publishDurable(ctx, rdb, w.log, ev)
+		}
+	}
+	if err := pub(ctx, w.rdb, ev); err != nil {
 		w.log.Warn("could not publish job event", "job", ev.Meta.JobID, "kind", ev.Kind, "err", err)
 	}
 }
@@ -204,9 +240,12 @@ func (w *Worker) untrack(id string) {
 }
 
 // watchCancel cancels the job's context when /backup cancel flags it.
-func (w *Worker) watchCancel(ctx context.Context, cancel context.CancelCauseFunc, id string) {
+// Every recordCheckEvery it also calls keep, which writes the job's
+// record again if Redis lost it.
+func (w *Worker) watchCancel(ctx context.Context, cancel context.CancelCauseFunc, id string, keep func(context.Context)) {
 	t := time.NewTicker(w.o.CancelPollInterval)
 	defer t.Stop()
+	lastKeep := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -216,6 +255,14 @@ func (w *Worker) watchCancel(ctx context.Context, cancel context.CancelCauseFunc
 				cancel(errCanceled)
 				return
 			}
+			if time.Since(lastKeep) >= recordCheckEvery {
+				keep(ctx)
+				lastKeep = time.Now()
+			}
 		}
 	}
 }
+
+// recordCheckEvery is how often a running job checks that its record is
+// still in Redis.
+const recordCheckEvery = 2 * time.Second

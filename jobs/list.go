@@ -48,7 +48,7 @@ func (w *Worker) list(ctx context.Context, j *Job) (*Result, error) {
 		f.NewerThan = time.Now().Add(-time.Duration(c.Age) * 24 * time.Hour)
 	}
 	var rows []listedSnapshot
-	var notes []string
+	var notes, failed []string
 	for _, ns := range storages {
 		got, note, err := w.listOne(ctx, j, ns, f, c.Verify)
 		if err != nil {
@@ -56,6 +56,7 @@ func (w *Worker) list(ctx context.Context, j *Job) (*Result, error) {
 				return nil, err
 			}
 			notes = append(notes, fmt.Sprintf("%s: %v", ns.Name, err))
+			failed = append(failed, ns.Name)
 			continue
 		}
 		if note != "" {
@@ -63,7 +64,15 @@ func (w *Worker) list(ctx context.Context, j *Job) (*Result, error) {
 		}
 		rows = append(rows, got...)
 	}
-	return listResult(c, storages, rows, notes), nil
+	if len(failed) == len(storages) {
+		return nil, fmt.Errorf("no storage could be read: %s", strings.Join(notes, "; "))
+	}
+	res := listResult(c, storages, rows, notes)
+	if len(failed) > 0 {
+		res.Partial = true
+		res.Summary += fmt.Sprintf("; PARTIAL: %s could not be read", strings.Join(failed, ", "))
+	}
+	return res, nil
 }
 
 func (w *Worker) listOne(ctx context.Context, j *Job, ns config.NamedStorage, f engine.SnapshotFilter, verify bool) ([]listedSnapshot, string, error) {

@@ -2,10 +2,14 @@ package jobs
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -81,4 +85,103 @@ func (r orphanRecoverer) sweep(ctx context.Context) {
 			r.log.Warn("requeued a job whose worker stopped answering", "job", id, "queue", q)
 		}
 	}
+}
+
+// LostMessage is what a job's thread is told when Redis lost the job's
+// task (a restart without persistence): what happened and the exact
+// command to run it again.
+func LostMessage(meta Meta) string {
+	text := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(meta.Text), "/backup"))
+	return fmt.Sprintf("lost when Redis restarted without persistence; rerun with `/backup %s`", text)
+}
+
+// lostGrace leaves alone a record younger than this: its enqueue may still
+// be putting the task on the queue.
+const lostGrace = 10 * time.Second
+
+// reconcileLost ends the jobs whose records say queued, running or
+// retrying but whose asynq task is gone (lost in a Redis restart without
+// persistence, or deleted by hand): each is marked failed and its thread
+// is told it was lost and how to rerun it. Workers run it at start and
+// then every reconcileEvery.
+func (w *Worker) reconcileLost(ctx context.Context, insp *asynq.Inspector) {
+	ids, err := w.store.live(ctx)
+	if err != nil {
+		w.log.Debug("lost-job check: cannot list live jobs", "err", err)
+		return
+	}
+	for _, id := range ids {
+		st, err := w.store.get(ctx, id)
+		if errors.Is(err, ErrJobNotFound) {
+			_ = w.rdb.ZRem(ctx, liveJobsKey, id).Err() // record expired or lost
+			continue
+		}
+		if err != nil || st.State.Final() || time.Since(st.Meta.EnqueuedAt) < lostGrace {
+			continue
+		}
+		w.mu.Lock()
+		_, mine := w.running[id]
+		w.mu.Unlock()
+		if mine {
+			continue
+		}
+		_, err = insp.GetTaskInfo(st.Queue, id)
+		if !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+			continue
+		}
+		why := LostMessage(st.Meta)
+		ok, err := w.store.finish(ctx, id, StateFailed, nil, why, time.Now())
+		if err != nil || !ok {
+			continue
+		}
+		w.log.Warn("a job's task vanished from Redis; told its thread", "job", id, "state", st.State)
+		w.event(ctx, Event{Kind: EventFailed, Meta: st.Meta, Action: st.Action, Attempt: st.Attempt, Error: why})
+	}
+}
+
+// reconcileEvery is how often a worker looks for lost jobs after its start.
+const reconcileEvery = time.Minute
+
+func (w *Worker) runReconcile(ctx context.Context) {
+	var insp *asynq.Inspector
+	if w.opt == nil {
+		insp = asynq.NewInspectorFromRedisClient(w.rdb)
+	} else {
+		insp = asynq.NewInspector(w.opt)
+	}
+	defer insp.Close()
+	t := time.NewTicker(reconcileEvery)
+	defer t.Stop()
+	for {
+		w.reconcileLost(ctx, insp)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Missing returns the ids among ids whose job record is not in Redis (it
+// expired, or was lost with a Redis that restarted without persistence),
+// in one round trip.
+func (c *Client) Missing(ctx context.Context, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	pipe := c.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.Exists(ctx, jobKey(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("look up job records in Redis: %w", err)
+	}
+	var out []string
+	for i, c := range cmds {
+		if c.Val() == 0 {
+			out = append(out, ids[i])
+		}
+	}
+	return out, nil
 }

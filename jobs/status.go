@@ -138,7 +138,7 @@ func (s statusStore) retrying(ctx context.Context, id, why string) error {
 var finishScript = redis.NewScript(`
 local st = redis.call("HGET", KEYS[1], "state")
 if st == "succeeded" or st == "failed" or st == "canceled" then return 0 end
-if redis.call("EXISTS", KEYS[1]) == 0 then return 0 end
+if redis.call("EXISTS", KEYS[1]) == 0 then return 2 end
 for i = 3, #ARGV, 2 do redis.call("HSET", KEYS[1], ARGV[i], ARGV[i+1]) end
 redis.call("EXPIRE", KEYS[1], ARGV[2])
 redis.call("ZREM", KEYS[2], ARGV[1])
@@ -146,7 +146,9 @@ if redis.call("EXISTS", KEYS[3]) == 1 then redis.call("EXPIRE", KEYS[3], ARGV[2]
 return 1`)
 
 // finish records a final state; it reports false when the job had already
-// finished (so its final event must not be sent twice).
+// finished (so its final event must not be sent twice). A record that is
+// gone (expired, or lost with a Redis that restarted without persistence)
+// is not written again, and finish reports true: the outcome is still news.
 func (s statusStore) finish(ctx context.Context, id string, st State, res *Result, errText string, at time.Time) (bool, error) {
 	args := []any{id, int(finishedTTL.Seconds()), fState, string(st), fFinished, at.UTC().Format(time.RFC3339Nano)}
 	if res != nil {
@@ -163,7 +165,30 @@ func (s statusStore) finish(ctx context.Context, id string, st State, res *Resul
 	if err != nil {
 		return false, fmt.Errorf("record end of job %s: %w", id, err)
 	}
-	return n == 1, nil
+	return n >= 1, nil
+}
+
+// restore writes the record of a running job again when Redis lost it (a
+// restart without persistence), so status, the relay's lost-job check and
+// the final state keep working. It reports whether it had to.
+func (s statusStore) restore(ctx context.Context, meta Meta, action, queue string, attempt int, started time.Time) (bool, error) {
+	key := jobKey(meta.JobID)
+	n, err := s.rdb.Exists(ctx, key).Result()
+	if err != nil || n > 0 {
+		return false, err
+	}
+	mb, err := json.Marshal(meta)
+	if err != nil {
+		return false, fmt.Errorf("encode job meta: %w", err)
+	}
+	pipe := s.rdb.TxPipeline()
+	pipe.HSetNX(ctx, key, fMeta, mb)
+	pipe.HSet(ctx, key, fAction, action, fQueue, queue, fState, string(StateActive), fAttempt, attempt,
+		fStarted, started.UTC().Format(time.RFC3339Nano))
+	pipe.Expire(ctx, key, liveTTL)
+	pipe.ZAdd(ctx, liveJobsKey, redis.Z{Score: float64(meta.EnqueuedAt.UnixMilli()), Member: meta.JobID})
+	_, err = pipe.Exec(ctx)
+	return err == nil, err
 }
 
 func (s statusStore) get(ctx context.Context, id string) (Status, error) {

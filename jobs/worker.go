@@ -41,6 +41,9 @@ type Deps struct {
 	OpenBackend func(context.Context, storage.Spec) (backend.Backend, error)
 	// Logger receives the worker's log lines; nil means slog.Default().
 	Logger *slog.Logger
+	// Redact removes secrets from what the worker stores in Redis and
+	// publishes (errors, results, reports); nil removes nothing.
+	Redact func(string) string
 }
 
 // WorkerOptions tune a Worker; the zero value is what the service uses.
@@ -80,6 +83,9 @@ type WorkerOptions struct {
 	// Middleware wraps every handler inside the built-in ones (Recover,
 	// Recheck).
 	Middleware []Middleware
+	// ReportDir is where whole reports larger than PreviewLimit are
+	// written (default DefaultReportDir); Redis keeps only a preview.
+	ReportDir string
 }
 
 func (o *WorkerOptions) defaults() {
@@ -216,6 +222,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer close(recDone)
 		orphanRecoverer{rdb: w.rdb, queues: keys(w.o.Queues), grace: w.o.OrphanGrace, every: w.o.OrphanCheckInterval, log: w.log}.run(recCtx)
 	}()
+	recDone2 := make(chan struct{})
+	go func() {
+		defer close(recDone2)
+		w.runReconcile(recCtx)
+	}()
 
 	<-ctx.Done()
 	w.log.Info("job worker stopping: handing running jobs back to the queue")
@@ -229,6 +240,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	srv.Shutdown()
 	stopRec()
 	<-recDone
+	<-recDone2
 	w.log.Info("job worker stopped")
 	return nil
 }

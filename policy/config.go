@@ -22,6 +22,8 @@ import (
 //	      - actions: [restore]
 //	        targets: [config]
 //	        channels: ["#ops"]
+//	      - actions: [restore]         # restore --to under /srv/restore/
+//	        paths: ["/srv/restore/"]
 //	    admin:
 //	      - actions: ["*"]
 //	  bindings:                    # role -> subjects
@@ -98,6 +100,14 @@ type Rule struct {
 	// KnownFlags) to the value it must have; a flag the action does not
 	// have reads as false.
 	Flags map[string]bool `yaml:"flags,omitempty" json:"flags,omitempty"`
+	// Paths are absolute path prefixes ("/srv/restore/") or "*" for the
+	// locations typed into a command: `--path` of a storage, `restore
+	// --to`, `export --destination`. An allow rule with paths allows a
+	// command only when every location it names lies under one of them;
+	// an allow rule without paths allows only locations inside the
+	// configured storages and targets. A deny rule with paths forbids
+	// commands naming a location under one of them.
+	Paths []string `yaml:"paths,omitempty" json:"paths,omitempty"`
 }
 
 // ApprovalConfig configures two-person approval.
@@ -376,6 +386,11 @@ func (r Rule) validate(path string, needActions bool) error {
 		case "*", commands.ResourceVM, commands.ResourceDatabase, commands.ResourceStorage, commands.ResourceAll:
 		default:
 			return &ConfigError{Path: path + ".resources", Reason: fmt.Sprintf("unknown resource %q (vm, database, storage, all)", res)}
+		}
+	}
+	for i, p := range r.Paths {
+		if p = strings.TrimSpace(p); p != "*" && !strings.HasPrefix(p, "/") {
+			return &ConfigError{Path: fmt.Sprintf("%s.paths[%d]", path, i), Reason: fmt.Sprintf("path %q is not absolute (write a prefix such as /srv/restore/, or \"*\" for anywhere)", p)}
 		}
 	}
 	flags := KnownFlags()

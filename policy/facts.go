@@ -17,6 +17,20 @@ type facts struct {
 	btype    *string
 	resource *string
 	flags    map[string]bool
+	// paths are the locations typed into the command (--path of a
+	// storage, restore --to, export --destination), cleaned.
+	paths []string
+	// locations are the directories the configuration names (set by
+	// Decide from the policy); ignorePaths skips the path condition (to
+	// explain a denial).
+	locations   []string
+	ignorePaths bool
+	// matcher is set when rules are used as matchers (approval,
+	// confirmation), not as grants.
+	matcher bool
+	// unknown is set for a command type this code does not know: no
+	// allow rule matches it (fail closed).
+	unknown bool
 }
 
 func factsOf(cmd commands.Command) facts {
@@ -27,7 +41,13 @@ func factsOf(cmd commands.Command) facts {
 		}
 		f.target = &v
 	}
+	path := func(p string) {
+		if p = cleanPath(p); p != "" {
+			f.paths = append(f.paths, p)
+		}
+	}
 	storage := func(ref commands.StorageRef) {
+		path(ref.Path)
 		v := ref.Name
 		if v == "" {
 			v = "default"
@@ -61,6 +81,7 @@ func factsOf(cmd commands.Command) facts {
 		f.flags["preview"] = c.Preview
 		f.flags["validate"] = c.Validate
 		f.flags["force"] = c.Force
+		path(c.To)
 	case *commands.List:
 		diag(c.Diagnostics)
 		target(c.Target)
@@ -92,6 +113,7 @@ func factsOf(cmd commands.Command) facts {
 		diag(c.Diagnostics)
 		storage(c.Storage)
 		f.flags["checksum"] = c.Checksum
+		path(c.Destination)
 	case *commands.Snapshot:
 		diag(c.Diagnostics)
 		storage(c.Storage)
@@ -110,6 +132,10 @@ func factsOf(cmd commands.Command) facts {
 		f.flags["performance"] = c.Performance
 	case *commands.Approvals:
 		f.flags["withdraw"] = c.Withdraw != ""
+	case *commands.Help, *commands.Status, *commands.Cancel, *commands.Audit:
+		// No facts beyond the action.
+	default:
+		f.unknown = true
 	}
 	return f
 }
@@ -130,6 +156,9 @@ func (f facts) describe() string {
 	if f.resource != nil {
 		parts = append(parts, "--resource "+*f.resource)
 	}
+	for _, p := range f.paths {
+		parts = append(parts, "at "+p)
+	}
 	var on []string
 	for name, v := range f.flags {
 		if v && name != "verbose" && name != "debug" {
@@ -144,6 +173,13 @@ func (f facts) describe() string {
 // in channel; with anyChannel the channel condition is not checked.
 func (r Rule) matches(f facts, channel string, anyChannel bool) bool {
 	if !inList(r.Actions, f.action) {
+		return false
+	}
+	grant := r.Effect != Deny && !f.matcher
+	if grant && f.unknown {
+		return false // a command whose facts are not known is never allowed
+	}
+	if !r.pathsMatch(f, grant) {
 		return false
 	}
 	if !condition(r.Targets, f.target) || !condition(r.Storages, f.storage) ||

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,8 @@ type Holder struct {
 	current atomic.Pointer[Policy]
 	mu      sync.Mutex // serializes Load/Reload
 	path    string
+	// locations are applied to every policy loaded (WithLocations).
+	locations []string
 }
 
 // NewHolder returns a Holder with p in force (nil means Default()).
@@ -65,8 +68,18 @@ func (h *Holder) Load(path string) error {
 		return err
 	}
 	h.path = path
-	h.current.Store(p)
+	h.current.Store(p.WithLocations(h.locations))
 	return nil
+}
+
+// SetLocations tells the policy in force, and every one loaded later, the
+// directories the configuration names (storage and target paths, absolute):
+// an allow rule without `paths:` allows a typed location only inside them.
+func (h *Holder) SetLocations(locations []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.locations = slices.Clone(locations)
+	h.current.Store(h.Policy().WithLocations(h.locations))
 }
 
 // Reload reads the file given to Load again (for SIGHUP). On error the

@@ -19,6 +19,9 @@ type Policy struct {
 	roleNames []string
 	// holders maps a normalized subject to the roles bound to it.
 	holders map[string][]string
+	// locations are the directories the configuration names (see
+	// WithLocations).
+	locations []string
 }
 
 // New validates cfg (after filling the keys it leaves out from
@@ -115,6 +118,7 @@ func (p *Policy) Decide(id Identity, channel string, cmd commands.Command) Decis
 		return Decision{Rule: RuleDefaultDeny, Reason: "there is no command to check"}
 	}
 	f := factsOf(cmd)
+	f.locations = p.locations
 	held := p.RolesOf(id)
 	d := Decision{Roles: held}
 
@@ -152,6 +156,18 @@ func (p *Policy) Decide(id Identity, channel string, cmd commands.Command) Decis
 // would allow it in, or the roles that would allow it.
 func (p *Policy) denialReason(f facts, channel string, held []string) string {
 	what := "`" + f.describe() + "`"
+	if len(f.paths) > 0 {
+		loose := f
+		loose.ignorePaths = true
+		for _, role := range held {
+			for _, r := range p.cfg.Roles[role] {
+				if r.Effect != Deny && r.matches(loose, channel, false) {
+					return fmt.Sprintf("%s names a location (%s) that no rule of your role %s allows: by default only the configured storages' and targets' directories are; a rule with `paths:` can allow more",
+						what, strings.Join(f.paths, ", "), role)
+				}
+			}
+		}
+	}
 	for _, role := range held {
 		for _, r := range p.cfg.Roles[role] {
 			if r.Effect != Deny && r.matches(f, channel, true) {
@@ -190,6 +206,7 @@ func (p *Policy) denialReason(f facts, channel string, held []string) string {
 }
 
 func anyMatches(rules []Rule, f facts, channel string) bool {
+	f.matcher = true
 	return slices.ContainsFunc(rules, func(r Rule) bool { return r.matches(f, channel, false) })
 }
 

@@ -30,6 +30,7 @@ type options struct {
 	logFormat     string
 	logLevel      string
 	editInterval  time.Duration
+	instance      string
 }
 
 // Roles.
@@ -118,6 +119,7 @@ func newFlags(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.concurrency, "concurrency", 0, "jobs one worker runs at once (default: number of CPUs)")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "", "log level: debug, info, warn or error (default info; warn while the console is on a terminal)")
+	fs.StringVar(&o.instance, "instance", "", "`NAME` of this process for relaying job events, the same across restarts (default $BACKUPBOT_INSTANCE, else host, role and listen addresses)")
 	fs.DurationVar(&o.editInterval, "edit-interval", 0, "least time between two edits of a progress message (default 2s)")
 	return fs
 }

@@ -7,10 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
+	"path/filepath"
 	"sort"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,6 +44,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 	if err != nil {
 		return err
 	}
+	holder.SetLocations(configuredLocations(cfg))
 	if cfgPath == "" {
 		logger.Info("no configuration file: using the embedded defaults (a local repository under ./var, the console user is admin)")
 		if o.runsWorker() {
@@ -70,6 +70,26 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 			auditCfg.RedactFiles = append(auditCfg.RedactFiles, spec.PasswordFile)
 		}
 	}
+	if f := cfg.HTTP.TokenFile; f != "" { // and so is the HTTP token
+		auditCfg.RedactFiles = append(auditCfg.RedactFiles, f)
+	}
+	var httpToken atomic.Value
+	setToken := func(cfg *config.File) error {
+		t, err := cfg.HTTP.Token()
+		if err == nil {
+			httpToken.Store(t)
+		}
+		return err
+	}
+	if err := setToken(cfg); err != nil {
+		return err
+	}
+	if o.httpAddr != "" && cfg.HTTP.TokenFile == "" {
+		logger.Warn("http.token_file is not set: /, /readyz and /metrics answer anyone who can reach " + o.httpAddr)
+	}
+	// One redactor, the logs' and the audit log's, for everything the
+	// service stores in Redis or posts to a chat.
+	redact := audit.NewRedactor(audit.SecretsFromEnv(auditCfg, os.Getenv)).Redact
 	auditLog, err := audit.New(rc.rdb, audit.OptionsFromConfig(auditCfg))
 	if err != nil {
 		return err
@@ -78,7 +98,13 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go reloadOnHangup(ctx, logger, cfgPath, &current, holder, auditLog)
+	reloads := newReloader(logger, cfgPath, &current, holder, auditLog, rc.rdb, o)
+	reloads.onConfig = func(cfg *config.File) {
+		if err := setToken(cfg); err != nil {
+			logger.Error("reload: the HTTP token file cannot be read; the old token stays", "err", err)
+		}
+	}
+	go reloads.run(ctx)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -87,7 +113,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 	reg.MustRegister(queueMetrics)
 	g, gctx := errgroup.WithContext(ctx)
 
-	client := jobs.NewClient(rc.opt, rc.rdb, jobs.ClientOptions{Logger: logger})
+	client := jobs.NewClient(rc.opt, rc.rdb, jobs.ClientOptions{Logger: logger, Redact: redact})
 	defer client.Close()
 	if o.runsWorker() {
 		sched := jobs.NewScheduler(client, rc.rdb, jobs.SchedulerOptions{Logger: logger})
@@ -99,6 +125,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 			Audit:    jobs.AuditTo(auditLog),
 			Locks:    lock.New(rc.rdb, lock.Options{}),
 			Logger:   logger,
+			Redact:   redact,
 		}, jobs.WorkerOptions{Concurrency: o.concurrency})
 		g.Go(func() error { return w.Run(gctx) })
 	}
@@ -120,11 +147,16 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 			Audit:        auditLog,
 			Metrics:      bot.NewMetrics(reg),
 			EditInterval: o.editInterval,
+			Instance:     instanceName(o),
+			Redact:       redact,
 			Logger:       logger,
 		})
 	}
 	if o.httpAddr != "" {
-		opts := httpapi.Options{Addr: o.httpAddr, Checks: checks, Gatherer: reg, Logger: logger}
+		opts := httpapi.Options{Addr: o.httpAddr, Checks: checks, Gatherer: reg, Logger: logger,
+			Warnings: []httpapi.Check{{Name: "redis persistence", Probe: rc.persistence}},
+			Versions: versions(rc.rdb),
+			Token:    func() string { return httpToken.Load().(string) }}
 		opts.Dashboard = dashboard(client, router)
 		srv = httpapi.New(opts)
 		g.Go(func() error { return srv.Run(gctx) })
@@ -276,39 +308,6 @@ func newPolicyHolder(cfg *config.File, cfgPath string) (*policy.Holder, error) {
 	return policy.NewHolder(p), nil
 }
 
-// reloadOnHangup re-reads the configuration and the policy on SIGHUP; a
-// file that does not parse is refused and the one in force stays.
-func reloadOnHangup(ctx context.Context, logger *slog.Logger, cfgPath string, current *atomic.Pointer[config.File], holder *policy.Holder, auditLog *audit.Log) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-		}
-		if cfgPath == "" {
-			logger.Warn("SIGHUP: nothing to reload, the service runs on the embedded defaults (start it with --config FILE)")
-			continue
-		}
-		entry := audit.Entry{Kind: audit.PolicyReloaded, User: policy.Identity{Platform: "system", UserID: "sighup"}, Detail: cfgPath}
-		if err := holder.Reload(); err != nil {
-			logger.Error("SIGHUP: the new policy was refused; the old one stays in force", "err", err)
-			entry.Error = err.Error()
-			_ = auditLog.Record(ctx, entry)
-			continue
-		}
-		if cfg, err := config.Load(cfgPath); err != nil {
-			logger.Error("SIGHUP: the configuration was refused; storages and targets stay as they were", "err", err)
-		} else {
-			current.Store(cfg)
-		}
-		_ = auditLog.Record(ctx, entry)
-		logger.Info("SIGHUP: policy and configuration reloaded", "file", cfgPath)
-	}
-}
-
 // storageCheck probes a configured storage for /readyz: it must open and
 // answer a lookup (a repository not created yet is fine).
 func storageCheck(name string, spec storage.Spec) httpapi.Check {
@@ -356,5 +355,46 @@ func sortedNames[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// instanceName names this process for the relay's consumer group and job
+// ownership: --instance, else $BACKUPBOT_INSTANCE, else the host name and
+// what the process listens on, which stay the same across restarts, so a
+// restarted bot resumes reading job events where it stopped.
+func instanceName(o options) string {
+	if o.instance != "" {
+		return o.instance
+	}
+	if v := os.Getenv("BACKUPBOT_INSTANCE"); v != "" {
+		return v
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%s-%s%s", host, o.role, o.httpAddr, o.consoleSocket)
+}
+
+// configuredLocations are the directories the configuration names (local
+// and network storages, targets), absolute: by default a path typed into a
+// chat command must lie inside one of them (see policy.Rule.Paths).
+func configuredLocations(cfg *config.File) []string {
+	var out []string
+	add := func(p string) {
+		if p == "" {
+			return
+		}
+		if abs, err := filepath.Abs(p); err == nil {
+			out = append(out, abs)
+		}
+	}
+	for _, name := range sortedNames(cfg.Storages) {
+		if s := cfg.Storages[name]; s.Type == storage.KindLocal || s.Type == storage.KindNetwork {
+			add(s.Path)
+		}
+	}
+	for _, name := range sortedNames(cfg.Targets) {
+		for _, p := range cfg.Targets[name].Paths {
+			add(p)
+		}
+	}
 	return out
 }

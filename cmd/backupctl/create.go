@@ -72,11 +72,6 @@ func (a *app) create(ctx context.Context, c *commands.Create) error {
 	return partialBackups(out.Results)
 }
 
-// partialError reports backups that could not read some files (exit 3).
-type partialError struct{ msg string }
-
-func (e *partialError) Error() string { return e.msg }
-
 // partialBackups returns a partialError naming what the backups skipped,
 // or nil when they are complete.
 func partialBackups(rs []*engine.BackupResult) error {
@@ -98,7 +93,7 @@ func partialBackups(rs []*engine.BackupResult) error {
 	if count == 0 {
 		return nil
 	}
-	return &partialError{msg: fmt.Sprintf("the backup is PARTIAL: %d file(s) could not be read and are not in it:\n%s", count, strings.Join(lines, "\n"))}
+	return &partialError{err: fmt.Errorf("the backup is PARTIAL: %d file(s) could not be read and are not in it:\n%s", count, strings.Join(lines, "\n"))}
 }
 
 func printBackup(a *app, storageName, location string, res *engine.BackupResult) {

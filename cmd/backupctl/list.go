@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -38,18 +39,30 @@ func (a *app) list(ctx context.Context, c *commands.List) error {
 	}
 	rows := []listedBackup{}
 	var errs []error
+	var failed []string
+	// Some storages answered and some did not: a partial listing (exit 3)
+	// that names the ones missing.
+	result := func() error {
+		err := errors.Join(errs...)
+		if err != nil && len(failed) < len(storages) {
+			return &partialError{fmt.Errorf("partial listing: %s could not be read: %w", strings.Join(failed, ", "), err)}
+		}
+		return err
+	}
 	for _, ns := range storages {
 		r, err := a.openRepo(ctx, ns, false, false, log)
 		if errors.Is(err, engine.ErrNoRepository) {
 			continue // nothing backed up there yet
 		}
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("storage %s: %w", ns.Name, err))
+			failed = append(failed, ns.Name)
 			continue
 		}
 		snaps, err := r.Snapshots(ctx, f)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("storage %s: %w", ns.Name, err))
+			failed = append(failed, ns.Name)
 		}
 		for _, s := range snaps {
 			row := listedBackup{Storage: ns.Name, SnapshotInfo: s}
@@ -68,11 +81,11 @@ func (a *app) list(ctx context.Context, c *commands.List) error {
 		if err := enc.Encode(rows); err != nil {
 			return err
 		}
-		return errors.Join(errs...)
+		return result()
 	}
 	if len(rows) == 0 {
 		fmt.Fprintln(a.stdout, "no backups match")
-		return errors.Join(errs...)
+		return result()
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	header := "NAME\tID\tTYPE\tTARGET\tTIME\tFILES"
@@ -104,5 +117,5 @@ func (a *app) list(ctx context.Context, c *commands.List) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	return errors.Join(errs...)
+	return result()
 }

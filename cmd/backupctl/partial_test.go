@@ -47,7 +47,7 @@ func TestPartialBackupExitsThree(t *testing.T) {
 
 func TestPartialExitCode(t *testing.T) {
 	a := &app{stderr: &strings.Builder{}}
-	if got := a.exitCode(&partialError{msg: "partial"}); got != exitPartial {
+	if got := a.exitCode(&partialError{err: errors.New("partial")}); got != exitPartial {
 		t.Fatalf("exit %d for a partial backup, want %d", got, exitPartial)
 	}
 	if got := a.exitCode(errors.Join(errors.New("target x failed"))); got != exitFailed {

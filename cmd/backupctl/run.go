@@ -56,6 +56,12 @@ func (e *usageError) Unwrap() error { return e.err }
 // badInput wraps err so that run exits with code 2.
 func badInput(err error) error { return &usageError{err: err} }
 
+// partialError marks an error from execute as a partial success (exit 3).
+type partialError struct{ err error }
+
+func (e *partialError) Error() string { return e.err.Error() }
+func (e *partialError) Unwrap() error { return e.err }
+
 // run is main without the process: it returns the exit code. SIGINT and
 // SIGTERM cancel the context execute runs under.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
