@@ -51,6 +51,9 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 	if err := e.repo.LoadIndex(ctx); err != nil {
 		return nil, err
 	}
+	if err := e.excludeGone(ctx); err != nil {
+		return nil, err
+	}
 	all, err := e.repo.Snapshots(ctx)
 	if err != nil {
 		return nil, err
@@ -64,6 +67,16 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 		}
 	}
 	parent := pickParent(all, req.Type, req.Target, paths)
+	for parent != nil {
+		// A parent whose root listing is damaged or gone cannot be
+		// compared with: take the one before it.
+		if _, err := e.repo.LoadTree(ctx, parent.Tree); err == nil {
+			break
+		}
+		e.log.Warn("the parent snapshot's listing cannot be read; comparing with an older one", "snapshot", parent.ID.Short())
+		all = slices.DeleteFunc(all, func(s *repo.Snapshot) bool { return s == parent })
+		parent = pickParent(all, req.Type, req.Target, paths)
+	}
 	if p != nil {
 		p(Progress{Phase: PhaseScan})
 	}

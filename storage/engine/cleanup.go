@@ -74,41 +74,13 @@ func (e *Engine) prune(ctx context.Context, res *CleanupResult) error {
 	if err != nil {
 		return err
 	}
-	usedPacks := map[repo.ID]bool{}
-	seen := map[repo.ID]bool{}
-	var walk func(id repo.ID) error
-	walk = func(id repo.ID) error {
-		if seen[id] {
-			return nil
-		}
-		seen[id] = true
-		loc, ok := r.Index.Lookup(id)
-		if !ok {
-			return fmt.Errorf("tree %s is missing from the index; run verify --fix before a cleanup", id.Short())
-		}
-		usedPacks[loc.Pack] = true
-		t, err := r.LoadTree(ctx, id)
-		if err != nil {
-			return fmt.Errorf("%w; run verify before a cleanup", err)
-		}
-		for _, n := range t.Nodes {
-			for _, b := range n.Content {
-				if l, ok := r.Index.Lookup(b); ok {
-					usedPacks[l.Pack] = true
-				}
-			}
-			if n.Subtree != nil {
-				if err := walk(*n.Subtree); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+	usedPacks, keepAll, err := e.packsInUse(ctx, snaps)
+	if err != nil {
+		return err
 	}
-	for _, sn := range snaps {
-		if err := walk(sn.Tree); err != nil {
-			return err
-		}
+	if keepAll != "" {
+		res.Notices = append(res.Notices, keepAll)
+		return nil
 	}
 	stored := map[repo.ID]int64{}
 	if err := e.be.List(ctx, "data/", func(i backend.Info) error {
@@ -152,8 +124,9 @@ func (e *Engine) prune(ctx context.Context, res *CleanupResult) error {
 	if err != nil {
 		return err
 	}
+	skipped := r.Index.Skipped() // damaged index files are verify --fix's to quarantine
 	for _, f := range oldFiles {
-		if f != newID {
+		if _, bad := skipped[f]; f != newID && !bad {
 			if err := r.DeleteIndexFile(ctx, f); err != nil && !errors.Is(err, backend.ErrNotFound) {
 				return err
 			}

@@ -94,6 +94,9 @@ type SnapshotInfo struct {
 	JobID       string            `json:"job_id,omitempty"`
 	ToolVersion string            `json:"tool_version"`
 	ExpiresAt   time.Time         `json:"expires_at,omitzero"`
+	// Lost is set when verify --fix marked the snapshot damaged: the files
+	// whose data is gone for good. Its other files still restore.
+	Lost []LostFile `json:"lost,omitempty"`
 }
 
 // BackupRequest says what to back up and how.
@@ -184,6 +187,11 @@ type RestoreResult struct {
 	Duration     time.Duration `json:"duration"`
 	// Warnings name entries that were skipped or restored without all metadata.
 	Warnings []string `json:"warnings,omitempty"`
+	// Lost names every file (or directory) that could not be restored
+	// and why; everything else was written (with Validate: nothing was).
+	Lost []LostFile `json:"lost,omitempty"`
+	// Notices say what damage elsewhere in the repository was skipped.
+	Notices []string `json:"notices,omitempty"`
 }
 
 // SnapshotFilter narrows Snapshots; zero fields match everything.
@@ -201,7 +209,8 @@ type VerifyRequest struct {
 	All      bool
 	// Deep reads, decrypts and hashes every chunk the snapshots need.
 	Deep bool
-	// Fix rebuilds the index from the packs and removes broken index entries.
+	// Fix repairs what can be repaired and marks what is lost (it implies
+	// All and Deep); see Engine.Verify.
 	Fix bool
 }
 
@@ -215,13 +224,15 @@ type Problem struct {
 
 // VerifyReport is Verify's result.
 type VerifyReport struct {
-	Snapshots     int       `json:"snapshots"`
-	Packs         int       `json:"packs"`
-	Chunks        int       `json:"chunks"`
-	Problems      []Problem `json:"problems,omitempty"`
-	StaleLocks    []string  `json:"stale_locks,omitempty"`
-	Fixed         []string  `json:"fixed,omitempty"`
-	BytesVerified int64     `json:"bytes_verified"`
+	Snapshots  int       `json:"snapshots"`
+	Packs      int       `json:"packs"`
+	Chunks     int       `json:"chunks"`
+	Problems   []Problem `json:"problems,omitempty"`
+	StaleLocks []string  `json:"stale_locks,omitempty"`
+	Fixed      []string  `json:"fixed,omitempty"`
+	// Notes say what the check recorded or could not do, besides problems.
+	Notes         []string `json:"notes,omitempty"`
+	BytesVerified int64    `json:"bytes_verified"`
 	// Unreferenced counts packs no index lists: left by interrupted
 	// backups, harmless, removed by a cleanup.
 	Unreferenced int `json:"unreferenced_packs"`
@@ -249,6 +260,8 @@ type CleanupResult struct {
 	PacksDeleted int            `json:"packs_deleted"`
 	BytesFreed   int64          `json:"bytes_freed"`
 	DryRun       bool           `json:"dry_run,omitempty"`
+	// Notices say what damage made the cleanup skip or keep.
+	Notices []string `json:"notices,omitempty"`
 }
 
 // Engine is an open repository. Its methods are safe for concurrent use;
