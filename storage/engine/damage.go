@@ -191,8 +191,8 @@ func (rc *reach) blob(id repo.ID, what string) string {
 	switch {
 	case !ok:
 		return fmt.Sprintf("%s %s: its pack %s is missing", what, id.Short(), loc.Pack.Short())
-	case size != rc.indexed[loc.Pack]:
-		return fmt.Sprintf("%s %s: its pack %s has %d bytes, the index expects %d", what, id.Short(), loc.Pack.Short(), size, rc.indexed[loc.Pack])
+	case int64(loc.Offset)+int64(loc.Length) > size:
+		return fmt.Sprintf("%s %s: its pack %s is truncated (%d bytes, the index expects %d)", what, id.Short(), loc.Pack.Short(), size, rc.indexed[loc.Pack])
 	}
 	return ""
 }
@@ -306,33 +306,34 @@ func (rc *reach) lostIn(ctx context.Context, root repo.ID) []repo.LostFile {
 }
 
 // excludeGone drops from the in-memory index every blob whose pack is
-// missing or has the wrong size, so a backup stores that data again
-// instead of deduplicating onto something that cannot be read back.
+// missing or ends before it, so a backup stores that data again instead
+// of deduplicating onto something that cannot be read back.
 func (e *Engine) excludeGone(ctx context.Context) error {
 	stored, err := e.repo.StoredPacks(ctx)
 	if err != nil {
 		return err
 	}
 	indexed := e.repo.Index.Packs()
-	gone := map[repo.ID]bool{}
+	short := false
 	for id, size := range indexed {
 		if got, ok := stored[id]; !ok || got != size {
-			gone[id] = true
+			short = true
+			break
 		}
 	}
-	if len(gone) == 0 {
+	if !short {
 		return nil
 	}
 	var drop []repo.Location
 	e.repo.Index.Each(func(l repo.Location) {
-		if gone[l.Pack] {
+		if got, ok := stored[l.Pack]; !ok || int64(l.Offset)+int64(l.Length) > got {
 			drop = append(drop, l)
 		}
 	})
 	for _, l := range drop {
 		e.repo.Index.Exclude(l.ID, l.Pack)
 	}
-	e.log.Warn("packs listed in the index are missing or damaged; their data is stored again (verify --fix repairs the index)", "packs", len(gone))
+	e.log.Warn("packs listed in the index are missing or truncated; their lost data is stored again (verify --fix repairs the index)", "blobs", len(drop))
 	return nil
 }
 

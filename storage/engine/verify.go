@@ -48,6 +48,20 @@ type checker struct {
 	// their headers list.
 	needUnindexed map[string]bool
 	readErrs      int // packs that could not be read at all (storage errors)
+	// marked holds, by snapshot, the paths verify --fix marked lost.
+	marked map[repo.ID][]repo.LostFile
+}
+
+// fileProblem reports a problem with a snapshot's file, saying so when
+// verify --fix has already marked it lost for good.
+func (c *checker) fileProblem(sn *repo.Snapshot, p Problem) {
+	for _, l := range c.marked[sn.ID] {
+		if strings.TrimSuffix(l.Path, "/") == p.File || (strings.HasSuffix(l.Path, "/") && strings.HasPrefix(p.File, l.Path)) {
+			p.Detail = "lost for good (marked damaged by verify --fix): " + p.Detail
+			break
+		}
+	}
+	c.problem(p)
 }
 
 // bad records that the copy of blob id in pack packID is damaged or gone.
@@ -182,6 +196,7 @@ func (c *checker) structure(ctx context.Context, fix bool) error {
 		return err
 	}
 	c.badFiles = append(c.badFiles, badRecs...)
+	c.marked = repo.SnapshotLosses(recs)
 	for _, rec := range recs {
 		if fix {
 			break // a repair checks every blob afresh
@@ -283,7 +298,7 @@ func (c *checker) walk(ctx context.Context, sn *repo.Snapshot, id repo.ID, dir s
 	if !ok {
 		loc, found := c.index.Lookup(id)
 		if !found {
-			c.problem(Problem{Snapshot: snapLabel(sn), File: dir, Detail: fmt.Sprintf("directory listing %s is missing from the index", id.Short())})
+			c.fileProblem(sn, Problem{Snapshot: snapLabel(sn), File: dir, Detail: fmt.Sprintf("directory listing %s is missing from the index", id.Short())})
 			return
 		}
 		c.used[loc.Pack] = true
@@ -291,13 +306,13 @@ func (c *checker) walk(ctx context.Context, sn *repo.Snapshot, id repo.ID, dir s
 			c.needUnindexed[snapLabel(sn)] = true
 		}
 		if _, ok := c.stored[loc.Pack]; !ok {
-			c.problem(Problem{Snapshot: snapLabel(sn), File: dir, Pack: loc.Pack.String(), Detail: "directory listing is lost: its pack is missing, so nothing below it can be restored"})
+			c.fileProblem(sn, Problem{Snapshot: snapLabel(sn), File: dir, Pack: loc.Pack.String(), Detail: "directory listing is lost: its pack is missing, so nothing below it can be restored"})
 			return
 		}
 		var err error
 		t, err = c.loadTree(ctx, loc)
 		if err != nil {
-			c.problem(Problem{Snapshot: snapLabel(sn), File: dir, Pack: loc.Pack.String(), Detail: fmt.Sprintf("directory listing is unreadable, so nothing below it can be restored: %v", err)})
+			c.fileProblem(sn, Problem{Snapshot: snapLabel(sn), File: dir, Pack: loc.Pack.String(), Detail: fmt.Sprintf("directory listing is unreadable, so nothing below it can be restored: %v", err)})
 			c.bad(id, loc.Pack)
 			return
 		}
@@ -315,7 +330,7 @@ func (c *checker) walk(ctx context.Context, sn *repo.Snapshot, id repo.ID, dir s
 			for _, b := range n.Content {
 				loc, found := c.index.Lookup(b)
 				if !found {
-					c.problem(Problem{Snapshot: snapLabel(sn), File: p, Detail: fmt.Sprintf("chunk %s is missing from the index", b.Short())})
+					c.fileProblem(sn, Problem{Snapshot: snapLabel(sn), File: p, Detail: fmt.Sprintf("chunk %s is missing from the index", b.Short())})
 					continue
 				}
 				c.used[loc.Pack] = true
@@ -323,9 +338,9 @@ func (c *checker) walk(ctx context.Context, sn *repo.Snapshot, id repo.ID, dir s
 					c.needUnindexed[snapLabel(sn)] = true
 				}
 				if size, ok := c.stored[loc.Pack]; !ok {
-					c.problem(Problem{Snapshot: snapLabel(sn), File: p, Pack: loc.Pack.String(), Detail: fmt.Sprintf("chunk %s is lost: its pack is missing", b.Short())})
+					c.fileProblem(sn, Problem{Snapshot: snapLabel(sn), File: p, Pack: loc.Pack.String(), Detail: fmt.Sprintf("chunk %s is lost: its pack is missing", b.Short())})
 				} else if int64(loc.Offset)+int64(loc.Length) > size {
-					c.problem(Problem{Snapshot: snapLabel(sn), File: p, Pack: loc.Pack.String(), Detail: fmt.Sprintf("chunk %s is lost: its pack is truncated", b.Short())})
+					c.fileProblem(sn, Problem{Snapshot: snapLabel(sn), File: p, Pack: loc.Pack.String(), Detail: fmt.Sprintf("chunk %s is lost: its pack is truncated", b.Short())})
 				}
 				if refs := c.refs[b]; len(refs) < maxRefs && !slices.Contains(refs, blobRef{snapLabel(sn), p}) {
 					c.refs[b] = append(refs, blobRef{snapLabel(sn), p})
