@@ -33,6 +33,7 @@ func RunDamage(t *testing.T, newBackend func(t *testing.T) backend.Backend) {
 	s := &suite{newBackend: newBackend}
 	for _, dc := range damageCases {
 		t.Run(dc.name, func(t *testing.T) {
+			t.Parallel() // each case has its own repository; the work waits on storage
 			t.Run("SourceKept", func(t *testing.T) { s.damageCase(t, dc, true) })
 			t.Run("SourceGone", func(t *testing.T) { s.damageCase(t, dc, false) })
 		})
@@ -390,7 +391,6 @@ func (s *suite) damageCase(t *testing.T, dc damageCase, keepSource bool) {
 	if err != nil {
 		t.Fatalf("verify --fix: %v", err)
 	}
-	t.Logf("fix: fixed %v notes %v problems %v", fix.Fixed, fix.Notes, fix.Problems)
 	if fix.OK() != !anyLost {
 		t.Fatalf("verify --fix with the sources gone: OK=%v, want %v: %+v", fix.OK(), !anyLost, fix.Problems)
 	}
