@@ -17,6 +17,8 @@ type listedBackup struct {
 	Storage string `json:"storage"`
 	engine.SnapshotInfo
 	Verified *bool `json:"verified,omitempty"`
+	// Problem says what a flagged backup needs that is missing or damaged.
+	Problem string `json:"problem,omitempty"`
 }
 
 // list shows the backups in one or more storages, newest first.
@@ -38,6 +40,8 @@ func (a *app) list(ctx context.Context, c *commands.List) error {
 	}
 	rows := []listedBackup{}
 	var errs []error
+	var notes []string
+	flagged := 0
 	for _, ns := range storages {
 		r, err := a.openRepo(ctx, ns, false, false, log)
 		if errors.Is(err, engine.ErrNoRepository) {
@@ -47,21 +51,36 @@ func (a *app) list(ctx context.Context, c *commands.List) error {
 			errs = append(errs, err)
 			continue
 		}
-		snaps, err := r.Snapshots(ctx, f)
+		listing, err := r.List(ctx, engine.ListRequest{Filter: f, Verify: c.Verify})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("storage %s: %w", ns.Name, err))
+			listing = &engine.Listing{}
 		}
-		for _, s := range snaps {
+		for _, n := range listing.Notices {
+			notes = append(notes, ns.Name+": "+n)
+		}
+		for _, s := range listing.Snapshots {
 			row := listedBackup{Storage: ns.Name, SnapshotInfo: s}
 			if c.Verify {
-				rep, err := r.Verify(ctx, engine.VerifyRequest{Snapshot: s.ID}, nil)
-				ok := err == nil && rep.OK()
-				row.Verified = &ok
+				why, bad := listing.Problems[s.ID]
+				ok := !bad
+				row.Verified, row.Problem = &ok, why
+				if bad {
+					flagged++
+				}
 			}
 			rows = append(rows, row)
 		}
 		_ = r.Close()
 	}
+	if flagged > 0 {
+		errs = append(errs, fmt.Errorf("%d backups need data that is missing or damaged; verify --deep names the files, verify --fix repairs what the sources still hold", flagged))
+	}
+	defer func() {
+		for _, n := range notes {
+			fmt.Fprintf(a.stderr, "note: %s\n", n)
+		}
+	}()
 	if a.json {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
@@ -91,7 +110,7 @@ func (a *app) list(ctx context.Context, c *commands.List) error {
 		if c.Verify {
 			v := "ok"
 			if r.Verified == nil || !*r.Verified {
-				v = "DAMAGED (run verify --deep)"
+				v = "DAMAGED: " + printable(r.Problem)
 			}
 			line += "\t" + v
 		}
@@ -99,6 +118,11 @@ func (a *app) list(ctx context.Context, c *commands.List) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, r := range rows {
+		if len(r.Lost) > 0 {
+			fmt.Fprintf(a.stdout, "%s (%s) is marked damaged: %d files are lost for good (a restore names them), the rest restores\n", r.Name, short(r.ID), len(r.Lost))
+		}
 	}
 	return errors.Join(errs...)
 }
