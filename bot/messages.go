@@ -167,10 +167,14 @@ func failureMessage(ev jobs.Event) Message {
 		text += fmt.Sprintf("\n(after %d attempts)", ev.Attempt)
 	}
 	text += "\nFix the cause and press Retry, or run the command again."
-	return Message{
+	m := Message{
 		Text:    text,
 		Buttons: []Button{{ActionID: ActionRetry, Label: "Retry", Value: ev.Meta.JobID}},
 	}
+	if ev.Result != nil {
+		m.Fields = fields(ev.Result.Fields)
+	}
+	return m
 }
 
 func canceledMessage(ev jobs.Event) Message {

@@ -129,7 +129,9 @@ func (w *Worker) process(actx context.Context, action commands.Action, h Handler
 		if errors.Is(err, policy.ErrNoLongerAllowed) {
 			w.endRefused(bg, log, meta, action, attempt, why)
 		} else {
-			w.end(bg, log, meta, action, attempt, StateFailed, nil, why)
+			// A handler may return what it did get done with its
+			// failure (a restore's lost files): the thread shows it.
+			w.end(bg, log, meta, action, attempt, StateFailed, res, why)
 		}
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
