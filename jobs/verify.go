@@ -51,6 +51,9 @@ func verifyResult(c *commands.Verify, storageName string, rep *engine.VerifyRepo
 	if len(rep.Fixed) > 0 {
 		res.Fields = append(res.Fields, Field{"Fixed", strings.Join(rep.Fixed, "; ")})
 	}
+	if len(rep.Notes) > 0 {
+		res.Fields = append(res.Fields, Field{"Notes", strings.Join(rep.Notes, "; ")})
+	}
 	if rep.OK() {
 		res.Summary = fmt.Sprintf("Verify (%s) of %s: %d snapshots ok, no problems found", depth, storageName, rep.Snapshots)
 	} else {
