@@ -251,20 +251,6 @@ func (rc *reach) anyMissing(ctx context.Context, snaps []*repo.Snapshot) bool {
 	return false
 }
 
-// prepareRead makes sure the index holds everything the snapshot needs
-// that the repository still has: when anything is missing from it (a
-// damaged or lost index file), the headers of unindexed packs are read.
-func (e *Engine) prepareRead(ctx context.Context, sn *repo.Snapshot) error {
-	rc, err := e.newReach(ctx)
-	if err != nil {
-		return err
-	}
-	if rc.anyMissing(ctx, []*repo.Snapshot{sn}) {
-		return e.recoverIndex(ctx)
-	}
-	return nil
-}
-
 // isLost reports whether err says some files could not be restored.
 func isLost(err error) bool { return errors.Is(err, ErrFilesLost) }
 

@@ -27,11 +27,9 @@ func (e *Engine) Restore(ctx context.Context, req RestoreRequest, p ProgressFunc
 		return nil, err
 	}
 	notices = append(notices, e.indexNotices()...)
-	if err := e.prepareRead(ctx, sn); err != nil {
-		return nil, err
-	}
 	opts := restorer.Options{
 		Dest: req.To, Sources: sn.Paths, Filter: req.Filter, Preview: req.Preview, Validate: req.Validate, Logger: e.log,
+		RecoverIndex: e.recoverIndex,
 	}
 	if p != nil {
 		opts.Progress = func(rp restorer.Progress) {

@@ -66,7 +66,7 @@ func (rs *restorer) writeFiles(ctx context.Context, files []item) error {
 			}
 			continue
 		}
-		if missing := rs.missingChunk(it); missing != "" {
+		if missing := rs.missingChunk(ctx, it); missing != "" {
 			rs.lose(it.snapPath, missing)
 			continue
 		}
@@ -157,9 +157,9 @@ func (rs *restorer) restorePack(ctx context.Context, pw *packWork, targets map[r
 
 // missingChunk says why a file cannot be restored when one of its chunks
 // is not in the index ("" when all are).
-func (rs *restorer) missingChunk(it item) string {
+func (rs *restorer) missingChunk(ctx context.Context, it item) string {
 	for _, id := range it.node.Content {
-		if !rs.r.Index.Has(id) {
+		if !rs.has(ctx, id) {
 			return fmt.Sprintf("chunk %s is missing from the repository (its pack or index entry is gone; verify --fix names what is lost)", id.Short())
 		}
 	}
@@ -262,7 +262,7 @@ func (rs *restorer) validate(ctx context.Context) error {
 		if it.node.Type != repo.NodeFile {
 			continue
 		}
-		if missing := rs.missingChunk(it); missing != "" {
+		if missing := rs.missingChunk(ctx, it); missing != "" {
 			rs.lose(it.snapPath, missing)
 			continue
 		}

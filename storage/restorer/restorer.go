@@ -62,6 +62,10 @@ type Options struct {
 	Workers  int
 	Progress func(Progress)
 	Logger   *slog.Logger
+	// RecoverIndex, when set, is called (once) the first time a needed
+	// blob is not in the index, to index what the repository still has
+	// (a damaged or lost index file); the lookup is then tried again.
+	RecoverIndex func(context.Context) error
 }
 
 // Progress counts restored files and bytes.
@@ -108,6 +112,24 @@ type restorer struct {
 	lost     map[string]string
 	// sawDamage is set when a blob failed its checks (not just missing).
 	sawDamage atomic.Bool
+	recover   sync.Once
+}
+
+// has reports whether a blob is indexed, recovering the index once when
+// it is not.
+func (rs *restorer) has(ctx context.Context, id repo.ID) bool {
+	if rs.r.Index.Has(id) {
+		return true
+	}
+	if rs.opts.RecoverIndex == nil {
+		return false
+	}
+	rs.recover.Do(func() {
+		if err := rs.opts.RecoverIndex(ctx); err != nil {
+			rs.warn("could not read the pack headers in place of the damaged index: %v", err)
+		}
+	})
+	return rs.r.Index.Has(id)
 }
 
 // Run restores the tree root.
@@ -311,6 +333,7 @@ func (rs *restorer) collect(ctx context.Context, id repo.ID, dir string, inSourc
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
+	_ = rs.has(ctx, id) // a listing a damaged index hides is found before loading it
 	t, err := rs.r.LoadTree(ctx, id)
 	if err != nil {
 		if ctx.Err() != nil {
