@@ -36,7 +36,7 @@ func (w *Worker) verify(ctx context.Context, j *Job) (*Result, error) {
 
 func verifyResult(c *commands.Verify, storageName string, rep *engine.VerifyReport) *Result {
 	depth := "quick"
-	if c.Deep {
+	if c.Deep || c.Fix { // a repair checks every blob
 		depth = "deep"
 	}
 	res := &Result{Data: rawJSON(rep)}

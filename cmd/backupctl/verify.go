@@ -38,7 +38,7 @@ func (a *app) verify(ctx context.Context, c *commands.Verify) error {
 	} else {
 		w := a.stdout
 		kind := "quick"
-		if c.Deep {
+		if c.Deep || c.Fix { // a repair checks every blob
 			kind = "deep"
 		}
 		fmt.Fprintf(w, "%s verification of %s (%s): %d snapshots, %d packs, %d chunk references", kind, ns.Name, r.Location(), rep.Snapshots, rep.Packs, rep.Chunks)
