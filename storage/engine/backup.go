@@ -54,10 +54,11 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 	if err := e.excludeGone(ctx); err != nil {
 		return nil, err
 	}
-	all, err := e.repo.Snapshots(ctx)
+	all, bad, err := e.repo.LoadSnapshots(ctx)
 	if err != nil {
 		return nil, err
 	}
+	notices := append(unreadableNotices(bad), e.indexNotices()...)
 	if req.JobID != "" {
 		for _, sn := range all {
 			if sn.JobID == req.JobID {
@@ -148,7 +149,7 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 	res := &BackupResult{
 		Snapshot: infoOf(sn), FilesNew: st.FilesNew, FilesChanged: st.FilesChanged, FilesUnchanged: st.FilesUnchanged,
 		BytesRead: st.BytesRead, BytesAdded: added, Duration: time.Since(start), Warnings: st.Warnings,
-		BlobBytesNew: st.BytesNew,
+		BlobBytesNew: st.BytesNew, Notices: notices,
 	}
 	if st.BytesNew > 0 {
 		res.DedupRatio = float64(st.BytesRead) / float64(st.BytesNew)

@@ -24,12 +24,12 @@ func (e *Engine) Cleanup(ctx context.Context, req CleanupRequest) (*CleanupResul
 		return nil, err
 	}
 	defer e.unlock(ctx, lock)
-	all, err := e.repo.Snapshots(ctx)
+	all, bad, err := e.repo.LoadSnapshots(ctx)
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now()
-	res := &CleanupResult{DryRun: req.DryRun, Removed: []SnapshotInfo{}}
+	res := &CleanupResult{DryRun: req.DryRun, Removed: []SnapshotInfo{}, Notices: unreadableNotices(bad)}
 	var remove []*repo.Snapshot
 	matched := 0
 	for _, sn := range all {

@@ -143,6 +143,9 @@ type BackupResult struct {
 	BlobBytesNew int64 `json:"blob_bytes_new"`
 	// Warnings name files that could not be read (the snapshot lacks them).
 	Warnings []string `json:"warnings,omitempty"`
+	// Notices say what damage elsewhere in the repository the backup
+	// skipped (unreadable snapshot or index files); the snapshot is whole.
+	Notices []string `json:"notices,omitempty"`
 }
 
 // RestoreRequest says which snapshot to restore and where.

@@ -377,13 +377,13 @@ func (s *suite) damageCase(t *testing.T, dc damageCase, keepSource bool) {
 		for id := range d.snapshots {
 			checkQuarantined(t, e2, "snapshots/"+id)
 		}
-		createAndCleanup(t, e2)
+		createAndCleanup(t, e2, nil)
 		return
 	}
 
 	// Damage stops nothing that does not need it: a backup of other data
 	// and a cleanup go through on the damaged repository.
-	createAndCleanup(t, e)
+	createAndCleanup(t, e, d.snapshots)
 	if err := os.RemoveAll(f.src); err != nil {
 		t.Fatal(err)
 	}
@@ -597,8 +597,9 @@ func checkQuarantined(t *testing.T, e *engine.Engine, key string) {
 	}
 }
 
-// createAndCleanup backs up other data, restores it and runs a cleanup.
-func createAndCleanup(t *testing.T, e *engine.Engine) {
+// createAndCleanup backs up other data, restores it and runs a cleanup;
+// both name the unreadable snapshot files they skipped.
+func createAndCleanup(t *testing.T, e *engine.Engine, skipped map[string]bool) {
 	t.Helper()
 	ctx := context.Background()
 	other := filepath.Join(t.TempDir(), "other")
@@ -610,8 +611,16 @@ func createAndCleanup(t *testing.T, e *engine.Engine) {
 	out := t.TempDir()
 	restore(t, e, engine.RestoreRequest{Snapshot: res.Snapshot.ID, To: out})
 	compareTrees(t, other, filepath.Join(out, other))
-	if _, err := e.Cleanup(ctx, engine.CleanupRequest{OlderThan: 24 * time.Hour}); err != nil {
+	cres, err := e.Cleanup(ctx, engine.CleanupRequest{OlderThan: 24 * time.Hour})
+	if err != nil {
 		t.Fatalf("cleanup on the damaged repository: %v", err)
+	}
+	for id := range skipped {
+		for what, notices := range map[string][]string{"create": res.Notices, "cleanup": cres.Notices} {
+			if !slices.ContainsFunc(notices, func(n string) bool { return strings.Contains(n, id) && strings.Contains(n, "verify --fix") }) {
+				t.Errorf("%s does not say it skipped the unreadable snapshot file %s: %v", what, id[:8], notices)
+			}
+		}
 	}
 }
 
