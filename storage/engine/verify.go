@@ -50,6 +50,9 @@ type checker struct {
 	readErrs      int // packs that could not be read at all (storage errors)
 	// marked holds, by snapshot, the paths verify --fix marked lost.
 	marked map[repo.ID][]repo.LostFile
+	// recorded holds the packs with blobs an earlier verify recorded as
+	// damaged: their hash mismatch is that damage, already reported.
+	recorded map[repo.ID]bool
 }
 
 // fileProblem reports a problem with a snapshot's file, saying so when
@@ -111,7 +114,7 @@ func (e *Engine) Verify(ctx context.Context, req VerifyRequest, p ProgressFunc) 
 	c := &checker{e: e, rep: &VerifyReport{}, index: repo.NewIndex(), stored: map[repo.ID]int64{},
 		refs: map[repo.ID][]blobRef{}, trees: map[repo.ID]*repo.Tree{}, used: map[repo.ID]bool{},
 		unindexed: map[repo.ID]bool{}, badBlobs: map[repo.ID]repo.ID{}, badPacks: map[repo.ID]string{},
-		needUnindexed: map[string]bool{}}
+		needUnindexed: map[string]bool{}, recorded: map[repo.ID]bool{}}
 	if err := c.locks(ctx, req.Fix); err != nil {
 		return nil, err
 	}
@@ -203,6 +206,7 @@ func (c *checker) structure(ctx context.Context, fix bool) error {
 		}
 		for _, b := range rec.Blobs {
 			c.index.Exclude(b.ID, b.Pack)
+			c.recorded[b.Pack] = true
 		}
 	}
 	files, err := r.IndexFiles(ctx)
@@ -483,7 +487,7 @@ func (c *checker) checkPack(ctx context.Context, id repo.ID, size int64, blobs [
 	}
 	if herr != nil {
 		c.badPack(id, herr.Error())
-		if damaged == 0 {
+		if damaged == 0 && !c.recorded[id] {
 			c.problem(Problem{Pack: id.String(), Detail: fmt.Sprintf("%v (the indexed blobs are intact; the damage is in the pack's header or outside its blobs: verify --fix copies the blobs into a new pack)", herr)})
 		}
 		return nil

@@ -31,6 +31,10 @@ import (
 // everything else restores. newBackend is as for Run.
 func RunDamage(t *testing.T, newBackend func(t *testing.T) backend.Backend) {
 	s := &suite{newBackend: newBackend}
+	t.Run("NoBackupDedupsOntoDamage", func(t *testing.T) {
+		t.Parallel()
+		s.noDedupOntoDamage(t)
+	})
 	for _, dc := range damageCases {
 		t.Run(dc.name, func(t *testing.T) {
 			t.Parallel() // each case has its own repository; the work waits on storage
@@ -643,4 +647,33 @@ func keysOf(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// noDedupOntoDamage rots a chunk; once a verify has found it, a backup
+// (full or not) stores that data again instead of deduplicating onto the
+// rotten copy, and its snapshot restores and verifies clean.
+func (s *suite) noDedupOntoDamage(t *testing.T) {
+	ctx := context.Background()
+	f, _ := s.newDamageFixture(t)
+	id := f.chunkOf(t, "old/a2.bin")
+	loc := f.loc(t, id)
+	f.edit(t, repo.PackKey(loc.Pack), func(b []byte) []byte { b[loc.Offset+loc.Length/2] ^= 0x20; return b })
+	e := open(t, f.b, Password)
+	if rep, err := e.Verify(ctx, engine.VerifyRequest{All: true, Deep: true}, nil); err != nil || rep.OK() {
+		t.Fatalf("deep verify of a rotten chunk: %v, %v", rep, err)
+	}
+	for _, typ := range []string{engine.TypeIncremental, engine.TypeFull} {
+		e2 := open(t, f.b, Password) // a later process
+		res := backup(t, e2, engine.BackupRequest{Paths: []string{f.src}, Type: typ})
+		if res.BlobBytesNew < 150<<10 && typ == engine.TypeIncremental {
+			t.Errorf("%s backup after verify found a rotten chunk stored %d new bytes; it must store old/a2.bin again", typ, res.BlobBytesNew)
+		}
+		rep, err := e2.Verify(ctx, engine.VerifyRequest{Snapshot: res.Snapshot.ID, Deep: true}, nil)
+		if err != nil || !rep.OK() {
+			t.Fatalf("the %s backup taken after verify found the rot does not verify clean: %+v, %v", typ, rep, err)
+		}
+		out := t.TempDir()
+		restore(t, e2, engine.RestoreRequest{Snapshot: res.Snapshot.ID, To: out})
+		compareTrees(t, f.snaps[1].copyDir, filepath.Join(out, f.src))
+	}
 }
