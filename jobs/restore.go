@@ -93,9 +93,16 @@ func lostError(c *commands.Restore, storageName string, r *engine.RestoreResult)
 	if c.Validate {
 		done = "--validate wrote nothing"
 	}
-	return fmt.Errorf("restore %s from storage %s: %d files could not be restored, their data is damaged or missing (%s): %s. Run verify --fix: it repairs what the sources still hold and marks what is lost: %w",
-		describeRestore(c), storageName, len(r.Lost), done, strings.Join(names, ", "), engine.ErrFilesLost)
+	return lostFilesError{fmt.Sprintf("restore %s from storage %s: %d files could not be restored, their data is damaged or missing (%s): %s. Run verify --fix: it repairs what the sources still hold and marks what is lost",
+		describeRestore(c), storageName, len(r.Lost), done, strings.Join(names, ", "))}
 }
+
+// lostFilesError is a restore's failure for lost files: its text says it
+// all, and it is engine.ErrFilesLost.
+type lostFilesError struct{ msg string }
+
+func (e lostFilesError) Error() string { return e.msg }
+func (e lostFilesError) Unwrap() error { return engine.ErrFilesLost }
 
 // addLost adds the lost files (as a field and an attached list) and the
 // damage skipped elsewhere to a restore's result.
