@@ -121,11 +121,18 @@ func restoreOutcome(res *engine.RestoreResult, err error) error {
 		return nil
 	}
 	if errors.Is(err, engine.ErrFilesLost) {
-		return fmt.Errorf("%d files of %s (%s) could not be restored (listed above); run verify --fix: it repairs what the sources still hold and marks what is lost: %w",
-			len(res.Lost), res.Snapshot.Name, short(res.Snapshot.ID), engine.ErrFilesLost)
+		return lostError(fmt.Sprintf("%d files of %s (%s) could not be restored (listed above); run verify --fix: it repairs what the sources still hold and marks what is lost",
+			len(res.Lost), res.Snapshot.Name, short(res.Snapshot.ID)))
 	}
 	return err
 }
+
+// lostError is a restore's failure for lost files: its text says it all,
+// and it is engine.ErrFilesLost.
+type lostError string
+
+func (e lostError) Error() string { return string(e) }
+func (e lostError) Unwrap() error { return engine.ErrFilesLost }
 
 // printable quotes a name that holds control characters, so that a file
 // name cannot drive the terminal.

@@ -531,7 +531,12 @@ func (c *checker) record(ctx context.Context) error {
 	}
 	slices.SortFunc(rec.Blobs, func(a, b repo.BadBlob) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	if err := c.e.repo.SaveDamage(ctx, rec); err != nil {
-		return fmt.Errorf("recording the damaged blobs: %w", err)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// A read-only check still reports everything it found.
+		c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("could not record the %d damaged blobs (%v): until a verify records them or verify --fix runs, backups may deduplicate onto them", len(rec.Blobs), err))
+		return nil
 	}
 	for _, b := range rec.Blobs {
 		c.e.repo.Index.Exclude(b.ID, b.Pack)
