@@ -53,6 +53,9 @@ type checker struct {
 	// recorded holds the packs with blobs an earlier verify recorded as
 	// damaged: their hash mismatch is that damage, already reported.
 	recorded map[repo.ID]bool
+	// raw holds every pack's blobs as its index file (or header) lists
+	// them, duplicates included: a blob stored twice keeps its good copy.
+	raw map[repo.ID][]pack.Blob
 }
 
 // fileProblem reports a problem with a snapshot's file, saying so when
@@ -114,7 +117,7 @@ func (e *Engine) Verify(ctx context.Context, req VerifyRequest, p ProgressFunc) 
 	c := &checker{e: e, rep: &VerifyReport{}, index: repo.NewIndex(), stored: map[repo.ID]int64{},
 		refs: map[repo.ID][]blobRef{}, trees: map[repo.ID]*repo.Tree{}, used: map[repo.ID]bool{},
 		unindexed: map[repo.ID]bool{}, badBlobs: map[repo.ID]repo.ID{}, badPacks: map[repo.ID]string{},
-		needUnindexed: map[string]bool{}, recorded: map[repo.ID]bool{}}
+		needUnindexed: map[string]bool{}, recorded: map[repo.ID]bool{}, raw: map[repo.ID][]pack.Blob{}}
 	if err := c.locks(ctx, req.Fix); err != nil {
 		return nil, err
 	}
@@ -226,6 +229,7 @@ func (c *checker) structure(ctx context.Context, fix bool) error {
 		c.indexFiles = append(c.indexFiles, f)
 		for _, pk := range packs {
 			c.index.Add(pk)
+			c.raw[pk.ID] = append(c.raw[pk.ID], pk.Blobs...)
 		}
 	}
 	indexed := c.index.Packs()
@@ -261,6 +265,7 @@ func (c *checker) structure(ctx context.Context, fix bool) error {
 		}
 		c.unindexed[id] = true
 		c.index.Add(repo.PackEntry{ID: id, Size: size, Blobs: blobs})
+		c.raw[id] = blobs
 	}
 	c.rep.Packs = len(c.index.Packs())
 	return nil
@@ -567,19 +572,29 @@ func (c *checker) fix(ctx context.Context) error {
 	// except the damaged ones.
 	byPack := map[repo.ID][]pack.Blob{}
 	var salvage []repo.Location
-	c.index.Each(func(l repo.Location) {
-		if _, bad := c.badBlobs[l.ID]; bad {
-			return
+	for packID, blobs := range c.raw {
+		if _, ok := c.stored[packID]; !ok {
+			continue
 		}
-		if _, ok := c.stored[l.Pack]; !ok {
-			return
+		seen := map[repo.ID]bool{}
+		for _, b := range blobs {
+			if seen[b.ID] {
+				continue
+			}
+			seen[b.ID] = true
+			if badIn, bad := c.badBlobs[b.ID]; bad && badIn == packID {
+				continue
+			}
+			if int64(b.Offset)+int64(b.Length) > c.stored[packID] {
+				continue
+			}
+			if _, bad := c.badPacks[packID]; bad {
+				salvage = append(salvage, repo.Location{Pack: packID, Blob: b})
+				continue
+			}
+			byPack[packID] = append(byPack[packID], b)
 		}
-		if _, bad := c.badPacks[l.Pack]; bad {
-			salvage = append(salvage, l)
-			return
-		}
-		byPack[l.Pack] = append(byPack[l.Pack], l.Blob)
-	})
+	}
 	entries := make([]repo.PackEntry, 0, len(byPack))
 	for id, blobs := range byPack {
 		entries = append(entries, repo.PackEntry{ID: id, Size: c.stored[id], Blobs: blobs})
