@@ -51,6 +51,10 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 	if err := e.repo.LoadIndex(ctx); err != nil {
 		return nil, err
 	}
+	reindexed, err := e.reindexLost(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := e.excludeGone(ctx); err != nil {
 		return nil, err
 	}
@@ -111,6 +115,14 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 	ss, err := saver.Flush(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("backup of %s failed while writing packs and index: %w", req.Target, err)
+	}
+	if len(reindexed) > 0 {
+		// The snapshot may use data that only these packs' headers list:
+		// index them before writing it.
+		if _, err := e.repo.SaveIndex(ctx, reindexed); err != nil {
+			return nil, fmt.Errorf("backup of %s: indexing packs the damaged index left out: %w", req.Target, err)
+		}
+		notices = append(notices, fmt.Sprintf("indexed %d packs that no readable index file listed", len(reindexed)))
 	}
 	host := req.Host
 	if host == "" {

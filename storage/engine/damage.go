@@ -63,6 +63,9 @@ func (e *Engine) List(ctx context.Context, req ListRequest) (*Listing, error) {
 	}
 	out := &Listing{Snapshots: []SnapshotInfo{}}
 	out.Notices = append(out.Notices, unreadableNotices(bad)...)
+	if !req.Verify {
+		out.Notices = append(out.Notices, e.indexNotices()...)
+	}
 	losses, notes, err := e.losses(ctx)
 	if err != nil {
 		return nil, err
@@ -145,12 +148,12 @@ func (e *Engine) indexNotices() []string {
 // recoverIndex indexes, from their own headers, the packs no readable
 // index file lists.
 func (e *Engine) recoverIndex(ctx context.Context) error {
-	n, bad, err := e.repo.RecoverIndex(ctx)
+	added, bad, err := e.repo.RecoverIndex(ctx)
 	if err != nil {
 		return err
 	}
-	if n > 0 {
-		e.log.Warn("indexed packs from their headers: the index files do not list them (verify --fix rebuilds the index)", "packs", n)
+	if len(added) > 0 {
+		e.log.Warn("indexed packs from their headers: the index files do not list them (verify --fix rebuilds the index)", "packs", len(added))
 	}
 	for _, u := range bad {
 		e.log.Warn("a pack no index lists has an unreadable header", "pack", u.Key, "err", u.Err)
@@ -383,4 +386,23 @@ func (e *Engine) packsInUse(ctx context.Context, snaps []*repo.Snapshot) (map[re
 		return nil, fmt.Sprintf("no pack was deleted: directory listings of %s cannot be read, so the data they need is unknown; run verify --fix first", strings.Join(unmarked, ", ")), nil
 	}
 	return used, "", nil
+}
+
+// reindexLost is for a backup when index files are damaged or all gone:
+// the packs no readable index file lists are indexed from their headers,
+// so the backup deduplicates onto their data instead of storing it all
+// again, and the entries are returned for the backup to write as an index
+// file of its own (before its snapshot), which heals the index.
+func (e *Engine) reindexLost(ctx context.Context) ([]repo.PackEntry, error) {
+	if len(e.repo.Index.Skipped()) == 0 && len(e.repo.Index.Packs()) > 0 {
+		return nil, nil
+	}
+	added, bad, err := e.repo.RecoverIndex(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range bad {
+		e.log.Warn("a pack no index lists has an unreadable header", "pack", u.Key, "err", u.Err)
+	}
+	return added, nil
 }

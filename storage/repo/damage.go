@@ -170,15 +170,15 @@ func (r *Repository) StoredPacks(ctx context.Context) (map[ID]int64, error) {
 
 // RecoverIndex reads the header of every stored pack the index does not
 // list (once per pack) and indexes its blobs in memory, so data whose index
-// file is damaged or missing can still be read. It returns the number of
-// packs added; packs whose header is unreadable are returned apart.
-func (r *Repository) RecoverIndex(ctx context.Context) (int, []Unreadable, error) {
+// file is damaged or missing can still be read. It returns the packs
+// added; packs whose header is unreadable are returned apart.
+func (r *Repository) RecoverIndex(ctx context.Context) ([]PackEntry, []Unreadable, error) {
 	stored, err := r.StoredPacks(ctx)
 	if err != nil {
-		return 0, nil, err
+		return nil, nil, err
 	}
 	indexed := r.Index.Packs()
-	added := 0
+	var added []PackEntry
 	var bad []Unreadable
 	for id, size := range stored {
 		if _, ok := indexed[id]; ok {
@@ -199,10 +199,11 @@ func (r *Repository) RecoverIndex(ctx context.Context) (int, []Unreadable, error
 			bad = append(bad, Unreadable{Key: PackKey(id), Err: err})
 			continue
 		}
-		r.Index.Add(PackEntry{ID: id, Size: size, Blobs: blobs})
-		added++
+		pe := PackEntry{ID: id, Size: size, Blobs: blobs}
+		r.Index.Add(pe)
+		added = append(added, pe)
 	}
-	if added > 0 {
+	if len(added) > 0 {
 		r.ForgetTrees()
 	}
 	return added, bad, nil

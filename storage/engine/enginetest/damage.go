@@ -35,6 +35,10 @@ func RunDamage(t *testing.T, newBackend func(t *testing.T) backend.Backend) {
 		t.Parallel()
 		s.noDedupOntoDamage(t)
 	})
+	t.Run("NextBackupHealsALostIndex", func(t *testing.T) {
+		t.Parallel()
+		s.backupHealsIndex(t)
+	})
 	for _, dc := range damageCases {
 		t.Run(dc.name, func(t *testing.T) {
 			t.Parallel() // each case has its own repository; the work waits on storage
@@ -676,4 +680,23 @@ func (s *suite) noDedupOntoDamage(t *testing.T) {
 		restore(t, e2, engine.RestoreRequest{Snapshot: res.Snapshot.ID, To: out})
 		compareTrees(t, f.snaps[1].copyDir, filepath.Join(out, f.src))
 	}
+}
+
+// backupHealsIndex deletes every index file: the next backup of the same
+// data stores no file data again (it finds it through the pack headers)
+// and leaves an index under which the repository verifies clean.
+func (s *suite) backupHealsIndex(t *testing.T) {
+	ctx := context.Background()
+	f, _ := s.newDamageFixture(t)
+	for _, k := range f.keys(t, "index/") {
+		if err := f.b.Delete(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := open(t, f.b, Password)
+	res := backup(t, e, engine.BackupRequest{Paths: []string{f.src}, Type: engine.TypeFull})
+	if res.BlobBytesNew != 0 {
+		t.Errorf("the backup after the index was lost stored %d bytes of file data again; the packs still hold it all", res.BlobBytesNew)
+	}
+	verifyClean(t, open(t, f.b, Password))
 }
