@@ -178,10 +178,14 @@ func failureMessage(ev jobs.Event) Message {
 		return Message{Text: text + "\nFix the cause, then run the command again."}
 	}
 	text += "\nFix the cause and press Retry, or run the command again."
-	return Message{
+	m := Message{
 		Text:    text,
 		Buttons: []Button{{ActionID: ActionRetry, Label: "Retry", Value: ev.Meta.JobID}},
 	}
+	if ev.Result != nil {
+		m.Fields = fields(ev.Result.Fields)
+	}
+	return m
 }
 
 // findingsMessage is a failed job whose work ran to the end and found the

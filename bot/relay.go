@@ -260,7 +260,7 @@ func (r *Router) handle(ctx context.Context, jr *jobRelay, ev jobs.Event) bool {
 		r.succeeded(ctx, surface, platform, jr, ev)
 	case jobs.EventFailed:
 		r.post(ctx, surface, platform, jr, failureMessage(ev))
-		if ev.Result != nil {
+		if ev.Result != nil { // what a failed job still reports (a restore's lost files)
 			r.attach(ctx, surface, platform, jr, ev.Result.Report)
 		}
 	case jobs.EventCanceled:

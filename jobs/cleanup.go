@@ -73,5 +73,8 @@ func (w *Worker) cleanup(ctx context.Context, j *Job) (*Result, error) {
 		}
 		res.Fields = append(res.Fields, Field{verb, strings.TrimRight(text, "\n")})
 	}
+	for _, n := range cr.Notices {
+		res.Fields = append(res.Fields, Field{"Note", n})
+	}
 	return res, nil
 }

@@ -117,6 +117,9 @@ func backupResult(storageName string, rs []*engine.BackupResult) *Result {
 			{"Dedup", ratio(r.DedupRatio)}, {"Compression", ratio(r.CompressionRatio)},
 			{"Duration", humanDuration(r.Duration)},
 		}
+		for _, n := range r.Notices {
+			res.Fields = append(res.Fields, Field{"Note", n})
+		}
 		return res
 	}
 	res.Summary = fmt.Sprintf("Backup of %d targets done: %s files, %s read, %s added to storage %s in %s",

@@ -152,7 +152,13 @@ func (w *Worker) process(actx context.Context, action commands.Action, h Handler
 		if errors.Is(err, policy.ErrNoLongerAllowed) {
 			w.endRefused(bg, log, meta, action, attempt, why)
 		} else {
-			w.finish(bg, log, Event{Meta: meta, Action: string(action), Attempt: attempt, Result: resultOf(err), Error: why,
+			// A handler may return what it did get done with its
+			// failure (a restore's lost files, a verify's findings): the
+			// thread shows it.
+			if res == nil {
+				res = resultOf(err)
+			}
+			w.finish(bg, log, Event{Meta: meta, Action: string(action), Attempt: attempt, Result: res, Error: why,
 				StoragePermanent: errors.Is(err, backend.ErrPermanent)}, StateFailed)
 		}
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)

@@ -49,6 +49,7 @@ func (w *Worker) list(ctx context.Context, j *Job) (*Result, error) {
 	}
 	var rows []listedSnapshot
 	var notes, failed []string
+	flagged := 0
 	for _, ns := range storages {
 		got, note, err := w.listOne(ctx, j, ns, f, c.Verify)
 		if err != nil {
@@ -62,6 +63,11 @@ func (w *Worker) list(ctx context.Context, j *Job) (*Result, error) {
 		if note != "" {
 			notes = append(notes, note)
 		}
+		for _, r := range got {
+			if r.Verified != "" && r.Verified != "ok" {
+				flagged++
+			}
+		}
 		rows = append(rows, got...)
 	}
 	if len(failed) == len(storages) {
@@ -71,6 +77,11 @@ func (w *Worker) list(ctx context.Context, j *Job) (*Result, error) {
 	if len(failed) > 0 {
 		res.Partial = true
 		res.Summary += fmt.Sprintf("; PARTIAL: %s could not be read", strings.Join(failed, ", "))
+	}
+	if flagged > 0 {
+		// The listing stays in the thread; the job fails so nobody
+		// mistakes an unrestorable backup for a good one.
+		return res, permanent(fmt.Errorf("%d of the backups listed need data that is missing or damaged (marked DAMAGED); verify --deep names the files, verify --fix repairs what the sources still hold", flagged))
 	}
 	return res, nil
 }
@@ -84,29 +95,31 @@ func (w *Worker) listOne(ctx context.Context, j *Job, ns config.NamedStorage, f 
 		return nil, "", err
 	}
 	defer r.Close()
-	snaps, err := r.Snapshots(ctx, f)
+	listing, err := r.List(ctx, engine.ListRequest{Filter: f, Verify: verify})
 	if err != nil {
 		return nil, "", fmt.Errorf("list backups in storage %s: %w", ns.Name, classify(err))
 	}
-	rows := make([]listedSnapshot, len(snaps))
-	for i, s := range snaps {
+	rows := make([]listedSnapshot, len(listing.Snapshots))
+	for i, s := range listing.Snapshots {
 		rows[i] = listedSnapshot{Storage: ns.Name, SnapshotInfo: s}
 		if verify {
-			rep, err := r.Verify(ctx, engine.VerifyRequest{Snapshot: s.ID}, engineProgress(j))
-			switch {
-			case err != nil:
-				if ctx.Err() != nil {
-					return nil, "", ctx.Err()
-				}
-				rows[i].Verified = "error: " + err.Error()
-			case rep.OK():
+			if why, bad := listing.Problems[s.ID]; bad {
+				rows[i].Verified = "DAMAGED: " + why
+			} else {
 				rows[i].Verified = "ok"
-			default:
-				rows[i].Verified = fmt.Sprintf("%d problems", len(rep.Problems))
 			}
 		}
 	}
-	return rows, "", nil
+	var notes []string
+	for _, n := range listing.Notices {
+		notes = append(notes, ns.Name+": "+n)
+	}
+	for _, s := range listing.Snapshots {
+		if len(s.Lost) > 0 {
+			notes = append(notes, fmt.Sprintf("%s: %s (%s) is marked damaged: %d files are lost for good (a restore names them), the rest restores", ns.Name, s.Name, short(s.ID), len(s.Lost)))
+		}
+	}
+	return rows, strings.Join(notes, "\n"), nil
 }
 
 func listResult(c *commands.List, storages []config.NamedStorage, rows []listedSnapshot, notes []string) *Result {

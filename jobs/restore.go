@@ -2,9 +2,12 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/internal/quote"
@@ -58,10 +61,90 @@ func (w *Worker) restore(ctx context.Context, j *Job) (*Result, error) {
 		ctx = lctx
 	}
 	res, err := r.Restore(ctx, req, engineProgress(j))
+	if err != nil && res != nil && errors.Is(err, engine.ErrFilesLost) {
+		// Everything intact was written (or, with --validate, nothing);
+		// the job fails with the lost files named and attached.
+		out := restoreResult(c, ns.Name, res)
+		addLost(out, res)
+		return out, permanent(lostError(c, ns.Name, res))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("restore %s from storage %s: %w", describeRestore(c), ns.Name, classify(err))
 	}
-	return restoreResult(c, ns.Name, res), nil
+	out := restoreResult(c, ns.Name, res)
+	addLost(out, res)
+	return out, nil
+}
+
+// lostInline is how many lost files a failed restore names in its message.
+const lostInline = 5
+
+// lostError says how many files a restore could not write and names the
+// first ones.
+func lostError(c *commands.Restore, storageName string, r *engine.RestoreResult) error {
+	var names []string
+	for i, l := range r.Lost {
+		if i == lostInline {
+			names = append(names, fmt.Sprintf("and %d more (see the attached list)", len(r.Lost)-i))
+			break
+		}
+		names = append(names, quoteName(l.Path))
+	}
+	done := fmt.Sprintf("the other %s files were restored", humanCount(r.FilesWritten))
+	if c.Validate {
+		done = "--validate wrote nothing"
+	}
+	return lostFilesError{fmt.Sprintf("restore %s from storage %s: %d files could not be restored, their data is damaged or missing (%s): %s. Run verify --fix: it repairs what the sources still hold and marks what is lost",
+		describeRestore(c), storageName, len(r.Lost), done, strings.Join(names, ", "))}
+}
+
+// lostFilesError is a restore's failure for lost files: its text says it
+// all, and it is engine.ErrFilesLost.
+type lostFilesError struct{ msg string }
+
+func (e lostFilesError) Error() string { return e.msg }
+func (e lostFilesError) Unwrap() error { return engine.ErrFilesLost }
+
+// addLost adds the lost files (as a field and an attached list) and the
+// damage skipped elsewhere to a restore's result.
+func addLost(res *Result, r *engine.RestoreResult) {
+	for _, n := range r.Notices {
+		res.Fields = append(res.Fields, Field{"Note", n})
+	}
+	if len(r.Lost) == 0 {
+		return
+	}
+	var b strings.Builder
+	for i, l := range r.Lost {
+		if i == lostInline {
+			fmt.Fprintf(&b, "… and %d more (see the attached list)\n", len(r.Lost)-lostInline)
+			break
+		}
+		fmt.Fprintf(&b, "%s: %s\n", quoteName(l.Path), l.Reason)
+	}
+	label := fmt.Sprintf("Lost (%s files)", humanCount(int64(len(r.Lost))))
+	if len(r.Lost) == 1 {
+		label = "Lost (1 file)"
+	}
+	res.Fields = append(res.Fields, Field{label, strings.TrimRight(b.String(), "\n")})
+	rows := make([][]string, len(r.Lost))
+	for i, l := range r.Lost {
+		rows[i] = []string{quoteName(l.Path), l.Reason}
+	}
+	// The lost files replace a long plan as the attachment: they are what
+	// someone has to act on.
+	res.Report = &Report{Name: "restore-lost-" + short(r.Snapshot.ID) + ".txt", Data: []byte(table([]string{"LOST FILE", "WHY"}, rows))}
+}
+
+// quoteName quotes a file name holding control characters, so that it
+// cannot drive a terminal or a chat client.
+func quoteName(s string) string {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // restorePoint is the moment --date/--time name: the end of the day for a

@@ -67,7 +67,7 @@ func verifyFailure(c *commands.Verify, storageName string, rep *engine.VerifyRep
 
 func verifyResult(c *commands.Verify, storageName string, rep *engine.VerifyReport) *Result {
 	depth := "quick"
-	if c.Deep {
+	if c.Deep || c.Fix { // a repair checks every blob
 		depth = "deep"
 	}
 	res := &Result{Data: rawJSON(rep)}
@@ -81,6 +81,9 @@ func verifyResult(c *commands.Verify, storageName string, rep *engine.VerifyRepo
 	}
 	if len(rep.Fixed) > 0 {
 		res.Fields = append(res.Fields, Field{"Fixed", strings.Join(rep.Fixed, "; ")})
+	}
+	if len(rep.Notes) > 0 {
+		res.Fields = append(res.Fields, Field{"Notes", strings.Join(rep.Notes, "; ")})
 	}
 	if rep.OK() {
 		res.Summary = fmt.Sprintf("Verify (%s) of %s: %d snapshots ok, no problems found", depth, storageName, rep.Snapshots)

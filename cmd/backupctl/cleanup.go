@@ -73,5 +73,8 @@ func (a *app) cleanup(ctx context.Context, c *commands.Cleanup) error {
 		fmt.Fprintf(a.stdout, "; deleted %d packs, freed %s", res.PacksDeleted, humanBytes(res.BytesFreed))
 	}
 	fmt.Fprintln(a.stdout)
+	for _, n := range res.Notices {
+		fmt.Fprintf(a.stderr, "note: %s\n", n)
+	}
 	return nil
 }

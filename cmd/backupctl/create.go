@@ -124,6 +124,9 @@ func printBackup(a *app, storageName, location string, res *engine.BackupResult)
 	for _, warn := range res.Warnings {
 		fmt.Fprintf(a.stderr, "warning: %s\n", quote.Lines(warn))
 	}
+	for _, n := range res.Notices {
+		fmt.Fprintf(a.stderr, "note: %s\n", n)
+	}
 }
 
 func short(id string) string {

@@ -18,6 +18,8 @@ type listedBackup struct {
 	Storage string `json:"storage"`
 	engine.SnapshotInfo
 	Verified *bool `json:"verified,omitempty"`
+	// Problem says what a flagged backup needs that is missing or damaged.
+	Problem string `json:"problem,omitempty"`
 }
 
 // list shows the backups in one or more storages, newest first.
@@ -39,12 +41,14 @@ func (a *app) list(ctx context.Context, c *commands.List) error {
 	}
 	rows := []listedBackup{}
 	var errs []error
+	var notes []string
+	flagged := 0
 	var failed []string
 	// Some storages answered and some did not: a partial listing (exit 3)
 	// that names the ones missing.
 	result := func() error {
 		err := errors.Join(errs...)
-		if err != nil && len(failed) < len(storages) {
+		if err != nil && len(failed) > 0 && len(failed) < len(storages) && flagged == 0 {
 			return &partialError{fmt.Errorf("partial listing: %s could not be read: %w", strings.Join(failed, ", "), err)}
 		}
 		return err
@@ -59,22 +63,37 @@ func (a *app) list(ctx context.Context, c *commands.List) error {
 			failed = append(failed, ns.Name)
 			continue
 		}
-		snaps, err := r.Snapshots(ctx, f)
+		listing, err := r.List(ctx, engine.ListRequest{Filter: f, Verify: c.Verify})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("storage %s: %w", ns.Name, err))
 			failed = append(failed, ns.Name)
+			listing = &engine.Listing{}
 		}
-		for _, s := range snaps {
+		for _, n := range listing.Notices {
+			notes = append(notes, ns.Name+": "+n)
+		}
+		for _, s := range listing.Snapshots {
 			row := listedBackup{Storage: ns.Name, SnapshotInfo: s}
 			if c.Verify {
-				rep, err := r.Verify(ctx, engine.VerifyRequest{Snapshot: s.ID}, nil)
-				ok := err == nil && rep.OK()
-				row.Verified = &ok
+				why, bad := listing.Problems[s.ID]
+				ok := !bad
+				row.Verified, row.Problem = &ok, why
+				if bad {
+					flagged++
+				}
 			}
 			rows = append(rows, row)
 		}
 		_ = r.Close()
 	}
+	if flagged > 0 {
+		errs = append(errs, fmt.Errorf("%d backups need data that is missing or damaged; verify --deep names the files, verify --fix repairs what the sources still hold", flagged))
+	}
+	defer func() {
+		for _, n := range notes {
+			fmt.Fprintf(a.stderr, "note: %s\n", n)
+		}
+	}()
 	if a.json {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
@@ -84,7 +103,9 @@ func (a *app) list(ctx context.Context, c *commands.List) error {
 		return result()
 	}
 	if len(rows) == 0 {
-		fmt.Fprintln(a.stdout, "no backups match")
+		if len(errs) == 0 { // an error is not an empty listing
+			fmt.Fprintln(a.stdout, "no backups match")
+		}
 		return result()
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
@@ -108,7 +129,7 @@ func (a *app) list(ctx context.Context, c *commands.List) error {
 		if c.Verify {
 			v := "ok"
 			if r.Verified == nil || !*r.Verified {
-				v = "DAMAGED (run verify --deep)"
+				v = "DAMAGED: " + printable(r.Problem)
 			}
 			line += "\t" + v
 		}
@@ -116,6 +137,11 @@ func (a *app) list(ctx context.Context, c *commands.List) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, r := range rows {
+		if len(r.Lost) > 0 {
+			fmt.Fprintf(a.stdout, "%s (%s) is marked damaged: %d files are lost for good (a restore names them), the rest restores\n", r.Name, short(r.ID), len(r.Lost))
+		}
 	}
 	return result()
 }

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -54,14 +56,18 @@ func (a *app) restore(ctx context.Context, c *commands.Restore) error {
 	pv := newProgressView(a.stderr)
 	res, err := r.Restore(ctx, req, pv.update)
 	pv.done()
-	if err != nil {
+	if res == nil {
 		return err
 	}
 	if a.json {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		if jerr := enc.Encode(res); jerr != nil {
+			return jerr
+		}
+		return restoreOutcome(res, err)
 	}
+	defer a.printLost(res)
 	s := res.Snapshot
 	w := a.stdout
 	if c.Preview {
@@ -76,7 +82,11 @@ func (a *app) restore(ctx context.Context, c *commands.Restore) error {
 		}
 		fmt.Fprintf(w, "preview of restoring %s (%s) from %s: %d to create, %d to overwrite, %d unchanged, %s to write; nothing was written\n",
 			s.Name, short(s.ID), ns.Name, counts[engine.ActionCreate], counts[engine.ActionOverwrite], counts[engine.ActionUnchanged], humanBytes(size))
-		return nil
+		return restoreOutcome(res, err)
+	}
+	if err != nil && c.Validate && len(res.Lost) > 0 {
+		fmt.Fprintf(w, "restore --validate of %s (%s): %d files cannot be restored, so nothing was written\n", s.Name, short(s.ID), len(res.Lost))
+		return restoreOutcome(res, err)
 	}
 	where := "their original paths"
 	if c.To != "" {
@@ -87,7 +97,53 @@ func (a *app) restore(ctx context.Context, c *commands.Restore) error {
 	for _, warn := range res.Warnings {
 		fmt.Fprintf(a.stderr, "warning: %s\n", quote.Lines(warn))
 	}
-	return nil
+	return restoreOutcome(res, err)
+}
+
+// printLost lists what a restore could not write, and what damage it
+// skipped elsewhere in the repository.
+func (a *app) printLost(res *engine.RestoreResult) {
+	for _, n := range res.Notices {
+		fmt.Fprintf(a.stderr, "note: %s\n", n)
+	}
+	if len(res.Lost) == 0 {
+		return
+	}
+	fmt.Fprintf(a.stdout, "%d files could not be restored (their data is damaged or missing):\n", len(res.Lost))
+	for _, l := range res.Lost {
+		fmt.Fprintf(a.stdout, "  LOST %s: %s\n", printable(l.Path), l.Reason)
+	}
+}
+
+// restoreOutcome is the error a restore ends with: files lost make it
+// fail (exit 1) with a short count, the list having been printed.
+func restoreOutcome(res *engine.RestoreResult, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, engine.ErrFilesLost) {
+		return lostError(fmt.Sprintf("%d files of %s (%s) could not be restored (listed above); run verify --fix: it repairs what the sources still hold and marks what is lost",
+			len(res.Lost), res.Snapshot.Name, short(res.Snapshot.ID)))
+	}
+	return err
+}
+
+// lostError is a restore's failure for lost files: its text says it all,
+// and it is engine.ErrFilesLost.
+type lostError string
+
+func (e lostError) Error() string { return string(e) }
+func (e lostError) Unwrap() error { return engine.ErrFilesLost }
+
+// printable quotes a name that holds control characters, so that a file
+// name cannot drive the terminal.
+func printable(s string) string {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // restoreMoment turns --date/--time into the moment to restore (local

@@ -10,7 +10,8 @@ import (
 )
 
 // verify checks the repository: structure and index always, every chunk's
-// bytes with --deep; --fix rebuilds the index and breaks stale locks.
+// bytes with --deep; --fix repairs what can be repaired (see
+// engine.Verify) and marks what is lost.
 func (a *app) verify(ctx context.Context, c *commands.Verify) error {
 	log := a.logger(c.Diagnostics)
 	ns, err := a.cfg.ResolveStorage(c.Storage)
@@ -37,7 +38,7 @@ func (a *app) verify(ctx context.Context, c *commands.Verify) error {
 	} else {
 		w := a.stdout
 		kind := "quick"
-		if c.Deep {
+		if c.Deep || c.Fix { // a repair checks every blob
 			kind = "deep"
 		}
 		fmt.Fprintf(w, "%s verification of %s (%s): %d snapshots, %d packs, %d chunk references", kind, ns.Name, r.Location(), rep.Snapshots, rep.Packs, rep.Chunks)
@@ -50,6 +51,9 @@ func (a *app) verify(ctx context.Context, c *commands.Verify) error {
 		}
 		for _, f := range rep.Fixed {
 			fmt.Fprintf(w, "  fixed: %s\n", f)
+		}
+		for _, n := range rep.Notes {
+			fmt.Fprintf(w, "  note: %s\n", n)
 		}
 		for _, l := range rep.StaleLocks {
 			fmt.Fprintf(w, "  stale lock: %s (verify --fix removes it)\n", l)
@@ -73,7 +77,7 @@ func describeProblem(p engine.Problem) string {
 		s += "snapshot " + p.Snapshot + ": "
 	}
 	if p.File != "" {
-		s += p.File + ": "
+		s += printable(p.File) + ": "
 	}
 	s += p.Detail
 	if p.Pack != "" {

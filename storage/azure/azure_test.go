@@ -170,3 +170,11 @@ func TestEngineSuite(t *testing.T) {
 		return retry.New(azuretest.New(t, azure.Options{Prefix: "repo"}), retry.Options{})
 	})
 }
+
+// TestDamageSuite runs the engine's damage suite with the repository in a
+// container, behind the retry wrapper as storage.Open sets it up.
+func TestDamageSuite(t *testing.T) {
+	enginetest.RunDamage(t, func(t *testing.T) backend.Backend {
+		return retry.New(azuretest.New(t, azure.Options{Prefix: "repo"}), retry.Options{})
+	})
+}

@@ -52,10 +52,18 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 	if err := e.repo.LoadIndex(ctx); err != nil {
 		return nil, err
 	}
-	all, err := e.repo.Snapshots(ctx)
+	reindexed, err := e.reindexLost(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if err := e.excludeGone(ctx); err != nil {
+		return nil, err
+	}
+	all, bad, err := e.repo.LoadSnapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	notices := append(unreadableNotices(bad), e.indexNotices()...)
 	if req.JobID != "" {
 		for _, sn := range all {
 			if sn.JobID == req.JobID {
@@ -96,6 +104,16 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 		}
 	}
 	parent := pickParent(all, req.Type, req.Target, paths)
+	for parent != nil {
+		// A parent whose root listing is damaged or gone cannot be
+		// compared with: take the one before it.
+		if _, err := e.repo.LoadTree(ctx, parent.Tree); err == nil {
+			break
+		}
+		e.log.Warn("the parent snapshot's listing cannot be read; comparing with an older one", "snapshot", parent.ID.Short())
+		all = slices.DeleteFunc(all, func(s *repo.Snapshot) bool { return s == parent })
+		parent = pickParent(all, req.Type, req.Target, paths)
+	}
 	if p != nil {
 		p(Progress{Phase: PhaseScan})
 	}
@@ -136,6 +154,14 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 			return nil, fmt.Errorf("backup of %s failed while writing packs and index%s: %w", req.Target, e.discard(ctx, saver), err)
 		}
 		return nil, fmt.Errorf("backup of %s failed while writing packs and index%s: %w", req.Target, e.keep(ctx, saver), err)
+	}
+	if len(reindexed) > 0 {
+		// The snapshot may use data that only these packs' headers list:
+		// index them before writing it.
+		if _, err := e.repo.SaveIndex(ctx, reindexed); err != nil {
+			return nil, fmt.Errorf("backup of %s: indexing packs the damaged index left out: %w", req.Target, err)
+		}
+		notices = append(notices, fmt.Sprintf("indexed %d packs that no readable index file listed", len(reindexed)))
 	}
 	host := req.Host
 	if host == "" {
@@ -178,7 +204,7 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 	res := &BackupResult{
 		Snapshot: infoOf(sn), FilesNew: st.FilesNew, FilesChanged: st.FilesChanged, FilesUnchanged: st.FilesUnchanged,
 		BytesRead: st.BytesRead, BytesAdded: added, Duration: time.Since(start), Warnings: st.Warnings,
-		BlobBytesNew: st.BytesNew, ResumedPacks: ast.Packs, ResumedBytes: ast.Bytes,
+		BlobBytesNew: st.BytesNew, ResumedPacks: ast.Packs, ResumedBytes: ast.Bytes, Notices: notices,
 	}
 	if st.BytesNew > 0 {
 		res.DedupRatio = float64(st.BytesRead) / float64(st.BytesNew)

@@ -24,12 +24,12 @@ func (e *Engine) Cleanup(ctx context.Context, req CleanupRequest) (*CleanupResul
 		return nil, err
 	}
 	defer e.unlock(ctx, lock)
-	all, err := e.repo.Snapshots(ctx)
+	all, bad, err := e.repo.LoadSnapshots(ctx)
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now()
-	res := &CleanupResult{DryRun: req.DryRun, Removed: []SnapshotInfo{}}
+	res := &CleanupResult{DryRun: req.DryRun, Removed: []SnapshotInfo{}, Notices: unreadableNotices(bad)}
 	var remove []*repo.Snapshot
 	matched := 0
 	for _, sn := range all {
@@ -74,46 +74,13 @@ func (e *Engine) prune(ctx context.Context, res *CleanupResult) error {
 	if err != nil {
 		return err
 	}
-	usedPacks := map[repo.ID]bool{}
-	seen := map[repo.ID]bool{}
-	var walk func(id repo.ID) error
-	walk = func(id repo.ID) error {
-		if seen[id] {
-			return nil
-		}
-		seen[id] = true
-		loc, ok := r.Index.Lookup(id)
-		if !ok {
-			return fmt.Errorf("tree %s is missing from the index; run verify --fix before a cleanup", id.Short())
-		}
-		usedPacks[loc.Pack] = true
-		t, err := r.LoadTree(ctx, id)
-		if err != nil {
-			return fmt.Errorf("%w; run verify before a cleanup", err)
-		}
-		for _, p := range t.Parts { // a large directory's other tree blobs
-			if l, ok := r.Index.Lookup(p); ok {
-				usedPacks[l.Pack] = true
-			}
-		}
-		for _, n := range t.Nodes {
-			for _, b := range n.Content {
-				if l, ok := r.Index.Lookup(b); ok {
-					usedPacks[l.Pack] = true
-				}
-			}
-			if n.Subtree != nil {
-				if err := walk(*n.Subtree); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+	usedPacks, keepAll, err := e.packsInUse(ctx, snaps)
+	if err != nil {
+		return err
 	}
-	for _, sn := range snaps {
-		if err := walk(sn.Tree); err != nil {
-			return err
-		}
+	if keepAll != "" {
+		res.Notices = append(res.Notices, keepAll)
+		return nil
 	}
 	stored := map[repo.ID]int64{}
 	if err := e.be.List(ctx, "data/", func(i backend.Info) error {
@@ -157,8 +124,9 @@ func (e *Engine) prune(ctx context.Context, res *CleanupResult) error {
 	if err != nil {
 		return err
 	}
+	skipped := r.Index.Skipped() // damaged index files are verify --fix's to quarantine
 	for _, f := range oldFiles {
-		if f != newID {
+		if _, bad := skipped[f]; f != newID && !bad {
 			if err := r.DeleteIndexFile(ctx, f); err != nil && !errors.Is(err, backend.ErrNotFound) {
 				return err
 			}

@@ -110,6 +110,9 @@ type SnapshotInfo struct {
 	Partial      bool               `json:"partial,omitempty"`
 	Skipped      []repo.SkippedPath `json:"skipped,omitempty"`
 	SkippedCount int64              `json:"skipped_count,omitempty"`
+	// Lost is set when verify --fix marked the snapshot damaged: the files
+	// whose data is gone for good. Its other files still restore.
+	Lost []LostFile `json:"lost,omitempty"`
 }
 
 // BackupRequest says what to back up and how.
@@ -161,6 +164,9 @@ type BackupResult struct {
 	// data again (not counted in BytesAdded).
 	ResumedPacks int   `json:"resumed_packs,omitempty"`
 	ResumedBytes int64 `json:"resumed_bytes,omitempty"`
+	// Notices say what damage elsewhere in the repository the backup
+	// skipped (unreadable snapshot or index files); the snapshot is whole.
+	Notices []string `json:"notices,omitempty"`
 }
 
 // RestoreRequest says which snapshot to restore and where.
@@ -205,6 +211,11 @@ type RestoreResult struct {
 	Duration     time.Duration `json:"duration"`
 	// Warnings name entries that were skipped or restored without all metadata.
 	Warnings []string `json:"warnings,omitempty"`
+	// Lost names every file (or directory) that could not be restored
+	// and why; everything else was written (with Validate: nothing was).
+	Lost []LostFile `json:"lost,omitempty"`
+	// Notices say what damage elsewhere in the repository was skipped.
+	Notices []string `json:"notices,omitempty"`
 }
 
 // SnapshotFilter narrows Snapshots; zero fields match everything.
@@ -222,7 +233,8 @@ type VerifyRequest struct {
 	All      bool
 	// Deep reads, decrypts and hashes every chunk the snapshots need.
 	Deep bool
-	// Fix rebuilds the index from the packs and removes broken index entries.
+	// Fix repairs what can be repaired and marks what is lost (it implies
+	// All and Deep); see Engine.Verify.
 	Fix bool
 }
 
@@ -236,13 +248,15 @@ type Problem struct {
 
 // VerifyReport is Verify's result.
 type VerifyReport struct {
-	Snapshots     int       `json:"snapshots"`
-	Packs         int       `json:"packs"`
-	Chunks        int       `json:"chunks"`
-	Problems      []Problem `json:"problems,omitempty"`
-	StaleLocks    []string  `json:"stale_locks,omitempty"`
-	Fixed         []string  `json:"fixed,omitempty"`
-	BytesVerified int64     `json:"bytes_verified"`
+	Snapshots  int       `json:"snapshots"`
+	Packs      int       `json:"packs"`
+	Chunks     int       `json:"chunks"`
+	Problems   []Problem `json:"problems,omitempty"`
+	StaleLocks []string  `json:"stale_locks,omitempty"`
+	Fixed      []string  `json:"fixed,omitempty"`
+	// Notes say what the check recorded or could not do, besides problems.
+	Notes         []string `json:"notes,omitempty"`
+	BytesVerified int64    `json:"bytes_verified"`
 	// Unreferenced counts packs no index lists: left by killed backups,
 	// harmless; the next backup adopts them (see FORMAT.md, Resuming),
 	// a cleanup may remove them.
@@ -271,6 +285,8 @@ type CleanupResult struct {
 	PacksDeleted int            `json:"packs_deleted"`
 	BytesFreed   int64          `json:"bytes_freed"`
 	DryRun       bool           `json:"dry_run,omitempty"`
+	// Notices say what damage made the cleanup skip or keep.
+	Notices []string `json:"notices,omitempty"`
 }
 
 // Engine is an open repository. Its methods are safe for concurrent use;

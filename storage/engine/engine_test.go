@@ -17,3 +17,13 @@ func TestEngineOnLocal(t *testing.T) {
 		return b
 	})
 }
+
+func TestDamageOnLocal(t *testing.T) {
+	enginetest.RunDamage(t, func(t *testing.T) backend.Backend {
+		b, err := local.New(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	})
+}

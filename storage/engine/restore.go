@@ -22,12 +22,14 @@ func (e *Engine) Restore(ctx context.Context, req RestoreRequest, p ProgressFunc
 	if err := e.repo.LoadIndex(ctx); err != nil {
 		return nil, err
 	}
-	sn, err := e.pickForRestore(ctx, req)
+	sn, notices, err := e.pickForRestore(ctx, req)
 	if err != nil {
 		return nil, err
 	}
+	notices = append(notices, e.indexNotices()...)
 	opts := restorer.Options{
 		Dest: req.To, Sources: sn.Paths, Filter: req.Filter, Preview: req.Preview, Validate: req.Validate, Logger: e.log,
+		RecoverIndex: e.recoverIndex,
 	}
 	if p != nil {
 		opts.Progress = func(rp restorer.Progress) {
@@ -35,25 +37,46 @@ func (e *Engine) Restore(ctx context.Context, req RestoreRequest, p ProgressFunc
 		}
 	}
 	res, err := restorer.Run(ctx, e.repo, sn.Tree, opts)
-	if err != nil {
+	if res == nil {
 		return nil, fmt.Errorf("restoring snapshot %s (%s): %w", sn.Name, sn.ID.Short(), err)
 	}
+	info := infoOf(sn)
+	if losses, _, lerr := e.losses(ctx); lerr == nil {
+		info.Lost = lostFiles(losses[sn.ID])
+	}
 	out := &RestoreResult{
-		Snapshot: infoOf(sn), FilesWritten: res.FilesWritten, BytesWritten: res.BytesWritten,
-		Duration: time.Since(start), Warnings: res.Warnings,
+		Snapshot: info, FilesWritten: res.FilesWritten, BytesWritten: res.BytesWritten,
+		Duration: time.Since(start), Warnings: res.Warnings, Lost: lostFiles(res.Lost), Notices: notices,
 	}
 	for _, pe := range res.Plan {
 		out.Plan = append(out.Plan, PlanEntry(pe))
 	}
+	if err != nil {
+		hint := "; verify --fix names what is lost for good and repairs what the source still holds"
+		if !isLost(err) {
+			hint = ""
+		}
+		return out, fmt.Errorf("restoring snapshot %s (%s): %w%s", sn.Name, sn.ID.Short(), err, hint)
+	}
 	return out, nil
 }
 
-// pickForRestore resolves the snapshot a restore request names.
-func (e *Engine) pickForRestore(ctx context.Context, req RestoreRequest) (*repo.Snapshot, error) {
-	all, err := e.repo.Snapshots(ctx)
+// pickForRestore resolves the snapshot a restore request names; the
+// notices name snapshot files that could not be read.
+func (e *Engine) pickForRestore(ctx context.Context, req RestoreRequest) (*repo.Snapshot, []string, error) {
+	all, bad, err := e.repo.LoadSnapshots(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	notices := unreadableNotices(bad)
+	sn, err := pickSnapshot(all, req)
+	if err != nil && len(bad) > 0 {
+		err = fmt.Errorf("%w (%d snapshot files cannot be read; verify names them)", err, len(bad))
+	}
+	return sn, notices, err
+}
+
+func pickSnapshot(all []*repo.Snapshot, req RestoreRequest) (*repo.Snapshot, error) {
 	f := SnapshotFilter{Type: req.Type, Target: req.Target}
 	var cands []*repo.Snapshot
 	for _, sn := range all {

@@ -23,19 +23,14 @@ func (f SnapshotFilter) match(sn *repo.Snapshot) bool {
 		(f.Target == "" || sn.Target == f.Target) && (f.NewerThan.IsZero() || sn.Time.After(f.NewerThan))
 }
 
-// Snapshots lists the snapshots matching f, newest first.
+// Snapshots lists the snapshots matching f, newest first, skipping
+// snapshot files that cannot be read (List names them).
 func (e *Engine) Snapshots(ctx context.Context, f SnapshotFilter) ([]SnapshotInfo, error) {
-	all, err := e.repo.Snapshots(ctx)
+	l, err := e.List(ctx, ListRequest{Filter: f})
 	if err != nil {
 		return nil, err
 	}
-	out := []SnapshotInfo{}
-	for _, sn := range all {
-		if f.match(sn) {
-			out = append(out, infoOf(sn))
-		}
-	}
-	return out, nil
+	return l.Snapshots, nil
 }
 
 // Find resolves a snapshot reference: "latest" (or ""), a name (the newest

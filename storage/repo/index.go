@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -44,11 +46,19 @@ type Index struct {
 	packNum   map[ID]uint32
 	blobs     map[ID]indexEntry
 	files     map[ID]bool
+	// bad holds the packs in which a blob is known damaged: such copies
+	// are never indexed (damage records, verify).
+	bad map[ID][]ID
+	// skipped holds the index files that could not be read, and why.
+	skipped map[ID]string
+	// headerTried holds the packs RecoverIndex has read the header of.
+	headerTried map[ID]bool
 }
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{packNum: map[ID]uint32{}, blobs: map[ID]indexEntry{}, files: map[ID]bool{}}
+	return &Index{packNum: map[ID]uint32{}, blobs: map[ID]indexEntry{}, files: map[ID]bool{},
+		bad: map[ID][]ID{}, skipped: map[ID]string{}, headerTried: map[ID]bool{}}
 }
 
 // Reset forgets everything, so that the next LoadIndex reads the index
@@ -58,6 +68,28 @@ func (x *Index) Reset() {
 	defer x.mu.Unlock()
 	x.packs, x.packSizes = nil, nil
 	x.packNum, x.blobs, x.files = map[ID]uint32{}, map[ID]indexEntry{}, map[ID]bool{}
+	x.bad, x.skipped, x.headerTried = map[ID][]ID{}, map[ID]string{}, map[ID]bool{}
+}
+
+// Exclude records that the copy of blob id in pack packID is damaged: it
+// is dropped from the index if present and never added again, so nothing
+// reads it or deduplicates onto it. Other copies stay usable.
+func (x *Index) Exclude(id, packID ID) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if !slices.Contains(x.bad[id], packID) {
+		x.bad[id] = append(x.bad[id], packID)
+	}
+	if e, ok := x.blobs[id]; ok && x.packs[e.pack] == packID {
+		delete(x.blobs, id)
+	}
+}
+
+// Skipped returns the index files LoadIndex could not read, with why.
+func (x *Index) Skipped() map[ID]string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return maps.Clone(x.skipped)
 }
 
 // Has reports whether the blob is stored.
@@ -94,6 +126,9 @@ func (x *Index) Add(p PackEntry) {
 	}
 	for _, b := range p.Blobs {
 		if _, dup := x.blobs[b.ID]; dup {
+			continue
+		}
+		if slices.Contains(x.bad[b.ID], p.ID) {
 			continue
 		}
 		x.blobs[b.ID] = indexEntry{pack: n, offset: b.Offset, length: b.Length, rawLength: b.RawLength, typ: b.Type, compressed: b.Compressed}
@@ -234,8 +269,21 @@ func (r *Repository) DeleteIndexFile(ctx context.Context, id ID) error {
 	return r.be.Delete(ctx, indexPrefix+id.String())
 }
 
-// LoadIndex reads every index file not loaded yet into r.Index.
+// LoadIndex reads every index file not loaded yet into r.Index. Damage
+// records are applied first, so no blob verify found damaged is indexed.
+// An index file that is damaged or gone is skipped (Index.Skipped names
+// it); RecoverIndex then indexes the packs no readable index file lists
+// from their own headers. Only a storage failure is an error.
 func (r *Repository) LoadIndex(ctx context.Context) error {
+	recs, _, err := r.DamageRecords(ctx)
+	if err != nil {
+		return fmt.Errorf("loading the index: %w", err)
+	}
+	for _, rec := range recs {
+		for _, b := range rec.Blobs {
+			r.Index.Exclude(b.ID, b.Pack)
+		}
+	}
 	ids, err := r.IndexFiles(ctx)
 	if err != nil {
 		return err
@@ -245,14 +293,22 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 	for _, id := range ids {
 		r.Index.mu.RLock()
 		done := r.Index.files[id]
+		_, skipped := r.Index.skipped[id]
 		r.Index.mu.RUnlock()
-		if done {
+		if done || skipped {
 			continue
 		}
 		g.Go(func() error {
 			packs, err := r.LoadIndexFile(gctx, id)
 			if err != nil {
-				return fmt.Errorf("loading the index: %w (run verify --fix to rebuild it)", err)
+				if !skippable(err) {
+					return fmt.Errorf("loading the index: %w", err)
+				}
+				r.log.Warn("skipping an unreadable index file; verify --fix rebuilds the index from the pack headers", "file", id.Short(), "err", err)
+				r.Index.mu.Lock()
+				r.Index.skipped[id] = err.Error()
+				r.Index.mu.Unlock()
+				return nil
 			}
 			for _, p := range packs {
 				r.Index.Add(p)
@@ -263,5 +319,8 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return nil
 }

@@ -2,11 +2,14 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/backupbot/backupbot/storage/backend"
 )
 
 // Snapshot is one backup: the root tree and what describes it.
@@ -74,31 +77,67 @@ func (r *Repository) SnapshotIDs(ctx context.Context) ([]ID, error) {
 	return r.listIDs(ctx, snapshotPrefix)
 }
 
-// Snapshots loads every snapshot, newest first.
+// Snapshots loads every readable snapshot, newest first. A snapshot file
+// that is damaged or gone is skipped with a warning in the log; use
+// LoadSnapshots to learn which.
 func (r *Repository) Snapshots(ctx context.Context) ([]*Snapshot, error) {
+	snaps, bad, err := r.LoadSnapshots(ctx)
+	for _, u := range bad {
+		r.log.Warn("skipping an unreadable snapshot file (verify --fix moves it to quarantine/)", "file", u.Key, "err", u.Err)
+	}
+	return snaps, err
+}
+
+// LoadSnapshots loads every snapshot, newest first, and returns the
+// snapshot files that are damaged or gone apart: damage in one snapshot
+// file costs only that snapshot. Only a storage failure is an error.
+func (r *Repository) LoadSnapshots(ctx context.Context) ([]*Snapshot, []Unreadable, error) {
 	ids, err := r.SnapshotIDs(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]*Snapshot, len(ids))
+	errs := make([]error, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i, id := range ids {
 		g.Go(func() error {
 			sn, err := r.LoadSnapshot(gctx, id)
 			if err != nil {
-				return fmt.Errorf("%w (verify names damaged snapshots)", err)
+				if !skippable(err) {
+					return fmt.Errorf("%w (verify names damaged snapshots)", err)
+				}
+				errs[i] = err
+				return nil
 			}
 			out[i] = sn
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	SortNewestFirst(out)
-	return out, nil
+	var bad []Unreadable
+	snaps := out[:0]
+	for i, sn := range out {
+		switch {
+		case sn != nil:
+			snaps = append(snaps, sn)
+		case errors.Is(errs[i], backend.ErrNotFound):
+			// deleted since the listing (a cleanup): not damage
+		default:
+			bad = append(bad, Unreadable{Key: snapshotPrefix + ids[i].String(), Err: errs[i]})
+		}
+	}
+	SortNewestFirst(snaps)
+	return snaps, bad, nil
 }
+
+// SnapshotKey is the backend key of a snapshot file.
+func SnapshotKey(id ID) string { return snapshotPrefix + id.String() }
+
+// IndexKey is the backend key of an index file.
+func IndexKey(id ID) string { return indexPrefix + id.String() }
 
 // SortNewestFirst orders snapshots by time, newest first (ties by ID).
 func SortNewestFirst(s []*Snapshot) {

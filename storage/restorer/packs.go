@@ -31,6 +31,9 @@ type pendingFile struct {
 	tmp       string
 	fd        int
 	remaining atomic.Int32
+	// failed is set when one of the file's chunks is damaged or missing:
+	// the file is not written (its temporary file is removed).
+	failed atomic.Bool
 }
 
 // target is one place a blob's plaintext goes.
@@ -63,14 +66,15 @@ func (rs *restorer) writeFiles(ctx context.Context, files []item) error {
 			}
 			continue
 		}
+		if missing := rs.missingChunk(ctx, it); missing != "" {
+			rs.lose(it.snapPath, missing)
+			continue
+		}
 		f.remaining.Store(int32(len(it.node.Content)))
 		pending = append(pending, f)
 		var off int64
 		for _, id := range it.node.Content {
-			loc, ok := rs.r.Index.Lookup(id)
-			if !ok {
-				return fmt.Errorf("restoring %s: chunk %s: %w", it.snapPath, id.Short(), repo.ErrBlobNotFound)
-			}
+			loc, _ := rs.r.Index.Lookup(id)
 			if _, seen := targets[id]; !seen {
 				addToPack(packs, loc)
 			}
@@ -134,14 +138,47 @@ func (rs *restorer) restorePack(ctx context.Context, pw *packWork, targets map[r
 		return nil
 	}
 	damaged := func(id repo.ID, err error) error {
-		return fmt.Errorf("restoring %s: %w", targets[id][0].f.it.snapPath, err)
+		// The files that need this blob are lost; everything else goes on.
+		for _, t := range targets[id] {
+			rs.lose(t.f.it.snapPath, rs.lostReason(id, err))
+			t.f.failed.Store(true)
+			if t.f.remaining.Add(-1) == 0 {
+				select {
+				case done <- t.f:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+		}
+		return nil
 	}
 	return rs.readPack(ctx, pw, use, damaged)
 }
 
+// missingChunk says why a file cannot be restored when one of its chunks
+// is not in the index ("" when all are).
+func (rs *restorer) missingChunk(ctx context.Context, it item) string {
+	for _, id := range it.node.Content {
+		if !rs.has(ctx, id) {
+			return fmt.Sprintf("chunk %s is missing from the repository (its pack or index entry is gone; verify --fix names what is lost)", id.Short())
+		}
+	}
+	return ""
+}
+
+// lostReason explains a blob that could not be read.
+func (rs *restorer) lostReason(id repo.ID, err error) string {
+	if errors.Is(err, repo.ErrDamaged) {
+		rs.sawDamage.Store(true)
+		return fmt.Sprintf("chunk %s is damaged: %v", id.Short(), err)
+	}
+	return fmt.Sprintf("chunk %s cannot be read: %v", id.Short(), err)
+}
+
 // readPack reads the needed blobs of one pack in runs of nearby blobs (at
 // most maxRun bytes per ranged read), opens and checks each one and hands
-// its plaintext to use; damaged names the file a bad blob belongs to.
+// its plaintext to use; a blob that cannot be read or fails its checks
+// goes to damaged instead, and the reading goes on.
 func (rs *restorer) readPack(ctx context.Context, pw *packWork, use func(repo.Location, []byte) error, damaged func(repo.ID, error) error) error {
 	var buf, plain []byte
 	for i := 0; i < len(pw.blobs); {
@@ -160,24 +197,39 @@ func (rs *restorer) readPack(ctx context.Context, pw *packWork, use func(repo.Lo
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rc, err := rs.r.Backend().Get(ctx, repo.PackKey(pw.id), start, end-start)
-		if err != nil {
-			return fmt.Errorf("reading pack %s: %w", pw.id.Short(), err)
-		}
 		if cap(buf) < int(end-start) {
 			buf = make([]byte, end-start)
 		}
 		buf = buf[:end-start]
-		_, err = io.ReadFull(rc, buf)
-		rc.Close()
-		if err != nil {
-			return fmt.Errorf("reading pack %s: %w", pw.id.Short(), err)
+		if err := rs.readRange(ctx, pw.id, start, buf); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if j > i+1 {
+				// A truncated pack fails the whole run: read the blobs
+				// one by one so those before the cut still restore.
+				j = i + 1
+				end = start + int64(pw.blobs[i].Length)
+				buf = buf[:end-start]
+				err = rs.readRange(ctx, pw.id, start, buf)
+			}
+			if err != nil {
+				if derr := damaged(pw.blobs[i].ID, err); derr != nil {
+					return derr
+				}
+				i = j
+				continue
+			}
 		}
 		for _, loc := range pw.blobs[i:j] {
 			off := int64(loc.Offset) - start
 			sealed := buf[off : off+int64(loc.Length) : off+int64(loc.Length)]
+			var err error
 			if plain, err = rs.r.OpenBlob(loc.Blob, sealed, plain); err != nil {
-				return damaged(loc.ID, err)
+				if derr := damaged(loc.ID, err); derr != nil {
+					return derr
+				}
+				continue
 			}
 			if err := use(loc, plain); err != nil {
 				return err
@@ -188,37 +240,53 @@ func (rs *restorer) readPack(ctx context.Context, pw *packWork, use func(repo.Lo
 	return nil
 }
 
+// readRange reads buf from a pack at off.
+func (rs *restorer) readRange(ctx context.Context, id repo.ID, off int64, buf []byte) error {
+	rc, err := rs.r.Backend().Get(ctx, repo.PackKey(id), off, int64(len(buf)))
+	if err != nil {
+		return fmt.Errorf("reading pack %s: %w", id.Short(), err)
+	}
+	defer rc.Close()
+	if _, err := io.ReadFull(rc, buf); err != nil {
+		return fmt.Errorf("reading pack %s: %w", id.Short(), err)
+	}
+	return nil
+}
+
 // validate reads and checks every blob the restore needs, pack by pack as
 // a restore reads them, before anything is written.
 func (rs *restorer) validate(ctx context.Context) error {
-	owner := map[repo.ID]string{}
+	users := map[repo.ID][]string{}
 	packs := map[repo.ID]*packWork{}
 	for _, it := range rs.items {
+		if it.node.Type != repo.NodeFile {
+			continue
+		}
+		if missing := rs.missingChunk(ctx, it); missing != "" {
+			rs.lose(it.snapPath, missing)
+			continue
+		}
 		for _, id := range it.node.Content {
-			if _, seen := owner[id]; seen {
-				continue
+			if _, seen := users[id]; !seen {
+				loc, _ := rs.r.Index.Lookup(id)
+				addToPack(packs, loc)
 			}
-			loc, ok := rs.r.Index.Lookup(id)
-			if !ok {
-				return fmt.Errorf("validation failed, nothing was written: %s: blob %s: %w", it.snapPath, id.Short(), repo.ErrBlobNotFound)
+			if u := users[id]; len(u) == 0 || u[len(u)-1] != it.snapPath {
+				users[id] = append(u, it.snapPath)
 			}
-			owner[id] = it.snapPath
-			addToPack(packs, loc)
 		}
 	}
 	use := func(repo.Location, []byte) error { return nil }
 	damaged := func(id repo.ID, err error) error {
-		return fmt.Errorf("%s: %w", owner[id], err)
+		for _, p := range users[id] {
+			rs.lose(p, rs.lostReason(id, err))
+		}
+		return nil
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(rs.opts.Workers)
 	for _, pw := range packOrder(packs) {
-		g.Go(func() error {
-			if err := rs.readPack(gctx, pw, use, damaged); err != nil {
-				return fmt.Errorf("validation failed, nothing was written: %w", err)
-			}
-			return nil
-		})
+		g.Go(func() error { return rs.readPack(gctx, pw, use, damaged) })
 	}
 	return g.Wait()
 }
@@ -248,6 +316,9 @@ func packOrder(packs map[repo.ID]*packWork) []*packWork {
 // file's last.
 func (rs *restorer) writeAt(t target, data []byte) (bool, error) {
 	f := t.f
+	if f.failed.Load() {
+		return f.remaining.Add(-1) == 0, nil
+	}
 	if err := f.open(); err != nil {
 		return false, err
 	}
@@ -289,6 +360,10 @@ func (f *pendingFile) open() error {
 
 // finish closes the temporary file, sets its metadata and renames it.
 func (rs *restorer) finish(f *pendingFile) error {
+	if f.failed.Load() {
+		f.abandon()
+		return nil
+	}
 	f.mu.Lock()
 	fd := f.fd
 	f.fd = -1

@@ -57,11 +57,17 @@ type Options struct {
 	Filter string
 	// Preview plans and writes nothing.
 	Preview bool
-	// Validate loads and checks every blob before writing anything.
+	// Validate loads and checks every blob before writing anything; if
+	// any file cannot be restored, nothing is written. With Preview it
+	// checks and writes nothing either way.
 	Validate bool
 	Workers  int
 	Progress func(Progress)
 	Logger   *slog.Logger
+	// RecoverIndex, when set, is called (once) the first time a needed
+	// blob is not in the index, to index what the repository still has
+	// (a damaged or lost index file); the lookup is then tried again.
+	RecoverIndex func(context.Context) error
 }
 
 // Progress counts restored files and bytes.
@@ -76,7 +82,15 @@ type Result struct {
 	FilesWritten int64
 	BytesWritten int64
 	Warnings     []string
+	// Lost names every file (or directory, when its listing is unreadable)
+	// that could not be restored and why, by snapshot path. Everything
+	// else was written.
+	Lost []repo.LostFile
 }
+
+// ErrFilesLost is returned (wrapped) when some files could not be
+// restored; Result.Lost names them.
+var ErrFilesLost = errors.New("some files could not be restored")
 
 type item struct {
 	node     *repo.Node
@@ -97,6 +111,27 @@ type restorer struct {
 
 	mu       sync.Mutex
 	warnings []string
+	lost     map[string]string
+	// sawDamage is set when a blob failed its checks (not just missing).
+	sawDamage atomic.Bool
+	recover   sync.Once
+}
+
+// has reports whether a blob is indexed, recovering the index once when
+// it is not.
+func (rs *restorer) has(ctx context.Context, id repo.ID) bool {
+	if rs.r.Index.Has(id) {
+		return true
+	}
+	if rs.opts.RecoverIndex == nil {
+		return false
+	}
+	rs.recover.Do(func() {
+		if err := rs.opts.RecoverIndex(ctx); err != nil {
+			rs.warn("could not read the pack headers in place of the damaged index: %v", err)
+		}
+	})
+	return rs.r.Index.Has(id)
 }
 
 // Run restores the tree root.
@@ -114,7 +149,7 @@ func Run(ctx context.Context, r *repo.Repository, root repo.ID, opts Options) (*
 		}
 		opts.Dest = abs
 	}
-	rs := &restorer{r: r, opts: opts, log: opts.Logger, root: os.Geteuid() == 0}
+	rs := &restorer{r: r, opts: opts, log: opts.Logger, root: os.Geteuid() == 0, lost: map[string]string{}}
 	if _, err := rs.collect(ctx, root, "/", false, false); err != nil {
 		return nil, err
 	}
@@ -126,13 +161,16 @@ func Run(ctx context.Context, r *repo.Repository, root repo.ID, opts Options) (*
 		}
 	}
 	res := &Result{Plan: rs.plan()}
-	if opts.Preview {
-		return res, nil
-	}
 	if opts.Validate {
 		if err := rs.validate(ctx); err != nil {
 			return nil, err
 		}
+		if res.Lost = rs.lostFiles(); len(res.Lost) > 0 {
+			return res, rs.lostError(fmt.Sprintf("validation found %d files that cannot be restored, so nothing was written", len(res.Lost)), res.Lost)
+		}
+	}
+	if opts.Preview {
+		return res, nil
 	}
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -144,7 +182,52 @@ func Run(ctx context.Context, r *repo.Repository, root repo.ID, opts Options) (*
 	close(stop)
 	<-done
 	res.FilesWritten, res.BytesWritten, res.Warnings = rs.files.Load(), rs.bytes.Load(), rs.warnings
+	res.Lost = rs.lostFiles()
+	if err == nil && len(res.Lost) > 0 {
+		err = rs.lostError(fmt.Sprintf("%d files could not be restored, the other %d were", len(res.Lost), res.FilesWritten), res.Lost)
+	}
 	return res, err
+}
+
+// lose records that a snapshot path cannot be restored (the first reason
+// wins).
+func (rs *restorer) lose(snapPath, reason string) {
+	rs.mu.Lock()
+	if _, ok := rs.lost[snapPath]; !ok {
+		rs.lost[snapPath] = reason
+	}
+	rs.mu.Unlock()
+}
+
+// lostError names the first lost files; it wraps ErrFilesLost, and
+// repo.ErrDamaged when damaged data (not only missing data) was found.
+func (rs *restorer) lostError(what string, lost []repo.LostFile) error {
+	var b strings.Builder
+	for i, l := range lost {
+		if i == 3 {
+			fmt.Fprintf(&b, "; and %d more", len(lost)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(l.Path + ": " + l.Reason)
+	}
+	if rs.sawDamage.Load() {
+		return fmt.Errorf("%s: %s: %w (%w)", what, b.String(), ErrFilesLost, repo.ErrDamaged)
+	}
+	return fmt.Errorf("%s: %s: %w", what, b.String(), ErrFilesLost)
+}
+
+func (rs *restorer) lostFiles() []repo.LostFile {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	out := make([]repo.LostFile, 0, len(rs.lost))
+	for p, why := range rs.lost {
+		out = append(out, repo.LostFile{Path: p, Reason: why})
+	}
+	slices.SortFunc(out, func(a, b repo.LostFile) int { return strings.Compare(a.Path, b.Path) })
+	return out
 }
 
 func (rs *restorer) warn(format string, args ...any) {
@@ -176,6 +259,37 @@ func (rs *restorer) destFor(snapPath string) (string, bool) {
 }
 
 func (rs *restorer) isSource(p string) bool { return slices.Contains(rs.opts.Sources, p) }
+
+// filterBelow reports whether the filter could select something at or
+// below dir (always without a filter, or with a glob).
+func (rs *restorer) filterBelow(dir string) bool {
+	f := strings.Trim(rs.opts.Filter, "/")
+	if f == "" || strings.ContainsAny(f, "*?[") {
+		return true
+	}
+	d := strings.TrimSuffix(dir, "/") + "/"
+	cands := []string{"/" + f}
+	for _, s := range rs.opts.Sources {
+		cands = append(cands, path.Join(s, f), path.Join(path.Dir(s), f))
+	}
+	for _, c := range cands {
+		if strings.HasPrefix(c+"/", d) || strings.HasPrefix(d, c+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// underSource reports whether a source path lies at or below dir (so an
+// unreadable dir hides that source).
+func (rs *restorer) underSource(dir string) bool {
+	for _, s := range rs.opts.Sources {
+		if dir == "/" || s == dir || strings.HasPrefix(s, strings.TrimSuffix(dir, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
 
 // relTo returns p relative to the source containing it.
 func (rs *restorer) relTo(p string) string {
@@ -226,9 +340,18 @@ func (rs *restorer) collect(ctx context.Context, id repo.ID, dir string, inSourc
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
+	_ = rs.has(ctx, id) // a listing a damaged index hides is found before loading it
 	t, err := rs.r.LoadTree(ctx, id)
 	if err != nil {
-		return false, fmt.Errorf("reading the snapshot's directory %s: %w", dir, err)
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		// Only what lies below is lost; the rest of the snapshot restores.
+		if (inSource || rs.isSource(dir) || rs.underSource(dir)) && (matched || rs.filterBelow(dir)) {
+			rs.lose(strings.TrimSuffix(dir, "/")+"/", fmt.Sprintf("the directory's listing cannot be read, so nothing below it can be restored: %v", err))
+			return true, nil
+		}
+		return false, nil
 	}
 	selected := false
 	seen := map[string]bool{}
