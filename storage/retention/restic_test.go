@@ -196,4 +196,3 @@ func TestPolicyKeepsWhatResticKeeps(t *testing.T) {
 		})
 	}
 }
-
