@@ -62,10 +62,13 @@ type Rule struct {
 // days, hours; "w" for weeks is accepted too).
 type Within struct {
 	Years, Months, Days, Hours int
+	// invalid keeps text that did not parse, for Validate to report with
+	// the key (a decoder's own error would lose the line).
+	invalid string
 }
 
 // IsZero says whether the span is empty.
-func (w Within) IsZero() bool { return w == Within{} }
+func (w Within) IsZero() bool { return w.Years == 0 && w.Months == 0 && w.Days == 0 && w.Hours == 0 }
 
 func (w Within) String() string {
 	if w.IsZero() {
@@ -122,11 +125,13 @@ func ParseWithin(s string) (Within, error) {
 	return w, nil
 }
 
-// UnmarshalText lets YAML and JSON carry "30d".
+// UnmarshalText lets YAML and JSON carry "30d". Text that does not parse
+// is kept and reported by Policy.Validate.
 func (w *Within) UnmarshalText(b []byte) error {
 	v, err := ParseWithin(string(b))
 	if err != nil {
-		return err
+		*w = Within{invalid: string(b)}
+		return nil
 	}
 	*w = v
 	return nil
@@ -139,12 +144,12 @@ func (w Within) MarshalText() ([]byte, error) { return []byte(w.String()), nil }
 // expired snapshots go).
 type Policy struct {
 	Last    int    `yaml:"last,omitempty" json:"last,omitempty"`
-	Hourly  Rule   `yaml:"hourly,omitzero" json:"hourly,omitzero"`
-	Daily   Rule   `yaml:"daily,omitzero" json:"daily,omitzero"`
-	Weekly  Rule   `yaml:"weekly,omitzero" json:"weekly,omitzero"`
-	Monthly Rule   `yaml:"monthly,omitzero" json:"monthly,omitzero"`
-	Yearly  Rule   `yaml:"yearly,omitzero" json:"yearly,omitzero"`
-	Within  Within `yaml:"within,omitzero" json:"within,omitzero"`
+	Hourly  Rule   `yaml:"hourly,omitempty" json:"hourly,omitzero"`
+	Daily   Rule   `yaml:"daily,omitempty" json:"daily,omitzero"`
+	Weekly  Rule   `yaml:"weekly,omitempty" json:"weekly,omitzero"`
+	Monthly Rule   `yaml:"monthly,omitempty" json:"monthly,omitzero"`
+	Yearly  Rule   `yaml:"yearly,omitempty" json:"yearly,omitzero"`
+	Within  Within `yaml:"within,omitempty" json:"within,omitzero"`
 	KeepMin int    `yaml:"keep_min,omitempty" json:"keep_min,omitempty"`
 	// Location is the time zone of the calendar periods (nil: UTC).
 	Location *time.Location `yaml:"-" json:"-"`
@@ -175,6 +180,10 @@ func (p Policy) Validate() error {
 		if r.Type != "" && !slices.Contains(Types, r.Type) {
 			return &FieldError{r.name + ".type", fmt.Sprintf("%q is not a backup type; use %s", r.Type, strings.Join(Types, ", "))}
 		}
+	}
+	if p.Within.invalid != "" {
+		_, err := ParseWithin(p.Within.invalid)
+		return &FieldError{"within", err.Error()}
 	}
 	if p.Within.Years < 0 || p.Within.Months < 0 || p.Within.Days < 0 || p.Within.Hours < 0 {
 		return &FieldError{"within", "must not be negative"}
@@ -219,14 +228,16 @@ type Decision struct {
 // Reason is the reasons joined for one line of a report.
 func (d Decision) Reason() string { return strings.Join(d.Reasons, ", ") }
 
-// Apply decides every snapshot with one policy for every target.
+// Apply decides every snapshot with one policy; each target is a group.
 func Apply(snaps []Snapshot, p Policy, now time.Time) []Decision {
-	return ApplyBy(snaps, func(string) Policy { return p }, now)
+	return ApplyBy(snaps, func(s Snapshot) (string, Policy) { return s.Target, p }, now)
 }
 
-// ApplyBy decides every snapshot; each target is a group of its own with
-// the policy policyFor returns for it. The result is newest first.
-func ApplyBy(snaps []Snapshot, policyFor func(target string) Policy, now time.Time) []Decision {
+// ApplyBy decides every snapshot. policyFor puts each snapshot in a group
+// (its target, or its target and schedule) and gives the group's policy;
+// a group's rules and floor see only its own snapshots. The result is
+// newest first.
+func ApplyBy(snaps []Snapshot, policyFor func(Snapshot) (group string, p Policy), now time.Time) []Decision {
 	sorted := slices.Clone(snaps)
 	slices.SortStableFunc(sorted, func(a, b Snapshot) int {
 		if c := b.Time.Compare(a.Time); c != 0 {
@@ -235,17 +246,20 @@ func ApplyBy(snaps []Snapshot, policyFor func(target string) Policy, now time.Ti
 		return cmp.Compare(b.ID, a.ID)
 	})
 	out := make([]Decision, len(sorted))
-	byTarget := map[string][]int{}
+	byGroup := map[string][]int{}
+	policies := map[string]Policy{}
 	var order []string
 	for i, s := range sorted {
 		out[i].Snapshot = s
-		if _, ok := byTarget[s.Target]; !ok {
-			order = append(order, s.Target)
+		g, p := policyFor(s)
+		if _, ok := byGroup[g]; !ok {
+			order = append(order, g)
+			policies[g] = p
 		}
-		byTarget[s.Target] = append(byTarget[s.Target], i)
+		byGroup[g] = append(byGroup[g], i)
 	}
-	for _, target := range order {
-		applyGroup(out, byTarget[target], policyFor(target), now)
+	for _, g := range order {
+		applyGroup(out, byGroup[g], policies[g], now)
 	}
 	// The parent chain crosses nothing but its own target, yet a parent
 	// may be named by ID only: resolve over the whole set.

@@ -1,0 +1,109 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/storage/retention"
+)
+
+// DefaultRetentionSchedule is when the retention job runs when the
+// configuration does not say (daily at 03:00 in the service's zone).
+const DefaultRetentionSchedule = "0 3 * * *"
+
+// Retention is the retention: block: the default policy (its keys inline:
+// hourly, daily, weekly, monthly, yearly as {count, type}, last, within,
+// keep_min), the zone of its calendar, when the retention job runs, where
+// it reports, and policies for the snapshots of named schedules. A target
+// may carry its own policy (targets.NAME.retention).
+type Retention struct {
+	retention.Policy `yaml:",inline"`
+	// TimeZone names the zone of the calendar periods (IANA name, default UTC).
+	TimeZone string `yaml:"time_zone,omitempty"`
+	// Schedule is the retention job's cron (default DefaultRetentionSchedule);
+	// "off" turns the job off.
+	Schedule string `yaml:"schedule,omitempty"`
+	// Channel is where the job posts its summary.
+	Channel string `yaml:"channel,omitempty"`
+	// Schedules are policies for the snapshots a named schedule made
+	// (tagged schedule=NAME); they win over the target's and the default.
+	Schedules map[string]retention.Policy `yaml:"schedules,omitempty"`
+}
+
+// Location is the zone of the calendar periods.
+func (r Retention) Location() *time.Location {
+	if r.TimeZone == "" {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(r.TimeZone)
+	if err != nil {
+		return time.UTC // refused by Validate before this is reached
+	}
+	return loc
+}
+
+// Cron is when the retention job runs, "" when it is off.
+func (r Retention) Cron() string {
+	switch strings.TrimSpace(r.Schedule) {
+	case "":
+		return DefaultRetentionSchedule
+	case "off":
+		return ""
+	}
+	return r.Schedule
+}
+
+// Validate checks the block; errors carry the key path for a line number.
+func (r Retention) Validate() error {
+	if err := policyError(r.Policy.Validate(), "retention"); err != nil {
+		return err
+	}
+	if r.TimeZone != "" {
+		if _, err := time.LoadLocation(r.TimeZone); err != nil {
+			return at(fmt.Sprintf("%q is not a time zone this machine knows (an IANA name such as Europe/Berlin): %v", r.TimeZone, err), "retention", "time_zone")
+		}
+	}
+	if c := r.Cron(); c != "" {
+		if _, err := commands.ParseCron(c); err != nil {
+			return at(err.Error()+`; or "off" for no retention job`, "retention", "schedule")
+		}
+	}
+	for _, name := range sortedKeys(r.Schedules) {
+		if err := policyError(r.Schedules[name].Validate(), "retention", "schedules", name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func policyError(err error, prefix ...string) error {
+	if err == nil {
+		return nil
+	}
+	if fe, ok := err.(*retention.FieldError); ok {
+		return at(fe.Reason, append(prefix, strings.Split(fe.Key, ".")...)...)
+	}
+	return at(err.Error(), prefix...)
+}
+
+// RetentionFor says which group a snapshot's retention is decided in and
+// with which policy: the policy of the schedule that made it
+// (retention.schedules), else its target's (targets.NAME.retention), else
+// the default (the retention block). Every policy uses the block's zone.
+func (f *File) RetentionFor(target, schedule string) (group string, p retention.Policy) {
+	loc := f.Retention.Location()
+	if sp, ok := f.Retention.Schedules[schedule]; ok && schedule != "" {
+		sp.Location = loc
+		return target + "\x00schedule " + schedule, sp
+	}
+	if t, ok := f.Targets[target]; ok && t.Retention != nil {
+		tp := *t.Retention
+		tp.Location = loc
+		return target, tp
+	}
+	p = f.Retention.Policy
+	p.Location = loc
+	return target, p
+}
