@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/backupbot/backupbot/storage/backend"
 	"github.com/backupbot/backupbot/storage/pack"
 )
 
@@ -44,6 +46,10 @@ type Index struct {
 	packNum   map[ID]uint32
 	blobs     map[ID]indexEntry
 	files     map[ID]bool
+	// hidden are prune candidates (prune.go): Has does not see their
+	// blobs, so new backups store those blobs again rather than refer to
+	// a pack that may be deleted.
+	hidden map[ID]bool
 }
 
 // NewIndex returns an empty index.
@@ -60,10 +66,12 @@ func (x *Index) Reset() {
 	x.packNum, x.blobs, x.files = map[ID]uint32{}, map[ID]indexEntry{}, map[ID]bool{}
 }
 
-// Has reports whether the blob is stored.
+// Has reports whether the blob is stored in a pack a backup may refer to
+// (not a prune candidate).
 func (x *Index) Has(id ID) bool {
 	x.mu.RLock()
-	_, ok := x.blobs[id]
+	e, ok := x.blobs[id]
+	ok = ok && !x.hidden[x.packs[e.pack]]
 	x.mu.RUnlock()
 	return ok
 }
@@ -234,11 +242,19 @@ func (r *Repository) DeleteIndexFile(ctx context.Context, id ID) error {
 	return r.be.Delete(ctx, indexPrefix+id.String())
 }
 
-// LoadIndex reads every index file not loaded yet into r.Index.
+// LoadIndex reads every index file not loaded yet into r.Index, after
+// the prune candidates (which it hides from deduplication). When an index
+// file loaded before is gone (a prune replaced it), it starts afresh.
 func (r *Repository) LoadIndex(ctx context.Context) error {
+	if err := r.loadHidden(ctx); err != nil {
+		return err
+	}
 	ids, err := r.IndexFiles(ctx)
 	if err != nil {
 		return err
+	}
+	if r.Index.vanished(ids) {
+		r.Index.Reset()
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
@@ -251,6 +267,9 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 		}
 		g.Go(func() error {
 			packs, err := r.LoadIndexFile(gctx, id)
+			if errors.Is(err, backend.ErrNotFound) {
+				return nil // replaced by a prune since the listing: its entries are in the new file
+			}
 			if err != nil {
 				return fmt.Errorf("loading the index: %w (run verify --fix to rebuild it)", err)
 			}
@@ -264,4 +283,23 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 		})
 	}
 	return g.Wait()
+}
+
+// vanished reports whether a loaded index file is missing from ids.
+func (x *Index) vanished(ids []ID) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if len(x.files) == 0 {
+		return false
+	}
+	listed := make(map[ID]bool, len(ids))
+	for _, id := range ids {
+		listed[id] = true
+	}
+	for id := range x.files {
+		if !listed[id] {
+			return true
+		}
+	}
+	return false
 }

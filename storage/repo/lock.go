@@ -25,9 +25,12 @@ const (
 type lockFile struct {
 	Time      time.Time `json:"time"`
 	Exclusive bool      `json:"exclusive"`
-	Host      string    `json:"host"`
-	PID       int       `json:"pid"`
-	Op        string    `json:"op"`
+	// Prune marks a prune's lock: shared with backups, restores and
+	// checks, exclusive against other prunes.
+	Prune bool   `json:"prune,omitempty"`
+	Host  string `json:"host"`
+	PID   int    `json:"pid"`
+	Op    string `json:"op"`
 }
 
 // LockInfo describes a lock found in the repository.
@@ -35,6 +38,7 @@ type LockInfo struct {
 	ID        ID        `json:"id"`
 	Time      time.Time `json:"time"`
 	Exclusive bool      `json:"exclusive"`
+	Prune     bool      `json:"prune,omitempty"`
 	Host      string    `json:"host"`
 	PID       int       `json:"pid"`
 	Op        string    `json:"op"`
@@ -46,6 +50,9 @@ type LockInfo struct {
 
 func (l LockInfo) String() string {
 	kind := "shared"
+	if l.Prune {
+		kind = "prune"
+	}
 	if l.Exclusive {
 		kind = "exclusive"
 	}
@@ -74,7 +81,7 @@ func (r *Repository) Locks(ctx context.Context) ([]LockInfo, error) {
 			out = append(out, LockInfo{ID: id, Stale: true, Reason: "unreadable: " + err.Error()})
 			continue
 		}
-		li := LockInfo{ID: id, Time: lf.Time, Exclusive: lf.Exclusive, Host: lf.Host, PID: lf.PID, Op: lf.Op}
+		li := LockInfo{ID: id, Time: lf.Time, Exclusive: lf.Exclusive, Prune: lf.Prune, Host: lf.Host, PID: lf.PID, Op: lf.Op}
 		switch {
 		case lf.Host == host && lf.PID > 0 && !processAlive(lf.PID):
 			li.Stale, li.Reason = true, "its process is no longer running"
@@ -107,18 +114,30 @@ type Lock struct {
 // an exclusive one (anything that deletes). Stale locks never block; a live
 // conflicting lock gives an error wrapping ErrLocked that names its holder.
 func (r *Repository) Lock(ctx context.Context, exclusive bool, op string) (*Lock, error) {
-	if err := r.lockConflict(ctx, exclusive, ID{}); err != nil {
+	return r.lock(ctx, lockFile{Exclusive: exclusive, Op: op})
+}
+
+// LockPrune takes a prune's lock: it lets backups, restores and checks
+// run, and conflicts only with another prune or an exclusive lock.
+func (r *Repository) LockPrune(ctx context.Context, op string) (*Lock, error) {
+	return r.lock(ctx, lockFile{Prune: true, Op: op})
+}
+
+func (r *Repository) lock(ctx context.Context, lf lockFile) (*Lock, error) {
+	exclusive := lf.Exclusive
+	if err := r.lockConflict(ctx, lf, ID{}); err != nil {
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	l := &Lock{r: r, exclusive: exclusive, file: lockFile{Time: time.Now().UTC(), Exclusive: exclusive, Host: host, PID: os.Getpid(), Op: op}}
+	lf.Time, lf.Host, lf.PID = time.Now().UTC(), host, os.Getpid()
+	l := &Lock{r: r, exclusive: exclusive, file: lf}
 	id, err := r.saveJSON(ctx, locksPrefix, l.file)
 	if err != nil {
 		return nil, fmt.Errorf("taking a lock: %w", err)
 	}
 	l.id = id
 	// Someone may have locked between our check and our write: check again.
-	if err := r.lockConflict(ctx, exclusive, id); err != nil {
+	if err := r.lockConflict(ctx, lf, id); err != nil {
 		_ = r.be.Delete(context.WithoutCancel(ctx), locksPrefix+id.String())
 		return nil, err
 	}
@@ -127,7 +146,7 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, op string) (*Lock
 	return l, nil
 }
 
-func (r *Repository) lockConflict(ctx context.Context, exclusive bool, own ID) error {
+func (r *Repository) lockConflict(ctx context.Context, lf lockFile, own ID) error {
 	locks, err := r.Locks(ctx)
 	if err != nil {
 		return fmt.Errorf("checking locks: %w", err)
@@ -140,7 +159,7 @@ func (r *Repository) lockConflict(ctx context.Context, exclusive bool, own ID) e
 			r.log.Warn("ignoring a stale lock", "lock", li.String())
 			continue
 		}
-		if exclusive || li.Exclusive {
+		if lf.Exclusive || li.Exclusive || (lf.Prune && li.Prune) {
 			return fmt.Errorf("%w: %s; wait for it to finish (a stale lock of a crashed process is ignored after %s, or broken with verify --fix)",
 				ErrLocked, li, LockStaleAfter)
 		}
@@ -172,6 +191,13 @@ func (l *Lock) refresh() {
 			cancel()
 		}
 	}
+}
+
+// ID is the lock file's current ID (it changes when the lock is refreshed).
+func (l *Lock) ID() ID {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.id
 }
 
 // Unlock releases the lock.

@@ -151,6 +151,9 @@ type Policy struct {
 	Yearly  Rule   `yaml:"yearly,omitempty" json:"yearly,omitzero"`
 	Within  Within `yaml:"within,omitempty" json:"within,omitzero"`
 	KeepMin int    `yaml:"keep_min,omitempty" json:"keep_min,omitempty"`
+	// OlderThan, when set, keeps every snapshot newer than now minus it
+	// (cleanup --older-than: the rest go unless the floor keeps them).
+	OlderThan time.Duration `yaml:"-" json:"-"`
 	// Location is the time zone of the calendar periods (nil: UTC).
 	Location *time.Location `yaml:"-" json:"-"`
 }
@@ -159,7 +162,7 @@ type Policy struct {
 // the zone alone do not count): such a policy keeps every snapshot.
 func (p Policy) Empty() bool {
 	return p.Last == 0 && p.Hourly.Count == 0 && p.Daily.Count == 0 && p.Weekly.Count == 0 &&
-		p.Monthly.Count == 0 && p.Yearly.Count == 0 && p.Within.IsZero()
+		p.Monthly.Count == 0 && p.Yearly.Count == 0 && p.Within.IsZero() && p.OlderThan == 0
 }
 
 // Types are the backup types a rule may name.
@@ -307,6 +310,9 @@ func applyGroup(out []Decision, idx []int, p Policy, now time.Time) {
 		if !p.Within.IsZero() && t.After(cutoff) {
 			keep(i, fmt.Sprintf("within %s of the newest", p.Within))
 		}
+		if p.OlderThan > 0 && now.Sub(s.Time) <= p.OlderThan {
+			keep(i, "newer than "+days(p.OlderThan))
+		}
 		if s.Successful() {
 			for r, rule := range rules {
 				if left[r] == 0 || (rule.Type != "" && rule.Type != s.Type) {
@@ -331,6 +337,9 @@ func applyGroup(out []Decision, idx []int, p Policy, now time.Time) {
 				out[i].Keep = false
 				out[i].Reasons = []string{"expired " + s.ExpiresAt.In(loc).Format("2006-01-02 15:04")}
 			}
+		}
+		if !out[i].Keep && p.OlderThan > 0 && len(out[i].Reasons) == 0 {
+			out[i].Reasons = []string{"older than " + days(p.OlderThan)}
 		}
 	}
 	// The floor, which no rule and no expiry crosses.
@@ -389,6 +398,13 @@ func keepChains(out []Decision) {
 			child = j
 		}
 	}
+}
+
+func days(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
+	}
+	return d.String()
 }
 
 func short(id string) string {
