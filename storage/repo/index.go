@@ -101,7 +101,9 @@ func (x *Index) Add(p PackEntry) {
 		x.packNum[p.ID] = n
 	}
 	for _, b := range p.Blobs {
-		if _, dup := x.blobs[b.ID]; dup {
+		// A blob stored twice is read from the first place seen, unless
+		// that is a prune candidate and this is not.
+		if e, dup := x.blobs[b.ID]; dup && (!x.hidden[x.packs[e.pack]] || x.hidden[p.ID]) {
 			continue
 		}
 		x.blobs[b.ID] = indexEntry{pack: n, offset: b.Offset, length: b.Length, rawLength: b.RawLength, typ: b.Type, compressed: b.Compressed}

@@ -43,6 +43,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) backend.Backend) {
 		{"ConcurrentBackups", s.concurrent},
 		{"Naming", s.naming},
 		{"Cleanup", s.cleanup},
+		{"PruneBesideBackups", s.pruneBesideBackups},
 		{"Keys", s.keys},
 		{"VerifyFixRebuildsIndex", s.fixIndex},
 	}
