@@ -172,16 +172,21 @@ func (p *pruner) run(ctx context.Context, keep, remove, all []*repo.Snapshot, dr
 		return err
 	}
 	marked := map[repo.ID]time.Time{}
+	deleting := map[repo.ID]bool{}
 	for _, po := range objs {
 		for _, c := range po.Packs {
 			if t, ok := marked[c.Pack]; !ok || c.Marked.After(t) {
 				marked[c.Pack] = c.Marked
+			}
+			if c.Delete {
+				deleting[c.Pack] = true
 			}
 		}
 	}
 	for id := range marked {
 		if refs.packs[id] {
 			delete(marked, id)
+			delete(deleting, id)
 			p.res.PacksRescued++
 		}
 	}
@@ -209,8 +214,8 @@ func (p *pruner) run(ctx context.Context, keep, remove, all []*repo.Snapshot, dr
 		if !ok {
 			t = p.now.UTC()
 		}
-		po.Packs = append(po.Packs, repo.PruneCandidate{Pack: id, Marked: t})
-		if ok && p.now.Sub(t) >= p.grace {
+		po.Packs = append(po.Packs, repo.PruneCandidate{Pack: id, Marked: t, Delete: deleting[id]})
+		if ok && (deleting[id] || p.now.Sub(t) >= p.grace) {
 			ready[id] = true
 		}
 	}
@@ -249,7 +254,23 @@ func (p *pruner) run(ctx context.Context, keep, remove, all []*repo.Snapshot, dr
 	if err := p.rescueFresh(ctx, all, ready); err != nil {
 		return err
 	}
-	// Phase 2: delete.
+	// Phase 2: delete. First the decision is written down, so that a
+	// crash midway (packs gone from the index but still stored) is
+	// finished by the next prune without another wait.
+	if len(ready) > 0 && slices.ContainsFunc(po.Packs, func(c repo.PruneCandidate) bool { return ready[c.Pack] && !c.Delete }) {
+		flagged := &repo.PruneObject{Created: p.now.UTC()}
+		for _, c := range po.Packs {
+			c.Delete = ready[c.Pack]
+			flagged.Packs = append(flagged.Packs, c)
+		}
+		if err := r.SavePruneObject(ctx, flagged); err != nil {
+			return err
+		}
+		if err := r.DeletePruneObject(ctx, po.ID); err != nil {
+			return err
+		}
+		po = flagged
+	}
 	if err := p.deletePacks(ctx, ready, stored); err != nil {
 		return err
 	}

@@ -17,6 +17,10 @@ const prunePrefix = "prune/"
 type PruneCandidate struct {
 	Pack   ID        `json:"pack"`
 	Marked time.Time `json:"marked"`
+	// Delete says a prune decided to delete the pack (and may have begun:
+	// it can be gone from the index already); the next prune deletes it
+	// without waiting, if still unreferenced.
+	Delete bool `json:"delete,omitempty"`
 }
 
 // PruneObject is one sealed prune/<id> object: the packs a prune marked
