@@ -26,7 +26,7 @@ import (
 // kills (see PruneCrashChild).
 const (
 	pruneChildSpec  = "BACKUPBOT_PRUNE_CHILD_SPEC"
-	pruneChildKill  = "BACKUPBOT_PRUNE_CHILD_KILL_AT"  // the n-th Put or Delete (0: never)
+	pruneChildKill  = "BACKUPBOT_PRUNE_CHILD_KILL_AT"    // the n-th Put or Delete (0: never)
 	pruneChildAfter = "BACKUPBOT_PRUNE_CHILD_KILL_AFTER" // "1": kill after that operation, else before
 	pruneChildLater = "BACKUPBOT_PRUNE_CHILD_LATER"      // how far the child's clock is ahead (a Go duration)
 	pruneCrashGrace = time.Hour
