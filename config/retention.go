@@ -27,6 +27,10 @@ type Retention struct {
 	Schedule string `yaml:"schedule,omitempty"`
 	// Channel is where the job posts its summary.
 	Channel string `yaml:"channel,omitempty"`
+	// PruneGrace is how long an unreferenced pack waits before a cleanup
+	// deletes it while backups may be running (a Go duration, default
+	// 24h): longer than any backup runs.
+	PruneGrace string `yaml:"prune_grace,omitempty"`
 	// Schedules are policies for the snapshots a named schedule made
 	// (tagged schedule=NAME); they win over the target's and the default.
 	Schedules map[string]retention.Policy `yaml:"schedules,omitempty"`
@@ -55,6 +59,12 @@ func (r Retention) Cron() string {
 	return r.Schedule
 }
 
+// Grace is PruneGrace as a duration (0: the engine's default).
+func (r Retention) Grace() time.Duration {
+	d, _ := time.ParseDuration(r.PruneGrace)
+	return d
+}
+
 // Validate checks the block; errors carry the key path for a line number.
 func (r Retention) Validate() error {
 	if err := policyError(r.Policy.Validate(), "retention"); err != nil {
@@ -68,6 +78,11 @@ func (r Retention) Validate() error {
 	if c := r.Cron(); c != "" {
 		if _, err := commands.ParseCron(c); err != nil {
 			return at(err.Error()+`; or "off" for no retention job`, "retention", "schedule")
+		}
+	}
+	if r.PruneGrace != "" {
+		if d, err := time.ParseDuration(r.PruneGrace); err != nil || d <= 0 {
+			return at(fmt.Sprintf("%q is not a positive duration; write e.g. 24h or 36h", r.PruneGrace), "retention", "prune_grace")
 		}
 	}
 	for _, name := range sortedKeys(r.Schedules) {

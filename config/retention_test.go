@@ -28,6 +28,7 @@ retention:
   time_zone: Europe/Berlin
   schedule: "30 4 * * *"
   channel: "#backups"
+  prune_grace: 36h
   schedules:
     hourly: {hourly: {count: 24}, last: 2}
 `
@@ -39,7 +40,7 @@ func TestRetentionBlockLoads(t *testing.T) {
 	}
 	r := f.Retention
 	if r.Daily != (retention.Rule{Count: 7, Type: "incremental"}) || r.Yearly != (retention.Rule{Count: 7, Type: "full"}) ||
-		r.KeepMin != 3 || r.Within != (retention.Within{Days: 14}) || r.Cron() != "30 4 * * *" || r.Channel != "#backups" {
+		r.KeepMin != 3 || r.Within != (retention.Within{Days: 14}) || r.Cron() != "30 4 * * *" || r.Channel != "#backups" || r.Grace() != 36*time.Hour {
 		t.Fatalf("retention block = %+v", r)
 	}
 	group, p := f.RetentionFor("data", "")
@@ -58,7 +59,6 @@ func TestRetentionBlockLoads(t *testing.T) {
 	if (Retention{Schedule: "off"}).Cron() != "" {
 		t.Error("schedule: off does not turn the job off")
 	}
-	_ = time.UTC
 }
 
 func TestRetentionErrorsNameTheLine(t *testing.T) {
@@ -71,6 +71,7 @@ func TestRetentionErrorsNameTheLine(t *testing.T) {
 		{"negative count", base + "retention:\n  daily: {count: -1}\n", []string{"line 6", "retention.daily.count", "0 or more"}},
 		{"bad within", base + "retention:\n  within: 3x\n", []string{"line 6", "within"}},
 		{"bad zone", base + "retention:\n  time_zone: Mars/Olympus\n", []string{"line 6", "retention.time_zone", "not a time zone"}},
+		{"bad grace", base + "retention:\n  prune_grace: 1d\n", []string{"line 6", "retention.prune_grace", "positive duration"}},
 		{"bad cron", base + "retention:\n  schedule: \"every day\"\n", []string{"line 6", "retention.schedule", "off"}},
 		{"unknown key", base + "retention:\n  dialy: {count: 3}\n", []string{"line 6", `unknown key "retention.dialy"`}},
 		{"target policy", "storages:\n  local: {type: local, path: /r}\ntargets:\n  data:\n    paths: [/d]\n    retention:\n      monthly: {count: 2, type: weekly}\n", []string{"line 7", "targets.data.retention.monthly.type"}},

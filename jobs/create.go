@@ -56,7 +56,7 @@ func (w *Worker) create(ctx context.Context, j *Job) (*Result, error) {
 			Type:              string(c.Type),
 			Name:              c.Name,
 			Target:            t.Name,
-			Tags:              tagMap(c.Tags),
+			Tags:              withSchedule(tagMap(c.Tags), j.Meta.Schedule),
 			Compress:          c.Compress,
 			RequireEncryption: c.Encrypt,
 			Retention:         time.Duration(c.Retention) * 24 * time.Hour,

@@ -16,6 +16,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/policy"
 )
 
@@ -111,7 +112,7 @@ func (w *Worker) schedule(ctx context.Context, j *Job) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		return scheduleList(all), nil
+		return w.scheduleList(ctx, all), nil
 	case commands.ScheduleDelete:
 		n, err := w.rdb.HDel(ctx, schedulesKey, c.Name).Result()
 		if err != nil {
@@ -208,26 +209,69 @@ func scheduleResult(verb string, e *ScheduleEntry) *Result {
 	}
 }
 
-func scheduleList(all []*ScheduleEntry) *Result {
-	res := &Result{Summary: fmt.Sprintf("%d schedules", len(all)), Data: rawJSON(all)}
-	if len(all) == 0 {
-		res.Summary = "No schedules yet: add one with schedule --action create --name daily --cron \"0 2 * * *\""
-		return res
+// scheduleList shows every schedule, the built-in retention one too, with
+// its next run and how its last run ended; a failed last run stands out.
+func (w *Worker) scheduleList(ctx context.Context, all []*ScheduleEntry) *Result {
+	type row struct {
+		cells  []string
+		failed bool
 	}
-	rows := make([][]string, len(all))
-	for i, e := range all {
+	var rows []row
+	failed := 0
+	store := statusStore{w.rdb}
+	for _, e := range all {
 		last := "never"
 		if !e.LastRun.IsZero() {
 			last = e.LastRun.Local().Format("01-02 15:04") + " (job " + e.LastJob + ")"
 		}
+		result, bad := lastResult(ctx, store, nonEmpty(e.LastJob))
 		st := e.Storage.Name
 		if st == "" {
 			st = "default"
 		}
-		rows[i] = []string{e.Name, e.Cron, string(e.Type), e.Target, st, e.Next.Local().Format("01-02 15:04"), last, e.Owner.Display()}
+		rows = append(rows, row{[]string{e.Name, e.Cron, string(e.Type), e.Target, st, e.Next.Local().Format("01-02 15:04"), last, result, e.Owner.Display()}, bad})
 	}
-	res.Fields = []Field{{"Schedules", strings.TrimRight(table([]string{"NAME", "CRON", "TYPE", "TARGET", "STORAGE", "NEXT", "LAST", "OWNER"}, rows), "\n")}}
+	if cfg := w.config(); cfg.Retention.Cron() != "" {
+		rs, err := loadRetentionState(ctx, w.rdb)
+		if err == nil {
+			next, last := "at the scheduler's start", "never"
+			if !rs.Next.IsZero() {
+				next = rs.Next.Local().Format("01-02 15:04")
+			}
+			if !rs.LastRun.IsZero() {
+				last = rs.LastRun.Local().Format("01-02 15:04") + " (jobs " + strings.Join(rs.LastJobs, ", ") + ")"
+			}
+			result, bad := lastResult(ctx, store, rs.LastJobs)
+			rows = append(rows, row{[]string{RetentionSchedule + " (built-in)", cfg.Retention.Cron(), "cleanup", "all", "every", next, last, result, "system"}, bad})
+		}
+	}
+	res := &Result{Summary: fmt.Sprintf("%d schedules", len(all)), Data: rawJSON(all)}
+	if len(all) == 0 {
+		res.Summary = "No schedules yet: add one with schedule --action create --name daily --cron \"0 2 * * *\""
+	}
+	if len(rows) == 0 {
+		return res
+	}
+	cells := make([][]string, len(rows))
+	for i, r := range rows {
+		cells[i] = r.cells
+		if r.failed {
+			failed++
+			cells[i][0] = "⚠ " + cells[i][0]
+		}
+	}
+	if failed > 0 {
+		res.Summary += fmt.Sprintf(", %d failed last time (marked ⚠)", failed)
+	}
+	res.Fields = []Field{{"Schedules", strings.TrimRight(table([]string{"NAME", "CRON", "TYPE", "TARGET", "STORAGE", "NEXT", "LAST", "RESULT", "OWNER"}, cells), "\n")}}
 	return res
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }
 
 // SchedulerOptions tune a Scheduler; the zero value is what the service uses.
@@ -238,6 +282,11 @@ type SchedulerOptions struct {
 	// when the leader dies, another process takes over within this time.
 	LeaderTTL time.Duration
 	Logger    *slog.Logger
+	// Config, when set, gives the retention block: the built-in retention
+	// schedule fires on retention.schedule (see fireRetention).
+	Config func() *config.File
+	// Now is the scheduler's clock (nil: time.Now), for tests.
+	Now func() time.Time
 }
 
 // Scheduler fires the stored schedules: at each schedule's time it
@@ -296,6 +345,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}()
 	for {
 		now := time.Now()
+		if s.o.Now != nil {
+			now = s.o.Now()
+		}
 		isLeader, err := s.lead(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.o.Logger.Warn("scheduler cannot reach Redis; retrying", "err", err)
@@ -341,6 +393,9 @@ func (s *Scheduler) fireDue(ctx context.Context, now time.Time) {
 		if err := s.fire(ctx, e, now); err != nil {
 			s.o.Logger.Warn("scheduled backup not enqueued", "schedule", e.Name, "err", err)
 		}
+	}
+	if err := s.fireRetention(ctx, now); err != nil {
+		s.o.Logger.Warn("retention job not enqueued", "err", err)
 	}
 }
 

@@ -83,6 +83,12 @@ func (e *Engine) Cleanup(ctx context.Context, req CleanupRequest) (*CleanupResul
 	res.Kept = len(keep)
 	p := &pruner{e: e, r: e.repo, now: now, grace: req.Grace, lock: lock, res: res}
 	if err := p.run(ctx, keep, remove, all, req.DryRun); err != nil {
+		if req.DryRun && ctx.Err() == nil {
+			// The plan stands; only the space it would free is unknown.
+			res.Reclaimable = -1
+			res.Warnings = append(res.Warnings, "the space a cleanup would free is unknown: "+err.Error())
+			return res, nil
+		}
 		return res, err
 	}
 	return res, nil

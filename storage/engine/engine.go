@@ -271,8 +271,10 @@ type CleanupResult struct {
 	// PacksRescued were candidates a snapshot came to reference.
 	PacksRescued int `json:"packs_rescued,omitempty"`
 	// Reclaimable is what the repository shrinks by once every
-	// unreferenced pack is deleted (the dry run's promise).
-	Reclaimable int64 `json:"reclaimable"`
+	// unreferenced pack is deleted (the dry run's promise); -1 when a dry
+	// run could not tell (Warnings says why).
+	Reclaimable int64    `json:"reclaimable"`
+	Warnings    []string `json:"warnings,omitempty"`
 }
 
 // RetentionDecision is the verdict on one snapshot.
