@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,12 @@ type Retention struct {
 	// deletes it while backups may be running (a Go duration, default
 	// 24h): longer than any backup runs.
 	PruneGrace string `yaml:"prune_grace,omitempty"`
+	// MaxUnused is the share of unused bytes in kept packs tolerated
+	// before a cleanup repacks them ("5%", the default; "off" never
+	// repacks). MaxRepackSize bounds the packs rewritten by one cleanup
+	// ("2GiB"; default no bound).
+	MaxUnused     string `yaml:"max_unused,omitempty"`
+	MaxRepackSize string `yaml:"max_repack_size,omitempty"`
 	// Schedules are policies for the snapshots a named schedule made
 	// (tagged schedule=NAME); they win over the target's and the default.
 	Schedules map[string]retention.Policy `yaml:"schedules,omitempty"`
@@ -65,6 +72,50 @@ func (r Retention) Grace() time.Duration {
 	return d
 }
 
+// Repack returns MaxUnused as a fraction (0: the engine's default, -1:
+// off) and MaxRepackSize in bytes (0: no bound).
+func (r Retention) Repack() (maxUnused float64, maxSize int64) {
+	maxUnused, _ = parsePercent(r.MaxUnused)
+	maxSize, _ = parseSize(r.MaxRepackSize)
+	return maxUnused, maxSize
+}
+
+func parsePercent(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	switch s {
+	case "":
+		return 0, nil
+	case "off":
+		return -1, nil
+	}
+	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if err != nil || !strings.HasSuffix(s, "%") || v < 0 || v > 100 {
+		return 0, fmt.Errorf("%q is not a percentage; write e.g. 5%% (or off)", s)
+	}
+	return v / 100, nil
+}
+
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}}
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+			if err != nil || v <= 0 {
+				break
+			}
+			return int64(v * float64(u.mult)), nil
+		}
+	}
+	return 0, fmt.Errorf("%q is not a size; write e.g. 2GiB or 500MB", s)
+}
+
 // Validate checks the block; errors carry the key path for a line number.
 func (r Retention) Validate() error {
 	if err := policyError(r.Policy.Validate(), "retention"); err != nil {
@@ -84,6 +135,12 @@ func (r Retention) Validate() error {
 		if d, err := time.ParseDuration(r.PruneGrace); err != nil || d <= 0 {
 			return at(fmt.Sprintf("%q is not a positive duration; write e.g. 24h or 36h", r.PruneGrace), "retention", "prune_grace")
 		}
+	}
+	if _, err := parsePercent(r.MaxUnused); err != nil {
+		return at(err.Error(), "retention", "max_unused")
+	}
+	if _, err := parseSize(r.MaxRepackSize); err != nil {
+		return at(err.Error(), "retention", "max_repack_size")
 	}
 	for _, name := range sortedKeys(r.Schedules) {
 		if err := policyError(r.Schedules[name].Validate(), "retention", "schedules", name); err != nil {

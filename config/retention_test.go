@@ -29,6 +29,8 @@ retention:
   schedule: "30 4 * * *"
   channel: "#backups"
   prune_grace: 36h
+  max_unused: 10%
+  max_repack_size: 2GiB
   schedules:
     hourly: {hourly: {count: 24}, last: 2}
 `
@@ -42,6 +44,12 @@ func TestRetentionBlockLoads(t *testing.T) {
 	if r.Daily != (retention.Rule{Count: 7, Type: "incremental"}) || r.Yearly != (retention.Rule{Count: 7, Type: "full"}) ||
 		r.KeepMin != 3 || r.Within != (retention.Within{Days: 14}) || r.Cron() != "30 4 * * *" || r.Channel != "#backups" || r.Grace() != 36*time.Hour {
 		t.Fatalf("retention block = %+v", r)
+	}
+	if mu, ms := r.Repack(); mu != 0.1 || ms != 2<<30 {
+		t.Errorf("repack settings %v %v", mu, ms)
+	}
+	if mu, _ := (Retention{MaxUnused: "off"}).Repack(); mu != -1 {
+		t.Errorf("max_unused: off = %v", mu)
 	}
 	group, p := f.RetentionFor("data", "")
 	if group != "data" || p.Weekly.Type != "differential" || p.Location.String() != "Europe/Berlin" {
@@ -72,6 +80,8 @@ func TestRetentionErrorsNameTheLine(t *testing.T) {
 		{"bad within", base + "retention:\n  within: 3x\n", []string{"line 6", "within"}},
 		{"bad zone", base + "retention:\n  time_zone: Mars/Olympus\n", []string{"line 6", "retention.time_zone", "not a time zone"}},
 		{"bad grace", base + "retention:\n  prune_grace: 1d\n", []string{"line 6", "retention.prune_grace", "positive duration"}},
+		{"bad max_unused", base + "retention:\n  max_unused: 5\n", []string{"line 6", "retention.max_unused", "percentage"}},
+		{"bad max_repack_size", base + "retention:\n  max_repack_size: lots\n", []string{"line 6", "retention.max_repack_size", "not a size"}},
 		{"bad cron", base + "retention:\n  schedule: \"every day\"\n", []string{"line 6", "retention.schedule", "off"}},
 		{"unknown key", base + "retention:\n  dialy: {count: 3}\n", []string{"line 6", `unknown key "retention.dialy"`}},
 		{"target policy", "storages:\n  local: {type: local, path: /r}\ntargets:\n  data:\n    paths: [/d]\n    retention:\n      monthly: {count: 2, type: weekly}\n", []string{"line 7", "targets.data.retention.monthly.type"}},

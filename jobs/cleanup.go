@@ -41,6 +41,7 @@ func (w *Worker) cleanup(ctx context.Context, j *Job) (*Result, error) {
 		Grace:     cfg.Retention.Grace(),
 		Now:       w.now(),
 	}
+	req.MaxUnused, req.MaxRepackSize = cfg.Retention.Repack()
 	if req.Target == "all" {
 		req.Target = ""
 	}
@@ -75,6 +76,9 @@ func cleanupResult(storageName string, cr *engine.CleanupResult) *Result {
 		res.Fields = append(res.Fields, Field{"Would free", humanBytes(cr.Reclaimable)})
 	} else if !cr.DryRun {
 		res.Fields = append(res.Fields, Field{"Packs deleted", humanCount(int64(cr.PacksDeleted))}, Field{"Freed", humanBytes(cr.BytesFreed)})
+		if cr.PacksRepacked > 0 {
+			res.Fields = append(res.Fields, Field{"Repacked", fmt.Sprintf("%d mostly unused or small packs, their used data rewritten in %s", cr.PacksRepacked, humanBytes(cr.BytesWritten))})
+		}
 		if cr.PacksPending > 0 {
 			res.Fields = append(res.Fields, Field{"Pending", fmt.Sprintf("%s in %d packs, deleted by a later cleanup after the grace period", humanBytes(cr.BytesPending), cr.PacksPending)})
 		}

@@ -33,6 +33,7 @@ func (a *app) cleanup(ctx context.Context, c *commands.Cleanup) error {
 		OlderThan: time.Duration(c.OlderThan) * 24 * time.Hour, KeepMin: c.KeepMin, Type: string(c.Type), Target: c.Target, DryRun: c.DryRun,
 		Policy: a.cfg.RetentionFor, Grace: a.cfg.Retention.Grace(),
 	}
+	req.MaxUnused, req.MaxRepackSize = a.cfg.Retention.Repack()
 	if req.Target == "all" {
 		req.Target = ""
 	}

@@ -81,7 +81,10 @@ func (e *Engine) Cleanup(ctx context.Context, req CleanupRequest) (*CleanupResul
 		}
 	}
 	res.Kept = len(keep)
-	p := &pruner{e: e, r: e.repo, now: now, grace: req.Grace, lock: lock, res: res}
+	if req.MaxUnused == 0 {
+		req.MaxUnused = DefaultMaxUnused
+	}
+	p := &pruner{e: e, r: e.repo, now: now, grace: req.Grace, lock: lock, res: res, maxUnused: req.MaxUnused, maxRepack: req.MaxRepackSize}
 	if err := p.run(ctx, keep, remove, all, req.DryRun); err != nil {
 		if req.DryRun && ctx.Err() == nil {
 			// The plan stands; only the space it would free is unknown.
@@ -146,6 +149,9 @@ type pruner struct {
 	grace time.Duration
 	lock  *repo.Lock
 	res   *CleanupResult
+
+	maxUnused float64 // negative: no repacking
+	maxRepack int64
 }
 
 func (p *pruner) run(ctx context.Context, keep, remove, all []*repo.Snapshot, dryRun bool) error {
@@ -160,11 +166,17 @@ func (p *pruner) run(ctx context.Context, keep, remove, all []*repo.Snapshot, dr
 		return err
 	}
 	refs := newReferences(r)
+	var usedBlobs map[repo.ID]bool
+	if p.maxUnused >= 0 {
+		usedBlobs = map[repo.ID]bool{}
+		refs.blobs = usedBlobs
+	}
 	for _, sn := range keep {
 		if err := refs.walk(ctx, sn.Tree); err != nil {
 			return err
 		}
 	}
+	refs.blobs = nil
 	kept := refs.snapshotPacks()
 	// Packs only the removed snapshots use: referenced until now, so a
 	// candidate among them is rescued and marked afresh below.
@@ -203,6 +215,13 @@ func (p *pruner) run(ctx context.Context, keep, remove, all []*repo.Snapshot, dr
 			p.res.Reclaimable += size
 		}
 	}
+	var plan []packUse
+	if usedBlobs != nil {
+		plan = p.planRepack(usedBlobs, kept, p.maxUnused, p.maxRepack)
+		for _, u := range plan {
+			p.res.Reclaimable += u.unused()
+		}
+	}
 	if dryRun {
 		return nil
 	}
@@ -225,6 +244,12 @@ func (p *pruner) run(ctx context.Context, keep, remove, all []*repo.Snapshot, dr
 			ready[id] = true
 		}
 	}
+	// Packs to repack become candidates too (hidden from here on); once
+	// their used blobs are copied they are redundant.
+	for _, u := range plan {
+		po.Packs = append(po.Packs, repo.PruneCandidate{Pack: u.id, Marked: p.now.UTC()})
+		unref[u.id] = u.size
+	}
 	slices.SortFunc(po.Packs, func(a, b repo.PruneCandidate) int { return bytes.Compare(a.Pack[:], b.Pack[:]) })
 	if len(po.Packs) > 0 {
 		if err := r.SavePruneObject(ctx, po); err != nil {
@@ -240,6 +265,23 @@ func (p *pruner) run(ctx context.Context, keep, remove, all []*repo.Snapshot, dr
 	}
 	if len(po.Packs) == 0 {
 		return nil
+	}
+	if len(plan) > 0 {
+		// Reload so the planned packs are hidden, copy, and reload so
+		// the copies are where their blobs are read from.
+		r.Index.Reset()
+		if err := r.LoadIndex(ctx); err != nil {
+			return err
+		}
+		written, err := p.repack(ctx, plan, usedBlobs)
+		if err != nil {
+			return err
+		}
+		p.res.PacksRepacked, p.res.BytesWritten = len(plan), written
+		r.Index.Reset()
+		if err := r.LoadIndex(ctx); err != nil {
+			return err
+		}
 	}
 	if len(ready) < len(po.Packs) {
 		alone, err := p.alone(ctx)
@@ -304,6 +346,7 @@ func (p *pruner) run(ctx context.Context, keep, remove, all []*repo.Snapshot, dr
 			}
 		}
 	}
+	p.res.BytesFreed = max(0, p.res.BytesFreed-p.res.BytesWritten)
 	r.Index.Reset()
 	return r.LoadIndex(ctx)
 }

@@ -251,6 +251,12 @@ type CleanupRequest struct {
 	Grace time.Duration
 	// Now stands for the clock (zero: time.Now), for expiry and tests.
 	Now time.Time
+	// MaxUnused is the share of unused bytes in the packs kept that is
+	// tolerated before they are repacked (0: DefaultMaxUnused; negative:
+	// never repack). MaxRepackSize bounds the bytes of packs rewritten in
+	// one cleanup (0: no bound).
+	MaxUnused     float64
+	MaxRepackSize int64
 	// DryRun reports what would be removed and removes nothing.
 	DryRun bool
 }
@@ -270,6 +276,11 @@ type CleanupResult struct {
 	BytesPending int64 `json:"bytes_pending,omitempty"`
 	// PacksRescued were candidates a snapshot came to reference.
 	PacksRescued int `json:"packs_rescued,omitempty"`
+	// PacksRepacked were mostly unused (or small) packs whose used blobs
+	// were copied into BytesWritten of new packs; the old ones go like
+	// any candidate. BytesFreed is net of BytesWritten.
+	PacksRepacked int   `json:"packs_repacked,omitempty"`
+	BytesWritten  int64 `json:"bytes_written,omitempty"`
 	// Reclaimable is what the repository shrinks by once every
 	// unreferenced pack is deleted (the dry run's promise); -1 when a dry
 	// run could not tell (Warnings says why).

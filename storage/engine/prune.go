@@ -16,6 +16,8 @@ type references struct {
 	r     *repo.Repository
 	seen  map[repo.ID]bool // trees walked
 	packs map[repo.ID]bool
+	// blobs, when not nil, collects every blob used (for repacking).
+	blobs map[repo.ID]bool
 }
 
 func newReferences(r *repo.Repository) *references {
@@ -45,6 +47,9 @@ func (x *references) walk(ctx context.Context, id repo.ID) error {
 		return fmt.Errorf("tree %s is missing from the index; run verify --fix before a cleanup", id.Short())
 	}
 	x.packs[loc.Pack] = true
+	if x.blobs != nil {
+		x.blobs[id] = true
+	}
 	t, err := x.r.LoadTree(ctx, id)
 	if err != nil {
 		return fmt.Errorf("%w; run verify before a cleanup", err)
@@ -53,6 +58,9 @@ func (x *references) walk(ctx context.Context, id repo.ID) error {
 		for _, b := range n.Content {
 			if l, ok := x.r.Index.Lookup(b); ok {
 				x.packs[l.Pack] = true
+			}
+			if x.blobs != nil {
+				x.blobs[b] = true
 			}
 		}
 		if n.Subtree != nil {

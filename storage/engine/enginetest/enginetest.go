@@ -44,6 +44,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) backend.Backend) {
 		{"Naming", s.naming},
 		{"Cleanup", s.cleanup},
 		{"PruneBesideBackups", s.pruneBesideBackups},
+		{"RepackFreesUnusedSpace", s.repack},
 		{"Keys", s.keys},
 		{"VerifyFixRebuildsIndex", s.fixIndex},
 	}

@@ -2,6 +2,7 @@ package enginetest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
@@ -223,5 +224,58 @@ func (s *suite) pruneBesideBackups(t *testing.T) {
 	out := t.TempDir()
 	restore(t, e, engine.RestoreRequest{Snapshot: "latest", Target: "data", To: out})
 	compareTrees(t, filepath.Join(dir, "s2"), filepath.Join(out, dir, "s2"))
+	verifyClean(t, e)
+}
+
+// repack: after a cleanup forgets the backup that used 80% of every
+// pack, repacking frees at least 75% of the repository, and the backup
+// left restores exactly.
+func (s *suite) repack(t *testing.T) {
+	b := s.backend(t)
+	e := open(t, b, Password)
+	ctx := context.Background()
+	dir := t.TempDir()
+	all, some := filepath.Join(dir, "all"), filepath.Join(dir, "some")
+	for i := range 40 {
+		data := randomBytes(uint64(9000+i), 600<<10)
+		write(t, filepath.Join(all, fmt.Sprintf("f%02d", i)), data, 0o644)
+		if i%5 == 0 {
+			write(t, filepath.Join(some, fmt.Sprintf("f%02d", i)), data, 0o644)
+		}
+	}
+	backup(t, e, engine.BackupRequest{Paths: []string{all}, Type: engine.TypeFull, Target: "data"})
+	time.Sleep(10 * time.Millisecond)
+	kept := backup(t, e, engine.BackupRequest{Paths: []string{some}, Type: engine.TypeFull, Target: "data"})
+	last1 := func(target, _ string) (string, retention.Policy) { return target, retention.Policy{Last: 1} }
+
+	noRepack, err := e.Cleanup(ctx, engine.CleanupRequest{Policy: last1, DryRun: true, MaxUnused: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dry, err := e.Cleanup(ctx, engine.CleanupRequest{Policy: last1, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := sizeWithoutLocks(t, b)
+	res, err := e.Cleanup(ctx, engine.CleanupRequest{Policy: last1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := sizeWithoutLocks(t, b)
+	freed := before - after
+	t.Logf("%d bytes before, %d after: freed %d (%.0f%%); %d packs repacked into %d bytes; the dry run said %d (%d without repacking)",
+		before, after, freed, 100*float64(freed)/float64(before), res.PacksRepacked, res.BytesWritten, dry.Reclaimable, noRepack.Reclaimable)
+	if freed*4 < before*3 {
+		t.Fatalf("repacking freed %d of %d bytes; want at least 75%%", freed, before)
+	}
+	if noRepack.Reclaimable*4 >= before {
+		t.Fatalf("without repacking %d of %d bytes would be reclaimable: the data is not spread over the packs as the test means", noRepack.Reclaimable, before)
+	}
+	if d := freed - dry.Reclaimable; d > before/100 || -d > before/100 {
+		t.Errorf("the dry run said %d, the cleanup freed %d", dry.Reclaimable, freed)
+	}
+	out := t.TempDir()
+	restore(t, e, engine.RestoreRequest{Snapshot: kept.Snapshot.ID, To: out})
+	compareTrees(t, some, filepath.Join(out, some))
 	verifyClean(t, e)
 }
