@@ -10,6 +10,7 @@ import (
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/policy"
 	"github.com/backupbot/backupbot/storage/retention"
 )
 
@@ -163,5 +164,65 @@ func TestAFailedScheduleStandsOutInTheList(t *testing.T) {
 	list := field(res, "Schedules")
 	if !strings.Contains(list, "⚠ nightly") || !strings.Contains(list, "FAILED: ") || !strings.Contains(list, "does not exist") || !strings.Contains(res.Summary, "1 failed last time") {
 		t.Errorf("a schedule whose last run failed does not stand out: %q\n%s", res.Summary, list)
+	}
+}
+
+func TestOnlyTheOwnerOrAnAdminChangesASchedule(t *testing.T) {
+	h := newHarness(t)
+	h.cfg = testConfig(t.TempDir(), map[string]string{"data": t.TempDir()})
+	cfg := policy.DefaultConfig()
+	cfg.Bindings = map[string][]string{"admin": {"console:alice"}, "operator": {"console:bob", "console:carol"}}
+	pol, err := policy.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := h.deps()
+	deps.Policy = func() Rechecker { return pol }
+	h.startWorker(deps, WorkerOptions{})
+	bob := policy.Identity{Platform: "console", UserID: "bob", UserName: "bob"}
+	carol := policy.Identity{Platform: "console", UserID: "carol", UserName: "carol"}
+	as := func(who policy.Identity, cmd commands.Command) Event {
+		t.Helper()
+		meta, err := h.client.Enqueue(context.Background(), cmd, Meta{Requester: who, Channel: "ops"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.waitFinal(meta.JobID, 5*time.Second)
+	}
+	owner := func(name string) string {
+		e, err := (scheduleStore{h.rdb}).get(context.Background(), name)
+		if err != nil || e == nil {
+			t.Fatalf("schedule %s: %v", name, err)
+		}
+		return e.Owner.UserID
+	}
+	if ev := as(alice, &commands.Schedule{Op: commands.ScheduleCreate, Name: "admins", Cron: "@daily", Target: "data"}); ev.Kind != EventSucceeded {
+		t.Fatalf("create as admin: %s %s", ev.Kind, ev.Error)
+	}
+	for _, cmd := range []*commands.Schedule{
+		{Op: commands.ScheduleUpdate, Name: "admins", Cron: "@hourly"},
+		{Op: commands.ScheduleDelete, Name: "admins"},
+	} {
+		ev := as(bob, cmd)
+		if ev.Kind != EventFailed || !strings.Contains(ev.Error, "only its owner or an admin") || !strings.Contains(ev.Error, "alice") {
+			t.Errorf("an operator's %s of the admin's schedule: %s %q; want it refused, naming the owner", cmd.Op, ev.Kind, ev.Error)
+		}
+	}
+	if owner("admins") != "alice" {
+		t.Error("a refused update changed the owner")
+	}
+	// Bob's own schedule: carol (operator) may not touch it, bob may, and
+	// alice (admin) may; it then runs as alice, who changed it last.
+	if ev := as(bob, &commands.Schedule{Op: commands.ScheduleCreate, Name: "bobs", Cron: "@daily", Target: "data"}); ev.Kind != EventSucceeded {
+		t.Fatalf("create as operator: %s %s", ev.Kind, ev.Error)
+	}
+	if ev := as(carol, &commands.Schedule{Op: commands.ScheduleUpdate, Name: "bobs", Cron: "@hourly"}); ev.Kind != EventFailed {
+		t.Errorf("another operator updated bob's schedule: %s", ev.Kind)
+	}
+	if ev := as(bob, &commands.Schedule{Op: commands.ScheduleUpdate, Name: "bobs", Cron: "@hourly"}); ev.Kind != EventSucceeded {
+		t.Errorf("the owner's update: %s %s", ev.Kind, ev.Error)
+	}
+	if ev := as(alice, &commands.Schedule{Op: commands.ScheduleUpdate, Name: "bobs", Retention: 30}); ev.Kind != EventSucceeded || owner("bobs") != "alice" {
+		t.Errorf("the admin's update: %s %s, owner now %s; want it done and the schedule running as alice", ev.Kind, ev.Error, owner("bobs"))
 	}
 }

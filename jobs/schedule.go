@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -114,6 +115,15 @@ func (w *Worker) schedule(ctx context.Context, j *Job) (*Result, error) {
 		}
 		return w.scheduleList(ctx, all), nil
 	case commands.ScheduleDelete:
+		e, err := store.get(ctx, c.Name)
+		if err != nil {
+			return nil, err
+		}
+		if e != nil {
+			if err := w.mayChangeSchedule(e, j.Meta.Requester, "delete"); err != nil {
+				return nil, err
+			}
+		}
 		n, err := w.rdb.HDel(ctx, schedulesKey, c.Name).Result()
 		if err != nil {
 			return nil, fmt.Errorf("delete schedule %s in Redis: %w", c.Name, err)
@@ -159,6 +169,14 @@ func (w *Worker) schedule(ctx context.Context, j *Job) (*Result, error) {
 		if e == nil {
 			return nil, permanent(fmt.Errorf("there is no schedule %q (create it with --action create)", c.Name))
 		}
+		if err := w.mayChangeSchedule(e, j.Meta.Requester, "update"); err != nil {
+			return nil, err
+		}
+		// It runs as whoever changed it last (and is re-checked as them).
+		e.Owner = j.Meta.Requester
+		if j.Meta.Channel != "" {
+			e.Channel = j.Meta.Channel
+		}
 		if c.Cron != "" {
 			sched, err := parseCron(string(c.Cron))
 			if err != nil {
@@ -188,6 +206,24 @@ func (w *Worker) schedule(ctx context.Context, j *Job) (*Result, error) {
 		return scheduleResult("updated", e), nil
 	}
 	return nil, permanent(fmt.Errorf("unknown schedule operation %q: use create, update, delete or list", c.Op))
+}
+
+// mayChangeSchedule lets only a schedule's owner or an admin (a holder of
+// the policy's admin role) update or delete it. Without a policy every
+// requester may, as every job passes then.
+func (w *Worker) mayChangeSchedule(e *ScheduleEntry, who policy.Identity, verb string) error {
+	if e.Owner.Same(who) || w.deps.Policy == nil {
+		return nil
+	}
+	pol := w.deps.Policy()
+	roles, ok := pol.(interface{ RolesOf(policy.Identity) []string })
+	if pol == nil || !ok || roles == (*policy.Policy)(nil) {
+		return nil
+	}
+	if slices.Contains(roles.RolesOf(who), "admin") {
+		return nil
+	}
+	return permanent(fmt.Errorf("not allowed: schedule %s belongs to %s; only its owner or an admin may %s it", e.Name, e.Owner.Display(), verb))
 }
 
 func scheduleFields(e *ScheduleEntry) []Field {
