@@ -216,7 +216,9 @@ func (w *Worker) mayChangeSchedule(e *ScheduleEntry, who policy.Identity, verb s
 		return nil
 	}
 	pol := w.deps.Policy()
-	roles, ok := pol.(interface{ RolesOf(policy.Identity) []string })
+	roles, ok := pol.(interface {
+		RolesOf(policy.Identity) []string
+	})
 	if pol == nil || !ok || roles == (*policy.Policy)(nil) {
 		return nil
 	}
