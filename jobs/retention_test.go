@@ -226,3 +226,48 @@ func TestOnlyTheOwnerOrAnAdminChangesASchedule(t *testing.T) {
 		t.Errorf("the admin's update: %s %s, owner now %s; want it done and the schedule running as alice", ev.Kind, ev.Error, owner("bobs"))
 	}
 }
+
+func TestAScheduleOfEachKindFiresAndItsResultShows(t *testing.T) {
+	h := newEngineHarness(t, WorkerOptions{})
+	h.run(&commands.Create{Type: commands.TypeFull, Target: "data", Compress: true})
+	kinds := map[string]commands.ScheduleKind{"nightly": commands.ScheduleBackup, "check": commands.ScheduleVerifyDeep,
+		"quick": commands.ScheduleVerify, "tidy": commands.ScheduleCleanup}
+	for name, kind := range kinds {
+		e := &ScheduleEntry{Name: name, Cron: "@every 1h", Kind: kind, Type: commands.TypeIncremental, Target: "data", Owner: alice, Channel: "ops",
+			CreatedAt: time.Now(), UpdatedAt: time.Now(), Next: time.Now().Add(-time.Second)}
+		if _, err := (scheduleStore{h.rdb}).put(context.Background(), e, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := NewScheduler(h.client, h.rdb, SchedulerOptions{Tick: 20 * time.Millisecond, Logger: quietLogger()})
+	go func() { _ = s.Run(ctx) }()
+	want := map[string]string{"nightly": "create", "check": "verify", "quick": "verify", "tidy": "cleanup"}
+	for name, action := range want {
+		ev, ok := h.events.wait(30*time.Second, func(e Event) bool { return e.Meta.Schedule == name && e.Kind.Final() })
+		if !ok || ev.Kind != EventSucceeded {
+			t.Fatalf("schedule %s: %+v; want its job to succeed", name, ev)
+		}
+		st, err := h.client.Status(context.Background(), ev.Meta.JobID)
+		if err != nil || st.Action != action {
+			t.Errorf("schedule %s ran %q (%v), want %s", name, st.Action, err, action)
+		}
+		if depth := map[string]string{"check": "Verify (deep)", "quick": "Verify (quick)"}[name]; depth != "" && !strings.HasPrefix(ev.Result.Summary, depth) {
+			t.Errorf("schedule %s: %q, want %s", name, ev.Result.Summary, depth)
+		}
+	}
+	ev := h.run(&commands.Schedule{Op: commands.ScheduleList})
+	list := field(ev.Result, "Schedules")
+	for name, kind := range map[string]string{"nightly": "incremental", "check": "verify-deep", "quick": "verify", "tidy": "cleanup"} {
+		line := ""
+		for l := range strings.SplitSeq(list, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), name+" ") {
+				line = l
+			}
+		}
+		if !strings.Contains(line, kind) || !strings.Contains(line, "succeeded") {
+			t.Errorf("schedule list line of %s: %q; want its kind %s and its last result", name, line, kind)
+		}
+	}
+}

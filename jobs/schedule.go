@@ -24,12 +24,14 @@ import (
 // ScheduleEntry is one recurring backup, as `schedule --action create`
 // stored it in Redis (hash backupbot:schedules, one JSON value per name).
 type ScheduleEntry struct {
-	Name      string              `json:"name"`
-	Cron      string              `json:"cron"`
-	Type      commands.BackupType `json:"type"`
-	Target    string              `json:"target"`
-	Storage   commands.StorageRef `json:"storage"`
-	Retention commands.Days       `json:"retention,omitempty"`
+	Name string `json:"name"`
+	Cron string `json:"cron"`
+	// Kind is what it runs (empty: a backup).
+	Kind      commands.ScheduleKind `json:"kind,omitempty"`
+	Type      commands.BackupType   `json:"type"`
+	Target    string                `json:"target"`
+	Storage   commands.StorageRef   `json:"storage"`
+	Retention commands.Days         `json:"retention,omitempty"`
 	// Owner is who created the schedule; its backups run as them (and stop
 	// running, refused by the policy re-check, if they lose the role).
 	Owner     policy.Identity `json:"owner"`
@@ -141,7 +143,7 @@ func (w *Worker) schedule(ctx context.Context, j *Job) (*Result, error) {
 			return nil, err
 		}
 		e := &ScheduleEntry{
-			Name: c.Name, Cron: string(c.Cron), Type: c.Type, Target: c.Target, Storage: c.Storage, Retention: c.Retention,
+			Name: c.Name, Cron: string(c.Cron), Kind: c.Kind, Type: c.Type, Target: c.Target, Storage: c.Storage, Retention: c.Retention,
 			Owner: j.Meta.Requester, Channel: j.Meta.Channel, CreatedAt: now, UpdatedAt: now, Next: sched.Next(now),
 		}
 		if e.Type == "" {
@@ -184,6 +186,9 @@ func (w *Worker) schedule(ctx context.Context, j *Job) (*Result, error) {
 			}
 			e.Cron, e.Next = string(c.Cron), sched.Next(now)
 		}
+		if c.Kind != "" {
+			e.Kind = c.Kind
+		}
 		if c.Type != "" {
 			e.Type = c.Type
 		}
@@ -208,6 +213,34 @@ func (w *Worker) schedule(ctx context.Context, j *Job) (*Result, error) {
 	return nil, permanent(fmt.Errorf("unknown schedule operation %q: use create, update, delete or list", c.Op))
 }
 
+// command is the work one firing of the schedule enqueues.
+func (e *ScheduleEntry) command() commands.Command {
+	switch e.Kind {
+	case commands.ScheduleVerify, commands.ScheduleVerifyDeep:
+		return &commands.Verify{All: true, Deep: e.Kind == commands.ScheduleVerifyDeep, Storage: e.Storage}
+	case commands.ScheduleCleanup:
+		target := e.Target
+		if target == "all" {
+			target = ""
+		}
+		return &commands.Cleanup{Target: target, Storage: e.Storage, Force: true}
+	}
+	return &commands.Create{Type: e.Type, Target: e.Target, Storage: e.Storage, Retention: e.Retention, Compress: true}
+}
+
+// what says in words what the schedule runs.
+func (e *ScheduleEntry) what() string {
+	switch e.Kind {
+	case commands.ScheduleVerify:
+		return "quick verify of every backup"
+	case commands.ScheduleVerifyDeep:
+		return "deep verify of every backup"
+	case commands.ScheduleCleanup:
+		return "cleanup of " + e.Target + " by the retention policies"
+	}
+	return fmt.Sprintf("%s backup of %s", e.Type, e.Target)
+}
+
 // mayChangeSchedule lets only a schedule's owner or an admin (a holder of
 // the policy's admin role) update or delete it. Without a policy every
 // requester may, as every job passes then.
@@ -229,7 +262,7 @@ func (w *Worker) mayChangeSchedule(e *ScheduleEntry, who policy.Identity, verb s
 }
 
 func scheduleFields(e *ScheduleEntry) []Field {
-	f := []Field{{"Name", e.Name}, {"Cron", e.Cron}, {"Type", string(e.Type)}, {"Target", e.Target}}
+	f := []Field{{"Name", e.Name}, {"Cron", e.Cron}, {"Runs", e.what()}, {"Type", string(e.Type)}, {"Target", e.Target}}
 	if e.Storage.Name != "" {
 		f = append(f, Field{"Storage", e.Storage.Name})
 	}
@@ -241,7 +274,7 @@ func scheduleFields(e *ScheduleEntry) []Field {
 
 func scheduleResult(verb string, e *ScheduleEntry) *Result {
 	return &Result{
-		Summary: fmt.Sprintf("Schedule %s %s: %s backup of %s at %q, next run %s", e.Name, verb, e.Type, e.Target, e.Cron, e.Next.Local().Format("2006-01-02 15:04 MST")),
+		Summary: fmt.Sprintf("Schedule %s %s: %s at %q, next run %s", e.Name, verb, e.what(), e.Cron, e.Next.Local().Format("2006-01-02 15:04 MST")),
 		Fields:  scheduleFields(e),
 		Data:    rawJSON(e),
 	}
@@ -267,7 +300,11 @@ func (w *Worker) scheduleList(ctx context.Context, all []*ScheduleEntry) *Result
 		if st == "" {
 			st = "default"
 		}
-		rows = append(rows, row{[]string{e.Name, e.Cron, string(e.Type), e.Target, st, e.Next.Local().Format("01-02 15:04"), last, result, e.Owner.Display()}, bad})
+		typ := string(e.Type)
+		if e.Kind != "" && e.Kind != commands.ScheduleBackup {
+			typ = string(e.Kind)
+		}
+		rows = append(rows, row{[]string{e.Name, e.Cron, typ, e.Target, st, e.Next.Local().Format("01-02 15:04"), last, result, e.Owner.Display()}, bad})
 	}
 	if cfg := w.config(); cfg.Retention.Cron() != "" {
 		rs, err := loadRetentionState(ctx, w.rdb)
@@ -449,8 +486,7 @@ func (s *Scheduler) fire(ctx context.Context, e *ScheduleEntry, now time.Time) e
 		return err
 	}
 	if ok {
-		cmd := &commands.Create{Type: e.Type, Target: e.Target, Storage: e.Storage, Retention: e.Retention, Compress: true}
-		meta, err := s.client.Enqueue(ctx, cmd, Meta{Requester: e.Owner, Channel: e.Channel, Schedule: e.Name})
+		meta, err := s.client.Enqueue(ctx, e.command(), Meta{Requester: e.Owner, Channel: e.Channel, Schedule: e.Name})
 		if err != nil {
 			_ = s.rdb.Del(ctx, claim).Err() // let the next tick try again
 			return err
