@@ -45,6 +45,15 @@ func (w *Worker) now() time.Time {
 	return time.Now()
 }
 
+// simulatedNow is Deps.Now when a test set it, else zero (the engine
+// then stamps backups with the real time).
+func (w *Worker) simulatedNow() time.Time {
+	if w.deps.Now != nil {
+		return w.deps.Now()
+	}
+	return time.Time{}
+}
+
 // withSchedule tags a scheduled backup with its schedule's name, which
 // retention.schedules policies match.
 func withSchedule(tags map[string]string, schedule string) map[string]string {

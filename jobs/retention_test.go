@@ -37,17 +37,20 @@ func newClockedHarness(t *testing.T, clock *testClock) *engineHarness {
 	h.cfg = testConfig(h.repo, map[string]string{"data": h.data, "config": h.conf})
 	deps := h.deps()
 	deps.Now = clock.now
-	h.startWorker(deps, WorkerOptions{})
+	h.startWorker(deps, WorkerOptions{TaskCheckInterval: 5 * time.Millisecond})
 	return h
 }
 
 func TestRetentionJobAppliesPoliciesAndExpiryByItself(t *testing.T) {
 	clock := &testClock{t: time.Now()}
 	h := newClockedHarness(t, clock)
+	// The worker stamps backups with its clock: a minute apart.
 	for range 3 {
 		h.run(&commands.Create{Type: commands.TypeFull, Target: "data", Compress: true})
+		clock.add(time.Minute)
 	}
 	h.run(&commands.Create{Type: commands.TypeFull, Target: "config", Name: "short-lived", Retention: 1, Compress: true})
+	clock.add(time.Minute)
 	h.run(&commands.Create{Type: commands.TypeFull, Target: "config", Name: "plain", Compress: true})
 	cfg := *h.cfg
 	cfg.Retention = config.Retention{Policy: retention.Policy{Last: 2}, Schedule: "@every 1h", Channel: "#retention"}

@@ -120,6 +120,9 @@ type BackupRequest struct {
 	JobID string
 	// Host records the machine; empty means os.Hostname.
 	Host string
+	// Time is the snapshot's time (zero: when the backup starts), for a
+	// simulated clock in tests.
+	Time time.Time
 }
 
 // BackupResult summarises a finished backup. DedupRatio is BytesRead over
