@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: the engine against restic on ../shared/bench data (local, then S3 and
 # Azure), and the queue/chat latency benchmarks against a test-owned Redis.
-# SCALE (default in bench/run.sh) sets the dataset size; BENCH_ONLY=engine|remote|queue picks one part.
+# SCALE (default in bench/run.sh) sets the dataset size; BENCH_ONLY=engine|remote|queue|prune picks one part.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export BACKUPBOT_TEST_STATE=${BACKUPBOT_TEST_STATE:-/tmp/backupbot-test}
@@ -30,5 +30,10 @@ if [[ $only == all || $only == queue ]]; then
   go test -run '^$' -bench . -benchtime "${QUEUE_SAMPLES:-300x}" ./jobs/ || rc=1
   # chat command -> ack under a 200 commands/s load for 30 s (one run is the whole load)
   go test -run '^$' -bench CommandToAck -benchtime 1x ./bot/ || rc=1
+fi
+if [[ $only == all || $only == prune ]]; then
+  echo "== prune: peak memory beside the index, on ${PRUNE_CHUNKS:-1000000} chunks"
+  BACKUPBOT_PRUNE_MEM_CHUNKS=${PRUNE_CHUNKS:-1000000} go test -count=1 -timeout 30m -v \
+    -run '^TestPruneMemoryIsBoundedByTheIndex$' ./storage/engine/ | grep -E 'chunks:|^(ok|FAIL|---)' || rc=1
 fi
 exit $rc

@@ -18,6 +18,10 @@ import (
 // than any backup runs.
 const DefaultPruneGrace = 24 * time.Hour
 
+// maxIndexBlobs bounds the entries of an index file a prune writes (46
+// bytes each: about 9 MiB).
+const maxIndexBlobs = 200_000
+
 // ScheduleTag is the snapshot tag naming the schedule that made it.
 const ScheduleTag = "schedule"
 
@@ -267,21 +271,19 @@ func (p *pruner) run(ctx context.Context, keep, remove, all []*repo.Snapshot, dr
 		return nil
 	}
 	if len(plan) > 0 {
-		// Reload so the planned packs are hidden, copy, and reload so
-		// the copies are where their blobs are read from.
-		r.Index.Reset()
-		if err := r.LoadIndex(ctx); err != nil {
-			return err
+		// Hide the planned packs (as a fresh load would), copy; the
+		// copies' entries then replace the hidden ones in the index.
+		hide := map[repo.ID]bool{}
+		for _, c := range po.Packs {
+			hide[c.Pack] = true
 		}
+		r.Index.Hide(hide)
 		written, err := p.repack(ctx, plan, usedBlobs)
 		if err != nil {
 			return err
 		}
 		p.res.PacksRepacked, p.res.BytesWritten = len(plan), written
-		r.Index.Reset()
-		if err := r.LoadIndex(ctx); err != nil {
-			return err
-		}
+		usedBlobs = nil
 	}
 	if len(ready) < len(po.Packs) {
 		alone, err := p.alone(ctx)
@@ -347,8 +349,9 @@ func (p *pruner) run(ctx context.Context, keep, remove, all []*repo.Snapshot, dr
 		}
 	}
 	p.res.BytesFreed = max(0, p.res.BytesFreed-p.res.BytesWritten)
+	// The index lists deleted packs: the next operation loads it afresh.
 	r.Index.Reset()
-	return r.LoadIndex(ctx)
+	return nil
 }
 
 // alone reports whether no live lock but this prune's is held.
@@ -425,8 +428,25 @@ func (p *pruner) deletePacks(ctx context.Context, drop map[repo.ID]bool, stored 
 	if err != nil {
 		return err
 	}
+	// New index files with the surviving entries of every file that lists
+	// a dropped pack, written as they fill (bounded memory); the old files
+	// go only once all new ones are stored.
 	var affected []repo.ID
 	var survivors []repo.PackEntry
+	written := map[repo.ID]bool{}
+	blobs := 0
+	flush := func() error {
+		if len(survivors) == 0 {
+			return nil
+		}
+		id, err := r.SaveIndex(ctx, survivors)
+		if err != nil {
+			return err
+		}
+		written[id] = true
+		survivors, blobs = nil, 0
+		return nil
+	}
 	for _, f := range files {
 		packs, err := r.LoadIndexFile(ctx, f)
 		if errors.Is(err, backend.ErrNotFound) {
@@ -440,25 +460,27 @@ func (p *pruner) deletePacks(ctx context.Context, drop map[repo.ID]bool, stored 
 		}
 		affected = append(affected, f)
 		for _, pe := range packs {
-			if !drop[pe.ID] {
-				survivors = append(survivors, pe)
-			}
-		}
-	}
-	if len(affected) > 0 {
-		var newID repo.ID
-		if len(survivors) > 0 {
-			if newID, err = r.SaveIndex(ctx, survivors); err != nil {
-				return err
-			}
-		}
-		for _, f := range affected {
-			if f == newID {
+			if drop[pe.ID] {
 				continue
 			}
-			if err := r.DeleteIndexFile(ctx, f); err != nil && !errors.Is(err, backend.ErrNotFound) {
-				return err
+			if blobs+len(pe.Blobs) > maxIndexBlobs {
+				if err := flush(); err != nil {
+					return err
+				}
 			}
+			survivors = append(survivors, pe)
+			blobs += len(pe.Blobs)
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	for _, f := range affected {
+		if written[f] {
+			continue
+		}
+		if err := r.DeleteIndexFile(ctx, f); err != nil && !errors.Is(err, backend.ErrNotFound) {
+			return err
 		}
 	}
 	for id := range drop {

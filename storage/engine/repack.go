@@ -112,6 +112,7 @@ func (p *pruner) repack(ctx context.Context, packs []packUse, usedBlobs map[repo
 	})
 	saver := r.NewSaver(ctx, repo.SaverOptions{})
 	var plain []byte
+	var saved, written int64
 	for _, u := range packs {
 		locs := want[u.id]
 		if len(locs) == 0 {
@@ -146,11 +147,21 @@ func (p *pruner) repack(ctx context.Context, packs []packUse, usedBlobs map[repo
 				saver.Abort()
 				return 0, fmt.Errorf("repacking: %w", err)
 			}
+			if saved++; saved%maxIndexBlobs == 0 {
+				// One index file per maxIndexBlobs blobs: readers bound
+				// what they decompress.
+				st, err := saver.Flush(ctx)
+				if err != nil {
+					return 0, fmt.Errorf("repacking: writing the new packs: %w", err)
+				}
+				written += st.PackBytes + st.IndexBytes
+				saver = r.NewSaver(ctx, repo.SaverOptions{})
+			}
 		}
 	}
 	st, err := saver.Flush(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("repacking: writing the new packs: %w", err)
 	}
-	return st.PackBytes + st.IndexBytes, nil
+	return written + st.PackBytes + st.IndexBytes, nil
 }

@@ -112,3 +112,16 @@ func (x *Index) Hidden(pack ID) bool {
 	defer x.mu.RUnlock()
 	return x.hidden[pack]
 }
+
+// Hide adds packs to the hidden set, as loading a prune object that lists
+// them would (a prune that just wrote one need not reload the index).
+func (x *Index) Hide(packs map[ID]bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.hidden == nil {
+		x.hidden = map[ID]bool{}
+	}
+	for id := range packs {
+		x.hidden[id] = true
+	}
+}
