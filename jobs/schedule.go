@@ -223,7 +223,9 @@ func (e *ScheduleEntry) command() commands.Command {
 		if target == "all" {
 			target = ""
 		}
-		return &commands.Cleanup{Target: target, Storage: e.Storage, Force: true}
+		// As the owner could type it (confirmed when they made the
+		// schedule): the policy re-check sees the same command.
+		return &commands.Cleanup{Target: target, Storage: e.Storage}
 	}
 	return &commands.Create{Type: e.Type, Target: e.Target, Storage: e.Storage, Retention: e.Retention, Compress: true}
 }
