@@ -38,6 +38,7 @@ var (
 	listOnlyStorages   = []string{"all", "remote"}
 	backupTypes        = []BackupType{TypeFull, TypeIncremental, TypeDifferential}
 	scheduleOps        = []ScheduleOp{ScheduleCreate, ScheduleUpdate, ScheduleDelete, ScheduleList}
+	scheduleKinds      = []ScheduleKind{ScheduleBackup, ScheduleVerify, ScheduleVerifyDeep, ScheduleCleanup}
 	exportFormats      = []ExportFormat{FormatTar, FormatZip, Format7z}
 	splittableFormats  = []ExportFormat{FormatTar, Format7z}
 	snapshotResources  = []Resource{ResourceVM, ResourceDatabase, ResourceStorage, ResourceAll}
@@ -222,6 +223,7 @@ func buildActionTable() []*actionSpec {
 				"--action defaults to list. create needs --name and --cron (type defaults to incremental, target to all);",
 				"update needs --name and something to change; delete needs --name.",
 				`--cron takes five fields ("0 2 * * *") or @daily, @weekly, "@every 6h".`,
+				"--kind says what it runs: a backup (default), verify, verify-deep, or cleanup (the retention policies).",
 			},
 			examples: []string{
 				`/backup schedule --action create --name daily --cron "0 2 * * *" --type incremental`,
@@ -235,6 +237,7 @@ func buildActionTable() []*actionSpec {
 					{name: "action", arg: "OP", usage: "what to do with schedules", value: enumValue[ScheduleOp]{&x.Op, scheduleOps}},
 					textFlag("name", "TEXT", &x.Name, maxName, "schedule identifier"),
 					{name: "cron", arg: "EXPR", usage: "when it runs", value: cronValue{&x.Cron}},
+					{name: "kind", arg: "KIND", usage: "what it runs: backup (default), verify, verify-deep, or cleanup by the retention policies", value: enumValue[ScheduleKind]{&x.Kind, scheduleKinds}},
 					typeFlag(&x.Type, "backup type it makes"),
 					p.targetFlag(&x.Target, "what it backs up"),
 					daysFlag("retention", &x.Retention, "delete its backups after this many days"),
@@ -478,7 +481,7 @@ func checkSchedule(c Command) error {
 			return &Error{Message: "schedule --action update needs --name", Hint: "Name the schedule to change."}
 		}
 		if len(changes) == 0 {
-			return &Error{Message: "schedule --action update has nothing to change", Hint: "Give --cron, --type, --target, --retention or --storage."}
+			return &Error{Message: "schedule --action update has nothing to change", Hint: "Give --cron, --kind, --type, --target, --retention or --storage."}
 		}
 	case ScheduleDelete, ScheduleList:
 		if x.Op == ScheduleDelete && x.Name == "" {
@@ -496,6 +499,9 @@ func changedScheduleFlags(x *Schedule) []string {
 	var out []string
 	if x.Cron != "" {
 		out = append(out, "cron")
+	}
+	if x.Kind != "" {
+		out = append(out, "kind")
 	}
 	if x.Type != "" {
 		out = append(out, "type")

@@ -130,16 +130,29 @@ const (
 	ScheduleList   ScheduleOp = "list"
 )
 
-// Schedule manages recurring backups.
+// ScheduleKind is what a schedule runs.
+type ScheduleKind string
+
+// Schedule kinds.
+const (
+	ScheduleBackup     ScheduleKind = "backup"      // create (the default)
+	ScheduleVerify     ScheduleKind = "verify"      // verify --all
+	ScheduleVerifyDeep ScheduleKind = "verify-deep" // verify --all --deep
+	ScheduleCleanup    ScheduleKind = "cleanup"     // cleanup by the retention policies
+)
+
+// Schedule manages recurring backups and other recurring work.
 type Schedule struct {
 	Diagnostics
-	Op        ScheduleOp `json:"operation"`
-	Name      string     `json:"name,omitempty"`
-	Cron      Cron       `json:"cron,omitempty"`
-	Type      BackupType `json:"type,omitempty"`
-	Target    string     `json:"target,omitempty"`
-	Storage   StorageRef `json:"storage"`
-	Retention Days       `json:"retention,omitempty"`
+	Op ScheduleOp `json:"operation"`
+	// Kind is what it runs (empty: backup).
+	Kind      ScheduleKind `json:"kind,omitempty"`
+	Name      string       `json:"name,omitempty"`
+	Cron      Cron         `json:"cron,omitempty"`
+	Type      BackupType   `json:"type,omitempty"`
+	Target    string       `json:"target,omitempty"`
+	Storage   StorageRef   `json:"storage"`
+	Retention Days         `json:"retention,omitempty"`
 }
 
 // Verify checks backups' integrity.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/backupbot/backupbot/policy"
 	"github.com/backupbot/backupbot/storage"
+	"github.com/backupbot/backupbot/storage/retention"
 )
 
 // File is the whole configuration file.
@@ -24,6 +25,9 @@ type File struct {
 	// Policy is who may do what, approvals, and the audit log (see
 	// policy.Config; keys left out take policy.DefaultConfig's values).
 	Policy policy.Config `yaml:"policy"`
+	// Retention is the default retention policy, its zone, and the
+	// retention job's schedule and channel (see Retention).
+	Retention Retention `yaml:"retention,omitempty"`
 	// Console is who the console adapter's typed lines come from (default:
 	// the OS user, no groups); policy bindings match "console:USER" and
 	// "console-group:GROUP".
@@ -63,6 +67,8 @@ func (h HTTP) Token() (string, error) {
 type Target struct {
 	Paths   []string `yaml:"paths"`
 	Exclude []string `yaml:"exclude,omitempty"`
+	// Retention, when set, replaces the default policy for this target.
+	Retention *retention.Policy `yaml:"retention,omitempty"`
 }
 
 // Database is one database that `/backup snapshot --resource database`

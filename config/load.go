@@ -191,6 +191,11 @@ func (f *File) validate() error {
 				return at(fmt.Sprintf("path %d is empty", i+1), "targets", name, "paths")
 			}
 		}
+		if t.Retention != nil {
+			if err := policyError(t.Retention.Validate(), "targets", name, "retention"); err != nil {
+				return err
+			}
+		}
 	}
 	return validateSections(f)
 }

@@ -10,15 +10,19 @@ import (
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
-// cleanup forgets backups older than --older-than (and those past their
-// retention) while keeping at least --keep-min, then prunes unreferenced
-// data; --dry-run only reports. Never retried: it deletes data.
+// cleanup forgets backups: with --older-than those older than it (and
+// those past their own retention), else what the configured retention
+// policies remove; --keep-min and the policies' floor always stay. Then it
+// prunes unreferenced data in two phases that never block a backup (see
+// engine.Cleanup). --dry-run only reports, per backup, which rule keeps it
+// or why it would go. Never retried: it deletes data.
 func (w *Worker) cleanup(ctx context.Context, j *Job) (*Result, error) {
 	c, err := command[*commands.Cleanup](j)
 	if err != nil {
 		return nil, err
 	}
-	ns, err := w.config().ResolveStorage(c.Storage)
+	cfg := w.config()
+	ns, err := cfg.ResolveStorage(c.Storage)
 	if err != nil {
 		return nil, badInput(err)
 	}
@@ -33,48 +37,90 @@ func (w *Worker) cleanup(ctx context.Context, j *Job) (*Result, error) {
 		Type:      string(c.Type),
 		Target:    c.Target,
 		DryRun:    c.DryRun,
+		Policy:    cfg.RetentionFor,
+		Grace:     cfg.Retention.Grace(),
+		Now:       w.now(),
 	}
+	req.MaxUnused, req.MaxRepackSize = cfg.Retention.Repack()
 	if req.Target == "all" {
 		req.Target = ""
 	}
-	if !c.DryRun {
-		lctx, release, err := w.lockTarget(ctx, j, ns.Name, req.Target)
-		if err != nil {
-			return nil, err
-		}
-		defer release()
-		ctx = lctx
-	}
+	// No policy lock on the target: the repository's prune lock keeps two
+	// cleanups apart, and backups and restores run beside a cleanup.
 	j.Progress(Progress{Phase: engine.PhaseCleanup})
 	cr, err := r.Cleanup(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("clean up storage %s: %w", ns.Name, classify(err))
 	}
+	return cleanupResult(ns.Name, cr), nil
+}
+
+// cleanupResult is the summary of a cleanup (also the retention job's).
+func cleanupResult(storageName string, cr *engine.CleanupResult) *Result {
 	res := &Result{Data: rawJSON(cr)}
-	verb := "Removed"
-	if cr.DryRun || c.DryRun {
-		verb = "Would remove"
-	}
-	res.Summary = fmt.Sprintf("%s %d backups from %s, kept %d, freed %s", verb, len(cr.Removed), ns.Name, cr.Kept, humanBytes(cr.BytesFreed))
-	if c.DryRun {
-		res.Summary += " (dry run: nothing was deleted)"
-	}
-	res.Fields = []Field{{"Storage", ns.Name}, {"Removed", humanCount(int64(len(cr.Removed)))}, {"Kept", humanCount(int64(cr.Kept))},
-		{"Packs deleted", humanCount(int64(cr.PacksDeleted))}, {"Freed", humanBytes(cr.BytesFreed)}}
-	if len(cr.Removed) > 0 {
-		rows := make([][]string, len(cr.Removed))
-		for i, s := range cr.Removed {
-			rows[i] = []string{s.Name, short(s.ID), s.Type, s.Target, s.Time.Local().Format("2006-01-02 15:04")}
+	if cr.DryRun {
+		free := humanBytes(cr.Reclaimable)
+		if cr.Reclaimable < 0 {
+			free = "an unknown amount"
 		}
-		text := table([]string{"NAME", "ID", "TYPE", "TARGET", "TIME"}, rows)
-		if len(rows) > listInline {
-			res.Report = &Report{Name: "cleanup.txt", Data: []byte(text)}
-			text = table([]string{"NAME", "ID", "TYPE", "TARGET", "TIME"}, rows[:listInline]) + fmt.Sprintf("… and %d more (see the attached list)", len(rows)-listInline)
+		res.Summary = fmt.Sprintf("Would remove %d backups from %s and keep %d; would free %s (dry run: nothing was deleted)",
+			len(cr.Removed), storageName, cr.Kept, free)
+	} else {
+		res.Summary = fmt.Sprintf("Removed %d backups from %s, kept %d, freed %s", len(cr.Removed), storageName, cr.Kept, humanBytes(cr.BytesFreed))
+		if cr.BytesPending > 0 {
+			res.Summary += fmt.Sprintf(" (%s more after the grace period, while backups run)", humanBytes(cr.BytesPending))
 		}
-		res.Fields = append(res.Fields, Field{verb, strings.TrimRight(text, "\n")})
+	}
+	res.Fields = []Field{{"Storage", storageName}, {"Removed", humanCount(int64(len(cr.Removed)))}, {"Kept", humanCount(int64(cr.Kept))}}
+	if cr.DryRun && cr.Reclaimable >= 0 {
+		res.Fields = append(res.Fields, Field{"Would free", humanBytes(cr.Reclaimable)})
+	} else if !cr.DryRun {
+		res.Fields = append(res.Fields, Field{"Packs deleted", humanCount(int64(cr.PacksDeleted))}, Field{"Freed", humanBytes(cr.BytesFreed)})
+		if cr.PacksRepacked > 0 {
+			res.Fields = append(res.Fields, Field{"Repacked", fmt.Sprintf("%d mostly unused or small packs, their used data rewritten in %s", cr.PacksRepacked, humanBytes(cr.BytesWritten))})
+		}
+		if cr.PacksPending > 0 {
+			res.Fields = append(res.Fields, Field{"Pending", fmt.Sprintf("%s in %d packs, deleted by a later cleanup after the grace period", humanBytes(cr.BytesPending), cr.PacksPending)})
+		}
+	}
+	for _, w := range cr.Warnings {
+		res.Fields = append(res.Fields, Field{"Warning", w})
 	}
 	for _, n := range cr.Notices {
 		res.Fields = append(res.Fields, Field{"Note", n})
 	}
-	return res, nil
+	var rows [][]string
+	header := []string{"NAME", "ID", "TYPE", "TARGET", "TIME"}
+	if cr.DryRun {
+		// Every backup, with the rule that keeps it or why it goes.
+		header = append(header, "VERDICT", "WHY")
+		for _, d := range cr.Decisions {
+			verdict := "keep"
+			if !d.Keep {
+				verdict = "remove"
+			}
+			rows = append(rows, []string{d.Name, short(d.ID), d.Type, d.Target, d.Time.Local().Format("2006-01-02 15:04"), verdict, strings.Join(d.Reasons, ", ")})
+		}
+	} else {
+		header = append(header, "WHY")
+		for _, d := range cr.Decisions {
+			if !d.Keep {
+				rows = append(rows, []string{d.Name, short(d.ID), d.Type, d.Target, d.Time.Local().Format("2006-01-02 15:04"), strings.Join(d.Reasons, ", ")})
+			}
+		}
+	}
+	if len(rows) == 0 {
+		return res
+	}
+	text := table(header, rows)
+	if len(rows) > listInline {
+		res.Report = &Report{Name: "cleanup.txt", Data: []byte(text)}
+		text = table(header, rows[:listInline]) + fmt.Sprintf("… and %d more (see the attached list)", len(rows)-listInline)
+	}
+	title := "Removed"
+	if cr.DryRun {
+		title = "Plan"
+	}
+	res.Fields = append(res.Fields, Field{title, strings.TrimRight(text, "\n")})
+	return res
 }

@@ -56,11 +56,12 @@ func (w *Worker) create(ctx context.Context, j *Job) (*Result, error) {
 			Type:              string(c.Type),
 			Name:              c.Name,
 			Target:            t.Name,
-			Tags:              tagMap(c.Tags),
+			Tags:              withSchedule(tagMap(c.Tags), j.Meta.Schedule),
 			Compress:          c.Compress,
 			RequireEncryption: c.Encrypt,
 			Retention:         time.Duration(c.Retention) * 24 * time.Hour,
 			JobID:             j.Meta.JobID + "/" + t.Name,
+			Time:              w.simulatedNow(),
 		}, engineProgress(j))
 		if err != nil {
 			return nil, fmt.Errorf("back up target %s to storage %s: %w", t.Name, ns.Name, classify(err))

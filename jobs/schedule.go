@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -16,18 +17,21 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/policy"
 )
 
 // ScheduleEntry is one recurring backup, as `schedule --action create`
 // stored it in Redis (hash backupbot:schedules, one JSON value per name).
 type ScheduleEntry struct {
-	Name      string              `json:"name"`
-	Cron      string              `json:"cron"`
-	Type      commands.BackupType `json:"type"`
-	Target    string              `json:"target"`
-	Storage   commands.StorageRef `json:"storage"`
-	Retention commands.Days       `json:"retention,omitempty"`
+	Name string `json:"name"`
+	Cron string `json:"cron"`
+	// Kind is what it runs (empty: a backup).
+	Kind      commands.ScheduleKind `json:"kind,omitempty"`
+	Type      commands.BackupType   `json:"type"`
+	Target    string                `json:"target"`
+	Storage   commands.StorageRef   `json:"storage"`
+	Retention commands.Days         `json:"retention,omitempty"`
 	// Owner is who created the schedule; its backups run as them (and stop
 	// running, refused by the policy re-check, if they lose the role).
 	Owner     policy.Identity `json:"owner"`
@@ -111,8 +115,17 @@ func (w *Worker) schedule(ctx context.Context, j *Job) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		return scheduleList(all), nil
+		return w.scheduleList(ctx, all), nil
 	case commands.ScheduleDelete:
+		e, err := store.get(ctx, c.Name)
+		if err != nil {
+			return nil, err
+		}
+		if e != nil {
+			if err := w.mayChangeSchedule(e, j.Meta.Requester, "delete"); err != nil {
+				return nil, err
+			}
+		}
 		n, err := w.rdb.HDel(ctx, schedulesKey, c.Name).Result()
 		if err != nil {
 			return nil, fmt.Errorf("delete schedule %s in Redis: %w", c.Name, err)
@@ -130,7 +143,7 @@ func (w *Worker) schedule(ctx context.Context, j *Job) (*Result, error) {
 			return nil, err
 		}
 		e := &ScheduleEntry{
-			Name: c.Name, Cron: string(c.Cron), Type: c.Type, Target: c.Target, Storage: c.Storage, Retention: c.Retention,
+			Name: c.Name, Cron: string(c.Cron), Kind: c.Kind, Type: c.Type, Target: c.Target, Storage: c.Storage, Retention: c.Retention,
 			Owner: j.Meta.Requester, Channel: j.Meta.Channel, CreatedAt: now, UpdatedAt: now, Next: sched.Next(now),
 		}
 		if e.Type == "" {
@@ -158,12 +171,23 @@ func (w *Worker) schedule(ctx context.Context, j *Job) (*Result, error) {
 		if e == nil {
 			return nil, permanent(fmt.Errorf("there is no schedule %q (create it with --action create)", c.Name))
 		}
+		if err := w.mayChangeSchedule(e, j.Meta.Requester, "update"); err != nil {
+			return nil, err
+		}
+		// It runs as whoever changed it last (and is re-checked as them).
+		e.Owner = j.Meta.Requester
+		if j.Meta.Channel != "" {
+			e.Channel = j.Meta.Channel
+		}
 		if c.Cron != "" {
 			sched, err := parseCron(string(c.Cron))
 			if err != nil {
 				return nil, err
 			}
 			e.Cron, e.Next = string(c.Cron), sched.Next(now)
+		}
+		if c.Kind != "" {
+			e.Kind = c.Kind
 		}
 		if c.Type != "" {
 			e.Type = c.Type
@@ -189,8 +213,58 @@ func (w *Worker) schedule(ctx context.Context, j *Job) (*Result, error) {
 	return nil, permanent(fmt.Errorf("unknown schedule operation %q: use create, update, delete or list", c.Op))
 }
 
+// command is the work one firing of the schedule enqueues.
+func (e *ScheduleEntry) command() commands.Command {
+	switch e.Kind {
+	case commands.ScheduleVerify, commands.ScheduleVerifyDeep:
+		return &commands.Verify{All: true, Deep: e.Kind == commands.ScheduleVerifyDeep, Storage: e.Storage}
+	case commands.ScheduleCleanup:
+		target := e.Target
+		if target == "all" {
+			target = ""
+		}
+		// As the owner could type it (confirmed when they made the
+		// schedule): the policy re-check sees the same command.
+		return &commands.Cleanup{Target: target, Storage: e.Storage}
+	}
+	return &commands.Create{Type: e.Type, Target: e.Target, Storage: e.Storage, Retention: e.Retention, Compress: true}
+}
+
+// what says in words what the schedule runs.
+func (e *ScheduleEntry) what() string {
+	switch e.Kind {
+	case commands.ScheduleVerify:
+		return "quick verify of every backup"
+	case commands.ScheduleVerifyDeep:
+		return "deep verify of every backup"
+	case commands.ScheduleCleanup:
+		return "cleanup of " + e.Target + " by the retention policies"
+	}
+	return fmt.Sprintf("%s backup of %s", e.Type, e.Target)
+}
+
+// mayChangeSchedule lets only a schedule's owner or an admin (a holder of
+// the policy's admin role) update or delete it. Without a policy every
+// requester may, as every job passes then.
+func (w *Worker) mayChangeSchedule(e *ScheduleEntry, who policy.Identity, verb string) error {
+	if e.Owner.Same(who) || w.deps.Policy == nil {
+		return nil
+	}
+	pol := w.deps.Policy()
+	roles, ok := pol.(interface {
+		RolesOf(policy.Identity) []string
+	})
+	if pol == nil || !ok || roles == (*policy.Policy)(nil) {
+		return nil
+	}
+	if slices.Contains(roles.RolesOf(who), "admin") {
+		return nil
+	}
+	return permanent(fmt.Errorf("not allowed: schedule %s belongs to %s; only its owner or an admin may %s it", e.Name, e.Owner.Display(), verb))
+}
+
 func scheduleFields(e *ScheduleEntry) []Field {
-	f := []Field{{"Name", e.Name}, {"Cron", e.Cron}, {"Type", string(e.Type)}, {"Target", e.Target}}
+	f := []Field{{"Name", e.Name}, {"Cron", e.Cron}, {"Runs", e.what()}, {"Type", string(e.Type)}, {"Target", e.Target}}
 	if e.Storage.Name != "" {
 		f = append(f, Field{"Storage", e.Storage.Name})
 	}
@@ -202,32 +276,79 @@ func scheduleFields(e *ScheduleEntry) []Field {
 
 func scheduleResult(verb string, e *ScheduleEntry) *Result {
 	return &Result{
-		Summary: fmt.Sprintf("Schedule %s %s: %s backup of %s at %q, next run %s", e.Name, verb, e.Type, e.Target, e.Cron, e.Next.Local().Format("2006-01-02 15:04 MST")),
+		Summary: fmt.Sprintf("Schedule %s %s: %s at %q, next run %s", e.Name, verb, e.what(), e.Cron, e.Next.Local().Format("2006-01-02 15:04 MST")),
 		Fields:  scheduleFields(e),
 		Data:    rawJSON(e),
 	}
 }
 
-func scheduleList(all []*ScheduleEntry) *Result {
-	res := &Result{Summary: fmt.Sprintf("%d schedules", len(all)), Data: rawJSON(all)}
-	if len(all) == 0 {
-		res.Summary = "No schedules yet: add one with schedule --action create --name daily --cron \"0 2 * * *\""
-		return res
+// scheduleList shows every schedule, the built-in retention one too, with
+// its next run and how its last run ended; a failed last run stands out.
+func (w *Worker) scheduleList(ctx context.Context, all []*ScheduleEntry) *Result {
+	type row struct {
+		cells  []string
+		failed bool
 	}
-	rows := make([][]string, len(all))
-	for i, e := range all {
+	var rows []row
+	failed := 0
+	store := statusStore{w.rdb}
+	for _, e := range all {
 		last := "never"
 		if !e.LastRun.IsZero() {
 			last = e.LastRun.Local().Format("01-02 15:04") + " (job " + e.LastJob + ")"
 		}
+		result, bad := lastResult(ctx, store, nonEmpty(e.LastJob))
 		st := e.Storage.Name
 		if st == "" {
 			st = "default"
 		}
-		rows[i] = []string{e.Name, e.Cron, string(e.Type), e.Target, st, e.Next.Local().Format("01-02 15:04"), last, e.Owner.Display()}
+		typ := string(e.Type)
+		if e.Kind != "" && e.Kind != commands.ScheduleBackup {
+			typ = string(e.Kind)
+		}
+		rows = append(rows, row{[]string{e.Name, e.Cron, typ, e.Target, st, e.Next.Local().Format("01-02 15:04"), last, result, e.Owner.Display()}, bad})
 	}
-	res.Fields = []Field{{"Schedules", strings.TrimRight(table([]string{"NAME", "CRON", "TYPE", "TARGET", "STORAGE", "NEXT", "LAST", "OWNER"}, rows), "\n")}}
+	if cfg := w.config(); cfg.Retention.Cron() != "" {
+		rs, err := loadRetentionState(ctx, w.rdb)
+		if err == nil {
+			next, last := "at the scheduler's start", "never"
+			if !rs.Next.IsZero() {
+				next = rs.Next.Local().Format("01-02 15:04")
+			}
+			if !rs.LastRun.IsZero() {
+				last = rs.LastRun.Local().Format("01-02 15:04") + " (jobs " + strings.Join(rs.LastJobs, ", ") + ")"
+			}
+			result, bad := lastResult(ctx, store, rs.LastJobs)
+			rows = append(rows, row{[]string{RetentionSchedule + " (built-in)", cfg.Retention.Cron(), "cleanup", "all", "every", next, last, result, "system"}, bad})
+		}
+	}
+	res := &Result{Summary: fmt.Sprintf("%d schedules", len(all)), Data: rawJSON(all)}
+	if len(all) == 0 {
+		res.Summary = "No schedules yet: add one with schedule --action create --name daily --cron \"0 2 * * *\""
+	}
+	if len(rows) == 0 {
+		return res
+	}
+	cells := make([][]string, len(rows))
+	for i, r := range rows {
+		cells[i] = r.cells
+		if r.failed {
+			failed++
+			cells[i][0] = "⚠ " + cells[i][0]
+		}
+	}
+	if failed > 0 {
+		res.Summary += fmt.Sprintf(", %d failed last time (marked ⚠)", failed)
+	}
+	res.Fields = []Field{{"Schedules", strings.TrimRight(table([]string{"NAME", "CRON", "TYPE", "TARGET", "STORAGE", "NEXT", "LAST", "RESULT", "OWNER"}, cells), "\n")}}
 	return res
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }
 
 // SchedulerOptions tune a Scheduler; the zero value is what the service uses.
@@ -238,6 +359,11 @@ type SchedulerOptions struct {
 	// when the leader dies, another process takes over within this time.
 	LeaderTTL time.Duration
 	Logger    *slog.Logger
+	// Config, when set, gives the retention block: the built-in retention
+	// schedule fires on retention.schedule (see fireRetention).
+	Config func() *config.File
+	// Now is the scheduler's clock (nil: time.Now), for tests.
+	Now func() time.Time
 }
 
 // Scheduler fires the stored schedules: at each schedule's time it
@@ -296,6 +422,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}()
 	for {
 		now := time.Now()
+		if s.o.Now != nil {
+			now = s.o.Now()
+		}
 		isLeader, err := s.lead(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.o.Logger.Warn("scheduler cannot reach Redis; retrying", "err", err)
@@ -342,6 +471,9 @@ func (s *Scheduler) fireDue(ctx context.Context, now time.Time) {
 			s.o.Logger.Warn("scheduled backup not enqueued", "schedule", e.Name, "err", err)
 		}
 	}
+	if err := s.fireRetention(ctx, now); err != nil {
+		s.o.Logger.Warn("retention job not enqueued", "err", err)
+	}
 }
 
 // Fire enqueues one run of a schedule now (also used by fireDue).
@@ -356,8 +488,7 @@ func (s *Scheduler) fire(ctx context.Context, e *ScheduleEntry, now time.Time) e
 		return err
 	}
 	if ok {
-		cmd := &commands.Create{Type: e.Type, Target: e.Target, Storage: e.Storage, Retention: e.Retention, Compress: true}
-		meta, err := s.client.Enqueue(ctx, cmd, Meta{Requester: e.Owner, Channel: e.Channel, Schedule: e.Name})
+		meta, err := s.client.Enqueue(ctx, e.command(), Meta{Requester: e.Owner, Channel: e.Channel, Schedule: e.Name})
 		if err != nil {
 			_ = s.rdb.Del(ctx, claim).Err() // let the next tick try again
 			return err

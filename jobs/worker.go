@@ -34,8 +34,9 @@ type Deps struct {
 	// Audit, when set, is called with every started, retrying, succeeded,
 	// failed and canceled event (never progress) to record it in the audit log.
 	Audit func(context.Context, Event)
-	// Locks, when set, takes the policy lock on a target for restores and
-	// cleanups that write, so a second conflicting one is told who holds it.
+	// Locks, when set, takes the policy lock on a target for restores that
+	// write, so a second conflicting one is told who holds it (cleanups
+	// need none: they never stop a backup or restore).
 	Locks *lock.Manager
 	// OpenBackend opens a storage; nil means storage.Open.
 	OpenBackend func(context.Context, storage.Spec) (backend.Backend, error)
@@ -44,6 +45,8 @@ type Deps struct {
 	// Redact removes secrets from what the worker stores in Redis and
 	// publishes (errors, results, reports); nil removes nothing.
 	Redact func(string) string
+	// Now is the clock of expiry and retention (nil: time.Now), for tests.
+	Now func() time.Time
 }
 
 // WorkerOptions tune a Worker; the zero value is what the service uses.

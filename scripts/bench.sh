@@ -2,7 +2,7 @@
 # `make bench`: the engine against restic on ../shared/bench data (local, then S3 and
 # Azure), and the queue/chat latency benchmarks against a test-owned Redis.
 # SCALE (default in bench/run.sh) sets the dataset size; BENCH_ONLY=engine|remote|queue|
-# resume|bigdir|fidelity|scaleout picks one part.
+# resume|bigdir|fidelity|scaleout|prune picks one part.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export BACKUPBOT_TEST_STATE=${BACKUPBOT_TEST_STATE:-/tmp/backupbot-test}
@@ -56,5 +56,10 @@ if [[ $only == all || $only == scaleout ]]; then
     go test -count=1 -timeout 40m -run '^TestMultiHost$' -v ./cmd/backupbot/ 2>&1 \
     | grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+scaleout_test.go)' || rc=1
   [[ ${PIPESTATUS[0]} -eq 0 ]] || rc=1
+fi
+if [[ $only == all || $only == prune ]]; then
+  echo "== prune: peak memory beside the index, on ${PRUNE_CHUNKS:-1000000} chunks"
+  BACKUPBOT_PRUNE_MEM_CHUNKS=${PRUNE_CHUNKS:-1000000} go test -count=1 -timeout 30m -v \
+    -run '^TestPruneMemoryIsBoundedByTheIndex$' ./storage/engine/ | grep -E 'chunks:|^(ok|FAIL|---)' || rc=1
 fi
 exit $rc

@@ -116,7 +116,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 	client := jobs.NewClient(rc.opt, rc.rdb, jobs.ClientOptions{Logger: logger, Redact: redact})
 	defer client.Close()
 	if o.runsWorker() {
-		sched := jobs.NewScheduler(client, rc.rdb, jobs.SchedulerOptions{Logger: logger})
+		sched := jobs.NewScheduler(client, rc.rdb, jobs.SchedulerOptions{Logger: logger, Config: current.Load})
 		g.Go(func() error { return sched.Run(gctx) })
 		w := jobs.NewWorker(rc.opt, rc.rdb, jobs.Deps{
 			Config:   current.Load,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/term"
@@ -30,7 +31,9 @@ func (a *app) cleanup(ctx context.Context, c *commands.Cleanup) error {
 	defer r.Close()
 	req := engine.CleanupRequest{
 		OlderThan: time.Duration(c.OlderThan) * 24 * time.Hour, KeepMin: c.KeepMin, Type: string(c.Type), Target: c.Target, DryRun: c.DryRun,
+		Policy: a.cfg.RetentionFor, Grace: a.cfg.Retention.Grace(),
 	}
+	req.MaxUnused, req.MaxRepackSize = a.cfg.Retention.Repack()
 	if req.Target == "all" {
 		req.Target = ""
 	}
@@ -65,16 +68,30 @@ func (a *app) cleanup(ctx context.Context, c *commands.Cleanup) error {
 	if res.DryRun {
 		verb = "would remove"
 	}
-	for _, s := range res.Removed {
-		fmt.Fprintf(a.stdout, "%s %s (%s) %s of %s, %s\n", verb, s.Name, short(s.ID), s.Type, s.Target, s.Time.Local().Format(time.DateTime))
+	for _, d := range res.Decisions {
+		switch {
+		case !d.Keep:
+			fmt.Fprintf(a.stdout, "%s %s (%s) %s of %s, %s: %s\n", verb, d.Name, short(d.ID), d.Type, d.Target, d.Time.Local().Format(time.DateTime), strings.Join(d.Reasons, ", "))
+		case res.DryRun:
+			fmt.Fprintf(a.stdout, "keep %s (%s) %s of %s, %s: %s\n", d.Name, short(d.ID), d.Type, d.Target, d.Time.Local().Format(time.DateTime), strings.Join(d.Reasons, ", "))
+		}
 	}
 	fmt.Fprintf(a.stdout, "%s %d backups, kept %d", verb, len(res.Removed), res.Kept)
+	if res.DryRun && res.Reclaimable >= 0 {
+		fmt.Fprintf(a.stdout, "; would free %s", humanBytes(res.Reclaimable))
+	}
 	if !res.DryRun {
 		fmt.Fprintf(a.stdout, "; deleted %d packs, freed %s", res.PacksDeleted, humanBytes(res.BytesFreed))
+		if res.BytesPending > 0 {
+			fmt.Fprintf(a.stdout, " (%s more after the grace period: backups were running)", humanBytes(res.BytesPending))
+		}
 	}
 	fmt.Fprintln(a.stdout)
 	for _, n := range res.Notices {
 		fmt.Fprintf(a.stderr, "note: %s\n", n)
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintln(a.stderr, "warning:", w)
 	}
 	return nil
 }

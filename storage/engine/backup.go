@@ -20,6 +20,10 @@ import (
 // since the last full one. Every snapshot is complete on its own.
 func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) (*BackupResult, error) {
 	start := time.Now()
+	at := start // the snapshot's time
+	if !req.Time.IsZero() {
+		at = req.Time
+	}
 	if req.Type == "" {
 		req.Type = TypeIncremental
 	}
@@ -173,10 +177,10 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 		if t == "" {
 			t = "backup"
 		}
-		name = t + "-" + start.Local().Format("20060102-150405")
+		name = t + "-" + at.Local().Format("20060102-150405")
 	}
 	sn := &repo.Snapshot{
-		Time: start.UTC(), Name: name, Type: req.Type, Target: req.Target, Paths: paths, Excludes: req.Exclude,
+		Time: at.UTC(), Name: name, Type: req.Type, Target: req.Target, Paths: paths, Excludes: req.Exclude,
 		Tags: req.Tags, Host: host, Tree: root, Files: st.Files, Dirs: st.Dirs, Size: st.Size,
 		Added: ss.PackBytes + ss.IndexBytes, JobID: req.JobID, ToolVersion: ToolVersion,
 		Partial: st.SkippedCount > 0, Skipped: st.Skipped, SkippedCount: st.SkippedCount,
@@ -188,7 +192,7 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 		sn.Parent = parent.ID.String()
 	}
 	if req.Retention > 0 {
-		sn.ExpiresAt = start.Add(req.Retention).UTC()
+		sn.ExpiresAt = at.Add(req.Retention).UTC()
 	}
 	sn.Duration = time.Since(start).Round(time.Millisecond)
 	if err := e.repo.SaveSnapshot(ctx, sn); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/backupbot/backupbot/storage/backend"
 	"github.com/backupbot/backupbot/storage/repo"
+	"github.com/backupbot/backupbot/storage/retention"
 )
 
 // ErrWrongPassword is returned (wrapped) by Open when no key of the
@@ -138,6 +139,9 @@ type BackupRequest struct {
 	JobID string
 	// Host records the machine; empty means os.Hostname.
 	Host string
+	// Time is the snapshot's time (zero: when the backup starts), for a
+	// simulated clock in tests.
+	Time time.Time
 }
 
 // BackupResult summarises a finished backup. DedupRatio is BytesRead over
@@ -266,14 +270,32 @@ type VerifyReport struct {
 // OK reports whether no problem was found.
 func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 }
 
-// CleanupRequest says which snapshots to forget.
+// CleanupRequest says which snapshots to forget (see Cleanup).
 type CleanupRequest struct {
-	// OlderThan forgets snapshots older than this (0: only expired ones).
+	// OlderThan forgets snapshots older than this (0: the policies decide,
+	// or with no Policy only expired snapshots go).
 	OlderThan time.Duration
-	// KeepMin keeps at least this many of the newest matching snapshots.
+	// KeepMin keeps at least this many of the newest matching snapshots
+	// of each target (the larger of it and the policy's keep_min).
 	KeepMin int
 	Type    string
 	Target  string
+	// Policy gives the retention group and policy of a snapshot by its
+	// target and the schedule that made it (tag "schedule"); used when
+	// OlderThan is 0.
+	Policy func(target, schedule string) (group string, p retention.Policy) `json:"-"`
+	// Grace is how long a pack stays a prune candidate before it may be
+	// deleted while other operations run (0: DefaultPruneGrace). It must
+	// be longer than any backup runs.
+	Grace time.Duration
+	// Now stands for the clock (zero: time.Now), for expiry and tests.
+	Now time.Time
+	// MaxUnused is the share of unused bytes in the packs kept that is
+	// tolerated before they are repacked (0: DefaultMaxUnused; negative:
+	// never repack). MaxRepackSize bounds the bytes of packs rewritten in
+	// one cleanup (0: no bound).
+	MaxUnused     float64
+	MaxRepackSize int64
 	// DryRun reports what would be removed and removes nothing.
 	DryRun bool
 }
@@ -287,6 +309,31 @@ type CleanupResult struct {
 	DryRun       bool           `json:"dry_run,omitempty"`
 	// Notices say what damage made the cleanup skip or keep.
 	Notices []string `json:"notices,omitempty"`
+	// Decisions say, per snapshot considered, whether it stays and why.
+	Decisions []RetentionDecision `json:"decisions,omitempty"`
+	// PacksPending and BytesPending are prune candidates whose grace has
+	// not passed: a later cleanup deletes them if still unreferenced.
+	PacksPending int   `json:"packs_pending,omitempty"`
+	BytesPending int64 `json:"bytes_pending,omitempty"`
+	// PacksRescued were candidates a snapshot came to reference.
+	PacksRescued int `json:"packs_rescued,omitempty"`
+	// PacksRepacked were mostly unused (or small) packs whose used blobs
+	// were copied into BytesWritten of new packs; the old ones go like
+	// any candidate. BytesFreed is net of BytesWritten.
+	PacksRepacked int   `json:"packs_repacked,omitempty"`
+	BytesWritten  int64 `json:"bytes_written,omitempty"`
+	// Reclaimable is what the repository shrinks by once every
+	// unreferenced pack is deleted (the dry run's promise); -1 when a dry
+	// run could not tell (Warnings says why).
+	Reclaimable int64    `json:"reclaimable"`
+	Warnings    []string `json:"warnings,omitempty"`
+}
+
+// RetentionDecision is the verdict on one snapshot.
+type RetentionDecision struct {
+	SnapshotInfo
+	Keep    bool     `json:"keep"`
+	Reasons []string `json:"reasons"`
 }
 
 // Engine is an open repository. Its methods are safe for concurrent use;

@@ -218,6 +218,9 @@ func (c *checker) structure(ctx context.Context, fix bool) error {
 	}
 	for _, f := range files {
 		packs, err := r.LoadIndexFile(ctx, f)
+		if errors.Is(err, backend.ErrNotFound) {
+			continue // replaced by a prune since the listing
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

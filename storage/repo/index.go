@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/backupbot/backupbot/storage/backend"
 	"github.com/backupbot/backupbot/storage/pack"
 )
 
@@ -53,6 +55,10 @@ type Index struct {
 	skipped map[ID]string
 	// headerTried holds the packs RecoverIndex has read the header of.
 	headerTried map[ID]bool
+	// hidden are prune candidates (prune.go): Has does not see their
+	// blobs, so new backups store those blobs again rather than refer to
+	// a pack that may be deleted.
+	hidden map[ID]bool
 }
 
 // NewIndex returns an empty index.
@@ -92,10 +98,12 @@ func (x *Index) Skipped() map[ID]string {
 	return maps.Clone(x.skipped)
 }
 
-// Has reports whether the blob is stored.
+// Has reports whether the blob is stored in a pack a backup may refer to
+// (not a prune candidate).
 func (x *Index) Has(id ID) bool {
 	x.mu.RLock()
-	_, ok := x.blobs[id]
+	e, ok := x.blobs[id]
+	ok = ok && !x.hidden[x.packs[e.pack]]
 	x.mu.RUnlock()
 	return ok
 }
@@ -125,7 +133,9 @@ func (x *Index) Add(p PackEntry) {
 		x.packNum[p.ID] = n
 	}
 	for _, b := range p.Blobs {
-		if _, dup := x.blobs[b.ID]; dup {
+		// A blob stored twice is read from the first place seen, unless
+		// that is a prune candidate and this is not.
+		if e, dup := x.blobs[b.ID]; dup && (!x.hidden[x.packs[e.pack]] || x.hidden[p.ID]) {
 			continue
 		}
 		if slices.Contains(x.bad[b.ID], p.ID) {
@@ -269,12 +279,27 @@ func (r *Repository) DeleteIndexFile(ctx context.Context, id ID) error {
 	return r.be.Delete(ctx, indexPrefix+id.String())
 }
 
-// LoadIndex reads every index file not loaded yet into r.Index. Damage
-// records are applied first, so no blob verify found damaged is indexed.
-// An index file that is damaged or gone is skipped (Index.Skipped names
-// it); RecoverIndex then indexes the packs no readable index file lists
-// from their own headers. Only a storage failure is an error.
+// LoadIndex reads every index file not loaded yet into r.Index. When an
+// index file loaded before is gone (a prune replaced it), it starts
+// afresh. Damage records are applied first, so no blob verify found
+// damaged is indexed, and the prune candidates are hidden from
+// deduplication. An index file that is damaged or gone is skipped
+// (Index.Skipped names it); RecoverIndex then indexes the packs no
+// readable index file lists from their own headers. Only a storage
+// failure is an error.
 func (r *Repository) LoadIndex(ctx context.Context) error {
+	// The prune candidates before the index files are listed (see
+	// loadHidden); Reset keeps them.
+	if err := r.loadHidden(ctx); err != nil {
+		return err
+	}
+	ids, err := r.IndexFiles(ctx)
+	if err != nil {
+		return err
+	}
+	if r.Index.vanished(ids) {
+		r.Index.Reset()
+	}
 	recs, _, err := r.DamageRecords(ctx)
 	if err != nil {
 		return fmt.Errorf("loading the index: %w", err)
@@ -283,10 +308,6 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 		for _, b := range rec.Blobs {
 			r.Index.Exclude(b.ID, b.Pack)
 		}
-	}
-	ids, err := r.IndexFiles(ctx)
-	if err != nil {
-		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
@@ -300,6 +321,9 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 		}
 		g.Go(func() error {
 			packs, err := r.LoadIndexFile(gctx, id)
+			if errors.Is(err, backend.ErrNotFound) {
+				return nil // replaced by a prune since the listing: its entries are in the new file
+			}
 			if err != nil {
 				if !skippable(err) {
 					return fmt.Errorf("loading the index: %w", err)
@@ -323,4 +347,23 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// vanished reports whether a loaded index file is missing from ids.
+func (x *Index) vanished(ids []ID) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if len(x.files) == 0 {
+		return false
+	}
+	listed := make(map[ID]bool, len(ids))
+	for _, id := range ids {
+		listed[id] = true
+	}
+	for id := range x.files {
+		if !listed[id] {
+			return true
+		}
+	}
+	return false
 }

@@ -28,9 +28,12 @@ const (
 type lockFile struct {
 	Time      time.Time `json:"time"`
 	Exclusive bool      `json:"exclusive"`
-	Host      string    `json:"host"`
-	PID       int       `json:"pid"`
-	Op        string    `json:"op"`
+	// Prune marks a prune's lock: shared with backups, restores and
+	// checks, exclusive against other prunes.
+	Prune bool   `json:"prune,omitempty"`
+	Host  string `json:"host"`
+	PID   int    `json:"pid"`
+	Op    string `json:"op"`
 	// Job is the job (and target) the lock was taken for: a retry of the
 	// same job takes the lock of an attempt that died over.
 	Job string `json:"job,omitempty"`
@@ -53,6 +56,7 @@ type LockInfo struct {
 	ID        ID        `json:"id"`
 	Time      time.Time `json:"time"`
 	Exclusive bool      `json:"exclusive"`
+	Prune     bool      `json:"prune,omitempty"`
 	Host      string    `json:"host"`
 	PID       int       `json:"pid"`
 	Op        string    `json:"op"`
@@ -71,6 +75,9 @@ func (l LockInfo) String() string {
 	kind := "shared"
 	if l.Exclusive {
 		kind = "exclusive"
+	}
+	if l.Prune {
+		kind = "prune"
 	}
 	s := fmt.Sprintf("%s lock %s by %q (pid %d on %s) since %s", kind, l.ID.Short(), l.Op, l.PID, l.Host, l.Time.Local().Format(time.DateTime))
 	if l.Stale {
@@ -97,7 +104,7 @@ func (r *Repository) Locks(ctx context.Context) ([]LockInfo, error) {
 			out = append(out, LockInfo{ID: id, Stale: true, Reason: "unreadable: " + err.Error()})
 			continue
 		}
-		li := LockInfo{ID: id, Time: lf.Time, Exclusive: lf.Exclusive, Host: lf.Host, PID: lf.PID, Op: lf.Op, Job: lf.Job}
+		li := LockInfo{ID: id, Time: lf.Time, Exclusive: lf.Exclusive, Prune: lf.Prune, Host: lf.Host, PID: lf.PID, Op: lf.Op, Job: lf.Job}
 		li.Stale, li.Dead, li.Reason = staleness(lf, host)
 		out = append(out, li)
 	}
@@ -179,6 +186,17 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, op string) (*Lock
 // such a lock has no live holder, wherever it was taken (another host,
 // a restarted container), and must not linger until it goes stale.
 func (r *Repository) LockJob(ctx context.Context, exclusive bool, op, job string) (*Lock, error) {
+	return r.lock(ctx, lockFile{Exclusive: exclusive, Op: op, Job: job})
+}
+
+// LockPrune takes a prune's lock: it lets backups, restores and checks
+// run, and conflicts only with another prune or an exclusive lock.
+func (r *Repository) LockPrune(ctx context.Context, op string) (*Lock, error) {
+	return r.lock(ctx, lockFile{Prune: true, Op: op})
+}
+
+func (r *Repository) lock(ctx context.Context, lf lockFile) (*Lock, error) {
+	exclusive, job := lf.Exclusive, lf.Job
 	tookOver := 0
 	if job != "" {
 		n, err := r.takeOver(ctx, job)
@@ -187,13 +205,13 @@ func (r *Repository) LockJob(ctx context.Context, exclusive bool, op, job string
 		}
 		tookOver = n
 	}
-	if err := r.lockConflict(ctx, exclusive, ID{}); err != nil {
+	if err := r.lockConflict(ctx, lf, ID{}); err != nil {
 		return nil, err
 	}
 	host, _ := os.Hostname()
 	now := time.Now().UTC()
-	l := &Lock{r: r, exclusive: exclusive, tookOver: tookOver, file: lockFile{Time: now, Exclusive: exclusive, Host: host, PID: os.Getpid(), Op: op,
-		Job: job, Started: now, Boot: bootID(), ProcStart: procStart(os.Getpid())}}
+	lf.Time, lf.Host, lf.PID, lf.Started, lf.Boot, lf.ProcStart = now, host, os.Getpid(), now, bootID(), procStart(os.Getpid())
+	l := &Lock{r: r, exclusive: exclusive, tookOver: tookOver, file: lf}
 	id, err := r.saveJSON(ctx, locksPrefix, l.file)
 	if err != nil {
 		return nil, fmt.Errorf("taking a lock: %w", err)
@@ -206,7 +224,7 @@ func (r *Repository) LockJob(ctx context.Context, exclusive bool, op, job string
 		l.file.StoredAt = info.ModTime.UTC()
 	}
 	// Someone may have locked between our check and our write: check again.
-	if err := r.lockConflict(ctx, exclusive, id); err != nil {
+	if err := r.lockConflict(ctx, lf, id); err != nil {
 		_ = r.be.Delete(context.WithoutCancel(ctx), locksPrefix+id.String())
 		return nil, err
 	}
@@ -215,7 +233,7 @@ func (r *Repository) LockJob(ctx context.Context, exclusive bool, op, job string
 	return l, nil
 }
 
-func (r *Repository) lockConflict(ctx context.Context, exclusive bool, own ID) error {
+func (r *Repository) lockConflict(ctx context.Context, lf lockFile, own ID) error {
 	locks, err := r.Locks(ctx)
 	if err != nil {
 		return fmt.Errorf("checking locks: %w", err)
@@ -228,7 +246,7 @@ func (r *Repository) lockConflict(ctx context.Context, exclusive bool, own ID) e
 			r.log.Warn("ignoring a stale lock", "lock", li.String())
 			continue
 		}
-		if exclusive || li.Exclusive {
+		if lf.Exclusive || li.Exclusive || (lf.Prune && li.Prune) {
 			return fmt.Errorf("%w: %s; wait for it to finish (a stale lock of a crashed process is ignored after %s, or broken with verify --fix)",
 				ErrLocked, li, LockStaleAfter)
 		}

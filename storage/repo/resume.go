@@ -75,7 +75,8 @@ func (r *Repository) AdoptUnindexed(ctx context.Context, own *Lock) ([]PackEntry
 		if err != nil {
 			return nil
 		}
-		if _, ok := indexed[id]; !ok {
+		// A prune candidate is on its way out: not adopted.
+		if _, ok := indexed[id]; !ok && !r.Index.Hidden(id) {
 			cands = append(cands, candidate{id, i.Size, i.ModTime})
 		}
 		return nil

@@ -43,6 +43,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) backend.Backend) {
 		{"ConcurrentBackups", s.concurrent},
 		{"Naming", s.naming},
 		{"Cleanup", s.cleanup},
+		{"PruneBesideBackups", s.pruneBesideBackups},
+		{"RepackFreesUnusedSpace", s.repack},
 		{"Keys", s.keys},
 		{"VerifyFixRebuildsIndex", s.fixIndex},
 		{"NoRepositoryOverARepository", s.configMissing},

@@ -1,0 +1,167 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/backupbot/backupbot/storage/repo"
+)
+
+// DefaultMaxUnused is the share of unused bytes in kept packs a cleanup
+// tolerates before it repacks (restic's default too).
+const DefaultMaxUnused = 0.05
+
+// packUse is how much of a kept pack the remaining snapshots use.
+type packUse struct {
+	id         repo.ID
+	size, used int64
+}
+
+func (u packUse) unused() int64 { return max(u.size-u.used, 0) }
+
+// planRepack chooses kept packs to rewrite: those with the most unused
+// bytes first, until the unused bytes left are at most maxUnused of the
+// used ones, and small packs when together they fill at least one pack;
+// never more than maxSize bytes of packs (0: no limit).
+func (p *pruner) planRepack(usedBlobs map[repo.ID]bool, kept map[repo.ID]bool, maxUnused float64, maxSize int64) []packUse {
+	sizes := p.r.Index.Packs()
+	use := map[repo.ID]*packUse{}
+	for id := range kept {
+		if size, ok := sizes[id]; ok {
+			use[id] = &packUse{id: id, size: size}
+		}
+	}
+	p.r.Index.Each(func(l repo.Location) {
+		if u := use[l.Pack]; u != nil && usedBlobs[l.Blob.ID] {
+			u.used += int64(l.Length)
+		}
+	})
+	var all []packUse
+	var totalUsed, totalUnused int64
+	for _, u := range use {
+		all = append(all, *u)
+		totalUsed += u.used
+		totalUnused += u.unused()
+	}
+	slices.SortFunc(all, func(a, b packUse) int {
+		// Most unused (by share) first; ties by ID for a stable plan.
+		if c := cmp.Compare(b.unused()*a.size, a.unused()*b.size); c != 0 {
+			return c
+		}
+		return slices.Compare(a.id[:], b.id[:])
+	})
+	var out []packUse
+	var budget int64
+	take := func(u packUse) bool {
+		if maxSize > 0 && budget+u.size > maxSize {
+			return false
+		}
+		budget += u.size
+		out = append(out, u)
+		return true
+	}
+	chosen := map[repo.ID]bool{}
+	allowed := int64(maxUnused * float64(totalUsed))
+	for _, u := range all {
+		if totalUnused <= allowed || u.unused() == 0 {
+			break
+		}
+		if take(u) {
+			chosen[u.id] = true
+			totalUnused -= u.unused()
+		}
+	}
+	// Small packs (many tiny incrementals) are merged once together they
+	// make at least one full pack.
+	var small []packUse
+	var smallBytes int64
+	for _, u := range all {
+		if !chosen[u.id] && u.size < repo.DefaultPackSize/4 {
+			small = append(small, u)
+			smallBytes += u.used
+		}
+	}
+	if len(small) >= 2 && smallBytes >= repo.DefaultPackSize {
+		for _, u := range small {
+			take(u)
+		}
+	}
+	return out
+}
+
+// repack copies the used blobs of the packs into new packs through a
+// saver (the packs are already hidden prune candidates, so the saver
+// stores their blobs again) and writes their index. The old packs are
+// then redundant and go like any candidate.
+func (p *pruner) repack(ctx context.Context, packs []packUse, usedBlobs map[repo.ID]bool) (int64, error) {
+	if len(packs) == 0 {
+		return 0, nil
+	}
+	r := p.r
+	want := map[repo.ID][]repo.Location{}
+	for _, u := range packs {
+		want[u.id] = nil
+	}
+	r.Index.Each(func(l repo.Location) {
+		if _, ok := want[l.Pack]; ok && usedBlobs[l.Blob.ID] {
+			want[l.Pack] = append(want[l.Pack], l)
+		}
+	})
+	saver := r.NewSaver(ctx, repo.SaverOptions{})
+	var plain []byte
+	var saved, written int64
+	for _, u := range packs {
+		locs := want[u.id]
+		if len(locs) == 0 {
+			continue
+		}
+		rc, err := p.e.be.Get(ctx, repo.PackKey(u.id), 0, u.size)
+		if err != nil {
+			saver.Abort()
+			return 0, fmt.Errorf("repacking: reading pack %s: %w", u.id.Short(), err)
+		}
+		buf, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			saver.Abort()
+			return 0, fmt.Errorf("repacking: reading pack %s: %w", u.id.Short(), err)
+		}
+		for _, l := range locs {
+			end := int64(l.Offset) + int64(l.Length)
+			if end > int64(len(buf)) {
+				saver.Abort()
+				return 0, fmt.Errorf("repacking: pack %s is shorter than its index says; run verify --fix: %w", u.id.Short(), repo.ErrDamaged)
+			}
+			plain, err = r.OpenBlob(l.Blob, buf[l.Offset:end], plain)
+			if err != nil {
+				saver.Abort()
+				return 0, fmt.Errorf("repacking pack %s: %w; run verify", u.id.Short(), err)
+			}
+			if !saver.Reserve(l.Blob.ID) {
+				continue // stored elsewhere (a backup meanwhile) or twice here
+			}
+			if _, err := saver.Save(l.Type, l.Blob.ID, plain, true); err != nil {
+				saver.Abort()
+				return 0, fmt.Errorf("repacking: %w", err)
+			}
+			if saved++; saved%maxIndexBlobs == 0 {
+				// One index file per maxIndexBlobs blobs: readers bound
+				// what they decompress.
+				st, err := saver.Flush(ctx)
+				if err != nil {
+					return 0, fmt.Errorf("repacking: writing the new packs: %w", err)
+				}
+				written += st.PackBytes + st.IndexBytes
+				saver = r.NewSaver(ctx, repo.SaverOptions{})
+			}
+		}
+	}
+	st, err := saver.Flush(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("repacking: writing the new packs: %w", err)
+	}
+	return written + st.PackBytes + st.IndexBytes, nil
+}
