@@ -90,7 +90,7 @@ func (h *engineHarness) dataPacks() []string {
 		h.t.Fatal(err)
 	}
 	defer b.Close()
-	e, err := engine.Open(ctx, b, engine.OpenOptions{})
+	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: testRepoPassword})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -159,7 +159,7 @@ func TestKilledBackupIsResumedByTheRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := engine.Open(ctx, b, engine.OpenOptions{})
+	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: testRepoPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
