@@ -470,11 +470,13 @@ func (p *pruner) deletePacks(ctx context.Context, drop map[repo.ID]bool, stored 
 		if len(survivors) == 0 {
 			return nil
 		}
-		id, err := r.SaveIndex(ctx, survivors)
+		ids, err := r.SaveIndex(ctx, survivors)
 		if err != nil {
 			return err
 		}
-		written[id] = true
+		for _, id := range ids {
+			written[id] = true
+		}
 		survivors, blobs = nil, 0
 		return nil
 	}

@@ -657,12 +657,12 @@ func (c *checker) fix(ctx context.Context) error {
 		return fmt.Errorf("writing repaired data: %w", err)
 	}
 	// 5. The rebuilt index replaces every readable index file.
-	newID, err := r.SaveIndex(ctx, entries)
+	newIDs, err := r.SaveIndex(ctx, entries)
 	if err != nil {
 		return err
 	}
 	for _, f := range c.indexFiles {
-		if f == newID {
+		if slices.Contains(newIDs, f) {
 			continue
 		}
 		if err := r.DeleteIndexFile(ctx, f); err != nil && !errors.Is(err, backend.ErrNotFound) {

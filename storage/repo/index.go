@@ -236,21 +236,59 @@ func decodeIndex(buf []byte) ([]PackEntry, error) {
 	return out, nil
 }
 
-// SaveIndex writes an index file listing packs and returns its ID.
-func (r *Repository) SaveIndex(ctx context.Context, packs []PackEntry) (ID, error) {
-	id, _, err := r.saveIndex(ctx, packs)
-	return id, err
+// MaxIndexPayload is the largest index file payload a writer produces:
+// a reader decompresses at most MaxBlobSize (one limit, known to both
+// sides). Packs that encode to more are written as several index files.
+const MaxIndexPayload = MaxBlobSize - 64<<10
+
+// indexEntrySize is what one pack adds to an index file's payload.
+func indexEntrySize(p PackEntry) int { return 32 + 8 + 4 + len(p.Blobs)*(2+12+32) }
+
+// splitIndex groups packs, in order, so that each group's encoding fits
+// in MaxIndexPayload. A single pack always fits: a 12 MiB pack holds far
+// fewer blobs than that would take.
+func splitIndex(packs []PackEntry) [][]PackEntry {
+	var out [][]PackEntry
+	start, size := 0, len(indexMagic)
+	for i, p := range packs {
+		n := indexEntrySize(p)
+		if i > start && size+n > MaxIndexPayload {
+			out = append(out, packs[start:i])
+			start, size = i, len(indexMagic)
+		}
+		size += n
+	}
+	if start < len(packs) || len(out) == 0 {
+		out = append(out, packs[start:])
+	}
+	return out
 }
 
-func (r *Repository) saveIndex(ctx context.Context, packs []PackEntry) (ID, int64, error) {
-	sealed, id := r.sealFile(fileBinary, encodeIndex(packs))
-	if err := r.be.Put(ctx, indexPrefix+id.String(), bytes.NewReader(sealed), int64(len(sealed))); err != nil {
-		return ID{}, 0, fmt.Errorf("writing index %s: %w", id.Short(), err)
+// SaveIndex writes index files listing packs (one, unless they encode to
+// more than MaxIndexPayload) and returns their IDs.
+func (r *Repository) SaveIndex(ctx context.Context, packs []PackEntry) ([]ID, error) {
+	ids, _, err := r.saveIndex(ctx, packs)
+	return ids, err
+}
+
+// saveIndex writes packs as index files of at most MaxIndexPayload each;
+// it returns their IDs and stored sizes added up. On an error the files
+// already written are returned too (their packs are stored).
+func (r *Repository) saveIndex(ctx context.Context, packs []PackEntry) ([]ID, int64, error) {
+	var ids []ID
+	var total int64
+	for _, group := range splitIndex(packs) {
+		sealed, id := r.sealFile(fileBinary, encodeIndex(group))
+		if err := r.be.Put(ctx, indexPrefix+id.String(), bytes.NewReader(sealed), int64(len(sealed))); err != nil {
+			return ids, total, fmt.Errorf("writing index %s: %w", id.Short(), err)
+		}
+		r.Index.mu.Lock()
+		r.Index.files[id] = true
+		r.Index.mu.Unlock()
+		ids = append(ids, id)
+		total += int64(len(sealed))
 	}
-	r.Index.mu.Lock()
-	r.Index.files[id] = true
-	r.Index.mu.Unlock()
-	return id, int64(len(sealed)), nil
+	return ids, total, nil
 }
 
 // IndexFiles lists the index files.

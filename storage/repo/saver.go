@@ -53,7 +53,7 @@ type Saver struct {
 	done    []PackEntry
 	tried   []ID // every pack this saver began to store, stored or not
 	adopted []PackEntry
-	index   *ID // the index file Flush wrote
+	index   []ID // the index files Flush wrote
 
 	errMu sync.Mutex
 	err   error
@@ -315,13 +315,13 @@ func (s *Saver) Flush(ctx context.Context) (SaverStats, error) {
 	}
 	if len(s.done)+len(s.adopted) > 0 {
 		packs := append(append(make([]PackEntry, 0, len(s.done)+len(s.adopted)), s.done...), s.adopted...)
-		id, n, err := s.r.saveIndex(ctx, packs)
+		ids, n, err := s.r.saveIndex(ctx, packs)
+		s.doneMu.Lock()
+		s.index = ids
+		s.doneMu.Unlock()
 		if err != nil {
 			return s.stats, err
 		}
-		s.doneMu.Lock()
-		s.index = &id
-		s.doneMu.Unlock()
 		s.stats.IndexBytes = n
 		for _, p := range packs {
 			s.r.Index.Add(p)
@@ -344,13 +344,13 @@ func (s *Saver) IndexStored(ctx context.Context) (int, error) {
 	if len(packs) == 0 || written {
 		return 0, nil
 	}
-	id, _, err := s.r.saveIndex(ctx, packs)
+	ids, _, err := s.r.saveIndex(ctx, packs)
+	s.doneMu.Lock()
+	s.index = ids
+	s.doneMu.Unlock()
 	if err != nil {
 		return 0, err
 	}
-	s.doneMu.Lock()
-	s.index = &id
-	s.doneMu.Unlock()
 	for _, p := range packs {
 		s.r.Index.Add(p)
 	}
@@ -380,12 +380,14 @@ func (s *Saver) Discard(ctx context.Context) (int, error) {
 	index, tried := s.index, append([]ID(nil), s.tried...)
 	s.doneMu.Unlock()
 	var errs []error
-	if index != nil {
-		err := s.r.be.Delete(ctx, indexPrefix+index.String())
+	for _, id := range index {
+		err := s.r.be.Delete(ctx, indexPrefix+id.String())
 		if err != nil && !errors.Is(err, backend.ErrNotFound) {
 			// Packs an index still lists must stay.
-			return 0, fmt.Errorf("removing index %s of the failed backup: %w", index.Short(), err)
+			return 0, fmt.Errorf("removing index %s of the failed backup: %w", id.Short(), err)
 		}
+	}
+	if len(index) > 0 {
 		s.r.Index.Reset() // it listed the packs removed below; reload on next use
 	}
 	n := 0
