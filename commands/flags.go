@@ -26,6 +26,16 @@ type flagSpec struct {
 	usage string
 	group flagGroup
 	value flagValue
+	// fact is what the flag means to the policy (see FactKind). Every flag
+	// declares one; a flag without one is denied by the policy and fails
+	// TestEveryFlagDeclaresAPolicyFact.
+	fact FactKind
+}
+
+// as declares the flag's policy fact: boolFlag("force", ...).as(FactSwitch).
+func (f flagSpec) as(k FactKind) flagSpec {
+	f.fact = k
+	return f
 }
 
 // flagValue reads and writes one field of a command.

@@ -17,6 +17,9 @@ import (
 type Policy struct {
 	cfg       Config
 	roleNames []string
+	// schema is where the facts rules test come from; the zero value is
+	// the command table (tests swap in one with an extra flag).
+	schema commands.Schema
 	// holders maps a normalized subject to the roles bound to it.
 	holders map[string][]string
 }
@@ -86,6 +89,11 @@ func (p *Policy) CanApprove(id Identity) bool {
 // RuleDefaultDeny is Decision.Rule when no rule allowed the command.
 const RuleDefaultDeny = "default deny"
 
+// RuleUnknownFact is Decision.Rule when the command has an action or an
+// option the policy does not know how to judge (no policy fact declared
+// for it in the command table): the policy fails closed.
+const RuleUnknownFact = "unknown to the policy"
+
 // Decision is the verdict on one command.
 type Decision struct {
 	// Allowed says whether the command may run (possibly after confirmation
@@ -114,9 +122,14 @@ func (p *Policy) Decide(id Identity, channel string, cmd commands.Command) Decis
 	if cmd == nil {
 		return Decision{Rule: RuleDefaultDeny, Reason: "there is no command to check"}
 	}
-	f := factsOf(cmd)
+	f := factsOf(p.schema, cmd)
 	held := p.RolesOf(id)
 	d := Decision{Roles: held}
+	if f.unknown != "" {
+		d.Rule = RuleUnknownFact
+		d.Reason = fmt.Sprintf("`%s` is denied: the policy does not know %s", f.describe(), f.unknown)
+		return d
+	}
 
 	allowRole, allowIdx := "", 0
 	for _, role := range held {
@@ -242,7 +255,7 @@ func (p *Policy) Recheck(jobID string, requester Identity, channel string, cmd c
 	}
 	desc := ""
 	if cmd != nil {
-		desc = factsOf(cmd).describe()
+		desc = factsOf(p.schema, cmd).describe()
 	}
 	return &RevokedError{JobID: jobID, Requester: requester, Command: desc, Decision: d}
 }
