@@ -96,13 +96,13 @@ func tagsFlag(p *[]Tag, usage string) flagSpec {
 }
 
 func (p Parser) targetFlag(t *string, usage string) flagSpec {
-	return flagSpec{name: "target", arg: "NAME", usage: usage, value: nameChoice{t, p.targetNames(), "target"}, fact: FactTarget}
+	return flagSpec{name: "target", arg: "NAME", usage: usage, value: nameChoice{t, p.targetNames(), "target", p.helpTargets()}, fact: FactTarget}
 }
 
 // storageFlags are --storage and the location overrides for one command.
 func (p Parser) storageFlags(ref *StorageRef, forList bool, usage string) []flagSpec {
 	return []flagSpec{
-		{name: "storage", arg: "NAME", usage: usage, value: nameChoice{&ref.Name, p.storageNames(forList), "storage"}, fact: FactStorage},
+		{name: "storage", arg: "NAME", usage: usage, value: nameChoice{&ref.Name, p.storageNames(forList), "storage", p.helpStorages(forList)}, fact: FactStorage},
 		{name: "path", arg: "DIR", group: groupLocation, usage: "repository directory (local, network)", value: textValue{&ref.Path, maxPath}, fact: FactPath},
 		{name: "container", arg: "NAME", group: groupLocation, usage: "Azure container", value: patternValue{&ref.Container, containerPattern, containerRule}, fact: FactLocation},
 		{name: "bucket", arg: "NAME", group: groupLocation, usage: "S3 bucket", value: patternValue{&ref.Bucket, bucketPattern, bucketRule}, fact: FactLocation},

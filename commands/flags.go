@@ -168,6 +168,9 @@ type nameChoice struct {
 	p       *string
 	allowed []string
 	what    string // "target", "storage"
+	// shown, when set, are the names help lists instead of allowed (the
+	// configured ones, not every built-in name the parser accepts).
+	shown []string
 }
 
 func (v nameChoice) set(s string) error {
@@ -194,6 +197,14 @@ func (v nameChoice) set(s string) error {
 
 func (v nameChoice) get() string       { return *v.p }
 func (v nameChoice) choices() []string { return v.allowed }
+
+// helpNames are the names help lists.
+func (v nameChoice) helpNames() []string {
+	if v.shown != nil {
+		return v.shown
+	}
+	return v.allowed
+}
 
 // wholeValue is a whole number from 0 to max, with an optional unit suffix
 // (30d, 24h) so people can write what they mean.

@@ -20,6 +20,9 @@ type Policy struct {
 	// schema is where the facts rules test come from; the zero value is
 	// the command table (tests swap in one with an extra flag).
 	schema commands.Schema
+	// unloaded marks the stand-in of a Holder with no policy yet: it
+	// allows nothing, not even help.
+	unloaded bool
 	// holders maps a normalized subject to the roles bound to it.
 	holders map[string][]string
 }
@@ -89,6 +92,10 @@ func (p *Policy) CanApprove(id Identity) bool {
 // RuleDefaultDeny is Decision.Rule when no rule allowed the command.
 const RuleDefaultDeny = "default deny"
 
+// RuleHelpForEveryone is Decision.Rule when help is allowed to a user no
+// role allows it to: help is open to every authenticated identity.
+const RuleHelpForEveryone = "help for everyone"
+
 // RuleUnknownFact is Decision.Rule when the command has an action or an
 // option the policy does not know how to judge (no policy fact declared
 // for it in the command table): the policy fails closed.
@@ -156,14 +163,24 @@ func (p *Policy) Decide(id Identity, channel string, cmd commands.Command) Decis
 		return d
 	}
 
+	if f.action == string(commands.ActionHelp) && !p.unloaded && id.Platform != "" && id.UserID != "" {
+		// Help is how a new user finds out what to ask for: anyone the
+		// platform authenticated may read it, role or not (a deny rule
+		// above still wins).
+		d.Allowed = true
+		d.Rule = RuleHelpForEveryone
+		d.Reason = "`help` is open to everyone signed in"
+		return d
+	}
+
 	d.Rule = RuleDefaultDeny
-	d.Reason = p.denialReason(f, channel, held)
+	d.Reason = p.denialReason(f, channel, held, id)
 	return d
 }
 
 // denialReason explains a default deny: the channel the user's own role
 // would allow it in, or the roles that would allow it.
-func (p *Policy) denialReason(f facts, channel string, held []string) string {
+func (p *Policy) denialReason(f facts, channel string, held []string, id Identity) string {
 	what := "`" + f.describe() + "`"
 	for _, role := range held {
 		for _, r := range p.cfg.Roles[role] {
@@ -199,7 +216,25 @@ func (p *Policy) denialReason(f facts, channel string, held []string) string {
 	if len(needed) == 0 {
 		return fmt.Sprintf("no role allows %s (%s)", what, have)
 	}
-	return fmt.Sprintf("%s needs the role %s; %s", what, strings.Join(needed, " or "), have)
+	return fmt.Sprintf("%s needs the role %s; %s. %s", what, strings.Join(needed, " or "), have, bindHint(id, needed))
+}
+
+// bindHint tells a refused user their ID as bindings spell it and the
+// configuration key that would give them one of the roles needed (the
+// least powerful first: admin is named only when nothing else would do).
+func bindHint(id Identity, needed []string) string {
+	if id.Platform == "" || id.UserID == "" {
+		return ""
+	}
+	role := needed[0]
+	for _, r := range needed {
+		if r != "admin" {
+			role = r
+			break
+		}
+	}
+	subject := strings.ToLower(id.Platform) + ":" + id.UserID
+	return fmt.Sprintf("Your ID is %s; an admin can give you the role by adding %q to policy.bindings.%s in the configuration", subject, subject, role)
 }
 
 func anyMatches(rules []Rule, f facts, channel string) bool {
