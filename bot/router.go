@@ -284,7 +284,7 @@ func ephemeral(text string) Reply {
 func (r *Router) answer(ctx context.Context, who policy.Identity, in Incoming, cmd commands.Command) (Reply, bool) {
 	switch c := cmd.(type) {
 	case *commands.Help:
-		text, err := commands.HelpText(c.Topic)
+		text, err := r.parser.HelpText(c.Topic)
 		if err != nil {
 			return ephemeral("⚠️ " + err.Error()), true
 		}

@@ -85,7 +85,7 @@ func textFlag(name, arg string, p *string, limit int, usage string) flagSpec {
 }
 
 func typeFlag(p *BackupType, usage string) flagSpec {
-	return flagSpec{name: "type", arg: "TYPE", usage: usage, value: enumValue[BackupType]{p, backupTypes}}
+	return flagSpec{name: "type", arg: "TYPE", usage: usage, value: enumValue[BackupType]{p, backupTypes}, fact: FactType}
 }
 
 func daysFlag(name string, p *Days, usage string) flagSpec {
@@ -97,24 +97,24 @@ func tagsFlag(p *[]Tag, usage string) flagSpec {
 }
 
 func (p Parser) targetFlag(t *string, usage string) flagSpec {
-	return flagSpec{name: "target", arg: "NAME", usage: usage, value: nameChoice{t, p.targetNames(), "target"}}
+	return flagSpec{name: "target", arg: "NAME", usage: usage, value: nameChoice{t, p.targetNames(), "target", p.helpTargets()}, fact: FactTarget}
 }
 
 // storageFlags are --storage and the location overrides for one command.
 func (p Parser) storageFlags(ref *StorageRef, forList bool, usage string) []flagSpec {
 	return []flagSpec{
-		{name: "storage", arg: "NAME", usage: usage, value: nameChoice{&ref.Name, p.storageNames(forList), "storage"}},
-		{name: "path", arg: "DIR", group: groupLocation, usage: "repository directory (local, network)", value: textValue{&ref.Path, maxPath}},
-		{name: "container", arg: "NAME", group: groupLocation, usage: "Azure container", value: patternValue{&ref.Container, containerPattern, containerRule}},
-		{name: "bucket", arg: "NAME", group: groupLocation, usage: "S3 bucket", value: patternValue{&ref.Bucket, bucketPattern, bucketRule}},
-		{name: "region", arg: "NAME", group: groupLocation, usage: "S3 region", value: patternValue{&ref.Region, regionPattern, regionRule}},
+		{name: "storage", arg: "NAME", usage: usage, value: nameChoice{&ref.Name, p.storageNames(forList), "storage", p.helpStorages(forList)}, fact: FactStorage},
+		{name: "path", arg: "DIR", group: groupLocation, usage: "repository directory (local, network)", value: textValue{&ref.Path, maxPath}, fact: FactPath},
+		{name: "container", arg: "NAME", group: groupLocation, usage: "Azure container", value: patternValue{&ref.Container, containerPattern, containerRule}, fact: FactLocation},
+		{name: "bucket", arg: "NAME", group: groupLocation, usage: "S3 bucket", value: patternValue{&ref.Bucket, bucketPattern, bucketRule}, fact: FactLocation},
+		{name: "region", arg: "NAME", group: groupLocation, usage: "S3 region", value: patternValue{&ref.Region, regionPattern, regionRule}, fact: FactLocation},
 	}
 }
 
 func diagnosticsFlags(d *Diagnostics) []flagSpec {
 	return []flagSpec{
-		{name: "verbose", group: groupDiagnostics, usage: "report each step", value: boolValue{&d.Verbose}},
-		{name: "debug", group: groupDiagnostics, usage: "add diagnostics (timings, storage calls)", value: boolValue{&d.Debug}},
+		{name: "verbose", group: groupDiagnostics, usage: "report each step", value: boolValue{&d.Verbose}, fact: FactSwitch},
+		{name: "debug", group: groupDiagnostics, usage: "add diagnostics (timings, storage calls)", value: boolValue{&d.Debug}, fact: FactSwitch},
 	}
 }
 
@@ -141,11 +141,11 @@ func buildActionTable() []*actionSpec {
 				return slices.Concat([]flagSpec{
 					typeFlag(&x.Type, "backup type"),
 					p.targetFlag(&x.Target, "what to back up"),
-					textFlag("name", "TEXT", &x.Name, maxName, "custom backup identifier"),
-					boolFlag("compress", &x.Compress, "compress the data (--compress=false to turn off)"),
-					boolFlag("encrypt", &x.Encrypt, "encrypt the data"),
-					daysFlag("retention", &x.Retention, "delete the backup after this many days"),
-					tagsFlag(&x.Tags, "label the backup; repeatable"),
+					textFlag("name", "TEXT", &x.Name, maxName, "custom backup identifier").as(FactNone),
+					boolFlag("compress", &x.Compress, "compress the data (--compress=false to turn off)").as(FactSwitch),
+					boolFlag("encrypt", &x.Encrypt, "encrypt the data").as(FactSwitch),
+					daysFlag("retention", &x.Retention, "delete the backup after this many days").as(FactNone),
+					tagsFlag(&x.Tags, "label the backup; repeatable").as(FactNone),
 				}, p.storageFlags(&x.Storage, false, "where to store it"), diagnosticsFlags(&x.Diagnostics))
 			},
 			check: func(c Command) error { return checkStorage(c.(*Create).Storage) },
@@ -168,16 +168,16 @@ func buildActionTable() []*actionSpec {
 			flags: func(p Parser, c Command) []flagSpec {
 				x := c.(*Restore)
 				return slices.Concat([]flagSpec{
-					textFlag("name", "TEXT", &x.Name, maxName, "backup to restore"),
-					{name: "date", arg: "YYYY-MM-DD", usage: "restore the last backup of this day", value: dateValue{&x.Date}},
-					{name: "time", arg: "HH:MM[:SS]", usage: "with --date: the last backup at or before this time", value: clockValue{&x.Time}},
+					textFlag("name", "TEXT", &x.Name, maxName, "backup to restore").as(FactNone),
+					{name: "date", arg: "YYYY-MM-DD", usage: "restore the last backup of this day", value: dateValue{&x.Date}, fact: FactNone},
+					{name: "time", arg: "HH:MM[:SS]", usage: "with --date: the last backup at or before this time", value: clockValue{&x.Time}, fact: FactNone},
 					typeFlag(&x.Type, "only backups of this type"),
 					p.targetFlag(&x.Target, "what to restore"),
-					textFlag("filter", "PATH", &x.Filter, maxPath, "restore only paths under this one"),
-					textFlag("to", "DIR", &x.To, maxPath, "restore into this directory instead of in place"),
-					boolFlag("preview", &x.Preview, "show what would change, change nothing"),
-					boolFlag("validate", &x.Validate, "check the backup's integrity first"),
-					boolFlag("force", &x.Force, "skip the confirmation"),
+					textFlag("filter", "PATH", &x.Filter, maxPath, "restore only paths under this one").as(FactNone),
+					textFlag("to", "DIR", &x.To, maxPath, "restore into this directory instead of in place").as(FactPath),
+					boolFlag("preview", &x.Preview, "show what would change, change nothing").as(FactSwitch),
+					boolFlag("validate", &x.Validate, "check the backup's integrity first").as(FactSwitch),
+					boolFlag("force", &x.Force, "skip the confirmation").as(FactSwitch),
 				}, p.storageFlags(&x.Storage, false, "where the backup is"), diagnosticsFlags(&x.Diagnostics))
 			},
 			check: func(c Command) error {
@@ -205,13 +205,13 @@ func buildActionTable() []*actionSpec {
 				x := c.(*List)
 				return slices.Concat([]flagSpec{
 					p.storageFlags(&x.Storage, true, "which storages to look in")[0],
-					daysFlag("age", &x.Age, "only backups newer than this many days"),
+					daysFlag("age", &x.Age, "only backups newer than this many days").as(FactNone),
 					typeFlag(&x.Type, "only backups of this type"),
 					p.targetFlag(&x.Target, "only backups of this target"),
-					textFlag("name", "TEXT", &x.Name, maxName, "only backups with this name"),
-					boolFlag("size", &x.Size, "include sizes"),
-					boolFlag("verify", &x.Verify, "check each backup's integrity"),
-					boolFlag("running", &x.Running, "list running and queued jobs instead"),
+					textFlag("name", "TEXT", &x.Name, maxName, "only backups with this name").as(FactNone),
+					boolFlag("size", &x.Size, "include sizes").as(FactSwitch),
+					boolFlag("verify", &x.Verify, "check each backup's integrity").as(FactSwitch),
+					boolFlag("running", &x.Running, "list running and queued jobs instead").as(FactSwitch),
 				}, p.storageFlags(&x.Storage, true, "")[1:], diagnosticsFlags(&x.Diagnostics))
 			},
 			check: func(c Command) error { return checkStorage(c.(*List).Storage) },
@@ -234,13 +234,13 @@ func buildActionTable() []*actionSpec {
 			flags: func(p Parser, c Command) []flagSpec {
 				x := c.(*Schedule)
 				return slices.Concat([]flagSpec{
-					{name: "action", arg: "OP", usage: "what to do with schedules", value: enumValue[ScheduleOp]{&x.Op, scheduleOps}},
-					textFlag("name", "TEXT", &x.Name, maxName, "schedule identifier"),
-					{name: "cron", arg: "EXPR", usage: "when it runs", value: cronValue{&x.Cron}},
-					{name: "kind", arg: "KIND", usage: "what it runs: backup (default), verify, verify-deep, or cleanup by the retention policies", value: enumValue[ScheduleKind]{&x.Kind, scheduleKinds}},
+					{name: "action", arg: "OP", usage: "what to do with schedules", value: enumValue[ScheduleOp]{&x.Op, scheduleOps}, fact: FactNone},
+					textFlag("name", "TEXT", &x.Name, maxName, "schedule identifier").as(FactNone),
+					{name: "cron", arg: "EXPR", usage: "when it runs", value: cronValue{&x.Cron}, fact: FactNone},
+					{name: "kind", arg: "KIND", usage: "what it runs: backup (default), verify, verify-deep, or cleanup by the retention policies", value: enumValue[ScheduleKind]{&x.Kind, scheduleKinds}, fact: FactNone},
 					typeFlag(&x.Type, "backup type it makes"),
 					p.targetFlag(&x.Target, "what it backs up"),
-					daysFlag("retention", &x.Retention, "delete its backups after this many days"),
+					daysFlag("retention", &x.Retention, "delete its backups after this many days").as(FactNone),
 				}, p.storageFlags(&x.Storage, false, "where it stores backups"), diagnosticsFlags(&x.Diagnostics))
 			},
 			check: checkSchedule,
@@ -258,11 +258,11 @@ func buildActionTable() []*actionSpec {
 			flags: func(p Parser, c Command) []flagSpec {
 				x := c.(*Verify)
 				return slices.Concat([]flagSpec{
-					textFlag("name", "TEXT", &x.Name, maxName, "backup to verify"),
-					boolFlag("all", &x.All, "verify every backup"),
-					boolFlag("deep", &x.Deep, "read and check every byte, not just the index"),
-					boolFlag("fix", &x.Fix, "try to repair what is damaged"),
-					boolFlag("report", &x.Report, "attach a verification report"),
+					textFlag("name", "TEXT", &x.Name, maxName, "backup to verify").as(FactNone),
+					boolFlag("all", &x.All, "verify every backup").as(FactSwitch),
+					boolFlag("deep", &x.Deep, "read and check every byte, not just the index").as(FactSwitch),
+					boolFlag("fix", &x.Fix, "try to repair what is damaged").as(FactSwitch),
+					boolFlag("report", &x.Report, "attach a verification report").as(FactSwitch),
 				}, p.storageFlags(&x.Storage, false, "where the backups are"), diagnosticsFlags(&x.Diagnostics))
 			},
 			check: func(c Command) error {
@@ -292,12 +292,12 @@ func buildActionTable() []*actionSpec {
 			flags: func(p Parser, c Command) []flagSpec {
 				x := c.(*Cleanup)
 				return slices.Concat([]flagSpec{
-					daysFlag("older-than", &x.OlderThan, "remove backups older than this many days"),
-					{name: "keep-min", arg: "COUNT", usage: "always keep at least this many backups", value: wholeValue[int]{&x.KeepMin, maxCount, "", ""}},
+					daysFlag("older-than", &x.OlderThan, "remove backups older than this many days").as(FactNone),
+					{name: "keep-min", arg: "COUNT", usage: "always keep at least this many backups", value: wholeValue[int]{&x.KeepMin, maxCount, "", ""}, fact: FactNone},
 					typeFlag(&x.Type, "only backups of this type"),
 					p.targetFlag(&x.Target, "only backups of this target"),
-					boolFlag("dry-run", &x.DryRun, "show what would be removed, remove nothing"),
-					boolFlag("force", &x.Force, "skip the confirmation"),
+					boolFlag("dry-run", &x.DryRun, "show what would be removed, remove nothing").as(FactSwitch),
+					boolFlag("force", &x.Force, "skip the confirmation").as(FactSwitch),
 				}, p.storageFlags(&x.Storage, false, "where to clean up"), diagnosticsFlags(&x.Diagnostics))
 			},
 			check: func(c Command) error { return checkStorage(c.(*Cleanup).Storage) },
@@ -317,11 +317,11 @@ func buildActionTable() []*actionSpec {
 			flags: func(p Parser, c Command) []flagSpec {
 				x := c.(*Export)
 				return slices.Concat([]flagSpec{
-					textFlag("name", "TEXT", &x.Name, maxName, "backup to export"),
-					{name: "format", arg: "FORMAT", usage: "archive format", value: enumValue[ExportFormat]{&x.Format, exportFormats}},
-					textFlag("destination", "PATH", &x.Destination, maxPath, "where to write the archive"),
-					{name: "split", arg: "SIZE", usage: "split into parts of this size (4GB, 500MiB)", value: sizeValue{&x.Split}},
-					boolFlag("checksum", &x.Checksum, "write SHA-256 checksums next to it"),
+					textFlag("name", "TEXT", &x.Name, maxName, "backup to export").as(FactNone),
+					{name: "format", arg: "FORMAT", usage: "archive format", value: enumValue[ExportFormat]{&x.Format, exportFormats}, fact: FactNone},
+					textFlag("destination", "PATH", &x.Destination, maxPath, "where to write the archive").as(FactPath),
+					{name: "split", arg: "SIZE", usage: "split into parts of this size (4GB, 500MiB)", value: sizeValue{&x.Split}, fact: FactNone},
+					boolFlag("checksum", &x.Checksum, "write SHA-256 checksums next to it").as(FactSwitch),
 				}, p.storageFlags(&x.Storage, false, "where the backup is"), diagnosticsFlags(&x.Diagnostics))
 			},
 			check: func(c Command) error {
@@ -347,11 +347,11 @@ func buildActionTable() []*actionSpec {
 			flags: func(p Parser, c Command) []flagSpec {
 				x := c.(*Snapshot)
 				return slices.Concat([]flagSpec{
-					{name: "resource", arg: "KIND", usage: "what to snapshot", value: enumValue[Resource]{&x.Resource, snapshotResources}},
-					textFlag("name", "TEXT", &x.Name, maxName, "snapshot identifier"),
-					boolFlag("consistent", &x.Consistent, "quiesce applications first"),
-					tagsFlag(&x.Tags, "label the snapshot; repeatable"),
-					{name: "expire", arg: "HOURS", usage: "delete it after this many hours", value: wholeValue[Hours]{&x.Expire, maxHours, "hours", "h"}},
+					{name: "resource", arg: "KIND", usage: "what to snapshot", value: enumValue[Resource]{&x.Resource, snapshotResources}, fact: FactResource},
+					textFlag("name", "TEXT", &x.Name, maxName, "snapshot identifier").as(FactNone),
+					boolFlag("consistent", &x.Consistent, "quiesce applications first").as(FactSwitch),
+					tagsFlag(&x.Tags, "label the snapshot; repeatable").as(FactNone),
+					{name: "expire", arg: "HOURS", usage: "delete it after this many hours", value: wholeValue[Hours]{&x.Expire, maxHours, "hours", "h"}, fact: FactNone},
 				}, p.storageFlags(&x.Storage, false, "where to store it"), diagnosticsFlags(&x.Diagnostics))
 			},
 			check: func(c Command) error { return checkStorage(c.(*Snapshot).Storage) },
@@ -380,8 +380,8 @@ func buildActionTable() []*actionSpec {
 			flags: func(p Parser, c Command) []flagSpec {
 				x := c.(*Analyze)
 				return slices.Concat([]flagSpec{
-					textFlag("name", "TEXT", &x.Name, maxName, "backup to analyze"),
-					boolFlag("performance", &x.Performance, "include throughput and timings"),
+					textFlag("name", "TEXT", &x.Name, maxName, "backup to analyze").as(FactNone),
+					boolFlag("performance", &x.Performance, "include throughput and timings").as(FactSwitch),
 				}, p.storageFlags(&x.Storage, false, "where the backup is"), diagnosticsFlags(&x.Diagnostics))
 			},
 			check: func(c Command) error { return checkStorage(c.(*Analyze).Storage) },
@@ -413,7 +413,7 @@ func buildActionTable() []*actionSpec {
 			newCommand: func() Command { return &Approvals{} },
 			flags: func(_ Parser, c Command) []flagSpec {
 				x := c.(*Approvals)
-				return []flagSpec{{name: "withdraw", arg: "ID", usage: "withdraw this request of yours", value: patternValue{&x.Withdraw, jobIDPattern, jobIDRule}}}
+				return []flagSpec{{name: "withdraw", arg: "ID", usage: "withdraw this request of yours", value: patternValue{&x.Withdraw, jobIDPattern, jobIDRule}, fact: FactSwitch}}
 			},
 		},
 		{
@@ -424,8 +424,8 @@ func buildActionTable() []*actionSpec {
 			flags: func(_ Parser, c Command) []flagSpec {
 				x := c.(*Audit)
 				return []flagSpec{
-					daysFlag("age", &x.Age, "only entries newer than this many days"),
-					textFlag("user", "USER", &x.User, maxName, "only entries by this user"),
+					daysFlag("age", &x.Age, "only entries newer than this many days").as(FactNone),
+					textFlag("user", "USER", &x.User, maxName, "only entries by this user").as(FactNone),
 				}
 			},
 		},

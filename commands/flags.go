@@ -26,6 +26,16 @@ type flagSpec struct {
 	usage string
 	group flagGroup
 	value flagValue
+	// fact is what the flag means to the policy (see FactKind). Every flag
+	// declares one; a flag without one is denied by the policy and fails
+	// TestEveryFlagDeclaresAPolicyFact.
+	fact FactKind
+}
+
+// as declares the flag's policy fact: boolFlag("force", ...).as(FactSwitch).
+func (f flagSpec) as(k FactKind) flagSpec {
+	f.fact = k
+	return f
 }
 
 // flagValue reads and writes one field of a command.
@@ -158,6 +168,9 @@ type nameChoice struct {
 	p       *string
 	allowed []string
 	what    string // "target", "storage"
+	// shown, when set, are the names help lists instead of allowed (the
+	// configured ones, not every built-in name the parser accepts).
+	shown []string
 }
 
 func (v nameChoice) set(s string) error {
@@ -184,6 +197,14 @@ func (v nameChoice) set(s string) error {
 
 func (v nameChoice) get() string       { return *v.p }
 func (v nameChoice) choices() []string { return v.allowed }
+
+// helpNames are the names help lists.
+func (v nameChoice) helpNames() []string {
+	if v.shown != nil {
+		return v.shown
+	}
+	return v.allowed
+}
 
 // wholeValue is a whole number from 0 to max, with an optional unit suffix
 // (30d, 24h) so people can write what they mean.

@@ -19,7 +19,7 @@ func HelpText(topic string) (string, error) {
 func (p Parser) HelpText(topic string) (string, error) {
 	topic = strings.TrimSpace(topic)
 	if topic == "" {
-		return overview(), nil
+		return p.overview(), nil
 	}
 	spec, ok := actionTableByName[Action(toLower(topic))]
 	if !ok {
@@ -33,7 +33,7 @@ func (p Parser) HelpText(topic string) (string, error) {
 	return p.actionHelp(spec), nil
 }
 
-func overview() string {
+func (p Parser) overview() string {
 	var b strings.Builder
 	b.WriteString("*/backup*: backups and restores from chat. Usage: `/backup ACTION [options]`\n```\n")
 	width := 0
@@ -46,6 +46,12 @@ func overview() string {
 	b.WriteString("```\n")
 	b.WriteString("`/backup` alone or `/backup help` shows this list; `/backup help ACTION` (or `ACTION --help`) shows an action's options.\n")
 	b.WriteString("Text that starts with an option is a create: `/backup --type full`. Quote values with spaces: `--name \"pre deployment\"`.")
+	if len(p.Targets) > 0 {
+		fmt.Fprintf(&b, "\nTargets here: %s.", strings.Join(p.helpTargets(), ", "))
+	}
+	if len(p.Storages) > 0 {
+		fmt.Fprintf(&b, "\nStorages here: %s (or a kind: %s).", strings.Join(p.Storages, ", "), strings.Join(builtinStorages, ", "))
+	}
 	return b.String()
 }
 
@@ -130,7 +136,7 @@ func flagSynopsis(f flagSpec) string {
 func flagDescription(f flagSpec) string {
 	d := f.usage
 	if n, ok := f.value.(nameChoice); ok {
-		d += ": " + strings.Join(n.choices(), ", ")
+		d += ": " + strings.Join(n.helpNames(), ", ")
 	}
 	if def := f.value.get(); def != "" && def != "false" {
 		d += " (default: " + def + ")"

@@ -120,3 +120,37 @@ func TestHelpShowsConfiguredNames(t *testing.T) {
 		t.Fatalf("help does not list configured names:\n%s", text)
 	}
 }
+
+// TestHelpListsTheConfiguredNames: a Parser built from a configuration
+// lists that configuration's targets and storages, not the reference's
+// fixed all, config, data, state, logs.
+func TestHelpListsTheConfiguredNames(t *testing.T) {
+	p := Parser{Targets: []string{"website", "mail"}, Storages: []string{"offsite", "nas"}}
+	create, err := p.HelpText("create")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"what to back up: all, website, mail (default: all)", "where to store it: offsite, nas, or a kind: local, network, azure, aws, s3"} {
+		if !strings.Contains(create, want) {
+			t.Errorf("help create does not say %q:\n%s", want, create)
+		}
+	}
+	if strings.Contains(create, "all, config, data, state, logs") {
+		t.Errorf("help create lists the built-in targets although the configuration has others:\n%s", create)
+	}
+	list, _ := p.HelpText("list")
+	if !strings.Contains(list, "offsite, nas, all, remote, or a kind") {
+		t.Errorf("help list does not list the configured storages then all and remote:\n%s", list)
+	}
+	overview, _ := p.HelpText("")
+	for _, want := range []string{"Targets here: all, website, mail.", "Storages here: offsite, nas"} {
+		if !strings.Contains(overview, want) {
+			t.Errorf("help does not say %q:\n%s", want, overview)
+		}
+	}
+	// Without a configuration, help shows the reference's names.
+	plain, _ := HelpText("create")
+	if !strings.Contains(plain, "all, config, data, state, logs") {
+		t.Errorf("help create without a configuration lost the built-in targets:\n%s", plain)
+	}
+}

@@ -327,6 +327,33 @@ func (p Parser) storageNames(forList bool) []string {
 	return names
 }
 
+// helpTargets are the targets help lists: with a configuration, "all"
+// and the configured targets; without one (the zero Parser), the built-in
+// names. nil means the same as the parser accepts.
+func (p Parser) helpTargets() []string {
+	if len(p.Targets) == 0 {
+		return nil
+	}
+	return mergeNames([]string{defaultTarget}, p.Targets)
+}
+
+// helpStorages are the storages help lists: with a configuration, the
+// configured storages (then, for list, all and remote) followed by the
+// kinds; nil means the same as the parser accepts.
+func (p Parser) helpStorages(forList bool) []string {
+	if len(p.Storages) == 0 {
+		return nil
+	}
+	names := slices.Clone(p.Storages)
+	if forList {
+		names = append(names, listOnlyStorages...)
+	}
+	// Help joins these with ", ": "offsite, or a kind: local, network, ...".
+	kinds := slices.Clone(builtinStorages)
+	kinds[0] = "or a kind: " + kinds[0]
+	return append(names, kinds...)
+}
+
 func mergeNames(base, extra []string) []string {
 	out := slices.Clone(base)
 	for _, n := range extra {

@@ -257,24 +257,31 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// KnownActions are the action names a rule may list, besides "*".
+// KnownActions are the action names a rule may list, besides "*": every
+// action of the command table.
 func KnownActions() []string {
-	return []string{
-		string(commands.ActionCreate), string(commands.ActionRestore), string(commands.ActionList),
-		string(commands.ActionSchedule), string(commands.ActionVerify), string(commands.ActionCleanup),
-		string(commands.ActionExport), string(commands.ActionSnapshot), string(commands.ActionTest),
-		string(commands.ActionAnalyze), string(commands.ActionHelp), string(commands.ActionStatus),
-		string(commands.ActionCancel), string(commands.ActionApprovals), string(commands.ActionAudit),
+	var out []string
+	for _, a := range (commands.Schema{}).Actions() {
+		out = append(out, string(a))
 	}
+	return out
 }
 
-// KnownFlags are the flag names a rule's Flags may test.
+// KnownFlags are the flag names a rule's Flags may test: every option the
+// command table declares as a switch fact (commands.FactSwitch).
 func KnownFlags() []string {
-	return []string{
-		"all", "checksum", "compress", "consistent", "debug", "deep", "dry-run", "encrypt",
-		"fix", "force", "performance", "preview", "report", "running", "size", "validate",
-		"verbose", "verify", "withdraw",
+	var out []string
+	schema := commands.Schema{}
+	for _, a := range schema.Actions() {
+		flags, _ := schema.Flags(a)
+		for _, f := range flags {
+			if f.Kind == commands.FactSwitch && !slices.Contains(out, f.Flag) {
+				out = append(out, f.Flag)
+			}
+		}
 	}
+	sort.Strings(out)
+	return out
 }
 
 // ConfigError is a policy that cannot be used: where (a path such as

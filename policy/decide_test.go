@@ -170,8 +170,9 @@ func TestDecideTable(t *testing.T) {
 
 		// Discord: no role for everyone.
 		{"discord role operator creates", dop, general, create(commands.TypeFull, "data", "local"), allow("role operator rule 1")},
-		{"discord operator is not a viewer", dop, general, &commands.Help{}, deny(RuleDefaultDeny, "needs the role admin or viewer; you have operator")},
-		{"discord user without roles: help", dnobody, general, &commands.Help{}, deny(RuleDefaultDeny, "you hold no role")},
+		{"discord operator is not a viewer", dop, general, &commands.Approvals{}, deny(RuleDefaultDeny, "needs the role admin or approver or viewer; you have operator. Your ID is discord:333; an admin can give you the role by adding \"discord:333\" to policy.bindings.approver")},
+		{"discord operator reads help all the same", dop, general, &commands.Help{}, allow(RuleHelpForEveryone)},
+		{"discord user without roles: help", dnobody, general, &commands.Help{}, allow(RuleHelpForEveryone)},
 		{"discord user without roles: create", dnobody, general, create(commands.TypeFull, "data", ""), deny(RuleDefaultDeny, "you hold no role")},
 
 		// Explicit deny overrides allow.
@@ -223,8 +224,14 @@ func TestDefaultPolicy(t *testing.T) {
 	if d := p.Decide(console, "console", restore("data")); !d.Allowed || !d.NeedsConfirmation {
 		t.Errorf("console restore: %+v; want allowed with confirmation", d)
 	}
-	if d := p.Decide(slackUser("U1"), "#general", &commands.Help{}); d.Allowed {
+	if d := p.Decide(slackUser("U1"), "#general", &commands.List{}); d.Allowed {
 		t.Errorf("a Slack user is allowed by the default policy: %+v", d)
+	}
+	if d := p.Decide(slackUser("U1"), "#general", &commands.Help{}); !d.Allowed || d.Rule != RuleHelpForEveryone {
+		t.Errorf("a Slack user without a role asking for help: %+v; want allowed by %q", d, RuleHelpForEveryone)
+	}
+	if d := p.Decide(Identity{Platform: PlatformSlack}, "#general", &commands.Help{}); d.Allowed {
+		t.Errorf("help for an identity with no user id (not authenticated): %+v; want denied", d)
 	}
 	if got := p.ApprovalTTL(); got != 30*time.Minute {
 		t.Errorf("default approval TTL %s; want 30m", got)
@@ -313,7 +320,7 @@ func ExamplePolicy_Decide() {
 	// @alice in #general: allowed=false confirm=false by "default deny"
 	//   `restore --target config` is allowed for your role restorer only in #ops (this is #general)
 	// @bob in #ops: allowed=false confirm=false by "default deny"
-	//   `restore --target config` needs the role restorer; you have viewer
+	//   `restore --target config` needs the role restorer; you have viewer. Your ID is slack:U2; an admin can give you the role by adding "slack:U2" to policy.bindings.restorer in the configuration
 }
 
 // Slack reports a channel by ID; its adapter passes "ID|name" so that a

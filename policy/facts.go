@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -8,8 +9,12 @@ import (
 	"github.com/backupbot/backupbot/commands"
 )
 
-// facts are the parts of a command that rules test. A nil pointer means
-// the action does not have that attribute, so conditions on it are ignored.
+// facts are the parts of a command that rules test, read from the
+// command table's declared facts (commands.Schema), not from a list kept
+// here. A nil pointer means the action does not have that attribute, so
+// conditions on it are ignored. unknown, when set, names what the policy
+// does not know (an action, a flag without a declared fact, a fact kind):
+// such a command is denied whatever the rules say.
 type facts struct {
 	action   string
 	target   *string
@@ -17,8 +22,9 @@ type facts struct {
 	btype    *string
 	resource *string
 	flags    map[string]bool
-	// paths are the locations typed into the command (--path of a
-	// storage, restore --to, export --destination), cleaned.
+	// paths are the locations typed into the command (the values of
+	// path flags: --path of a storage, restore --to, export
+	// --destination), cleaned.
 	paths []string
 	// locations are the directories the configuration names (set by
 	// Decide from the policy); ignorePaths skips the path condition (to
@@ -28,114 +34,61 @@ type facts struct {
 	// matcher is set when rules are used as matchers (approval,
 	// confirmation), not as grants.
 	matcher bool
-	// unknown is set for a command type this code does not know: no
-	// allow rule matches it (fail closed).
-	unknown bool
+	// unknown names what this code does not know (an action not in the
+	// command table, a flag without a policy fact): no rule allows it
+	// (fail closed).
+	unknown string
 }
 
-func factsOf(cmd commands.Command) facts {
+// factDefaults are the values an unset fact reads as, so rules can name
+// them ("all" targets, the "default" storage, "any" type).
+var factDefaults = map[commands.FactKind]string{
+	commands.FactTarget:   "all",
+	commands.FactStorage:  "default",
+	commands.FactType:     "any",
+	commands.FactResource: string(commands.ResourceAll),
+}
+
+func factsOf(schema commands.Schema, cmd commands.Command) facts {
 	f := facts{action: string(cmd.Action()), flags: map[string]bool{}}
-	target := func(v string) {
-		if v == "" {
-			v = "all"
-		}
-		f.target = &v
+	flags, err := schema.FlagFacts(cmd)
+	if err != nil {
+		f.unknown = fmt.Sprintf("the action %s", f.action)
+		return f
 	}
-	path := func(p string) {
-		if p = cleanPath(p); p != "" {
-			f.paths = append(f.paths, p)
+	for _, ff := range flags {
+		switch ff.Kind {
+		case commands.FactTarget, commands.FactStorage, commands.FactType, commands.FactResource:
+			v := ff.Value
+			if v == "" {
+				v = factDefaults[ff.Kind]
+			}
+			switch ff.Kind {
+			case commands.FactTarget:
+				f.target = &v
+			case commands.FactStorage:
+				f.storage = &v
+			case commands.FactType:
+				f.btype = &v
+			case commands.FactResource:
+				f.resource = &v
+			}
+		case commands.FactSwitch:
+			f.flags[ff.Flag] = ff.Value != "" && ff.Value != "false"
+		case commands.FactPath:
+			if p := cleanPath(ff.Value); p != "" {
+				f.paths = append(f.paths, p)
+			}
+		case commands.FactNone, commands.FactLocation:
+		case commands.FactUndeclared:
+			if f.unknown == "" {
+				f.unknown = fmt.Sprintf("the option --%s of %s (it declares no policy fact)", ff.Flag, f.action)
+			}
+		default:
+			if f.unknown == "" {
+				f.unknown = fmt.Sprintf("the option --%s of %s (its policy fact %q is not one the policy knows)", ff.Flag, f.action, ff.Kind)
+			}
 		}
-	}
-	storage := func(ref commands.StorageRef) {
-		path(ref.Path)
-		v := ref.Name
-		if v == "" {
-			v = "default"
-		}
-		f.storage = &v
-	}
-	btype := func(t commands.BackupType) {
-		v := string(t)
-		if v == "" {
-			v = "any"
-		}
-		f.btype = &v
-	}
-	diag := func(d commands.Diagnostics) {
-		f.flags["verbose"] = d.Verbose
-		f.flags["debug"] = d.Debug
-	}
-	switch c := cmd.(type) {
-	case *commands.Create:
-		diag(c.Diagnostics)
-		target(c.Target)
-		storage(c.Storage)
-		btype(c.Type)
-		f.flags["compress"] = c.Compress
-		f.flags["encrypt"] = c.Encrypt
-	case *commands.Restore:
-		diag(c.Diagnostics)
-		target(c.Target)
-		storage(c.Storage)
-		btype(c.Type)
-		f.flags["preview"] = c.Preview
-		f.flags["validate"] = c.Validate
-		f.flags["force"] = c.Force
-		path(c.To)
-	case *commands.List:
-		diag(c.Diagnostics)
-		target(c.Target)
-		storage(c.Storage)
-		btype(c.Type)
-		f.flags["size"] = c.Size
-		f.flags["verify"] = c.Verify
-		f.flags["running"] = c.Running
-	case *commands.Schedule:
-		diag(c.Diagnostics)
-		target(c.Target)
-		storage(c.Storage)
-		btype(c.Type)
-	case *commands.Verify:
-		diag(c.Diagnostics)
-		storage(c.Storage)
-		f.flags["all"] = c.All
-		f.flags["deep"] = c.Deep
-		f.flags["fix"] = c.Fix
-		f.flags["report"] = c.Report
-	case *commands.Cleanup:
-		diag(c.Diagnostics)
-		target(c.Target)
-		storage(c.Storage)
-		btype(c.Type)
-		f.flags["dry-run"] = c.DryRun
-		f.flags["force"] = c.Force
-	case *commands.Export:
-		diag(c.Diagnostics)
-		storage(c.Storage)
-		f.flags["checksum"] = c.Checksum
-		path(c.Destination)
-	case *commands.Snapshot:
-		diag(c.Diagnostics)
-		storage(c.Storage)
-		v := string(c.Resource)
-		if v == "" {
-			v = string(commands.ResourceAll)
-		}
-		f.resource = &v
-		f.flags["consistent"] = c.Consistent
-	case *commands.Test:
-		diag(c.Diagnostics)
-		storage(c.Storage)
-	case *commands.Analyze:
-		diag(c.Diagnostics)
-		storage(c.Storage)
-		f.flags["performance"] = c.Performance
-	case *commands.Approvals:
-		f.flags["withdraw"] = c.Withdraw != ""
-	case *commands.Help, *commands.Status, *commands.Cancel, *commands.Audit:
-		// No facts beyond the action.
-	default:
-		f.unknown = true
 	}
 	return f
 }
@@ -176,7 +129,7 @@ func (r Rule) matches(f facts, channel string, anyChannel bool) bool {
 		return false
 	}
 	grant := r.Effect != Deny && !f.matcher
-	if grant && f.unknown {
+	if grant && f.unknown != "" {
 		return false // a command whose facts are not known is never allowed
 	}
 	if !r.pathsMatch(f, grant) {

@@ -44,7 +44,7 @@ func (h *Holder) Policy() *Policy {
 	if p := h.current.Load(); p != nil {
 		return p
 	}
-	return &Policy{cfg: Config{}.WithDefaults(), holders: map[string][]string{}}
+	return &Policy{cfg: Config{}.WithDefaults(), holders: map[string][]string{}, unloaded: true}
 }
 
 // Store puts p in force.

@@ -17,6 +17,12 @@ import (
 type Policy struct {
 	cfg       Config
 	roleNames []string
+	// schema is where the facts rules test come from; the zero value is
+	// the command table (tests swap in one with an extra flag).
+	schema commands.Schema
+	// unloaded marks the stand-in of a Holder with no policy yet: it
+	// allows nothing, not even help.
+	unloaded bool
 	// holders maps a normalized subject to the roles bound to it.
 	holders map[string][]string
 	// locations are the directories the configuration names (see
@@ -89,6 +95,15 @@ func (p *Policy) CanApprove(id Identity) bool {
 // RuleDefaultDeny is Decision.Rule when no rule allowed the command.
 const RuleDefaultDeny = "default deny"
 
+// RuleHelpForEveryone is Decision.Rule when help is allowed to a user no
+// role allows it to: help is open to every authenticated identity.
+const RuleHelpForEveryone = "help for everyone"
+
+// RuleUnknownFact is Decision.Rule when the command has an action or an
+// option the policy does not know how to judge (no policy fact declared
+// for it in the command table): the policy fails closed.
+const RuleUnknownFact = "unknown to the policy"
+
 // Decision is the verdict on one command.
 type Decision struct {
 	// Allowed says whether the command may run (possibly after confirmation
@@ -117,10 +132,15 @@ func (p *Policy) Decide(id Identity, channel string, cmd commands.Command) Decis
 	if cmd == nil {
 		return Decision{Rule: RuleDefaultDeny, Reason: "there is no command to check"}
 	}
-	f := factsOf(cmd)
+	f := factsOf(p.schema, cmd)
 	f.locations = p.locations
 	held := p.RolesOf(id)
 	d := Decision{Roles: held}
+	if f.unknown != "" {
+		d.Rule = RuleUnknownFact
+		d.Reason = fmt.Sprintf("`%s` is denied: the policy does not know %s", f.describe(), f.unknown)
+		return d
+	}
 
 	allowRole, allowIdx := "", 0
 	for _, role := range held {
@@ -147,14 +167,24 @@ func (p *Policy) Decide(id Identity, channel string, cmd commands.Command) Decis
 		return d
 	}
 
+	if f.action == string(commands.ActionHelp) && !p.unloaded && id.Platform != "" && id.UserID != "" {
+		// Help is how a new user finds out what to ask for: anyone the
+		// platform authenticated may read it, role or not (a deny rule
+		// above still wins).
+		d.Allowed = true
+		d.Rule = RuleHelpForEveryone
+		d.Reason = "`help` is open to everyone signed in"
+		return d
+	}
+
 	d.Rule = RuleDefaultDeny
-	d.Reason = p.denialReason(f, channel, held)
+	d.Reason = p.denialReason(f, channel, held, id)
 	return d
 }
 
 // denialReason explains a default deny: the channel the user's own role
 // would allow it in, or the roles that would allow it.
-func (p *Policy) denialReason(f facts, channel string, held []string) string {
+func (p *Policy) denialReason(f facts, channel string, held []string, id Identity) string {
 	what := "`" + f.describe() + "`"
 	if len(f.paths) > 0 {
 		loose := f
@@ -202,7 +232,25 @@ func (p *Policy) denialReason(f facts, channel string, held []string) string {
 	if len(needed) == 0 {
 		return fmt.Sprintf("no role allows %s (%s)", what, have)
 	}
-	return fmt.Sprintf("%s needs the role %s; %s", what, strings.Join(needed, " or "), have)
+	return fmt.Sprintf("%s needs the role %s; %s. %s", what, strings.Join(needed, " or "), have, bindHint(id, needed))
+}
+
+// bindHint tells a refused user their ID as bindings spell it and the
+// configuration key that would give them one of the roles needed (the
+// least powerful first: admin is named only when nothing else would do).
+func bindHint(id Identity, needed []string) string {
+	if id.Platform == "" || id.UserID == "" {
+		return ""
+	}
+	role := needed[0]
+	for _, r := range needed {
+		if r != "admin" {
+			role = r
+			break
+		}
+	}
+	subject := strings.ToLower(id.Platform) + ":" + id.UserID
+	return fmt.Sprintf("Your ID is %s; an admin can give you the role by adding %q to policy.bindings.%s in the configuration", subject, subject, role)
 }
 
 func anyMatches(rules []Rule, f facts, channel string) bool {
@@ -259,7 +307,7 @@ func (p *Policy) Recheck(jobID string, requester Identity, channel string, cmd c
 	}
 	desc := ""
 	if cmd != nil {
-		desc = factsOf(cmd).describe()
+		desc = factsOf(p.schema, cmd).describe()
 	}
 	return &RevokedError{JobID: jobID, Requester: requester, Command: desc, Decision: d}
 }

@@ -32,7 +32,8 @@ import (
 )
 
 // serve runs the roles o asks for until ctx is done (or stdin ends, for a
-// console-only service), then stops them gracefully.
+// console-only service: then the jobs queued or running finish first, see
+// endOfInput), then stops them gracefully.
 func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader, stdout io.Writer, consoleTTY bool) error {
 	cfg, cfgPath, err := config.Resolve(o.configPath)
 	if err != nil {
@@ -163,7 +164,8 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 	}
 
 	if router != nil {
-		adapters, err := startAdapters(gctx, g, o, logger, router, srv, cfg, stdin, stdout, consoleTTY, cancel)
+		eof := endOfInput{ctx: gctx, client: client, router: router, worker: o.runsWorker(), embedded: rc.embedded != nil, out: stdout, logger: logger, stop: cancel}
+		adapters, err := startAdapters(gctx, g, o, logger, router, srv, cfg, stdin, stdout, consoleTTY, eof.run)
 		if err != nil {
 			cancel()
 			_ = g.Wait()
@@ -188,7 +190,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 // startAdapters starts the chat adapters and registers them with the
 // router; it returns how many run.
 func startAdapters(ctx context.Context, g *errgroup.Group, o options, logger *slog.Logger, router *bot.Router,
-	srv *httpapi.Server, cfg *config.File, stdin io.Reader, stdout io.Writer, consoleTTY bool, stopAll context.CancelFunc) (int, error) {
+	srv *httpapi.Server, cfg *config.File, stdin io.Reader, stdout io.Writer, consoleTTY bool, atEnd func()) (int, error) {
 	n := 0
 	chat := false
 	if token := os.Getenv("SLACK_BOT_TOKEN"); token != "" {
@@ -279,8 +281,7 @@ func startAdapters(ctx context.Context, g *errgroup.Group, o options, logger *sl
 		g.Go(func() error {
 			err := c.Run(ctx, router, stdin)
 			if ctx.Err() == nil && o.consoleSocket == "" && !chat {
-				logger.Info("console: end of input, stopping")
-				stopAll()
+				atEnd() // finishes the running jobs, then stops everything
 			}
 			return err
 		})

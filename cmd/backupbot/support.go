@@ -1,12 +1,10 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 
 	"golang.org/x/term"
 
@@ -35,23 +33,12 @@ func progressOf(p jobs.Progress) string { return render.Progress(p) }
 // short README, so `make run` followed by `/backup create --target data`
 // works at once. Configured (non-default) targets are never touched.
 func seedDefaultTargets(cfg *config.File, logger *slog.Logger) {
-	for name, t := range cfg.Targets {
-		for _, p := range t.Paths {
-			if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
-				continue
-			}
-			if err := os.MkdirAll(p, 0o750); err != nil {
-				logger.Warn("could not create the default target directory", "target", name, "path", p, "err", err)
-				continue
-			}
-			readme := "This directory is backupbot's default `data` target (embedded defaults).\n" +
-				"Put files here and run `/backup create --target data`; restore them with `/backup restore --name NAME`.\n"
-			if err := os.WriteFile(filepath.Join(p, "README.txt"), []byte(readme), 0o640); err != nil {
-				logger.Warn("could not seed the default target directory", "path", p, "err", err)
-				continue
-			}
-			logger.Info("created the default target directory with a README", "target", name, "path", p)
-		}
+	created, err := cfg.SeedDefaultTargets()
+	for _, p := range created {
+		logger.Info("created the default target directory with a README", "path", p)
+	}
+	if err != nil {
+		logger.Warn("could not create a default target directory", "err", err)
 	}
 }
 

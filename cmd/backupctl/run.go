@@ -96,7 +96,24 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if h, ok := cmd.(*commands.Help); ok {
 		return a.exitCode(a.help(h.Topic))
 	}
+	a.seedDefaults(cmd)
 	return a.exitCode(execute(ctx, a, cmd))
+}
+
+// seedDefaults creates the embedded defaults' target directory
+// (./var/data) before the first create on a fresh clone, as backupbot
+// serve does, so the README's commands work in order.
+func (a *app) seedDefaults(cmd commands.Command) {
+	if a.cfgPath != "" || cmd.Action() != commands.ActionCreate {
+		return
+	}
+	created, err := a.cfg.SeedDefaultTargets()
+	for _, p := range created {
+		fmt.Fprintf(a.stderr, "backupctl: created %s, the default target's directory (embedded defaults); put your files there\n", p)
+	}
+	if err != nil {
+		fmt.Fprintf(a.stderr, "backupctl: %v\n", err)
+	}
 }
 
 // globals are backupctl's own flags, which sit beside the command's words.

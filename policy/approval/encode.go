@@ -17,7 +17,7 @@ func encode(a Approval) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding requester: %w", err)
 	}
-	cmd, err := json.Marshal(a.Command)
+	cmd, err := commands.MarshalCommand(a.Command)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the command to approve: %w", err)
 	}
@@ -54,11 +54,8 @@ func decode(m map[string]string) (Approval, error) {
 			return a, fmt.Errorf("decoding extra fields: %w", err)
 		}
 	}
-	cmd := newCommand(commands.Action(m["action"]))
-	if cmd == nil {
-		return a, fmt.Errorf("stored command has unknown action %q", m["action"])
-	}
-	if err := json.Unmarshal([]byte(m["command"]), cmd); err != nil {
+	cmd, err := commands.UnmarshalCommand([]byte(m["command"]))
+	if err != nil {
 		return a, fmt.Errorf("decoding the stored %s command: %w", m["action"], err)
 	}
 	a.Command = cmd
@@ -81,41 +78,4 @@ func millis(s string) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(n)
-}
-
-// newCommand returns an empty command value for an action, to decode into.
-func newCommand(a commands.Action) commands.Command {
-	switch a {
-	case commands.ActionCreate:
-		return &commands.Create{}
-	case commands.ActionRestore:
-		return &commands.Restore{}
-	case commands.ActionList:
-		return &commands.List{}
-	case commands.ActionSchedule:
-		return &commands.Schedule{}
-	case commands.ActionVerify:
-		return &commands.Verify{}
-	case commands.ActionCleanup:
-		return &commands.Cleanup{}
-	case commands.ActionExport:
-		return &commands.Export{}
-	case commands.ActionSnapshot:
-		return &commands.Snapshot{}
-	case commands.ActionTest:
-		return &commands.Test{}
-	case commands.ActionAnalyze:
-		return &commands.Analyze{}
-	case commands.ActionHelp:
-		return &commands.Help{}
-	case commands.ActionStatus:
-		return &commands.Status{}
-	case commands.ActionCancel:
-		return &commands.Cancel{}
-	case commands.ActionApprovals:
-		return &commands.Approvals{}
-	case commands.ActionAudit:
-		return &commands.Audit{}
-	}
-	return nil
 }

@@ -68,7 +68,7 @@ func session() []step {
 		{who: restorer, channel: "#general", cmd: forced, text: "restore --name nightly --target data --force", deny: true},
 		{who: admin, channel: "#general", cmd: &commands.Audit{Age: 7}, text: "audit --age 7"},
 		{who: approver, channel: "#general", cmd: &commands.Audit{User: "rita"}, text: "audit --user rita"},
-		{who: nobody, channel: "#general", cmd: &commands.Help{}, text: "help"},
+		{who: nobody, channel: "#general", cmd: &commands.List{}, text: "list"}, // help is open to everyone; list is not
 		{who: nobody, channel: "#general", cmd: &commands.Create{Type: "full"}, text: "create --type full"},
 		{who: viewer, channel: "#general", cmd: &commands.Status{JobID: "00000001"}, text: "status 00000001"},
 		{who: viewer, channel: "#general", cmd: &commands.Approvals{}, text: "approvals"},
