@@ -192,10 +192,11 @@ func failureMessage(ev jobs.Event) Message {
 // failure (a verify that found damage): what it found, with no Retry
 // button, since running it again finds the same.
 func findingsMessage(ev jobs.Event, why string) Message {
-	if s := ev.Result.Summary; s != "" {
-		why = s // the fields list what was found; the error repeats it
+	text := fmt.Sprintf("❌ Job `%s` failed: %s", ev.Meta.JobID, why)
+	if s := ev.Result.Summary; s != "" && s != ev.Error {
+		text += "\n" + s // what the work did get done (a restore's files written)
 	}
-	return Message{Text: fmt.Sprintf("❌ Job `%s` failed: %s", ev.Meta.JobID, why), Fields: fields(ev.Result.Fields)}
+	return Message{Text: text, Fields: fields(ev.Result.Fields)}
 }
 
 func canceledMessage(ev jobs.Event) Message {
