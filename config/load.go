@@ -171,6 +171,9 @@ func (f *File) validate() error {
 		case s.Type == storage.KindAzure && strings.TrimSpace(s.Container) == "":
 			return at("an azure storage needs a container", "storages", name)
 		}
+		if err := checkStoragePath(name, s); err != nil {
+			return err
+		}
 	}
 	if len(f.Targets) == 0 {
 		return at("configure at least one target", "targets")
