@@ -130,7 +130,7 @@ func parse(data []byte, name string) (*File, error) {
 // Parser returns the command parser that knows the configured target and
 // storage names.
 func (f *File) Parser() commands.Parser {
-	return commands.Parser{Targets: sortedKeys(f.Targets), Storages: sortedKeys(f.Storages)}
+	return commands.Parser{Targets: sortedKeys(f.Targets), Storages: sortedKeys(f.Storages), MissingExportFormats: missingExportFormats()}
 }
 
 // StorageKinds are the storage types a configuration may name.
