@@ -39,8 +39,9 @@ const defaultExportDir = "var/exports"
 // snapshot, no owner names, no access or change times, zip without extra
 // timestamp fields. --split SIZE cuts the archive into NAME.part001,
 // NAME.part002, ... (join them with cat); --checksum writes NAME.sha256
-// for the whole archive and, when split, NAME.parts.sha256 with one line
-// per part, both in sha256sum format. An archive that exists is replaced
+// with one line per file written (the archive, or each part) and, when
+// split, NAME.joined.sha256 for the rejoined archive, both in sha256sum
+// format. An archive that exists is replaced
 // only with --force.
 func (w *Worker) export(ctx context.Context, j *Job) (*Result, error) {
 	c, err := command[*commands.Export](j)
@@ -106,6 +107,9 @@ func (w *Worker) export(ctx context.Context, j *Job) (*Result, error) {
 		return nil, fmt.Errorf("read backup %s for export: %w", snap.Name, classify(err))
 	}
 
+	if err := settleAncestors(tree, snap.Paths, snap.Time); err != nil {
+		return nil, fmt.Errorf("prepare the export tree: %w", err)
+	}
 	j.Progress(Progress{Phase: "archive", Path: name})
 	out := &splitWriter{ctx: ctx, sink: sink, name: name, limit: int64(c.Split), sum: sha256.New()}
 	switch format {
@@ -127,15 +131,18 @@ func (w *Worker) export(ctx context.Context, j *Job) (*Result, error) {
 	files := out.finals()
 	whole := hex.EncodeToString(out.sum.Sum(nil))
 	if c.Checksum {
-		manifests := map[string]string{name + ".sha256": whole + "  " + name + "\n"}
+		// NAME.sha256 covers what was written, so `sha256sum -c NAME.sha256`
+		// passes right after the export: the archive, or each part. A split
+		// export adds NAME.joined.sha256 for the archive rejoined with cat.
+		var b strings.Builder
+		for _, p := range out.parts {
+			fmt.Fprintf(&b, "%s  %s\n", p.sum, p.name)
+		}
+		manifests := map[string]string{name + ".sha256": b.String()}
 		order := []string{name + ".sha256"}
 		if len(out.parts) > 1 {
-			var b strings.Builder
-			for _, p := range out.parts {
-				fmt.Fprintf(&b, "%s  %s\n", p.sum, p.name)
-			}
-			manifests[name+".parts.sha256"] = b.String()
-			order = append(order, name+".parts.sha256")
+			manifests[name+".joined.sha256"] = whole + "  " + name + "\n"
+			order = append(order, name+".joined.sha256")
 		}
 		for _, m := range order {
 			where, err := sink.writeSmall(ctx, m, []byte(manifests[m]))
@@ -152,6 +159,26 @@ func (w *Worker) export(ctx context.Context, j *Job) (*Result, error) {
 		Data: rawJSON(map[string]any{"snapshot": snap.ID, "files": files, "bytes": out.total, "sha256": whole}),
 	}
 	return res, nil
+}
+
+// settleAncestors gives the directories a restore creates above the backed
+// up paths (which the snapshot does not hold) the snapshot's time instead
+// of now, so the archive does not depend on when it was made.
+func settleAncestors(tree string, paths []string, at time.Time) error {
+	seen := map[string]bool{}
+	for _, p := range paths {
+		rel := strings.Trim(filepath.ToSlash(filepath.Clean(p)), "/")
+		for d := path.Dir(rel); d != "." && d != "/" && !seen[d]; d = path.Dir(d) {
+			seen[d] = true
+		}
+	}
+	for d := range seen {
+		full := filepath.Join(tree, filepath.FromSlash(d))
+		if err := os.Chtimes(full, at, at); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // safeName keeps a snapshot name usable as a file name.

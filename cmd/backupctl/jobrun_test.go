@@ -49,7 +49,7 @@ func TestExportTarSplitWithChecksums(t *testing.T) {
 		}
 		whole.Write(b)
 	}
-	// NAME.tar.parts.sha256 has one line per part, NAME.tar.sha256 one for
+	// NAME.tar.sha256 has one line per part, NAME.tar.joined.sha256 one for
 	// the joined archive (both in sha256sum format).
 	check := func(pattern string, lines int, data func(name string) []byte) {
 		sums, err := os.ReadFile(filepath.Join(dest, mustGlobOne(t, dest, pattern)))
@@ -70,14 +70,14 @@ func TestExportTarSplitWithChecksums(t *testing.T) {
 			}
 		}
 	}
-	check("*.tar.parts.sha256", len(parts), func(name string) []byte {
+	check("*.tar.sha256", len(parts), func(name string) []byte {
 		b, err := os.ReadFile(filepath.Join(dest, name))
 		if err != nil {
 			t.Fatalf("the checksum file names %s: %v", name, err)
 		}
 		return b
 	})
-	check("*.tar.sha256", 1, func(name string) []byte {
+	check("*.tar.joined.sha256", 1, func(name string) []byte {
 		if !strings.HasSuffix(name, ".tar") {
 			t.Errorf("the joined manifest names %s; want the .tar", name)
 		}
