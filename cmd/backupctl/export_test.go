@@ -277,3 +277,44 @@ func TestExportToAConfiguredStorage(t *testing.T) {
 		t.Errorf("a second export to the storage: exit %d, %q; want exit 2 naming --force", code, errOut)
 	}
 }
+
+// TestVerifyReportWritesFiles: backupctl verify --report writes a Markdown
+// report, and with --json a JSON one too, into the working directory.
+func TestVerifyReportWritesFiles(t *testing.T) {
+	w := newCtlWorld(t)
+	if code, out, errOut := w.run(t, "create", "--type", "full", "--target", "data", "--name", "first"); code != exitOK {
+		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
+	}
+	t.Chdir(t.TempDir())
+	code, out, errOut := w.run(t, "verify", "--all", "--deep", "--report")
+	if code != exitOK || !strings.Contains(out, "report written to verify-report-local-") {
+		t.Fatalf("verify --report: exit %d\n%s%s", code, out, errOut)
+	}
+	md, _ := filepath.Glob("verify-report-local-*.md")
+	if len(md) != 1 {
+		t.Fatalf("verify --report wrote %v; want one Markdown report", md)
+	}
+	body, _ := os.ReadFile(md[0])
+	for _, want := range []string{"# Verification report: local", "no problems found", "| Snapshots | 1 |", "deep verification"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("the report lacks %q:\n%s", want, body)
+		}
+	}
+	if code, out, errOut := w.run(t, "--json", "verify", "--all", "--report"); code != exitOK {
+		t.Fatalf("--json verify --report: exit %d\n%s%s", code, out, errOut)
+	}
+	js, _ := filepath.Glob("verify-report-local-*.json")
+	if len(js) != 1 {
+		t.Fatalf("--json verify --report wrote %v; want one JSON report", js)
+	}
+	var rep struct {
+		OK     bool `json:"ok"`
+		Report struct {
+			Snapshots int `json:"snapshots"`
+		} `json:"report"`
+	}
+	data, _ := os.ReadFile(js[0])
+	if err := json.Unmarshal(data, &rep); err != nil || !rep.OK || rep.Report.Snapshots != 1 {
+		t.Errorf("JSON report %s: %+v, %v", data, rep, err)
+	}
+}
