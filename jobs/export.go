@@ -16,8 +16,10 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
@@ -75,7 +77,8 @@ func (w *Worker) export(ctx context.Context, j *Job) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
+	closeRepo := sync.OnceValue(r.Close)
+	defer closeRepo()
 	ref := c.Name
 	if ref == "" {
 		ref = "latest"
@@ -106,6 +109,9 @@ func (w *Worker) export(ctx context.Context, j *Job) (*Result, error) {
 	if _, err := r.Restore(ctx, engine.RestoreRequest{Snapshot: snap.ID, To: tree}, engineProgress(j)); err != nil {
 		return nil, fmt.Errorf("read backup %s for export: %w", snap.Name, classify(err))
 	}
+	// The repository is not needed any more: release its lock and memory
+	// before archiving.
+	_ = closeRepo()
 
 	if err := settleAncestors(tree, snap.Paths, snap.Time); err != nil {
 		return nil, fmt.Errorf("prepare the export tree: %w", err)
@@ -473,6 +479,9 @@ func (s *storageSink) create(_ context.Context, name string) (*os.File, func(con
 	}
 	return f, func(ctx context.Context) (string, error) {
 		defer os.Remove(f.Name())
+		// Hand the restore's and the archiver's freed memory back before the
+		// upload takes its part buffers, so the two peaks do not add up.
+		debug.FreeOSMemory()
 		rf, err := os.Open(f.Name())
 		if err != nil {
 			return "", err

@@ -299,6 +299,13 @@ func (b *Backend) Put(ctx context.Context, key string, body io.ReadSeeker, size 
 		}
 		return nil
 	}
+	if ra, ok := body.(io.ReaderAt); ok {
+		// A file (an export): parts straight from it, no part buffers.
+		if err := b.putSections(ctx, name, ra, n); err != nil {
+			return b.wrap("put", key, err)
+		}
+		return nil
+	}
 	in := &transfermanager.UploadObjectInput{
 		Bucket:        aws.String(b.opts.Bucket),
 		Key:           aws.String(name),
