@@ -54,7 +54,7 @@ func openSpec(t *testing.T, spec storage.Spec) backend.Backend {
 	if _, ok := b.(*retry.Backend); !ok {
 		t.Errorf("Open returned %T; want it behind the retry wrapper", b)
 	}
-	if !strings.HasPrefix(b.Location(), "smb:smb://") {
+	if !strings.HasPrefix(b.Location(), "smb://") {
 		t.Errorf("Location() = %q; want the smb:// form", b.Location())
 	}
 	return b

@@ -75,6 +75,10 @@ type Backend struct {
 	opts Options
 	loc  string
 
+	// dirs remembers directories known to exist, so a Put does not ask
+	// the server for every parent again.
+	dirs sync.Map
+
 	mu      sync.Mutex
 	session *smb2.Session
 	share   *smb2.Share
@@ -93,7 +97,7 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if opts.DialTimeout == 0 {
 		opts.DialTimeout = 15 * time.Second
 	}
-	b := &Backend{opts: opts, loc: "smb:" + opts.Location.String()}
+	b := &Backend{opts: opts, loc: opts.Location.String()}
 	sh, err := b.conn(ctx)
 	if err != nil {
 		return nil, err
@@ -107,7 +111,7 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	return b, nil
 }
 
-// Location implements backend.Backend.
+// Location implements backend.Backend: the smb:// URL of the repository.
 func (b *Backend) Location() string { return b.loc }
 
 // conn returns the mounted share, dialling and logging on when needed.
@@ -228,15 +232,24 @@ func (b *Backend) put(ctx context.Context, key string, body io.ReadSeeker, size 
 			return fmt.Errorf("rewinding the body: %w", err)
 		}
 		dir := path.Dir(name)
-		if dir != "." {
+		if _, known := b.dirs.Load(dir); !known && dir != "." {
 			if err := sh.MkdirAll(b.fsPath(dir), 0o700); err != nil {
 				return err
 			}
+			b.dirs.Store(dir, true)
 		}
 		var rnd [8]byte
 		_, _ = rand.Read(rnd[:])
 		tmp := path.Join(dir, tempPrefix+hex.EncodeToString(rnd[:]))
 		f, err := sh.OpenFile(b.fsPath(tmp), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil && isNotFound(err) && dir != "." {
+			// The directory went away behind our back: make it again.
+			b.dirs.Delete(dir)
+			if err := sh.MkdirAll(b.fsPath(dir), 0o700); err != nil {
+				return err
+			}
+			f, err = sh.OpenFile(b.fsPath(tmp), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		}
 		if err != nil {
 			return err
 		}

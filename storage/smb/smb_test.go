@@ -66,3 +66,29 @@ func TestParseLocation(t *testing.T) {
 		}
 	}
 }
+
+// TestPutRecreatesARemovedDirectory: a directory removed on the server
+// after the backend wrote into it is made again by the next Put.
+func TestPutRecreatesARemovedDirectory(t *testing.T) {
+	srv := smbtest.Env(t)
+	dir := smbtest.UniqueDir(t)
+	b, err := smb.New(context.Background(), srv.Options(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	t.Cleanup(func() { smbtest.Remove(t, srv, dir) })
+	ctx := context.Background()
+	if err := b.Put(ctx, "data/ab/one", strings.NewReader("1"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := smb.RemoveAll(ctx, srv.Options(dir+"/data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Put(ctx, "data/ab/two", strings.NewReader("22"), 2); err != nil {
+		t.Fatalf("Put after its directory was removed: %v", err)
+	}
+	if info, err := b.Stat(ctx, "data/ab/two"); err != nil || info.Size != 2 {
+		t.Fatalf("Stat = %+v, %v", info, err)
+	}
+}
