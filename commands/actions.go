@@ -306,22 +306,26 @@ func buildActionTable() []*actionSpec {
 			action:  ActionExport,
 			summary: "Export a backup as an archive",
 			notes: []string{
-				"Needs --name. --split works with tar and 7z (zip cannot be split).",
+				"Needs --name. --split works with tar and 7z (zip cannot be split); parts are NAME.part001, NAME.part002, ... and rejoin with cat.",
+				"7z archives are written by the 7z program (Debian p7zip-full or 7zip); without it --format 7z is refused. tar and zip need nothing.",
+				"An archive of the same name at the destination is replaced only with --force. The same backup always gives the same bytes.",
 				"Sizes: KB, MB, GB, TB (also bare K, M, G, T) are powers of 1000; KiB, MiB, GiB, TiB powers of 1024.",
 			},
 			examples: []string{
 				"/backup export --name production-full --format zip --destination /mnt/external",
 				"/backup export --name critical --split 4GB --checksum",
+				"/backup export --name critical --format 7z --destination offsite:exports/",
 			},
 			newCommand: func() Command { return &Export{Format: FormatTar} },
 			flags: func(p Parser, c Command) []flagSpec {
 				x := c.(*Export)
 				return slices.Concat([]flagSpec{
 					textFlag("name", "TEXT", &x.Name, maxName, "backup to export").as(FactNone),
-					{name: "format", arg: "FORMAT", usage: "archive format", value: enumValue[ExportFormat]{&x.Format, exportFormats}, fact: FactNone},
-					textFlag("destination", "PATH", &x.Destination, maxPath, "where to write the archive").as(FactPath),
+					{name: "format", arg: "FORMAT", usage: "archive format", value: exportFormatValue{enumValue[ExportFormat]{&x.Format, exportFormats}, p.MissingExportFormats}, fact: FactNone},
+					textFlag("destination", "PATH", &x.Destination, maxPath, "a directory, or a configured storage as NAME:prefix/").as(FactPath),
 					{name: "split", arg: "SIZE", usage: "split into parts of this size (4GB, 500MiB)", value: sizeValue{&x.Split}, fact: FactNone},
 					boolFlag("checksum", &x.Checksum, "write SHA-256 checksums next to it").as(FactSwitch),
+					boolFlag("force", &x.Force, "replace an archive of the same name at the destination").as(FactSwitch),
 				}, p.storageFlags(&x.Storage, false, "where the backup is"), diagnosticsFlags(&x.Diagnostics))
 			},
 			check: func(c Command) error {

@@ -18,6 +18,10 @@ type Parser struct {
 	// Storages are configured storage names --storage accepts besides the
 	// storage kinds.
 	Storages []string
+	// MissingExportFormats are export formats this machine cannot write,
+	// each with the reason (7z without the 7z program); --format refuses
+	// them with that reason.
+	MissingExportFormats map[ExportFormat]string
 }
 
 // Parse parses text with the zero Parser.

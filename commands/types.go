@@ -196,7 +196,9 @@ type Export struct {
 	Destination string       `json:"destination,omitempty"`
 	Split       Size         `json:"split,omitempty"`
 	Checksum    bool         `json:"checksum,omitempty"`
-	Storage     StorageRef   `json:"storage"`
+	// Force replaces an archive of the same name at the destination.
+	Force   bool       `json:"force,omitempty"`
+	Storage StorageRef `json:"storage"`
 }
 
 // Resource is what an infrastructure snapshot captures.

@@ -130,7 +130,7 @@ func parse(data []byte, name string) (*File, error) {
 // Parser returns the command parser that knows the configured target and
 // storage names.
 func (f *File) Parser() commands.Parser {
-	return commands.Parser{Targets: sortedKeys(f.Targets), Storages: sortedKeys(f.Storages)}
+	return commands.Parser{Targets: sortedKeys(f.Targets), Storages: sortedKeys(f.Storages), MissingExportFormats: missingExportFormats()}
 }
 
 // StorageKinds are the storage types a configuration may name.
@@ -173,6 +173,9 @@ func (f *File) validate() error {
 		case s.Encryption != "" && s.Encryption != storage.EncryptionAES && s.Encryption != storage.EncryptionNone:
 			return at(fmt.Sprintf("encryption %s is not known; use %s (the default) or %s (an unencrypted repository)",
 				strconv.Quote(s.Encryption), storage.EncryptionAES, storage.EncryptionNone), "storages", name, "encryption")
+		}
+		if err := checkStoragePath(name, s); err != nil {
+			return err
 		}
 	}
 	if len(f.Targets) == 0 {

@@ -78,6 +78,9 @@ func (f *File) ResolveStorage(ref commands.StorageRef) (NamedStorage, error) {
 		return ns, fmt.Errorf("unknown storage %q: configured are %s (or a kind: %s)", name, names(f.Storages), strings.Join(storageKinds, ", "))
 	}
 	if ref.Path != "" {
+		if err := checkPathOverride(ns, ns.Spec, ref.Path); err != nil {
+			return ns, err
+		}
 		ns.Spec.Path = ref.Path
 	}
 	if ref.Bucket != "" {

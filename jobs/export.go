@@ -12,10 +12,19 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
+	"path"
 	"path/filepath"
+	"regexp"
+	"runtime/debug"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/storage/backend"
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
@@ -23,12 +32,19 @@ import (
 // to the worker's working directory, like the default repository).
 const defaultExportDir = "var/exports"
 
-// export writes a backup out as a tar or zip archive in --destination (a
-// directory on the worker): it restores the snapshot into a scratch
-// directory next to the destination, archives it to a temp name and
-// renames it into place. --split SIZE cuts the archive into numbered
-// parts (NAME.001, NAME.002, ...; join them with cat); --checksum writes
-// NAME.sha256 in sha256sum format. 7z is not supported.
+// export writes a backup out as a tar, zip or 7z archive to --destination,
+// a directory on the worker or a configured storage (NAME:prefix/). It
+// restores the snapshot into a scratch directory (on disk, so memory stays
+// flat whatever the backup's size) and streams the archive from it: to its
+// final directory through a temporary name, or to the storage part by
+// part. Archives are reproducible: entries in name order, times from the
+// snapshot, no owner names, no access or change times, zip without extra
+// timestamp fields. --split SIZE cuts the archive into NAME.part001,
+// NAME.part002, ... (join them with cat); --checksum writes NAME.sha256
+// with one line per file written (the archive, or each part) and, when
+// split, NAME.joined.sha256 for the rejoined archive, both in sha256sum
+// format. An archive that exists is replaced
+// only with --force.
 func (w *Worker) export(ctx context.Context, j *Job) (*Result, error) {
 	c, err := command[*commands.Export](j)
 	if err != nil {
@@ -38,25 +54,31 @@ func (w *Worker) export(ctx context.Context, j *Job) (*Result, error) {
 	if format == "" {
 		format = commands.FormatTar
 	}
-	if format != commands.FormatTar && format != commands.FormatZip {
-		return nil, badInput(fmt.Errorf("export format %q is not supported: use --format tar or zip", format))
+	sevenZip := ""
+	switch format {
+	case commands.FormatTar, commands.FormatZip:
+	case commands.Format7z:
+		if sevenZip = config.SevenZip(); sevenZip == "" {
+			return nil, badInput(errors.New("--format 7z needs the 7z program (Debian package p7zip-full or 7zip), which this worker lacks: install it or use --format tar or zip"))
+		}
+	default:
+		return nil, badInput(fmt.Errorf("export format %q is not supported: use --format tar, zip or 7z", format))
 	}
 	ns, err := w.config().ResolveStorage(c.Storage)
 	if err != nil {
 		return nil, badInput(err)
 	}
-	dest := c.Destination
-	if dest == "" {
-		dest = defaultExportDir
+	sink, err := w.exportSink(ctx, c.Destination)
+	if err != nil {
+		return nil, err
 	}
-	if err := os.MkdirAll(dest, 0o755); err != nil {
-		return nil, fmt.Errorf("export destination %s: %w", dest, err)
-	}
+	defer sink.close()
 	r, err := w.openRepo(ctx, ns, j, openOptions{})
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
+	closeRepo := sync.OnceValue(r.Close)
+	defer closeRepo()
 	ref := c.Name
 	if ref == "" {
 		ref = "latest"
@@ -65,23 +87,44 @@ func (w *Worker) export(ctx context.Context, j *Job) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find backup %q in storage %s: %w", ref, ns.Name, classify(err))
 	}
-	scratch, err := os.MkdirTemp(dest, ".export-"+j.Meta.JobID+"-")
-	if err != nil {
-		return nil, fmt.Errorf("make scratch directory in %s: %w", dest, err)
-	}
-	defer os.RemoveAll(scratch)
-	if _, err := r.Restore(ctx, engine.RestoreRequest{Snapshot: snap.ID, To: scratch}, engineProgress(j)); err != nil {
-		return nil, fmt.Errorf("read backup %s for export: %w", snap.Name, classify(err))
+	name := fmt.Sprintf("%s-%s.%s", safeName(snap.Name), short(snap.ID), format)
+	if !c.Force {
+		for _, n := range []string{name, name + ".part001", name + ".sha256"} {
+			ok, err := sink.exists(ctx, n)
+			if err != nil {
+				return nil, fmt.Errorf("export destination %s: %w", sink.where(), err)
+			}
+			if ok {
+				return nil, badInput(fmt.Errorf("%s already exists in %s: add --force to replace it, or export to another --destination", n, sink.where()))
+			}
+		}
 	}
 
-	name := fmt.Sprintf("%s-%s.%s", safeName(snap.Name), short(snap.ID), format)
+	scratch, err := os.MkdirTemp(sink.scratchDir(), ".export-"+j.Meta.JobID+"-")
+	if err != nil {
+		return nil, fmt.Errorf("make scratch directory: %w", err)
+	}
+	defer os.RemoveAll(scratch)
+	tree := filepath.Join(scratch, "tree")
+	if _, err := r.Restore(ctx, engine.RestoreRequest{Snapshot: snap.ID, To: tree}, engineProgress(j)); err != nil {
+		return nil, fmt.Errorf("read backup %s for export: %w", snap.Name, classify(err))
+	}
+	// The repository is not needed any more: release its lock and memory
+	// before archiving.
+	_ = closeRepo()
+
+	if err := settleAncestors(tree, snap.Paths, snap.Time); err != nil {
+		return nil, fmt.Errorf("prepare the export tree: %w", err)
+	}
 	j.Progress(Progress{Phase: "archive", Path: name})
-	out := &splitWriter{dir: dest, name: name, limit: int64(c.Split), sum: sha256.New()}
+	out := &splitWriter{ctx: ctx, sink: sink, name: name, limit: int64(c.Split), sum: sha256.New()}
 	switch format {
 	case commands.FormatZip:
-		err = writeZip(ctx, out, scratch)
+		err = writeZip(ctx, out, tree)
+	case commands.Format7z:
+		err = write7z(ctx, sevenZip, out, tree, scratch)
 	default:
-		err = writeTar(ctx, out, scratch)
+		err = writeTar(ctx, out, tree)
 	}
 	if err == nil {
 		err = out.Close()
@@ -89,30 +132,59 @@ func (w *Worker) export(ctx context.Context, j *Job) (*Result, error) {
 		out.abort()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("write %s archive in %s: %w", format, dest, err)
+		return nil, fmt.Errorf("write %s archive to %s: %w", format, sink.where(), err)
 	}
 	files := out.finals()
+	whole := hex.EncodeToString(out.sum.Sum(nil))
 	if c.Checksum {
-		sumFile := filepath.Join(dest, name+".sha256")
+		// NAME.sha256 covers what was written, so `sha256sum -c NAME.sha256`
+		// passes right after the export: the archive, or each part. A split
+		// export adds NAME.joined.sha256 for the archive rejoined with cat.
 		var b strings.Builder
-		for _, f := range out.parts {
-			fmt.Fprintf(&b, "%s  %s\n", f.sum, filepath.Base(f.final))
+		for _, p := range out.parts {
+			fmt.Fprintf(&b, "%s  %s\n", p.sum, p.name)
 		}
+		manifests := map[string]string{name + ".sha256": b.String()}
+		order := []string{name + ".sha256"}
 		if len(out.parts) > 1 {
-			fmt.Fprintf(&b, "%s  %s\n", hex.EncodeToString(out.sum.Sum(nil)), name)
+			manifests[name+".joined.sha256"] = whole + "  " + name + "\n"
+			order = append(order, name+".joined.sha256")
 		}
-		if err := os.WriteFile(sumFile, []byte(b.String()), 0o644); err != nil {
-			return nil, fmt.Errorf("write checksums: %w", err)
+		for _, m := range order {
+			where, err := sink.writeSmall(ctx, m, []byte(manifests[m]))
+			if err != nil {
+				return nil, fmt.Errorf("write checksums %s: %w", m, err)
+			}
+			files = append(files, where)
 		}
-		files = append(files, sumFile)
 	}
 	res := &Result{
-		Summary: fmt.Sprintf("Exported %s (%s) as %s in %s: %s", snap.Name, short(snap.ID), name, dest, humanBytes(out.total)),
+		Summary: fmt.Sprintf("Exported %s (%s) as %s to %s: %s", snap.Name, short(snap.ID), name, sink.where(), humanBytes(out.total)),
 		Fields: []Field{{"Snapshot", fmt.Sprintf("%s (%s)", snap.Name, short(snap.ID))}, {"Format", string(format)},
 			{"Size", humanBytes(out.total)}, {"Files", strings.Join(files, "\n")}},
-		Data: rawJSON(map[string]any{"snapshot": snap.ID, "files": files, "bytes": out.total, "sha256": hex.EncodeToString(out.sum.Sum(nil))}),
+		Data: rawJSON(map[string]any{"snapshot": snap.ID, "files": files, "bytes": out.total, "sha256": whole}),
 	}
 	return res, nil
+}
+
+// settleAncestors gives the directories a restore creates above the backed
+// up paths (which the snapshot does not hold) the snapshot's time instead
+// of now, so the archive does not depend on when it was made.
+func settleAncestors(tree string, paths []string, at time.Time) error {
+	seen := map[string]bool{}
+	for _, p := range paths {
+		rel := strings.Trim(filepath.ToSlash(filepath.Clean(p)), "/")
+		for d := path.Dir(rel); d != "." && d != "/" && !seen[d]; d = path.Dir(d) {
+			seen[d] = true
+		}
+	}
+	for d := range seen {
+		full := filepath.Join(tree, filepath.FromSlash(d))
+		if err := os.Chtimes(full, at, at); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // safeName keeps a snapshot name usable as a file name.
@@ -126,7 +198,7 @@ func safeName(s string) string {
 }
 
 // walkTree calls fn for every entry under root (not root itself) with its
-// slash-separated relative path.
+// slash-separated relative path, in lexical order.
 func walkTree(ctx context.Context, root string, fn func(rel, path string, info fs.FileInfo) error) error {
 	return filepath.Walk(root, func(path string, info fs.FileInfo, err error) error {
 		if err != nil {
@@ -146,21 +218,29 @@ func walkTree(ctx context.Context, root string, fn func(rel, path string, info f
 func writeTar(ctx context.Context, w io.Writer, root string) error {
 	tw := tar.NewWriter(w)
 	err := walkTree(ctx, root, func(rel, path string, info fs.FileInfo) error {
-		link := ""
-		if info.Mode()&fs.ModeSymlink != 0 {
+		// Owners as numbers only: names would depend on this machine's
+		// user database.
+		uid, gid := statIDs(info)
+		h := &tar.Header{
+			Name:    rel,
+			Mode:    int64(info.Mode().Perm()),
+			ModTime: info.ModTime().UTC().Truncate(time.Second),
+			Uid:     uid, Gid: gid,
+			Format: tar.FormatPAX,
+		}
+		switch {
+		case info.IsDir():
+			h.Typeflag, h.Name = tar.TypeDir, rel+"/"
+		case info.Mode()&fs.ModeSymlink != 0:
 			l, err := os.Readlink(path)
 			if err != nil {
 				return err
 			}
-			link = l
-		}
-		h, err := tar.FileInfoHeader(info, link)
-		if err != nil {
-			return err
-		}
-		h.Name = rel
-		if info.IsDir() {
-			h.Name += "/"
+			h.Typeflag, h.Linkname = tar.TypeSymlink, l
+		case info.Mode().IsRegular():
+			h.Typeflag, h.Size = tar.TypeReg, info.Size()
+		default:
+			return nil // devices, sockets, fifos are not archived
 		}
 		if err := tw.WriteHeader(h); err != nil {
 			return err
@@ -176,18 +256,33 @@ func writeTar(ctx context.Context, w io.Writer, root string) error {
 	return tw.Close()
 }
 
+// msDosTime encodes t (UTC) the way zip's legacy header fields do.
+func msDosTime(t time.Time) (date, tm uint16) {
+	t = t.UTC()
+	if t.Year() < 1980 {
+		t = time.Date(1980, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	date = uint16(t.Day() + int(t.Month())<<5 + (t.Year()-1980)<<9)
+	tm = uint16(t.Second()/2 + t.Minute()<<5 + t.Hour()<<11)
+	return date, tm
+}
+
 func writeZip(ctx context.Context, w io.Writer, root string) error {
 	zw := zip.NewWriter(w)
 	err := walkTree(ctx, root, func(rel, path string, info fs.FileInfo) error {
-		h, err := zip.FileInfoHeader(info)
-		if err != nil {
-			return err
-		}
-		h.Name = rel
-		if info.IsDir() {
+		// Built by hand, not with zip.FileInfoHeader: a set Modified adds
+		// an extended-timestamp extra field; the DOS time alone is enough.
+		h := &zip.FileHeader{Name: rel, Method: zip.Store}
+		h.ModifiedDate, h.ModifiedTime = msDosTime(info.ModTime())
+		h.SetMode(info.Mode())
+		switch {
+		case info.IsDir():
 			h.Name += "/"
-		} else if info.Mode().IsRegular() {
+		case info.Mode()&fs.ModeSymlink != 0:
+		case info.Mode().IsRegular():
 			h.Method = zip.Deflate
+		default:
+			return nil
 		}
 		fw, err := zw.CreateHeader(h)
 		if err != nil {
@@ -212,6 +307,27 @@ func writeZip(ctx context.Context, w io.Writer, root string) error {
 	return zw.Close()
 }
 
+// write7z runs the 7z program over root into a file in scratch (a 7z
+// archive's header is written last and points back into it, so 7z needs a
+// seekable file) and copies that into w. One thread and fixed options keep
+// the bytes the same for the same snapshot.
+func write7z(ctx context.Context, prog string, w io.Writer, root, scratch string) error {
+	archive := filepath.Join(scratch, "archive.7z")
+	cmd := exec.CommandContext(ctx, prog, "a", "-t7z", "-mx=5", "-mmt=1", "-mtc=off", "-mta=off", "-mtm=on",
+		"-bd", "-y", "-snl", archive, ".")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "TZ=UTC", "LC_ALL=C")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tail := strings.TrimSpace(string(out))
+		if len(tail) > 400 {
+			tail = tail[len(tail)-400:]
+		}
+		return fmt.Errorf("%s failed: %w: %s", filepath.Base(prog), err, tail)
+	}
+	defer os.Remove(archive)
+	return copyFile(w, archive)
+}
+
 func copyFile(w io.Writer, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -222,26 +338,198 @@ func copyFile(w io.Writer, path string) error {
 	return err
 }
 
-// splitWriter writes an archive to dir/name, or with a limit to
-// dir/name.001, .002, ... of at most limit bytes each; each part goes to a
-// temp name first and is renamed on Close. It hashes the whole stream and
-// each part.
+// schemeDest is a URL-like destination (s3://, azure://, smb://...).
+var schemeDest = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://`)
+
+// exportSink resolves --destination: NAME:prefix (NAME a configured
+// storage) writes to that storage, anything else is a directory here.
+func (w *Worker) exportSink(ctx context.Context, dest string) (sink, error) {
+	cfg := w.config()
+	if name, prefix, ok := strings.Cut(dest, ":"); ok && !strings.HasPrefix(prefix, "//") && !strings.ContainsAny(name, `/\`) {
+		if spec, found := cfg.Storages[name]; found {
+			b, err := w.deps.OpenBackend(ctx, spec)
+			if err != nil {
+				return nil, fmt.Errorf("export destination storage %s: %w", name, classify(err))
+			}
+			prefix = strings.Trim(path.Clean("/"+strings.ReplaceAll(prefix, `\`, "/")), "/")
+			return &storageSink{be: b, name: name, prefix: prefix}, nil
+		}
+	}
+	return localSink(dest, cfg)
+}
+
+func localSink(dest string, cfg *config.File) (sink, error) {
+	if dest == "" {
+		dest = defaultExportDir
+	}
+	names := strings.Join(storageNames(cfg), ", ")
+	switch {
+	case schemeDest.MatchString(dest):
+		return nil, badInput(fmt.Errorf("--destination '%s' is a URL; export writes to a directory here or to a configured storage as NAME:prefix/ (configured: %s)", dest, names))
+	case strings.HasPrefix(dest, `\\`) || (len(dest) >= 2 && dest[1] == ':' && (len(dest) == 2 || dest[2] == '/' || dest[2] == '\\')):
+		return nil, badInput(fmt.Errorf("--destination '%s' is a Windows share or drive, which names nothing here; configure it as a storage and use NAME:prefix/ (configured: %s)", dest, names))
+	}
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return nil, fmt.Errorf("export destination %s: %w", dest, err)
+	}
+	return dirSink(dest), nil
+}
+
+func storageNames(cfg *config.File) []string {
+	var out []string
+	for n := range cfg.Storages {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// sink is where an export's files go.
+type sink interface {
+	where() string
+	exists(ctx context.Context, name string) (bool, error)
+	// create starts a file; commit makes it visible under name.
+	create(ctx context.Context, name string) (*os.File, func(ctx context.Context) (string, error), error)
+	writeSmall(ctx context.Context, name string, data []byte) (string, error)
+	scratchDir() string
+	close()
+}
+
+// dirSink writes into a directory: each file to a temporary name there,
+// synced and renamed into place.
+type dirSink string
+
+func (d dirSink) where() string      { return string(d) }
+func (d dirSink) scratchDir() string { return string(d) }
+func (d dirSink) close()             {}
+
+func (d dirSink) exists(_ context.Context, name string) (bool, error) {
+	_, err := os.Lstat(filepath.Join(string(d), name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (d dirSink) create(_ context.Context, name string) (*os.File, func(context.Context) (string, error), error) {
+	f, err := os.CreateTemp(string(d), ".part-*")
+	if err != nil {
+		return nil, nil, err
+	}
+	final := filepath.Join(string(d), name)
+	return f, func(context.Context) (string, error) {
+		if err := os.Rename(f.Name(), final); err != nil {
+			os.Remove(f.Name())
+			return "", err
+		}
+		return final, nil
+	}, nil
+}
+
+func (d dirSink) writeSmall(ctx context.Context, name string, data []byte) (string, error) {
+	f, commit, err := d.create(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", err
+	}
+	if err := errors.Join(f.Sync(), f.Close()); err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return commit(context.Background())
+}
+
+// storageSink writes objects prefix/NAME to a configured storage. A
+// backend's Put needs a seekable body of known size, so each file (each
+// part, when split) is written to a temporary file first and uploaded
+// from it; the whole archive is never held in memory.
+type storageSink struct {
+	be     backend.Backend
+	name   string
+	prefix string
+}
+
+func (s *storageSink) key(name string) string {
+	if s.prefix == "" {
+		return name
+	}
+	return s.prefix + "/" + name
+}
+
+func (s *storageSink) where() string      { return s.name + ":" + s.prefix }
+func (s *storageSink) scratchDir() string { return "" }
+func (s *storageSink) close()             { _ = s.be.Close() }
+
+func (s *storageSink) exists(ctx context.Context, name string) (bool, error) {
+	_, err := s.be.Stat(ctx, s.key(name))
+	if errors.Is(err, backend.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (s *storageSink) create(_ context.Context, name string) (*os.File, func(context.Context) (string, error), error) {
+	f, err := os.CreateTemp("", ".export-part-*")
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func(ctx context.Context) (string, error) {
+		defer os.Remove(f.Name())
+		// Hand the restore's and the archiver's freed memory back before the
+		// upload takes its part buffers, so the two peaks do not add up.
+		debug.FreeOSMemory()
+		rf, err := os.Open(f.Name())
+		if err != nil {
+			return "", err
+		}
+		defer rf.Close()
+		st, err := rf.Stat()
+		if err != nil {
+			return "", err
+		}
+		if err := s.be.Put(ctx, s.key(name), rf, st.Size()); err != nil {
+			return "", err
+		}
+		return s.name + ":" + s.key(name), nil
+	}, nil
+}
+
+func (s *storageSink) writeSmall(ctx context.Context, name string, data []byte) (string, error) {
+	if err := s.be.Put(ctx, s.key(name), strings.NewReader(string(data)), int64(len(data))); err != nil {
+		return "", err
+	}
+	return s.name + ":" + s.key(name), nil
+}
+
+// splitWriter writes an archive to the sink as name, or with a limit as
+// name.part001, name.part002, ... of at most limit bytes each. A part is
+// committed (renamed or uploaded) as soon as it is full, so a storage
+// destination holds at most one part on local disk at a time. It hashes
+// the whole stream and each part.
 type splitWriter struct {
-	dir, name string
-	limit     int64
-	sum       hash.Hash
-	total     int64
+	ctx   context.Context
+	sink  sink
+	name  string
+	limit int64
+	sum   hash.Hash
+	total int64
 
 	parts []*part
 	cur   *part
 }
 
 type part struct {
-	f          *os.File
-	tmp, final string
-	n          int64
-	hash       hash.Hash
-	sum        string
+	f      *os.File
+	commit func(context.Context) (string, error)
+	name   string
+	final  string
+	n      int64
+	hash   hash.Hash
+	sum    string
 }
 
 func (s *splitWriter) Write(p []byte) (int, error) {
@@ -276,30 +564,41 @@ func (s *splitWriter) next() error {
 			return err
 		}
 	}
-	final := filepath.Join(s.dir, s.name)
+	name := s.name
 	if s.limit > 0 {
-		final = fmt.Sprintf("%s.%03d", final, len(s.parts)+1)
+		name = fmt.Sprintf("%s.part%03d", s.name, len(s.parts)+1)
 	}
-	f, err := os.CreateTemp(s.dir, ".part-*")
+	f, commit, err := s.sink.create(s.ctx, name)
 	if err != nil {
 		return err
 	}
-	s.cur = &part{f: f, tmp: f.Name(), final: final, hash: sha256.New()}
+	s.cur = &part{f: f, commit: commit, name: name, hash: sha256.New()}
 	s.parts = append(s.parts, s.cur)
 	return nil
 }
 
+// seal closes a part and commits it.
 func (s *splitWriter) seal(p *part) error {
 	if p.f == nil {
 		return nil
 	}
 	err := errors.Join(p.f.Sync(), p.f.Close())
+	tmp := p.f.Name()
 	p.f = nil
 	p.sum = hex.EncodeToString(p.hash.Sum(nil))
-	return err
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	final, err := p.commit(s.ctx)
+	if err != nil {
+		return err
+	}
+	p.final = final
+	return nil
 }
 
-// Close seals the last part and renames every part into place.
+// Close seals and commits the last part.
 func (s *splitWriter) Close() error {
 	if s.cur == nil {
 		if err := s.next(); err != nil { // an empty archive is still a file
@@ -310,22 +609,16 @@ func (s *splitWriter) Close() error {
 		s.abort()
 		return err
 	}
-	for _, p := range s.parts {
-		if err := os.Rename(p.tmp, p.final); err != nil {
-			s.abort()
-			return err
-		}
-	}
 	return nil
 }
 
-// abort removes every part written so far.
+// abort removes the part being written (parts already committed stay, and
+// a later export with --force replaces them).
 func (s *splitWriter) abort() {
-	for _, p := range s.parts {
-		if p.f != nil {
-			p.f.Close()
-		}
-		os.Remove(p.tmp)
+	if s.cur != nil && s.cur.f != nil {
+		s.cur.f.Close()
+		os.Remove(s.cur.f.Name())
+		s.cur.f = nil
 	}
 }
 

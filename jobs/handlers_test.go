@@ -337,10 +337,13 @@ func TestExportWritesArchivesWithChecksums(t *testing.T) {
 		t.Errorf("export left scratch directories %v", scratch)
 	}
 
-	meta := h.enqueue(&commands.Export{Name: "exp", Format: commands.Format7z, Destination: dest})
-	if ev := h.waitFinal(meta.JobID, 10*time.Second); ev.Kind != EventFailed || !strings.Contains(ev.Error, "tar or zip") {
-		t.Errorf("7z export: %s %q, want a clear refusal", ev.Kind, ev.Error)
+	// The same export again is refused without --force, and replaces the
+	// archive with it.
+	meta := h.enqueue(&commands.Export{Name: "exp", Format: commands.FormatTar, Destination: dest, Checksum: true})
+	if ev := h.waitFinal(meta.JobID, 10*time.Second); ev.Kind != EventFailed || !strings.Contains(ev.Error, "--force") {
+		t.Errorf("export over an existing archive: %s %q, want a refusal naming --force", ev.Kind, ev.Error)
 	}
+	h.run(&commands.Export{Name: "exp", Format: commands.FormatTar, Destination: dest, Checksum: true, Force: true})
 }
 
 func TestSnapshotOfStorageAndDatabase(t *testing.T) {

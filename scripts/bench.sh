@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: the engine against restic on ../shared/bench data (local, then S3 and
 # Azure), and the queue/chat latency benchmarks against a test-owned Redis.
-# SCALE (default in bench/run.sh) sets the dataset size; BENCH_ONLY=engine|remote|queue|
+# SCALE (default in bench/run.sh) sets the dataset size; BENCH_ONLY=engine|remote|export|queue|
 # resume|bigdir|fidelity|scaleout|prune picks one part.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,11 @@ if [[ $only == all || $only == remote ]] && [[ -f bench/remote.sh ]]; then
   need s3 && need azurite
   echo "== engine vs restic (S3 and Azure)"
   bash bench/remote.sh || rc=1
+fi
+if [[ $only == all || $only == export ]]; then
+  need s3 && need azurite
+  echo "== export of a ${EXPORT_MB:-2048} MB backup to S3 (peak memory)"
+  bash bench/export.sh || rc=1
 fi
 if [[ $only == all || $only == queue ]]; then
   need redis

@@ -8,7 +8,7 @@ export BACKUPBOT_TEST_STATE=${BACKUPBOT_TEST_STATE:-/tmp/backupbot-test}
 mkdir -p "$BACKUPBOT_TEST_STATE"
 
 services=()
-for s in redis s3 azurite postgres mariadb restic; do
+for s in redis s3 azurite postgres mariadb restic samba; do
   [[ -f scripts/services/$s.sh ]] && services+=("$s")
 done
 
@@ -25,6 +25,14 @@ for s in "${services[@]}"; do
   fi
   eval "$exports"
 done
+
+# export --format 7z runs the 7z program (Go has no well-kept 7z writer); its
+# tests read archives back with the system's tar, unzip and 7z.
+if ! command -v 7z >/dev/null 2>&1 || ! command -v unzip >/dev/null 2>&1; then
+  echo "== installing 7z (p7zip-full) and unzip from Debian" >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq p7zip-full unzip) >&2 ||
+    { echo "make test: could not install p7zip-full and unzip" >&2; exit 1; }
+fi
 
 echo "== lint" >&2
 make -s lint || exit 1

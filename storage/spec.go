@@ -3,10 +3,12 @@
 // opens the matching backend; the engine lives in its sub-packages.
 package storage
 
+import "github.com/backupbot/backupbot/storage/smb"
+
 // Kinds of storage a Spec can name.
 const (
 	KindLocal   = "local"   // a directory on this machine
-	KindNetwork = "network" // a mounted SMB/NFS path; behaves like local
+	KindNetwork = "network" // a mounted SMB/NFS path (like local), or an SMB share reached directly (smb://, \\host\share)
 	KindS3      = "s3"      // Amazon S3 or an S3-compatible server
 	KindAWS     = "aws"     // the same as s3
 	KindAzure   = "azure"   // Azure Blob Storage (or Azurite)
@@ -17,8 +19,20 @@ const (
 // variables, AZURE_STORAGE_CONNECTION_STRING) or from files named here.
 type Spec struct {
 	Type string `yaml:"type" json:"type"`
-	// Path is the repository directory for local and network storages.
+	// Path is the repository directory for local and network storages. A
+	// network storage's path may instead be an SMB location,
+	// smb://host[:port]/share/dir or \\host\share\dir, which is reached
+	// directly over SMB2/3 without a mount.
 	Path string `yaml:"path,omitempty" json:"path,omitempty"`
+	// Port is the SMB server's port for an SMB location written without one
+	// (a UNC path has none); default 445.
+	Port int `yaml:"port,omitempty" json:"port,omitempty"`
+	// User and Domain log on to an SMB location (NTLM); the password comes
+	// from SMBPasswordFile, else $BACKUPBOT_SMB_PASSWORD, else the file
+	// named by $BACKUPBOT_SMB_PASSWORD_FILE. No user: guest.
+	User            string `yaml:"user,omitempty" json:"user,omitempty"`
+	Domain          string `yaml:"domain,omitempty" json:"domain,omitempty"`
+	SMBPasswordFile string `yaml:"smb_password_file,omitempty" json:"smb_password_file,omitempty"`
 	// Bucket, Region and Prefix locate an S3 repository; Container, Account
 	// and Prefix an Azure one.
 	Bucket    string `yaml:"bucket,omitempty" json:"bucket,omitempty"`
@@ -53,6 +67,12 @@ const (
 
 // Plaintext reports whether the storage is configured with encryption: none.
 func (s Spec) Plaintext() bool { return s.Encryption == EncryptionNone }
+
+// IsSMB reports whether the storage is an SMB share reached directly: a
+// network storage whose path is an smb:// URL or a UNC path.
+func (s Spec) IsSMB() bool {
+	return s.Type == KindNetwork && smb.IsSMBPath(s.Path)
+}
 
 // IsRemote reports whether the storage is off this machine (list --storage remote).
 func (s Spec) IsRemote() bool {

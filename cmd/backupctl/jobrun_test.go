@@ -31,13 +31,9 @@ func TestExportTarSplitWithChecksums(t *testing.T) {
 		t.Errorf("export printed no summary and fields:\n%s", out)
 	}
 
-	sums, err := os.ReadFile(filepath.Join(dest, mustGlobOne(t, dest, "*.tar.sha256")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	parts, err := filepath.Glob(filepath.Join(dest, "*.tar.[0-9][0-9][0-9]"))
+	parts, err := filepath.Glob(filepath.Join(dest, "*.tar.part[0-9][0-9][0-9]"))
 	if err != nil || len(parts) < 3 {
-		t.Fatalf("export --split 20KB of an 80 kB backup made parts %v (%v); want at least 3", parts, err)
+		t.Fatalf("export --split 20KB of an 80 kB backup made parts %v (%v); want at least 3 named NAME.tar.part001...", parts, err)
 	}
 	var whole bytes.Buffer
 	for i, p := range parts {
@@ -53,27 +49,40 @@ func TestExportTarSplitWithChecksums(t *testing.T) {
 		}
 		whole.Write(b)
 	}
-	// Every line of NAME.sha256 (sha256sum format) matches its file; the
-	// last line covers the joined archive.
-	lines := strings.Split(strings.TrimSpace(string(sums)), "\n")
-	if len(lines) != len(parts)+1 {
-		t.Fatalf("checksum file has %d lines for %d parts:\n%s", len(lines), len(parts), sums)
-	}
-	for _, line := range lines {
-		sum, name, ok := strings.Cut(line, "  ")
-		if !ok {
-			t.Fatalf("checksum line %q is not in sha256sum format", line)
+	// NAME.tar.sha256 has one line per part, NAME.tar.joined.sha256 one for
+	// the joined archive (both in sha256sum format).
+	check := func(pattern string, lines int, data func(name string) []byte) {
+		sums, err := os.ReadFile(filepath.Join(dest, mustGlobOne(t, dest, pattern)))
+		if err != nil {
+			t.Fatal(err)
 		}
-		var data []byte
-		if strings.HasSuffix(name, ".tar") {
-			data = whole.Bytes()
-		} else if data, err = os.ReadFile(filepath.Join(dest, name)); err != nil {
+		got := strings.Split(strings.TrimSpace(string(sums)), "\n")
+		if len(got) != lines {
+			t.Fatalf("%s has %d lines; want %d:\n%s", pattern, len(got), lines, sums)
+		}
+		for _, line := range got {
+			sum, name, ok := strings.Cut(line, "  ")
+			if !ok {
+				t.Fatalf("checksum line %q is not in sha256sum format", line)
+			}
+			if got := sha256.Sum256(data(name)); hex.EncodeToString(got[:]) != sum {
+				t.Errorf("%s: sha256 %x, %s says %s", name, got, pattern, sum)
+			}
+		}
+	}
+	check("*.tar.sha256", len(parts), func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dest, name))
+		if err != nil {
 			t.Fatalf("the checksum file names %s: %v", name, err)
 		}
-		if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != sum {
-			t.Errorf("%s: sha256 %x, the checksum file says %s", name, got, sum)
+		return b
+	})
+	check("*.tar.joined.sha256", 1, func(name string) []byte {
+		if !strings.HasSuffix(name, ".tar") {
+			t.Errorf("the joined manifest names %s; want the .tar", name)
 		}
-	}
+		return whole.Bytes()
+	})
 
 	// The joined parts are a tar holding the backed-up files.
 	tr := tar.NewReader(&whole)

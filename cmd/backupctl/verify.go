@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/storage/engine"
@@ -29,7 +30,16 @@ func (a *app) verify(ctx context.Context, c *commands.Verify) error {
 	if err != nil {
 		return err
 	}
+	var reports []string
+	if c.Report {
+		if reports, err = writeVerifyReport(c, ns.Name, r.Location(), rep, a.json, time.Now()); err != nil {
+			return err
+		}
+	}
 	if a.json {
+		for _, p := range reports {
+			fmt.Fprintf(a.stderr, "report written to %s\n", p)
+		}
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {
@@ -63,6 +73,9 @@ func (a *app) verify(ctx context.Context, c *commands.Verify) error {
 		}
 		if rep.OK() {
 			fmt.Fprintln(w, "no problems found")
+		}
+		for _, p := range reports {
+			fmt.Fprintf(w, "report written to %s\n", p)
 		}
 	}
 	if !rep.OK() {

@@ -261,9 +261,10 @@ func (b *Backend) Create(ctx context.Context, key string, body io.ReadSeeker, si
 }
 
 // Put implements backend.Backend. Objects smaller than MultipartThreshold
-// go up in one PUT; larger ones in parts through the transfer manager,
-// which aborts a failed multipart upload, so no partial object is ever
-// visible either way.
+// go up in one PUT; larger ones in parts: read straight from the body when
+// it is an io.ReaderAt (a file: no part buffers), else through the
+// transfer manager. A failed multipart upload is aborted, so no partial
+// object is ever visible either way.
 func (b *Backend) Put(ctx context.Context, key string, body io.ReadSeeker, size int64) error {
 	name, err := b.objectKey(key)
 	if err != nil {
@@ -295,6 +296,13 @@ func (b *Backend) Put(ctx context.Context, key string, body io.ReadSeeker, size 
 			in.SSEKMSKeyId = aws.String(b.opts.SSEKMSKeyID)
 		}
 		if _, err := b.client.PutObject(ctx, in); err != nil {
+			return b.wrap("put", key, err)
+		}
+		return nil
+	}
+	if ra, ok := body.(io.ReaderAt); ok {
+		// A file (an export): parts straight from it, no part buffers.
+		if err := b.putSections(ctx, name, ra, n); err != nil {
 			return b.wrap("put", key, err)
 		}
 		return nil
