@@ -3,6 +3,7 @@ package jobs
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/backupbot/backupbot/internal/quote"
 	"github.com/backupbot/backupbot/storage/engine"
@@ -11,6 +12,13 @@ import (
 // skippedInline is how many skipped paths a partial backup's result
 // names in the message before attaching the whole list.
 const skippedInline = 10
+
+// skippedLineMax bounds one skipped line in the message; a longer one
+// keeps its first skippedHead bytes and its end (file name and reason).
+const (
+	skippedLineMax = 400
+	skippedHead    = 80
+)
 
 // partialResult marks res as partial when a backup skipped files: the
 // summary says so, a field names the first skipped paths (quoted) and a
@@ -40,10 +48,29 @@ func partialResult(res *Result, rs []*engine.BackupResult) {
 		what = "1 file could not be read and is"
 	}
 	res.Summary = fmt.Sprintf("%s — PARTIAL: %s not in the backup", res.Summary, what)
-	shown := lines[:min(len(lines), skippedInline)]
+	shown := make([]string, 0, skippedInline)
+	elided := false
+	for _, l := range lines[:min(len(lines), skippedInline)] {
+		// A path near PATH_MAX would fill the message: its middle goes
+		// (the file name and the reason stay); the attachment has it whole.
+		if len(l) > skippedLineMax {
+			head, tail := skippedHead, len(l)-(skippedLineMax-skippedHead)
+			for head > 0 && !utf8.RuneStart(l[head]) {
+				head--
+			}
+			for tail < len(l) && !utf8.RuneStart(l[tail]) {
+				tail++
+			}
+			l = l[:head] + " … " + l[tail:]
+			elided = true
+		}
+		shown = append(shown, l)
+	}
 	text := strings.Join(shown, "\n")
 	if len(lines) > skippedInline {
 		text += fmt.Sprintf("\n… and %d more (see the attached list)", len(lines)-skippedInline)
+	}
+	if len(lines) > skippedInline || elided {
 		res.Report = &Report{Name: "skipped.txt", Data: []byte(strings.Join(lines, "\n") + "\n")}
 	}
 	res.Fields = append([]Field{{"Skipped", text}}, res.Fields...)

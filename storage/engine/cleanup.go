@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -89,7 +90,11 @@ func (e *Engine) Cleanup(ctx context.Context, req CleanupRequest) (*CleanupResul
 	if req.MaxUnused == 0 {
 		req.MaxUnused = DefaultMaxUnused
 	}
-	p := &pruner{e: e, r: e.repo, now: now, grace: req.Grace, lock: lock, res: res, maxUnused: req.MaxUnused, maxRepack: req.MaxRepackSize}
+	p := &pruner{e: e, r: e.repo, now: now, grace: req.Grace, lock: lock, res: res, maxUnused: req.MaxUnused, maxRepack: req.MaxRepackSize,
+		unreadable: map[string]bool{}}
+	for _, u := range bad {
+		p.unreadable[path.Base(u.Key)] = true // listed already, just not readable: not a fresh snapshot
+	}
 	if err := p.run(ctx, keep, remove, all, req.DryRun); err != nil {
 		if req.DryRun && ctx.Err() == nil {
 			// The plan stands; only the space it would free is unknown.
@@ -157,6 +162,9 @@ type pruner struct {
 
 	maxUnused float64 // negative: no repacking
 	maxRepack int64
+	// unreadable are the snapshot files (by ID) the listing could not
+	// read: damaged, not written since.
+	unreadable map[string]bool
 }
 
 func (p *pruner) run(ctx context.Context, keep, remove, all []*repo.Snapshot, dryRun bool) error {
@@ -310,9 +318,34 @@ func (p *pruner) run(ctx context.Context, keep, remove, all []*repo.Snapshot, dr
 			hide[c.Pack] = true
 		}
 		r.Index.Hide(hide)
-		written, err := p.repack(ctx, plan, usedBlobs)
+		written, damaged, err := p.repack(ctx, plan, usedBlobs)
 		if err != nil {
 			return err
+		}
+		if len(damaged) > 0 {
+			// A pack that could not be read whole stays as it is (not a
+			// candidate: kept snapshots still read its intact blobs);
+			// verify --fix deals with it.
+			kept := &repo.PruneObject{Created: p.now.UTC()}
+			for _, c := range po.Packs {
+				if why, bad := damaged[c.Pack]; bad {
+					delete(unref, c.Pack)
+					delete(ready, c.Pack)
+					p.res.Warnings = append(p.res.Warnings, fmt.Sprintf("pack %s was not repacked: %v; run verify --fix", c.Pack.Short(), why))
+					continue
+				}
+				kept.Packs = append(kept.Packs, c)
+			}
+			if len(kept.Packs) > 0 {
+				if err := r.SavePruneObject(ctx, kept); err != nil {
+					return err
+				}
+			}
+			if err := r.DeletePruneObject(ctx, po.ID); err != nil {
+				return err
+			}
+			po = kept
+			plan = slices.DeleteFunc(plan, func(u packUse) bool { _, bad := damaged[u.id]; return bad })
 		}
 		p.res.PacksRepacked, p.res.BytesWritten = len(plan), written
 		usedBlobs = nil
@@ -416,7 +449,7 @@ func (p *pruner) rescueFresh(ctx context.Context, listed []*repo.Snapshot, ready
 	}
 	var fresh []repo.ID
 	for _, id := range ids {
-		if !known[id] {
+		if !known[id] && !p.unreadable[id.String()] {
 			fresh = append(fresh, id)
 		}
 	}

@@ -96,9 +96,13 @@ func (p *pruner) planRepack(usedBlobs map[repo.ID]bool, kept map[repo.ID]bool, m
 // saver (the packs are already hidden prune candidates, so the saver
 // stores their blobs again) and writes their index. The old packs are
 // then redundant and go like any candidate.
-func (p *pruner) repack(ctx context.Context, packs []packUse, usedBlobs map[repo.ID]bool) (int64, error) {
+//
+// A pack that cannot be read whole (damaged, cut short, gone) is skipped
+// and returned in damaged with why: the caller leaves it in place.
+func (p *pruner) repack(ctx context.Context, packs []packUse, usedBlobs map[repo.ID]bool) (int64, map[repo.ID]error, error) {
+	damaged := map[repo.ID]error{}
 	if len(packs) == 0 {
-		return 0, nil
+		return 0, damaged, nil
 	}
 	r := p.r
 	want := map[repo.ID][]repo.Location{}
@@ -118,41 +122,39 @@ func (p *pruner) repack(ctx context.Context, packs []packUse, usedBlobs map[repo
 		if len(locs) == 0 {
 			continue
 		}
-		rc, err := p.e.be.Get(ctx, repo.PackKey(u.id), 0, u.size)
+		buf, err := p.readPack(ctx, u)
 		if err != nil {
-			saver.Abort()
-			return 0, fmt.Errorf("repacking: reading pack %s: %w", u.id.Short(), err)
-		}
-		buf, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			saver.Abort()
-			return 0, fmt.Errorf("repacking: reading pack %s: %w", u.id.Short(), err)
+			if cerr := ctx.Err(); cerr != nil {
+				saver.Abort()
+				return 0, nil, cerr
+			}
+			damaged[u.id] = err
+			continue
 		}
 		for _, l := range locs {
 			end := int64(l.Offset) + int64(l.Length)
 			if end > int64(len(buf)) {
-				saver.Abort()
-				return 0, fmt.Errorf("repacking: pack %s is shorter than its index says; run verify --fix: %w", u.id.Short(), repo.ErrDamaged)
+				damaged[u.id] = fmt.Errorf("it is shorter than its index says: %w", repo.ErrDamaged)
+				break
 			}
 			plain, err = r.OpenBlob(l.Blob, buf[l.Offset:end], plain)
 			if err != nil {
-				saver.Abort()
-				return 0, fmt.Errorf("repacking pack %s: %w; run verify", u.id.Short(), err)
+				damaged[u.id] = err
+				break
 			}
 			if !saver.Reserve(l.Blob.ID) {
 				continue // stored elsewhere (a backup meanwhile) or twice here
 			}
 			if _, err := saver.Save(l.Type, l.Blob.ID, plain, true); err != nil {
 				saver.Abort()
-				return 0, fmt.Errorf("repacking: %w", err)
+				return 0, nil, fmt.Errorf("repacking: %w", err)
 			}
 			if saved++; saved%maxIndexBlobs == 0 {
 				// One index file per maxIndexBlobs blobs: readers bound
 				// what they decompress.
 				st, err := saver.Flush(ctx)
 				if err != nil {
-					return 0, fmt.Errorf("repacking: writing the new packs: %w", err)
+					return 0, nil, fmt.Errorf("repacking: writing the new packs: %w", err)
 				}
 				written += st.PackBytes + st.IndexBytes
 				saver = r.NewSaver(ctx, repo.SaverOptions{})
@@ -161,7 +163,21 @@ func (p *pruner) repack(ctx context.Context, packs []packUse, usedBlobs map[repo
 	}
 	st, err := saver.Flush(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("repacking: writing the new packs: %w", err)
+		return 0, nil, fmt.Errorf("repacking: writing the new packs: %w", err)
 	}
-	return written + st.PackBytes + st.IndexBytes, nil
+	return written + st.PackBytes + st.IndexBytes, damaged, nil
+}
+
+// readPack reads a whole pack of the size the index gives.
+func (p *pruner) readPack(ctx context.Context, u packUse) ([]byte, error) {
+	rc, err := p.e.be.Get(ctx, repo.PackKey(u.id), 0, u.size)
+	if err != nil {
+		return nil, fmt.Errorf("reading it: %w", err)
+	}
+	defer rc.Close()
+	buf, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("reading it: %w", err)
+	}
+	return buf, nil
 }
