@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"os/exec"
@@ -118,6 +119,12 @@ func TestRedisKilledDuringBackupsWithAOF(t *testing.T) {
 	rs := startKillableRedis(t, true)
 	e := newEnv(t, rs.url())
 	e.makeBig(96)
+	// A second big target: backups of one target run one at a time.
+	buf := make([]byte, 1<<20)
+	for i := range 96 {
+		_, _ = rand.Read(buf)
+		writeFile(t, filepath.Join(e.dir, "logs", fmt.Sprintf("blob-%03d.bin", i)), buf)
+	}
 	w1 := e.start("worker-1", "worker", "--concurrency", "1")
 	w2 := e.start("worker-2", "worker", "--concurrency", "1")
 	sock := filepath.Join(e.dir, "console.sock")
@@ -128,7 +135,7 @@ func TestRedisKilledDuringBackupsWithAOF(t *testing.T) {
 
 	ids := []string{
 		c.command("/backup create --type full --target big --name aof-1"),
-		c.command("/backup create --type full --target big --name aof-2"),
+		c.command("/backup create --type full --target logs --name aof-2"),
 		c.command("/backup create --type full --target data --name aof-3"),
 	}
 	// Freeze both workers as soon as both backups run, so Redis surely
