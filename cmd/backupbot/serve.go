@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/backupbot/backupbot/alerts"
 	"github.com/backupbot/backupbot/bot"
 	"github.com/backupbot/backupbot/bot/console"
 	"github.com/backupbot/backupbot/bot/discord"
@@ -78,7 +79,8 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 	go reloadOnHangup(ctx, logger, cfgPath, &current, holder, auditLog)
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		alerts.NewCollector(rc.rdb, logger))
 	g, gctx := errgroup.WithContext(ctx)
 
 	client := jobs.NewClient(rc.opt, rc.rdb, jobs.ClientOptions{Logger: logger})
@@ -90,7 +92,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 			Config:   current.Load,
 			Password: config.RepoPassword,
 			Policy:   func() jobs.Rechecker { return holder.Policy() },
-			Audit:    jobs.AuditTo(auditLog),
+			Audit:    alerts.Hooks(jobs.AuditTo(auditLog), alerts.NewRecorder(rc.rdb, current.Load, logger).Record),
 			Locks:    lock.New(rc.rdb, lock.Options{}),
 			Logger:   logger,
 		}, jobs.WorkerOptions{Concurrency: o.concurrency})
