@@ -27,6 +27,8 @@ type File struct {
 		User   string   `yaml:"user,omitempty"`
 		Groups []string `yaml:"groups,omitempty"`
 	} `yaml:"console,omitempty"`
+	// Alerts is where on-call incidents are posted (see Alerts).
+	Alerts Alerts `yaml:"alerts,omitempty"`
 }
 
 // Target is a named set of paths to back up.

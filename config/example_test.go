@@ -30,3 +30,17 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Errorf("restorer rules = %d, want 2", len(f.Policy.Roles["restorer"]))
 	}
 }
+
+// The example's alerts section loads, and a wrong platform is refused.
+func TestExampleAlerts(t *testing.T) {
+	f, err := Load("../deploy/config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Alerts.Channels["slack"] != "C0123ONCALL" || !slices.Equal(f.Alerts.SilenceHours, []int{1, 4, 24}) {
+		t.Errorf("alerts = %+v", f.Alerts)
+	}
+	if err := (Alerts{Channels: map[string]string{"teams": "x"}}).Validate(); err == nil {
+		t.Error("alerts.channels.teams accepted")
+	}
+}

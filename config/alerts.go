@@ -1,0 +1,50 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Alerts is where on-call alerts go (the `alerts:` key). With no channel
+// set, incidents are still kept (and exported as metrics) but not posted.
+type Alerts struct {
+	// Channels is the on-call channel per platform (console, slack,
+	// discord): a channel ID or name as the platform takes it.
+	Channels map[string]string `yaml:"channels,omitempty"`
+	// Severity is shown on every incident (default "critical").
+	Severity string `yaml:"severity,omitempty"`
+	// Mentions are put in an incident's root message when it opens
+	// ("<!subteam^S123>" on Slack, "<@&role>" on Discord, "@oncall").
+	Mentions []string `yaml:"mentions,omitempty"`
+	// SilenceHours are the durations the Silence buttons offer (default 1, 4 and 24).
+	SilenceHours []int `yaml:"silence_hours,omitempty"`
+}
+
+// alertPlatforms are the platforms an alerts channel may be set for.
+var alertPlatforms = []string{"console", "slack", "discord"}
+
+// WithDefaults returns a with its defaults filled in.
+func (a Alerts) WithDefaults() Alerts {
+	if a.Severity == "" {
+		a.Severity = "critical"
+	}
+	if len(a.SilenceHours) == 0 {
+		a.SilenceHours = []int{1, 4, 24}
+	}
+	return a
+}
+
+// Validate checks the section (called by Load).
+func (a Alerts) Validate() error {
+	for p := range a.Channels {
+		if !slices.Contains(alertPlatforms, p) {
+			return fmt.Errorf("alerts.channels: unknown platform %q (use console, slack or discord)", p)
+		}
+	}
+	for _, h := range a.SilenceHours {
+		if h <= 0 || h > 24*14 {
+			return fmt.Errorf("alerts.silence_hours: %d is not between 1 and 336 hours", h)
+		}
+	}
+	return nil
+}
