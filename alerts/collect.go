@@ -31,6 +31,7 @@ type Collector struct {
 	dedup, compression, size                               *prometheus.Desc
 	verifyStatus, verifyTime, verifyProblems, snapshots    *prometheus.Desc
 	queuePending, queueLatency, queueActive, queueArchived *prometheus.Desc
+	incidentsOpen                                          *prometheus.Desc
 }
 
 // NewCollector returns a Collector reading rdb.
@@ -60,6 +61,7 @@ func NewCollector(rdb redis.UniversalClient, logger *slog.Logger) *Collector {
 		queueLatency:   d("backupbot_queue_oldest_pending_age_seconds", "How long the oldest pending job of a queue has waited (0 when none waits).", []string{"queue"}, nil),
 		queueActive:    d("backupbot_queue_active_jobs", "Jobs of a queue a worker is running.", []string{"queue"}, nil),
 		queueArchived:  d("backupbot_queue_dead_jobs", "Jobs of a queue that ran out of retries and were kept for inspection.", []string{"queue"}, nil),
+		incidentsOpen:  d("backupbot_incidents_open", "On-call incidents not yet resolved (open or acknowledged).", nil, nil),
 	}
 }
 
@@ -67,7 +69,7 @@ func NewCollector(rdb redis.UniversalClient, logger *slog.Logger) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.up, c.total, c.dur, c.readBytes, c.addedBytes, c.lastSuccess, c.lastFailure, c.lastStatus,
 		c.dedup, c.compression, c.size, c.verifyStatus, c.verifyTime, c.verifyProblems, c.snapshots,
-		c.queuePending, c.queueLatency, c.queueActive, c.queueArchived} {
+		c.queuePending, c.queueLatency, c.queueActive, c.queueArchived, c.incidentsOpen} {
 		ch <- d
 	}
 }
@@ -95,6 +97,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		if d, ok := gaugeDescs[name]; ok {
 			c.send(ch, d, prometheus.GaugeValue, v, labels)
 		}
+	}
+	if n, err := c.rdb.SCard(ctx, openSet).Result(); err == nil {
+		ch <- prometheus.MustNewConstMetric(c.incidentsOpen, prometheus.GaugeValue, float64(n))
 	}
 	c.collectQueues(ctx, ch)
 }

@@ -292,6 +292,7 @@ func TestMetricsFromScriptedHistory(t *testing.T) {
 		`backupbot_queue_pending_jobs{queue="scheduled"}`:                                                  1,
 		`backupbot_queue_pending_jobs{queue="default"}`:                                                    0,
 		`backupbot_metrics_state_up`:                                                                       1,
+		`backupbot_incidents_open`:                                                                         0,
 	}
 	for k, v := range want {
 		got, ok := s[k]

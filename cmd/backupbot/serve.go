@@ -22,6 +22,7 @@ import (
 	"github.com/backupbot/backupbot/bot/console"
 	"github.com/backupbot/backupbot/bot/discord"
 	"github.com/backupbot/backupbot/bot/slack"
+	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/httpapi"
 	"github.com/backupbot/backupbot/jobs"
@@ -127,7 +128,19 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 	}
 
 	if router != nil {
-		adapters, err := startAdapters(gctx, g, o, logger, router, srv, cfg, stdin, stdout, consoleTTY, cancel)
+		// On-call incidents: posted to the alerts channels, their buttons
+		// answered before the router's.
+		ac := cfg.Alerts.WithDefaults()
+		channels := make(map[bot.Platform]string, len(ac.Channels))
+		for p, ch := range ac.Channels {
+			channels[bot.Platform(p)] = ch
+		}
+		alerter := bot.NewAlerter(router, bot.AlerterOptions{
+			Incidents: alerts.NewIncidents(rc.rdb, func() commands.Parser { return current.Load().Parser() }),
+			Channels:  channels, Severity: ac.Severity, Mentions: ac.Mentions, SilenceHours: ac.SilenceHours, Logger: logger,
+		})
+		handler := alerter.Wrap(router)
+		adapters, err := startAdapters(gctx, g, o, logger, router, handler, srv, cfg, stdin, stdout, consoleTTY, cancel)
 		if err != nil {
 			cancel()
 			_ = g.Wait()
@@ -140,6 +153,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 				"or DISCORD_BOT_TOKEN (with DISCORD_PUBLIC_KEY), or pass --console")
 		}
 		g.Go(func() error { return router.Run(gctx) })
+		g.Go(func() error { return alerter.Run(gctx) })
 	}
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
@@ -151,7 +165,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 
 // startAdapters starts the chat adapters and registers them with the
 // router; it returns how many run.
-func startAdapters(ctx context.Context, g *errgroup.Group, o options, logger *slog.Logger, router *bot.Router,
+func startAdapters(ctx context.Context, g *errgroup.Group, o options, logger *slog.Logger, router *bot.Router, handler bot.Handler,
 	srv *httpapi.Server, cfg *config.File, stdin io.Reader, stdout io.Writer, consoleTTY bool, stopAll context.CancelFunc) (int, error) {
 	n := 0
 	chat := false
@@ -161,7 +175,7 @@ func startAdapters(ctx context.Context, g *errgroup.Group, o options, logger *sl
 			SigningSecret: os.Getenv("SLACK_SIGNING_SECRET"),
 			AppToken:      os.Getenv("SLACK_APP_TOKEN"),
 			APIURL:        os.Getenv("SLACK_API_URL"),
-			Handler:       router,
+			Handler:       handler,
 			Logger:        logger,
 		})
 		if err != nil {
@@ -192,7 +206,7 @@ func startAdapters(ctx context.Context, g *errgroup.Group, o options, logger *sl
 			PublicKey: os.Getenv("DISCORD_PUBLIC_KEY"),
 			AppID:     os.Getenv("DISCORD_APP_ID"),
 			APIURL:    os.Getenv("DISCORD_API_URL"),
-			Handler:   router,
+			Handler:   handler,
 			Logger:    logger,
 		})
 		if err != nil {
@@ -237,11 +251,11 @@ func startAdapters(ctx context.Context, g *errgroup.Group, o options, logger *sl
 	router.Register(bot.Console, c)
 	n++
 	if o.consoleSocket != "" {
-		g.Go(func() error { return c.ServeSocket(ctx, router, o.consoleSocket) })
+		g.Go(func() error { return c.ServeSocket(ctx, handler, o.consoleSocket) })
 	}
 	if !o.noStdin {
 		g.Go(func() error {
-			err := c.Run(ctx, router, stdin)
+			err := c.Run(ctx, handler, stdin)
 			if ctx.Err() == nil && o.consoleSocket == "" && !chat {
 				logger.Info("console: end of input, stopping")
 				stopAll()

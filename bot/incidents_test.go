@@ -1,0 +1,215 @@
+package bot_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/backupbot/backupbot/alerts"
+	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/console"
+	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/jobs"
+	"github.com/backupbot/backupbot/policy"
+	"github.com/backupbot/backupbot/policy/audit"
+	"github.com/backupbot/backupbot/storage"
+)
+
+// TestIncidentThroughConsole is issue 14's first point through the console
+// adapter, a real Redis and a real worker: a scheduled backup whose storage
+// is unreachable fails three times, giving one incident root message in the
+// on-call channel, three entries in its thread and the root edited in
+// place; an Acknowledge by someone without the role is refused (and
+// audited); once the storage is back a run succeeds and resolves it.
+func TestIncidentThroughConsole(t *testing.T) {
+	rdb := redisClient(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "a.txt"), []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The storage's path lies under a regular file: it cannot be reached.
+	if err := os.WriteFile(filepath.Join(dir, "unmounted"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mkcfg := func(nasPath string) *config.File {
+		return &config.File{
+			Storages: map[string]storage.Spec{"nas": {Type: "local", Path: nasPath}},
+			Targets:  map[string]config.Target{"data": {Paths: []string{data}}},
+		}
+	}
+	var cfg atomic.Pointer[config.File]
+	cfg.Store(mkcfg(filepath.Join(dir, "unmounted", "repo")))
+
+	pol, err := policy.Parse([]byte(testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := policy.NewHolder(pol)
+	auditPath := filepath.Join(dir, "audit.jsonl")
+	auditLog, err := audit.New(rdb, audit.Options{File: auditPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { auditLog.Close() })
+	client := jobs.NewClient(nil, rdb, jobs.ClientOptions{})
+	t.Cleanup(func() { client.Close() })
+	parser := cfg.Load().Parser()
+	router := bot.NewRouter(bot.RouterOptions{Parser: parser, Jobs: client, Redis: rdb, Policy: holder, Audit: auditLog, EditInterval: 100 * time.Millisecond})
+	out := &transcript{}
+	alice := console.New(console.Options{User: bot.Identity{UserID: "alice"}, Out: out, EchoInput: true})
+	router.Register(bot.Console, alice)
+	alerter := bot.NewAlerter(router, bot.AlerterOptions{
+		Incidents: alerts.NewIncidents(rdb, func() commands.Parser { return parser }),
+		Channels:  map[bot.Platform]string{bot.Console: "oncall"},
+		Mentions:  []string{"@oncall"},
+	})
+	handler := alerter.Wrap(router)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = router.Run(ctx) })
+	wg.Go(func() { _ = alerter.Run(ctx) })
+	w := jobs.NewWorker(nil, rdb, jobs.Deps{
+		Config:   cfg.Load,
+		Password: func(storage.Spec) (string, error) { return "", nil },
+		Policy:   func() jobs.Rechecker { return holder.Policy() },
+	}, jobs.WorkerOptions{Concurrency: 1, RetryDelay: func(int) time.Duration { return 0 }})
+	wg.Go(func() { _ = w.Run(ctx) })
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		if t.Failed() {
+			t.Logf("console transcript:\n%s", strings.Join(out.lines(), "\n"))
+		}
+	})
+	time.Sleep(100 * time.Millisecond) // subscribers reading
+
+	// The scheduler's enqueue, three nights running.
+	scheduled := func(want jobs.State) {
+		t.Helper()
+		cmd, err := parser.Parse("create --target data --storage nas")
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta, err := client.Enqueue(ctx, cmd, jobs.Meta{Requester: policy.Identity{Platform: "console", UserID: "alice"}, Channel: "console", Schedule: "nightly"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			st, err := client.Status(ctx, meta.JobID)
+			if err == nil && (st.State == jobs.StateFailed || st.State == jobs.StateSucceeded) {
+				if st.State != want {
+					t.Fatalf("scheduled job %s ended %s, want %s", meta.JobID, st.State, want)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("scheduled job %s did not end within 60 s", meta.JobID)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	count := func(re string) int {
+		rx := regexp.MustCompile(re)
+		n := 0
+		for _, l := range out.lines() {
+			if rx.MatchString(l) {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor := func(re string, n int) []string {
+		t.Helper()
+		rx := regexp.MustCompile(re)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var last []string
+			c := 0
+			for _, l := range out.lines() {
+				if m := rx.FindStringSubmatch(l); m != nil {
+					c, last = c+1, m
+				}
+			}
+			if c >= n {
+				return last
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d lines matching %q, want %d", c, re, n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	click := func(user, line string) {
+		c := alice
+		if user != "alice" {
+			c = console.New(console.Options{User: bot.Identity{UserID: user}, Out: out, EchoInput: true})
+		}
+		if err := c.Run(ctx, handler, strings.NewReader(line+"\n")); err != nil {
+			t.Error(err)
+		}
+	}
+
+	for range 3 {
+		scheduled(jobs.StateFailed)
+	}
+	m := waitFor(`^\[(msg-\d+)\] 🔴 OPEN \[critical\] Backups of target \*data\* failing: incident `+"`"+`(inc-[0-9a-f]+)`+"`", 1)
+	root, id := m[1], m[2]
+	waitFor(`^\s+↳ \[msg-\d+ in `+root+`\] ❌`, 3)
+	waitFor(`Failures: 3`, 1)
+	if n := count(`🔴 OPEN`); n < 3 { // posted once, edited twice
+		t.Errorf("root drawn %d times, want the post and an edit per repeat", n)
+	}
+	if n := count(`^\[msg-\d+\] 🔴 OPEN`); n != 1 {
+		t.Errorf("%d top-level incident messages, want 1", n)
+	}
+	if n := count(`^\[edit ` + root + `\] 🔴 OPEN`); n != 2 {
+		t.Errorf("root edited %d times for the repeats, want 2", n)
+	}
+
+	// dave holds only the viewer role, which may not run the backup: refused.
+	click("dave", "click "+bot.ActionIncidentAck+" "+id)
+	waitFor(`⛔ .*you may not act on incident `+"`"+id, 1)
+	if n := count(`ACKNOWLEDGED`); n != 0 {
+		t.Fatalf("a viewer's Acknowledge changed the incident")
+	}
+	click("alice", "click "+bot.ActionIncidentAck+" "+id)
+	waitFor(`^\[edit `+root+`\] 🟠 ACKNOWLEDGED by .*alice`, 1)
+	waitFor(`^\s+↳ \[msg-\d+ in `+root+`\] 👀 Acknowledged by .*alice`, 1)
+
+	// The storage comes back; the next scheduled run succeeds.
+	if err := os.MkdirAll(filepath.Join(dir, "nas"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Store(mkcfg(filepath.Join(dir, "nas")))
+	scheduled(jobs.StateSucceeded)
+	waitFor(`^\s+↳ \[msg-\d+ in `+root+`\] ✅ Resolved`, 1)
+	waitFor(`^\[edit `+root+`\] 🟢 RESOLVED`, 1)
+	if n := count(`^\[msg-\d+\] 🔴 OPEN`); n != 1 {
+		t.Errorf("%d top-level incident messages after the resolve, want 1", n)
+	}
+
+	// Both clicks are in the audit log.
+	auditLog.Close()
+	b, err := os.ReadFile(auditPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []audit.Kind{bot.AuditIncidentRefused, bot.AuditIncidentAcknowledged} {
+		if !strings.Contains(string(b), `"kind":"`+string(kind)+`"`) {
+			t.Errorf("audit log has no %s entry:\n%s", kind, b)
+		}
+	}
+}
