@@ -43,7 +43,9 @@ type AlerterOptions struct {
 	Mentions []string
 	// SilenceHours are the Silence buttons (default 4 and 24).
 	SilenceHours []int
-	Logger       *slog.Logger
+	// Webhooks, when set, get every incident change (in the background).
+	Webhooks *alerts.Webhooks
+	Logger   *slog.Logger
 }
 
 // Alerter posts incidents to the on-call channels: one root message per
@@ -90,6 +92,9 @@ func (a *Alerter) Observe(ctx context.Context, ev jobs.Event) {
 	if err != nil {
 		a.log.Warn("alerts: could not update incidents; this event raises no alert", "job", ev.Meta.JobID, "err", err)
 		return
+	}
+	if change != alerts.None {
+		a.o.Webhooks.Notify(string(change), inc)
 	}
 	switch change {
 	case alerts.Opened:
@@ -255,6 +260,7 @@ func (a *Alerter) click(ctx context.Context, c Click) Reply {
 		if err != nil {
 			return ephemeral("ℹ️ " + err.Error())
 		}
+		a.o.Webhooks.Notify("acknowledged", inc)
 		a.r.record(ctx, audit.Entry{Kind: AuditIncidentAcknowledged, User: who, Channel: channel, Command: inc.Command, Detail: "incident " + inc.ID})
 		a.update(ctx, inc, fmt.Sprintf("👀 Acknowledged by %s.", who.Display()))
 		return ephemeral(fmt.Sprintf("👀 You acknowledged incident `%s`.", inc.ID))
@@ -263,6 +269,7 @@ func (a *Alerter) click(ctx context.Context, c Click) Reply {
 		if err != nil {
 			return ephemeral("ℹ️ " + err.Error())
 		}
+		a.o.Webhooks.Notify("silenced", inc)
 		a.r.record(ctx, audit.Entry{Kind: AuditIncidentSilenced, User: who, Channel: channel, Command: inc.Command, Detail: fmt.Sprintf("incident %s for %dh", inc.ID, hours)})
 		a.update(ctx, inc, fmt.Sprintf("🔕 Silenced for %d h by %s: repeats are not posted until %s.", hours, who.Display(), inc.SilencedUntil.Format("15:04 MST")))
 		return ephemeral(fmt.Sprintf("🔕 Incident `%s` silenced for %d h.", inc.ID, hours))

@@ -2,6 +2,10 @@ package bot_test
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -69,7 +73,31 @@ func TestIncidentThroughConsole(t *testing.T) {
 	out := &transcript{}
 	alice := console.New(console.Options{User: bot.Identity{UserID: "alice"}, Out: out, EchoInput: true})
 	router.Register(bot.Console, alice)
+	// A webhook receiver that verifies the signature and fails its first call.
+	secret := []byte("hook-secret")
+	var hookMu sync.Mutex
+	var hookEvents []string
+	calls := 0
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := alerts.VerifySignature(secret, r.Header.Get(alerts.HeaderTimestamp), r.Header.Get(alerts.HeaderSignature), body, time.Now(), time.Minute); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		hookMu.Lock()
+		defer hookMu.Unlock()
+		if calls++; calls == 1 {
+			http.Error(w, "busy", http.StatusInternalServerError)
+			return
+		}
+		var p alerts.Payload
+		_ = json.Unmarshal(body, &p)
+		hookEvents = append(hookEvents, p.Event)
+	}))
+	t.Cleanup(hook.Close)
+	webhooks := alerts.NewWebhooks([]alerts.Hook{{URL: hook.URL, Secret: secret}}, alerts.WebhookOptions{Backoff: func(int) time.Duration { return 50 * time.Millisecond }})
 	alerter := bot.NewAlerter(router, bot.AlerterOptions{
+		Webhooks:  webhooks,
 		Incidents: alerts.NewIncidents(rdb, func() commands.Parser { return parser }),
 		Channels:  map[bot.Platform]string{bot.Console: "oncall"},
 		Mentions:  []string{"@oncall"},
@@ -80,6 +108,7 @@ func TestIncidentThroughConsole(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = router.Run(ctx) })
 	wg.Go(func() { _ = alerter.Run(ctx) })
+	wg.Go(func() { _ = webhooks.Run(ctx) })
 	w := jobs.NewWorker(nil, rdb, jobs.Deps{
 		Config:   cfg.Load,
 		Password: func(storage.Spec) (string, error) { return "", nil },
@@ -199,6 +228,22 @@ func TestIncidentThroughConsole(t *testing.T) {
 	waitFor(`^\[edit `+root+`\] 🟢 RESOLVED`, 1)
 	if n := count(`^\[msg-\d+\] 🔴 OPEN`); n != 1 {
 		t.Errorf("%d top-level incident messages after the resolve, want 1", n)
+	}
+
+	// The webhook got every change, signed, the first one after a retry.
+	deadline := time.Now().Add(5 * time.Second)
+	want := "opened repeated repeated acknowledged resolved"
+	for {
+		hookMu.Lock()
+		got := strings.Join(hookEvents, " ")
+		hookMu.Unlock()
+		if got == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webhook events %q, want %q", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 
 	// Both clicks are in the audit log.

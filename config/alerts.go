@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Alerts is where on-call alerts go (the `alerts:` key). With no channel
@@ -18,6 +19,16 @@ type Alerts struct {
 	Mentions []string `yaml:"mentions,omitempty"`
 	// SilenceHours are the durations the Silence buttons offer (default 1, 4 and 24).
 	SilenceHours []int `yaml:"silence_hours,omitempty"`
+	// Webhooks get a signed JSON POST per incident change.
+	Webhooks []Webhook `yaml:"webhooks,omitempty"`
+}
+
+// Webhook is one receiver of incident changes.
+type Webhook struct {
+	URL string `yaml:"url"`
+	// SecretEnv names the environment variable holding the HMAC secret
+	// (the secret itself never goes in the file).
+	SecretEnv string `yaml:"secret_env"`
 }
 
 // alertPlatforms are the platforms an alerts channel may be set for.
@@ -39,6 +50,14 @@ func (a Alerts) Validate() error {
 	for p := range a.Channels {
 		if !slices.Contains(alertPlatforms, p) {
 			return fmt.Errorf("alerts.channels: unknown platform %q (use console, slack or discord)", p)
+		}
+	}
+	for i, w := range a.Webhooks {
+		if !strings.HasPrefix(w.URL, "https://") && !strings.HasPrefix(w.URL, "http://") {
+			return fmt.Errorf("alerts.webhooks[%d].url: %q is not an http(s) URL", i, w.URL)
+		}
+		if w.SecretEnv == "" {
+			return fmt.Errorf("alerts.webhooks[%d]: set secret_env, the variable holding the signing secret", i)
 		}
 	}
 	for _, h := range a.SilenceHours {

@@ -135,9 +135,20 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 		for p, ch := range ac.Channels {
 			channels[bot.Platform(p)] = ch
 		}
+		var hooks []alerts.Hook
+		for _, w := range ac.Webhooks {
+			secret := os.Getenv(w.SecretEnv)
+			if secret == "" {
+				logger.Warn("alerts: webhook secret variable is unset; its deliveries are signed with an empty secret", "variable", w.SecretEnv)
+			}
+			hooks = append(hooks, alerts.Hook{URL: w.URL, Secret: []byte(secret)})
+		}
+		webhooks := alerts.NewWebhooks(hooks, alerts.WebhookOptions{Logger: logger})
+		g.Go(func() error { return webhooks.Run(gctx) })
 		alerter := bot.NewAlerter(router, bot.AlerterOptions{
 			Incidents: alerts.NewIncidents(rc.rdb, func() commands.Parser { return current.Load().Parser() }),
-			Channels:  channels, Severity: ac.Severity, Mentions: ac.Mentions, SilenceHours: ac.SilenceHours, Logger: logger,
+			Channels:  channels, Severity: ac.Severity, Mentions: ac.Mentions, SilenceHours: ac.SilenceHours,
+			Webhooks: webhooks, Logger: logger,
 		})
 		handler := alerter.Wrap(router)
 		adapters, err := startAdapters(gctx, g, o, logger, router, handler, srv, cfg, stdin, stdout, consoleTTY, cancel)
