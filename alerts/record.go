@@ -28,6 +28,10 @@ const (
 	startedKey = "backupbot:metrics:started"
 )
 
+// scheduleSuccess fields hold when a schedule last had a good run (not
+// exported as a metric: the missed-schedule check reads them).
+const scheduleSuccess = "schedule_success"
+
 // sep joins the parts of a hash field (metric name, label values); it
 // cannot occur in target, storage or schedule names.
 const sep = "\x1f"
@@ -167,6 +171,9 @@ func (r *Recorder) backup(ev jobs.Event, c *commands.Create, counters, gauges ma
 		for _, b := range rs {
 			t := b.Snapshot.Target
 			gauges[field("last_success", t, storage, ev.Meta.Schedule)] = at
+			if ev.Meta.Schedule != "" {
+				gauges[field(scheduleSuccess, ev.Meta.Schedule)] = at
+			}
 			gauges[field("last_status", t)] = 1
 			gauges[field("last_dedup", t)] = b.DedupRatio
 			gauges[field("last_compression", t)] = b.CompressionRatio

@@ -43,6 +43,11 @@ type AlerterOptions struct {
 	Mentions []string
 	// SilenceHours are the Silence buttons (default 4 and 24).
 	SilenceHours []int
+	// ScheduleGrace is how long past its due time a schedule may go with no
+	// good run before a missed-schedule incident opens (default 30 min);
+	// CheckInterval is how often schedules are checked (default 1 min).
+	ScheduleGrace time.Duration
+	CheckInterval time.Duration
 	// Webhooks, when set, get every incident change (in the background).
 	Webhooks *alerts.Webhooks
 	Logger   *slog.Logger
@@ -66,6 +71,12 @@ func NewAlerter(r *Router, o AlerterOptions) *Alerter {
 	if len(o.SilenceHours) == 0 {
 		o.SilenceHours = []int{4, 24}
 	}
+	if o.ScheduleGrace <= 0 {
+		o.ScheduleGrace = 30 * time.Minute
+	}
+	if o.CheckInterval <= 0 {
+		o.CheckInterval = time.Minute
+	}
 	log := o.Logger
 	if log == nil {
 		log = r.log
@@ -76,6 +87,7 @@ func NewAlerter(r *Router, o AlerterOptions) *Alerter {
 // Run watches job events and turns final ones into incident changes until
 // ctx is done. Several bot processes may run it: each event is applied once.
 func (a *Alerter) Run(ctx context.Context) error {
+	go a.watchSchedules(ctx)
 	err := jobs.SubscribeWith(ctx, a.r.rdb, jobs.SubscribeOptions{
 		RetryDelay: 500 * time.Millisecond,
 		OnError:    func(err error) { a.log.Warn("alerts: reading job events (retrying)", "err", err) },
@@ -86,8 +98,36 @@ func (a *Alerter) Run(ctx context.Context) error {
 	return err
 }
 
+// watchSchedules opens missed-schedule incidents (see
+// alerts.Incidents.MissedSchedules) every CheckInterval.
+func (a *Alerter) watchSchedules(ctx context.Context) {
+	t := time.NewTicker(a.o.CheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		opened, err := a.o.Incidents.MissedSchedules(ctx, a.o.ScheduleGrace)
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn("alerts: checking for missed schedules", "err", err)
+		}
+		for _, inc := range opened {
+			a.o.Webhooks.Notify(string(alerts.Opened), inc)
+			a.open(ctx, inc, "⏰ "+inc.LastError)
+		}
+	}
+}
+
 // Observe applies one job event to the incidents and posts what changed.
 func (a *Alerter) Observe(ctx context.Context, ev jobs.Event) {
+	if inc, change, err := a.o.Incidents.ResolveSchedule(ctx, ev); err != nil {
+		a.log.Warn("alerts: could not resolve a missed-schedule incident", "job", ev.Meta.JobID, "err", err)
+	} else if change == alerts.Cleared {
+		a.o.Webhooks.Notify(string(change), inc)
+		a.update(ctx, inc, fmt.Sprintf("✅ Resolved: scheduled job `%s` succeeded. %s", ev.Meta.JobID, summary(ev)))
+	}
 	inc, change, err := a.o.Incidents.Observe(ctx, ev)
 	if err != nil {
 		a.log.Warn("alerts: could not update incidents; this event raises no alert", "job", ev.Meta.JobID, "err", err)
@@ -98,7 +138,7 @@ func (a *Alerter) Observe(ctx context.Context, ev jobs.Event) {
 	}
 	switch change {
 	case alerts.Opened:
-		a.open(ctx, inc, ev)
+		a.open(ctx, inc, fmt.Sprintf("❌ Job `%s` failed: %s", ev.Meta.JobID, ev.Error))
 	case alerts.Repeated:
 		if inc.Silenced(time.Now()) {
 			return
@@ -129,7 +169,7 @@ func (a *Alerter) platforms() []Platform {
 }
 
 // open posts the root message and the first entry of its thread.
-func (a *Alerter) open(ctx context.Context, inc *alerts.Incident, ev jobs.Event) {
+func (a *Alerter) open(ctx context.Context, inc *alerts.Incident, first string) {
 	for _, p := range a.platforms() {
 		s := a.r.surface(p)
 		ref, err := s.Post(ctx, a.o.Channels[p], "", a.root(inc, true))
@@ -141,7 +181,7 @@ func (a *Alerter) open(ctx context.Context, inc *alerts.Incident, ev jobs.Event)
 		if _, err := a.o.Incidents.SetRoot(ctx, inc.ID, string(p), alerts.Ref{Channel: ref.Channel, ID: ref.ID}); err != nil {
 			a.log.Warn("alerts: recording an incident's root message", "incident", inc.ID, "err", err)
 		}
-		_, err = s.Post(ctx, ref.Channel, ref.ID, Message{Text: fmt.Sprintf("❌ Job `%s` failed: %s", ev.Meta.JobID, ev.Error)})
+		_, err = s.Post(ctx, ref.Channel, ref.ID, Message{Text: first})
 		a.r.count(string(p), "post", err)
 	}
 }
@@ -165,7 +205,7 @@ func (a *Alerter) update(ctx context.Context, inc *alerts.Incident, text string)
 
 // root is the incident's root message: what failed and its state now.
 func (a *Alerter) root(inc *alerts.Incident, opening bool) Message {
-	what := map[string]string{"backup": "Backups of target", "verify": "Verify of storage", "test": "Recovery test of storage"}[inc.Kind]
+	what := map[string]string{"backup": "Backups of target", "verify": "Verify of storage", "test": "Recovery test of storage", "schedule": "Schedule"}[inc.Kind]
 	var state string
 	switch inc.State {
 	case alerts.Open:

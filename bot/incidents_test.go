@@ -258,3 +258,108 @@ func TestIncidentThroughConsole(t *testing.T) {
 		}
 	}
 }
+
+// TestMissedScheduleIncident is issue 14's second point: with every worker
+// (and so the scheduler) stopped past a schedule's due time plus the grace,
+// one incident opens (and stays one, however often the check runs); once
+// workers are back and the schedule has a good run, it resolves by itself.
+func TestMissedScheduleIncident(t *testing.T) {
+	rdb := redisClient(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "a.txt"), []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.File{
+		Storages: map[string]storage.Spec{"local": {Type: "local", Path: filepath.Join(dir, "repo")}},
+		Targets:  map[string]config.Target{"data": {Paths: []string{data}}},
+	}
+	pol, err := policy.Parse([]byte(testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := policy.NewHolder(pol)
+	client := jobs.NewClient(nil, rdb, jobs.ClientOptions{})
+	t.Cleanup(func() { client.Close() })
+	router := bot.NewRouter(bot.RouterOptions{Parser: cfg.Parser(), Jobs: client, Redis: rdb, Policy: holder, EditInterval: 100 * time.Millisecond})
+	out := &transcript{}
+	router.Register(bot.Console, console.New(console.Options{User: bot.Identity{UserID: "alice"}, Out: out}))
+	alerter := bot.NewAlerter(router, bot.AlerterOptions{
+		Incidents:     alerts.NewIncidents(rdb, func() commands.Parser { return cfg.Parser() }),
+		Channels:      map[bot.Platform]string{bot.Console: "oncall"},
+		ScheduleGrace: time.Second, CheckInterval: 50 * time.Millisecond,
+	})
+
+	// A schedule every 2 s, made 10 s ago, that never ran: no worker is up.
+	alice := policy.Identity{Platform: "console", UserID: "alice"}
+	entry := jobs.ScheduleEntry{Name: "often", Cron: "@every 2s", Type: commands.BackupType("full"), Target: "data",
+		Storage: commands.StorageRef{Name: "local"}, Owner: alice, Channel: "console",
+		CreatedAt: time.Now().Add(-10 * time.Second), Next: time.Now().Add(-8 * time.Second)}
+	b, err := json.Marshal(entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.HSet(context.Background(), "backupbot:schedules", "often", b).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = router.Run(ctx) })
+	wg.Go(func() { _ = alerter.Run(ctx) })
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		if t.Failed() {
+			t.Logf("console transcript:\n%s", strings.Join(out.lines(), "\n"))
+		}
+	})
+	count := func(re string) int {
+		rx := regexp.MustCompile(re)
+		n := 0
+		for _, l := range out.lines() {
+			if rx.MatchString(l) {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor := func(re string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for count(re) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("no line matching %q", re)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor(`^\[msg-\d+\] 🔴 OPEN \[critical\] Schedule \*often\*`)
+	waitFor(`⏰ schedule often \(@every 2s\) was due at .* no successful run`)
+	time.Sleep(300 * time.Millisecond) // several more checks
+	if n := count(`^\[msg-\d+\] 🔴 OPEN`); n != 1 {
+		t.Fatalf("%d incident messages for one missed schedule, want 1", n)
+	}
+
+	// Workers (and with them the scheduler) come back.
+	rec := alerts.NewRecorder(rdb, func() *config.File { return cfg }, nil)
+	w := jobs.NewWorker(nil, rdb, jobs.Deps{
+		Config:   func() *config.File { return cfg },
+		Password: func(storage.Spec) (string, error) { return "", nil },
+		Policy:   func() jobs.Rechecker { return holder.Policy() },
+		Audit:    rec.Record,
+	}, jobs.WorkerOptions{Concurrency: 1})
+	wg.Go(func() { _ = w.Run(ctx) })
+	sched := jobs.NewScheduler(client, rdb, jobs.SchedulerOptions{Tick: 100 * time.Millisecond})
+	wg.Go(func() { _ = sched.Run(ctx) })
+
+	waitFor(`↳ \[msg-\d+ in msg-\d+\] ✅ Resolved: scheduled job`)
+	waitFor(`^\[edit msg-\d+\] 🟢 RESOLVED`)
+	time.Sleep(500 * time.Millisecond)
+	if n := count(`^\[msg-\d+\] 🔴 OPEN`); n != 1 {
+		t.Errorf("%d incident messages, want 1 (it must not reopen while the schedule runs)", n)
+	}
+}
