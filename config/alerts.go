@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Alerts is where on-call alerts go (the `alerts:` key). With no channel
@@ -19,6 +20,9 @@ type Alerts struct {
 	Mentions []string `yaml:"mentions,omitempty"`
 	// SilenceHours are the durations the Silence buttons offer (default 1, 4 and 24).
 	SilenceHours []int `yaml:"silence_hours,omitempty"`
+	// ScheduleGrace is how long past its due time a schedule may go with no
+	// good run before a missed-schedule incident opens (default 30m).
+	ScheduleGrace time.Duration `yaml:"schedule_grace,omitempty"`
 	// Webhooks get a signed JSON POST per incident change.
 	Webhooks []Webhook `yaml:"webhooks,omitempty"`
 }
@@ -41,6 +45,9 @@ func (a Alerts) WithDefaults() Alerts {
 	}
 	if len(a.SilenceHours) == 0 {
 		a.SilenceHours = []int{1, 4, 24}
+	}
+	if a.ScheduleGrace <= 0 {
+		a.ScheduleGrace = 30 * time.Minute
 	}
 	return a
 }

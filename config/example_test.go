@@ -3,6 +3,7 @@ package config
 import (
 	"slices"
 	"testing"
+	"time"
 )
 
 // The example configuration shipped in deploy/ must load: it is what
@@ -37,7 +38,8 @@ func TestExampleAlerts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Alerts.Channels["slack"] != "C0123ONCALL" || !slices.Equal(f.Alerts.SilenceHours, []int{1, 4, 24}) {
+	if f.Alerts.Channels["slack"] != "C0123ONCALL" || !slices.Equal(f.Alerts.SilenceHours, []int{1, 4, 24}) ||
+		f.Alerts.ScheduleGrace != 30*time.Minute || f.Alerts.Webhooks[0].SecretEnv != "BACKUPBOT_WEBHOOK_SECRET" {
 		t.Errorf("alerts = %+v", f.Alerts)
 	}
 	if err := (Alerts{Channels: map[string]string{"teams": "x"}}).Validate(); err == nil {

@@ -148,7 +148,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 		alerter := bot.NewAlerter(router, bot.AlerterOptions{
 			Incidents: alerts.NewIncidents(rc.rdb, func() commands.Parser { return current.Load().Parser() }),
 			Channels:  channels, Severity: ac.Severity, Mentions: ac.Mentions, SilenceHours: ac.SilenceHours,
-			Webhooks: webhooks, Logger: logger,
+			ScheduleGrace: ac.ScheduleGrace, Webhooks: webhooks, Logger: logger,
 		})
 		handler := alerter.Wrap(router)
 		adapters, err := startAdapters(gctx, g, o, logger, router, handler, srv, cfg, stdin, stdout, consoleTTY, cancel)
