@@ -66,6 +66,8 @@ type Incident struct {
 	SilencedBy    string    `json:"silenced_by,omitempty"`
 	SilencedUntil time.Time `json:"silenced_until,omitzero"`
 	ResolvedAt    time.Time `json:"resolved_at,omitzero"`
+	// EscalatedAt is when it was escalated for going unacknowledged.
+	EscalatedAt time.Time `json:"escalated_at,omitzero"`
 	// ResolvedBy is the job whose success resolved it.
 	ResolvedBy string `json:"resolved_by,omitempty"`
 
@@ -277,6 +279,39 @@ func (s *Incidents) Silence(ctx context.Context, id, who string, d time.Duration
 		inc.SilencedBy, inc.SilencedUntil = who, s.now().Add(d).UTC()
 		return nil
 	})
+}
+
+// Escalate marks every open, unacknowledged, not yet escalated incident
+// opened more than after ago as escalated and returns those: each is
+// returned to exactly one caller.
+func (s *Incidents) Escalate(ctx context.Context, after time.Duration) ([]*Incident, error) {
+	ids, err := s.rdb.SMembers(ctx, openSet).Result()
+	if err != nil {
+		return nil, fmt.Errorf("incidents: list open incidents: %w", err)
+	}
+	var out []*Incident
+	now := s.now()
+	for _, id := range ids {
+		mine := false
+		inc, err := s.Update(ctx, id, func(inc *Incident) error {
+			mine = false
+			if inc.State == Open && inc.EscalatedAt.IsZero() && now.Sub(inc.OpenedAt) > after {
+				inc.EscalatedAt, mine = now.UTC(), true
+			}
+			return nil
+		})
+		if err != nil {
+			if errors.Is(err, ErrNoIncident) {
+				s.rdb.SRem(ctx, openSet, id)
+				continue
+			}
+			return out, err
+		}
+		if mine {
+			out = append(out, inc)
+		}
+	}
+	return out, nil
 }
 
 // SetRoot records the incident's root message on a platform.

@@ -48,6 +48,12 @@ type AlerterOptions struct {
 	// CheckInterval is how often schedules are checked (default 1 min).
 	ScheduleGrace time.Duration
 	CheckInterval time.Duration
+	// EscalateAfter, when set, escalates an incident still unacknowledged
+	// this long after it opened: EscalateMentions are posted in its thread
+	// and the incident is posted to EscalationChannels too.
+	EscalateAfter      time.Duration
+	EscalateMentions   []string
+	EscalationChannels map[Platform]string
 	// Webhooks, when set, get every incident change (in the background).
 	Webhooks *alerts.Webhooks
 	Logger   *slog.Logger
@@ -116,6 +122,38 @@ func (a *Alerter) watchSchedules(ctx context.Context) {
 		for _, inc := range opened {
 			a.o.Webhooks.Notify(string(alerts.Opened), inc)
 			a.open(ctx, inc, "⏰ "+inc.LastError)
+		}
+		if a.o.EscalateAfter > 0 {
+			a.escalate(ctx)
+		}
+	}
+}
+
+// escalate posts incidents left unacknowledged past EscalateAfter.
+func (a *Alerter) escalate(ctx context.Context) {
+	incs, err := a.o.Incidents.Escalate(ctx, a.o.EscalateAfter)
+	if err != nil && ctx.Err() == nil {
+		a.log.Warn("alerts: escalating incidents", "err", err)
+	}
+	for _, inc := range incs {
+		a.o.Webhooks.Notify("escalated", inc)
+		text := fmt.Sprintf("⏫ Unacknowledged for %s: escalating.", a.o.EscalateAfter)
+		if len(a.o.EscalateMentions) > 0 {
+			text += " " + strings.Join(a.o.EscalateMentions, " ")
+		}
+		a.update(ctx, inc, text)
+		for p, ch := range a.o.EscalationChannels {
+			s := a.r.surface(p)
+			if s == nil {
+				continue
+			}
+			m := a.root(inc, false)
+			m.Text = "⏫ Escalated, unacknowledged for " + a.o.EscalateAfter.String() + ": " + m.Text
+			if len(a.o.EscalateMentions) > 0 {
+				m.Text += "\n" + strings.Join(a.o.EscalateMentions, " ")
+			}
+			_, err := s.Post(ctx, ch, "", m)
+			a.r.count(string(p), "post", err)
 		}
 	}
 }

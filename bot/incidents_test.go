@@ -261,8 +261,9 @@ func TestIncidentThroughConsole(t *testing.T) {
 
 // TestMissedScheduleIncident is issue 14's second point: with every worker
 // (and so the scheduler) stopped past a schedule's due time plus the grace,
-// one incident opens (and stays one, however often the check runs); once
-// workers are back and the schedule has a good run, it resolves by itself.
+// one incident opens (and stays one, however often the check runs), is
+// escalated once when nobody acknowledges it; once workers are back and
+// the schedule has a good run, it resolves by itself.
 func TestMissedScheduleIncident(t *testing.T) {
 	rdb := redisClient(t)
 	dir := t.TempDir()
@@ -291,6 +292,8 @@ func TestMissedScheduleIncident(t *testing.T) {
 		Incidents:     alerts.NewIncidents(rdb, func() commands.Parser { return cfg.Parser() }),
 		Channels:      map[bot.Platform]string{bot.Console: "oncall"},
 		ScheduleGrace: time.Second, CheckInterval: 50 * time.Millisecond,
+		EscalateAfter: 300 * time.Millisecond, EscalateMentions: []string{"@leads"},
+		EscalationChannels: map[bot.Platform]string{bot.Console: "leads"},
 	})
 
 	// A schedule every 2 s, made 10 s ago, that never ran: no worker is up.
@@ -339,9 +342,16 @@ func TestMissedScheduleIncident(t *testing.T) {
 	}
 	waitFor(`^\[msg-\d+\] 🔴 OPEN \[critical\] Schedule \*often\*`)
 	waitFor(`⏰ schedule often \(@every 2s\) was due at .* no successful run`)
+	// Nobody acknowledges it: it is escalated, once, in its thread and to
+	// the second channel.
+	waitFor(`↳ \[msg-\d+ in msg-\d+\] ⏫ Unacknowledged for 300ms: escalating. @leads`)
+	waitFor(`^\[msg-\d+\] ⏫ Escalated, unacknowledged for 300ms: 🔴 OPEN`)
 	time.Sleep(300 * time.Millisecond) // several more checks
 	if n := count(`^\[msg-\d+\] 🔴 OPEN`); n != 1 {
 		t.Fatalf("%d incident messages for one missed schedule, want 1", n)
+	}
+	if n := count(`⏫`); n != 2 {
+		t.Fatalf("%d escalation lines, want 2 (thread and second channel, once)", n)
 	}
 
 	// Workers (and with them the scheduler) come back.

@@ -23,6 +23,12 @@ type Alerts struct {
 	// ScheduleGrace is how long past its due time a schedule may go with no
 	// good run before a missed-schedule incident opens (default 30m).
 	ScheduleGrace time.Duration `yaml:"schedule_grace,omitempty"`
+	// EscalateAfter, when set, escalates an incident still unacknowledged
+	// this long after it opened: EscalateMentions go into its thread and
+	// it is posted to EscalationChannels (per platform) too.
+	EscalateAfter      time.Duration     `yaml:"escalate_after,omitempty"`
+	EscalateMentions   []string          `yaml:"escalate_mentions,omitempty"`
+	EscalationChannels map[string]string `yaml:"escalation_channels,omitempty"`
 	// Webhooks get a signed JSON POST per incident change.
 	Webhooks []Webhook `yaml:"webhooks,omitempty"`
 }
@@ -54,9 +60,11 @@ func (a Alerts) WithDefaults() Alerts {
 
 // Validate checks the section (called by Load).
 func (a Alerts) Validate() error {
-	for p := range a.Channels {
-		if !slices.Contains(alertPlatforms, p) {
-			return fmt.Errorf("alerts.channels: unknown platform %q (use console, slack or discord)", p)
+	for key, chans := range map[string]map[string]string{"channels": a.Channels, "escalation_channels": a.EscalationChannels} {
+		for p := range chans {
+			if !slices.Contains(alertPlatforms, p) {
+				return fmt.Errorf("alerts.%s: unknown platform %q (use console, slack or discord)", key, p)
+			}
 		}
 	}
 	for i, w := range a.Webhooks {

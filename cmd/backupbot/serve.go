@@ -131,10 +131,14 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 		// On-call incidents: posted to the alerts channels, their buttons
 		// answered before the router's.
 		ac := cfg.Alerts.WithDefaults()
-		channels := make(map[bot.Platform]string, len(ac.Channels))
-		for p, ch := range ac.Channels {
-			channels[bot.Platform(p)] = ch
+		platforms := func(m map[string]string) map[bot.Platform]string {
+			out := make(map[bot.Platform]string, len(m))
+			for p, ch := range m {
+				out[bot.Platform(p)] = ch
+			}
+			return out
 		}
+		channels := platforms(ac.Channels)
 		var hooks []alerts.Hook
 		for _, w := range ac.Webhooks {
 			secret := os.Getenv(w.SecretEnv)
@@ -149,6 +153,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 			Incidents: alerts.NewIncidents(rc.rdb, func() commands.Parser { return current.Load().Parser() }),
 			Channels:  channels, Severity: ac.Severity, Mentions: ac.Mentions, SilenceHours: ac.SilenceHours,
 			ScheduleGrace: ac.ScheduleGrace, Webhooks: webhooks, Logger: logger,
+			EscalateAfter: ac.EscalateAfter, EscalateMentions: ac.EscalateMentions, EscalationChannels: platforms(ac.EscalationChannels),
 		})
 		handler := alerter.Wrap(router)
 		adapters, err := startAdapters(gctx, g, o, logger, router, handler, srv, cfg, stdin, stdout, consoleTTY, cancel)
