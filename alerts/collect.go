@@ -31,7 +31,7 @@ type Collector struct {
 	dedup, compression, size                               *prometheus.Desc
 	verifyStatus, verifyTime, verifyProblems, snapshots    *prometheus.Desc
 	queuePending, queueLatency, queueActive, queueArchived *prometheus.Desc
-	incidentsOpen                                          *prometheus.Desc
+	incidentsOpen, testStatus, testTime                    *prometheus.Desc
 }
 
 // NewCollector returns a Collector reading rdb.
@@ -61,6 +61,8 @@ func NewCollector(rdb redis.UniversalClient, logger *slog.Logger) *Collector {
 		queueLatency:   d("backupbot_queue_oldest_pending_age_seconds", "How long the oldest pending job of a queue has waited (0 when none waits).", []string{"queue"}, nil),
 		queueActive:    d("backupbot_queue_active_jobs", "Jobs of a queue a worker is running.", []string{"queue"}, nil),
 		queueArchived:  d("backupbot_queue_dead_jobs", "Jobs of a queue that ran out of retries and were kept for inspection.", []string{"queue"}, nil),
+		testStatus:     d("backupbot_storage_test_last_status", "Outcome of the last `test` of a storage (write, read back, delete a probe object): 1 passed, 0 failed.", []string{"storage"}, nil),
+		testTime:       d("backupbot_storage_test_last_timestamp_seconds", "When the last `test` of a storage ended (Unix time).", []string{"storage"}, nil),
 		incidentsOpen:  d("backupbot_incidents_open", "On-call incidents not yet resolved (open or acknowledged).", nil, nil),
 	}
 }
@@ -69,7 +71,7 @@ func NewCollector(rdb redis.UniversalClient, logger *slog.Logger) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.up, c.total, c.dur, c.readBytes, c.addedBytes, c.lastSuccess, c.lastFailure, c.lastStatus,
 		c.dedup, c.compression, c.size, c.verifyStatus, c.verifyTime, c.verifyProblems, c.snapshots,
-		c.queuePending, c.queueLatency, c.queueActive, c.queueArchived, c.incidentsOpen} {
+		c.queuePending, c.queueLatency, c.queueActive, c.queueArchived, c.incidentsOpen, c.testStatus, c.testTime} {
 		ch <- d
 	}
 }
@@ -91,6 +93,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		"last_success": c.lastSuccess, "last_failure": c.lastFailure, "last_status": c.lastStatus,
 		"last_dedup": c.dedup, "last_compression": c.compression, "last_size": c.size,
 		"verify_status": c.verifyStatus, "verify_time": c.verifyTime, "verify_problems": c.verifyProblems, "snapshots": c.snapshots,
+		"test_status": c.testStatus, "test_time": c.testTime,
 	}
 	for f, v := range gauges {
 		name, labels := splitField(f)

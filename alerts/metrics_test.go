@@ -231,6 +231,7 @@ func TestMetricsFromScriptedHistory(t *testing.T) {
 	h.run("create --target db --storage gone", "nightly-db", jobs.EventFailed)
 	h.run("verify --all --storage local", "", jobs.EventSucceeded)
 	h.run("verify --all --storage gone", "", jobs.EventFailed)
+	h.run("test --storage local", "", jobs.EventSucceeded)
 	web2 := h.run("create --target web --storage local", "nightly", jobs.EventSucceeded)
 	db := h.run("create --target db --storage local", "", jobs.EventSucceeded)
 	// db failed, then succeeded: its status recovered.

@@ -98,6 +98,12 @@ func (r *Recorder) record(ctx context.Context, ev jobs.Event) error {
 		r.backup(ev, c, counters, gauges)
 	case *commands.Verify:
 		r.verify(ev, c, gauges)
+	case *commands.Test:
+		if ev.Kind != jobs.EventCanceled {
+			storage := r.storageName(c.Storage)
+			gauges[field("test_status", storage)] = b2f(ev.Kind == jobs.EventSucceeded)
+			gauges[field("test_time", storage)] = float64(ev.At.UnixNano()) / 1e9
+		}
 	}
 	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for f, v := range counters {
