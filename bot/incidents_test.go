@@ -31,7 +31,8 @@ import (
 // is unreachable fails three times, giving one incident root message in the
 // on-call channel, three entries in its thread and the root edited in
 // place; an Acknowledge by someone without the role is refused (and
-// audited); once the storage is back a run succeeds and resolves it.
+// audited); once the storage is back, Retry now runs it again, it succeeds
+// and resolves the incident.
 func TestIncidentThroughConsole(t *testing.T) {
 	rdb := redisClient(t)
 	dir := t.TempDir()
@@ -223,7 +224,10 @@ func TestIncidentThroughConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Store(mkcfg(filepath.Join(dir, "nas")))
-	scheduled(jobs.StateSucceeded)
+	// Retry now, by someone the policy lets run the backup: the run
+	// succeeds and resolves the incident.
+	click("alice", "click "+bot.ActionIncidentRetry+" "+id)
+	waitFor(`^\s+↳ \[msg-\d+ in `+root+`\] 🔁 .*alice.* retried it now as job`, 1)
 	waitFor(`^\s+↳ \[msg-\d+ in `+root+`\] ✅ Resolved`, 1)
 	waitFor(`^\[edit `+root+`\] 🟢 RESOLVED`, 1)
 	if n := count(`^\[msg-\d+\] 🔴 OPEN`); n != 1 {
@@ -252,7 +256,7 @@ func TestIncidentThroughConsole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, kind := range []audit.Kind{bot.AuditIncidentRefused, bot.AuditIncidentAcknowledged} {
+	for _, kind := range []audit.Kind{bot.AuditIncidentRefused, bot.AuditIncidentAcknowledged, bot.AuditIncidentRetried} {
 		if !strings.Contains(string(b), `"kind":"`+string(kind)+`"`) {
 			t.Errorf("audit log has no %s entry:\n%s", kind, b)
 		}
