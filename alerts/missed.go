@@ -111,3 +111,37 @@ func (s *Incidents) ResolveSchedule(ctx context.Context, ev jobs.Event) (*Incide
 	s.rdb.SRem(ctx, openSet, inc.ID)
 	return inc, Cleared, nil
 }
+
+// StorageDown opens the incident of a storage that stopped answering
+// (nil when one is already open).
+func (s *Incidents) StorageDown(ctx context.Context, storage string, cause error) (*Incident, error) {
+	return s.open(ctx, "storage:"+storage, "storage", storage, &Incident{
+		Command:   commands.Render(&commands.Test{Storage: commands.StorageRef{Name: storage}}),
+		LastError: cause.Error(),
+	})
+}
+
+// StorageUp resolves the storage's incident, if one is open (nil when none
+// was, or another process resolved it).
+func (s *Incidents) StorageUp(ctx context.Context, storage string) (*Incident, error) {
+	key := "storage:" + storage
+	id, err := s.rdb.Get(ctx, openPrefix+key).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("incidents: read open incident of %s from Redis: %w", key, err)
+	}
+	if n, err := s.rdb.Del(ctx, openPrefix+key).Result(); err != nil || n == 0 {
+		return nil, err
+	}
+	inc, err := s.Update(ctx, id, func(inc *Incident) error {
+		inc.State, inc.ResolvedAt, inc.ResolvedBy = Resolved, s.now().UTC(), "readiness probe"
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.rdb.SRem(ctx, openSet, inc.ID)
+	return inc, nil
+}

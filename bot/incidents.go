@@ -54,9 +54,18 @@ type AlerterOptions struct {
 	EscalateAfter      time.Duration
 	EscalateMentions   []string
 	EscalationChannels map[Platform]string
+	// Storages are probed every CheckInterval (the /readyz probes): one
+	// that fails opens an incident, resolved when it answers again.
+	Storages []StorageProbe
 	// Webhooks, when set, get every incident change (in the background).
 	Webhooks *alerts.Webhooks
 	Logger   *slog.Logger
+}
+
+// StorageProbe checks that one storage answers.
+type StorageProbe struct {
+	Name  string
+	Probe func(context.Context) error
 }
 
 // Alerter posts incidents to the on-call channels: one root message per
@@ -123,8 +132,40 @@ func (a *Alerter) watchSchedules(ctx context.Context) {
 			a.o.Webhooks.Notify(string(alerts.Opened), inc)
 			a.open(ctx, inc, "⏰ "+inc.LastError)
 		}
+		a.probeStorages(ctx)
 		if a.o.EscalateAfter > 0 {
 			a.escalate(ctx)
+		}
+	}
+}
+
+// probeStorages opens or resolves storage incidents from the probes.
+func (a *Alerter) probeStorages(ctx context.Context) {
+	for _, p := range a.o.Storages {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := p.Probe(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			inc, oerr := a.o.Incidents.StorageDown(ctx, p.Name, err)
+			if oerr != nil {
+				a.log.Warn("alerts: recording a storage incident", "storage", p.Name, "err", oerr)
+			}
+			if inc != nil {
+				a.o.Webhooks.Notify(string(alerts.Opened), inc)
+				a.open(ctx, inc, "🔌 Storage "+p.Name+" does not answer: "+err.Error())
+			}
+			continue
+		}
+		inc, rerr := a.o.Incidents.StorageUp(ctx, p.Name)
+		if rerr != nil {
+			a.log.Warn("alerts: resolving a storage incident", "storage", p.Name, "err", rerr)
+		}
+		if inc != nil {
+			a.o.Webhooks.Notify(string(alerts.Cleared), inc)
+			a.update(ctx, inc, "✅ Resolved: storage "+p.Name+" answers again.")
 		}
 	}
 }
@@ -243,7 +284,7 @@ func (a *Alerter) update(ctx context.Context, inc *alerts.Incident, text string)
 
 // root is the incident's root message: what failed and its state now.
 func (a *Alerter) root(inc *alerts.Incident, opening bool) Message {
-	what := map[string]string{"backup": "Backups of target", "verify": "Verify of storage", "test": "Recovery test of storage", "schedule": "Schedule"}[inc.Kind]
+	what := map[string]string{"backup": "Backups of target", "verify": "Verify of storage", "test": "Test of storage", "schedule": "Schedule", "storage": "Storage"}[inc.Kind]
 	var state string
 	switch inc.State {
 	case alerts.Open:

@@ -377,3 +377,82 @@ func TestMissedScheduleIncident(t *testing.T) {
 		t.Errorf("%d incident messages, want 1 (it must not reopen while the schedule runs)", n)
 	}
 }
+
+// TestStorageDownIncident: a storage whose readiness probe fails opens one
+// incident (however often it is probed), resolved when it answers again.
+func TestStorageDownIncident(t *testing.T) {
+	rdb := redisClient(t)
+	dir := t.TempDir()
+	mount := filepath.Join(dir, "mnt")
+	if err := os.WriteFile(mount, []byte("not mounted"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := storage.Spec{Type: "local", Path: filepath.Join(mount, "repo")}
+	probe := func(ctx context.Context) error {
+		b, err := storage.Open(ctx, spec)
+		if err != nil {
+			return err
+		}
+		return b.Close()
+	}
+	cfg := &config.File{Storages: map[string]storage.Spec{"nas": spec}, Targets: map[string]config.Target{"data": {Paths: []string{dir}}}}
+	pol, err := policy.Parse([]byte(testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := jobs.NewClient(nil, rdb, jobs.ClientOptions{})
+	t.Cleanup(func() { client.Close() })
+	router := bot.NewRouter(bot.RouterOptions{Parser: cfg.Parser(), Jobs: client, Redis: rdb, Policy: policy.NewHolder(pol)})
+	out := &transcript{}
+	router.Register(bot.Console, console.New(console.Options{User: bot.Identity{UserID: "alice"}, Out: out}))
+	alerter := bot.NewAlerter(router, bot.AlerterOptions{
+		Incidents: alerts.NewIncidents(rdb, func() commands.Parser { return cfg.Parser() }),
+		Channels:  map[bot.Platform]string{bot.Console: "oncall"}, CheckInterval: 50 * time.Millisecond,
+		Storages: []bot.StorageProbe{{Name: "nas", Probe: probe}},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = alerter.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		if t.Failed() {
+			t.Logf("console transcript:\n%s", strings.Join(out.lines(), "\n"))
+		}
+	})
+	count := func(re string) int {
+		rx := regexp.MustCompile(re)
+		n := 0
+		for _, l := range out.lines() {
+			if rx.MatchString(l) {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor := func(re string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for count(re) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("no line matching %q", re)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor(`^\[msg-\d+\] 🔴 OPEN \[critical\] Storage \*nas\* failing`)
+	waitFor(`↳ \[msg-\d+ in msg-\d+\] 🔌 Storage nas does not answer: .*not a directory`)
+	time.Sleep(300 * time.Millisecond)
+	if n := count(`^\[msg-\d+\] 🔴 OPEN`); n != 1 {
+		t.Fatalf("%d incidents for one storage down, want 1", n)
+	}
+	// The volume is mounted again.
+	if err := os.Remove(mount); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(mount, "repo"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(`✅ Resolved: storage nas answers again`)
+	waitFor(`^\[edit msg-\d+\] 🟢 RESOLVED`)
+}

@@ -149,7 +149,12 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 		}
 		webhooks := alerts.NewWebhooks(hooks, alerts.WebhookOptions{Logger: logger})
 		g.Go(func() error { return webhooks.Run(gctx) })
+		var probes []bot.StorageProbe
+		for _, name := range sortedNames(cfg.Storages) {
+			probes = append(probes, bot.StorageProbe{Name: name, Probe: storageCheck(name, cfg.Storages[name]).Probe})
+		}
 		alerter := bot.NewAlerter(router, bot.AlerterOptions{
+			Storages:  probes,
 			Incidents: alerts.NewIncidents(rc.rdb, func() commands.Parser { return current.Load().Parser() }),
 			Channels:  channels, Severity: ac.Severity, Mentions: ac.Mentions, SilenceHours: ac.SilenceHours,
 			ScheduleGrace: ac.ScheduleGrace, Webhooks: webhooks, Logger: logger,
