@@ -37,6 +37,8 @@ type File struct {
 	} `yaml:"console,omitempty"`
 	// HTTP configures the HTTP endpoints.
 	HTTP HTTP `yaml:"http,omitempty"`
+	// Alerts is where on-call incidents are posted (see Alerts).
+	Alerts Alerts `yaml:"alerts,omitempty"`
 }
 
 // HTTP is the `http:` section.

@@ -3,6 +3,7 @@ package config
 import (
 	"slices"
 	"testing"
+	"time"
 )
 
 // The example configuration shipped in deploy/ must load: it is what
@@ -28,5 +29,20 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if len(f.Policy.Roles["restorer"]) != 2 {
 		t.Errorf("restorer rules = %d, want 2", len(f.Policy.Roles["restorer"]))
+	}
+}
+
+// The example's alerts section loads, and a wrong platform is refused.
+func TestExampleAlerts(t *testing.T) {
+	f, err := Load("../deploy/config.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Alerts.Channels["slack"] != "C0123ONCALL" || !slices.Equal(f.Alerts.SilenceHours, []int{1, 4, 24}) ||
+		f.Alerts.ScheduleGrace != 30*time.Minute || f.Alerts.Webhooks[0].SecretEnv != "BACKUPBOT_WEBHOOK_SECRET" {
+		t.Errorf("alerts = %+v", f.Alerts)
+	}
+	if err := (Alerts{Channels: map[string]string{"teams": "x"}}).Validate(); err == nil {
+		t.Error("alerts.channels.teams accepted")
 	}
 }

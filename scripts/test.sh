@@ -8,7 +8,7 @@ export BACKUPBOT_TEST_STATE=${BACKUPBOT_TEST_STATE:-/tmp/backupbot-test}
 mkdir -p "$BACKUPBOT_TEST_STATE"
 
 services=()
-for s in redis s3 azurite postgres mariadb restic samba; do
+for s in redis s3 azurite postgres mariadb restic samba promtool; do
   [[ -f scripts/services/$s.sh ]] && services+=("$s")
 done
 

@@ -16,10 +16,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/backupbot/backupbot/alerts"
 	"github.com/backupbot/backupbot/bot"
 	"github.com/backupbot/backupbot/bot/console"
 	"github.com/backupbot/backupbot/bot/discord"
 	"github.com/backupbot/backupbot/bot/slack"
+	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/httpapi"
 	"github.com/backupbot/backupbot/jobs"
@@ -108,7 +110,8 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 	go reloads.run(ctx)
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		alerts.NewCollector(rc.rdb, logger))
 	queueMetrics := newQueueCollector(rc.opt, logger)
 	defer queueMetrics.Close()
 	reg.MustRegister(queueMetrics)
@@ -123,7 +126,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 			Config:   current.Load,
 			Password: config.RepoPassword,
 			Policy:   func() jobs.Rechecker { return holder.Policy() },
-			Audit:    jobs.AuditTo(auditLog),
+			Audit:    alerts.Hooks(jobs.AuditTo(auditLog), alerts.NewRecorder(rc.rdb, current.Load, logger).Record),
 			Locks:    lock.New(rc.rdb, lock.Options{}),
 			Logger:   logger,
 			Redact:   redact,
@@ -164,8 +167,41 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 	}
 
 	if router != nil {
+		// On-call incidents: posted to the alerts channels, their buttons
+		// answered before the router's.
+		ac := cfg.Alerts.WithDefaults()
+		platforms := func(m map[string]string) map[bot.Platform]string {
+			out := make(map[bot.Platform]string, len(m))
+			for p, ch := range m {
+				out[bot.Platform(p)] = ch
+			}
+			return out
+		}
+		channels := platforms(ac.Channels)
+		var hooks []alerts.Hook
+		for _, w := range ac.Webhooks {
+			secret := os.Getenv(w.SecretEnv)
+			if secret == "" {
+				logger.Warn("alerts: webhook secret variable is unset; its deliveries are signed with an empty secret", "variable", w.SecretEnv)
+			}
+			hooks = append(hooks, alerts.Hook{URL: w.URL, Secret: []byte(secret)})
+		}
+		webhooks := alerts.NewWebhooks(hooks, alerts.WebhookOptions{Logger: logger})
+		g.Go(func() error { return webhooks.Run(gctx) })
+		var probes []bot.StorageProbe
+		for _, name := range sortedNames(cfg.Storages) {
+			probes = append(probes, bot.StorageProbe{Name: name, Probe: storageCheck(name, cfg.Storages[name]).Probe})
+		}
+		alerter := bot.NewAlerter(router, bot.AlerterOptions{
+			Storages:  probes,
+			Incidents: alerts.NewIncidents(rc.rdb, func() commands.Parser { return current.Load().Parser() }),
+			Channels:  channels, Severity: ac.Severity, Mentions: ac.Mentions, SilenceHours: ac.SilenceHours,
+			ScheduleGrace: ac.ScheduleGrace, Webhooks: webhooks, Logger: logger,
+			EscalateAfter: ac.EscalateAfter, EscalateMentions: ac.EscalateMentions, EscalationChannels: platforms(ac.EscalationChannels),
+		})
+		handler := alerter.Wrap(router)
 		eof := endOfInput{ctx: gctx, client: client, router: router, worker: o.runsWorker(), embedded: rc.embedded != nil, out: stdout, logger: logger, stop: cancel}
-		adapters, err := startAdapters(gctx, g, o, logger, router, srv, cfg, stdin, stdout, consoleTTY, eof.run)
+		adapters, err := startAdapters(gctx, g, o, logger, router, handler, srv, cfg, stdin, stdout, consoleTTY, eof.run)
 		if err != nil {
 			cancel()
 			_ = g.Wait()
@@ -178,6 +214,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 				"or DISCORD_BOT_TOKEN (with DISCORD_PUBLIC_KEY), or pass --console")
 		}
 		g.Go(func() error { return router.Run(gctx) })
+		g.Go(func() error { return alerter.Run(gctx) })
 	}
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
@@ -189,7 +226,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 
 // startAdapters starts the chat adapters and registers them with the
 // router; it returns how many run.
-func startAdapters(ctx context.Context, g *errgroup.Group, o options, logger *slog.Logger, router *bot.Router,
+func startAdapters(ctx context.Context, g *errgroup.Group, o options, logger *slog.Logger, router *bot.Router, handler bot.Handler,
 	srv *httpapi.Server, cfg *config.File, stdin io.Reader, stdout io.Writer, consoleTTY bool, atEnd func()) (int, error) {
 	n := 0
 	chat := false
@@ -199,7 +236,7 @@ func startAdapters(ctx context.Context, g *errgroup.Group, o options, logger *sl
 			SigningSecret: os.Getenv("SLACK_SIGNING_SECRET"),
 			AppToken:      os.Getenv("SLACK_APP_TOKEN"),
 			APIURL:        os.Getenv("SLACK_API_URL"),
-			Handler:       router,
+			Handler:       handler,
 			Logger:        logger,
 		})
 		if err != nil {
@@ -230,7 +267,7 @@ func startAdapters(ctx context.Context, g *errgroup.Group, o options, logger *sl
 			PublicKey: os.Getenv("DISCORD_PUBLIC_KEY"),
 			AppID:     os.Getenv("DISCORD_APP_ID"),
 			APIURL:    os.Getenv("DISCORD_API_URL"),
-			Handler:   router,
+			Handler:   handler,
 			Logger:    logger,
 		})
 		if err != nil {
@@ -275,11 +312,11 @@ func startAdapters(ctx context.Context, g *errgroup.Group, o options, logger *sl
 	router.Register(bot.Console, c)
 	n++
 	if o.consoleSocket != "" {
-		g.Go(func() error { return c.ServeSocket(ctx, router, o.consoleSocket) })
+		g.Go(func() error { return c.ServeSocket(ctx, handler, o.consoleSocket) })
 	}
 	if !o.noStdin {
 		g.Go(func() error {
-			err := c.Run(ctx, router, stdin)
+			err := c.Run(ctx, handler, stdin)
 			if ctx.Err() == nil && o.consoleSocket == "" && !chat {
 				atEnd() // finishes the running jobs, then stops everything
 			}

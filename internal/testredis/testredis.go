@@ -16,14 +16,15 @@ import (
 
 // The databases, one per test suite (Redis has 16 by default).
 const (
-	DBJobs           = 2 // jobs
-	DBBackupbot      = 3 // cmd/backupbot
-	DBSlack          = 4 // bot/slack
-	DBPolicy         = 5 // policy and its sub-packages (they clean up by key prefix)
-	DBBot            = 6 // bot
-	DBSlackApprovals = 7 // bot/slack approval flows
-	DBDiscord        = 8 // bot/discord
-	DBBotAudit       = 9 // bot audit session
+	DBJobs           = 2  // jobs
+	DBBackupbot      = 3  // cmd/backupbot
+	DBSlack          = 4  // bot/slack
+	DBPolicy         = 5  // policy and its sub-packages (they clean up by key prefix)
+	DBBot            = 6  // bot
+	DBSlackApprovals = 7  // bot/slack approval flows
+	DBDiscord        = 8  // bot/discord
+	DBBotAudit       = 9  // bot audit session
+	DBAlerts         = 10 // alerts (job metrics and incidents)
 )
 
 // URL returns the test Redis's URL pointed at database db. The test fails
