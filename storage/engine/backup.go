@@ -56,10 +56,10 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 	if err := e.repo.LoadIndex(ctx); err != nil {
 		return nil, err
 	}
-	reindexed, err := e.reindexLost(ctx)
-	if err != nil {
-		return nil, err
-	}
+	// Damaged or missing index files: the packs they listed are adopted
+	// from their own headers below, like a killed backup's, and this
+	// backup's index file lists them again (it heals the index).
+	lostIndex := len(e.repo.Index.Skipped()) > 0 || len(e.repo.Index.Packs()) == 0
 	if err := e.excludeGone(ctx); err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 	// of every pack) only then.
 	var adopted []repo.PackEntry
 	var ast repo.AdoptStats
-	looked := lock.TookOver() > 0 || e.staleLocks(ctx)
+	looked := lock.TookOver() > 0 || lostIndex || e.staleLocks(ctx)
 	if looked {
 		adopted, ast, err = e.repo.AdoptUnindexed(ctx, lock)
 		if err != nil {
@@ -159,13 +159,8 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 		}
 		return nil, fmt.Errorf("backup of %s failed while writing packs and index%s: %w", req.Target, e.keep(ctx, saver), err)
 	}
-	if len(reindexed) > 0 {
-		// The snapshot may use data that only these packs' headers list:
-		// index them before writing it.
-		if _, err := e.repo.SaveIndex(ctx, reindexed); err != nil {
-			return nil, fmt.Errorf("backup of %s: indexing packs the damaged index left out: %w", req.Target, err)
-		}
-		notices = append(notices, fmt.Sprintf("indexed %d packs that no readable index file listed", len(reindexed)))
+	if lostIndex && ast.Packs > 0 && (len(e.repo.Index.Skipped()) > 0 || len(all) > 0) {
+		notices = append(notices, fmt.Sprintf("indexed %d packs that no readable index file listed", ast.Packs))
 	}
 	host := req.Host
 	if host == "" {

@@ -393,21 +393,3 @@ func (e *Engine) packsInUse(ctx context.Context, snaps []*repo.Snapshot) (map[re
 	return used, "", nil
 }
 
-// reindexLost is for a backup when index files are damaged or all gone:
-// the packs no readable index file lists are indexed from their headers,
-// so the backup deduplicates onto their data instead of storing it all
-// again, and the entries are returned for the backup to write as an index
-// file of its own (before its snapshot), which heals the index.
-func (e *Engine) reindexLost(ctx context.Context) ([]repo.PackEntry, error) {
-	if len(e.repo.Index.Skipped()) == 0 && len(e.repo.Index.Packs()) > 0 {
-		return nil, nil
-	}
-	added, bad, err := e.repo.RecoverIndex(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, u := range bad {
-		e.log.Warn("a pack no index lists has an unreadable header", "pack", u.Key, "err", u.Err)
-	}
-	return added, nil
-}
