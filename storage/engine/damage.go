@@ -392,4 +392,3 @@ func (e *Engine) packsInUse(ctx context.Context, snaps []*repo.Snapshot) (map[re
 	}
 	return used, "", nil
 }
-
