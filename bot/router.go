@@ -148,6 +148,10 @@ func (r *Router) HandleCommand(ctx context.Context, in Incoming) Reply {
 	}
 	action = string(cmd.Action())
 	text := commands.Render(cmd)
+	key := "" // the request's idempotency key
+	if in.RequestID != "" {
+		key = string(in.From.Platform) + ":" + in.RequestID
+	}
 	d := r.policy.Decide(who, in.Channel, cmd)
 	r.record(ctx, audit.Decided(who, in.Channel, text, cmd, d))
 	if !d.Allowed {
@@ -177,10 +181,10 @@ func (r *Router) HandleCommand(ctx context.Context, in Incoming) Reply {
 		if d.NeedsApproval {
 			purpose = purposeApproval
 		}
-		meta, err := r.enqueuePreview(ctx, rs, jobs.Meta{Requester: who, Channel: in.Channel, Thread: in.Thread, Text: text}, relayExtra{Purpose: purpose})
+		meta, err := r.enqueuePreview(ctx, rs, jobs.Meta{Requester: who, Channel: in.Channel, Thread: in.Thread, Text: text}, relayExtra{Purpose: purpose}, key)
 		if err != nil {
 			outcome = "error"
-			return ephemeral(queueDown(err))
+			return ephemeral(r.enqueueFailed(meta, err))
 		}
 		if purpose == purposeApproval {
 			return ephemeral(fmt.Sprintf("🔎 `%s` needs approval by a second person. Previewing it first as job `%s`; the plan and the Approve/Deny buttons follow in the thread.", text, meta.JobID))
@@ -188,12 +192,16 @@ func (r *Router) HandleCommand(ctx context.Context, in Incoming) Reply {
 		return ephemeral(fmt.Sprintf("🔎 Previewing `%s` as job `%s`; check the plan in the thread and press Confirm to run it.", text, meta.JobID))
 	}
 
-	meta, err := r.jobs.Enqueue(ctx, cmd, jobs.Meta{Requester: who, Channel: in.Channel, Thread: in.Thread, Text: text})
+	meta, replayed, err := r.enqueue(ctx, cmd, jobs.Meta{Requester: who, Channel: in.Channel, Thread: in.Thread, Text: text}, key)
 	if err != nil {
-		r.log.Warn("router: enqueue failed", "action", action, "err", err)
-		return ephemeral(queueDown(err))
+		return ephemeral(r.enqueueFailed(meta, err))
 	}
 	outcome = "enqueued"
+	if replayed {
+		outcome = "replayed"
+		r.log.Info("router: a request arrived again; answering with the job it made", "job", meta.JobID, "request", key)
+		return ephemeral(fmt.Sprintf("✅ Queued as job `%s`: `%s` (this request arrived more than once; it runs once). `/backup status %s` at any time.", meta.JobID, meta.Text, meta.JobID))
+	}
 	return ephemeral(fmt.Sprintf("✅ Queued as job `%s`: `%s`. Progress follows in the thread; `/backup status %s` or `/backup cancel %s` at any time.", meta.JobID, text, meta.JobID, meta.JobID))
 }
 
@@ -228,7 +236,7 @@ func (r *Router) askDirect(ctx context.Context, who policy.Identity, in Incoming
 		ttl := r.policy.Policy().ApprovalTTL()
 		cf := confirmation{Text: text, Requester: who, Channel: in.Channel, Thread: in.Thread, ExpiresAt: time.Now().Add(ttl)}
 		if err := r.saveConfirmation(ctx, id, cf, ttl); err != nil {
-			return ephemeral(queueDown(err))
+			return ephemeral(r.queueDown(err))
 		}
 		msg.Text = fmt.Sprintf("❓ %s: press *Confirm* to run `%s`, or *Cancel*. Expires %s.", who.Display(), text, expiresIn(cf.ExpiresAt))
 		msg.Buttons = []Button{
@@ -245,9 +253,23 @@ func (r *Router) askDirect(ctx context.Context, who policy.Identity, in Incoming
 	return ephemeral("❓ Confirm `" + text + "` with the button in the channel.")
 }
 
-// queueDown words an enqueue failure for the user.
-func queueDown(err error) string {
-	return "⚠️ The job queue is unavailable right now, so nothing was started; try again in a minute. (" + err.Error() + ")"
+// queueDown words, for the user, a Redis failure before anything was
+// queued. The error itself (with Redis's address) goes to the log only.
+func (r *Router) queueDown(err error) string {
+	r.log.Warn("router: Redis failed", "err", err)
+	return "⚠️ The job queue is unavailable right now, so nothing was started; try again in a minute."
+}
+
+// enqueueFailed words a failed enqueue for the user: "not started" only
+// when the job provably will not run (jobs.ErrNotQueued); when Redis could
+// not say, the user is told exactly that and how to find out.
+func (r *Router) enqueueFailed(meta jobs.Meta, err error) string {
+	r.log.Warn("router: enqueue failed", "job", meta.JobID, "err", err)
+	if errors.Is(err, jobs.ErrQueueUncertain) {
+		return fmt.Sprintf("⚠️ The job queue stopped answering while job `%s` was being queued, so it is not known yet whether it will run. "+
+			"`/backup status %s` tells once the queue answers again; run the command again only if it says the job is unknown.", meta.JobID, meta.JobID)
+	}
+	return "⚠️ The job queue is unavailable right now, so nothing was started; try again in a minute."
 }
 
 func ephemeral(text string) Reply {
@@ -283,7 +305,7 @@ func (r *Router) answer(ctx context.Context, who policy.Identity, in Incoming, c
 		}
 		running, err := r.jobs.Running(ctx)
 		if err != nil {
-			return ephemeral(queueDown(err)), true
+			return ephemeral(r.queueDown(err)), true
 		}
 		return Reply{Message: runningMessage(running), Ephemeral: true}, true
 	case *commands.Approvals:
@@ -324,20 +346,37 @@ func (r *Router) answerApprovals(ctx context.Context, who policy.Identity, c *co
 }
 
 // enqueuePreview enqueues the preview of a writing restore and remembers
-// what to do with its plan.
-func (r *Router) enqueuePreview(ctx context.Context, rs *commands.Restore, meta jobs.Meta, extra relayExtra) (jobs.Meta, error) {
+// what to do with its plan. key names the request (see jobs.EnqueueOnce);
+// a replayed request gets the preview its first arrival made.
+func (r *Router) enqueuePreview(ctx context.Context, rs *commands.Restore, meta jobs.Meta, extra relayExtra, key string) (jobs.Meta, error) {
 	preview := *rs
 	preview.Preview = true
 	extra.Original = meta.Text
 	meta.Text = commands.Render(&preview)
-	meta, err := r.jobs.Enqueue(ctx, &preview, meta)
-	if err != nil {
+	meta, replayed, err := r.enqueue(ctx, &preview, meta, key)
+	if err != nil || replayed {
 		return meta, err
 	}
-	if err := r.saveExtra(ctx, meta.JobID, extra); err != nil {
+	// The job is queued: its purpose must be saved even when the request
+	// that asked for it has gone meanwhile.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := r.saveExtra(sctx, meta.JobID, extra); err != nil {
 		r.log.Warn("router: remembering the purpose of a preview", "job", meta.JobID, "err", err)
 	}
 	return meta, nil
+}
+
+// enqueueBudget bounds the enqueue itself; settling a lost answer takes
+// at most about a second more (jobs.EnqueueOnce), so a command is answered
+// well within the adapters' acknowledgement time (2.5 s).
+const enqueueBudget = time.Second
+
+// enqueue queues cmd within enqueueBudget (see jobs.EnqueueOnce).
+func (r *Router) enqueue(ctx context.Context, cmd commands.Command, meta jobs.Meta, key string) (jobs.Meta, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, enqueueBudget)
+	defer cancel()
+	return r.jobs.EnqueueOnce(ctx, cmd, meta, key)
 }
 
 // Recent returns the last finished jobs this process relayed, newest first.

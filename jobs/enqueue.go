@@ -32,7 +32,7 @@ const (
 	// tombstone marks a request key whose enqueue was abandoned.
 	tombstone = "!"
 	// settleTimeout bounds the settling of an enqueue whose answer was lost.
-	settleTimeout = 1500 * time.Millisecond
+	settleTimeout = time.Second
 )
 
 // Errors of EnqueueOnce; the router words them for the user.
@@ -129,6 +129,11 @@ func (c *Client) EnqueueOnce(ctx context.Context, cmd commands.Command, meta Met
 	}
 	action := string(cmd.Action())
 	rkey := requestKey(key)
+	// A round trip first: when Redis is down or hung, nothing has been
+	// sent yet, so the job provably will not run.
+	if err := bounded(ctx, func(ctx context.Context) error { return c.rdb.Ping(ctx).Err() }); err != nil {
+		return meta, false, fmt.Errorf("the job queue (Redis) did not answer (%w): %w", err, ErrNotQueued)
+	}
 	for range 5 {
 		meta.JobID = newJobID()
 		args, err := c.enqueueArgs(cmd, meta, spec, queue)
@@ -137,7 +142,11 @@ func (c *Client) EnqueueOnce(ctx context.Context, cmd commands.Command, meta Met
 		}
 		keys := []string{rkey, jobKey(meta.JobID), liveJobsKey, asynqTaskKey(queue, meta.JobID),
 			asynqPendingKey(queue), asynqAllQueues, eventsStream}
-		res, err := enqueueScript.Run(ctx, c.rdb, keys, args...).Slice()
+		var res []any
+		err = bounded(ctx, func(ctx context.Context) (err error) {
+			res, err = enqueueScript.Run(ctx, c.rdb, keys, args...).Slice()
+			return err
+		})
 		if err != nil {
 			return c.settle(ctx, meta, rkey, err)
 		}
@@ -169,7 +178,11 @@ func (c *Client) settle(ctx context.Context, meta Meta, rkey string, cause error
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
 	defer cancel()
 	for {
-		v, err := settleScript.Run(sctx, c.rdb, []string{rkey}, int(RequestKeyTTL.Seconds())).Text()
+		var v string
+		err := bounded(sctx, func(ctx context.Context) (err error) {
+			v, err = settleScript.Run(ctx, c.rdb, []string{rkey}, int(RequestKeyTTL.Seconds())).Text()
+			return err
+		})
 		switch {
 		case err == nil && v == tombstone:
 			c.log.Info("enqueue abandoned: the job will not run", "job", meta.JobID, "cause", cause)
@@ -185,6 +198,24 @@ func (c *Client) settle(ctx context.Context, meta Meta, rkey string, cause error
 			return meta, false, fmt.Errorf("job %s (%w): %w", meta.JobID, cause, ErrQueueUncertain)
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// bounded runs call and returns its error, or ctx's as soon as ctx ends
+// (a Redis client without ContextTimeoutEnabled would otherwise wait for
+// its own read timeout). A call abandoned this way finishes in the
+// background; the settle step makes that safe.
+func bounded(ctx context.Context, call func(context.Context) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- call(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
