@@ -203,6 +203,16 @@ func (r *Router) handle(ctx context.Context, jr *jobRelay, ev jobs.Event) bool {
 	platform := ev.Meta.Requester.Platform
 	surface := r.surface(Platform(platform))
 	jr.platform = platform
+	if batchable(jr, ev) && r.out.busy(platform, ev.Meta.Channel) {
+		// The channel is behind: no thread for this job; its result goes
+		// into the channel's next batch message.
+		if ev.Kind.Final() {
+			r.out.add(ctx, surface, platform, ev.Meta.Channel, batchLine(ev))
+			r.remember(ev)
+			return true
+		}
+		return false
+	}
 	if ev.Progress != nil {
 		p := *ev.Progress
 		jr.last = &p

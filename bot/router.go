@@ -49,6 +49,11 @@ type RouterOptions struct {
 	// EditInterval is the least time between two edits of one progress
 	// message (default DefaultEditInterval).
 	EditInterval time.Duration
+	// PostInterval is the least time between two posts of the relay into
+	// one Slack or Discord channel (default DefaultPostInterval, about the
+	// platforms' limit); when a channel falls behind, finished jobs are
+	// reported there in batches.
+	PostInterval time.Duration
 	// Instance names this process for the relay's job ownership (default:
 	// random). Two processes must not share one.
 	Instance string
@@ -68,6 +73,7 @@ type Router struct {
 	interval  time.Duration
 	instance  string
 	log       *slog.Logger
+	out       *outbox
 
 	mu       sync.Mutex
 	surfaces map[Platform]Surface
@@ -99,17 +105,26 @@ func NewRouter(o RouterOptions) *Router {
 	if r.metrics == nil {
 		r.metrics = NewMetrics(nil)
 	}
+	r.out = newOutbox(o.PostInterval, r.log)
 	for p, s := range o.Surfaces {
-		r.surfaces[p] = s
+		r.surfaces[p] = r.paced(p, s)
 	}
 	return r
+}
+
+// paced routes the relay's posts on chat platforms through the outbox.
+func (r *Router) paced(p Platform, s Surface) Surface {
+	if p == Console || s == nil {
+		return s
+	}
+	return &pacedSurface{Surface: s, platform: string(p), out: r.out}
 }
 
 // Register adds (or replaces) the reply surface of a platform.
 func (r *Router) Register(p Platform, s Surface) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.surfaces[p] = s
+	r.surfaces[p] = r.paced(p, s)
 }
 
 func (r *Router) surface(p Platform) Surface {
@@ -209,7 +224,7 @@ func (r *Router) HandleCommand(ctx context.Context, in Incoming) Reply {
 // preview (e.g. `cleanup --force` when the policy marks it): the request is
 // posted with its buttons at once, bound to the command alone.
 func (r *Router) askDirect(ctx context.Context, who policy.Identity, in Incoming, cmd commands.Command, text string, needsApproval bool) Reply {
-	s := r.surface(in.From.Platform)
+	s := unpaced(r.surface(in.From.Platform)) // an answer to a command: not behind the relay's backlog
 	if s == nil {
 		return ephemeral("⚠️ This bot cannot post on " + string(in.From.Platform) + ", so it cannot ask for confirmation here.")
 	}
