@@ -59,6 +59,14 @@ func connectRedis(logger *slog.Logger) (*redisConn, error) {
 	return c, nil
 }
 
+// separatePool returns another client on the same Redis with a pool of
+// its own, so that one kind of traffic (the relay's blocking reads and
+// posting bookkeeping) cannot take connections another (enqueueing on the
+// acknowledgement path) needs. The caller closes it.
+func (c *redisConn) separatePool() *redis.Client {
+	return redis.NewClient(c.rdb.Options())
+}
+
 // ping reports whether Redis answers (for /readyz).
 func (c *redisConn) ping(ctx context.Context) error {
 	if err := c.rdb.Ping(ctx).Err(); err != nil {
