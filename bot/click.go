@@ -145,6 +145,7 @@ func (r *Router) approveChecked(ctx context.Context, s Surface, platform string,
 // HandleClick maps a button press back to its job, confirmation or
 // approval, checked against the policy for the user who clicked.
 func (r *Router) HandleClick(ctx context.Context, c Click) Reply {
+	defer r.auditWritten(ctx)
 	who := PolicyIdentity(c.From)
 	value := strings.TrimSpace(c.Value)
 	switch c.ActionID {

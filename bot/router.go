@@ -24,6 +24,9 @@ import (
 // edited.
 const DefaultEditInterval = 2 * time.Second
 
+// DefaultMaxInFlight is how many commands one bot process handles at once.
+const DefaultMaxInFlight = 128
+
 // RouterOptions wire a Router.
 type RouterOptions struct {
 	// Parser parses chat text (built from the configuration, so it knows
@@ -54,6 +57,10 @@ type RouterOptions struct {
 	// platforms' limit); when a channel falls behind, finished jobs are
 	// reported there in batches.
 	PostInterval time.Duration
+	// MaxInFlight caps the commands handled at once (default
+	// DefaultMaxInFlight); beyond it a command is refused at once, told
+	// nothing was started, instead of everyone waiting past the ack time.
+	MaxInFlight int
 	// Instance names this process for the relay's job ownership (default:
 	// random). Two processes must not share one.
 	Instance string
@@ -74,6 +81,8 @@ type Router struct {
 	instance  string
 	log       *slog.Logger
 	out       *outbox
+	auditQ    *auditWriter
+	slots     chan struct{} // commands being handled now (admission control)
 
 	mu       sync.Mutex
 	surfaces map[Platform]Surface
@@ -106,6 +115,13 @@ func NewRouter(o RouterOptions) *Router {
 		r.metrics = NewMetrics(nil)
 	}
 	r.out = newOutbox(o.PostInterval, r.log)
+	if r.audit != nil {
+		r.auditQ = newAuditWriter(r.audit, r.log)
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	r.slots = make(chan struct{}, o.MaxInFlight)
 	for p, s := range o.Surfaces {
 		r.surfaces[p] = r.paced(p, s)
 	}
@@ -146,9 +162,18 @@ func (r *Router) HandleCommand(ctx context.Context, in Incoming) Reply {
 	start := time.Now()
 	action, outcome := "unknown", "error"
 	defer func() {
+		r.auditWritten(ctx)
 		r.metrics.ack.Observe(time.Since(start).Seconds())
 		r.metrics.commands.WithLabelValues(action, outcome).Inc()
 	}()
+	select {
+	case r.slots <- struct{}{}:
+		defer func() { <-r.slots }()
+	default:
+		outcome = "overloaded"
+		r.log.Warn("router: too many commands at once, refusing one", "max", cap(r.slots), "user", in.From.UserID)
+		return ephemeral("⚠️ backupbot is handling too many commands right now, so nothing was started; try again in a minute.")
+	}
 	who := PolicyIdentity(in.From)
 
 	cmd, err := r.parser.Parse(in.Text)

@@ -62,7 +62,7 @@ func main() {
 	flag.IntVar(&o.rate, "rate", 200, "signed commands per second")
 	flag.IntVar(&o.channels, "channels", 20, "Slack channels the commands come from")
 	flag.IntVar(&o.workers, "workers", 2, "backupbot worker processes")
-	flag.IntVar(&o.concurrency, "concurrency", 8, "jobs each worker runs at once")
+	flag.IntVar(&o.concurrency, "concurrency", 4, "jobs each worker runs at once")
 	flag.DurationVar(&o.drain, "drain", 10*time.Minute, "how long to wait, after the load, for accepted jobs to finish")
 	flag.Parse()
 	if o.redisURL == "" || o.seconds <= 0 || o.rate <= 0 || o.channels <= 0 {
@@ -153,6 +153,11 @@ policy:
 			return err
 		}
 		c := exec.Command(filepath.Join(o.bin, "backupbot"), args...)
+		if strings.HasPrefix(name, "worker") {
+			// Workers are batch work: on a shared machine the bot's acks
+			// come first, as they would on machines of their own.
+			c = exec.Command("nice", append([]string{"-n", "10", filepath.Join(o.bin, "backupbot")}, args...)...)
+		}
 		c.Env, c.Stdout, c.Stderr = env, logf, logf
 		if err := c.Start(); err != nil {
 			return fmt.Errorf("start %s: %w", name, err)

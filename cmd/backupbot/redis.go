@@ -54,6 +54,10 @@ func connectRedis(logger *slog.Logger) (*redisConn, error) {
 		return nil, fmt.Errorf("REDIS_URL is not a valid Redis URL (redis://[:password@]host:port[/db]): %w", err)
 	}
 	c.opt = opt
+	// Calls honour their context's deadline on the socket too, so a call
+	// given up on (an ack that ran out of time) frees its connection at
+	// once instead of holding it for the read timeout.
+	ropt.ContextTimeoutEnabled = true
 	c.rdb = redis.NewClient(ropt)
 	c.where = redactURL(raw)
 	return c, nil
