@@ -16,15 +16,28 @@ const auditBacklog = 4096
 // auditWriter writes the router's audit entries in the background, in
 // order, so an acknowledgement never waits on the audit file or Redis.
 type auditWriter struct {
-	log     *audit.Log
-	logger  *slog.Logger
-	ch      chan audit.Entry
-	pending sync.WaitGroup
-	start   sync.Once
+	log    *audit.Log
+	logger *slog.Logger
+	ch     chan audit.Entry
+	start  sync.Once
+
+	mu      sync.Mutex
+	queued  uint64        // entries handed to add
+	written uint64        // entries written (or given up on)
+	changed chan struct{} // closed and replaced whenever written grows
 }
 
 func newAuditWriter(l *audit.Log, logger *slog.Logger) *auditWriter {
-	return &auditWriter{log: l, logger: logger, ch: make(chan audit.Entry, auditBacklog)}
+	return &auditWriter{log: l, logger: logger, ch: make(chan audit.Entry, auditBacklog), changed: make(chan struct{})}
+}
+
+// done counts one entry as written and wakes flushers.
+func (w *auditWriter) done() {
+	w.mu.Lock()
+	w.written++
+	close(w.changed)
+	w.changed = make(chan struct{})
+	w.mu.Unlock()
 }
 
 // add queues e (stamped now, so its time is when it happened).
@@ -33,19 +46,21 @@ func (w *auditWriter) add(ctx context.Context, e audit.Entry) {
 		e.Time = time.Now()
 	}
 	w.start.Do(func() { go w.run() })
-	w.pending.Add(1)
+	w.mu.Lock()
+	w.queued++
+	w.mu.Unlock()
 	select {
 	case w.ch <- e:
 	default:
 		w.write(ctx, e)
-		w.pending.Done()
+		w.done()
 	}
 }
 
 func (w *auditWriter) run() {
 	for e := range w.ch {
 		w.write(context.Background(), e)
-		w.pending.Done()
+		w.done()
 	}
 }
 
@@ -57,14 +72,21 @@ func (w *auditWriter) write(ctx context.Context, e audit.Entry) {
 
 // flush waits, at most until ctx ends, for the queued entries to be written.
 func (w *auditWriter) flush(ctx context.Context) {
-	done := make(chan struct{})
-	go func() {
-		w.pending.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
+	w.mu.Lock()
+	target := w.queued
+	w.mu.Unlock()
+	for {
+		w.mu.Lock()
+		written, changed := w.written, w.changed
+		w.mu.Unlock()
+		if written >= target {
+			return
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 

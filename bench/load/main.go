@@ -302,9 +302,15 @@ policy:
 			}
 		}
 	}
-	for _, r := range append(slices.Clone(refused), transport...) {
+	noAnswerRan := 0
+	for _, r := range refused {
 		if len(records[r.user]) > 0 {
 			refusedRan++
+		}
+	}
+	for _, r := range transport {
+		if len(records[r.user]) > 0 {
+			noAnswerRan++
 		}
 	}
 	jobs := 0
@@ -349,7 +355,8 @@ policy:
 		fmt.Printf("                           %d× %s\n", n, why)
 	}
 	fmt.Printf("duplicates                 %d  (extra jobs or extra attempts for one command)\n", duplicates)
-	fmt.Printf("refused that ran           %d\n", refusedRan)
+	fmt.Printf("refused that ran           %d  (told not started, yet a job exists)\n", refusedRan)
+	fmt.Printf("no answer, job exists      %d  (the HTTP request failed; the job runs, status tells)\n", noAnswerRan)
 	if jobs > 0 {
 		fmt.Printf("Redis memory               %.1f MiB before, %.1f MiB after %d jobs: %.0f bytes per job\n",
 			float64(memBefore)/(1<<20), float64(memAfter)/(1<<20), jobs, float64(memAfter-memBefore)/float64(jobs))
@@ -358,8 +365,8 @@ policy:
 	for _, p := range procs {
 		fmt.Printf("RSS %-22s peak %6.1f MiB (sampled), high-water %6.1f MiB\n", p.name, float64(p.peak.Load())/1024, float64(rssKB(p.cmd.Process.Pid, "VmHWM"))/1024)
 	}
-	if notFinished > 0 || duplicates > 0 || refusedRan > 0 {
-		return 1, errors.New("some accepted commands did not finish exactly once, or a refused one ran")
+	if notFinished > 0 || duplicates > 0 || refusedRan > 0 || len(transport) > 0 {
+		return 1, errors.New("some accepted commands did not finish exactly once, a refused one ran, or requests got no answer")
 	}
 	return 0, nil
 }
