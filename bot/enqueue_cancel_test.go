@@ -277,3 +277,43 @@ func silent() *slog.Logger {
 	}
 	return slog.New(slog.DiscardHandler)
 }
+
+// TestCommandsBeyondTheCapAreRefusedAtOnce: with one command in flight
+// (its Redis call held back) and a cap of one, the next command is told at
+// once that nothing was started, and nothing is queued for it.
+func TestCommandsBeyondTheCapAreRefusedAtOnce(t *testing.T) {
+	plain := redisClient(t)
+	opt := *plain.Options()
+	hooked := redis.NewClient(&opt)
+	t.Cleanup(func() { hooked.Close() })
+	cut := &cutter{}
+	hooked.AddHook(cut)
+	pol, err := policy.New(policy.Config{Bindings: map[string][]string{"operator": {"slack:*"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jc := jobs.NewClient(nil, hooked, jobs.ClientOptions{Logger: silent()})
+	t.Cleanup(func() { jc.Close() })
+	router := bot.NewRouter(bot.RouterOptions{
+		Parser: commands.Parser{Targets: []string{"data"}}, Jobs: jc, Redis: plain,
+		Policy: policy.NewHolder(pol), MaxInFlight: 1, Logger: silent(),
+	})
+	in := func(id string) bot.Incoming {
+		return bot.Incoming{From: bot.Identity{Platform: bot.Slack, UserID: "U0ALICE"}, Channel: "C1", Text: "create --target data", RequestID: id}
+	}
+	// The first command's first Redis call is held back 400 ms ("late").
+	_, never := context.WithCancel(context.Background())
+	cut.arm(1, "late", never)
+	first := make(chan bot.Reply, 1)
+	go func() { first <- router.HandleCommand(context.Background(), in("first")) }()
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	second := router.HandleCommand(context.Background(), in("second"))
+	if took := time.Since(start); took > 100*time.Millisecond || !strings.Contains(second.Message.Text, "nothing was started") {
+		t.Errorf("second command answered after %v: %q, want an immediate 'nothing was started'", took, second.Message.Text)
+	}
+	<-first
+	if n := jobRecords(t, plain); n > 1 {
+		t.Errorf("%d job records, want at most the first command's", n)
+	}
+}
