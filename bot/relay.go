@@ -27,6 +27,7 @@ const (
 	relayIdle        = time.Hour
 	recentKept       = 20
 	claimPatience    = 2 * time.Minute
+	relayBuffer      = 256 // events waiting per job
 )
 
 // Purposes of a preview job: what to do with its plan.
@@ -60,8 +61,8 @@ type relayExtra struct {
 // jobRelay is one job's relay state, owned by its goroutine.
 type jobRelay struct {
 	id      string
-	events  chan jobs.Event
-	pending int // events sent but not yet received; guarded by Router.mu
+	events  chan *jobs.Event // pointers: a queued job's buffer costs 2 KiB, not 80
+	pending int              // events sent but not yet received; guarded by Router.mu
 
 	loaded   bool
 	platform string
@@ -134,7 +135,7 @@ func (r *Router) dispatch(ctx context.Context, ev jobs.Event) {
 	r.mu.Lock()
 	jr := r.relays[ev.Meta.JobID]
 	if jr == nil {
-		jr = &jobRelay{id: ev.Meta.JobID, events: make(chan jobs.Event, 256)}
+		jr = &jobRelay{id: ev.Meta.JobID, events: make(chan *jobs.Event, relayBuffer)}
 		r.relays[jr.id] = jr
 		go r.runRelay(ctx, jr)
 	}
@@ -145,7 +146,7 @@ func (r *Router) dispatch(ctx context.Context, ev jobs.Event) {
 	jr.pending++
 	r.mu.Unlock()
 	select {
-	case jr.events <- ev:
+	case jr.events <- &ev:
 	case <-ctx.Done():
 	}
 }
@@ -162,7 +163,8 @@ func (r *Router) runRelay(ctx context.Context, jr *jobRelay) {
 		select {
 		case <-ctx.Done():
 			return
-		case ev := <-jr.events:
+		case evp := <-jr.events:
+			ev := *evp
 			r.mu.Lock()
 			jr.pending--
 			r.mu.Unlock()

@@ -286,7 +286,12 @@ policy:
 			notFinished++
 			// Still waiting its turn, or lost (a record with no task)?
 			if n, _ := rdb.Exists(ctx, "asynq:{default}:t:"+id, "asynq:{critical}:t:"+id).Result(); n == 0 {
-				lost++
+				// Finished between the two reads, or lost?
+				if st, _ := rdb.HGet(ctx, "backupbot:job:"+id, "state").Result(); st == "succeeded" || st == "failed" || st == "canceled" {
+					notFinished--
+				} else {
+					lost++
+				}
 			}
 		}
 		if len(recs) > 1 {
