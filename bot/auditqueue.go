@@ -91,7 +91,7 @@ func (w *auditWriter) flush(ctx context.Context) {
 }
 
 // auditWait bounds how long an answer waits for its audit entries.
-const auditWait = 500 * time.Millisecond
+const auditWait = 100 * time.Millisecond
 
 // auditWritten waits, briefly, for the audit entries queued so far to be
 // written, so that normally a command's decision is on record before its
