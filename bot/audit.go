@@ -13,20 +13,22 @@ import (
 // auditShown is how many entries `/backup audit` shows.
 const auditShown = 30
 
-// record writes an audit entry; a failure is logged, never shown to users.
+// record queues an audit entry for the background writer (the ack does
+// not wait on it); a failure is logged, never shown to users.
 func (r *Router) record(ctx context.Context, e audit.Entry) {
 	if r.audit == nil {
 		return
 	}
-	if err := r.audit.Record(ctx, e); err != nil {
-		r.log.Warn("router: writing the audit log", "kind", e.Kind, "err", err)
-	}
+	r.auditQ.add(ctx, e)
 }
 
 func (r *Router) answerAudit(ctx context.Context, c *commands.Audit) Reply {
 	if r.audit == nil {
 		return ephemeral("ℹ️ The audit log is not set up on this bot.")
 	}
+	fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	r.auditQ.flush(fctx) // entries of this session's commands first
+	cancel()
 	f := audit.Filter{User: c.User, Limit: auditShown}
 	if c.Age > 0 {
 		f.Since = time.Now().Add(-time.Duration(c.Age) * 24 * time.Hour)

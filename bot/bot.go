@@ -38,6 +38,11 @@ type Incoming struct {
 	// Thread is set when the command was typed inside a thread.
 	Thread string `json:"thread,omitempty"`
 	Text   string `json:"text"`
+	// RequestID names the platform's request (Slack's trigger id or a hash
+	// of the signed body, Discord's interaction id; "" for the console).
+	// The same request arriving twice (a replay, a retry) is answered with
+	// the job the first one made and never runs twice.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // MessageRef points at a posted message so it can be edited or replied to.

@@ -134,7 +134,7 @@ func (r *Router) approveChecked(ctx context.Context, s Surface, platform string,
 		return
 	}
 	r.record(ctx, audit.Entry{Kind: audit.Approved, User: *x.Approver, Channel: jr.channel, Command: a.Text, ApprovalID: a.ID})
-	meta, err := r.jobs.Enqueue(ctx, cmd, jobs.Meta{Requester: a.Requester, Channel: a.Channel, Thread: a.Thread, Text: a.Text})
+	meta, _, err := r.enqueue(ctx, cmd, jobs.Meta{Requester: a.Requester, Channel: a.Channel, Thread: a.Thread, Text: a.Text}, "approved:"+a.ID)
 	if err != nil {
 		r.post(ctx, s, platform, jr, Message{Text: "⚠️ Approved, but the restore could not be queued: " + err.Error() + ". Ask for a new approval once the queue is back."})
 		return
@@ -146,6 +146,7 @@ func (r *Router) approveChecked(ctx context.Context, s Surface, platform string,
 // approval, checked against the policy for the user who clicked.
 func (r *Router) HandleClick(ctx context.Context, c Click) (reply Reply) {
 	defer func() { reply.Message = redactMessage(reply.Message, r.redact) }()
+	defer r.auditWritten(ctx)
 	who := PolicyIdentity(c.From)
 	value := strings.TrimSpace(c.Value)
 	switch c.ActionID {
@@ -197,14 +198,14 @@ func (r *Router) confirm(ctx context.Context, who policy.Identity, c Click, id s
 	// Single use: only the click that deletes the key runs the restore.
 	n, err := r.rdb.Del(ctx, confirmKeyPrefix+id).Result()
 	if err != nil {
-		return ephemeral(queueDown(err))
+		return ephemeral(r.queueDown(err))
 	}
 	if n == 0 {
 		return ephemeral("⛔ This restore was already confirmed or canceled.")
 	}
-	meta, err := r.jobs.Enqueue(ctx, cmd, jobs.Meta{Requester: who, Channel: cf.Channel, Thread: cf.Thread, Text: cf.Text})
+	meta, _, err := r.enqueue(ctx, cmd, jobs.Meta{Requester: who, Channel: cf.Channel, Thread: cf.Thread, Text: cf.Text}, "confirm:"+id)
 	if err != nil {
-		return ephemeral(queueDown(err))
+		return ephemeral(r.enqueueFailed(meta, err))
 	}
 	r.record(ctx, audit.Entry{Kind: audit.Confirmed, User: who, Channel: cf.Channel, Command: cf.Text, JobID: meta.JobID})
 	return ephemeral(fmt.Sprintf("▶️ Confirmed. Restoring as job `%s`; progress follows in the thread.", meta.JobID))
@@ -277,9 +278,9 @@ func (r *Router) approve(ctx context.Context, who policy.Identity, id string, cl
 	// The re-preview runs as the requester: it is their restore being
 	// checked, and the approver may hold no role that runs restores.
 	meta, err := r.enqueuePreview(ctx, rs, jobs.Meta{Requester: a.Requester, Channel: a.Channel, Thread: a.Thread, Text: a.Text},
-		relayExtra{Purpose: purposeApproveCheck, Approval: a.ID, Approver: &who})
+		relayExtra{Purpose: purposeApproveCheck, Approval: a.ID, Approver: &who}, "")
 	if err != nil {
-		return ephemeral(queueDown(err))
+		return ephemeral(r.enqueueFailed(meta, err))
 	}
 	return ephemeral(fmt.Sprintf("🔎 Checking that the plan is unchanged (job `%s`); the approval goes through when it is.", meta.JobID))
 }
@@ -296,9 +297,9 @@ func (r *Router) approveNow(ctx context.Context, who policy.Identity, a approval
 	if err != nil {
 		return ephemeral("⚠️ Could not re-read the approved command: " + err.Error())
 	}
-	meta, err := r.jobs.Enqueue(ctx, cmd, jobs.Meta{Requester: a.Requester, Channel: a.Channel, Thread: a.Thread, Text: a.Text})
+	meta, _, err := r.enqueue(ctx, cmd, jobs.Meta{Requester: a.Requester, Channel: a.Channel, Thread: a.Thread, Text: a.Text}, "approved:"+a.ID)
 	if err != nil {
-		return ephemeral(queueDown(err))
+		return ephemeral(r.enqueueFailed(meta, err))
 	}
 	r.postToThread(ctx, a.Requester.Platform, a.Channel, a.Thread, Message{Text: fmt.Sprintf("👍 Approved by %s. Running `%s` as job `%s`.", who.Display(), a.Text, meta.JobID)})
 	return ephemeral("👍 Approved; job `" + meta.JobID + "`.")

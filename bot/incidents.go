@@ -396,7 +396,7 @@ func (a *Alerter) click(ctx context.Context, c Click) Reply {
 	// Retry now: the failing command again, as the person who clicked.
 	meta, err := a.r.jobs.Enqueue(ctx, cmd, jobs.Meta{Requester: who, Channel: channel, Text: inc.Command})
 	if err != nil {
-		return ephemeral(queueDown(err))
+		return ephemeral(a.r.enqueueFailed(meta, err))
 	}
 	a.r.record(ctx, audit.Entry{Kind: AuditIncidentRetried, User: who, Channel: channel, Command: inc.Command, JobID: meta.JobID, Detail: "incident " + inc.ID})
 	a.update(ctx, inc, fmt.Sprintf("🔁 %s retried it now as job `%s`.", who.Display(), meta.JobID))

@@ -30,6 +30,7 @@ const (
 	relayIdle        = time.Hour
 	recentKept       = 20
 	claimPatience    = 2 * time.Minute
+	relayBuffer      = 256 // events waiting per job
 )
 
 // Purposes of a preview job: what to do with its plan.
@@ -64,8 +65,8 @@ type relayExtra struct {
 // jobRelay is one job's relay state, owned by its goroutine.
 type jobRelay struct {
 	id      string
-	events  chan delivery
-	pending int // events sent but not yet received; guarded by Router.mu
+	events  chan *delivery // pointers: a queued job's buffer costs 2 KiB, not 80
+	pending int            // events sent but not yet received; guarded by Router.mu
 
 	loaded   bool
 	platform string
@@ -158,7 +159,7 @@ func (r *Router) dispatch(ctx context.Context, d delivery) {
 	r.mu.Lock()
 	jr := r.relays[ev.Meta.JobID]
 	if jr == nil {
-		jr = &jobRelay{id: ev.Meta.JobID, events: make(chan delivery, 256)}
+		jr = &jobRelay{id: ev.Meta.JobID, events: make(chan *delivery, relayBuffer)}
 		r.relays[jr.id] = jr
 		go r.runRelay(ctx, jr)
 	}
@@ -174,7 +175,7 @@ func (r *Router) dispatch(ctx context.Context, d delivery) {
 	}
 	r.mu.Unlock()
 	select {
-	case jr.events <- d:
+	case jr.events <- &d:
 	case <-ctx.Done():
 	}
 }
@@ -244,6 +245,16 @@ func (r *Router) handle(ctx context.Context, jr *jobRelay, ev jobs.Event) bool {
 	platform := ev.Meta.Requester.Platform
 	surface := r.surface(Platform(platform))
 	jr.platform = platform
+	if batchable(jr, ev) && r.out.busy(platform, ev.Meta.Channel) {
+		// The channel is behind: no thread for this job; its result goes
+		// into the channel's next batch message.
+		if ev.Kind.Final() {
+			r.out.add(ctx, surface, platform, ev.Meta.Channel, batchLine(ev))
+			r.remember(ev)
+			return true
+		}
+		return false
+	}
 	if ev.Progress != nil {
 		p := *ev.Progress
 		jr.last = &p

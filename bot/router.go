@@ -24,6 +24,9 @@ import (
 // edited.
 const DefaultEditInterval = 2 * time.Second
 
+// DefaultMaxInFlight is how many commands one bot process handles at once.
+const DefaultMaxInFlight = 128
+
 // RouterOptions wire a Router.
 type RouterOptions struct {
 	// Parser parses chat text (built from the configuration, so it knows
@@ -49,6 +52,15 @@ type RouterOptions struct {
 	// EditInterval is the least time between two edits of one progress
 	// message (default DefaultEditInterval).
 	EditInterval time.Duration
+	// PostInterval is the least time between two posts of the relay into
+	// one Slack or Discord channel (default DefaultPostInterval, about the
+	// platforms' limit); when a channel falls behind, finished jobs are
+	// reported there in batches.
+	PostInterval time.Duration
+	// MaxInFlight caps the commands handled at once (default
+	// DefaultMaxInFlight); beyond it a command is refused at once, told
+	// nothing was started, instead of everyone waiting past the ack time.
+	MaxInFlight int
 	// Instance names this process for the relay's job ownership (default:
 	// random). Two processes must not share one.
 	Instance string
@@ -79,6 +91,9 @@ type Router struct {
 	redact    func(string) string
 	reportDir string
 	log       *slog.Logger
+	out       *outbox
+	auditQ    *auditWriter
+	slots     chan struct{} // commands being handled now (admission control)
 
 	mu       sync.Mutex
 	surfaces map[Platform]Surface
@@ -116,17 +131,33 @@ func NewRouter(o RouterOptions) *Router {
 	if r.metrics == nil {
 		r.metrics = NewMetrics(nil)
 	}
+	r.out = newOutbox(o.PostInterval, r.log)
+	if r.audit != nil {
+		r.auditQ = newAuditWriter(r.audit, r.log)
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	r.slots = make(chan struct{}, o.MaxInFlight)
 	for p, s := range o.Surfaces {
-		r.surfaces[p] = r.wrap(s)
+		r.surfaces[p] = r.paced(p, r.wrap(s))
 	}
 	return r
+}
+
+// paced routes the relay's posts on chat platforms through the outbox.
+func (r *Router) paced(p Platform, s Surface) Surface {
+	if p == Console || s == nil {
+		return s
+	}
+	return &pacedSurface{Surface: s, platform: string(p), out: r.out}
 }
 
 // Register adds (or replaces) the reply surface of a platform.
 func (r *Router) Register(p Platform, s Surface) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.surfaces[p] = r.wrap(s)
+	r.surfaces[p] = r.paced(p, r.wrap(s))
 }
 
 func (r *Router) surface(p Platform) Surface {
@@ -149,9 +180,18 @@ func (r *Router) HandleCommand(ctx context.Context, in Incoming) (reply Reply) {
 	start := time.Now()
 	action, outcome := "unknown", "error"
 	defer func() {
+		r.auditWritten(ctx)
 		r.metrics.ack.Observe(time.Since(start).Seconds())
 		r.metrics.commands.WithLabelValues(action, outcome).Inc()
 	}()
+	select {
+	case r.slots <- struct{}{}:
+		defer func() { <-r.slots }()
+	default:
+		outcome = "overloaded"
+		r.log.Warn("router: too many commands at once, refusing one", "max", cap(r.slots), "user", in.From.UserID)
+		return ephemeral("⚠️ backupbot is handling too many commands right now, so nothing was started; try again in a minute.")
+	}
 	who := PolicyIdentity(in.From)
 
 	cmd, err := r.parser.Parse(in.Text)
@@ -174,6 +214,10 @@ func (r *Router) HandleCommand(ctx context.Context, in Incoming) (reply Reply) {
 		return ephemeral("⚠️ This command holds something shaped like a secret that cannot be removed from it; type it without the secret.")
 	}
 	text := commands.Render(cmd)
+	key := "" // the request's idempotency key
+	if in.RequestID != "" {
+		key = string(in.From.Platform) + ":" + in.RequestID
+	}
 	d := r.policy.Decide(who, in.Channel, cmd)
 	r.record(ctx, audit.Decided(who, in.Channel, text, cmd, d))
 	if !d.Allowed {
@@ -203,10 +247,10 @@ func (r *Router) HandleCommand(ctx context.Context, in Incoming) (reply Reply) {
 		if d.NeedsApproval {
 			purpose = purposeApproval
 		}
-		meta, err := r.enqueuePreview(ctx, rs, jobs.Meta{Requester: who, Channel: in.Channel, Thread: in.Thread, Text: text}, relayExtra{Purpose: purpose})
+		meta, err := r.enqueuePreview(ctx, rs, jobs.Meta{Requester: who, Channel: in.Channel, Thread: in.Thread, Text: text}, relayExtra{Purpose: purpose}, key)
 		if err != nil {
 			outcome = "error"
-			return ephemeral(queueDown(err))
+			return ephemeral(r.enqueueFailed(meta, err))
 		}
 		if purpose == purposeApproval {
 			return ephemeral(fmt.Sprintf("🔎 `%s` needs approval by a second person. Previewing it first as job `%s`; the plan and the Approve/Deny buttons follow in the thread.", text, meta.JobID))
@@ -214,12 +258,16 @@ func (r *Router) HandleCommand(ctx context.Context, in Incoming) (reply Reply) {
 		return ephemeral(fmt.Sprintf("🔎 Previewing `%s` as job `%s`; check the plan in the thread and press Confirm to run it.", text, meta.JobID))
 	}
 
-	meta, err := r.jobs.Enqueue(ctx, cmd, jobs.Meta{Requester: who, Channel: in.Channel, Thread: in.Thread, Text: text})
+	meta, replayed, err := r.enqueue(ctx, cmd, jobs.Meta{Requester: who, Channel: in.Channel, Thread: in.Thread, Text: text}, key)
 	if err != nil {
-		r.log.Warn("router: enqueue failed", "action", action, "err", err)
-		return ephemeral(queueDown(err))
+		return ephemeral(r.enqueueFailed(meta, err))
 	}
 	outcome = "enqueued"
+	if replayed {
+		outcome = "replayed"
+		r.log.Info("router: a request arrived again; answering with the job it made", "job", meta.JobID, "request", key)
+		return ephemeral(fmt.Sprintf("✅ Queued as job `%s`: `%s` (this request arrived more than once; it runs once). `/backup status %s` at any time.", meta.JobID, meta.Text, meta.JobID))
+	}
 	return ephemeral(fmt.Sprintf("✅ Queued as job `%s`: `%s`. Progress follows in the thread; `/backup status %s` or `/backup cancel %s` at any time.", meta.JobID, text, meta.JobID, meta.JobID))
 }
 
@@ -227,7 +275,7 @@ func (r *Router) HandleCommand(ctx context.Context, in Incoming) (reply Reply) {
 // preview (e.g. `cleanup --force` when the policy marks it): the request is
 // posted with its buttons at once, bound to the command alone.
 func (r *Router) askDirect(ctx context.Context, who policy.Identity, in Incoming, cmd commands.Command, text string, needsApproval bool) Reply {
-	s := r.surface(in.From.Platform)
+	s := unpaced(r.surface(in.From.Platform)) // an answer to a command: not behind the relay's backlog
 	if s == nil {
 		return ephemeral("⚠️ This bot cannot post on " + string(in.From.Platform) + ", so it cannot ask for confirmation here.")
 	}
@@ -254,7 +302,7 @@ func (r *Router) askDirect(ctx context.Context, who policy.Identity, in Incoming
 		ttl := r.policy.Policy().ApprovalTTL()
 		cf := confirmation{Text: text, Requester: who, Channel: in.Channel, Thread: in.Thread, ExpiresAt: time.Now().Add(ttl)}
 		if err := r.saveConfirmation(ctx, id, cf, ttl); err != nil {
-			return ephemeral(queueDown(err))
+			return ephemeral(r.queueDown(err))
 		}
 		msg.Text = fmt.Sprintf("❓ %s: press *Confirm* to run `%s`, or *Cancel*. Expires %s.", who.Display(), text, expiresIn(cf.ExpiresAt))
 		msg.Buttons = []Button{
@@ -271,9 +319,23 @@ func (r *Router) askDirect(ctx context.Context, who policy.Identity, in Incoming
 	return ephemeral("❓ Confirm `" + text + "` with the button in the channel.")
 }
 
-// queueDown words an enqueue failure for the user.
-func queueDown(err error) string {
-	return "⚠️ The job queue is unavailable right now, so nothing was started; try again in a minute. (" + err.Error() + ")"
+// queueDown words, for the user, a Redis failure before anything was
+// queued. The error itself (with Redis's address) goes to the log only.
+func (r *Router) queueDown(err error) string {
+	r.log.Warn("router: Redis failed", "err", err)
+	return "⚠️ The job queue is unavailable right now, so nothing was started; try again in a minute."
+}
+
+// enqueueFailed words a failed enqueue for the user: "not started" only
+// when the job provably will not run (jobs.ErrNotQueued); when Redis could
+// not say, the user is told exactly that and how to find out.
+func (r *Router) enqueueFailed(meta jobs.Meta, err error) string {
+	r.log.Warn("router: enqueue failed", "job", meta.JobID, "err", err)
+	if errors.Is(err, jobs.ErrQueueUncertain) {
+		return fmt.Sprintf("⚠️ The job queue stopped answering while job `%s` was being queued, so it is not known yet whether it will run. "+
+			"`/backup status %s` tells once the queue answers again; run the command again only if it says the job is unknown.", meta.JobID, meta.JobID)
+	}
+	return "⚠️ The job queue is unavailable right now, so nothing was started; try again in a minute."
 }
 
 func ephemeral(text string) Reply {
@@ -315,7 +377,7 @@ func (r *Router) answer(ctx context.Context, who policy.Identity, in Incoming, c
 		}
 		running, err := r.jobs.Running(ctx)
 		if err != nil {
-			return ephemeral(queueDown(err)), true
+			return ephemeral(r.queueDown(err)), true
 		}
 		return Reply{Message: runningMessage(running), Ephemeral: true}, true
 	case *commands.Approvals:
@@ -356,20 +418,37 @@ func (r *Router) answerApprovals(ctx context.Context, who policy.Identity, c *co
 }
 
 // enqueuePreview enqueues the preview of a writing restore and remembers
-// what to do with its plan.
-func (r *Router) enqueuePreview(ctx context.Context, rs *commands.Restore, meta jobs.Meta, extra relayExtra) (jobs.Meta, error) {
+// what to do with its plan. key names the request (see jobs.EnqueueOnce);
+// a replayed request gets the preview its first arrival made.
+func (r *Router) enqueuePreview(ctx context.Context, rs *commands.Restore, meta jobs.Meta, extra relayExtra, key string) (jobs.Meta, error) {
 	preview := *rs
 	preview.Preview = true
 	extra.Original = meta.Text
 	meta.Text = commands.Render(&preview)
-	meta, err := r.jobs.Enqueue(ctx, &preview, meta)
-	if err != nil {
+	meta, replayed, err := r.enqueue(ctx, &preview, meta, key)
+	if err != nil || replayed {
 		return meta, err
 	}
-	if err := r.saveExtra(ctx, meta.JobID, extra); err != nil {
+	// The job is queued: its purpose must be saved even when the request
+	// that asked for it has gone meanwhile.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := r.saveExtra(sctx, meta.JobID, extra); err != nil {
 		r.log.Warn("router: remembering the purpose of a preview", "job", meta.JobID, "err", err)
 	}
 	return meta, nil
+}
+
+// enqueueBudget bounds the enqueue itself; settling a lost answer takes
+// at most about a second more (jobs.EnqueueOnce), so a command is answered
+// well within the adapters' acknowledgement time (2.5 s).
+const enqueueBudget = time.Second
+
+// enqueue queues cmd within enqueueBudget (see jobs.EnqueueOnce).
+func (r *Router) enqueue(ctx context.Context, cmd commands.Command, meta jobs.Meta, key string) (jobs.Meta, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, enqueueBudget)
+	defer cancel()
+	return r.jobs.EnqueueOnce(ctx, cmd, meta, key)
 }
 
 // Recent returns the last finished jobs this process relayed, newest first.

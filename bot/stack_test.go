@@ -131,6 +131,9 @@ func newStack(t *testing.T, withWorker bool) *stack {
 		}, jobs.WorkerOptions{Concurrency: 2})
 		wg.Go(func() { _ = w.Run(ctx) })
 	}
+	// Let the router's event subscription start: it reads events added
+	// from then on, and an enqueue is now one quick Redis step.
+	time.Sleep(100 * time.Millisecond)
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()

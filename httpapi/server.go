@@ -57,7 +57,9 @@ type Options struct {
 	// Token, when set, returns the token /, /readyz and /metrics require
 	// ("" means none is required). Read at each request, so a reloaded
 	// token file applies at once.
-	Token  func() string
+	Token func() string
+	// Limits bound slow, idle and piled-up connections (zero: defaults).
+	Limits Limits
 	Logger *slog.Logger
 }
 
@@ -71,15 +73,17 @@ type Server struct {
 	token    func() string
 	dash     func(ctx context.Context) (Dashboard, error)
 	logger   *slog.Logger
+	limits   Limits
 
 	mu       sync.Mutex
 	listener net.Listener
+	conns    *connLimiter
 }
 
 // New builds a Server with its routes mounted; adapters add theirs on Mux.
 func New(o Options) *Server {
 	s := &Server{addr: o.Addr, mux: http.NewServeMux(), checks: o.Checks, warnings: o.Warnings, versions: o.Versions,
-		token: o.Token, dash: o.Dashboard, logger: o.Logger}
+		token: o.Token, dash: o.Dashboard, logger: o.Logger, limits: o.Limits.withDefaults()}
 	if s.addr == "" {
 		s.addr = DefaultAddr
 	}
@@ -114,6 +118,17 @@ func (s *Server) Addr() string {
 	return s.addr
 }
 
+// OpenConns is the number of client connections open now (0 before Run).
+func (s *Server) OpenConns() int {
+	s.mu.Lock()
+	c := s.conns
+	s.mu.Unlock()
+	if c == nil {
+		return 0
+	}
+	return c.Open()
+}
+
 // Run listens and serves until ctx is done, then shuts down gracefully,
 // giving in-flight requests up to five seconds.
 func (s *Server) Run(ctx context.Context) error {
@@ -122,18 +137,16 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("http: listening on %s (set BACKUPBOT_HTTP_ADDR to another address if it is taken): %w", s.addr, err)
 	}
+	limited := limitConns(ln, s.limits, s.logger)
 	s.mu.Lock()
-	s.listener = ln
+	s.listener, s.conns = ln, limited
 	s.mu.Unlock()
-	srv := &http.Server{
-		Handler:           s.mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		// Requests outlive ctx: on shutdown, in-flight ones (a slash command
-		// being enqueued) finish with a live context; Shutdown bounds them.
-		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	srv := s.limits.server(s.mux)
+	// Requests outlive ctx: on shutdown, in-flight ones (a slash command
+	// being enqueued) finish with a live context; Shutdown bounds them.
+	srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(limited) }()
 	s.logger.Info("http: listening", "addr", ln.Addr().String())
 	select {
 	case err := <-errc:

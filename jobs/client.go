@@ -29,7 +29,6 @@ type ClientOptions struct {
 // Client enqueues jobs and answers status, cancel and list --running. The
 // router (bot) and the scheduler use it; it is safe for concurrent use.
 type Client struct {
-	aq    *asynq.Client
 	insp  *asynq.Inspector
 	rdb   redis.UniversalClient
 	store statusStore
@@ -39,18 +38,17 @@ type Client struct {
 }
 
 // NewClient returns a Client. opt says how asynq reaches Redis; rdb is the
-// client for backupbot's own keys and events (usually the same server).
-// A nil opt makes asynq share rdb.
+// client for backupbot's own keys and events. Both must reach the same
+// Redis database: a job's record and its asynq task are written together
+// by one script on rdb. A nil opt makes asynq's inspector share rdb.
 func NewClient(opt asynq.RedisConnOpt, rdb redis.UniversalClient, o ClientOptions) *Client {
 	c := &Client{rdb: rdb, store: statusStore{rdb}, log: o.Logger, redact: o.Redact}
 	if c.log == nil {
 		c.log = slog.Default()
 	}
 	if opt == nil {
-		c.aq = asynq.NewClientFromRedisClient(rdb)
 		c.insp = asynq.NewInspectorFromRedisClient(rdb)
 	} else {
-		c.aq = asynq.NewClient(opt)
 		c.insp = asynq.NewInspector(opt)
 	}
 	return c
@@ -58,7 +56,7 @@ func NewClient(opt asynq.RedisConnOpt, rdb redis.UniversalClient, o ClientOption
 
 // Close releases the client's connections (not rdb, which the caller owns).
 func (c *Client) Close() error {
-	return errors.Join(c.aq.Close(), c.insp.Close())
+	return c.insp.Close()
 }
 
 // newJobID returns 8 random hex digits.
@@ -69,70 +67,15 @@ func newJobID() string {
 }
 
 // Enqueue queues cmd as a job and returns meta with JobID and EnqueuedAt
-// (and Text, when empty, as commands.Render(cmd)) filled in. It returns as soon as the job is on the queue; a "queued"
-// event is published before it returns, so a subscriber may see the job's
-// events before Enqueue's caller does.
+// (and Text, when empty, as commands.Render(cmd)) filled in. It returns as
+// soon as the job is on the queue; its record, its "queued" event and the
+// asynq task are written in one atomic Redis step, so a subscriber may see
+// the job's events before Enqueue's caller does. An error wraps
+// ErrNotQueued when the job will not run, ErrQueueUncertain when Redis
+// could not say (see EnqueueOnce).
 func (c *Client) Enqueue(ctx context.Context, cmd commands.Command, meta Meta) (Meta, error) {
-	if cmd == nil {
-		return meta, errors.New("enqueue: no command")
-	}
-	spec, ok := specs[cmd.Action()]
-	if !ok {
-		return meta, fmt.Errorf("enqueue: %q is answered at once, not run as a job", cmd.Action())
-	}
-	queue := spec.Queue
-	if meta.Schedule != "" {
-		queue = QueueScheduled
-	}
-	meta.EnqueuedAt = time.Now().UTC()
-	cmd, err := commands.Redact(cmd, c.redact) // no secret goes into Redis
-	if err != nil {
-		return meta, fmt.Errorf("enqueue: %w", err)
-	}
-	if meta.Text == "" {
-		meta.Text = commands.Render(cmd)
-	}
-	meta = redactMeta(meta, c.redact)
-	for range 5 {
-		meta.JobID = newJobID()
-		fresh, err := c.store.create(ctx, meta, string(cmd.Action()), queue)
-		if err != nil {
-			return meta, fmt.Errorf("record job in Redis (is Redis reachable?): %w", err)
-		}
-		if fresh {
-			break
-		}
-		meta.JobID = ""
-	}
-	if meta.JobID == "" {
-		return meta, errors.New("enqueue: could not find a free job id after 5 tries")
-	}
-	body, err := encodePayload(cmd, meta)
-	if err != nil {
-		c.store.remove(ctx, meta.JobID)
-		return meta, err
-	}
-	action := string(cmd.Action())
-	if err := publish(ctx, c.rdb, Event{Kind: EventQueued, Meta: meta, Action: action}); err != nil {
-		c.store.remove(ctx, meta.JobID)
-		return meta, err
-	}
-	task := asynq.NewTask(TaskType(cmd.Action()), body)
-	_, err = c.aq.EnqueueContext(ctx, task,
-		asynq.TaskID(meta.JobID), asynq.Queue(queue),
-		// asynq never retries less than once, so that a job handed back by
-		// a stopping worker is requeued rather than archived; the worker
-		// applies the action's own retry count to failures.
-		asynq.Timeout(spec.Timeout), asynq.MaxRetry(max(spec.MaxRetry, 1)))
-	if err != nil {
-		err = fmt.Errorf("put job %s on the %s queue (is Redis reachable?): %w", meta.JobID, queue, err)
-		if ok, _ := c.store.finish(ctx, meta.JobID, StateFailed, nil, err.Error(), time.Now()); ok {
-			_ = publish(ctx, c.rdb, Event{Kind: EventFailed, Meta: meta, Action: action, Error: err.Error()})
-		}
-		return meta, err
-	}
-	c.log.Debug("job enqueued", "job", meta.JobID, "action", action, "queue", queue)
-	return meta, nil
+	meta, _, err := c.EnqueueOnce(ctx, cmd, meta, "")
+	return meta, err
 }
 
 // Status returns what is known about a job: phase, progress, requester,

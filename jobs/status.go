@@ -83,33 +83,6 @@ const (
 // statusStore reads and writes job records.
 type statusStore struct{ rdb redis.UniversalClient }
 
-// create reserves a job id: false when the id is taken.
-func (s statusStore) create(ctx context.Context, meta Meta, action, queue string) (bool, error) {
-	mb, err := json.Marshal(meta)
-	if err != nil {
-		return false, fmt.Errorf("encode job meta: %w", err)
-	}
-	key := jobKey(meta.JobID)
-	ok, err := s.rdb.HSetNX(ctx, key, fMeta, mb).Result()
-	if err != nil || !ok {
-		return false, err
-	}
-	pipe := s.rdb.TxPipeline()
-	pipe.HSet(ctx, key, fAction, action, fQueue, queue, fState, string(StateQueued), fAttempt, 0)
-	pipe.Expire(ctx, key, liveTTL)
-	pipe.ZAdd(ctx, liveJobsKey, redis.Z{Score: float64(meta.EnqueuedAt.UnixMilli()), Member: meta.JobID})
-	_, err = pipe.Exec(ctx)
-	return true, err
-}
-
-// remove forgets a job whose enqueue failed.
-func (s statusStore) remove(ctx context.Context, id string) {
-	pipe := s.rdb.TxPipeline()
-	pipe.Del(ctx, jobKey(id))
-	pipe.ZRem(ctx, liveJobsKey, id)
-	_, _ = pipe.Exec(ctx)
-}
-
 // start records the beginning of an attempt and returns its number.
 func (s statusStore) start(ctx context.Context, id string, at time.Time) (int, error) {
 	key := jobKey(id)

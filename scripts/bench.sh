@@ -2,7 +2,10 @@
 # `make bench`: the engine against restic on ../shared/bench data (local, then S3 and
 # Azure), and the queue/chat latency benchmarks against a test-owned Redis.
 # SCALE (default in bench/run.sh) sets the dataset size; BENCH_ONLY=engine|remote|export|queue|
-# resume|bigdir|fidelity|scaleout|prune picks one part.
+# resume|bigdir|fidelity|scaleout|prune|load picks one part.
+# The load part (bench/load): 1 bot + 2 workers (real binaries), real Redis, a fake Slack allowing one post
+# per second per channel, LOAD_RATE (200) signed commands/s for LOAD_SECONDS (60); LOAD_DRAIN (10m) bounds
+# the wait for the accepted jobs to finish.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export BACKUPBOT_TEST_STATE=${BACKUPBOT_TEST_STATE:-/tmp/backupbot-test}
@@ -66,5 +69,14 @@ if [[ $only == all || $only == prune ]]; then
   echo "== prune: peak memory beside the index, on ${PRUNE_CHUNKS:-1000000} chunks"
   BACKUPBOT_PRUNE_MEM_CHUNKS=${PRUNE_CHUNKS:-1000000} go test -count=1 -timeout 30m -v \
     -run '^TestPruneMemoryIsBoundedByTheIndex$' ./storage/engine/ | grep -E 'chunks:|^(ok|FAIL|---)' || rc=1
+fi
+if [[ $only == all || $only == load ]]; then
+  need redis
+  echo "== service under load (bot + 2 workers, signed Slack commands)"
+  ulimit -n "$(ulimit -Hn)" 2> /dev/null || true
+  mkdir -p bin && go build -o bin/backupbot ./cmd/backupbot && go build -o bin/backupctl ./cmd/backupctl &&
+    go run ./bench/load -bin ./bin -redis "${BACKUPBOT_TEST_REDIS_URL%/*}/1" \
+      -seconds "${LOAD_SECONDS:-60}" -rate "${LOAD_RATE:-200}" -drain "${LOAD_DRAIN:-10m}" \
+      -work "${BACKUPBOT_TEST_STATE}/load" || rc=1
 fi
 exit $rc

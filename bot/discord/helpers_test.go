@@ -53,7 +53,7 @@ func (r *recorder) HandleCommand(ctx context.Context, in bot.Incoming) bot.Reply
 	if block {
 		<-ctx.Done()
 		close(r.cancelled)
-		return bot.Reply{Message: bot.Message{Text: "too late"}}
+		return bot.Reply{Message: bot.Message{Text: "Nothing was started: too late."}, Ephemeral: true}
 	}
 	return r.reply
 }

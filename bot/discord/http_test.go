@@ -254,7 +254,10 @@ func TestVisibleReplyHasNoEphemeralFlagAndShowsFieldsAndButtons(t *testing.T) {
 	}
 }
 
-func TestSlowHandlerGetsQueueUnavailableInTime(t *testing.T) {
+// TestSlowHandlerGetsADeferredResponseThenItsAnswer: a handler slower than
+// the acknowledgement gets a deferred response in time, and its own answer
+// follows as an ephemeral follow-up (the ack never guesses the outcome).
+func TestSlowHandlerGetsADeferredResponseThenItsAnswer(t *testing.T) {
 	h := newRecorder()
 	h.block = true
 	r := newRig(t, h, func(o *discord.Options) { o.AckTimeout = 200 * time.Millisecond })
@@ -262,14 +265,24 @@ func TestSlowHandlerGetsQueueUnavailableInTime(t *testing.T) {
 	status, body := r.send(t, discordtest.SlashCommand{Who: alice, Text: "create"}.JSON())
 
 	resp := decodeResponse(t, body)
-	if status != http.StatusOK || resp.Type != 4 || resp.Data.Flags != 64 ||
-		!strings.Contains(strings.ToLower(resp.Data.Content), "the job queue is unavailable right now") {
-		t.Errorf("answer %d %s, want an ephemeral 'the job queue is unavailable right now'", status, body)
+	if status != http.StatusOK || resp.Type != 5 || resp.Data == nil || resp.Data.Flags != 64 {
+		t.Errorf("answer %d %s, want an ephemeral deferred response (type 5)", status, body)
 	}
 	select {
 	case <-h.cancelled:
 	case <-waitCtx(t).Done():
-		t.Error("the handler's context was not cancelled when the answer was given up on")
+		t.Error("the handler's context was not cancelled when the acknowledgement was sent")
+	}
+	ups, err := r.fake.WaitCalls(waitCtx(t), discordtest.RouteFollowup, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Content string `json:"content"`
+		Flags   int    `json:"flags"`
+	}
+	if err := ups[0].Decode(&m); err != nil || !strings.Contains(m.Content, "Nothing was started: too late.") || m.Flags != 64 {
+		t.Errorf("follow-up %s, want the handler's own answer, ephemeral", ups[0].Payload)
 	}
 }
 

@@ -113,8 +113,9 @@ func identity(in discordgo.Interaction) bot.Identity {
 
 // answerCommand hands a /backup command to the handler and returns the
 // response Discord shows. It never takes longer than AckTimeout: when the
-// handler is slower (the queue slow or down), its context is cancelled so
-// it cannot post later, and the user is told the queue is unavailable.
+// handler is slower, Discord gets a deferred response and the handler's
+// own answer follows (the returned func sends it), so what the user is
+// told is always what the handler decided.
 func (a *Adapter) answerCommand(ctx context.Context, in discordgo.Interaction, where interactionChannel) (*discordgo.InteractionResponse, func()) {
 	data := in.ApplicationCommandData()
 	if data.Name != commandName {
@@ -131,18 +132,39 @@ func (a *Adapter) answerCommand(ctx context.Context, in discordgo.Interaction, w
 	if h == nil {
 		return a.respond(in, ephemeralText("backupbot is still starting up, try again in a few seconds."))
 	}
-	incoming := bot.Incoming{From: from, Channel: channel, Thread: thread, Text: text}
-	ctx, cancel := context.WithTimeout(ctx, a.opts.AckTimeout)
-	defer cancel()
+	// The interaction id names the request: a replayed interaction is
+	// answered with the job the first one made.
+	incoming := bot.Incoming{From: from, Channel: channel, Thread: thread, Text: text, RequestID: in.ID}
+	deadline := time.NewTimer(a.opts.AckTimeout)
+	defer deadline.Stop()
+	hctx, cancel := context.WithTimeout(ctx, a.opts.AckTimeout)
 	replies := make(chan bot.Reply, 1)
-	go func() { replies <- h.HandleCommand(ctx, incoming) }()
+	go func() {
+		defer cancel()
+		replies <- h.HandleCommand(hctx, incoming)
+	}()
 	select {
 	case rep := <-replies:
 		return a.respond(in, rep)
-	case <-ctx.Done():
-		a.log.Warn("discord: the handler did not answer in time, telling the user the queue is unavailable",
-			slog.String("user", from.UserID), slog.String("channel", channel), slog.Duration("waited", a.opts.AckTimeout))
-		return a.respond(in, ephemeralText(queueUnavailable))
+	case <-deadline.C:
+	}
+	// Slower than the acknowledgement may be: a deferred response now
+	// ("thinking…"), the handler's own answer as a follow-up when it comes.
+	a.log.Warn("discord: the handler did not answer in time; deferring, its answer follows",
+		slog.String("user", from.UserID), slog.String("channel", channel), slog.Duration("waited", a.opts.AckTimeout))
+	tok := interactionToken{appID: a.appID(in), token: in.Token}
+	resp := &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource,
+		Data: &discordgo.InteractionResponseData{Flags: discordgo.MessageFlagsEphemeral}}
+	return resp, func() {
+		rep := <-replies
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if rep.Message.Text == "" && len(rep.Message.Fields) == 0 {
+			rep.Message.Text = "✓"
+		}
+		if err := a.followup(fctx, tok, rep.Message, true); err != nil {
+			a.log.Error("discord: could not deliver a late answer to a command", slog.String("user", from.UserID), slog.String("error", err.Error()))
+		}
 	}
 }
 

@@ -316,7 +316,7 @@ func TestEphemeralUsesTheInteractionWhenThereIsOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	// After alice's command, a follow-up only she sees.
-	r.send(t, discordtest.SlashCommand{Who: alice, Text: "status 7f3a"}.JSON())
+	r.send(t, discordtest.SlashCommand{Who: alice, ID: "1300000000000000001", Text: "status 7f3a"}.JSON())
 	if err := r.adapter.Ephemeral(ctx, channel, "", alice.UserID, bot.Message{Text: "for alice"}); err != nil {
 		t.Fatal(err)
 	}

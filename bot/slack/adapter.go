@@ -33,8 +33,13 @@ const (
 	DefaultMaxBodyBytes  = 64 << 10
 )
 
-// queueUnavailable is the answer when the handler does not reply in time.
+// queueUnavailable is the answer when the handler does not reply to a
+// click in time.
 const queueUnavailable = "The job queue is unavailable right now, try again in a minute."
+
+// stillWorking acknowledges a command whose answer takes longer than the
+// acknowledgement may; the answer follows.
+const stillWorking = "⏳ Working on it: the answer follows here in a moment."
 
 // Options configure an Adapter.
 type Options struct {

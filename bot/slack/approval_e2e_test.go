@@ -107,7 +107,7 @@ func newApprovalStack(t *testing.T) *approvalStack {
 	t.Cleanup(func() { jc.Close() })
 	router := bot.NewRouter(bot.RouterOptions{
 		Parser: cfg.Parser(), Jobs: jc, Redis: rdb, Policy: holder, Approvals: store, Audit: auditLog,
-		EditInterval: 50 * time.Millisecond, Logger: discard(),
+		EditInterval: 50 * time.Millisecond, PostInterval: 50 * time.Millisecond, Logger: discard(),
 	})
 
 	s.fake = slacktest.New(slacktest.Options{BotToken: botToken, Groups: approvalGroups})

@@ -49,7 +49,10 @@ func writeData(t *testing.T, dir string, files, size int) {
 func TestBackupCreateFromSlackEndToEnd(t *testing.T) {
 	rdb := testRedis(t)
 	repo, data := t.TempDir(), t.TempDir()
-	writeData(t, data, 24, 1<<20)
+	// Enough data that the job outlasts a few edit intervals after its
+	// progress message is posted (the enqueue no longer gives the relay a
+	// head start over the worker).
+	writeData(t, data, 64, 1<<20)
 	cfg := &config.File{
 		Storages: map[string]storage.Spec{"local": {Type: storage.KindLocal, Path: repo}},
 		Targets:  map[string]config.Target{"data": {Paths: []string{data}}},

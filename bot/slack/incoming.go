@@ -2,6 +2,8 @@ package slack
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -61,7 +63,7 @@ func (a *Adapter) serveCommand(w http.ResponseWriter, r *http.Request, body []by
 		ResponseURL: form.Get("response_url"),
 		TriggerID:   form.Get("trigger_id"),
 	}
-	resp := a.answerCommand(r.Context(), cmd)
+	resp := a.answerCommand(r.Context(), cmd, requestID(cmd.TriggerID, body))
 	if resp == nil {
 		w.WriteHeader(http.StatusOK)
 		return
@@ -72,32 +74,70 @@ func (a *Adapter) serveCommand(w http.ResponseWriter, r *http.Request, body []by
 	}
 }
 
+// requestID names a slash command for idempotency: its trigger id, else a
+// hash of the signed body (a replay carries the same body; a command typed
+// again does not).
+func requestID(triggerID string, body []byte) string {
+	if triggerID != "" {
+		return "trigger:" + triggerID
+	}
+	h := sha256.Sum256(body)
+	return "body:" + hex.EncodeToString(h[:16])
+}
+
 // answerCommand hands a slash command to the handler and returns the
 // answer Slack shows. It never takes longer than AckTimeout: when the
-// handler is slower (the queue slow or down), its context is cancelled so
-// it cannot post later, and the user is told the queue is unavailable.
-func (a *Adapter) answerCommand(ctx context.Context, cmd slackapi.SlashCommand) *commandResponse {
+// handler is slower, Slack gets "⏳ working on it" and the handler's own
+// answer follows as an ephemeral message (chat.postEphemeral) once it
+// comes, so what the user is told is always what the handler decided.
+// The handler's context ends with the request; enqueueing is built to
+// settle that safely (jobs.EnqueueOnce).
+func (a *Adapter) answerCommand(ctx context.Context, cmd slackapi.SlashCommand, reqID string) *commandResponse {
 	h := a.currentHandler()
 	if h == nil {
 		return responseFor(ephemeralText("backupbot is still starting up, try again in a few seconds."))
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.opts.AckTimeout)
-	defer cancel()
+	deadline := time.NewTimer(a.opts.AckTimeout)
+	defer deadline.Stop()
+	hctx, cancel := context.WithTimeout(ctx, a.opts.AckTimeout)
 	in := bot.Incoming{
-		From:    a.identity(ctx, cmd.UserID, cmd.UserName),
-		Channel: channelRef(cmd.ChannelID, cmd.ChannelName),
-		Text:    cmd.Text,
+		From:      a.identity(hctx, cmd.UserID, cmd.UserName),
+		Channel:   channelRef(cmd.ChannelID, cmd.ChannelName),
+		Text:      cmd.Text,
+		RequestID: reqID,
 	}
 	replies := make(chan bot.Reply, 1)
-	go func() { replies <- h.HandleCommand(ctx, in) }()
+	go func() {
+		defer cancel()
+		replies <- h.HandleCommand(hctx, in)
+	}()
 	select {
 	case rep := <-replies:
 		return responseFor(rep)
-	case <-ctx.Done():
-		a.log.Warn("slack: the handler did not answer in time, telling the user the queue is unavailable",
-			slog.String("user", cmd.UserID), slog.String("channel", cmd.ChannelID), slog.Duration("waited", a.opts.AckTimeout))
-		return responseFor(ephemeralText(queueUnavailable))
+	case <-deadline.C:
 	}
+	a.log.Warn("slack: the handler did not answer in time; acknowledging now, its answer follows",
+		slog.String("user", cmd.UserID), slog.String("channel", cmd.ChannelID), slog.Duration("waited", a.opts.AckTimeout))
+	a.background.Add(1)
+	go func() {
+		defer a.background.Done()
+		rep := <-replies
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if responseFor(rep) == nil {
+			return
+		}
+		var err error
+		if rep.Ephemeral {
+			err = a.Ephemeral(pctx, in.Channel, "", cmd.UserID, rep.Message)
+		} else {
+			_, err = a.Post(pctx, in.Channel, "", rep.Message)
+		}
+		if err != nil {
+			a.log.Error("slack: could not deliver a late answer to a command", slog.String("user", cmd.UserID), slog.String("error", err.Error()))
+		}
+	}()
+	return responseFor(ephemeralText(stillWorking))
 }
 
 // identity is the Slack user as bot.Identity, with their user groups. The

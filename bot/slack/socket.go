@@ -63,7 +63,14 @@ func (a *Adapter) socketEvent(ctx context.Context, client *socketmode.Client, ev
 		}
 		req := *evt.Request
 		handlers.Go(func() {
-			resp := a.answerCommand(ctx, cmd)
+			// Socket Mode redelivers an envelope that was not acknowledged
+			// in time: its trigger id (or, without one, the envelope id)
+			// names the request, so a redelivery runs nothing twice.
+			id := "envelope:" + req.EnvelopeID
+			if cmd.TriggerID != "" {
+				id = "trigger:" + cmd.TriggerID
+			}
+			resp := a.answerCommand(ctx, cmd, id)
 			var payload any
 			if resp != nil {
 				payload = resp

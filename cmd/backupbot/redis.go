@@ -22,6 +22,8 @@ type redisConn struct {
 	embedded *miniredis.Miniredis
 	// where names the server for logs, without any password.
 	where string
+	// conn makes more clients of the same servers (separatePool).
+	conn *redisurl.Conn
 }
 
 // connectRedis uses REDIS_URL (one server, Sentinel or Cluster: see
@@ -63,7 +65,16 @@ func connectRedis(logger *slog.Logger) (*redisConn, error) {
 	c.opt = conn.Asynq
 	c.rdb = conn.NewClient()
 	c.where = conn.Where
+	c.conn = conn
 	return c, nil
+}
+
+// separatePool returns another client on the same Redis with a pool of
+// its own, so that one kind of traffic (the relay's blocking reads and
+// posting bookkeeping) cannot take connections another (enqueueing on the
+// acknowledgement path) needs. The caller closes it.
+func (c *redisConn) separatePool() redis.UniversalClient {
+	return c.conn.NewClient()
 }
 
 // ping reports whether Redis answers (for /readyz).

@@ -142,10 +142,15 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 
 	var router *bot.Router
 	if o.runsBot() {
+		// The relay (event feed, posting bookkeeping, confirmations) gets a
+		// Redis pool of its own: acks enqueue on rc.rdb's and never wait
+		// behind the relay's traffic.
+		relayRdb := rc.separatePool()
+		defer relayRdb.Close()
 		router = bot.NewRouter(bot.RouterOptions{
 			Parser:       cfg.Parser(),
 			Jobs:         client,
-			Redis:        rc.rdb,
+			Redis:        relayRdb,
 			Policy:       holder,
 			Approvals:    approval.New(rc.rdb, holder, approval.Options{}),
 			Audit:        auditLog,

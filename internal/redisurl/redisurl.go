@@ -59,14 +59,24 @@ type Conn struct {
 
 // NewClient returns a go-redis client for the URL's servers: a plain
 // client, a Sentinel-backed failover client or a cluster client.
+//
+// Calls honour their context's deadline on the socket too, so a call given
+// up on (an ack that ran out of time) frees its connection at once instead
+// of holding it for the read timeout.
 func (c *Conn) NewClient() redis.UniversalClient {
 	switch c.Kind {
 	case Sentinel:
-		return redis.NewFailoverClient(c.Options.Failover())
+		o := c.Options.Failover()
+		o.ContextTimeoutEnabled = true
+		return redis.NewFailoverClient(o)
 	case Cluster:
-		return redis.NewClusterClient(c.Options.Cluster())
+		o := c.Options.Cluster()
+		o.ContextTimeoutEnabled = true
+		return redis.NewClusterClient(o)
 	}
-	return redis.NewClient(c.single)
+	o := *c.single
+	o.ContextTimeoutEnabled = true
+	return redis.NewClient(&o)
 }
 
 // Parse reads raw. Errors never repeat the password.

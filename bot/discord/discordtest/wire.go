@@ -3,8 +3,11 @@ package discordtest
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"math/big"
 	"net/http"
 	"strconv"
 	"time"
@@ -117,7 +120,8 @@ func (w Who) fields(id string, typ int) map[string]any {
 // SlashCommand is one use of an application command.
 type SlashCommand struct {
 	Who
-	// ID is the interaction id (a default when empty).
+	// ID is the interaction id, unique per interaction in Discord; empty
+	// draws a fresh one each time JSON is called (call it once to replay).
 	ID string
 	// Name is the command's name ("backup" when empty).
 	Name string
@@ -131,7 +135,7 @@ type SlashCommand struct {
 func (c SlashCommand) JSON() []byte {
 	id, name := c.ID, c.Name
 	if id == "" {
-		id = "1300000000000000001"
+		id = newSnowflake()
 	}
 	if name == "" {
 		name = "backup"
@@ -177,4 +181,10 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// newSnowflake returns a fresh id shaped like Discord's (19 digits).
+func newSnowflake() string {
+	n, _ := rand.Int(rand.Reader, big.NewInt(1e17)) // crypto/rand never fails
+	return "13" + fmt.Sprintf("%017d", n)
 }

@@ -39,6 +39,10 @@ type Options struct {
 	AppToken string
 	// Groups are the workspace's user groups.
 	Groups []Group
+	// ChannelPostInterval, when set, is Slack's per-channel limit: a
+	// chat.postMessage to a channel sooner than this after the last one it
+	// accepted there is answered 429 with Retry-After: 1.
+	ChannelPostInterval time.Duration
 }
 
 // Call is one recorded Web API call.
@@ -80,6 +84,7 @@ type Server struct {
 	messages   map[string]*Message
 	uploads    map[string][]byte
 	rateLimits map[string]rateLimit
+	lastPost   map[string]time.Time // channel -> last accepted chat.postMessage
 	seq        int
 
 	sock *socket
@@ -98,6 +103,7 @@ func New(opts Options) *Server {
 		messages:   map[string]*Message{},
 		uploads:    map[string][]byte{},
 		rateLimits: map[string]rateLimit{},
+		lastPost:   map[string]time.Time{},
 		sock:       newSocket(),
 	}
 	mux := http.NewServeMux()
@@ -107,6 +113,21 @@ func New(opts Options) *Server {
 	s.http = httptest.NewServer(mux)
 	s.URL = s.http.URL
 	return s
+}
+
+// channelLimit applies ChannelPostInterval to a post into channel.
+func (s *Server) channelLimit(channel string) (int, bool) {
+	if s.opts.ChannelPostInterval <= 0 {
+		return 0, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if last, ok := s.lastPost[channel]; ok && now.Sub(last) < s.opts.ChannelPostInterval {
+		return 1, true
+	}
+	s.lastPost[channel] = now
+	return 0, false
 }
 
 // APIURL is the Web API base address to give the client (SLACK_API_URL).
@@ -249,7 +270,11 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	form.Del("token")
 	call := Call{Method: method, Form: form, Body: body, Status: http.StatusOK}
 
-	if retryAfter, limited := s.takeRateLimit(method); limited {
+	retryAfter, limited := s.takeRateLimit(method)
+	if !limited && method == "chat.postMessage" {
+		retryAfter, limited = s.channelLimit(form.Get("channel"))
+	}
+	if limited {
 		call.Status = http.StatusTooManyRequests
 		s.record(call)
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))

@@ -3,6 +3,7 @@ package slacktest
 import (
 	"bytes"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -21,7 +22,16 @@ type SlashCommand struct {
 	Command                string // "/backup" when empty
 	Text                   string
 	ResponseURL            string
-	TriggerID              string
+	// TriggerID is unique per command in Slack; empty draws a fresh one
+	// each time the command is encoded (encode once to replay a request).
+	TriggerID string
+}
+
+// newTriggerID returns a trigger id shaped like Slack's, unique per call.
+func newTriggerID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return "1700000000." + hex.EncodeToString(b[:])
 }
 
 func (c SlashCommand) fields() map[string]string {
@@ -44,7 +54,7 @@ func (c SlashCommand) fields() map[string]string {
 		"api_app_id":            "A0FAKE",
 		"is_enterprise_install": "false",
 		"response_url":          orDefault(c.ResponseURL, "https://hooks.slack.com/commands/T0FAKE/1/fake"),
-		"trigger_id":            orDefault(c.TriggerID, "1.2.fake"),
+		"trigger_id":            orDefault(c.TriggerID, newTriggerID()),
 	}
 }
 
