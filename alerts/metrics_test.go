@@ -101,7 +101,7 @@ func (h *history) startWorker() (stop func()) {
 	rec := alerts.NewRecorder(h.rdb, func() *config.File { return h.cfg }, quiet())
 	w := jobs.NewWorker(nil, h.rdb, jobs.Deps{
 		Config:   func() *config.File { return h.cfg },
-		Password: func(storage.Spec) (string, error) { return "", nil },
+		Password: func(storage.Spec) (string, error) { return "test repository password", nil },
 		Audit:    rec.Record,
 		Logger:   quiet(),
 	}, jobs.WorkerOptions{Concurrency: 1, RetryDelay: func(int) time.Duration { return 0 }})

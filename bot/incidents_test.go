@@ -112,7 +112,7 @@ func TestIncidentThroughConsole(t *testing.T) {
 	wg.Go(func() { _ = webhooks.Run(ctx) })
 	w := jobs.NewWorker(nil, rdb, jobs.Deps{
 		Config:   cfg.Load,
-		Password: func(storage.Spec) (string, error) { return "", nil },
+		Password: func(storage.Spec) (string, error) { return "test repository password", nil },
 		Policy:   func() jobs.Rechecker { return holder.Policy() },
 	}, jobs.WorkerOptions{Concurrency: 1, RetryDelay: func(int) time.Duration { return 0 }})
 	wg.Go(func() { _ = w.Run(ctx) })
@@ -362,7 +362,7 @@ func TestMissedScheduleIncident(t *testing.T) {
 	rec := alerts.NewRecorder(rdb, func() *config.File { return cfg }, nil)
 	w := jobs.NewWorker(nil, rdb, jobs.Deps{
 		Config:   func() *config.File { return cfg },
-		Password: func(storage.Spec) (string, error) { return "", nil },
+		Password: func(storage.Spec) (string, error) { return "test repository password", nil },
 		Policy:   func() jobs.Rechecker { return holder.Policy() },
 		Audit:    rec.Record,
 	}, jobs.WorkerOptions{Concurrency: 1})
