@@ -135,7 +135,7 @@ func TestEnqueueCancelledAtEveryStep(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	worker := jobs.NewWorker(nil, plain, jobs.Deps{
 		Config:   func() *config.File { return cfg },
-		Password: func(storage.Spec) (string, error) { return "", nil },
+		Password: func(storage.Spec) (string, error) { return "test repository password", nil },
 		Logger:   silent(),
 	}, jobs.WorkerOptions{Concurrency: 2})
 	workerDone := make(chan error, 1)

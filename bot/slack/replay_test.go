@@ -61,7 +61,7 @@ func TestReplayedSlashCommandRunsOnce(t *testing.T) {
 	t.Cleanup(func() { jc.Close() })
 	worker := jobs.NewWorker(nil, rdb, jobs.Deps{
 		Config:   func() *config.File { return cfg },
-		Password: func(storage.Spec) (string, error) { return "", nil },
+		Password: func(storage.Spec) (string, error) { return "test repository password", nil },
 		Logger:   discard(),
 	}, jobs.WorkerOptions{Concurrency: 2})
 	workerDone := make(chan error, 1)
