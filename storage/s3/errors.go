@@ -113,3 +113,16 @@ func isNotFound(err error) bool {
 func isInvalidRange(err error) bool {
 	return errorCode(err) == "InvalidRange" || httpStatus(err) == http.StatusRequestedRangeNotSatisfiable
 }
+
+// wrapWrite is wrap for a write. A write has nothing to be "not found"
+// (a missing bucket is named as such): a 404 to a PUT, or NoSuchUpload
+// when a part or the completion of a multipart upload is retried after a
+// lost answer, is a glitch the retry wrapper should retry, not
+// backend.ErrNotFound (which callers take as a final answer).
+func (b *Backend) wrapWrite(op, key string, err error) error {
+	w := b.wrap(op, key, err)
+	if errors.Is(w, backend.ErrNotFound) {
+		return fmt.Errorf("s3 storage %s: %s %s: the server answered \"not found\" to a write; retrying: %w", b.Location(), op, key, err)
+	}
+	return w
+}

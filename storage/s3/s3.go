@@ -296,14 +296,14 @@ func (b *Backend) Put(ctx context.Context, key string, body io.ReadSeeker, size 
 			in.SSEKMSKeyId = aws.String(b.opts.SSEKMSKeyID)
 		}
 		if _, err := b.client.PutObject(ctx, in); err != nil {
-			return b.wrap("put", key, err)
+			return b.wrapWrite("put", key, err)
 		}
 		return nil
 	}
 	if ra, ok := body.(io.ReaderAt); ok {
 		// A file (an export): parts straight from it, no part buffers.
 		if err := b.putSections(ctx, name, ra, n); err != nil {
-			return b.wrap("put", key, err)
+			return b.wrapWrite("put", key, err)
 		}
 		return nil
 	}
@@ -323,7 +323,7 @@ func (b *Backend) Put(ctx context.Context, key string, body io.ReadSeeker, size 
 		in.SSEKMSKeyID = aws.String(b.opts.SSEKMSKeyID)
 	}
 	if _, err := b.uploader.UploadObject(ctx, in); err != nil {
-		return b.wrap("put", key, err)
+		return b.wrapWrite("put", key, err)
 	}
 	return nil
 }
