@@ -84,6 +84,11 @@ type archiver struct {
 	s    *repo.Saver
 	opts Options
 	log  *slog.Logger
+	// parentXattrs is set when the parent snapshot's nodes record
+	// extended attributes (format version 2 on): an entry whose ctime,
+	// mtime, size and inode are unchanged takes them from there instead
+	// of reading them again (setting or removing one changes the ctime).
+	parentXattrs bool
 
 	jobs chan *fileJob
 	dirs chan *dirJob
@@ -159,6 +164,7 @@ func Run(ctx context.Context, r *repo.Repository, s *repo.Saver, opts Options) (
 	defer cancel()
 	a := &archiver{
 		r: r, s: s, opts: opts, log: opts.Logger, cancel: cancel,
+		parentXattrs: r.Config().Version >= 2,
 		jobs: make(chan *fileJob, 2*opts.Workers),
 		dirs: make(chan *dirJob, 256),
 	}
@@ -468,7 +474,12 @@ func (a *archiver) excluded(full, name string) bool {
 // for the workers (unless unchanged), directories are walked.
 func (a *archiver) entry(ctx context.Context, full, name string, fi fs.FileInfo, prev *repo.Node) (pendingNode, bool, error) {
 	node := nodeFromInfo(name, fi)
-	a.xattrs(full, &node)
+	if a.parentXattrs && prev != nil && prev.Type == node.Type && prev.Inode == node.Inode && prev.Size == node.Size &&
+		prev.ChangeTime.Equal(node.ChangeTime) && prev.ModTime.Equal(node.ModTime) {
+		node.Xattrs = prev.Xattrs
+	} else {
+		a.xattrs(full, &node)
+	}
 	switch node.Type {
 	case repo.NodeDir:
 		sub, err := a.walkDir(ctx, full, a.prevTree(ctx, prev))
