@@ -165,8 +165,8 @@ func Run(ctx context.Context, r *repo.Repository, s *repo.Saver, opts Options) (
 	a := &archiver{
 		r: r, s: s, opts: opts, log: opts.Logger, cancel: cancel,
 		parentXattrs: r.Config().Version >= 2,
-		jobs: make(chan *fileJob, 2*opts.Workers),
-		dirs: make(chan *dirJob, 256),
+		jobs:         make(chan *fileJob, 2*opts.Workers),
+		dirs:         make(chan *dirJob, 256),
 	}
 
 	var wg sync.WaitGroup
