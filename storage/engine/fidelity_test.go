@@ -35,7 +35,7 @@ func openLocal(t *testing.T) *engine.Engine {
 // foreign owners needs root (CI runs as root).
 func TestFidelity(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to create device nodes, foreign owners and trusted xattrs (CI runs as root)")
+		t.Fatal("needs root to create device nodes, foreign owners and trusted xattrs: run make test as root (CI does); the fidelity of restores is not checked otherwise")
 	}
 	ctx := context.Background()
 	root := t.TempDir()
