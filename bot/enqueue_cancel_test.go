@@ -2,7 +2,6 @@ package bot_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,14 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backupbot/backupbot/bot/bottest"
+
 	"github.com/redis/go-redis/v9"
 
 	"github.com/backupbot/backupbot/bot"
 	"github.com/backupbot/backupbot/commands"
-	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/jobs"
 	"github.com/backupbot/backupbot/policy"
-	"github.com/backupbot/backupbot/storage"
 )
 
 // cutter is a Redis hook that, at the at-th command it sees, ends the
@@ -89,23 +88,6 @@ func (c *cutter) fired() bool {
 	return c.hit
 }
 
-// started counts the "started" events per job in the event stream.
-func started(t *testing.T, rdb *redis.Client) map[string]int {
-	t.Helper()
-	msgs, err := rdb.XRange(context.Background(), "backupbot:events", "-", "+").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]int{}
-	for _, m := range msgs {
-		var ev jobs.Event
-		if s, _ := m.Values["event"].(string); json.Unmarshal([]byte(s), &ev) == nil && ev.Kind == jobs.EventStarted {
-			out[ev.Meta.JobID]++
-		}
-	}
-	return out
-}
-
 // TestEnqueueCancelledAtEveryStep ends the request's context at every Redis
 // call of a command's enqueue, in three ways (before the call is sent,
 // after Redis ran it with the answer lost, and with the call held back
@@ -124,34 +106,9 @@ func TestEnqueueCancelledAtEveryStep(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(data, "a.txt"), []byte("a small file\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg := &config.File{
-		Storages: map[string]storage.Spec{"local": {Type: storage.KindLocal, Path: t.TempDir()}},
-		Targets:  map[string]config.Target{"data": {Paths: []string{data}}},
-	}
-	pol, err := policy.New(policy.Config{Bindings: map[string][]string{"operator": {"slack:*"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	worker := jobs.NewWorker(nil, plain, jobs.Deps{
-		Config:   func() *config.File { return cfg },
-		Password: func(storage.Spec) (string, error) { return "test repository password", nil },
-		Logger:   silent(),
-	}, jobs.WorkerOptions{Concurrency: 2})
-	workerDone := make(chan error, 1)
-	go func() { workerDone <- worker.Run(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-workerDone; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	})
-	jc := jobs.NewClient(nil, hooked, jobs.ClientOptions{Logger: silent()})
-	t.Cleanup(func() { jc.Close() })
-	router := bot.NewRouter(bot.RouterOptions{
-		Parser: commands.Parser{Targets: []string{"data"}, Storages: []string{"local"}},
-		Jobs:   jc, Redis: hooked, Policy: policy.NewHolder(pol), Logger: silent(),
-	})
+	// The worker on the plain client, the router (and its enqueues) on the
+	// hooked one.
+	router := bottest.New(t, plain, bottest.Options{Platform: "slack", Data: data, Front: hooked}).Router
 
 	queued := regexp.MustCompile("^✅ Queued as job `([0-9a-f]{8})`")
 	seq := 0
@@ -186,7 +143,7 @@ func TestEnqueueCancelledAtEveryStep(t *testing.T) {
 				id := m[1]
 				waitStarted(t, plain, id, name)
 				time.Sleep(300 * time.Millisecond)
-				if n := started(t, plain)[id]; n != 1 {
+				if n := bottest.Started(t, plain)[id]; n != 1 {
 					t.Errorf("%s: told queued as %s, which started %d times, want once", name, id, n)
 				}
 				t.Logf("%s: told queued (job %s), ran once", name, id)
@@ -221,7 +178,7 @@ func TestEnqueueCancelledAtEveryStep(t *testing.T) {
 	// Every job that was ever told queued ran exactly once; none ran that
 	// was not.
 	total := 0
-	for id, n := range started(t, plain) {
+	for id, n := range bottest.Started(t, plain) {
 		total++
 		if n != 1 {
 			t.Errorf("job %s started %d times", id, n)
@@ -263,7 +220,7 @@ func pendingTasks(t *testing.T, rdb *redis.Client) int64 {
 func waitStarted(t *testing.T, rdb *redis.Client, id, name string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for started(t, rdb)[id] == 0 {
+	for bottest.Started(t, rdb)[id] == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: told queued as %s, which never started", name, id)
 		}

@@ -2,41 +2,18 @@ package slack_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"regexp"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/backupbot/backupbot/bot/bottest"
 
 	"github.com/backupbot/backupbot/bot"
 	"github.com/backupbot/backupbot/bot/slack/slacktest"
-	"github.com/backupbot/backupbot/commands"
-	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/jobs"
-	"github.com/backupbot/backupbot/policy"
-	"github.com/backupbot/backupbot/storage"
 )
-
-// runs counts, per job id, the "started" events in the event stream: how
-// often a worker began running each job.
-func runs(t *testing.T, rdb *redis.Client) map[string]int {
-	t.Helper()
-	msgs, err := rdb.XRange(context.Background(), "backupbot:events", "-", "+").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]int{}
-	for _, m := range msgs {
-		var ev jobs.Event
-		if s, _ := m.Values["event"].(string); json.Unmarshal([]byte(s), &ev) == nil && ev.Kind == jobs.EventStarted {
-			out[ev.Meta.JobID]++
-		}
-	}
-	return out
-}
 
 // TestReplayedSlashCommandRunsOnce sends the same correctly signed slash
 // command three times (a replay within the signing window, or Slack
@@ -45,37 +22,10 @@ func runs(t *testing.T, rdb *redis.Client) map[string]int {
 // signed body names the request.
 func TestReplayedSlashCommandRunsOnce(t *testing.T) {
 	rdb := testRedis(t)
-	repo, data := t.TempDir(), t.TempDir()
+	data := t.TempDir()
 	writeData(t, data, 2, 1<<10)
-	cfg := &config.File{
-		Storages: map[string]storage.Spec{"local": {Type: storage.KindLocal, Path: repo}},
-		Targets:  map[string]config.Target{"data": {Paths: []string{data}}},
-	}
-	pol, err := policy.New(policy.Config{Bindings: map[string][]string{"operator": {"slack:*"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	t.Cleanup(stop)
-	jc := jobs.NewClient(nil, rdb, jobs.ClientOptions{Logger: discard()})
-	t.Cleanup(func() { jc.Close() })
-	worker := jobs.NewWorker(nil, rdb, jobs.Deps{
-		Config:   func() *config.File { return cfg },
-		Password: func(storage.Spec) (string, error) { return "test repository password", nil },
-		Logger:   discard(),
-	}, jobs.WorkerOptions{Concurrency: 2})
-	workerDone := make(chan error, 1)
-	go func() { workerDone <- worker.Run(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-workerDone; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	})
-	router := bot.NewRouter(bot.RouterOptions{
-		Parser: commands.Parser{Targets: []string{"data"}, Storages: []string{"local"}},
-		Jobs:   jc, Redis: rdb, Policy: policy.NewHolder(pol), Logger: discard(),
-	})
+	stack := bottest.New(t, rdb, bottest.Options{Platform: "slack", Data: data})
+	router, jc := stack.Router, stack.Jobs
 	r := newRig(t, router, nil)
 	router.Register(bot.Slack, r.adapter)
 
@@ -106,7 +56,7 @@ func TestReplayedSlashCommandRunsOnce(t *testing.T) {
 			}
 			st := waitFinished(t, jc, ids[0])
 			time.Sleep(500 * time.Millisecond) // room for a second run, should there be one
-			if n := runs(t, rdb)[ids[0]]; n != 1 || st.Attempt != 1 {
+			if n := bottest.Started(t, rdb)[ids[0]]; n != 1 || st.Attempt != 1 {
 				t.Errorf("job %s started %d times (attempt %d), want once", ids[0], n, st.Attempt)
 			}
 		})

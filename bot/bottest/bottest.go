@@ -1,0 +1,101 @@
+// Package bottest builds, for the adapters' tests, the service's job stack
+// on a real Redis: a worker over a local repository of one "data" target,
+// and the router in front of it, as `backupbot serve` wires them. It also
+// reads back what the workers did from the job event stream.
+package bottest
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/jobs"
+	"github.com/backupbot/backupbot/policy"
+	"github.com/backupbot/backupbot/storage"
+)
+
+// RepoPassword is the stack's repository password.
+const RepoPassword = "test repository password"
+
+// Options shape a Stack.
+type Options struct {
+	// Platform's users ("slack", "discord") are bound to the operator role.
+	Platform string
+	// Data is the directory of the "data" target.
+	Data string
+	// Front is the Redis client the router and its job client use (a test
+	// may hook it to cut calls); nil means the worker's.
+	Front redis.UniversalClient
+}
+
+// Stack is a running worker with a router in front of it.
+type Stack struct {
+	Router *bot.Router
+	Jobs   *jobs.Client
+	Config *config.File
+}
+
+// New starts a worker on rdb (stopped when the test ends) and returns the
+// router in front of it, with storage "local" in a fresh directory.
+func New(t testing.TB, rdb redis.UniversalClient, o Options) *Stack {
+	t.Helper()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := &config.File{
+		Storages: map[string]storage.Spec{"local": {Type: storage.KindLocal, Path: t.TempDir()}},
+		Targets:  map[string]config.Target{"data": {Paths: []string{o.Data}}},
+	}
+	pol, err := policy.New(policy.Config{Bindings: map[string][]string{"operator": {o.Platform + ":*"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := o.Front
+	if front == nil {
+		front = rdb
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	worker := jobs.NewWorker(nil, rdb, jobs.Deps{
+		Config:   func() *config.File { return cfg },
+		Password: func(storage.Spec) (string, error) { return RepoPassword, nil },
+		Logger:   quiet,
+	}, jobs.WorkerOptions{Concurrency: 2})
+	done := make(chan error, 1)
+	go func() { done <- worker.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	})
+	jc := jobs.NewClient(nil, front, jobs.ClientOptions{Logger: quiet})
+	t.Cleanup(func() { jc.Close() })
+	router := bot.NewRouter(bot.RouterOptions{
+		Parser: commands.Parser{Targets: []string{"data"}, Storages: []string{"local"}},
+		Jobs:   jc, Redis: front, Policy: policy.NewHolder(pol), Logger: quiet,
+	})
+	return &Stack{Router: router, Jobs: jc, Config: cfg}
+}
+
+// Started counts, per job id, the "started" events in the job event
+// stream: how often a worker began running each job.
+func Started(t testing.TB, rdb redis.UniversalClient) map[string]int {
+	t.Helper()
+	msgs, err := rdb.XRange(context.Background(), "backupbot:events", "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, m := range msgs {
+		var ev jobs.Event
+		if s, _ := m.Values["event"].(string); json.Unmarshal([]byte(s), &ev) == nil && ev.Kind == jobs.EventStarted {
+			out[ev.Meta.JobID]++
+		}
+	}
+	return out
+}
