@@ -177,15 +177,9 @@ func (b *Backend) Put(ctx context.Context, key string, body io.ReadSeeker, size 
 	if err != nil {
 		return err
 	}
-	n, err := body.Seek(0, io.SeekEnd)
-	if err == nil {
-		_, err = body.Seek(0, io.SeekStart)
-	}
+	n, err := backend.BodySize(body, size)
 	if err != nil {
-		return fmt.Errorf("azure storage %s: put %s: measuring the body: %w", b.Location(), key, err)
-	}
-	if size >= 0 && n != size {
-		return fmt.Errorf("azure storage %s: put %s: body has %d bytes, expected %d: %w", b.Location(), key, n, size, backend.ErrPermanent)
+		return fmt.Errorf("azure storage %s: put %s: %w", b.Location(), key, err)
 	}
 	bb := b.container.NewBlockBlobClient(name)
 	if n <= b.opts.BlockSize {

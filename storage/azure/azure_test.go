@@ -1,11 +1,8 @@
 package azure_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 
@@ -32,53 +29,18 @@ func TestConformanceSinglePut(t *testing.T) {
 }
 
 func TestPrefixKeepsRepositoriesApart(t *testing.T) {
-	ctx := context.Background()
 	name := azuretest.UniqueContainer(t)
 	a := azuretest.New(t, azure.Options{Container: name, Prefix: "team-a/"})
-	other, err := azure.New(ctx, azure.Options{Container: name, Prefix: "team-b", ConnectionString: azuretest.ConnectionString(t)})
+	other, err := azure.New(context.Background(), azure.Options{Container: name, Prefix: "team-b", ConnectionString: azuretest.ConnectionString(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Put(ctx, "config", bytes.NewReader([]byte("a")), 1); err != nil {
-		t.Fatal(err)
-	}
-	if err := other.Put(ctx, "config", bytes.NewReader([]byte("bb")), 2); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := a.Location(), "azure:"+name+"/team-a"; got != want {
-		t.Errorf("Location() = %q; want %q", got, want)
-	}
-	var keys []string
-	if err := a.List(ctx, "", func(i backend.Info) error { keys = append(keys, i.Key); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) != 1 || keys[0] != "config" {
-		t.Fatalf("List under team-a = %v; want [config] only", keys)
-	}
+	backendtest.PrefixesKeepApart(t, a, other, "azure:"+name+"/team-a")
 }
 
 func TestBlockUploadOfManyBlocks(t *testing.T) {
 	b := azuretest.New(t, azure.Options{BlockSize: 2 << 20, Concurrency: 3})
-	data := make([]byte, 21<<20+3)
-	if _, err := rand.Read(data); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := b.Put(ctx, "data/aa/pack", bytes.NewReader(data), int64(len(data))); err != nil {
-		t.Fatal(err)
-	}
-	rc, err := b.Get(ctx, "data/aa/pack", 0, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	got, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, data) {
-		t.Fatalf("a 21 MiB blob uploaded in 2 MiB blocks read back as %d different bytes", len(got))
-	}
+	backendtest.RoundTrip(t, b, "data/aa/pack", 21<<20+3, "a 21 MiB blob uploaded in 2 MiB blocks")
 }
 
 func TestAccessTierIsApplied(t *testing.T) {

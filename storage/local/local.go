@@ -131,7 +131,7 @@ func (b *Backend) put(ctx context.Context, key string, body io.ReadSeeker, size 
 		return b.classify("put "+key+": writing", err)
 	}
 	if size >= 0 && n != size {
-		return fmt.Errorf("local storage: put %s: body had %d bytes, expected %d", key, n, size)
+		return fmt.Errorf("local storage: put %s: body had %d bytes, expected %d: %w", key, n, size, backend.ErrPermanent)
 	}
 	if !b.noSync {
 		if err = f.Sync(); err != nil {
@@ -219,23 +219,12 @@ func (b *Backend) Get(ctx context.Context, key string, offset, length int64) (io
 		_ = f.Close()
 		return nil, fmt.Errorf("local storage: get %s: %w", key, err)
 	}
-	if offset < 0 || offset > st.Size() || (length >= 0 && offset+length > st.Size()) {
-		_ = f.Close()
-		return nil, fmt.Errorf("local storage: get %s: range %d+%d is outside the object's %d bytes", key, offset, length, st.Size())
+	rc, err := backend.OpenRange(f, st.Size(), offset, length)
+	if err != nil {
+		return nil, fmt.Errorf("local storage: get %s: %w", key, err)
 	}
-	if length < 0 {
-		length = st.Size() - offset
-	}
-	return &rangeReader{f: f, r: io.NewSectionReader(f, offset, length)}, nil
+	return rc, nil
 }
-
-type rangeReader struct {
-	f *os.File
-	r *io.SectionReader
-}
-
-func (r *rangeReader) Read(p []byte) (int, error) { return r.r.Read(p) }
-func (r *rangeReader) Close() error               { return r.f.Close() }
 
 // Stat implements backend.Backend.
 func (b *Backend) Stat(ctx context.Context, key string) (backend.Info, error) {

@@ -233,23 +233,15 @@ func (b *Backend) Create(ctx context.Context, key string, body io.ReadSeeker, si
 	if err != nil {
 		return err
 	}
-	n, err := bodyLength(body)
+	n, err := backend.BodySize(body, -1)
 	if err != nil {
 		return fmt.Errorf("s3 storage %s: create %s: %w", b.Location(), key, err)
 	}
-	in := &s3sdk.PutObjectInput{
-		Bucket:        aws.String(b.opts.Bucket),
-		Key:           aws.String(name),
-		Body:          body,
-		ContentLength: aws.Int64(n),
-		IfNoneMatch:   aws.String("*"),
-	}
-	if b.opts.SSE != "" {
-		in.ServerSideEncryption = types.ServerSideEncryption(b.opts.SSE)
-	}
-	if b.opts.SSEKMSKeyID != "" {
-		in.SSEKMSKeyId = aws.String(b.opts.SSEKMSKeyID)
-	}
+	in := b.putInput(name, body, n)
+	// The config is read by every command: it keeps the default storage
+	// class whatever the bucket's setting for packs is.
+	in.StorageClass = ""
+	in.IfNoneMatch = aws.String("*")
 	if _, err := b.client.PutObject(ctx, in); err != nil {
 		if code := errorCode(err); code == "PreconditionFailed" || code == "ConditionalRequestConflict" ||
 			httpStatus(err) == http.StatusPreconditionFailed {
@@ -270,32 +262,14 @@ func (b *Backend) Put(ctx context.Context, key string, body io.ReadSeeker, size 
 	if err != nil {
 		return err
 	}
-	n, err := bodyLength(body)
+	n, err := backend.BodySize(body, size)
 	if err != nil {
 		return fmt.Errorf("s3 storage %s: put %s: %w", b.Location(), key, err)
-	}
-	if size >= 0 && n != size {
-		return fmt.Errorf("s3 storage %s: put %s: body has %d bytes, expected %d: %w", b.Location(), key, n, size, backend.ErrPermanent)
 	}
 	if n < b.opts.MultipartThreshold {
 		// One PUT straight from the caller's seekable body: no copy, and
 		// the SDK rewinds it itself to sign it or to retry.
-		in := &s3sdk.PutObjectInput{
-			Bucket:        aws.String(b.opts.Bucket),
-			Key:           aws.String(name),
-			Body:          body,
-			ContentLength: aws.Int64(n),
-		}
-		if b.opts.StorageClass != "" {
-			in.StorageClass = types.StorageClass(b.opts.StorageClass)
-		}
-		if b.opts.SSE != "" {
-			in.ServerSideEncryption = types.ServerSideEncryption(b.opts.SSE)
-		}
-		if b.opts.SSEKMSKeyID != "" {
-			in.SSEKMSKeyId = aws.String(b.opts.SSEKMSKeyID)
-		}
-		if _, err := b.client.PutObject(ctx, in); err != nil {
+		if _, err := b.client.PutObject(ctx, b.putInput(name, body, n)); err != nil {
 			return b.wrapWrite("put", key, err)
 		}
 		return nil
@@ -328,16 +302,23 @@ func (b *Backend) Put(ctx context.Context, key string, body io.ReadSeeker, size 
 	return nil
 }
 
-// bodyLength rewinds body and returns its length.
-func bodyLength(body io.ReadSeeker) (int64, error) {
-	n, err := body.Seek(0, io.SeekEnd)
-	if err != nil {
-		return 0, fmt.Errorf("measuring the body: %w", err)
+// putInput is the PutObject request for body (n bytes) under name, with
+// the bucket's storage class and server-side encryption settings.
+func (b *Backend) putInput(name string, body io.Reader, n int64) *s3sdk.PutObjectInput {
+	in := &s3sdk.PutObjectInput{
+		Bucket:        aws.String(b.opts.Bucket),
+		Key:           aws.String(name),
+		Body:          body,
+		ContentLength: aws.Int64(n),
+		StorageClass:  types.StorageClass(b.opts.StorageClass),
 	}
-	if _, err := body.Seek(0, io.SeekStart); err != nil {
-		return 0, fmt.Errorf("rewinding the body: %w", err)
+	if b.opts.SSE != "" {
+		in.ServerSideEncryption = types.ServerSideEncryption(b.opts.SSE)
 	}
-	return n, nil
+	if b.opts.SSEKMSKeyID != "" {
+		in.SSEKMSKeyId = aws.String(b.opts.SSEKMSKeyID)
+	}
+	return in
 }
 
 // Get implements backend.Backend.

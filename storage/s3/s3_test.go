@@ -1,11 +1,8 @@
 package s3_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 
@@ -39,70 +36,18 @@ func TestConformanceSinglePut(t *testing.T) {
 }
 
 func TestPrefixKeepsRepositoriesApart(t *testing.T) {
-	ctx := context.Background()
 	bucket := s3test.UniqueBucket(t)
 	a := open(t, s3.Options{Bucket: bucket, Prefix: "team-a/"})
-	other, err := s3.New(ctx, s3test.Env(t).Options(s3.Options{Bucket: bucket, Prefix: "team-b"}))
+	other, err := s3.New(context.Background(), s3test.Env(t).Options(s3.Options{Bucket: bucket, Prefix: "team-b"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Put(ctx, "config", bytes.NewReader([]byte("a")), 1); err != nil {
-		t.Fatal(err)
-	}
-	if err := other.Put(ctx, "config", bytes.NewReader([]byte("bb")), 2); err != nil {
-		t.Fatal(err)
-	}
-	if got, want := a.Location(), "s3:"+bucket+"/team-a"; got != want {
-		t.Errorf("Location() = %q; want %q", got, want)
-	}
-	var keys []string
-	if err := a.List(ctx, "", func(i backend.Info) error { keys = append(keys, i.Key); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) != 1 || keys[0] != "config" {
-		t.Fatalf("List under team-a = %v; want [config] only", keys)
-	}
-	rc, err := other.Get(ctx, "config", 0, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := io.ReadAll(rc)
-	rc.Close()
-	if string(data) != "bb" {
-		t.Fatalf("team-b config = %q; want %q", data, "bb")
-	}
+	backendtest.PrefixesKeepApart(t, a, other, "s3:"+bucket+"/team-a")
 }
 
 func TestMultipartUploadOfManyParts(t *testing.T) {
 	b := open(t, s3.Options{PartSize: 5 << 20, MultipartThreshold: 5 << 20, Concurrency: 3})
-	data := make([]byte, 23<<20+7)
-	if _, err := rand.Read(data); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := b.Put(ctx, "data/aa/pack", bytes.NewReader(data), int64(len(data))); err != nil {
-		t.Fatal(err)
-	}
-	rc, err := b.Get(ctx, "data/aa/pack", 0, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	got, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, data) {
-		t.Fatalf("a 23 MiB object uploaded in 5 MiB parts read back as %d different bytes", len(got))
-	}
-}
-
-func TestPutRejectsWrongSize(t *testing.T) {
-	b := open(t, s3.Options{})
-	err := b.Put(context.Background(), "index/x", bytes.NewReader([]byte("four")), 5)
-	if err == nil || !errors.Is(err, backend.ErrPermanent) {
-		t.Fatalf("Put with a size that does not match the body: %v; want a permanent error", err)
-	}
+	backendtest.RoundTrip(t, b, "data/aa/pack", 23<<20+7, "a 23 MiB object uploaded in 5 MiB parts")
 }
 
 func TestStorageClassAndEncryptionAreSent(t *testing.T) {

@@ -265,7 +265,7 @@ func (b *Backend) put(ctx context.Context, key string, body io.ReadSeeker, size 
 			return fmt.Errorf("writing: %w", err)
 		}
 		if size >= 0 && n != size {
-			return fmt.Errorf("body had %d bytes, expected %d", n, size)
+			return fmt.Errorf("body had %d bytes, expected %d: %w", n, size, backend.ErrPermanent)
 		}
 		if err := f.Close(); err != nil {
 			return fmt.Errorf("close: %w", err)
@@ -321,29 +321,14 @@ func (b *Backend) Get(ctx context.Context, key string, offset, length int64) (io
 			_ = f.Close()
 			return fs.ErrNotExist
 		}
-		if offset < 0 || offset > st.Size() || (length >= 0 && offset+length > st.Size()) {
-			_ = f.Close()
-			return fmt.Errorf("range %d+%d is outside the object's %d bytes", offset, length, st.Size())
-		}
-		if length < 0 {
-			length = st.Size() - offset
-		}
-		rc = &rangeReader{f: f, r: io.NewSectionReader(f, offset, length)}
-		return nil
+		rc, err = backend.OpenRange(f, st.Size(), offset, length)
+		return err
 	})
 	if err != nil {
 		return nil, b.wrap("get", key, err)
 	}
 	return rc, nil
 }
-
-type rangeReader struct {
-	f *smb2.File
-	r *io.SectionReader
-}
-
-func (r *rangeReader) Read(p []byte) (int, error) { return r.r.Read(p) }
-func (r *rangeReader) Close() error               { return r.f.Close() }
 
 // Stat implements backend.Backend.
 func (b *Backend) Stat(ctx context.Context, key string) (backend.Info, error) {

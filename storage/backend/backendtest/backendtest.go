@@ -35,6 +35,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) backend.Backend) {
 		{"ListStopsOnCallbackError", testListCallbackError},
 		{"Overwrite", testOverwrite},
 		{"PutRewindsBody", testPutRewinds},
+		{"PutRejectsWrongSize", testPutRejectsWrongSize},
 		{"Delete", testDelete},
 		{"CancelledPutLeavesNothing", testCancelledPut},
 		{"CancelledPutKeepsOldObject", testCancelledOverwrite},
@@ -101,6 +102,46 @@ func listKeys(t *testing.T, b backend.Backend, prefix string) map[string]int64 {
 		t.Fatalf("List(%q): %v", prefix, err)
 	}
 	return got
+}
+
+func testPutRejectsWrongSize(t *testing.T, b backend.Backend) {
+	err := b.Put(context.Background(), "index/x", bytes.NewReader([]byte("four")), 5)
+	if err == nil || !errors.Is(err, backend.ErrPermanent) {
+		t.Fatalf("Put with a size that does not match the body: %v; want a permanent error", err)
+	}
+	if _, err := b.Stat(context.Background(), "index/x"); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("after a Put refused for its size, Stat = %v; want not found", err)
+	}
+}
+
+// RoundTrip puts size random bytes under key and reads them back whole:
+// the backend-specific tests use it for their upload paths (multipart,
+// staged blocks), what says which path in failures.
+func RoundTrip(t *testing.T, b backend.Backend, key string, size int, what string) {
+	t.Helper()
+	data := randomBytes(t, size)
+	put(t, b, key, data)
+	if got := get(t, b, key, 0, -1); !bytes.Equal(got, data) {
+		t.Fatalf("%s: %d bytes read back differ from the %d put", what, len(got), len(data))
+	}
+}
+
+// PrefixesKeepApart checks two backends on one bucket or container under
+// different prefixes: each sees only its own objects. a is the one under
+// prefix "team-a" and must be located at wantLocation.
+func PrefixesKeepApart(t *testing.T, a, other backend.Backend, wantLocation string) {
+	t.Helper()
+	put(t, a, "config", []byte("a"))
+	put(t, other, "config", []byte("bb"))
+	if got := a.Location(); got != wantLocation {
+		t.Errorf("Location() = %q; want %q", got, wantLocation)
+	}
+	if got := listKeys(t, a, ""); len(got) != 1 || got["config"] != 1 {
+		t.Fatalf("List under team-a = %v; want config (1 byte) only", got)
+	}
+	if got := get(t, other, "config", 0, -1); string(got) != "bb" {
+		t.Fatalf("team-b config = %q; want %q", got, "bb")
+	}
 }
 
 func testPutGetWhole(t *testing.T, b backend.Backend) {
