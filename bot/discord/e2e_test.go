@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/bottest"
 	"github.com/backupbot/backupbot/bot/discord/discordtest"
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
@@ -63,12 +64,12 @@ func TestBackupCreateFromDiscordEndToEnd(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	t.Cleanup(stop)
 
-	jc := jobs.NewClient(nil, rdb, jobs.ClientOptions{Logger: discard()})
+	jc := jobs.NewClient(nil, rdb, jobs.ClientOptions{Logger: bottest.Discard()})
 	t.Cleanup(func() { jc.Close() })
 	worker := jobs.NewWorker(nil, rdb, jobs.Deps{
 		Config:   func() *config.File { return cfg },
 		Password: func(storage.Spec) (string, error) { return "test repository password", nil },
-		Logger:   discard(),
+		Logger:   bottest.Discard(),
 	}, jobs.WorkerOptions{Concurrency: 1, ProgressInterval: 40 * time.Millisecond})
 	workerDone := make(chan error, 1)
 	go func() { workerDone <- worker.Run(ctx) }()
@@ -79,7 +80,7 @@ func TestBackupCreateFromDiscordEndToEnd(t *testing.T) {
 		Redis:        rdb,
 		Policy:       policy.NewHolder(pol),
 		EditInterval: 100 * time.Millisecond,
-		Logger:       discard(),
+		Logger:       bottest.Discard(),
 	})
 	r := newRig(t, router, nil)
 	router.Register(bot.Discord, r.adapter)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/bottest"
 	"github.com/backupbot/backupbot/bot/discord"
 	"github.com/backupbot/backupbot/bot/discord/discordtest"
 )
@@ -21,7 +22,7 @@ var alice = discordtest.Who{ChannelID: channel, UserID: "2000000000000000001", U
 	Roles: []string{"3000000000000000001", "3000000000000000002"}}
 
 func TestSignedPingGetsPong(t *testing.T) {
-	h := newRecorder()
+	h := bottest.NewRecorder()
 	r := newRig(t, h, nil)
 
 	status, body := r.send(t, discordtest.Ping())
@@ -32,7 +33,7 @@ func TestSignedPingGetsPong(t *testing.T) {
 	if got := strings.TrimSpace(string(body)); got != `{"type":1}` {
 		t.Errorf("answer = %s, want {\"type\":1} (PONG)", got)
 	}
-	if cmds, clicks := h.seen(); len(cmds)+len(clicks) != 0 {
+	if cmds, clicks := h.Seen(); len(cmds)+len(clicks) != 0 {
 		t.Errorf("a PING reached the handler: %v %v", cmds, clicks)
 	}
 }
@@ -40,7 +41,7 @@ func TestSignedPingGetsPong(t *testing.T) {
 // TestUnsignedRequestsAreRejected sends requests Discord did not sign (or
 // that were changed or replayed) and checks each gets 401 and runs nothing.
 func TestUnsignedRequestsAreRejected(t *testing.T) {
-	h := newRecorder()
+	h := bottest.NewRecorder()
 	r := newRig(t, h, nil)
 	_, otherKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -95,13 +96,13 @@ func TestUnsignedRequestsAreRejected(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			status, answer := do(t, tc.req())
+			status, answer := bottest.Do(t, tc.req())
 			if status != http.StatusUnauthorized {
 				t.Errorf("status = %d (%s), want 401", status, answer)
 			}
 		})
 	}
-	if cmds, _ := h.seen(); len(cmds) != 0 {
+	if cmds, _ := h.Seen(); len(cmds) != 0 {
 		t.Errorf("the handler ran %d commands from unsigned requests", len(cmds))
 	}
 	if n := len(r.fake.Calls()); n != 0 {
@@ -119,7 +120,7 @@ func withBody(req *http.Request, body []byte) *http.Request {
 }
 
 func TestOversizedBodyIsRefusedBeforeAnythingRuns(t *testing.T) {
-	h := newRecorder()
+	h := bottest.NewRecorder()
 	r := newRig(t, h, func(o *discord.Options) { o.MaxBodyBytes = 4 << 10 })
 	body := discordtest.SlashCommand{Who: alice, Text: strings.Repeat("x", 8<<10)}.JSON()
 
@@ -128,13 +129,13 @@ func TestOversizedBodyIsRefusedBeforeAnythingRuns(t *testing.T) {
 	if status != http.StatusRequestEntityTooLarge {
 		t.Errorf("status = %d, want 413", status)
 	}
-	if cmds, _ := h.seen(); len(cmds) != 0 {
+	if cmds, _ := h.Seen(); len(cmds) != 0 {
 		t.Errorf("the handler ran an oversized command")
 	}
 }
 
 func TestSlashCommandReachesHandlerAsTheMember(t *testing.T) {
-	h := newRecorder()
+	h := bottest.NewRecorder()
 	r := newRig(t, h, nil)
 
 	status, body := r.send(t, discordtest.SlashCommand{Who: alice, Text: "create --type full --target data"}.JSON())
@@ -155,7 +156,7 @@ func TestSlashCommandReachesHandlerAsTheMember(t *testing.T) {
 	if string(resp.Data.Mentions) != `{"parse":[],"replied_user":false}` {
 		t.Errorf("allowed_mentions = %s, want none parsed (no pings from quoted text)", resp.Data.Mentions)
 	}
-	cmds, _ := h.seen()
+	cmds, _ := h.Seen()
 	if len(cmds) != 1 {
 		t.Fatalf("handler got %d commands, want 1", len(cmds))
 	}
@@ -189,12 +190,12 @@ func TestWhereAndWhoOfACommand(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newRecorder()
+			h := bottest.NewRecorder()
 			r := newRig(t, h, nil)
 			if status, body := r.send(t, tc.cmd.JSON()); status != http.StatusOK {
 				t.Fatalf("status = %d (%s)", status, body)
 			}
-			cmds, _ := h.seen()
+			cmds, _ := h.Seen()
 			if len(cmds) != 1 {
 				t.Fatalf("handler got %d commands, want 1", len(cmds))
 			}
@@ -209,8 +210,8 @@ func TestWhereAndWhoOfACommand(t *testing.T) {
 }
 
 func TestVisibleReplyHasNoEphemeralFlagAndShowsFieldsAndButtons(t *testing.T) {
-	h := newRecorder()
-	h.reply = bot.Reply{Message: bot.Message{
+	h := bottest.NewRecorder()
+	h.Reply = bot.Reply{Message: bot.Message{
 		Text:   "Backups of `data`:",
 		Fields: []bot.Field{{Label: "Latest", Value: "7f3a · 84 MB"}, {Label: "Count", Value: ""}},
 		Buttons: []bot.Button{
@@ -258,8 +259,8 @@ func TestVisibleReplyHasNoEphemeralFlagAndShowsFieldsAndButtons(t *testing.T) {
 // the acknowledgement gets a deferred response in time, and its own answer
 // follows as an ephemeral follow-up (the ack never guesses the outcome).
 func TestSlowHandlerGetsADeferredResponseThenItsAnswer(t *testing.T) {
-	h := newRecorder()
-	h.block = true
+	h := bottest.NewRecorder()
+	h.Block = true
 	r := newRig(t, h, func(o *discord.Options) { o.AckTimeout = 200 * time.Millisecond })
 
 	status, body := r.send(t, discordtest.SlashCommand{Who: alice, Text: "create"}.JSON())
@@ -269,11 +270,11 @@ func TestSlowHandlerGetsADeferredResponseThenItsAnswer(t *testing.T) {
 		t.Errorf("answer %d %s, want an ephemeral deferred response (type 5)", status, body)
 	}
 	select {
-	case <-h.cancelled:
-	case <-waitCtx(t).Done():
+	case <-h.Cancelled:
+	case <-bottest.WaitCtx(t).Done():
 		t.Error("the handler's context was not cancelled when the acknowledgement was sent")
 	}
-	ups, err := r.fake.WaitCalls(waitCtx(t), discordtest.RouteFollowup, 1)
+	ups, err := r.fake.WaitCalls(bottest.WaitCtx(t), discordtest.RouteFollowup, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +288,7 @@ func TestSlowHandlerGetsADeferredResponseThenItsAnswer(t *testing.T) {
 }
 
 func TestOtherCommandNameIsNotRun(t *testing.T) {
-	h := newRecorder()
+	h := bottest.NewRecorder()
 	r := newRig(t, h, nil)
 
 	_, body := r.send(t, discordtest.SlashCommand{Who: alice, Name: "restore", Text: "everything"}.JSON())
@@ -296,7 +297,7 @@ func TestOtherCommandNameIsNotRun(t *testing.T) {
 	if resp.Data == nil || resp.Data.Flags != 64 || !strings.Contains(resp.Data.Content, "/backup") {
 		t.Errorf("answer = %s, want an ephemeral pointer to /backup", body)
 	}
-	if cmds, _ := h.seen(); len(cmds) != 0 {
+	if cmds, _ := h.Seen(); len(cmds) != 0 {
 		t.Errorf("handler ran %v", cmds)
 	}
 }
@@ -318,7 +319,7 @@ func TestButtonClickBecomesAClick(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newRecorder()
+			h := bottest.NewRecorder()
 			r := newRig(t, h, nil)
 			click := discordtest.ButtonClick{Who: tc.who, MessageID: "1300000000000000500", CustomID: tc.customID}
 
@@ -328,7 +329,7 @@ func TestButtonClickBecomesAClick(t *testing.T) {
 			if status != http.StatusOK || resp.Type != 4 || resp.Data.Flags != 64 || resp.Data.Content != "Restore confirmed." {
 				t.Errorf("answer %d %s, want the handler's reply, ephemeral", status, body)
 			}
-			_, clicks := h.seen()
+			_, clicks := h.Seen()
 			if len(clicks) != 1 {
 				t.Fatalf("handler got %d clicks, want 1", len(clicks))
 			}
@@ -350,14 +351,14 @@ func TestButtonClickBecomesAClick(t *testing.T) {
 // whatever the action id and value, the Click carries them back, even a
 // pair too long for Discord's 100-character custom_id.
 func TestButtonRoundTrip(t *testing.T) {
-	h := newRecorder()
+	h := bottest.NewRecorder()
 	r := newRig(t, h, nil)
 	buttons := []bot.Button{
 		{ActionID: bot.ActionRetry, Label: "Retry", Value: "7f3a9c01"},
 		{ActionID: "odd|~action%", Label: "Odd", Value: "v|1"},
 		{ActionID: bot.ActionApprove, Label: "Approve", Value: strings.Repeat("long-approval-id-", 10)},
 	}
-	ref, err := r.adapter.Post(waitCtx(t), channel, "", bot.Message{Text: "Job failed.", Buttons: buttons})
+	ref, err := r.adapter.Post(bottest.WaitCtx(t), channel, "", bot.Message{Text: "Job failed.", Buttons: buttons})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +372,7 @@ func TestButtonRoundTrip(t *testing.T) {
 			t.Errorf("custom_id %q is %d characters, Discord allows 100", b.CustomID, len(b.CustomID))
 		}
 		r.send(t, discordtest.ButtonClick{Who: alice, MessageID: ref.ID, CustomID: b.CustomID}.JSON())
-		_, clicks := h.seen()
+		_, clicks := h.Seen()
 		got := clicks[len(clicks)-1]
 		if got.ActionID != buttons[i].ActionID || got.Value != buttons[i].Value {
 			t.Errorf("button %d came back as %q/%q, want %q/%q", i, got.ActionID, got.Value, buttons[i].ActionID, buttons[i].Value)
@@ -380,7 +381,7 @@ func TestButtonRoundTrip(t *testing.T) {
 }
 
 func TestClickOnAForgottenButtonIsExplained(t *testing.T) {
-	h := newRecorder()
+	h := bottest.NewRecorder()
 	r := newRig(t, h, nil)
 
 	_, body := r.send(t, discordtest.ButtonClick{Who: alice, MessageID: "1300000000000000500", CustomID: "~0123456789abcdef"}.JSON())
@@ -389,7 +390,7 @@ func TestClickOnAForgottenButtonIsExplained(t *testing.T) {
 	if resp.Data == nil || resp.Data.Flags != 64 || !strings.Contains(resp.Data.Content, "restarted") {
 		t.Errorf("answer = %s, want an ephemeral explanation", body)
 	}
-	if _, clicks := h.seen(); len(clicks) != 0 {
+	if _, clicks := h.Seen(); len(clicks) != 0 {
 		t.Errorf("handler got %v", clicks)
 	}
 }
@@ -419,9 +420,9 @@ func TestNewAdapterExplainsBadSettings(t *testing.T) {
 }
 
 func TestLongAnswerIsCutAndFollowedByTheFullText(t *testing.T) {
-	h := newRecorder()
+	h := bottest.NewRecorder()
 	long := strings.Repeat("audit line: alice created a backup of data\n", 80)
-	h.reply = bot.Reply{Message: bot.Message{Text: long}, Ephemeral: true}
+	h.Reply = bot.Reply{Message: bot.Message{Text: long}, Ephemeral: true}
 	r := newRig(t, h, nil)
 
 	_, body := r.send(t, discordtest.SlashCommand{Who: alice, Text: "audit"}.JSON())
@@ -430,7 +431,7 @@ func TestLongAnswerIsCutAndFollowedByTheFullText(t *testing.T) {
 	if n := len([]rune(resp.Data.Content)); n > 2000 || resp.Data.Flags != 64 {
 		t.Errorf("response content %d characters, flags %d: want at most 2000, ephemeral", n, resp.Data.Flags)
 	}
-	ups, err := r.fake.WaitCalls(waitCtx(t), discordtest.RouteFollowup, 1)
+	ups, err := r.fake.WaitCalls(bottest.WaitCtx(t), discordtest.RouteFollowup, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,8 +445,8 @@ func TestLongAnswerIsCutAndFollowedByTheFullText(t *testing.T) {
 }
 
 func TestEmptyClickReplyJustAcknowledges(t *testing.T) {
-	h := newRecorder()
-	h.click = bot.Reply{}
+	h := bottest.NewRecorder()
+	h.Click = bot.Reply{}
 	r := newRig(t, h, nil)
 
 	_, body := r.send(t, discordtest.ButtonClick{Who: alice, MessageID: "1300000000000000500", CustomID: "cancel|x"}.JSON())

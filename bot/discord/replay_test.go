@@ -31,7 +31,7 @@ func TestReplayedInteractionRunsOnce(t *testing.T) {
 	signedAt := time.Now()
 	var ids []string
 	for i := range 3 {
-		status, resp := do(t, discordtest.SignedRequest(r.http.URL+"/discord/interactions", r.key, signedAt, body))
+		status, resp := bottest.Do(t, discordtest.SignedRequest(r.http.URL+"/discord/interactions", r.key, signedAt, body))
 		ans := decodeResponse(t, resp)
 		if status != http.StatusOK || ans.Data == nil {
 			t.Fatalf("send %d: answer %d %s", i+1, status, resp)

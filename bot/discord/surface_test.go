@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/bottest"
 	"github.com/backupbot/backupbot/bot/discord"
 	"github.com/backupbot/backupbot/bot/discord/discordtest"
 )
@@ -35,7 +36,7 @@ func decodePost(t *testing.T, c discordtest.Call) postPayload {
 }
 
 func TestPostRendersContentEmbedsAndButtons(t *testing.T) {
-	r := newRig(t, newRecorder(), nil)
+	r := newRig(t, bottest.NewRecorder(), nil)
 	msg := bot.Message{
 		Text:    "*Restore* of `data` needs confirmation @everyone",
 		Fields:  []bot.Field{{Label: "Snapshot", Value: "7f3a"}, {Label: "Files", Value: "1,204"}},
@@ -75,8 +76,8 @@ func TestPostRendersContentEmbedsAndButtons(t *testing.T) {
 // thread. The thread is created once, from the parent; everything else
 // goes to the thread channel.
 func TestThreadIsCreatedOnceThenPostedInto(t *testing.T) {
-	r := newRig(t, newRecorder(), nil)
-	ctx := waitCtx(t)
+	r := newRig(t, bottest.NewRecorder(), nil)
+	ctx := bottest.WaitCtx(t)
 	parent, err := r.adapter.Post(ctx, channel, "", bot.Message{Text: "🗄 *Backup* of `data` by alice\nmore"})
 	if err != nil {
 		t.Fatal(err)
@@ -143,8 +144,8 @@ func TestThreadIsCreatedOnceThenPostedInto(t *testing.T) {
 // TestThreadFromBeforeARestartIsReused: a new adapter (the map lost)
 // posting into a thread that already exists uses it instead of failing.
 func TestThreadFromBeforeARestartIsReused(t *testing.T) {
-	r := newRig(t, newRecorder(), nil)
-	ctx := waitCtx(t)
+	r := newRig(t, bottest.NewRecorder(), nil)
+	ctx := bottest.WaitCtx(t)
 	parent, err := r.adapter.Post(ctx, channel, "", bot.Message{Text: "Backup of data"})
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +153,7 @@ func TestThreadFromBeforeARestartIsReused(t *testing.T) {
 	if _, err := r.adapter.Post(ctx, channel, parent.ID, bot.Message{Text: "progress"}); err != nil {
 		t.Fatal(err)
 	}
-	restarted, err := discord.NewAdapter(discord.Options{BotToken: botToken, PublicKey: strings.Repeat("ab", 32), APIURL: r.fake.APIURL(), Logger: discard()})
+	restarted, err := discord.NewAdapter(discord.Options{BotToken: botToken, PublicKey: strings.Repeat("ab", 32), APIURL: r.fake.APIURL(), Logger: bottest.Discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,8 +173,8 @@ func TestThreadFromBeforeARestartIsReused(t *testing.T) {
 }
 
 func TestNoThreadsInADirectMessage(t *testing.T) {
-	r := newRig(t, newRecorder(), nil)
-	ctx := waitCtx(t)
+	r := newRig(t, bottest.NewRecorder(), nil)
+	ctx := bottest.WaitCtx(t)
 	parent, err := r.adapter.Post(ctx, dmChannel, "", bot.Message{Text: "Backup of data"})
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +197,7 @@ func TestNoThreadsInADirectMessage(t *testing.T) {
 }
 
 func TestVeryLongTextIsCutAndAttached(t *testing.T) {
-	r := newRig(t, newRecorder(), nil)
+	r := newRig(t, bottest.NewRecorder(), nil)
 	var long strings.Builder
 	long.WriteString("```\n")
 	for i := 0; long.Len() < 10_000; i++ {
@@ -222,8 +223,8 @@ func TestVeryLongTextIsCutAndAttached(t *testing.T) {
 }
 
 func TestEditsCoalesceWhileThrottled(t *testing.T) {
-	r := newRig(t, newRecorder(), func(o *discord.Options) { o.EditInterval = time.Second })
-	ctx := waitCtx(t)
+	r := newRig(t, bottest.NewRecorder(), func(o *discord.Options) { o.EditInterval = time.Second })
+	ctx := bottest.WaitCtx(t)
 	bar, err := r.adapter.Post(ctx, channel, "", bot.Message{Text: "0%"})
 	if err != nil {
 		t.Fatal(err)
@@ -255,8 +256,8 @@ func TestEditsCoalesceWhileThrottled(t *testing.T) {
 func TestRateLimitsAreWaitedOut(t *testing.T) {
 	for _, headerOnly := range []bool{false, true} {
 		t.Run(fmt.Sprintf("header_only=%v", headerOnly), func(t *testing.T) {
-			r := newRig(t, newRecorder(), nil)
-			ctx := waitCtx(t)
+			r := newRig(t, bottest.NewRecorder(), nil)
+			ctx := bottest.WaitCtx(t)
 			wait := 300 * time.Millisecond
 			if headerOnly {
 				wait = time.Second // Retry-After carries whole seconds
@@ -308,8 +309,8 @@ func TestRateLimitsAreWaitedOut(t *testing.T) {
 }
 
 func TestEphemeralUsesTheInteractionWhenThereIsOne(t *testing.T) {
-	r := newRig(t, newRecorder(), nil)
-	ctx := waitCtx(t)
+	r := newRig(t, bottest.NewRecorder(), nil)
+	ctx := bottest.WaitCtx(t)
 
 	// No interaction from bob in this channel: posted normally.
 	if err := r.adapter.Ephemeral(ctx, channel, "", "2000000000000000002", bot.Message{Text: "for bob"}); err != nil {
@@ -336,7 +337,7 @@ func TestEphemeralUsesTheInteractionWhenThereIsOne(t *testing.T) {
 }
 
 func TestSurfaceErrorsSayWhatFailed(t *testing.T) {
-	r := newRig(t, newRecorder(), func(o *discord.Options) { o.BotToken = "revoked-token" })
+	r := newRig(t, bottest.NewRecorder(), func(o *discord.Options) { o.BotToken = "revoked-token" })
 	_, err := r.adapter.Post(context.Background(), channel, "", bot.Message{Text: "hi"})
 	if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), channel) ||
 		!strings.Contains(err.Error(), "DISCORD_BOT_TOKEN") {
@@ -345,15 +346,15 @@ func TestSurfaceErrorsSayWhatFailed(t *testing.T) {
 	if err != nil && strings.Contains(err.Error(), "revoked-token") {
 		t.Errorf("error leaks the token: %v", err)
 	}
-	err = r.adapter.Edit(waitCtx(t), bot.MessageRef{Channel: channel, ID: "1999"}, bot.Message{Text: "x"})
+	err = r.adapter.Edit(bottest.WaitCtx(t), bot.MessageRef{Channel: channel, ID: "1999"}, bot.Message{Text: "x"})
 	if err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("edit err = %v, want Discord's answer", err)
 	}
 }
 
 func TestEditOfAMissingMessageReportsIt(t *testing.T) {
-	r := newRig(t, newRecorder(), nil)
-	err := r.adapter.Edit(waitCtx(t), bot.MessageRef{Channel: channel, ID: "1999"}, bot.Message{Text: "5%"})
+	r := newRig(t, bottest.NewRecorder(), nil)
+	err := r.adapter.Edit(bottest.WaitCtx(t), bot.MessageRef{Channel: channel, ID: "1999"}, bot.Message{Text: "5%"})
 	if err == nil || !strings.Contains(err.Error(), "Unknown Message") {
 		t.Errorf("err = %v, want Discord's Unknown Message", err)
 	}
@@ -363,14 +364,14 @@ func TestEditOfAMissingMessageReportsIt(t *testing.T) {
 // inside a thread keeps that thread id; after a restart the adapter no
 // longer knows it is a channel, finds out, and posts there.
 func TestThreadChannelNotKnownAfterARestart(t *testing.T) {
-	r := newRig(t, newRecorder(), nil)
+	r := newRig(t, bottest.NewRecorder(), nil)
 	const threadChannel = "1120000000000000777"
 
-	ref, err := r.adapter.Post(waitCtx(t), channel, threadChannel, bot.Message{Text: "Backup done"})
+	ref, err := r.adapter.Post(bottest.WaitCtx(t), channel, threadChannel, bot.Message{Text: "Backup done"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.adapter.Edit(waitCtx(t), ref, bot.Message{Text: "Backup done (edited)"}); err != nil {
+	if err := r.adapter.Edit(bottest.WaitCtx(t), ref, bot.Message{Text: "Backup done (edited)"}); err != nil {
 		t.Fatal(err)
 	}
 	posts := r.fake.Answered(discordtest.RouteCreateMessage, discordtest.RouteEditMessage)

@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/bottest"
 	"github.com/backupbot/backupbot/bot/slack"
 	"github.com/backupbot/backupbot/bot/slack/slacktest"
 	"github.com/backupbot/backupbot/config"
@@ -95,7 +96,7 @@ func newApprovalStack(t *testing.T) *approvalStack {
 		t.Fatal(err)
 	}
 	holder := policy.NewHolder(pol)
-	auditLog, err := audit.New(rdb, audit.Options{File: filepath.Join(dir, "audit.jsonl"), Logger: discard()})
+	auditLog, err := audit.New(rdb, audit.Options{File: filepath.Join(dir, "audit.jsonl"), Logger: bottest.Discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,18 +104,18 @@ func newApprovalStack(t *testing.T) *approvalStack {
 	store := approval.New(rdb, holder, approval.Options{Now: func() time.Time {
 		return time.Now().Add(time.Duration(s.clockOff.Load()))
 	}})
-	jc := jobs.NewClient(nil, rdb, jobs.ClientOptions{Logger: discard()})
+	jc := jobs.NewClient(nil, rdb, jobs.ClientOptions{Logger: bottest.Discard()})
 	t.Cleanup(func() { jc.Close() })
 	router := bot.NewRouter(bot.RouterOptions{
 		Parser: cfg.Parser(), Jobs: jc, Redis: rdb, Policy: holder, Approvals: store, Audit: auditLog,
-		EditInterval: 50 * time.Millisecond, PostInterval: 50 * time.Millisecond, Logger: discard(),
+		EditInterval: 50 * time.Millisecond, PostInterval: 50 * time.Millisecond, Logger: bottest.Discard(),
 	})
 
 	s.fake = slacktest.New(slacktest.Options{BotToken: botToken, Groups: approvalGroups})
 	t.Cleanup(s.fake.Close)
 	adapter, err := slack.NewAdapter(slack.Options{
 		BotToken: botToken, SigningSecret: signingSecret, APIURL: s.fake.APIURL(),
-		Handler: router, Logger: discard(), EditInterval: 50 * time.Millisecond,
+		Handler: router, Logger: bottest.Discard(), EditInterval: 50 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +131,7 @@ func newApprovalStack(t *testing.T) *approvalStack {
 		Config:   func() *config.File { return cfg },
 		Password: func(storage.Spec) (string, error) { return "test repository password", nil },
 		Policy:   func() jobs.Rechecker { return holder.Policy() },
-		Logger:   discard(),
+		Logger:   bottest.Discard(),
 	}, jobs.WorkerOptions{Concurrency: 2, ProgressInterval: 50 * time.Millisecond})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -203,7 +204,7 @@ func (s *approvalStack) mark() int { return len(s.fake.Calls()) }
 func (s *approvalStack) slash(u slackUser, text string) string {
 	s.t.Helper()
 	cmd := slacktest.SlashCommand{ChannelID: channel, UserID: u.id, UserName: u.name, Text: text}
-	status, body := do(s.t, slacktest.SignedRequest(s.http.URL+"/slack/commands", signingSecret, time.Now(), cmd.Form()))
+	status, body := bottest.Do(s.t, slacktest.SignedRequest(s.http.URL+"/slack/commands", signingSecret, time.Now(), cmd.Form()))
 	if status != http.StatusOK {
 		s.t.Fatalf("/backup %s: status %d (%s)", text, status, body)
 	}
@@ -574,7 +575,7 @@ func TestApprovalFlowThroughSlackInteractions(t *testing.T) {
 	}
 
 	// Every decision is in the audit log with who made it.
-	log, err := audit.New(s.rdb, audit.Options{File: "-", Logger: discard()})
+	log, err := audit.New(s.rdb, audit.Options{File: "-", Logger: bottest.Discard()})
 	if err != nil {
 		t.Fatal(err)
 	}

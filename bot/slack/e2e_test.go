@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/bottest"
 	"github.com/backupbot/backupbot/bot/slack/slacktest"
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
@@ -65,12 +66,12 @@ func TestBackupCreateFromSlackEndToEnd(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	t.Cleanup(stop)
 
-	jc := jobs.NewClient(nil, rdb, jobs.ClientOptions{Logger: discard()})
+	jc := jobs.NewClient(nil, rdb, jobs.ClientOptions{Logger: bottest.Discard()})
 	t.Cleanup(func() { jc.Close() })
 	worker := jobs.NewWorker(nil, rdb, jobs.Deps{
 		Config:   func() *config.File { return cfg },
 		Password: func(storage.Spec) (string, error) { return "test repository password", nil },
-		Logger:   discard(),
+		Logger:   bottest.Discard(),
 	}, jobs.WorkerOptions{Concurrency: 1, ProgressInterval: 40 * time.Millisecond})
 	workerDone := make(chan error, 1)
 	go func() { workerDone <- worker.Run(ctx) }()
@@ -81,7 +82,7 @@ func TestBackupCreateFromSlackEndToEnd(t *testing.T) {
 		Redis:        rdb,
 		Policy:       policy.NewHolder(pol),
 		EditInterval: 100 * time.Millisecond,
-		Logger:       discard(),
+		Logger:       bottest.Discard(),
 	})
 	r := newRig(t, router, nil)
 	router.Register(bot.Slack, r.adapter)
@@ -100,7 +101,7 @@ func TestBackupCreateFromSlackEndToEnd(t *testing.T) {
 
 	cmd := slacktest.SlashCommand{ChannelID: channel, UserID: "U0ALICE", UserName: "alice", Text: "create --type full --target data --storage local"}
 	start := time.Now()
-	status, body := do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", signingSecret, time.Now(), cmd.Form()))
+	status, body := bottest.Do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", signingSecret, time.Now(), cmd.Form()))
 	if took := time.Since(start); took >= 3*time.Second {
 		t.Errorf("ack after %v, Slack gives up after 3s", took)
 	}
@@ -208,18 +209,18 @@ func TestQueueDownOrHungStillAcks(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 			t.Cleanup(func() { rdb.Close() })
-			jc := jobs.NewClient(nil, rdb, jobs.ClientOptions{Logger: discard()})
+			jc := jobs.NewClient(nil, rdb, jobs.ClientOptions{Logger: bottest.Discard()})
 			t.Cleanup(func() { jc.Close() })
 			router := bot.NewRouter(bot.RouterOptions{
 				Parser: commands.Parser{Targets: []string{"data"}}, Jobs: jc, Redis: rdb,
-				Policy: policy.NewHolder(pol), Logger: discard(),
+				Policy: policy.NewHolder(pol), Logger: bottest.Discard(),
 			})
 			r := newRig(t, router, nil)
 			router.Register(bot.Slack, r.adapter)
 
 			cmd := slacktest.SlashCommand{ChannelID: channel, UserID: "U0BOB", Text: "create --target data"}
 			start := time.Now()
-			status, body := do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", signingSecret, time.Now(), cmd.Form()))
+			status, body := bottest.Do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", signingSecret, time.Now(), cmd.Form()))
 			if took := time.Since(start); took >= 3*time.Second {
 				t.Errorf("ack after %v, Slack gives up after 3s", took)
 			}

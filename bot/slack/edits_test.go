@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/bottest"
 	"github.com/backupbot/backupbot/bot/slack"
 )
 
@@ -21,8 +22,8 @@ func progress(pct int) bot.Message {
 // final summary: progress resumes after Retry-After, the last state lands,
 // and the summary is posted after it.
 func TestProgressSurvivesRateLimits(t *testing.T) {
-	r := newRig(t, newRecorder(), nil)
-	ctx := waitCtx(t)
+	r := newRig(t, bottest.NewRecorder(), nil)
+	ctx := bottest.WaitCtx(t)
 	parent, err := r.adapter.Post(ctx, channel, "", bot.Message{Text: "Backup of `data` started"})
 	if err != nil {
 		t.Fatal(err)
@@ -72,8 +73,8 @@ func TestProgressSurvivesRateLimits(t *testing.T) {
 // them: only the newest is sent, nothing in between, and the newest is
 // never lost even when its caller stopped waiting.
 func TestEditsCoalesceWhileThrottled(t *testing.T) {
-	r := newRig(t, newRecorder(), func(o *slack.Options) { o.EditInterval = time.Second })
-	ctx := waitCtx(t)
+	r := newRig(t, bottest.NewRecorder(), func(o *slack.Options) { o.EditInterval = time.Second })
+	ctx := bottest.WaitCtx(t)
 	bar, err := r.adapter.Post(ctx, channel, "1700000000.000001", progress(0))
 	if err != nil {
 		t.Fatal(err)
@@ -101,8 +102,8 @@ func TestEditsCoalesceWhileThrottled(t *testing.T) {
 }
 
 func TestEditReportsSlackErrors(t *testing.T) {
-	r := newRig(t, newRecorder(), nil)
-	err := r.adapter.Edit(waitCtx(t), bot.MessageRef{Channel: channel, ID: "1.999"}, progress(5))
+	r := newRig(t, bottest.NewRecorder(), nil)
+	err := r.adapter.Edit(bottest.WaitCtx(t), bot.MessageRef{Channel: channel, ID: "1.999"}, progress(5))
 	if err == nil || !strings.Contains(err.Error(), "message_not_found") {
 		t.Errorf("err = %v, want Slack's message_not_found", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/bottest"
 	"github.com/backupbot/backupbot/bot/slack"
 	"github.com/backupbot/backupbot/bot/slack/slacktest"
 	"github.com/backupbot/backupbot/config"
@@ -29,15 +30,15 @@ func TestFirstTryOfANewSlackUser(t *testing.T) {
 		Storages: map[string]storage.Spec{"offsite": {Type: storage.KindLocal, Path: filepath.Join(dir, "repo")}},
 		Targets:  map[string]config.Target{"website": {Paths: []string{dir}}},
 	}
-	jc := jobs.NewClient(nil, rdb, jobs.ClientOptions{Logger: discard()})
+	jc := jobs.NewClient(nil, rdb, jobs.ClientOptions{Logger: bottest.Discard()})
 	t.Cleanup(func() { jc.Close() })
 	router := bot.NewRouter(bot.RouterOptions{
-		Parser: cfg.Parser(), Jobs: jc, Redis: rdb, Policy: policy.NewHolder(policy.Default()), Logger: discard(),
+		Parser: cfg.Parser(), Jobs: jc, Redis: rdb, Policy: policy.NewHolder(policy.Default()), Logger: bottest.Discard(),
 	})
 	fake := slacktest.New(slacktest.Options{BotToken: botToken})
 	t.Cleanup(fake.Close)
 	adapter, err := slack.NewAdapter(slack.Options{
-		BotToken: botToken, SigningSecret: signingSecret, APIURL: fake.APIURL(), Handler: router, Logger: discard(),
+		BotToken: botToken, SigningSecret: signingSecret, APIURL: fake.APIURL(), Handler: router, Logger: bottest.Discard(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +57,7 @@ func TestFirstTryOfANewSlackUser(t *testing.T) {
 	slash := func(text string) string {
 		t.Helper()
 		cmd := slacktest.SlashCommand{ChannelID: channel, UserID: "U0NEWBIE", UserName: "newbie", Text: text}
-		status, body := do(t, slacktest.SignedRequest(srv.URL+"/slack/commands", signingSecret, time.Now(), cmd.Form()))
+		status, body := bottest.Do(t, slacktest.SignedRequest(srv.URL+"/slack/commands", signingSecret, time.Now(), cmd.Form()))
 		if status != http.StatusOK {
 			t.Fatalf("/backup %s: status %d (%s)", text, status, body)
 		}

@@ -9,16 +9,17 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/bottest"
 	"github.com/backupbot/backupbot/bot/slack"
 	"github.com/backupbot/backupbot/bot/slack/slacktest"
 )
 
 func TestSlashCommandReachesHandlerAsTheSlackUser(t *testing.T) {
-	h := newRecorder()
+	h := bottest.NewRecorder()
 	r := newRig(t, h, nil)
 	cmd := slacktest.SlashCommand{ChannelID: channel, UserID: "U0ALICE", UserName: "alice", Text: "create --type full --target data"}
 
-	status, body := do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", signingSecret, time.Now(), cmd.Form()))
+	status, body := bottest.Do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", signingSecret, time.Now(), cmd.Form()))
 
 	if status != http.StatusOK {
 		t.Fatalf("status = %d, want 200 (%s)", status, body)
@@ -27,7 +28,7 @@ func TestSlashCommandReachesHandlerAsTheSlackUser(t *testing.T) {
 	if ans.ResponseType != "ephemeral" || !strings.Contains(ans.Text, "Queued as job *7f3a*") {
 		t.Errorf("answer = %+v, want the handler's ephemeral reply", ans)
 	}
-	cmds, _ := h.seen()
+	cmds, _ := h.Seen()
 	if len(cmds) != 1 {
 		t.Fatalf("handler got %d commands, want 1", len(cmds))
 	}
@@ -46,12 +47,12 @@ func TestSlashCommandReachesHandlerAsTheSlackUser(t *testing.T) {
 }
 
 func TestNonEphemeralReplyIsShownInChannel(t *testing.T) {
-	h := newRecorder()
-	h.reply = bot.Reply{Message: bot.Message{Text: "Backups:", Fields: []bot.Field{{Label: "data", Value: "3 snapshots"}}}}
+	h := bottest.NewRecorder()
+	h.Reply = bot.Reply{Message: bot.Message{Text: "Backups:", Fields: []bot.Field{{Label: "data", Value: "3 snapshots"}}}}
 	r := newRig(t, h, nil)
 	cmd := slacktest.SlashCommand{ChannelID: channel, UserID: "U0BOB", UserName: "bob", Text: "list"}
 
-	_, body := do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", signingSecret, time.Now(), cmd.Form()))
+	_, body := bottest.Do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", signingSecret, time.Now(), cmd.Form()))
 
 	ans := decodeAnswer(t, body)
 	if ans.ResponseType != "in_channel" {
@@ -63,18 +64,18 @@ func TestNonEphemeralReplyIsShownInChannel(t *testing.T) {
 }
 
 func TestGroupsAreCachedAcrossCommands(t *testing.T) {
-	h := newRecorder()
+	h := bottest.NewRecorder()
 	r := newRig(t, h, nil)
 	for _, user := range []string{"U0ALICE", "U0BOB", "U0CAROL"} {
 		cmd := slacktest.SlashCommand{ChannelID: channel, UserID: user, Text: "list"}
-		if status, body := do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", signingSecret, time.Now(), cmd.Form())); status != 200 {
+		if status, body := bottest.Do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", signingSecret, time.Now(), cmd.Form())); status != 200 {
 			t.Fatalf("status = %d (%s)", status, body)
 		}
 	}
 	if n := len(r.fake.Calls("usergroups.list")); n != 1 {
 		t.Errorf("usergroups.list called %d times for 3 commands, want 1 (cached)", n)
 	}
-	cmds, _ := h.seen()
+	cmds, _ := h.Seen()
 	want := map[string][]string{"U0ALICE": {"S0ADMINS", "backup-admins", "S0OPS", "ops"}, "U0BOB": {"S0OPS", "ops"}, "U0CAROL": nil}
 	for _, in := range cmds {
 		if !slices.Equal(in.From.Groups, want[in.From.UserID]) {
@@ -89,13 +90,13 @@ func TestGroupsAreCachedAcrossCommands(t *testing.T) {
 // The ack does not guess at the outcome: it says an answer follows, and
 // the handler's own answer is then shown to the user.
 func TestSlowQueueStillAcksWithinSlacksDeadline(t *testing.T) {
-	h := newRecorder()
-	h.block = true
+	h := bottest.NewRecorder()
+	h.Block = true
 	r := newRig(t, h, nil)
 	cmd := slacktest.SlashCommand{ChannelID: channel, UserID: "U0ALICE", Text: "create"}
 
 	start := time.Now()
-	status, body := do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", signingSecret, time.Now(), cmd.Form()))
+	status, body := bottest.Do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", signingSecret, time.Now(), cmd.Form()))
 	took := time.Since(start)
 
 	if status != http.StatusOK {
@@ -109,11 +110,11 @@ func TestSlowQueueStillAcksWithinSlacksDeadline(t *testing.T) {
 		t.Errorf("answer = %+v, want an ephemeral 'the answer follows'", ans)
 	}
 	select {
-	case <-h.cancelled:
-	case <-waitCtx(t).Done():
+	case <-h.Cancelled:
+	case <-bottest.WaitCtx(t).Done():
 		t.Fatal("the slow handler's context was never cancelled")
 	}
-	calls, err := r.fake.WaitCalls(waitCtx(t), "chat.postEphemeral", 1)
+	calls, err := r.fake.WaitCalls(bottest.WaitCtx(t), "chat.postEphemeral", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,17 +124,17 @@ func TestSlowQueueStillAcksWithinSlacksDeadline(t *testing.T) {
 }
 
 func TestButtonClickIsCheckedAsTheClicker(t *testing.T) {
-	h := newRecorder()
+	h := bottest.NewRecorder()
 	r := newRig(t, h, nil)
 	click := slacktest.BlockAction{UserID: "U0BOB", UserName: "bob", ChannelID: channel,
 		MessageTS: "1700000000.000042", ThreadTS: "1700000000.000040", ActionID: "restore.confirm", Value: "job-7f3a"}
 
-	status, body := do(t, slacktest.SignedRequest(r.http.URL+"/slack/interactions", signingSecret, time.Now(), click.Form()))
+	status, body := bottest.Do(t, slacktest.SignedRequest(r.http.URL+"/slack/interactions", signingSecret, time.Now(), click.Form()))
 	if status != http.StatusOK {
 		t.Fatalf("status = %d, want 200 (%s)", status, body)
 	}
 
-	calls, err := r.fake.WaitCalls(waitCtx(t), "chat.postEphemeral", 1)
+	calls, err := r.fake.WaitCalls(bottest.WaitCtx(t), "chat.postEphemeral", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestButtonClickIsCheckedAsTheClicker(t *testing.T) {
 	if !strings.Contains(f.Get("text"), "Restore confirmed.") {
 		t.Errorf("postEphemeral text = %q, want the handler's reply", f.Get("text"))
 	}
-	_, clicks := h.seen()
+	_, clicks := h.Seen()
 	if len(clicks) != 1 {
 		t.Fatalf("handler got %d clicks, want 1", len(clicks))
 	}
@@ -219,12 +220,12 @@ func TestUnverifiedRequestsAreRejected(t *testing.T) {
 			return slacktest.SignedRequest(url, signingSecret, now, big)
 		}, http.StatusRequestEntityTooLarge},
 	}
-	h := newRecorder()
+	h := bottest.NewRecorder()
 	r := newRig(t, h, nil)
 	for _, tc := range cases {
 		for path, body := range bodies {
 			t.Run(tc.name+" "+path, func(t *testing.T) {
-				status, _ := do(t, tc.build(r.http.URL+path, body))
+				status, _ := bottest.Do(t, tc.build(r.http.URL+path, body))
 				if status != tc.status {
 					t.Errorf("status = %d, want %d", status, tc.status)
 				}
@@ -232,10 +233,10 @@ func TestUnverifiedRequestsAreRejected(t *testing.T) {
 		}
 	}
 	// Clicks are handled in the background: let any stray one finish.
-	if err := r.adapter.Close(waitCtx(t)); err != nil {
+	if err := r.adapter.Close(bottest.WaitCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	cmds, clicks := h.seen()
+	cmds, clicks := h.Seen()
 	if len(cmds) != 0 || len(clicks) != 0 {
 		t.Errorf("handler saw %d commands and %d clicks from unverified requests, want none", len(cmds), len(clicks))
 	}
@@ -245,15 +246,15 @@ func TestUnverifiedRequestsAreRejected(t *testing.T) {
 }
 
 func TestNoSigningSecretRejectsEverything(t *testing.T) {
-	h := newRecorder()
+	h := bottest.NewRecorder()
 	r := newRig(t, h, func(o *slack.Options) { o.SigningSecret = "" })
 	cmd := slacktest.SlashCommand{ChannelID: channel, UserID: "U0ALICE", Text: "list"}
 	// Signed with the empty secret a misconfigured server would "know".
-	status, _ := do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", "", time.Now(), cmd.Form()))
+	status, _ := bottest.Do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", "", time.Now(), cmd.Form()))
 	if status != http.StatusUnauthorized {
 		t.Errorf("status = %d, want 401", status)
 	}
-	if cmds, _ := h.seen(); len(cmds) != 0 {
+	if cmds, _ := h.Seen(); len(cmds) != 0 {
 		t.Errorf("handler ran %d commands without a signing secret configured", len(cmds))
 	}
 }
@@ -276,13 +277,13 @@ func TestNewAdapterNeedsCredentials(t *testing.T) {
 }
 
 func TestSSLCheckIsAnsweredWithoutRunningAnything(t *testing.T) {
-	h := newRecorder()
+	h := bottest.NewRecorder()
 	r := newRig(t, h, nil)
-	status, _ := do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", signingSecret, time.Now(), []byte("ssl_check=1&token=x")))
+	status, _ := bottest.Do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", signingSecret, time.Now(), []byte("ssl_check=1&token=x")))
 	if status != http.StatusOK {
 		t.Errorf("status = %d, want 200", status)
 	}
-	if cmds, _ := h.seen(); len(cmds) != 0 {
+	if cmds, _ := h.Seen(); len(cmds) != 0 {
 		t.Errorf("ssl_check ran %d commands", len(cmds))
 	}
 }

@@ -43,7 +43,7 @@ func TestReplayedSlashCommandRunsOnce(t *testing.T) {
 			signedAt := time.Now()
 			var ids []string
 			for i := range 3 {
-				status, resp := do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", signingSecret, signedAt, body))
+				status, resp := bottest.Do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", signingSecret, signedAt, body))
 				ans := decodeAnswer(t, resp)
 				m := queued.FindStringSubmatch(ans.Text)
 				if status != http.StatusOK || m == nil {
@@ -73,7 +73,7 @@ func TestReplayedSlashCommandRunsOnce(t *testing.T) {
 // waitFinished waits until job id has a final state.
 func waitFinished(t *testing.T, jc *jobs.Client, id string) jobs.Status {
 	t.Helper()
-	ctx := waitCtx(t)
+	ctx := bottest.WaitCtx(t)
 	for {
 		st, err := jc.Status(ctx, id)
 		if err == nil && st.State.Final() {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/bottest"
 	"github.com/backupbot/backupbot/bot/slack"
 	"github.com/backupbot/backupbot/bot/slack/slacktest"
 )
@@ -15,9 +16,9 @@ import (
 // fake Socket Mode endpoint, delivers a slash command and a button click
 // in envelopes, and checks both are acked and handled like over HTTP.
 func TestSocketModeHandlesCommandsAndClicksLikeHTTP(t *testing.T) {
-	h := newRecorder()
+	h := bottest.NewRecorder()
 	r := newRig(t, h, nil)
-	ctx, stop := context.WithCancel(waitCtx(t))
+	ctx, stop := context.WithCancel(bottest.WaitCtx(t))
 	done := make(chan error, 1)
 	go func() { done <- r.adapter.RunSocketMode(ctx) }()
 
@@ -50,7 +51,7 @@ func TestSocketModeHandlesCommandsAndClicksLikeHTTP(t *testing.T) {
 		t.Errorf("click answer went to %v, want the clicker in the job's thread", calls[0].Form)
 	}
 
-	cmds, clicks := h.seen()
+	cmds, clicks := h.Seen()
 	if len(cmds) != 1 || cmds[0].From.UserID != "U0ALICE" || cmds[0].Text != "verify --all" || len(cmds[0].From.Groups) == 0 {
 		t.Errorf("commands = %+v, want alice's verify --all with her groups", cmds)
 	}
@@ -76,7 +77,7 @@ func sameClick(a, b bot.Click) bool {
 }
 
 func TestSocketModeNeedsAnAppToken(t *testing.T) {
-	r := newRig(t, newRecorder(), func(o *slack.Options) { o.AppToken = "" })
+	r := newRig(t, bottest.NewRecorder(), func(o *slack.Options) { o.AppToken = "" })
 	err := r.adapter.RunSocketMode(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "SLACK_APP_TOKEN") {
 		t.Errorf("err = %v, want one telling to set SLACK_APP_TOKEN", err)
@@ -84,8 +85,8 @@ func TestSocketModeNeedsAnAppToken(t *testing.T) {
 }
 
 func TestSocketModeWrongAppTokenFails(t *testing.T) {
-	r := newRig(t, newRecorder(), func(o *slack.Options) { o.AppToken = "xapp-wrong" })
-	err := r.adapter.RunSocketMode(waitCtx(t))
+	r := newRig(t, bottest.NewRecorder(), func(o *slack.Options) { o.AppToken = "xapp-wrong" })
+	err := r.adapter.RunSocketMode(bottest.WaitCtx(t))
 	if err == nil || !strings.Contains(err.Error(), "invalid_auth") {
 		t.Errorf("err = %v, want Slack's invalid_auth", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/bottest"
 	"github.com/backupbot/backupbot/bot/slack"
 )
 
@@ -35,7 +36,7 @@ func decodeBlocks(t *testing.T, raw string) []block {
 }
 
 func TestPostRendersBlockKitInThread(t *testing.T) {
-	r := newRig(t, newRecorder(), nil)
+	r := newRig(t, bottest.NewRecorder(), nil)
 	msg := bot.Message{
 		Text:   "*Restore* of `data` needs confirmation <!channel> & co",
 		Fields: []bot.Field{{Label: "Snapshot", Value: "7f3a"}, {Label: "Files", Value: "1,204"}},
@@ -82,7 +83,7 @@ func TestPostRendersBlockKitInThread(t *testing.T) {
 }
 
 func TestEphemeralGoesToOneUser(t *testing.T) {
-	r := newRig(t, newRecorder(), nil)
+	r := newRig(t, bottest.NewRecorder(), nil)
 	if err := r.adapter.Ephemeral(context.Background(), channel, "", "U0ALICE", bot.Message{Text: "denied: needs backup-admins"}); err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func TestEphemeralGoesToOneUser(t *testing.T) {
 }
 
 func TestAttachUsesTheUploadV2Path(t *testing.T) {
-	r := newRig(t, newRecorder(), nil)
+	r := newRig(t, bottest.NewRecorder(), nil)
 	report := []byte("snapshot  files  size\n7f3a      1204   84 MB\n")
 
 	if err := r.adapter.Attach(context.Background(), channel, "1700000000.000009", "verify-report.txt", report, "Verification report"); err != nil {
@@ -125,7 +126,7 @@ func TestAttachUsesTheUploadV2Path(t *testing.T) {
 }
 
 func TestVeryLongTextIsCutAndAttached(t *testing.T) {
-	r := newRig(t, newRecorder(), nil)
+	r := newRig(t, bottest.NewRecorder(), nil)
 	var long strings.Builder
 	for i := 0; long.Len() < 120_000; i++ {
 		fmt.Fprintf(&long, "snapshot-%05d  full  2025-01-15  84 MB\n", i)
@@ -157,7 +158,7 @@ func TestVeryLongTextIsCutAndAttached(t *testing.T) {
 }
 
 func TestSurfaceErrorsSayWhatFailed(t *testing.T) {
-	r := newRig(t, newRecorder(), func(o *slack.Options) { o.BotToken = "xoxb-revoked" })
+	r := newRig(t, bottest.NewRecorder(), func(o *slack.Options) { o.BotToken = "xoxb-revoked" })
 	_, err := r.adapter.Post(context.Background(), channel, "", bot.Message{Text: "hi"})
 	if err == nil || !strings.Contains(err.Error(), "invalid_auth") || !strings.Contains(err.Error(), channel) {
 		t.Errorf("err = %v, want one naming the channel and Slack's invalid_auth", err)
