@@ -6,10 +6,15 @@ package bottest
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -33,6 +38,14 @@ type Options struct {
 	// Front is the Redis client the router and its job client use (a test
 	// may hook it to cut calls); nil means the worker's.
 	Front redis.UniversalClient
+	// Operators are the identities bound to the operator role; empty
+	// means every user of Platform.
+	Operators []string
+	// Concurrency is the worker's (2 when 0).
+	Concurrency int
+	// ProgressInterval and EditInterval, when set, are the worker's
+	// progress and the router's message-edit intervals.
+	ProgressInterval, EditInterval time.Duration
 }
 
 // Stack is a running worker with a router in front of it.
@@ -51,7 +64,13 @@ func New(t testing.TB, rdb redis.UniversalClient, o Options) *Stack {
 		Storages: map[string]storage.Spec{"local": {Type: storage.KindLocal, Path: t.TempDir()}},
 		Targets:  map[string]config.Target{"data": {Paths: []string{o.Data}}},
 	}
-	pol, err := policy.New(policy.Config{Bindings: map[string][]string{"operator": {o.Platform + ":*"}}})
+	if len(o.Operators) == 0 {
+		o.Operators = []string{o.Platform + ":*"}
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = 2
+	}
+	pol, err := policy.New(policy.Config{Bindings: map[string][]string{"operator": o.Operators}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +83,7 @@ func New(t testing.TB, rdb redis.UniversalClient, o Options) *Stack {
 		Config:   func() *config.File { return cfg },
 		Password: func(storage.Spec) (string, error) { return RepoPassword, nil },
 		Logger:   quiet,
-	}, jobs.WorkerOptions{Concurrency: 2})
+	}, jobs.WorkerOptions{Concurrency: o.Concurrency, ProgressInterval: o.ProgressInterval})
 	done := make(chan error, 1)
 	go func() { done <- worker.Run(ctx) }()
 	t.Cleanup(func() {
@@ -78,8 +97,39 @@ func New(t testing.TB, rdb redis.UniversalClient, o Options) *Stack {
 	router := bot.NewRouter(bot.RouterOptions{
 		Parser: commands.Parser{Targets: []string{"data"}, Storages: []string{"local"}},
 		Jobs:   jc, Redis: front, Policy: policy.NewHolder(pol), Logger: quiet,
+		EditInterval: o.EditInterval,
 	})
 	return &Stack{Router: router, Jobs: jc, Config: cfg}
+}
+
+// Run registers a as the router's adapter for platform and runs the
+// router until the test ends, so job events reach a's threads.
+func (s *Stack) Run(t testing.TB, platform bot.Platform, a bot.Surface) {
+	t.Helper()
+	s.Router.Register(platform, a)
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Router.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("router: %v", err)
+		}
+	})
+	time.Sleep(100 * time.Millisecond) // let the router's event subscription start
+}
+
+// WriteData fills dir with files of size random bytes each, enough for a
+// backup that reports progress more than once.
+func WriteData(t testing.TB, dir string, files, size int) {
+	t.Helper()
+	buf := make([]byte, size)
+	for i := range files {
+		_, _ = rand.Read(buf)
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("file-%03d.bin", i)), buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // Started counts, per job id, the "started" events in the job event

@@ -2,11 +2,7 @@ package discord_test
 
 import (
 	"context"
-	"crypto/rand"
-	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,30 +12,12 @@ import (
 	"github.com/backupbot/backupbot/bot"
 	"github.com/backupbot/backupbot/bot/bottest"
 	"github.com/backupbot/backupbot/bot/discord/discordtest"
-	"github.com/backupbot/backupbot/commands"
-	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/internal/testredis"
-	"github.com/backupbot/backupbot/jobs"
-	"github.com/backupbot/backupbot/policy"
-	"github.com/backupbot/backupbot/storage"
 )
 
 func testRedis(t *testing.T) *redis.Client {
 	t.Helper()
 	return testredis.Flushed(t, testredis.DBDiscord)
-}
-
-// writeData fills dir with files of random bytes, enough for a backup that
-// reports progress more than once.
-func writeData(t *testing.T, dir string, files, size int) {
-	t.Helper()
-	buf := make([]byte, size)
-	for i := range files {
-		_, _ = rand.Read(buf)
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("file-%03d.bin", i)), buf, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // TestBackupCreateFromDiscordEndToEnd drives /backup create through the
@@ -49,53 +27,14 @@ func writeData(t *testing.T, dir string, files, size int) {
 // summary, in that order.
 func TestBackupCreateFromDiscordEndToEnd(t *testing.T) {
 	rdb := testRedis(t)
-	repo, data := t.TempDir(), t.TempDir()
-	writeData(t, data, 24, 1<<20)
-	cfg := &config.File{
-		Storages: map[string]storage.Spec{"local": {Type: storage.KindLocal, Path: repo}},
-		Targets:  map[string]config.Target{"data": {Paths: []string{data}}},
-	}
+	data := t.TempDir()
+	bottest.WriteData(t, data, 24, 1<<20)
 	// Alice may create backups through her guild role, not her user id.
 	const opsRole = "3000000000000000002"
-	pol, err := policy.New(policy.Config{Bindings: map[string][]string{"operator": {"discord-role:" + opsRole}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	t.Cleanup(stop)
-
-	jc := jobs.NewClient(nil, rdb, jobs.ClientOptions{Logger: bottest.Discard()})
-	t.Cleanup(func() { jc.Close() })
-	worker := jobs.NewWorker(nil, rdb, jobs.Deps{
-		Config:   func() *config.File { return cfg },
-		Password: func(storage.Spec) (string, error) { return "test repository password", nil },
-		Logger:   bottest.Discard(),
-	}, jobs.WorkerOptions{Concurrency: 1, ProgressInterval: 40 * time.Millisecond})
-	workerDone := make(chan error, 1)
-	go func() { workerDone <- worker.Run(ctx) }()
-
-	router := bot.NewRouter(bot.RouterOptions{
-		Parser:       commands.Parser{Targets: []string{"data"}, Storages: []string{"local"}},
-		Jobs:         jc,
-		Redis:        rdb,
-		Policy:       policy.NewHolder(pol),
-		EditInterval: 100 * time.Millisecond,
-		Logger:       bottest.Discard(),
-	})
-	r := newRig(t, router, nil)
-	router.Register(bot.Discord, r.adapter)
-	routerDone := make(chan error, 1)
-	go func() { routerDone <- router.Run(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-workerDone; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-		if err := <-routerDone; err != nil {
-			t.Errorf("router: %v", err)
-		}
-	})
-	time.Sleep(100 * time.Millisecond) // let the router's event subscription start
+	stack := bottest.New(t, rdb, bottest.Options{Data: data, Operators: []string{"discord-role:" + opsRole}, Concurrency: 1,
+		ProgressInterval: 40 * time.Millisecond, EditInterval: 100 * time.Millisecond})
+	r := newRig(t, stack.Router, nil)
+	stack.Run(t, bot.Discord, r.adapter)
 
 	// A member without the role is refused and nothing is queued.
 	stranger := discordtest.Who{ChannelID: channel, UserID: "2000000000000000009", UserName: "mallory", Roles: []string{"3000000000000000009"}}
@@ -118,7 +57,7 @@ func TestBackupCreateFromDiscordEndToEnd(t *testing.T) {
 	}
 
 	// Parent, progress message, summary: three posts.
-	wait, cancel := context.WithTimeout(ctx, 90*time.Second)
+	wait, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	if _, err := r.fake.WaitCalls(wait, discordtest.RouteCreateMessage, 3); err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 func TestReplayedInteractionRunsOnce(t *testing.T) {
 	rdb := testRedis(t)
 	data := t.TempDir()
-	writeData(t, data, 2, 1<<10)
+	bottest.WriteData(t, data, 2, 1<<10)
 	stack := bottest.New(t, rdb, bottest.Options{Platform: "discord", Data: data})
 	router, jc := stack.Router, stack.Jobs
 	r := newRig(t, router, nil)
