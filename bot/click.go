@@ -79,7 +79,7 @@ func (r *Router) askConfirmation(ctx context.Context, jr *jobRelay, ev jobs.Even
 }
 
 func (r *Router) askApproval(ctx context.Context, jr *jobRelay, ev jobs.Event, x relayExtra, msg Message) Message {
-	cmd, err := r.parser.Parse(x.Original)
+	cmd, err := r.config().Parser().Parse(x.Original)
 	if err != nil {
 		msg.Text += "\n⚠️ Could not re-read the command to approve: " + err.Error()
 		return msg
@@ -118,7 +118,7 @@ func (r *Router) approveChecked(ctx context.Context, s Surface, platform string,
 		r.post(ctx, s, platform, jr, Message{Text: "⛔ " + err.Error()})
 		return
 	}
-	cmd, err := r.parser.Parse(a.Text)
+	cmd, err := r.config().Parser().Parse(a.Text)
 	if err != nil {
 		r.post(ctx, s, platform, jr, Message{Text: "⛔ Could not re-read the approved command: " + err.Error()})
 		return
@@ -187,7 +187,7 @@ func (r *Router) confirm(ctx context.Context, who policy.Identity, c Click, id s
 	if !cf.Requester.Same(who) {
 		return ephemeral(fmt.Sprintf("⛔ Only %s, who asked for this restore, can confirm it.", cf.Requester.Display()))
 	}
-	cmd, err := r.parser.Parse(cf.Text)
+	cmd, err := r.config().Parser().Parse(cf.Text)
 	if err != nil {
 		return ephemeral("⚠️ Could not re-read the restore: " + err.Error())
 	}
@@ -293,7 +293,7 @@ func (r *Router) approveNow(ctx context.Context, who policy.Identity, a approval
 		return ephemeral("⛔ Refused: " + err.Error())
 	}
 	r.record(ctx, audit.Entry{Kind: audit.Approved, User: who, Channel: a.Channel, Command: a.Text, ApprovalID: a.ID})
-	cmd, err := r.parser.Parse(a.Text)
+	cmd, err := r.config().Parser().Parse(a.Text)
 	if err != nil {
 		return ephemeral("⚠️ Could not re-read the approved command: " + err.Error())
 	}

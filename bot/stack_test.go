@@ -96,11 +96,10 @@ func newStack(t *testing.T, withWorker bool) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	holder := policy.NewHolder(pol)
 	// The configured locations, as the service derives them, plus the
 	// temporary directory, where these tests restore to (--to): the path
 	// policy itself is tested in paths_test.go.
-	holder.SetLocations([]string{filepath.Join(dir, "repo"), s.data, os.TempDir()})
+	holder := policy.NewHolder(pol.WithLocations([]string{filepath.Join(dir, "repo"), s.data, os.TempDir()}))
 	auditLog, err := audit.New(rdb, audit.Options{File: filepath.Join(dir, "audit.jsonl")})
 	if err != nil {
 		t.Fatal(err)
