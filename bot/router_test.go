@@ -2,6 +2,7 @@ package bot_test
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -77,10 +78,20 @@ func TestJobRunsWithProgressAndSummaryAndRetryButton(t *testing.T) {
 		t.Errorf("%d parent messages for job %s, want 1", n, id)
 	}
 
-	// A failing job says why and offers Retry, which runs it again.
+	// A failure no retry can fix (no such backup) says why, with no Retry.
 	s.as("alice", "/backup restore --name does-not-exist --preview")
+	missing := s.expect("^\\[reply\\] ✅ Queued as job `([0-9a-f]{8})`", quick)[1]
+	s.expect("^  ↳ \\[msg-\\d+ in msg-\\d+\\] ❌ Job `"+missing+"` failed: .*does-not-exist", 30*time.Second)
+	s.expect("^\\s+Fix the cause, then run the command again\\.$", quick)
+	if n := s.count(`buttons: \[retry ` + missing + `\]`); n != 0 {
+		t.Errorf("the failure of a restore of a backup that does not exist offers Retry")
+	}
+
+	// A failing job whose storage may answer next time says why and
+	// offers Retry, which runs it again.
+	s.as("alice", "/backup export --name base --storage local --path "+filepath.Join(s.dir, "repo", "flaky"))
 	failed := s.expect("^\\[reply\\] ✅ Queued as job `([0-9a-f]{8})`", quick)[1]
-	s.expect("^  ↳ \\[msg-\\d+ in msg-\\d+\\] ❌ Job `"+failed+"` failed: .*does-not-exist", 30*time.Second)
+	s.expect("^  ↳ \\[msg-\\d+ in msg-\\d+\\] ❌ Job `"+failed+"` failed: .*did not answer", 30*time.Second)
 	s.expect(`buttons: \[retry `+failed+`\]`, quick)
 	s.as("alice", "retry "+failed)
 	again := s.expect("^\\[reply\\] ✅ Queued as job `([0-9a-f]{8})`", quick)[1]
@@ -88,6 +99,37 @@ func TestJobRunsWithProgressAndSummaryAndRetryButton(t *testing.T) {
 		t.Fatal("retry reused the failed job's id")
 	}
 	s.expect("❌ Job `"+again+"` failed", 30*time.Second)
+}
+
+// TestTheDoorRefusesWhatTheConfigurationCannotRun is issue 12's point 4:
+// a command naming a target, storage, format or resource this
+// configuration cannot run is answered at once, saying what is wrong, and
+// nothing is queued (no job id, no job record).
+func TestTheDoorRefusesWhatTheConfigurationCannotRun(t *testing.T) {
+	s := newStack(t, true) // one storage (local), one target (data), no databases
+	for _, tc := range []struct{ text, want string }{
+		{"/backup create --target logs", "unknown target `logs`: the targets configured here are data"},
+		{"/backup create --target dta", "did you mean `data`?"},
+		{"/backup create --target data --storage s3", "no s3 storage is configured (configured: local)"},
+		{"/backup list --storage azure", "no azure storage is configured"},
+		{"/backup restore --name base --storage lcoal --preview", "did you mean `local`?"},
+		{"/backup export --name base --format rar", "rar"},
+		{"/backup snapshot --resource database", "no databases are configured here"},
+		{"/backup snapshot --resource vm", "vm snapshots are not supported"},
+		{"/backup schedule --action create --name nightly --cron \"0 2 * * *\" --target logs", "unknown target `logs`"},
+	} {
+		s.as("alice", tc.text)
+		reply := s.expect(`^\[reply\] .*`, quick)[0]
+		if !strings.HasPrefix(reply, "[reply] ⚠️") || !strings.Contains(reply, tc.want) || strings.Contains(reply, "job") {
+			t.Errorf("%s: answered %q; want an immediate refusal with %q and no job", tc.text, reply, tc.want)
+		}
+	}
+	if n := s.jobKeys(); n != 0 {
+		t.Errorf("%d jobs were queued for commands refused at the door", n)
+	}
+	// What the configuration has still goes through.
+	s.as("alice", "/backup create --target data --storage local")
+	s.expect("^\\[reply\\] ✅ Queued as job `([0-9a-f]{8})`", quick)
 }
 
 func TestConfirmationOfAWritingRestore(t *testing.T) {

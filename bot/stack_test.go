@@ -2,6 +2,7 @@ package bot_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"github.com/backupbot/backupbot/policy/approval"
 	"github.com/backupbot/backupbot/policy/audit"
 	"github.com/backupbot/backupbot/storage"
+	"github.com/backupbot/backupbot/storage/backend"
 )
 
 // redisClient connects to the test-owned Redis (from `make test`) on
@@ -54,6 +56,7 @@ func (s *transcript) lines() []string {
 // (alice's), an in-process worker, a local repository.
 type stack struct {
 	t        *testing.T
+	dir      string
 	ctx      context.Context
 	router   *bot.Router
 	out      *transcript
@@ -81,7 +84,7 @@ func newStack(t *testing.T, withWorker bool) *stack {
 	t.Helper()
 	rdb := redisClient(t)
 	dir := t.TempDir()
-	s := &stack{t: t, out: &transcript{}, data: filepath.Join(dir, "data"), rdb: rdb}
+	s := &stack{t: t, dir: dir, out: &transcript{}, data: filepath.Join(dir, "data"), rdb: rdb}
 	if err := os.MkdirAll(s.data, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -110,8 +113,14 @@ func newStack(t *testing.T, withWorker bool) *stack {
 	store := approval.New(rdb, holder, approval.Options{Now: func() time.Time {
 		return time.Now().Add(time.Duration(s.clockOff.Load()))
 	}})
+	// The configuration as the service holds it: its parser and its door
+	// check (the policy is the holder's).
+	snap, err := config.NewSnapshot(cfg, "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.router = bot.NewRouter(bot.RouterOptions{
-		Parser: cfg.Parser(), Jobs: client, Redis: rdb, Policy: holder, Approvals: store, Audit: auditLog,
+		Config: func() bot.Configuration { return snap }, Jobs: client, Redis: rdb, Policy: holder, Approvals: store, Audit: auditLog,
 		EditInterval: 100 * time.Millisecond,
 	})
 	alice := console.New(console.Options{User: bot.Identity{UserID: "alice"}, Out: s.out, EchoInput: true})
@@ -127,6 +136,14 @@ func newStack(t *testing.T, withWorker bool) *stack {
 			Config:   func() *config.File { return cfg },
 			Password: func(storage.Spec) (string, error) { return "test repository password", nil },
 			Policy:   func() jobs.Rechecker { return holder.Policy() },
+			// A repository under a directory named "flaky" does not
+			// answer: a failure a retry may fix.
+			OpenBackend: func(ctx context.Context, spec storage.Spec) (backend.Backend, error) {
+				if filepath.Base(spec.Path) == "flaky" {
+					return nil, errors.New("the storage did not answer in time")
+				}
+				return storage.Open(ctx, spec)
+			},
 		}, jobs.WorkerOptions{Concurrency: 2})
 		wg.Go(func() { _ = w.Run(ctx) })
 	}
