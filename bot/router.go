@@ -264,7 +264,11 @@ func (r *Router) HandleCommand(ctx context.Context, in Incoming) (reply Reply) {
 	if err := conf.Admit(cmd); err != nil {
 		return invalid(err)
 	}
-	if d.NeedsApproval || d.NeedsConfirmation {
+	// cleanup without --force always shows its dry run and waits for the
+	// requester's Confirm; with --force it asks nobody, unless the policy
+	// wants a second person's approval (as for restore --force).
+	needsConfirm := d.NeedsConfirmation || confirmsFirst(cmd)
+	if d.NeedsApproval || needsConfirm {
 		outcome = "confirmation"
 		if d.NeedsApproval {
 			outcome = "approval"
@@ -273,8 +277,8 @@ func (r *Router) HandleCommand(ctx context.Context, in Incoming) (reply Reply) {
 				return ephemeral("⛔ `" + text + "` needs a second person's approval, and approvals are not set up on this bot (it has no approval store).")
 			}
 		}
-		rs, ok := cmd.(*commands.Restore)
-		if !ok || rs.Preview {
+		preview := previewOf(cmd)
+		if preview == nil {
 			// Nothing to preview: ask at once.
 			return r.askDirect(ctx, who, in, cmd, text, d.NeedsApproval)
 		}
@@ -282,13 +286,16 @@ func (r *Router) HandleCommand(ctx context.Context, in Incoming) (reply Reply) {
 		if d.NeedsApproval {
 			purpose = purposeApproval
 		}
-		meta, err := r.enqueuePreview(ctx, rs, jobs.Meta{Requester: who, Channel: in.Channel, Thread: in.Thread, Text: text}, relayExtra{Purpose: purpose}, key)
+		meta, err := r.enqueuePreview(ctx, preview, jobs.Meta{Requester: who, Channel: in.Channel, Thread: in.Thread, Text: text}, relayExtra{Purpose: purpose}, key)
 		if err != nil {
 			outcome = "error"
 			return ephemeral(r.enqueueFailed(meta, err))
 		}
 		if purpose == purposeApproval {
 			return ephemeral(fmt.Sprintf("🔎 `%s` needs approval by a second person. Previewing it first as job `%s`; the plan and the Approve/Deny buttons follow in the thread.", text, meta.JobID))
+		}
+		if _, ok := cmd.(*commands.Cleanup); ok {
+			return ephemeral(fmt.Sprintf("🔎 Dry run of `%s` as job `%s`: nothing is deleted until you press Confirm under the list of what it would remove, in the thread (or add --force to skip this).", text, meta.JobID))
 		}
 		return ephemeral(fmt.Sprintf("🔎 Previewing `%s` as job `%s`; check the plan in the thread and press Confirm to run it.", text, meta.JobID))
 	}
@@ -452,15 +459,50 @@ func (r *Router) answerApprovals(ctx context.Context, who policy.Identity, c *co
 	return ephemeral(b.String())
 }
 
-// enqueuePreview enqueues the preview of a writing restore and remembers
-// what to do with its plan. key names the request (see jobs.EnqueueOnce);
-// a replayed request gets the preview its first arrival made.
-func (r *Router) enqueuePreview(ctx context.Context, rs *commands.Restore, meta jobs.Meta, extra relayExtra, key string) (jobs.Meta, error) {
-	preview := *rs
-	preview.Preview = true
+// confirmsFirst reports whether cmd always waits for its requester's
+// Confirm after a dry run, whatever the policy says: cleanup without
+// --force (and without --dry-run, which deletes nothing).
+func confirmsFirst(cmd commands.Command) bool {
+	c, ok := cmd.(*commands.Cleanup)
+	return ok && !c.Force && !c.DryRun
+}
+
+// previewOf is the command that shows what cmd would do without doing it
+// (a restore's --preview, a cleanup's --dry-run), or nil when there is
+// none or cmd is one already.
+func previewOf(cmd commands.Command) commands.Command {
+	switch c := cmd.(type) {
+	case *commands.Restore:
+		if !c.Preview {
+			p := *c
+			p.Preview = true
+			return &p
+		}
+	case *commands.Cleanup:
+		if !c.DryRun && !c.Force {
+			p := *c
+			p.DryRun = true
+			return &p
+		}
+	}
+	return nil
+}
+
+// isPreview reports whether a job's text is a preview the router may have
+// enqueued (its purpose is written right after the enqueue).
+func isPreview(action, text string) bool {
+	return (action == string(commands.ActionRestore) && strings.Contains(text, "--preview")) ||
+		(action == string(commands.ActionCleanup) && strings.Contains(text, "--dry-run"))
+}
+
+// enqueuePreview enqueues preview (see previewOf) in place of the command
+// meta.Text names, and remembers what to do with its result. key names
+// the request (see jobs.EnqueueOnce); a replayed request gets the preview
+// its first arrival made.
+func (r *Router) enqueuePreview(ctx context.Context, preview commands.Command, meta jobs.Meta, extra relayExtra, key string) (jobs.Meta, error) {
 	extra.Original = meta.Text
-	meta.Text = commands.Render(&preview)
-	meta, replayed, err := r.enqueue(ctx, &preview, meta, key)
+	meta.Text = commands.Render(preview)
+	meta, replayed, err := r.enqueue(ctx, preview, meta, key)
 	if err != nil || replayed {
 		return meta, err
 	}

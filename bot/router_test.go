@@ -2,10 +2,13 @@ package bot_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/backupbot/backupbot/policy"
 )
 
 const quick = 10 * time.Second
@@ -130,6 +133,81 @@ func TestTheDoorRefusesWhatTheConfigurationCannotRun(t *testing.T) {
 	// What the configuration has still goes through.
 	s.as("alice", "/backup create --target data --storage local")
 	s.expect("^\\[reply\\] ✅ Queued as job `([0-9a-f]{8})`", quick)
+}
+
+// TestCleanupWaitsForItsRequestersConfirm is issue 12's point 5 in the
+// console: cleanup without --force shows its dry run and deletes nothing
+// until the requester (and only the requester) presses Confirm, which
+// expires; with --force and an approval rule it waits for a second person.
+func TestCleanupWaitsForItsRequestersConfirm(t *testing.T) {
+	s := newStack(t, true)
+	snapshots := func() int {
+		entries, err := os.ReadDir(filepath.Join(s.dir, "repo", "snapshots"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(entries)
+	}
+	for _, name := range []string{"first", "second", "third"} {
+		s.as("alice", "/backup create --type full --target data --name "+name)
+		s.expect(`✅ Backup `+name+` done`, 30*time.Second)
+	}
+	s.later.Store(int64(10 * 24 * time.Hour)) // the backups are ten days old now
+
+	s.as("alice", "/backup cleanup --older-than 5 --keep-min 2")
+	s.expect("^\\[reply\\] 🔎 Dry run of `cleanup --older-than 5 --keep-min 2` as job `[0-9a-f]{8}`: nothing is deleted until you press Confirm", quick)
+	s.expect(`Would remove 1 backups from local and keep 2`, 30*time.Second)
+	s.expect("press \\*Confirm\\* to run `cleanup --older-than 5 --keep-min 2`", quick)
+	id := s.expect(`buttons: \[confirm ([0-9a-f]{8})\] \[cancel ([0-9a-f]{8})\]`, quick)[1]
+	if ttl := s.rdb.TTL(s.ctx, "backupbot:confirm:"+id).Val(); ttl <= 0 || ttl > policy.DefaultApprovalTTL {
+		t.Errorf("the confirmation expires in %s; want within %s", ttl, policy.DefaultApprovalTTL)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := snapshots(); n != 3 {
+		t.Fatalf("%d snapshots after the dry run, want all 3: nothing may be deleted before the Confirm", n)
+	}
+
+	s.as("carol", "confirm "+id)
+	s.expect(`^\[reply\] ⛔ Only @alice, who asked for this cleanup, can confirm it\.`, quick)
+	if n := snapshots(); n != 3 {
+		t.Fatalf("%d snapshots after someone else's Confirm, want 3", n)
+	}
+	s.as("alice", "confirm "+id)
+	s.expect("^\\[reply\\] ▶️ Confirmed\\. Cleaning up as job `([0-9a-f]{8})`", quick)
+	s.expect(`✅ Removed 1 backups from local, kept 2`, 30*time.Second)
+	if n := snapshots(); n != 2 {
+		t.Errorf("%d snapshots after the confirmed cleanup, want 2", n)
+	}
+	s.as("alice", "confirm "+id)
+	s.expect(`^\[reply\] ⛔ there is no pending confirmation`, quick)
+
+	// Canceled at its confirmation: nothing is removed.
+	s.as("alice", "/backup cleanup --older-than 5 --keep-min 1")
+	s.expect(`Would remove 1 backups from local and keep 1`, 30*time.Second)
+	id = s.expect(`buttons: \[confirm ([0-9a-f]{8})\] \[cancel ([0-9a-f]{8})\]`, quick)[1]
+	s.as("alice", "cancel "+id)
+	s.expect(`^\[reply\] ✖️ Canceled; nothing was removed\.`, quick)
+	if n := snapshots(); n != 2 {
+		t.Errorf("%d snapshots after a canceled cleanup, want 2", n)
+	}
+
+	// --force skips the requester's confirmation; this policy wants a
+	// second person's approval for it, exactly as for restore --force.
+	s.as("alice", "/backup cleanup --older-than 5 --keep-min 1 --force")
+	s.expect("^\\[reply\\] 🔐 `cleanup --older-than 5 --keep-min 1 --force` needs approval by a second person", quick)
+	approvalID := s.expect("Approval `([0-9a-f]{8})` works once", quick)[1]
+	s.as("alice", "approve "+approvalID)
+	s.expect(`^\[reply\] ⛔ Refused: .*another person`, quick)
+	time.Sleep(300 * time.Millisecond)
+	if n := snapshots(); n != 2 {
+		t.Fatalf("%d snapshots while the forced cleanup waits for approval, want 2", n)
+	}
+	s.as("bob", "approve "+approvalID)
+	s.expect("^\\[reply\\] 👍 Approved; job `[0-9a-f]{8}`", quick)
+	s.expect(`✅ Removed 1 backups from local, kept 1`, 30*time.Second)
+	if n := snapshots(); n != 1 {
+		t.Errorf("%d snapshots after the approved cleanup, want 1", n)
+	}
 }
 
 func TestConfirmationOfAWritingRestore(t *testing.T) {

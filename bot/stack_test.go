@@ -63,6 +63,7 @@ type stack struct {
 	data     string
 	rdb      *redis.Client
 	clockOff atomic.Int64 // added to the approval store's clock
+	later    atomic.Int64 // added to the worker's clock (expiry and retention)
 	alice    *console.Console
 	seen     int // transcript lines before the last typed line
 }
@@ -136,6 +137,7 @@ func newStack(t *testing.T, withWorker bool) *stack {
 			Config:   func() *config.File { return cfg },
 			Password: func(storage.Spec) (string, error) { return "test repository password", nil },
 			Policy:   func() jobs.Rechecker { return holder.Policy() },
+			Now:      func() time.Time { return time.Now().Add(time.Duration(s.later.Load())) },
 			// A repository under a directory named "flaky" does not
 			// answer: a failure a retry may fix.
 			OpenBackend: func(ctx context.Context, spec storage.Spec) (backend.Backend, error) {
