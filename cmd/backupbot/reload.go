@@ -117,7 +117,7 @@ func (r *reloader) reload(ctx context.Context, why string) bool {
 	}
 	entry := audit.Entry{Kind: audit.PolicyReloaded, User: policy.Identity{Platform: "system", UserID: why}, Detail: path}
 	refuse := func(err error) bool {
-		r.logger.Error("reload: the configuration was refused; everything stays as it was", "err", err, "trigger", why, "version", r.Version())
+		r.logger.Error("reload: the new configuration was refused (policy included); the old one stays in force", "err", err, "trigger", why, "version", r.Version())
 		entry.Error = err.Error()
 		_ = r.audit.Record(ctx, entry)
 		return false

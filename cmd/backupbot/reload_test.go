@@ -157,7 +157,7 @@ func TestReloadSwapsOneSnapshotOrNothing(t *testing.T) {
 	}
 	for _, p := range []*proc{botProc, w} {
 		eventually(t, 15*time.Second, p.name+" refuses the file with the bad key", func() bool {
-			return strings.Contains(p.log.String(), "the configuration was refused") && strings.Contains(p.log.String(), `unknown key \"consle\"`)
+			return strings.Contains(p.log.String(), "the new configuration was refused") && strings.Contains(p.log.String(), `unknown key \"consle\"`)
 		})
 	}
 	time.Sleep(procEvery + time.Second) // a registration round: no process may report the bad file's version
