@@ -141,12 +141,15 @@ func TestTheDoorRefusesWhatTheConfigurationCannotRun(t *testing.T) {
 // expires; with --force and an approval rule it waits for a second person.
 func TestCleanupWaitsForItsRequestersConfirm(t *testing.T) {
 	s := newStack(t, true)
-	snapshots := func() int {
+	left := func(want int, when string) { // snapshots in the repository
+		t.Helper()
 		entries, err := os.ReadDir(filepath.Join(s.dir, "repo", "snapshots"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return len(entries)
+		if len(entries) != want {
+			t.Fatalf("%d snapshots %s, want %d", len(entries), when, want)
+		}
 	}
 	for _, name := range []string{"first", "second", "third"} {
 		s.as("alice", "/backup create --type full --target data --name "+name)
@@ -163,21 +166,15 @@ func TestCleanupWaitsForItsRequestersConfirm(t *testing.T) {
 		t.Errorf("the confirmation expires in %s; want within %s", ttl, policy.DefaultApprovalTTL)
 	}
 	time.Sleep(300 * time.Millisecond)
-	if n := snapshots(); n != 3 {
-		t.Fatalf("%d snapshots after the dry run, want all 3: nothing may be deleted before the Confirm", n)
-	}
+	left(3, "after the dry run")
 
 	s.as("carol", "confirm "+id)
 	s.expect(`^\[reply\] ⛔ Only @alice, who asked for this cleanup, can confirm it\.`, quick)
-	if n := snapshots(); n != 3 {
-		t.Fatalf("%d snapshots after someone else's Confirm, want 3", n)
-	}
+	left(3, "after someone else's Confirm")
 	s.as("alice", "confirm "+id)
 	s.expect("^\\[reply\\] ▶️ Confirmed\\. Cleaning up as job `([0-9a-f]{8})`", quick)
 	s.expect(`✅ Removed 1 backups from local, kept 2`, 30*time.Second)
-	if n := snapshots(); n != 2 {
-		t.Errorf("%d snapshots after the confirmed cleanup, want 2", n)
-	}
+	left(2, "after the confirmed cleanup")
 	s.as("alice", "confirm "+id)
 	s.expect(`^\[reply\] ⛔ there is no pending confirmation`, quick)
 
@@ -187,9 +184,7 @@ func TestCleanupWaitsForItsRequestersConfirm(t *testing.T) {
 	id = s.expect(`buttons: \[confirm ([0-9a-f]{8})\] \[cancel ([0-9a-f]{8})\]`, quick)[1]
 	s.as("alice", "cancel "+id)
 	s.expect(`^\[reply\] ✖️ Canceled; nothing was removed\.`, quick)
-	if n := snapshots(); n != 2 {
-		t.Errorf("%d snapshots after a canceled cleanup, want 2", n)
-	}
+	left(2, "after a canceled cleanup")
 
 	// --force skips the requester's confirmation; this policy wants a
 	// second person's approval for it, exactly as for restore --force.
@@ -199,15 +194,11 @@ func TestCleanupWaitsForItsRequestersConfirm(t *testing.T) {
 	s.as("alice", "approve "+approvalID)
 	s.expect(`^\[reply\] ⛔ Refused: .*another person`, quick)
 	time.Sleep(300 * time.Millisecond)
-	if n := snapshots(); n != 2 {
-		t.Fatalf("%d snapshots while the forced cleanup waits for approval, want 2", n)
-	}
+	left(2, "while the forced cleanup waits for approval")
 	s.as("bob", "approve "+approvalID)
 	s.expect("^\\[reply\\] 👍 Approved; job `[0-9a-f]{8}`", quick)
 	s.expect(`✅ Removed 1 backups from local, kept 1`, 30*time.Second)
-	if n := snapshots(); n != 1 {
-		t.Errorf("%d snapshots after the approved cleanup, want 1", n)
-	}
+	left(1, "after the approved cleanup")
 }
 
 func TestConfirmationOfAWritingRestore(t *testing.T) {

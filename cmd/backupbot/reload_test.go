@@ -14,6 +14,32 @@ import (
 	"github.com/backupbot/backupbot/internal/testredis"
 )
 
+// configVersionsAt is /readyz's config_versions: each process and the
+// configuration version it runs.
+func configVersionsAt(addr string) map[string]string {
+	_, body := readyz(addr)
+	var r struct {
+		ConfigVersions map[string]string `json:"config_versions"`
+	}
+	_ = json.Unmarshal([]byte(body), &r)
+	return r.ConfigVersions
+}
+
+// allOnVersion reports whether /readyz lists n processes, all running
+// the configuration version given.
+func allOnVersion(addr string, n int, version string) bool {
+	vs := configVersionsAt(addr)
+	if len(vs) != n {
+		return false
+	}
+	for _, v := range vs {
+		if !strings.HasPrefix(v, version) {
+			return false
+		}
+	}
+	return true
+}
+
 // TestOneSighupReloadsEveryProcess is issue 11's point 9: one SIGHUP to
 // the bot changes the policy in the bot and in both workers; /readyz shows
 // every process on the new configuration version.
@@ -25,14 +51,7 @@ func TestOneSighupReloadsEveryProcess(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	botProc := e.start("bot", "bot", "--console-socket", sock, "--no-stdin", "--http-addr", addr)
 	c := dialConsole(t, sock)
-	versionsOf := func() map[string]string {
-		_, body := readyz(addr)
-		var r struct {
-			ConfigVersions map[string]string `json:"config_versions"`
-		}
-		_ = json.Unmarshal([]byte(body), &r)
-		return r.ConfigVersions
-	}
+	versionsOf := func() map[string]string { return configVersionsAt(addr) }
 	eventually(t, 20*time.Second, "/readyz lists the bot and both workers", func() bool { return len(versionsOf()) == 3 })
 	oldVersion := configVersion(e.config)
 	for p, v := range versionsOf() {
@@ -65,18 +84,7 @@ func TestOneSighupReloadsEveryProcess(t *testing.T) {
 			t.Errorf("%s reloaded, but not because the bot announced it:\n%s", w.name, tail(w.log.String(), 5))
 		}
 	}
-	eventually(t, 15*time.Second, "/readyz shows every process on the new version", func() bool {
-		vs := versionsOf()
-		if len(vs) != 3 {
-			return false
-		}
-		for _, v := range vs {
-			if !strings.HasPrefix(v, newVersion) {
-				return false
-			}
-		}
-		return true
-	})
+	eventually(t, 15*time.Second, "/readyz shows every process on the new version", func() bool { return allOnVersion(addr, 3, newVersion) })
 	c.send("/backup create --target data")
 	c.expect(regexp.MustCompile(`^\[reply\] ⛔ Not allowed: .*operator`), 10*time.Second)
 }
@@ -98,26 +106,7 @@ func TestReloadSwapsOneSnapshotOrNothing(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	botProc := e.start("bot", "bot", "--console-socket", sock, "--no-stdin", "--http-addr", addr)
 	c := dialConsole(t, sock)
-	versionsOf := func() map[string]string {
-		_, body := readyz(addr)
-		var r struct {
-			ConfigVersions map[string]string `json:"config_versions"`
-		}
-		_ = json.Unmarshal([]byte(body), &r)
-		return r.ConfigVersions
-	}
-	allOn := func(version string) bool {
-		vs := versionsOf()
-		if len(vs) != 2 {
-			return false
-		}
-		for _, v := range vs {
-			if !strings.HasPrefix(v, version) {
-				return false
-			}
-		}
-		return true
-	}
+	allOn := func(version string) bool { return allOnVersion(addr, 2, version) }
 	eventually(t, 20*time.Second, "/readyz lists the bot and the worker", func() bool { return allOn(configVersion(e.config)) })
 	refusedAtTheDoor := func(text, want string) {
 		t.Helper()
@@ -161,7 +150,7 @@ func TestReloadSwapsOneSnapshotOrNothing(t *testing.T) {
 		})
 	}
 	time.Sleep(procEvery + time.Second) // a registration round: no process may report the bad file's version
-	if vs := versionsOf(); !allOn(good) {
+	if vs := configVersionsAt(addr); !allOn(good) {
 		t.Errorf("after a refused reload /readyz shows %v; want every process still on %s", vs, good)
 	}
 	refusedAtTheDoor("/backup create --target extra2", "extra2")
