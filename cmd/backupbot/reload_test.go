@@ -124,12 +124,16 @@ func TestReloadSwapsOneSnapshotOrNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	withExtra := strings.Replace(string(base), "targets:\n", fmt.Sprintf("targets:\n  extra: {paths: [%s/extra]}\n", e.dir), 1)
+	withExtra = strings.Replace(withExtra, "storages:\n", fmt.Sprintf("storages:\n  spare: {type: local, path: %s/spare}\n", e.dir), 1)
 	writeFile(t, e.config, []byte(withExtra))
 	good := configVersion(e.config)
 	if err := botProc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 15*time.Second, "/readyz shows the bot and the worker on the new version", func() bool { return allOn(good) })
+	if _, body := readyz(addr); !strings.Contains(body, `"storage spare":"ok"`) {
+		t.Errorf("/readyz does not probe the storage the reload added: %s", body)
+	}
 	if got := c.waitDone(c.command("/backup create --target extra"), 60*time.Second); !strings.HasPrefix(got, "✅") {
 		t.Fatalf("a create of the target the reload added: %q", got)
 	}
@@ -137,6 +141,7 @@ func TestReloadSwapsOneSnapshotOrNothing(t *testing.T) {
 	// One bad key beside a second new target: refused by the bot and by
 	// the worker (each told directly), nothing changes anywhere.
 	bad := strings.Replace(withExtra, "targets:\n", fmt.Sprintf("targets:\n  extra2: {paths: [%s/extra2]}\n", e.dir), 1)
+	bad = strings.Replace(bad, "storages:\n", fmt.Sprintf("storages:\n  spare2: {type: local, path: %s/spare2}\n", e.dir), 1)
 	bad = strings.Replace(bad, "console:\n", "consle: {user: mallory}\nconsole:\n", 1)
 	writeFile(t, e.config, []byte(bad))
 	for _, p := range []*proc{botProc, w} {
@@ -154,6 +159,9 @@ func TestReloadSwapsOneSnapshotOrNothing(t *testing.T) {
 		t.Errorf("after a refused reload /readyz shows %v; want every process still on %s", vs, good)
 	}
 	refusedAtTheDoor("/backup create --target extra2", "extra2")
+	if _, body := readyz(addr); strings.Contains(body, "spare2") || !strings.Contains(body, `"storage spare":"ok"`) {
+		t.Errorf("/readyz after a refused reload: %s; want the storages of the file in force", body)
+	}
 	if got := c.waitDone(c.command("/backup create --target extra"), 60*time.Second); !strings.HasPrefix(got, "✅") {
 		t.Fatalf("after a refused reload the worker no longer runs the target it had: %q", got)
 	}
