@@ -21,9 +21,10 @@ import (
 // confirmKeyPrefix keys a pending confirmation by its preview job id.
 const confirmKeyPrefix = "backupbot:confirm:"
 
-// confirmation is a writing restore waiting for its requester's Confirm.
+// confirmation is a command (a writing restore, a cleanup) waiting for its
+// requester's Confirm.
 type confirmation struct {
-	Text      string          `json:"text"` // the restore to run
+	Text      string          `json:"text"` // the command to run
 	Requester policy.Identity `json:"requester"`
 	Channel   string          `json:"channel"`
 	Thread    string          `json:"thread"`
@@ -63,23 +64,62 @@ func (r *Router) succeeded(ctx context.Context, s Surface, platform string, jr *
 }
 
 func (r *Router) askConfirmation(ctx context.Context, jr *jobRelay, ev jobs.Event, x relayExtra, msg Message) Message {
+	w := confirmWordsFor(ev.Action)
+	if ev.Action == string(commands.ActionCleanup) && nothingToRemove(ev) {
+		msg.Text += fmt.Sprintf("\nNothing to remove, so nothing to confirm: `%s` was not run.", x.Original)
+		return msg
+	}
 	ttl := r.policy.Policy().ApprovalTTL()
 	c := confirmation{Text: x.Original, Requester: ev.Meta.Requester, Channel: jr.channel, Thread: jr.thread, ExpiresAt: time.Now().Add(ttl)}
 	if err := r.saveConfirmation(ctx, jr.id, c, ttl); err != nil {
 		msg.Text += "\n⚠️ Could not store the confirmation (" + err.Error() + "); run the command again."
 		return msg
 	}
-	msg.Text += fmt.Sprintf("\n%s: press *Confirm* to run `%s` exactly as previewed, or *Cancel*. Expires %s.",
-		ev.Meta.Requester.Display(), x.Original, expiresIn(c.ExpiresAt))
+	msg.Text += fmt.Sprintf("\n%s: press *Confirm* to run `%s` %s, or *Cancel*. Expires %s.",
+		ev.Meta.Requester.Display(), x.Original, w.asPreviewed, expiresIn(c.ExpiresAt))
 	msg.Buttons = []Button{
-		{ActionID: ActionConfirm, Label: "Confirm restore", Value: jr.id, Style: "primary"},
+		{ActionID: ActionConfirm, Label: "Confirm " + w.noun, Value: jr.id, Style: "primary"},
 		{ActionID: ActionCancel, Label: "Cancel", Value: jr.id},
 	}
 	return msg
 }
 
+// confirmWords word a confirmation for the action it is for.
+type confirmWords struct {
+	noun, running, nothingDone, asPreviewed string
+}
+
+func confirmWordsFor(action string) confirmWords {
+	if action == string(commands.ActionCleanup) {
+		return confirmWords{noun: "cleanup", running: "Cleaning up", nothingDone: "nothing was removed",
+			asPreviewed: "(it decides again when it runs, by the same rules)"}
+	}
+	return confirmWords{noun: "restore", running: "Restoring", nothingDone: "nothing was restored", asPreviewed: "exactly as previewed"}
+}
+
+// actionOf is the action of a command's canonical text (commands.Render
+// puts it first).
+func actionOf(text string) string {
+	f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(text), "/backup"))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
+}
+
+// nothingToRemove reports whether a cleanup dry run found nothing to remove.
+func nothingToRemove(ev jobs.Event) bool {
+	if ev.Result == nil {
+		return false
+	}
+	var cr struct {
+		Removed []json.RawMessage `json:"removed"`
+	}
+	return json.Unmarshal(ev.Result.Data, &cr) == nil && len(cr.Removed) == 0
+}
+
 func (r *Router) askApproval(ctx context.Context, jr *jobRelay, ev jobs.Event, x relayExtra, msg Message) Message {
-	cmd, err := r.parser.Parse(x.Original)
+	cmd, err := r.config().Parser().Parse(x.Original)
 	if err != nil {
 		msg.Text += "\n⚠️ Could not re-read the command to approve: " + err.Error()
 		return msg
@@ -118,7 +158,7 @@ func (r *Router) approveChecked(ctx context.Context, s Surface, platform string,
 		r.post(ctx, s, platform, jr, Message{Text: "⛔ " + err.Error()})
 		return
 	}
-	cmd, err := r.parser.Parse(a.Text)
+	cmd, err := r.config().Parser().Parse(a.Text)
 	if err != nil {
 		r.post(ctx, s, platform, jr, Message{Text: "⛔ Could not re-read the approved command: " + err.Error()})
 		return
@@ -168,7 +208,7 @@ func (r *Router) loadConfirmation(ctx context.Context, id string) (confirmation,
 	var cf confirmation
 	b, err := r.rdb.Get(ctx, confirmKeyPrefix+id).Bytes()
 	if errors.Is(err, redis.Nil) {
-		return cf, fmt.Errorf("there is no pending confirmation `%s`: it was already used, canceled, or it expired; run the restore again", id)
+		return cf, fmt.Errorf("there is no pending confirmation `%s`: it was already used, canceled, or it expired; run the command again", id)
 	}
 	if err != nil {
 		return cf, fmt.Errorf("read confirmation %s from Redis: %w", id, err)
@@ -184,12 +224,17 @@ func (r *Router) confirm(ctx context.Context, who policy.Identity, c Click, id s
 	if err != nil {
 		return ephemeral("⛔ " + err.Error())
 	}
+	w := confirmWordsFor(actionOf(cf.Text))
 	if !cf.Requester.Same(who) {
-		return ephemeral(fmt.Sprintf("⛔ Only %s, who asked for this restore, can confirm it.", cf.Requester.Display()))
+		return ephemeral(fmt.Sprintf("⛔ Only %s, who asked for this %s, can confirm it.", cf.Requester.Display(), w.noun))
 	}
-	cmd, err := r.parser.Parse(cf.Text)
+	conf := r.config()
+	cmd, err := conf.Parser().Parse(cf.Text)
 	if err != nil {
-		return ephemeral("⚠️ Could not re-read the restore: " + err.Error())
+		return ephemeral("⚠️ Could not re-read the " + w.noun + ": " + err.Error())
+	}
+	if err := conf.Admit(cmd); err != nil {
+		return ephemeral("⚠️ The configuration changed since: " + err.Error())
 	}
 	if d := r.policy.Decide(who, cf.Channel, cmd); !d.Allowed {
 		r.record(ctx, audit.Decided(who, cf.Channel, cf.Text, cmd, d))
@@ -201,14 +246,14 @@ func (r *Router) confirm(ctx context.Context, who policy.Identity, c Click, id s
 		return ephemeral(r.queueDown(err))
 	}
 	if n == 0 {
-		return ephemeral("⛔ This restore was already confirmed or canceled.")
+		return ephemeral("⛔ This " + w.noun + " was already confirmed or canceled.")
 	}
 	meta, _, err := r.enqueue(ctx, cmd, jobs.Meta{Requester: who, Channel: cf.Channel, Thread: cf.Thread, Text: cf.Text}, "confirm:"+id)
 	if err != nil {
 		return ephemeral(r.enqueueFailed(meta, err))
 	}
 	r.record(ctx, audit.Entry{Kind: audit.Confirmed, User: who, Channel: cf.Channel, Command: cf.Text, JobID: meta.JobID})
-	return ephemeral(fmt.Sprintf("▶️ Confirmed. Restoring as job `%s`; progress follows in the thread.", meta.JobID))
+	return ephemeral(fmt.Sprintf("▶️ Confirmed. %s as job `%s`; progress follows in the thread.", w.running, meta.JobID))
 }
 
 func (r *Router) cancelConfirmation(ctx context.Context, who policy.Identity, id string) Reply {
@@ -216,15 +261,16 @@ func (r *Router) cancelConfirmation(ctx context.Context, who policy.Identity, id
 	if err != nil {
 		return ephemeral("⛔ " + err.Error())
 	}
+	w := confirmWordsFor(actionOf(cf.Text))
 	if !cf.Requester.Same(who) {
-		return ephemeral(fmt.Sprintf("⛔ Only %s, who asked for this restore, can cancel it.", cf.Requester.Display()))
+		return ephemeral(fmt.Sprintf("⛔ Only %s, who asked for this %s, can cancel it.", cf.Requester.Display(), w.noun))
 	}
 	if n, err := r.rdb.Del(ctx, confirmKeyPrefix+id).Result(); err != nil || n == 0 {
-		return ephemeral("ℹ️ This restore was already confirmed or canceled.")
+		return ephemeral("ℹ️ This " + w.noun + " was already confirmed or canceled.")
 	}
-	r.record(ctx, audit.Entry{Kind: audit.Withdrawn, User: who, Channel: cf.Channel, Command: cf.Text, Detail: "the requester canceled the restore at its confirmation"})
-	r.postToThread(ctx, who.Platform, cf.Channel, cf.Thread, Message{Text: fmt.Sprintf("✖️ %s canceled `%s`; nothing was restored.", who.Display(), cf.Text)})
-	return ephemeral("✖️ Canceled; nothing was restored.")
+	r.record(ctx, audit.Entry{Kind: audit.Withdrawn, User: who, Channel: cf.Channel, Command: cf.Text, Detail: "the requester canceled the " + w.noun + " at its confirmation"})
+	r.postToThread(ctx, who.Platform, cf.Channel, cf.Thread, Message{Text: fmt.Sprintf("✖️ %s canceled `%s`; %s.", who.Display(), cf.Text, w.nothingDone)})
+	return ephemeral("✖️ Canceled; " + w.nothingDone + ".")
 }
 
 // approve checks what can be checked at once (who clicks, the request's
@@ -270,14 +316,15 @@ func (r *Router) approve(ctx context.Context, who policy.Identity, id string, cl
 		}
 		return refuse(fmt.Sprintf("%s (%s is %s%s); a request is used only once", approval.ErrAlreadyDecided, a.ID, a.State, by))
 	}
-	rs, ok := a.Command.(*commands.Restore)
-	if !ok {
+	_, isRestore := a.Command.(*commands.Restore)
+	preview := previewOf(a.Command)
+	if !isRestore || preview == nil {
 		// Only restores have a plan to re-check; approve directly.
 		return r.approveNow(ctx, who, a)
 	}
 	// The re-preview runs as the requester: it is their restore being
 	// checked, and the approver may hold no role that runs restores.
-	meta, err := r.enqueuePreview(ctx, rs, jobs.Meta{Requester: a.Requester, Channel: a.Channel, Thread: a.Thread, Text: a.Text},
+	meta, err := r.enqueuePreview(ctx, preview, jobs.Meta{Requester: a.Requester, Channel: a.Channel, Thread: a.Thread, Text: a.Text},
 		relayExtra{Purpose: purposeApproveCheck, Approval: a.ID, Approver: &who}, "")
 	if err != nil {
 		return ephemeral(r.enqueueFailed(meta, err))
@@ -293,7 +340,7 @@ func (r *Router) approveNow(ctx context.Context, who policy.Identity, a approval
 		return ephemeral("⛔ Refused: " + err.Error())
 	}
 	r.record(ctx, audit.Entry{Kind: audit.Approved, User: who, Channel: a.Channel, Command: a.Text, ApprovalID: a.ID})
-	cmd, err := r.parser.Parse(a.Text)
+	cmd, err := r.config().Parser().Parse(a.Text)
 	if err != nil {
 		return ephemeral("⚠️ Could not re-read the approved command: " + err.Error())
 	}

@@ -364,7 +364,7 @@ func (a *Alerter) click(ctx context.Context, c Click) Reply {
 	if err != nil {
 		return ephemeral("⚠️ " + err.Error())
 	}
-	cmd, err := a.r.parser.Parse(inc.Command)
+	cmd, err := a.r.config().Parser().Parse(inc.Command)
 	if err != nil {
 		return ephemeral("⚠️ Could not re-read the incident's command: " + err.Error())
 	}

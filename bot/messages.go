@@ -173,7 +173,7 @@ func failureMessage(ev jobs.Event) Message {
 	if ev.Attempt > 1 {
 		text += fmt.Sprintf("\n(after %d attempts)", ev.Attempt)
 	}
-	if ev.StoragePermanent {
+	if ev.StoragePermanent || ev.Permanent {
 		// Pressing Retry would fail the same way until the cause is fixed.
 		return Message{Text: text + "\nFix the cause, then run the command again."}
 	}

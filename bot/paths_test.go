@@ -28,8 +28,7 @@ func TestOperatorPathsThroughTheRouter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		holder := policy.NewHolder(p)
-		holder.SetLocations([]string{"/srv/repo", "/srv/data"})
+		holder := policy.NewHolder(p.WithLocations([]string{"/srv/repo", "/srv/data"}))
 		return bot.NewRouter(bot.RouterOptions{
 			Parser: commands.Parser{Targets: []string{"data"}, Storages: []string{"local"}}, Jobs: client, Redis: rdb,
 			Policy: holder, Logger: quiet, Surfaces: map[bot.Platform]bot.Surface{bot.Slack: &threadSurface{}},

@@ -473,7 +473,7 @@ func (r *Router) loadExtra(ctx context.Context, jobID, action, text string) rela
 		if err == nil && json.Unmarshal([]byte(s), &x) == nil {
 			return x
 		}
-		if action != "restore" || !strings.Contains(text, "--preview") || i == 9 {
+		if !isPreview(action, text) || i == 9 {
 			break
 		}
 		select {

@@ -30,8 +30,14 @@ const DefaultMaxInFlight = 128
 // RouterOptions wire a Router.
 type RouterOptions struct {
 	// Parser parses chat text (built from the configuration, so it knows
-	// the configured targets and storages).
+	// the configured targets and storages). Config, when set, replaces it.
 	Parser commands.Parser
+	// Config returns the configuration in force (the service's
+	// *config.Snapshot, swapped whole on reload): its parser, and the door
+	// check every command that would become a job passes before it is
+	// queued. Read once per command, so one command never sees two
+	// configurations.
+	Config func() Configuration
 	// Jobs enqueues jobs and answers status, cancel and list --running.
 	Jobs *jobs.Client
 	// Redis holds the relay's job-to-message map, confirmations and the
@@ -76,10 +82,26 @@ type RouterOptions struct {
 	Logger    *slog.Logger
 }
 
+// Configuration is the configuration in force as the router reads it.
+type Configuration interface {
+	// Parser knows the configured targets and storages.
+	Parser() commands.Parser
+	// Admit refuses a command the configuration cannot run (an unknown
+	// target, storage or database, an unsupported resource) with a
+	// *commands.Error, before anything is queued.
+	Admit(cmd commands.Command) error
+}
+
+// staticConfig is a fixed parser with no door check (tests, tools).
+type staticConfig struct{ parser commands.Parser }
+
+func (c staticConfig) Parser() commands.Parser    { return c.parser }
+func (staticConfig) Admit(commands.Command) error { return nil }
+
 // Router is the bot.Handler every adapter calls, and the relay that turns
 // job events into thread posts and edits (Run).
 type Router struct {
-	parser    commands.Parser
+	config    func() Configuration
 	jobs      *jobs.Client
 	rdb       redis.UniversalClient
 	policy    *policy.Holder
@@ -104,7 +126,7 @@ type Router struct {
 // NewRouter returns a Router; call Run to start relaying job events.
 func NewRouter(o RouterOptions) *Router {
 	r := &Router{
-		parser: o.Parser, jobs: o.Jobs, rdb: o.Redis, policy: o.Policy, approvals: o.Approvals,
+		config: o.Config, jobs: o.Jobs, rdb: o.Redis, policy: o.Policy, approvals: o.Approvals,
 		audit: o.Audit, metrics: o.Metrics, interval: o.EditInterval, instance: o.Instance, redact: o.Redact, reportDir: o.ReportDir, log: o.Logger,
 		surfaces: map[Platform]Surface{}, relays: map[string]*jobRelay{},
 	}
@@ -124,6 +146,10 @@ func NewRouter(o RouterOptions) *Router {
 	}
 	if r.log == nil {
 		r.log = slog.Default()
+	}
+	if r.config == nil {
+		static := staticConfig{o.Parser}
+		r.config = func() Configuration { return static }
 	}
 	if r.policy == nil {
 		r.policy = &policy.Holder{} // denies everything
@@ -193,9 +219,8 @@ func (r *Router) HandleCommand(ctx context.Context, in Incoming) (reply Reply) {
 		return ephemeral("⚠️ backupbot is handling too many commands right now, so nothing was started; try again in a minute.")
 	}
 	who := PolicyIdentity(in.From)
-
-	cmd, err := r.parser.Parse(in.Text)
-	if err != nil {
+	conf := r.config()
+	invalid := func(err error) Reply {
 		outcome = "invalid"
 		r.record(ctx, audit.Entry{Kind: audit.Invalid, User: who, Channel: in.Channel, Command: in.Text, Error: err.Error()})
 		text := "⚠️ " + err.Error()
@@ -203,6 +228,11 @@ func (r *Router) HandleCommand(ctx context.Context, in Incoming) (reply Reply) {
 			text += "\nType `/backup help` for the actions, or `/backup help ACTION` for one action's options."
 		}
 		return ephemeral(text)
+	}
+
+	cmd, err := conf.Parser().Parse(in.Text)
+	if err != nil {
+		return invalid(err)
 	}
 	action = string(cmd.Action())
 	// A secret typed into the command (a --tags value, a key) goes no
@@ -225,11 +255,20 @@ func (r *Router) HandleCommand(ctx context.Context, in Incoming) (reply Reply) {
 		return ephemeral("⛔ Not allowed: " + d.Reason + ".")
 	}
 
-	if reply, ok := r.answer(ctx, who, in, cmd); ok {
+	if reply, ok := r.answer(ctx, conf, who, in, cmd); ok {
 		outcome = "answered"
 		return reply
 	}
-	if d.NeedsApproval || d.NeedsConfirmation {
+	// The door: a command the configuration cannot run is refused now,
+	// with the name that is wrong, and nothing is queued.
+	if err := conf.Admit(cmd); err != nil {
+		return invalid(err)
+	}
+	// cleanup without --force always shows its dry run and waits for the
+	// requester's Confirm; with --force it asks nobody, unless the policy
+	// wants a second person's approval (as for restore --force).
+	needsConfirm := d.NeedsConfirmation || confirmsFirst(cmd)
+	if d.NeedsApproval || needsConfirm {
 		outcome = "confirmation"
 		if d.NeedsApproval {
 			outcome = "approval"
@@ -238,8 +277,8 @@ func (r *Router) HandleCommand(ctx context.Context, in Incoming) (reply Reply) {
 				return ephemeral("⛔ `" + text + "` needs a second person's approval, and approvals are not set up on this bot (it has no approval store).")
 			}
 		}
-		rs, ok := cmd.(*commands.Restore)
-		if !ok || rs.Preview {
+		preview := previewOf(cmd)
+		if preview == nil {
 			// Nothing to preview: ask at once.
 			return r.askDirect(ctx, who, in, cmd, text, d.NeedsApproval)
 		}
@@ -247,13 +286,16 @@ func (r *Router) HandleCommand(ctx context.Context, in Incoming) (reply Reply) {
 		if d.NeedsApproval {
 			purpose = purposeApproval
 		}
-		meta, err := r.enqueuePreview(ctx, rs, jobs.Meta{Requester: who, Channel: in.Channel, Thread: in.Thread, Text: text}, relayExtra{Purpose: purpose}, key)
+		meta, err := r.enqueuePreview(ctx, preview, jobs.Meta{Requester: who, Channel: in.Channel, Thread: in.Thread, Text: text}, relayExtra{Purpose: purpose}, key)
 		if err != nil {
 			outcome = "error"
 			return ephemeral(r.enqueueFailed(meta, err))
 		}
 		if purpose == purposeApproval {
 			return ephemeral(fmt.Sprintf("🔎 `%s` needs approval by a second person. Previewing it first as job `%s`; the plan and the Approve/Deny buttons follow in the thread.", text, meta.JobID))
+		}
+		if _, ok := cmd.(*commands.Cleanup); ok {
+			return ephemeral(fmt.Sprintf("🔎 Dry run of `%s` as job `%s`: nothing is deleted until you press Confirm under the list of what it would remove, in the thread (or add --force to skip this).", text, meta.JobID))
 		}
 		return ephemeral(fmt.Sprintf("🔎 Previewing `%s` as job `%s`; check the plan in the thread and press Confirm to run it.", text, meta.JobID))
 	}
@@ -343,10 +385,10 @@ func ephemeral(text string) Reply {
 }
 
 // answer handles the actions that never become jobs.
-func (r *Router) answer(ctx context.Context, who policy.Identity, in Incoming, cmd commands.Command) (Reply, bool) {
+func (r *Router) answer(ctx context.Context, conf Configuration, who policy.Identity, in Incoming, cmd commands.Command) (Reply, bool) {
 	switch c := cmd.(type) {
 	case *commands.Help:
-		text, err := r.parser.HelpText(c.Topic)
+		text, err := conf.Parser().HelpText(c.Topic)
 		if err != nil {
 			return ephemeral("⚠️ " + err.Error()), true
 		}
@@ -417,15 +459,50 @@ func (r *Router) answerApprovals(ctx context.Context, who policy.Identity, c *co
 	return ephemeral(b.String())
 }
 
-// enqueuePreview enqueues the preview of a writing restore and remembers
-// what to do with its plan. key names the request (see jobs.EnqueueOnce);
-// a replayed request gets the preview its first arrival made.
-func (r *Router) enqueuePreview(ctx context.Context, rs *commands.Restore, meta jobs.Meta, extra relayExtra, key string) (jobs.Meta, error) {
-	preview := *rs
-	preview.Preview = true
+// confirmsFirst reports whether cmd always waits for its requester's
+// Confirm after a dry run, whatever the policy says: cleanup without
+// --force (and without --dry-run, which deletes nothing).
+func confirmsFirst(cmd commands.Command) bool {
+	c, ok := cmd.(*commands.Cleanup)
+	return ok && !c.Force && !c.DryRun
+}
+
+// previewOf is the command that shows what cmd would do without doing it
+// (a restore's --preview, a cleanup's --dry-run), or nil when there is
+// none or cmd is one already.
+func previewOf(cmd commands.Command) commands.Command {
+	switch c := cmd.(type) {
+	case *commands.Restore:
+		if !c.Preview {
+			p := *c
+			p.Preview = true
+			return &p
+		}
+	case *commands.Cleanup:
+		if !c.DryRun && !c.Force {
+			p := *c
+			p.DryRun = true
+			return &p
+		}
+	}
+	return nil
+}
+
+// isPreview reports whether a job's text is a preview the router may have
+// enqueued (its purpose is written right after the enqueue).
+func isPreview(action, text string) bool {
+	return (action == string(commands.ActionRestore) && strings.Contains(text, "--preview")) ||
+		(action == string(commands.ActionCleanup) && strings.Contains(text, "--dry-run"))
+}
+
+// enqueuePreview enqueues preview (see previewOf) in place of the command
+// meta.Text names, and remembers what to do with its result. key names
+// the request (see jobs.EnqueueOnce); a replayed request gets the preview
+// its first arrival made.
+func (r *Router) enqueuePreview(ctx context.Context, preview commands.Command, meta jobs.Meta, extra relayExtra, key string) (jobs.Meta, error) {
 	extra.Original = meta.Text
-	meta.Text = commands.Render(&preview)
-	meta, replayed, err := r.enqueue(ctx, &preview, meta, key)
+	meta.Text = commands.Render(preview)
+	meta, replayed, err := r.enqueue(ctx, preview, meta, key)
 	if err != nil || replayed {
 		return meta, err
 	}

@@ -2,9 +2,13 @@ package bot_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/backupbot/backupbot/policy"
 )
 
 const quick = 10 * time.Second
@@ -77,10 +81,20 @@ func TestJobRunsWithProgressAndSummaryAndRetryButton(t *testing.T) {
 		t.Errorf("%d parent messages for job %s, want 1", n, id)
 	}
 
-	// A failing job says why and offers Retry, which runs it again.
+	// A failure no retry can fix (no such backup) says why, with no Retry.
 	s.as("alice", "/backup restore --name does-not-exist --preview")
+	missing := s.expect("^\\[reply\\] ✅ Queued as job `([0-9a-f]{8})`", quick)[1]
+	s.expect("^  ↳ \\[msg-\\d+ in msg-\\d+\\] ❌ Job `"+missing+"` failed: .*does-not-exist", 30*time.Second)
+	s.expect("^\\s+Fix the cause, then run the command again\\.$", quick)
+	if n := s.count(`buttons: \[retry ` + missing + `\]`); n != 0 {
+		t.Errorf("the failure of a restore of a backup that does not exist offers Retry")
+	}
+
+	// A failing job whose storage may answer next time says why and
+	// offers Retry, which runs it again.
+	s.as("alice", "/backup export --name base --storage local --path "+filepath.Join(s.dir, "repo", "flaky"))
 	failed := s.expect("^\\[reply\\] ✅ Queued as job `([0-9a-f]{8})`", quick)[1]
-	s.expect("^  ↳ \\[msg-\\d+ in msg-\\d+\\] ❌ Job `"+failed+"` failed: .*does-not-exist", 30*time.Second)
+	s.expect("^  ↳ \\[msg-\\d+ in msg-\\d+\\] ❌ Job `"+failed+"` failed: .*did not answer", 30*time.Second)
 	s.expect(`buttons: \[retry `+failed+`\]`, quick)
 	s.as("alice", "retry "+failed)
 	again := s.expect("^\\[reply\\] ✅ Queued as job `([0-9a-f]{8})`", quick)[1]
@@ -88,6 +102,103 @@ func TestJobRunsWithProgressAndSummaryAndRetryButton(t *testing.T) {
 		t.Fatal("retry reused the failed job's id")
 	}
 	s.expect("❌ Job `"+again+"` failed", 30*time.Second)
+}
+
+// TestTheDoorRefusesWhatTheConfigurationCannotRun is issue 12's point 4:
+// a command naming a target, storage, format or resource this
+// configuration cannot run is answered at once, saying what is wrong, and
+// nothing is queued (no job id, no job record).
+func TestTheDoorRefusesWhatTheConfigurationCannotRun(t *testing.T) {
+	s := newStack(t, true) // one storage (local), one target (data), no databases
+	for _, tc := range []struct{ text, want string }{
+		{"/backup create --target logs", "unknown target `logs`: the targets configured here are data"},
+		{"/backup create --target dta", "did you mean `data`?"},
+		{"/backup create --target data --storage s3", "no s3 storage is configured (configured: local)"},
+		{"/backup list --storage azure", "no azure storage is configured"},
+		{"/backup restore --name base --storage lcoal --preview", "did you mean `local`?"},
+		{"/backup export --name base --format rar", "rar"},
+		{"/backup snapshot --resource database", "no databases are configured here"},
+		{"/backup snapshot --resource vm", "vm snapshots are not supported"},
+		{"/backup schedule --action create --name nightly --cron \"0 2 * * *\" --target logs", "unknown target `logs`"},
+	} {
+		s.as("alice", tc.text)
+		reply := s.expect(`^\[reply\] .*`, quick)[0]
+		if !strings.HasPrefix(reply, "[reply] ⚠️") || !strings.Contains(reply, tc.want) || strings.Contains(reply, "job") {
+			t.Errorf("%s: answered %q; want an immediate refusal with %q and no job", tc.text, reply, tc.want)
+		}
+	}
+	if n := s.jobKeys(); n != 0 {
+		t.Errorf("%d jobs were queued for commands refused at the door", n)
+	}
+	// What the configuration has still goes through.
+	s.as("alice", "/backup create --target data --storage local")
+	s.expect("^\\[reply\\] ✅ Queued as job `([0-9a-f]{8})`", quick)
+}
+
+// TestCleanupWaitsForItsRequestersConfirm is issue 12's point 5 in the
+// console: cleanup without --force shows its dry run and deletes nothing
+// until the requester (and only the requester) presses Confirm, which
+// expires; with --force and an approval rule it waits for a second person.
+func TestCleanupWaitsForItsRequestersConfirm(t *testing.T) {
+	s := newStack(t, true)
+	left := func(want int, when string) { // snapshots in the repository
+		t.Helper()
+		entries, err := os.ReadDir(filepath.Join(s.dir, "repo", "snapshots"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != want {
+			t.Fatalf("%d snapshots %s, want %d", len(entries), when, want)
+		}
+	}
+	for _, name := range []string{"first", "second", "third"} {
+		s.as("alice", "/backup create --type full --target data --name "+name)
+		s.expect(`✅ Backup `+name+` done`, 30*time.Second)
+	}
+	s.later.Store(int64(10 * 24 * time.Hour)) // the backups are ten days old now
+
+	s.as("alice", "/backup cleanup --older-than 5 --keep-min 2")
+	s.expect("^\\[reply\\] 🔎 Dry run of `cleanup --older-than 5 --keep-min 2` as job `[0-9a-f]{8}`: nothing is deleted until you press Confirm", quick)
+	s.expect(`Would remove 1 backups from local and keep 2`, 30*time.Second)
+	s.expect("press \\*Confirm\\* to run `cleanup --older-than 5 --keep-min 2`", quick)
+	id := s.expect(`buttons: \[confirm ([0-9a-f]{8})\] \[cancel ([0-9a-f]{8})\]`, quick)[1]
+	if ttl := s.rdb.TTL(s.ctx, "backupbot:confirm:"+id).Val(); ttl <= 0 || ttl > policy.DefaultApprovalTTL {
+		t.Errorf("the confirmation expires in %s; want within %s", ttl, policy.DefaultApprovalTTL)
+	}
+	time.Sleep(300 * time.Millisecond)
+	left(3, "after the dry run")
+
+	s.as("carol", "confirm "+id)
+	s.expect(`^\[reply\] ⛔ Only @alice, who asked for this cleanup, can confirm it\.`, quick)
+	left(3, "after someone else's Confirm")
+	s.as("alice", "confirm "+id)
+	s.expect("^\\[reply\\] ▶️ Confirmed\\. Cleaning up as job `([0-9a-f]{8})`", quick)
+	s.expect(`✅ Removed 1 backups from local, kept 2`, 30*time.Second)
+	left(2, "after the confirmed cleanup")
+	s.as("alice", "confirm "+id)
+	s.expect(`^\[reply\] ⛔ there is no pending confirmation`, quick)
+
+	// Canceled at its confirmation: nothing is removed.
+	s.as("alice", "/backup cleanup --older-than 5 --keep-min 1")
+	s.expect(`Would remove 1 backups from local and keep 1`, 30*time.Second)
+	id = s.expect(`buttons: \[confirm ([0-9a-f]{8})\] \[cancel ([0-9a-f]{8})\]`, quick)[1]
+	s.as("alice", "cancel "+id)
+	s.expect(`^\[reply\] ✖️ Canceled; nothing was removed\.`, quick)
+	left(2, "after a canceled cleanup")
+
+	// --force skips the requester's confirmation; this policy wants a
+	// second person's approval for it, exactly as for restore --force.
+	s.as("alice", "/backup cleanup --older-than 5 --keep-min 1 --force")
+	s.expect("^\\[reply\\] 🔐 `cleanup --older-than 5 --keep-min 1 --force` needs approval by a second person", quick)
+	approvalID := s.expect("Approval `([0-9a-f]{8})` works once", quick)[1]
+	s.as("alice", "approve "+approvalID)
+	s.expect(`^\[reply\] ⛔ Refused: .*another person`, quick)
+	time.Sleep(300 * time.Millisecond)
+	left(2, "while the forced cleanup waits for approval")
+	s.as("bob", "approve "+approvalID)
+	s.expect("^\\[reply\\] 👍 Approved; job `[0-9a-f]{8}`", quick)
+	s.expect(`✅ Removed 1 backups from local, kept 1`, 30*time.Second)
+	left(1, "after the approved cleanup")
 }
 
 func TestConfirmationOfAWritingRestore(t *testing.T) {

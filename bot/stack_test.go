@@ -2,6 +2,7 @@ package bot_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"github.com/backupbot/backupbot/policy/approval"
 	"github.com/backupbot/backupbot/policy/audit"
 	"github.com/backupbot/backupbot/storage"
+	"github.com/backupbot/backupbot/storage/backend"
 )
 
 // redisClient connects to the test-owned Redis (from `make test`) on
@@ -54,12 +56,14 @@ func (s *transcript) lines() []string {
 // (alice's), an in-process worker, a local repository.
 type stack struct {
 	t        *testing.T
+	dir      string
 	ctx      context.Context
 	router   *bot.Router
 	out      *transcript
 	data     string
 	rdb      *redis.Client
 	clockOff atomic.Int64 // added to the approval store's clock
+	later    atomic.Int64 // added to the worker's clock (expiry and retention)
 	alice    *console.Console
 	seen     int // transcript lines before the last typed line
 }
@@ -81,7 +85,7 @@ func newStack(t *testing.T, withWorker bool) *stack {
 	t.Helper()
 	rdb := redisClient(t)
 	dir := t.TempDir()
-	s := &stack{t: t, out: &transcript{}, data: filepath.Join(dir, "data"), rdb: rdb}
+	s := &stack{t: t, dir: dir, out: &transcript{}, data: filepath.Join(dir, "data"), rdb: rdb}
 	if err := os.MkdirAll(s.data, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -96,11 +100,10 @@ func newStack(t *testing.T, withWorker bool) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	holder := policy.NewHolder(pol)
 	// The configured locations, as the service derives them, plus the
 	// temporary directory, where these tests restore to (--to): the path
 	// policy itself is tested in paths_test.go.
-	holder.SetLocations([]string{filepath.Join(dir, "repo"), s.data, os.TempDir()})
+	holder := policy.NewHolder(pol.WithLocations([]string{filepath.Join(dir, "repo"), s.data, os.TempDir()}))
 	auditLog, err := audit.New(rdb, audit.Options{File: filepath.Join(dir, "audit.jsonl")})
 	if err != nil {
 		t.Fatal(err)
@@ -111,8 +114,14 @@ func newStack(t *testing.T, withWorker bool) *stack {
 	store := approval.New(rdb, holder, approval.Options{Now: func() time.Time {
 		return time.Now().Add(time.Duration(s.clockOff.Load()))
 	}})
+	// The configuration as the service holds it: its parser and its door
+	// check (the policy is the holder's).
+	snap, err := config.NewSnapshot(cfg, "", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.router = bot.NewRouter(bot.RouterOptions{
-		Parser: cfg.Parser(), Jobs: client, Redis: rdb, Policy: holder, Approvals: store, Audit: auditLog,
+		Config: func() bot.Configuration { return snap }, Jobs: client, Redis: rdb, Policy: holder, Approvals: store, Audit: auditLog,
 		EditInterval: 100 * time.Millisecond,
 	})
 	alice := console.New(console.Options{User: bot.Identity{UserID: "alice"}, Out: s.out, EchoInput: true})
@@ -128,6 +137,15 @@ func newStack(t *testing.T, withWorker bool) *stack {
 			Config:   func() *config.File { return cfg },
 			Password: func(storage.Spec) (string, error) { return "test repository password", nil },
 			Policy:   func() jobs.Rechecker { return holder.Policy() },
+			Now:      func() time.Time { return time.Now().Add(time.Duration(s.later.Load())) },
+			// A repository under a directory named "flaky" does not
+			// answer: a failure a retry may fix.
+			OpenBackend: func(ctx context.Context, spec storage.Spec) (backend.Backend, error) {
+				if filepath.Base(spec.Path) == "flaky" {
+					return nil, errors.New("the storage did not answer in time")
+				}
+				return storage.Open(ctx, spec)
+			},
 		}, jobs.WorkerOptions{Concurrency: 2})
 		wg.Go(func() { _ = w.Run(ctx) })
 	}

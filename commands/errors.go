@@ -114,3 +114,9 @@ func osaDistance(a, b string) int {
 	}
 	return prev[len(rb)]
 }
+
+// Suggest returns the candidate closest to word (a typo of it, or a name
+// it is a unique prefix of), or "" when none is close enough: the same
+// suggestions the parser makes, for checks made outside it (a name the
+// configuration lacks).
+func Suggest(word string, candidates []string) string { return suggest(word, candidates) }

@@ -48,16 +48,9 @@ func Defaults() *File {
 // $BACKUPBOT_CONFIG when set, else ./backupbot.yaml when it exists, else the
 // embedded defaults. It returns the path it loaded ("" for the defaults).
 func Resolve(flagPath string) (*File, string, error) {
-	path := flagPath
-	if path == "" {
-		path = os.Getenv(EnvConfig)
-	}
-	if path == "" {
-		if _, err := os.Stat(DefaultPath); err == nil {
-			path = DefaultPath
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return nil, "", fmt.Errorf("config: cannot look for %s: %w", DefaultPath, err)
-		}
+	path, err := resolvePath(flagPath)
+	if err != nil {
+		return nil, "", err
 	}
 	if path == "" {
 		return Defaults(), "", nil
@@ -67,6 +60,22 @@ func Resolve(flagPath string) (*File, string, error) {
 		return nil, path, err
 	}
 	return f, path, nil
+}
+
+// resolvePath is the file Resolve loads ("" for the embedded defaults).
+func resolvePath(flagPath string) (string, error) {
+	path := flagPath
+	if path == "" {
+		path = os.Getenv(EnvConfig)
+	}
+	if path == "" {
+		if _, err := os.Stat(DefaultPath); err == nil {
+			path = DefaultPath
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("config: cannot look for %s: %w", DefaultPath, err)
+		}
+	}
+	return path, nil
 }
 
 // Load reads and checks one configuration file. Unknown keys are errors

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -44,6 +45,9 @@ type Options struct {
 	Addr string
 	// Checks are the readiness probes /readyz runs, all of them every time.
 	Checks []Check
+	// MoreChecks, when set, adds probes read at each request (the
+	// storages of the configuration in force, which a reload changes).
+	MoreChecks func() []Check
 	// Gatherer provides /metrics; nil serves an empty set.
 	Gatherer prometheus.Gatherer
 	// Dashboard provides what / shows; nil shows an empty dashboard.
@@ -68,6 +72,7 @@ type Server struct {
 	addr     string
 	mux      *http.ServeMux
 	checks   []Check
+	more     func() []Check
 	warnings []Check
 	versions func(ctx context.Context) (map[string]string, error)
 	token    func() string
@@ -82,7 +87,7 @@ type Server struct {
 
 // New builds a Server with its routes mounted; adapters add theirs on Mux.
 func New(o Options) *Server {
-	s := &Server{addr: o.Addr, mux: http.NewServeMux(), checks: o.Checks, warnings: o.Warnings, versions: o.Versions,
+	s := &Server{addr: o.Addr, mux: http.NewServeMux(), checks: o.Checks, more: o.MoreChecks, warnings: o.Warnings, versions: o.Versions,
 		token: o.Token, dash: o.Dashboard, logger: o.Logger, limits: o.Limits.withDefaults()}
 	if s.addr == "" {
 		s.addr = DefaultAddr
@@ -208,10 +213,14 @@ type Readiness struct {
 
 // Ready runs every check at once and reports each one's outcome.
 func (s *Server) Ready(ctx context.Context) Readiness {
-	r := Readiness{Ready: true, Checks: make(map[string]string, len(s.checks))}
+	checks := s.checks
+	if s.more != nil {
+		checks = append(slices.Clone(checks), s.more()...)
+	}
+	r := Readiness{Ready: true, Checks: make(map[string]string, len(checks))}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, c := range s.checks {
+	for _, c := range checks {
 		wg.Go(func() {
 			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 			defer cancel()

@@ -60,8 +60,13 @@ type Event struct {
 	// credentials refused, the bucket or container missing): the job was
 	// not retried, and chat offers no Retry button, which would fail the
 	// same way until the operator fixes the storage.
-	StoragePermanent bool      `json:"storage_permanent,omitempty"`
-	At               time.Time `json:"at"`
+	StoragePermanent bool `json:"storage_permanent,omitempty"`
+	// Permanent is set on a failed event whose error a retry cannot fix
+	// (ErrPermanent: an unknown snapshot name, an unsupported resource, a
+	// bad path, a wrong password, a time limit): chat offers no Retry
+	// button, which would fail the same way.
+	Permanent bool      `json:"permanent,omitempty"`
+	At        time.Time `json:"at"`
 }
 
 // Progress is how far a running job has got.

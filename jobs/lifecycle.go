@@ -159,7 +159,7 @@ func (w *Worker) process(actx context.Context, action commands.Action, h Handler
 				res = resultOf(err)
 			}
 			w.finish(bg, log, Event{Meta: meta, Action: string(action), Attempt: attempt, Result: res, Error: why,
-				StoragePermanent: errors.Is(err, backend.ErrPermanent)}, StateFailed)
+				StoragePermanent: errors.Is(err, backend.ErrPermanent), Permanent: errors.Is(err, ErrPermanent)}, StateFailed)
 		}
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}

@@ -7,25 +7,22 @@ import (
 	"io"
 	"os"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/backupbot/backupbot/commands"
 	"gopkg.in/yaml.v3"
 )
 
-// Holder holds the policy in force and swaps it atomically on reload, so
-// readers never see half a policy. The zero Holder denies everything until
-// a policy is loaded or stored.
+// Holder is where the router, the approval store and other readers get
+// the policy in force. In the service it reads the policy of the
+// configuration snapshot in force (HolderFunc), which a reload swaps
+// whole; elsewhere it holds one policy (NewHolder, Store). The zero
+// Holder denies everything until a policy is stored.
 type Holder struct {
 	current atomic.Pointer[Policy]
-	mu      sync.Mutex // serializes Load/Reload
-	path    string
-	// locations are applied to every policy loaded (WithLocations).
-	locations []string
+	source  func() *Policy
 }
 
 // NewHolder returns a Holder with p in force (nil means Default()).
@@ -38,16 +35,24 @@ func NewHolder(p *Policy) *Holder {
 	return h
 }
 
+// HolderFunc returns a Holder that reads the policy in force from source
+// at every use (the service's configuration snapshot).
+func HolderFunc(source func() *Policy) *Holder { return &Holder{source: source} }
+
 // Policy returns the policy in force. It never returns nil: before anything
 // is loaded it returns a policy with no roles, which denies everything.
 func (h *Holder) Policy() *Policy {
-	if p := h.current.Load(); p != nil {
+	if h.source != nil {
+		if p := h.source(); p != nil {
+			return p
+		}
+	} else if p := h.current.Load(); p != nil {
 		return p
 	}
 	return &Policy{cfg: Config{}.WithDefaults(), holders: map[string][]string{}, unloaded: true}
 }
 
-// Store puts p in force.
+// Store puts p in force (in a Holder made by NewHolder or the zero one).
 func (h *Holder) Store(p *Policy) { h.current.Store(p) }
 
 // Decide is Policy().Decide.
@@ -55,46 +60,9 @@ func (h *Holder) Decide(id Identity, channel string, cmd commands.Command) Decis
 	return h.Policy().Decide(id, channel, cmd)
 }
 
-// Load reads the `policy:` section of the configuration file at path and
-// puts it in force; later Reloads read the same file. A file without a
-// policy section gets DefaultConfig. A file that does not parse, or whose
-// policy is invalid, is refused with a *ConfigError naming the line and
-// reason, and the policy in force stays.
-func (h *Holder) Load(path string) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	p, err := LoadFile(path)
-	if err != nil {
-		return err
-	}
-	h.path = path
-	h.current.Store(p.WithLocations(h.locations))
-	return nil
-}
-
-// SetLocations tells the policy in force, and every one loaded later, the
-// directories the configuration names (storage and target paths, absolute):
-// an allow rule without `paths:` allows a typed location only inside them.
-func (h *Holder) SetLocations(locations []string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.locations = slices.Clone(locations)
-	h.current.Store(h.Policy().WithLocations(h.locations))
-}
-
-// Reload reads the file given to Load again (for SIGHUP). On error the
-// policy in force stays.
-func (h *Holder) Reload() error {
-	h.mu.Lock()
-	path := h.path
-	h.mu.Unlock()
-	if path == "" {
-		return errors.New("policy reload: no policy file was loaded, so there is nothing to reload (start with --config FILE)")
-	}
-	return h.Load(path)
-}
-
-// LoadFile reads and validates the `policy:` section of a configuration file.
+// LoadFile reads and validates the `policy:` section of a configuration
+// file, for tests and tools that want the policy alone. The service reads
+// the policy with the rest of the file, once (config.LoadSnapshot).
 func LoadFile(path string) (*Policy, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -3,8 +3,8 @@ package policy
 import (
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/backupbot/backupbot/commands"
@@ -56,50 +56,27 @@ func TestParseRefusesWithLineAndReason(t *testing.T) {
 	}
 }
 
-func TestHolderReloadKeepsOldPolicyOnError(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "backupbot.yaml")
-	writeConfig(t, path, goodPolicy)
-	var h Holder
-	if err := h.Load(path); err != nil {
-		t.Fatalf("Load: %v", err)
-	}
-	u := slackUser("U1")
-	if d := h.Decide(u, "#general", &commands.List{}); !d.Allowed {
-		t.Fatalf("list denied under the loaded policy: %+v", d)
-	}
-
-	writeConfig(t, path, strings.Replace(goodPolicy, "[help, list]\n", "[help, list]\n      - actions: [explode]\n", 1))
-	err := h.Reload()
-	if err == nil || !strings.Contains(err.Error(), path+":7") || !strings.Contains(err.Error(), `unknown action "explode"`) {
-		t.Fatalf("Reload of a bad file: got %v; want an error naming %s:7 and the unknown action", err, path)
-	}
-	if d := h.Decide(u, "#general", &commands.List{}); !d.Allowed {
-		t.Errorf("the old policy was not kept after a refused reload: %+v", d)
-	}
-
-	writeConfig(t, path, strings.Replace(goodPolicy, "[help, list]", "[help]", 1))
-	if err := h.Reload(); err != nil {
-		t.Fatalf("Reload of a good file: %v", err)
-	}
-	if d := h.Decide(u, "#general", &commands.List{}); d.Allowed {
-		t.Errorf("the reloaded policy is not in force: list still allowed by %s", d.Rule)
-	}
-}
-
-func TestZeroHolderDeniesAndFileWithoutPolicyGetsDefault(t *testing.T) {
+func TestZeroHolderDeniesAndHolderFuncReadsItsSource(t *testing.T) {
 	var h Holder
 	if d := h.Decide(consoleUser("root"), "console", &commands.Help{}); d.Allowed {
 		t.Errorf("an empty Holder allowed a command: %+v", d)
 	}
-	if err := h.Reload(); err == nil {
-		t.Error("Reload without Load succeeded")
-	}
-	path := filepath.Join(t.TempDir(), "backupbot.yaml")
-	writeConfig(t, path, "storages:\n  local: {type: local, path: ./var/repo}\n")
-	if err := h.Load(path); err != nil {
+	viewers, err := Parse([]byte(goodPolicy))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if d := h.Decide(consoleUser("root"), "console", &commands.Help{}); !d.Allowed || d.Rule != "role admin rule 1" {
-		t.Errorf("a file without a policy section: console user got %+v; want admin", d)
+	var current atomic.Pointer[Policy]
+	f := HolderFunc(current.Load)
+	u := slackUser("U1")
+	if d := f.Decide(u, "#general", &commands.List{}); d.Allowed {
+		t.Errorf("a Holder whose source has no policy yet allowed a command: %+v", d)
+	}
+	current.Store(viewers)
+	if d := f.Decide(u, "#general", &commands.List{}); !d.Allowed {
+		t.Errorf("the source's policy is not in force: %+v", d)
+	}
+	current.Store(Default())
+	if d := f.Decide(u, "#general", &commands.List{}); d.Allowed {
+		t.Errorf("a swapped source policy is not in force: list still allowed by %s", d.Rule)
 	}
 }

@@ -357,9 +357,9 @@ func TestSighupReloadsThePolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "the bot refuses the broken policy", func() bool {
-		return strings.Contains(botProc.log.String(), "the new policy was refused; the old one stays in force")
+		return strings.Contains(botProc.log.String(), "the new configuration was refused (policy included); the old one stays in force")
 	})
-	if !regexp.MustCompile(`backupbot\.yaml:\d+`).MatchString(botProc.log.String()) {
+	if !regexp.MustCompile(`backupbot\.yaml(:\d+|: .*line \d+)`).MatchString(botProc.log.String()) {
 		t.Errorf("the refusal does not name the line:\n%s", tail(botProc.log.String(), 5))
 	}
 	c.send("/backup create --target data")

@@ -36,22 +36,23 @@ const (
 	procEvery     = 10 * time.Second
 )
 
-// reloader keeps a process's configuration and policy current.
+// reloader keeps a process's configuration current: it swaps one
+// immutable *config.Snapshot (file, policy, parser) in one atomic pointer,
+// all of it or, when any part of the new file is invalid, nothing.
 type reloader struct {
 	logger  *slog.Logger
-	path    string // "" for the embedded defaults
-	current *atomic.Pointer[config.File]
-	holder  *policy.Holder
+	current *atomic.Pointer[config.Snapshot]
 	audit   *audit.Log
 	rdb     redis.UniversalClient
 	self    string // this process, as registered
 	role    string
-	// onConfig, when set, is told about every configuration reloaded.
-	onConfig func(*config.File)
+	// prepare, when set, checks what else the new snapshot needs (the
+	// HTTP token file) before it is swapped in; an error refuses the
+	// reload, and the returned func applies it after the swap.
+	prepare func(*config.Snapshot) (func(), error)
 
-	mu      sync.Mutex // serializes reloads
-	version atomic.Value
-	gen     atomic.Int64 // the last reload generation seen
+	mu  sync.Mutex   // serializes reloads
+	gen atomic.Int64 // the last reload generation seen
 }
 
 // procInfo is what a process registers about itself.
@@ -61,11 +62,9 @@ type procInfo struct {
 	At      time.Time `json:"at"`
 }
 
-// configVersion is the first 12 hex digits of the file's SHA-256.
+// configVersion is the first 12 hex digits of the file's SHA-256 (the
+// tests compare it with what processes register).
 func configVersion(path string) string {
-	if path == "" {
-		return "embedded"
-	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "unreadable"
@@ -74,16 +73,13 @@ func configVersion(path string) string {
 	return hex.EncodeToString(sum[:])[:12]
 }
 
-func newReloader(logger *slog.Logger, path string, current *atomic.Pointer[config.File], holder *policy.Holder,
-	auditLog *audit.Log, rdb redis.UniversalClient, o options) *reloader {
-	r := &reloader{logger: logger, path: path, current: current, holder: holder, audit: auditLog, rdb: rdb,
+func newReloader(logger *slog.Logger, current *atomic.Pointer[config.Snapshot], auditLog *audit.Log, rdb redis.UniversalClient, o options) *reloader {
+	return &reloader{logger: logger, current: current, audit: auditLog, rdb: rdb,
 		self: fmt.Sprintf("%s:%d", instanceName(o), os.Getpid()), role: o.role}
-	r.version.Store(configVersion(path))
-	return r
 }
 
 // Version is the version of the configuration in force.
-func (r *reloader) Version() string { return r.version.Load().(string) }
+func (r *reloader) Version() string { return r.current.Load().Version }
 
 // run handles SIGHUP, reload announcements and the registration until ctx
 // is done.
@@ -107,34 +103,39 @@ func (r *reloader) run(ctx context.Context) {
 	}
 }
 
-// reload re-reads this process's own file; a file that does not parse is
-// refused and what is in force stays. It reports whether it reloaded.
+// reload re-reads this process's own file, once, into a new snapshot and
+// swaps it in; a file with any error (YAML, a key, a storage, a policy
+// rule, an unreadable token file) is refused and everything in force
+// stays, version included. It reports whether it reloaded.
 func (r *reloader) reload(ctx context.Context, why string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.path == "" {
+	path := r.current.Load().Path
+	if path == "" {
 		r.logger.Warn("reload (" + why + "): nothing to reload, the service runs on the embedded defaults (start it with --config FILE)")
 		return false
 	}
-	entry := audit.Entry{Kind: audit.PolicyReloaded, User: policy.Identity{Platform: "system", UserID: why}, Detail: r.path}
-	if err := r.holder.Reload(); err != nil {
-		r.logger.Error("SIGHUP: the new policy was refused; the old one stays in force", "err", err, "trigger", why)
+	entry := audit.Entry{Kind: audit.PolicyReloaded, User: policy.Identity{Platform: "system", UserID: why}, Detail: path}
+	refuse := func(err error) bool {
+		r.logger.Error("reload: the new configuration was refused (policy included); the old one stays in force", "err", err, "trigger", why, "version", r.Version())
 		entry.Error = err.Error()
 		_ = r.audit.Record(ctx, entry)
 		return false
 	}
-	if cfg, err := config.Load(r.path); err != nil {
-		r.logger.Error("SIGHUP: the configuration was refused; storages and targets stay as they were", "err", err, "trigger", why)
-	} else {
-		r.current.Store(cfg)
-		r.holder.SetLocations(configuredLocations(cfg))
-		if r.onConfig != nil {
-			r.onConfig(cfg)
+	next, err := config.LoadSnapshot(path)
+	if err != nil {
+		return refuse(err)
+	}
+	apply := func() {}
+	if r.prepare != nil {
+		if apply, err = r.prepare(next); err != nil {
+			return refuse(err)
 		}
 	}
-	r.version.Store(configVersion(r.path))
+	r.current.Store(next)
+	apply()
 	_ = r.audit.Record(ctx, entry)
-	r.logger.Info("SIGHUP: policy and configuration reloaded", "file", r.path, "version", r.Version(), "trigger", why)
+	r.logger.Info("reload: policy and configuration reloaded", "file", path, "version", next.Version, "trigger", why)
 	r.registerOnce(ctx)
 	return true
 }

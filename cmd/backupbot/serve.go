@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -37,17 +36,14 @@ import (
 // console-only service: then the jobs queued or running finish first, see
 // endOfInput), then stops them gracefully.
 func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader, stdout io.Writer, consoleTTY bool) error {
-	cfg, cfgPath, err := config.Resolve(o.configPath)
+	// One snapshot of the configuration (file, policy, parser, version) in
+	// one atomic pointer: the router, the parser, /readyz, the workers and
+	// the scheduler read it through current, and a reload swaps it whole.
+	first, err := config.ResolveSnapshot(o.configPath)
 	if err != nil {
 		return err
 	}
-	var current atomic.Pointer[config.File]
-	current.Store(cfg)
-	holder, err := newPolicyHolder(cfg, cfgPath)
-	if err != nil {
-		return err
-	}
-	holder.SetLocations(configuredLocations(cfg))
+	cfg, cfgPath := first.File, first.Path
 	if cfgPath == "" {
 		logger.Info("no configuration file: using the embedded defaults (a local repository under ./var, the console user is admin)")
 		if o.runsWorker() {
@@ -57,8 +53,13 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 			}
 		}
 	} else {
-		logger.Info("configuration loaded", "file", cfgPath)
+		logger.Info("configuration loaded", "file", cfgPath, "version", first.Version)
 	}
+	var snapshot atomic.Pointer[config.Snapshot]
+	snapshot.Store(first)
+	current := snapshot.Load
+	currentFile := func() *config.File { return current().File }
+	holder := policy.HolderFunc(func() *policy.Policy { return current().Policy })
 
 	rc, err := connectRedis(logger)
 	if err != nil {
@@ -68,7 +69,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 	logger.Info("redis", "at", rc.where, "role", o.role)
 
 	auditCfg := holder.Policy().Config().Audit
-	for _, spec := range current.Load().Storages { // storages' own password files are secrets too
+	for _, spec := range cfg.Storages { // storages' own password files are secrets too
 		if spec.PasswordFile != "" {
 			auditCfg.RedactFiles = append(auditCfg.RedactFiles, spec.PasswordFile)
 		}
@@ -77,16 +78,11 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 		auditCfg.RedactFiles = append(auditCfg.RedactFiles, f)
 	}
 	var httpToken atomic.Value
-	setToken := func(cfg *config.File) error {
-		t, err := cfg.HTTP.Token()
-		if err == nil {
-			httpToken.Store(t)
-		}
+	token, err := cfg.HTTP.Token()
+	if err != nil {
 		return err
 	}
-	if err := setToken(cfg); err != nil {
-		return err
-	}
+	httpToken.Store(token)
 	if o.httpAddr != "" && cfg.HTTP.TokenFile == "" {
 		logger.Warn("http.token_file is not set: /, /readyz and /metrics answer anyone who can reach " + o.httpAddr)
 	}
@@ -101,11 +97,15 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	reloads := newReloader(logger, cfgPath, &current, holder, auditLog, rc.rdb, o)
-	reloads.onConfig = func(cfg *config.File) {
-		if err := setToken(cfg); err != nil {
-			logger.Error("reload: the HTTP token file cannot be read; the old token stays", "err", err)
+	reloads := newReloader(logger, &snapshot, auditLog, rc.rdb, o)
+	// The HTTP token is part of the configuration: a token file that
+	// cannot be read refuses the whole reload.
+	reloads.prepare = func(s *config.Snapshot) (func(), error) {
+		t, err := s.File.HTTP.Token()
+		if err != nil {
+			return nil, err
 		}
+		return func() { httpToken.Store(t) }, nil
 	}
 	go reloads.run(ctx)
 
@@ -120,13 +120,13 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 	client := jobs.NewClient(rc.opt, rc.rdb, jobs.ClientOptions{Logger: logger, Redact: redact})
 	defer client.Close()
 	if o.runsWorker() {
-		sched := jobs.NewScheduler(client, rc.rdb, jobs.SchedulerOptions{Logger: logger, Config: current.Load})
+		sched := jobs.NewScheduler(client, rc.rdb, jobs.SchedulerOptions{Logger: logger, Config: currentFile})
 		g.Go(func() error { return sched.Run(gctx) })
 		w := jobs.NewWorker(rc.opt, rc.rdb, jobs.Deps{
-			Config:   current.Load,
+			Config:   currentFile,
 			Password: config.RepoPassword,
-			Policy:   func() jobs.Rechecker { return holder.Policy() },
-			Audit:    alerts.Hooks(jobs.AuditTo(auditLog), alerts.NewRecorder(rc.rdb, current.Load, logger).Record),
+			Policy:   func() jobs.Rechecker { return current().Policy },
+			Audit:    alerts.Hooks(jobs.AuditTo(auditLog), alerts.NewRecorder(rc.rdb, currentFile, logger).Record),
 			Locks:    lock.New(rc.rdb, lock.Options{}),
 			Logger:   logger,
 			Redact:   redact,
@@ -136,8 +136,14 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 
 	var srv *httpapi.Server
 	checks := []httpapi.Check{{Name: "redis", Probe: rc.ping}}
-	for _, name := range sortedNames(cfg.Storages) {
-		checks = append(checks, storageCheck(name, cfg.Storages[name]))
+	// The storages /readyz probes are those of the configuration in force.
+	storageChecks := func() []httpapi.Check {
+		f := currentFile()
+		var out []httpapi.Check
+		for _, name := range sortedNames(f.Storages) {
+			out = append(out, storageCheck(name, f.Storages[name]))
+		}
+		return out
 	}
 
 	var router *bot.Router
@@ -148,7 +154,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 		relayRdb := rc.separatePool()
 		defer relayRdb.Close()
 		router = bot.NewRouter(bot.RouterOptions{
-			Parser:       cfg.Parser(),
+			Config:       func() bot.Configuration { return current() },
 			Jobs:         client,
 			Redis:        relayRdb,
 			Policy:       holder,
@@ -162,7 +168,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 		})
 	}
 	if o.httpAddr != "" {
-		opts := httpapi.Options{Addr: o.httpAddr, Checks: checks, Gatherer: reg, Logger: logger,
+		opts := httpapi.Options{Addr: o.httpAddr, Checks: checks, MoreChecks: storageChecks, Gatherer: reg, Logger: logger,
 			Warnings: []httpapi.Check{{Name: "redis persistence", Probe: rc.persistence}},
 			Versions: versions(rc.rdb),
 			Token:    func() string { return httpToken.Load().(string) }}
@@ -199,7 +205,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 		}
 		alerter := bot.NewAlerter(router, bot.AlerterOptions{
 			Storages:  probes,
-			Incidents: alerts.NewIncidents(rc.rdb, func() commands.Parser { return current.Load().Parser() }),
+			Incidents: alerts.NewIncidents(rc.rdb, func() commands.Parser { return current().Parser() }),
 			Channels:  channels, Severity: ac.Severity, Mentions: ac.Mentions, SilenceHours: ac.SilenceHours,
 			ScheduleGrace: ac.ScheduleGrace, Webhooks: webhooks, Logger: logger,
 			EscalateAfter: ac.EscalateAfter, EscalateMentions: ac.EscalateMentions, EscalationChannels: platforms(ac.EscalationChannels),
@@ -334,23 +340,6 @@ func startAdapters(ctx context.Context, g *errgroup.Group, o options, logger *sl
 	return n, nil
 }
 
-// newPolicyHolder puts the configuration's policy in force; with a file,
-// SIGHUP re-reads its policy section.
-func newPolicyHolder(cfg *config.File, cfgPath string) (*policy.Holder, error) {
-	if cfgPath != "" {
-		h := &policy.Holder{}
-		if err := h.Load(cfgPath); err != nil {
-			return nil, err
-		}
-		return h, nil
-	}
-	p, err := policy.New(cfg.Policy)
-	if err != nil {
-		return nil, fmt.Errorf("the embedded default policy is invalid: %w", err)
-	}
-	return policy.NewHolder(p), nil
-}
-
 // storageCheck probes a configured storage for /readyz: it must open and
 // answer a lookup (a repository not created yet is fine).
 func storageCheck(name string, spec storage.Spec) httpapi.Check {
@@ -414,30 +403,4 @@ func instanceName(o options) string {
 	}
 	host, _ := os.Hostname()
 	return fmt.Sprintf("%s-%s-%s%s", host, o.role, o.httpAddr, o.consoleSocket)
-}
-
-// configuredLocations are the directories the configuration names (local
-// and network storages, targets), absolute: by default a path typed into a
-// chat command must lie inside one of them (see policy.Rule.Paths).
-func configuredLocations(cfg *config.File) []string {
-	var out []string
-	add := func(p string) {
-		if p == "" {
-			return
-		}
-		if abs, err := filepath.Abs(p); err == nil {
-			out = append(out, abs)
-		}
-	}
-	for _, name := range sortedNames(cfg.Storages) {
-		if s := cfg.Storages[name]; s.Type == storage.KindLocal || s.Type == storage.KindNetwork {
-			add(s.Path)
-		}
-	}
-	for _, name := range sortedNames(cfg.Targets) {
-		for _, p := range cfg.Targets[name].Paths {
-			add(p)
-		}
-	}
-	return out
 }

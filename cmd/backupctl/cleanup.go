@@ -3,13 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
-
-	"golang.org/x/term"
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/storage/engine"
@@ -37,10 +33,9 @@ func (a *app) cleanup(ctx context.Context, c *commands.Cleanup) error {
 	if req.Target == "all" {
 		req.Target = ""
 	}
-	if !c.DryRun && !c.Force {
-		f, ok := a.stdin.(*os.File)
-		if !ok || !term.IsTerminal(int(f.Fd())) {
-			return badInput(errors.New("cleanup deletes backups: pass --force to confirm, or --dry-run to see what it would remove"))
+	if !c.DryRun && !c.Force { // the dry run, then y/N on a terminal (confirm.go)
+		if err := a.needTerminal("cleanup deletes backups"); err != nil {
+			return err
 		}
 		plan := req
 		plan.DryRun = true
@@ -48,11 +43,8 @@ func (a *app) cleanup(ctx context.Context, c *commands.Cleanup) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(a.stderr, "cleanup would remove %d backups and keep %d. Continue? [y/N] ", len(res.Removed), res.Kept)
-		var ans string
-		_, _ = fmt.Fscanln(a.stdin, &ans)
-		if ans != "y" && ans != "yes" {
-			return errors.New("cleanup cancelled")
+		if err := a.confirmCleanup(res); err != nil {
+			return err
 		}
 	}
 	res, err := r.Cleanup(ctx, req)
