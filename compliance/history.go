@@ -105,8 +105,9 @@ type Change struct {
 	Job Job
 	// Added are the snapshots it made; Removed those it deleted.
 	Added, Removed []Snap
-	// Storage and Delta say how many bytes the job added to (positive)
-	// or freed in (negative) that storage; Delta 0 records no sample.
+	// Storage, when set, is the storage the job changed (a backup, a
+	// cleanup): a size sample is recorded for it, Delta bytes (added:
+	// positive, freed: negative) from the last one.
 	Storage string
 	Delta   int64
 }
@@ -127,7 +128,7 @@ func (h *History) Add(ctx context.Context, c Change) error {
 		return fmt.Errorf("history: encode job %s: %w", c.Job.ID, err)
 	}
 	var stored int64
-	if c.Delta != 0 && c.Storage != "" {
+	if c.Storage != "" {
 		if stored, err = h.rdb.HIncrBy(ctx, storedKey, c.Storage, c.Delta).Result(); err != nil {
 			return fmt.Errorf("history: update the size of storage %s: %w", c.Storage, err)
 		}
@@ -139,7 +140,7 @@ func (h *History) Add(ctx context.Context, c Change) error {
 	_, err = h.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.LPush(ctx, jobsKey, jb)
 		p.LTrim(ctx, jobsKey, 0, MaxJobs-1)
-		if c.Delta != 0 && c.Storage != "" {
+		if c.Storage != "" {
 			sb, _ := json.Marshal(Sample{At: c.Job.End, Bytes: stored})
 			p.LPush(ctx, samplesKey+c.Storage, sb)
 			p.LTrim(ctx, samplesKey+c.Storage, 0, MaxSamples-1)

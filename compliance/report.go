@@ -13,7 +13,9 @@ import (
 func Since(d time.Duration) string {
 	switch {
 	case d <= 0:
-		return "0m"
+		return "0s"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
 	case d < time.Hour:
 		return fmt.Sprintf("%dm", int(d.Minutes()))
 	case d < 48*time.Hour:
