@@ -255,7 +255,8 @@ func (in Input) retention(t *Target, snaps []Snap) {
 	}
 	for _, list := range byStorage {
 		for _, d := range retention.ApplyBy(list, policyFor, in.Now) {
-			if !d.Keep {
+			expired := !d.Snapshot.ExpiresAt.IsZero() && d.Snapshot.ExpiresAt.Before(in.Now)
+			if !d.Keep || expired {
 				t.PastRetention++
 			}
 		}
