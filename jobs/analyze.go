@@ -113,8 +113,10 @@ type RepositoryAnalysis struct {
 	// size after compression and encryption; Packs the pack files'.
 	Logical, Unique, Stored, Packs int64
 	Dedup, Compression             float64
-	LargestFiles                   []SizedPath `json:"largest_files"`
-	LargestDirs                    []SizedPath `json:"largest_dirs"`
+	// Newest names the newest backup.
+	Newest       string      `json:"newest,omitempty"`
+	LargestFiles []SizedPath `json:"largest_files"`
+	LargestDirs  []SizedPath `json:"largest_dirs"`
 }
 
 // analyzeRepository reports on every backup in the repository: how many,
@@ -142,6 +144,7 @@ func (w *Worker) analyzeRepository(ctx context.Context, j *Job, r *repo) (*Resul
 		g.Last, g.LastSize = s.Time, s.Size
 		g.Added += s.Added
 		latest[s.Target] = s
+		a.Newest = s.Name
 	}
 	for _, g := range growth {
 		a.Targets = append(a.Targets, *g)
@@ -246,8 +249,11 @@ func keepTop(list []SizedPath, p SizedPath) []SizedPath {
 // and largest paths as an attached table.
 func (a RepositoryAnalysis) result() *Result {
 	res := &Result{Data: rawJSON(a)}
-	res.Summary = fmt.Sprintf("Repository %s: %s backups of %s targets, %s of files stored in %s", a.Storage,
-		humanCount(int64(a.Snapshots)), humanCount(int64(len(a.Targets))), humanBytes(a.Logical), humanBytes(a.Packs))
+	res.Summary = fmt.Sprintf("Repository %s: %s of %s, %s of files stored in %s", a.Storage,
+		counted(a.Snapshots, "backup"), counted(len(a.Targets), "target"), humanBytes(a.Logical), humanBytes(a.Packs))
+	if a.Newest != "" {
+		res.Summary += "; newest " + a.Newest
+	}
 	res.Fields = []Field{
 		{"Backups", humanCount(int64(a.Snapshots))},
 		{"Files backed up (all backups)", humanBytes(a.Logical)},
@@ -295,4 +301,12 @@ func (a RepositoryAnalysis) result() *Result {
 	}
 	res.Report = &Report{Name: "analyze-" + a.Storage + ".txt", Data: []byte(b.String())}
 	return res
+}
+
+// counted renders "1 backup", "3 backups".
+func counted(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return humanCount(int64(n)) + " " + what + "s"
 }
