@@ -118,7 +118,7 @@ func (r *Recorder) record(ctx context.Context, ev jobs.Event) error {
 	if err != nil {
 		return fmt.Errorf("update %s: %w", countersKey, err)
 	}
-	return nil
+	return r.history(ctx, ev, cmd, start, result)
 }
 
 // command parses the job's canonical command text (nil when it does not parse).
@@ -192,16 +192,7 @@ func (r *Recorder) backup(ev jobs.Event, c *commands.Create, counters, gauges ma
 	if ev.Kind != jobs.EventFailed {
 		return
 	}
-	targets := []string{c.Target}
-	if cfg := r.cfg(); cfg != nil {
-		if ts, err := cfg.ResolveTargets(c.Target); err == nil {
-			targets = targets[:0]
-			for _, t := range ts {
-				targets = append(targets, t.Name)
-			}
-		}
-	}
-	for _, t := range targets {
+	for _, t := range r.targets(c.Target) {
 		gauges[field("last_status", t)] = 0
 		gauges[field("last_failure", t, storage)] = at
 	}

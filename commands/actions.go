@@ -42,6 +42,7 @@ var (
 	exportFormats      = []ExportFormat{FormatTar, FormatZip, Format7z}
 	splittableFormats  = []ExportFormat{FormatTar, Format7z}
 	snapshotResources  = []Resource{ResourceVM, ResourceDatabase, ResourceStorage, ResourceAll}
+	analyzeReports     = []AnalyzeReport{ReportCompliance}
 	actionTable        = buildActionTable()
 	actionTableByName  = indexActions(actionTable)
 	defaultCreateType  = TypeIncremental
@@ -376,8 +377,8 @@ func buildActionTable() []*actionSpec {
 		{
 			action:   ActionAnalyze,
 			summary:  "Analyze a backup's size, deduplication and speed",
-			notes:    []string{"Without --name, analyzes the whole repository."},
-			examples: []string{"/backup analyze --name slow-backup --performance"},
+			notes:    []string{"Without --name, analyzes the whole repository.", "--report compliance reports on every target, whatever --name says."},
+			examples: []string{"/backup analyze --name slow-backup --performance", "/backup analyze --report compliance"},
 			newCommand: func() Command {
 				return &Analyze{}
 			},
@@ -386,6 +387,10 @@ func buildActionTable() []*actionSpec {
 				return slices.Concat([]flagSpec{
 					textFlag("name", "TEXT", &x.Name, maxName, "backup to analyze").as(FactNone),
 					boolFlag("performance", &x.Performance, "include throughput and timings").as(FactSwitch),
+					// A switch: a rule's flags map may keep the report (which
+					// reads every target's history) to some roles.
+					{name: "report", arg: "REPORT", usage: "write a report instead: compliance (coverage, success rates, RPO, retention, 3-2-1 per target, CSV attached)",
+						value: enumValue[AnalyzeReport]{&x.Report, analyzeReports}, fact: FactSwitch},
 				}, p.storageFlags(&x.Storage, false, "where the backup is"), diagnosticsFlags(&x.Diagnostics))
 			},
 			check: func(c Command) error { return checkStorage(c.(*Analyze).Storage) },

@@ -229,12 +229,24 @@ type Test struct {
 	Storage StorageRef `json:"storage"`
 }
 
-// Analyze reports on a backup's size, dedup and performance.
+// AnalyzeReport is a report analyze writes instead of its analysis.
+type AnalyzeReport string
+
+// Analyze reports.
+const (
+	// ReportCompliance: every target's coverage, success rates, RPO,
+	// retention and 3-2-1 status, with a CSV attached.
+	ReportCompliance AnalyzeReport = "compliance"
+)
+
+// Analyze reports on a backup's size, dedup and performance, or without
+// Name on the whole repository, or with Report writes that report.
 type Analyze struct {
 	Diagnostics
-	Name        string     `json:"name,omitempty"`
-	Performance bool       `json:"performance,omitempty"`
-	Storage     StorageRef `json:"storage"`
+	Name        string        `json:"name,omitempty"`
+	Performance bool          `json:"performance,omitempty"`
+	Report      AnalyzeReport `json:"report,omitempty"`
+	Storage     StorageRef    `json:"storage"`
 }
 
 // Help asks for the action list or one action's options.

@@ -4,7 +4,8 @@
 // metrics (/metrics), the backup dashboard (/), and the mux on which the
 // chat adapters mount their webhook endpoints (/slack/..., /discord/...).
 // With a token configured, /, /readyz and /metrics need it (Authorization:
-// Bearer TOKEN, or ?token=TOKEN); /healthz never does.
+// Bearer TOKEN, or ?token=TOKEN, which on / also sets an HttpOnly cookie
+// for the page's refreshes); /healthz and the chat endpoints never do.
 package httpapi
 
 import (
@@ -171,9 +172,12 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(w, "ok")
 }
 
+// tokenCookie holds the token a browser logged in with (?token= on /).
+const tokenCookie = "backupbot_token"
+
 // guard lets a request through when no token is configured or when it
-// carries the token (Authorization: Bearer TOKEN, or ?token=TOKEN);
-// otherwise it answers 401.
+// carries the token (Authorization: Bearer TOKEN, ?token=TOKEN, or the
+// cookie ?token= on / sets); otherwise it answers 401.
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		want := ""
@@ -184,7 +188,11 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		got := r.URL.Query().Get("token")
+		query := r.URL.Query().Get("token")
+		got := query
+		if c, err := r.Cookie(tokenCookie); err == nil && got == "" {
+			got = c.Value
+		}
 		if h := r.Header.Get("Authorization"); h != "" {
 			if v, ok := strings.CutPrefix(h, "Bearer "); ok {
 				got = strings.TrimSpace(v)
@@ -194,6 +202,12 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="backupbot"`)
 			http.Error(w, "401 unauthorized: this endpoint needs the token from http.token_file (Authorization: Bearer TOKEN, or ?token=TOKEN)", http.StatusUnauthorized)
 			return
+		}
+		if query != "" && r.URL.Path == "/" {
+			// A browser logging in: keep the token in an HttpOnly cookie,
+			// so the page's refreshes and links need no token in the URL.
+			http.SetCookie(w, &http.Cookie{Name: tokenCookie, Value: query, Path: "/", HttpOnly: true,
+				SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 		}
 		next.ServeHTTP(w, r)
 	})

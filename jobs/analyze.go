@@ -3,14 +3,22 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/quote"
 	"github.com/backupbot/backupbot/storage/engine"
+	"github.com/backupbot/backupbot/storage/pack"
+	srepo "github.com/backupbot/backupbot/storage/repo"
 )
 
-// analyze reports on one backup (--name, default the latest): its size,
-// what it added, how well it deduplicated against the repository, and with
-// --performance its throughput.
+// analyze reports on one backup (--name): its size, what it added, how
+// well it deduplicated against the repository, and with --performance its
+// throughput. Without --name it reports on the whole repository
+// (analyzeRepository); with --report compliance it writes that report.
 func (w *Worker) analyze(ctx context.Context, j *Job) (*Result, error) {
 	c, err := command[*commands.Analyze](j)
 	if err != nil {
@@ -25,10 +33,13 @@ func (w *Worker) analyze(ctx context.Context, j *Job) (*Result, error) {
 		return nil, err
 	}
 	defer r.Close()
-	ref := c.Name
-	if ref == "" {
-		ref = "latest"
+	switch {
+	case c.Report == commands.ReportCompliance:
+		return w.complianceReport(ctx, j, r)
+	case c.Name == "":
+		return w.analyzeRepository(ctx, j, r)
 	}
+	ref := c.Name
 	s, err := r.Find(ctx, ref)
 	if err != nil {
 		return nil, fmt.Errorf("find backup %q in storage %s: %w", ref, ns.Name, classify(err))
@@ -66,4 +77,236 @@ func (w *Worker) analyze(ctx context.Context, j *Job) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// analyzeTop is how many of the largest files and directories the
+// repository analysis lists.
+const analyzeTop = 10
+
+// TargetGrowth is one target's backups in a repository analysis.
+type TargetGrowth struct {
+	Target    string    `json:"target"`
+	Snapshots int       `json:"snapshots"`
+	First     time.Time `json:"first"`
+	Last      time.Time `json:"last"`
+	FirstSize int64     `json:"first_size"`
+	LastSize  int64     `json:"last_size"`
+	// Added is what its backups added to the repository (after dedup
+	// and compression).
+	Added int64 `json:"added"`
+}
+
+// SizedPath is a file or directory of a target's latest backup.
+type SizedPath struct {
+	Target string `json:"target"`
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+}
+
+// RepositoryAnalysis is `analyze` without --name.
+type RepositoryAnalysis struct {
+	Storage   string         `json:"storage"`
+	Snapshots int            `json:"snapshots"`
+	Targets   []TargetGrowth `json:"targets"`
+	// Logical is the summed size of every snapshot's files; Unique the
+	// plaintext of the distinct chunks they need; Stored the chunks'
+	// size after compression and encryption; Packs the pack files'.
+	Logical, Unique, Stored, Packs int64
+	Dedup, Compression             float64
+	// Newest names the newest backup.
+	Newest       string      `json:"newest,omitempty"`
+	LargestFiles []SizedPath `json:"largest_files"`
+	LargestDirs  []SizedPath `json:"largest_dirs"`
+}
+
+// analyzeRepository reports on every backup in the repository: how many,
+// each target's growth, the dedup and compression ratios, and the
+// largest files and directories of each target's latest backup.
+func (w *Worker) analyzeRepository(ctx context.Context, j *Job, r *repo) (*Result, error) {
+	j.Progress(Progress{Phase: "analyze"})
+	rp := r.Repository()
+	snaps, _, err := rp.LoadSnapshots(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list backups in storage %s: %w", r.storage.Name, classify(err))
+	}
+	a := RepositoryAnalysis{Storage: r.storage.Name, Snapshots: len(snaps)}
+	sort.Slice(snaps, func(i, k int) bool { return snaps[i].Time.Before(snaps[k].Time) })
+	growth := map[string]*TargetGrowth{}
+	latest := map[string]*srepo.Snapshot{}
+	for _, s := range snaps {
+		a.Logical += s.Size
+		g := growth[s.Target]
+		if g == nil {
+			g = &TargetGrowth{Target: s.Target, First: s.Time, FirstSize: s.Size}
+			growth[s.Target] = g
+		}
+		g.Snapshots++
+		g.Last, g.LastSize = s.Time, s.Size
+		g.Added += s.Added
+		latest[s.Target] = s
+		a.Newest = s.Name
+	}
+	for _, g := range growth {
+		a.Targets = append(a.Targets, *g)
+	}
+	sort.Slice(a.Targets, func(i, k int) bool { return a.Targets[i].Target < a.Targets[k].Target })
+
+	if err := a.readIndex(ctx, rp); err != nil {
+		return nil, fmt.Errorf("read the index of storage %s: %w", r.storage.Name, classify(err))
+	}
+	var files, dirs []SizedPath
+	for _, t := range a.Targets {
+		s := latest[t.Target]
+		if _, err := largest(ctx, rp, s.Tree, t.Target, "", &files, &dirs); err != nil {
+			return nil, fmt.Errorf("read backup %s in storage %s: %w", s.Name, r.storage.Name, classify(err))
+		}
+	}
+	a.LargestFiles, a.LargestDirs = files, dirs
+	return a.result(), nil
+}
+
+// readIndex sums the distinct data chunks the index lists and the packs stored.
+func (a *RepositoryAnalysis) readIndex(ctx context.Context, rp *srepo.Repository) error {
+	ids, err := rp.IndexFiles(ctx)
+	if err != nil {
+		return err
+	}
+	seen := map[srepo.ID]bool{}
+	for _, id := range ids {
+		entries, err := rp.LoadIndexFile(ctx, id)
+		if err != nil {
+			return err
+		}
+		for _, p := range entries {
+			for _, b := range p.Blobs {
+				if b.Type != pack.DataBlob || seen[b.ID] {
+					continue
+				}
+				seen[b.ID] = true
+				a.Unique += int64(b.RawLength)
+				a.Stored += int64(b.Length)
+			}
+		}
+	}
+	packs, err := rp.StoredPacks(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range packs {
+		a.Packs += n
+	}
+	if a.Unique > 0 {
+		a.Dedup = float64(a.Logical) / float64(a.Unique)
+	}
+	if a.Stored > 0 {
+		a.Compression = float64(a.Unique) / float64(a.Stored)
+	}
+	return nil
+}
+
+// largest walks a backup's tree, adding its files and directories (with
+// their total size) to files and dirs, each kept to the analyzeTop
+// largest, and returns the tree's total size.
+func largest(ctx context.Context, rp *srepo.Repository, tree srepo.ID, target, dir string, files, dirs *[]SizedPath) (int64, error) {
+	t, err := rp.LoadTree(ctx, tree)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for i := range t.Nodes {
+		n := &t.Nodes[i]
+		p := dir + "/" + n.FileName()
+		switch {
+		case n.Type == srepo.NodeFile:
+			total += n.Size
+			*files = keepTop(*files, SizedPath{Target: target, Path: p, Size: n.Size})
+		case n.Subtree != nil:
+			size, err := largest(ctx, rp, *n.Subtree, target, p, files, dirs)
+			if err != nil {
+				return 0, err
+			}
+			total += size
+			*dirs = keepTop(*dirs, SizedPath{Target: target, Path: p, Size: size})
+		}
+	}
+	return total, nil
+}
+
+// keepTop adds p to the list of the analyzeTop largest, largest first.
+func keepTop(list []SizedPath, p SizedPath) []SizedPath {
+	i := sort.Search(len(list), func(i int) bool { return list[i].Size < p.Size })
+	if i >= analyzeTop {
+		return list
+	}
+	list = slices.Insert(list, i, p)
+	if len(list) > analyzeTop {
+		list = list[:analyzeTop]
+	}
+	return list
+}
+
+// result renders the analysis: a summary, the figures, and the growth
+// and largest paths as an attached table.
+func (a RepositoryAnalysis) result() *Result {
+	res := &Result{Data: rawJSON(a)}
+	res.Summary = fmt.Sprintf("Repository %s: %s of %s, %s of files stored in %s", a.Storage,
+		counted(a.Snapshots, "backup"), counted(len(a.Targets), "target"), humanBytes(a.Logical), humanBytes(a.Packs))
+	if a.Newest != "" {
+		res.Summary += "; newest " + a.Newest
+	}
+	res.Fields = []Field{
+		{"Backups", humanCount(int64(a.Snapshots))},
+		{"Files backed up (all backups)", humanBytes(a.Logical)},
+		{"Distinct data", humanBytes(a.Unique)},
+		{"Stored (compressed, encrypted)", humanBytes(a.Stored)},
+		{"Dedup (files/distinct)", ratio(a.Dedup)},
+		{"Compression (distinct/stored)", ratio(a.Compression)},
+	}
+	var growth []string
+	rows := [][]string{}
+	for _, g := range a.Targets {
+		growth = append(growth, fmt.Sprintf("%s: %d backups, %s → %s (%s to %s), added %s", g.Target, g.Snapshots,
+			humanBytes(g.FirstSize), humanBytes(g.LastSize), g.First.UTC().Format("2006-01-02"), g.Last.UTC().Format("2006-01-02"), humanBytes(g.Added)))
+		rows = append(rows, []string{g.Target, humanCount(int64(g.Snapshots)), g.First.UTC().Format("2006-01-02 15:04"),
+			g.Last.UTC().Format("2006-01-02 15:04"), humanBytes(g.FirstSize), humanBytes(g.LastSize), humanBytes(g.Added)})
+	}
+	if len(growth) > 0 {
+		res.Fields = append(res.Fields, Field{"Growth per target", strings.Join(growth, "\n")})
+	}
+	paths := func(ps []SizedPath) string {
+		var out []string
+		for i, p := range ps {
+			if i == 5 {
+				break
+			}
+			out = append(out, fmt.Sprintf("%s %s:%s", humanBytes(p.Size), p.Target, quote.Name(p.Path)))
+		}
+		return strings.Join(out, "\n")
+	}
+	if len(a.LargestFiles) > 0 {
+		res.Fields = append(res.Fields, Field{"Largest files", paths(a.LargestFiles)}, Field{"Largest directories", paths(a.LargestDirs)})
+	}
+	var b strings.Builder
+	b.WriteString(table([]string{"Target", "Backups", "First", "Last", "First size", "Last size", "Added"}, rows))
+	for _, part := range []struct {
+		title string
+		list  []SizedPath
+	}{{"Largest files", a.LargestFiles}, {"Largest directories", a.LargestDirs}} {
+		b.WriteString("\n" + part.title + " (latest backup of each target):\n")
+		var pr [][]string
+		for _, p := range part.list {
+			pr = append(pr, []string{humanBytes(p.Size), p.Target, quote.Name(p.Path)})
+		}
+		b.WriteString(table([]string{"Size", "Target", "Path"}, pr))
+	}
+	res.Report = &Report{Name: "analyze-" + a.Storage + ".txt", Data: []byte(b.String())}
+	return res
+}
+
+// counted renders "1 backup", "3 backups".
+func counted(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return humanCount(int64(n)) + " " + what + "s"
 }

@@ -47,6 +47,9 @@ type Deps struct {
 	Redact func(string) string
 	// Now is the clock of expiry and retention (nil: time.Now), for tests.
 	Now func() time.Time
+	// ThreeTwoOne, when set, gives a target's 3-2-1 status for the
+	// compliance report ("" or nil: shown as "—").
+	ThreeTwoOne func(target string) string
 }
 
 // WorkerOptions tune a Worker; the zero value is what the service uses.

@@ -33,6 +33,12 @@ if ! command -v 7z >/dev/null 2>&1 || ! command -v unzip >/dev/null 2>&1; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq p7zip-full unzip) >&2 ||
     { echo "make test: could not install p7zip-full and unzip" >&2; exit 1; }
 fi
+# The dashboard's browser test drives Debian's headless chromium (chromedp).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing chromium from Debian" >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >&2 ||
+    { echo "make test: could not install chromium" >&2; exit 1; }
+fi
 
 echo "== lint" >&2
 make -s lint || exit 1

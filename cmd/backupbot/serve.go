@@ -172,7 +172,8 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 			Warnings: []httpapi.Check{{Name: "redis persistence", Probe: rc.persistence}},
 			Versions: versions(rc.rdb),
 			Token:    func() string { return httpToken.Load().(string) }}
-		opts.Dashboard = dashboard(client, router)
+		opts.Dashboard = dashboard(client, router, alerts.DashboardSource{Redis: rc.rdb, Config: current.Load,
+			Incidents: alerts.NewIncidents(rc.rdb, func() commands.Parser { return current.Load().Parser() })})
 		srv = httpapi.New(opts)
 		g.Go(func() error { return srv.Run(gctx) })
 	}
@@ -356,11 +357,13 @@ func storageCheck(name string, spec storage.Spec) httpapi.Check {
 	}}
 }
 
-// dashboard feeds the web page at / from the job records.
-func dashboard(client *jobs.Client, router *bot.Router) func(ctx context.Context) (httpapi.Dashboard, error) {
+// dashboard feeds the web page at / from the job records and the history
+// and incidents in Redis.
+func dashboard(client *jobs.Client, router *bot.Router, src alerts.DashboardSource) func(ctx context.Context) (httpapi.Dashboard, error) {
 	return func(ctx context.Context) (httpapi.Dashboard, error) {
-		var d httpapi.Dashboard
+		d, errHistory := src.Load(ctx)
 		running, err := client.Running(ctx)
+		err = errors.Join(errHistory, err)
 		for _, st := range running {
 			row := httpapi.JobRow{ID: st.Meta.JobID, Command: st.Meta.Text, Requester: st.Meta.Requester.Display(), State: string(st.State), Since: st.Meta.EnqueuedAt}
 			if st.Progress != nil {
