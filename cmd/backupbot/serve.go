@@ -172,8 +172,8 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 			Warnings: []httpapi.Check{{Name: "redis persistence", Probe: rc.persistence}},
 			Versions: versions(rc.rdb),
 			Token:    func() string { return httpToken.Load().(string) }}
-		opts.Dashboard = dashboard(client, router, alerts.DashboardSource{Redis: rc.rdb, Config: current.Load,
-			Incidents: alerts.NewIncidents(rc.rdb, func() commands.Parser { return current.Load().Parser() })})
+		opts.Dashboard = dashboard(client, router, alerts.DashboardSource{Redis: rc.rdb, Config: currentFile,
+			Incidents: alerts.NewIncidents(rc.rdb, func() commands.Parser { return current().Parser() })})
 		srv = httpapi.New(opts)
 		g.Go(func() error { return srv.Run(gctx) })
 	}
