@@ -327,6 +327,9 @@ type CleanupResult struct {
 	// run could not tell (Warnings says why).
 	Reclaimable int64    `json:"reclaimable"`
 	Warnings    []string `json:"warnings,omitempty"`
+	// BlobsIndexed is how many blobs the index listed: what a cleanup's
+	// memory grows with (README, "Prune memory").
+	BlobsIndexed int `json:"blobs_indexed,omitempty"`
 }
 
 // RetentionDecision is the verdict on one snapshot.

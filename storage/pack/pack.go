@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/backupbot/backupbot/storage/crypto"
 )
@@ -104,6 +105,10 @@ func (w *Writer) Finish(s *crypto.Sealer) (data []byte, id crypto.ID, blobs []Bl
 	for _, b := range w.blobs {
 		hdr = appendEntry(hdr, b)
 	}
+	// One growth at most (a pack of many tiny blobs has a header larger
+	// than the slack its buffer was given), not one for the sealed header
+	// and another for its length.
+	w.buf = slices.Grow(w.buf, len(hdr)+s.Overhead()+4)
 	before := len(w.buf)
 	w.buf = s.Seal(w.buf, hdr)
 	w.buf = binary.LittleEndian.AppendUint32(w.buf, uint32(len(w.buf)-before))
