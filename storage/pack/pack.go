@@ -96,6 +96,13 @@ func (w *Writer) Size() int { return len(w.buf) }
 // Count is the number of blobs added.
 func (w *Writer) Count() int { return len(w.blobs) }
 
+// HeaderSize is the size of the header Finish writes (before sealing)
+// for the blobs added so far: a pack of many tiny blobs has a large one.
+func (w *Writer) HeaderSize() int { return len(w.blobs) * entrySize }
+
+// EntrySize is what one blob adds to a pack's header.
+const EntrySize = entrySize
+
 // Finish appends the sealed header and its length, and returns the whole
 // pack, its ID (the SHA-256 of its bytes, which is also its name) and its
 // blobs. The writer must not be used afterwards; data aliases the buffer
