@@ -72,11 +72,10 @@ step backupctl backup2 "${bb[@]}" create --type full --target tree --storage ben
 blobs_restic=$(restic list blobs 2>> "$LOG" | wc -l)
 index_restic=$(du -sb "$RESTIC_REPOSITORY/index" | cut -f1)
 index_bb=$(du -sb "$BB_REPO/index" | cut -f1)
-# Our index files hold 46 bytes per blob before compression and sealing; restic's
-# are JSON. The prune's own figures (with JSON) say how many blobs ours indexed.
 step restic prune restic forget --keep-last 1 --prune
 step backupctl prune "${bb[@]}" --json cleanup --force --storage bench
 blobs_restic_after=$(restic list blobs 2>> "$LOG" | wc -l)
+# Ours: the blobs its cleanup indexed (blobs_indexed in its JSON).
 blobs_bb=$(awk '/^=== backupctl prune/ {p=1} p && /"blobs_indexed"/ {gsub(/[^0-9]/, ""); print; exit}' "$LOG")
 
 echo "prune beside restic: $FILES files, half of them forgotten"
@@ -88,7 +87,7 @@ row() { # tool blobs index_bytes
       (b ? sprintf("%.0f", r*1048576/b) : "?"), (i ? r*1048576/i : 0) }'
 }
 row restic "$blobs_restic" "$index_restic"
-row backupctl "${blobs_bb:-$blobs_restic}" "$index_bb"
+row backupctl "${blobs_bb:-}" "$index_bb"
 echo "restic blobs after the prune: $blobs_restic_after"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 [[ ${KEEP:-} == 1 ]] || rm -rf "$WORK"
