@@ -152,7 +152,7 @@ func (r *Router) heartbeat(ctx context.Context) {
 // dispatch hands an event to its job's goroutine, starting one if needed.
 func (r *Router) dispatch(ctx context.Context, d delivery) {
 	ev := d.ev
-	if ev.Meta.JobID == "" || r.surface(Platform(ev.Meta.Requester.Platform)) == nil {
+	if ev.Meta.JobID == "" || r.surface(Platform(r.relayPlatform(ev.Meta.Requester.Platform))) == nil {
 		d.ack()
 		return // another process serves that platform
 	}
@@ -242,7 +242,7 @@ func (r *Router) handle(ctx context.Context, jr *jobRelay, ev jobs.Event) bool {
 		return true
 	}
 	r.metrics.events.WithLabelValues(string(ev.Kind)).Inc()
-	platform := ev.Meta.Requester.Platform
+	platform := r.relayPlatform(ev.Meta.Requester.Platform)
 	surface := r.surface(Platform(platform))
 	jr.platform = platform
 	if batchable(jr, ev) && r.out.busy(platform, ev.Meta.Channel) {

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -79,7 +81,13 @@ type RouterOptions struct {
 	// ReportDir is where workers write whole reports (default
 	// jobs.DefaultReportDir); a report file there is attached whole.
 	ReportDir string
-	Logger    *slog.Logger
+	// SystemPlatform is the surface that shows the jobs the service
+	// starts by itself (the retention job, whose requester is the
+	// platform "system"), in the channel they name (the configuration's
+	// retention.channel). Default: the first surface registered (serve
+	// registers Slack, then Discord, then the console).
+	SystemPlatform Platform
+	Logger         *slog.Logger
 }
 
 // Configuration is the configuration in force as the router reads it.
@@ -119,6 +127,7 @@ type Router struct {
 
 	mu       sync.Mutex
 	surfaces map[Platform]Surface
+	system   Platform // see RouterOptions.SystemPlatform
 	relays   map[string]*jobRelay
 	recent   []jobs.Event // newest last, for the dashboard
 }
@@ -128,7 +137,7 @@ func NewRouter(o RouterOptions) *Router {
 	r := &Router{
 		config: o.Config, jobs: o.Jobs, rdb: o.Redis, policy: o.Policy, approvals: o.Approvals,
 		audit: o.Audit, metrics: o.Metrics, interval: o.EditInterval, instance: o.Instance, redact: o.Redact, reportDir: o.ReportDir, log: o.Logger,
-		surfaces: map[Platform]Surface{}, relays: map[string]*jobRelay{},
+		surfaces: map[Platform]Surface{}, relays: map[string]*jobRelay{}, system: o.SystemPlatform,
 	}
 	if r.interval <= 0 {
 		r.interval = DefaultEditInterval
@@ -165,8 +174,8 @@ func NewRouter(o RouterOptions) *Router {
 		o.MaxInFlight = DefaultMaxInFlight
 	}
 	r.slots = make(chan struct{}, o.MaxInFlight)
-	for p, s := range o.Surfaces {
-		r.surfaces[p] = r.paced(p, r.wrap(s))
+	for _, p := range slices.Sorted(maps.Keys(o.Surfaces)) {
+		r.Register(p, o.Surfaces[p])
 	}
 	return r
 }
@@ -184,6 +193,21 @@ func (r *Router) Register(p Platform, s Surface) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.surfaces[p] = r.paced(p, r.wrap(s))
+	if r.system == "" {
+		r.system = p
+	}
+}
+
+// relayPlatform is the platform whose surface shows a job started by
+// requesterPlatform: its own, or for the service's own jobs the system
+// surface.
+func (r *Router) relayPlatform(requesterPlatform string) string {
+	if requesterPlatform != jobs.SystemRetention.Platform {
+		return requesterPlatform
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return string(r.system)
 }
 
 func (r *Router) surface(p Platform) Surface {

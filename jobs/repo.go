@@ -39,7 +39,7 @@ func (w *Worker) openRepo(ctx context.Context, ns config.NamedStorage, j *Job, o
 	if err != nil {
 		return nil, fmt.Errorf("open storage %s: %w", ns.Name, classify(err))
 	}
-	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: pw, Plaintext: ns.Spec.Plaintext(), Create: o.Create, Encrypt: o.Encrypt, RebuildConfig: o.RebuildConfig, Logger: j.Logger})
+	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: pw, Keys: w.keys, Plaintext: ns.Spec.Plaintext(), Create: o.Create, Encrypt: o.Encrypt, RebuildConfig: o.RebuildConfig, Logger: j.Logger})
 	if err != nil {
 		_ = b.Close()
 		return nil, fmt.Errorf("storage %s: %w", ns.Name, classify(err))

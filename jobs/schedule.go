@@ -108,7 +108,7 @@ func (w *Worker) schedule(ctx context.Context, j *Job) (*Result, error) {
 		return nil, err
 	}
 	store := scheduleStore{w.rdb}
-	now := time.Now().UTC()
+	now := w.now().UTC()
 	switch c.Op {
 	case commands.ScheduleList, "":
 		all, err := store.all(ctx)

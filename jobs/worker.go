@@ -18,6 +18,7 @@ import (
 	"github.com/backupbot/backupbot/policy/lock"
 	"github.com/backupbot/backupbot/storage"
 	"github.com/backupbot/backupbot/storage/backend"
+	"github.com/backupbot/backupbot/storage/crypto"
 )
 
 // Deps are what the handlers need from the rest of the service.
@@ -152,6 +153,8 @@ type Worker struct {
 	log   *slog.Logger
 	// runLocks serialize backups of one target across workers (serialize.go).
 	runLocks *lock.Manager
+	// keys spares each job's repository open the password's scrypt.
+	keys *crypto.KeyCache
 
 	mu       sync.Mutex
 	running  map[string]context.CancelCauseFunc
@@ -173,6 +176,7 @@ func NewWorker(opt asynq.RedisConnOpt, rdb redis.UniversalClient, deps Deps, o W
 		store:    statusStore{rdb},
 		log:      deps.Logger,
 		runLocks: lock.New(rdb, lock.Options{Prefix: runLockPrefix}),
+		keys:     crypto.NewKeyCache(),
 		running:  make(map[string]context.CancelCauseFunc),
 	}
 }

@@ -68,7 +68,9 @@ fi
 if [[ $only == all || $only == prune ]]; then
   echo "== prune: peak memory beside the index, on ${PRUNE_CHUNKS:-1000000} chunks"
   BACKUPBOT_PRUNE_MEM_CHUNKS=${PRUNE_CHUNKS:-1000000} go test -count=1 -timeout 30m -v \
-    -run '^TestPruneMemoryIsBoundedByTheIndex$' ./storage/engine/ | grep -E 'chunks:|^(ok|FAIL|---)' || rc=1
+    -run '^TestPruneMemoryIsBoundedByTheIndex$' ./storage/engine/ | grep -E 'chunks:|live peak|^(ok|FAIL|---)' || rc=1
+  echo "== prune beside restic's forget --prune: ${PRUNE_FILES:-1000000} files, half forgotten (peak RSS)"
+  bash bench/prune.sh || rc=1
 fi
 if [[ $only == all || $only == load ]]; then
   need redis

@@ -81,3 +81,46 @@ func TestKDFAndHasher(t *testing.T) {
 		t.Fatalf("ParseID(String()) = %v, %v", parsed, err)
 	}
 }
+
+// TestKeyCacheAnswersOnlyTheSamePasswordAndParameters: a worker's cache
+// gives back the key scrypt gives for the same password, salt and
+// parameters, and never answers another password (or another key file's
+// salt) with it.
+func TestKeyCacheAnswersOnlyTheSamePasswordAndParameters(t *testing.T) {
+	kdf, err := crypto.DefaultKDF()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := kdf.Derive("right")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := crypto.NewKeyCache()
+	for range 2 { // derived, then from the cache
+		got, err := c.Derive(kdf, "right")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("the cache gave %x, scrypt gives %x", got, want)
+		}
+	}
+	wrong, err := c.Derive(kdf, "wrong")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := crypto.DefaultKDF() // another key file: another salt
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey, err := c.Derive(other, "right")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(wrong, want) || bytes.Equal(otherKey, want) {
+		t.Fatal("the cache answered another password or salt with the cached key")
+	}
+	if _, err := c.Derive(crypto.KDF{N: 1, R: 1, P: 1}, "right"); err == nil {
+		t.Fatal("invalid parameters were accepted")
+	}
+}

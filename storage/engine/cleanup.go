@@ -186,10 +186,11 @@ func (p *pruner) run(ctx context.Context, keep, remove, all []*repo.Snapshot, dr
 	if err := p.e.recoverIndex(ctx); err != nil {
 		return err
 	}
+	p.res.BlobsIndexed = r.Index.Count()
 	refs := newReferences(r)
-	var usedBlobs map[repo.ID]bool
+	var usedBlobs *blobSet
 	if p.maxUnused >= 0 {
-		usedBlobs = map[repo.ID]bool{}
+		usedBlobs = &blobSet{}
 		refs.blobs = usedBlobs
 	}
 	losses, _, err := p.e.losses(ctx)
@@ -228,6 +229,12 @@ func (p *pruner) run(ctx context.Context, keep, remove, all []*repo.Snapshot, dr
 		if err := refs.walk(ctx, sn.Tree); err != nil {
 			return err
 		}
+	}
+	// The walks are done: the trees read ahead for them go (up to 64 MiB),
+	// and the used blobs are sorted for lookups.
+	r.ForgetTrees()
+	if usedBlobs != nil {
+		usedBlobs.seal()
 	}
 	stored, err := p.storedPacks(ctx)
 	if err != nil {

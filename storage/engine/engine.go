@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/storage/backend"
+	"github.com/backupbot/backupbot/storage/crypto"
 	"github.com/backupbot/backupbot/storage/repo"
 	"github.com/backupbot/backupbot/storage/retention"
 )
@@ -53,6 +54,10 @@ type OpenOptions struct {
 	// repository without one is refused (ErrPasswordRequired) unless
 	// Plaintext is set.
 	Password string
+	// Keys, when set, remembers the keys derived from Password (a worker
+	// opens the same repositories job after job): scrypt runs once per
+	// key file instead of at every open.
+	Keys *crypto.KeyCache
 	// Plaintext says the storage is configured with `encryption: none`: a
 	// new repository is created unencrypted. It is the only way to get one.
 	Plaintext bool
@@ -327,6 +332,9 @@ type CleanupResult struct {
 	// run could not tell (Warnings says why).
 	Reclaimable int64    `json:"reclaimable"`
 	Warnings    []string `json:"warnings,omitempty"`
+	// BlobsIndexed is how many blobs the index listed: what a cleanup's
+	// memory grows with (README, "Prune memory").
+	BlobsIndexed int `json:"blobs_indexed,omitempty"`
 }
 
 // RetentionDecision is the verdict on one snapshot.

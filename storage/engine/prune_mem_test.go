@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -38,7 +39,9 @@ func TestPruneMemoryIsBoundedByTheIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
+	// Closes the engine e names at the end (a defer would keep this first
+	// one, and the index it built, alive through the measurement).
+	t.Cleanup(func() { e.Close() })
 	r := e.repo
 	const perFile, filesPerDir = 10, 100
 	dirs := max(2, n/(perFile*filesPerDir))
@@ -105,7 +108,6 @@ func TestPruneMemoryIsBoundedByTheIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
 	e.repo.Index.Reset()
 	base := heap()
 	if err := e.repo.LoadIndex(ctx); err != nil {
@@ -116,16 +118,21 @@ func TestPruneMemoryIsBoundedByTheIndex(t *testing.T) {
 	e.repo.Index.Reset()
 	base = heap()
 
-	var peak atomic.Uint64
+	var peak, livePeak atomic.Uint64
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		var ms runtime.MemStats
+		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 		for {
 			runtime.ReadMemStats(&ms)
 			if ms.HeapAlloc > peak.Load() {
 				peak.Store(ms.HeapAlloc)
+			}
+			metrics.Read(live)
+			if v := live[0].Value.Uint64(); v > livePeak.Load() {
+				livePeak.Store(v)
 			}
 			select {
 			case <-stop:
@@ -148,24 +155,35 @@ func TestPruneMemoryIsBoundedByTheIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	used := int64(peak.Load()) - int64(base)
-	t.Logf("%d chunks: index %.1f MiB in memory (%d B/chunk); prune peak %.1f MiB above the baseline (%d B/chunk, %.2f× the index) in %s; freed %.1f MiB, %d packs repacked",
-		chunks, mib(index), index/int64(chunks), mib(used), used/int64(chunks), float64(used)/float64(index), time.Since(start).Round(time.Millisecond),
-		mib(res.BytesFreed), res.PacksRepacked)
+	live := int64(livePeak.Load()) - base
+	t.Logf("%d chunks: index %.1f MiB in memory (%d B/chunk); prune peak %.1f MiB above the baseline (%d B/chunk, %.2f× the index), live peak %.1f MiB (%.2f× the index), in %s; freed %.1f MiB, %d packs repacked",
+		chunks, mib(index), index/int64(chunks), mib(used), used/int64(chunks), float64(used)/float64(index),
+		mib(live), float64(live)/float64(index), time.Since(start).Round(time.Millisecond), mib(res.BytesFreed), res.PacksRepacked)
 	if chunks < n*9/10 {
 		t.Fatalf("the repository holds %d chunks, want about %d", chunks, n)
 	}
 	if len(res.Removed) != 1 || res.BytesFreed <= 0 {
 		t.Fatalf("the cleanup removed %d snapshots and freed %d bytes", len(res.Removed), res.BytesFreed)
 	}
-	// Fixed costs aside (repacking holds a few pack-sized buffers, tree
-	// reading a bounded read-ahead), the prune grows with the index. The
-	// peak counts garbage not yet collected (GOGC=100 lets the heap reach
-	// twice what is live). Measured on 1,000,000 chunks: 3.8× the index
-	// without repacking, 6.3× with it; this guards against regressions,
-	// it is not the 1× aimed at.
+	if res.BlobsIndexed != chunks {
+		t.Errorf("the cleanup says it indexed %d blobs, the index holds %d", res.BlobsIndexed, chunks)
+	}
+	// Fixed costs aside (a pack being read and one being written with
+	// their headers, the saver's pending index entries, bounded by the
+	// pack size and maxIndexBlobs), what a prune holds is the index and 8
+	// bytes per used blob: the live peak. The heap's peak counts garbage
+	// not yet collected too (GOGC=100 lets the heap reach twice what was
+	// live at the last collection). Measured on 1,000,000 chunks on a
+	// loaded machine (the figures move with the collector's timing): live
+	// 1.32× the index without repacking, 1.87-2.12× with it; heap peak
+	// 2.41-2.60× and 3.70-4.21× (before: 3.8× and 6.3×). The bounds guard
+	// against going back, with room for that noise.
 	const fixed = 96 << 20
-	if float64(used) > 7*float64(index)+fixed {
-		t.Fatalf("the prune needed %.1f MiB at its peak with an index of %.1f MiB; want at most 7× the index + %d MiB", mib(used), mib(index), fixed>>20)
+	if float64(live) > 1.5*float64(index)+fixed {
+		t.Errorf("the prune held %.1f MiB at its peak with an index of %.1f MiB; want at most 1.5× the index + %d MiB", mib(live), mib(index), fixed>>20)
+	}
+	if float64(used) > 3*float64(index)+2*fixed {
+		t.Errorf("the prune's heap reached %.1f MiB with an index of %.1f MiB; want at most 3× the index + %d MiB", mib(used), mib(index), 2*fixed>>20)
 	}
 }
 

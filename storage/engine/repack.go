@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/backupbot/backupbot/storage/pack"
 	"github.com/backupbot/backupbot/storage/repo"
 )
 
@@ -26,7 +27,7 @@ func (u packUse) unused() int64 { return max(u.size-u.used, 0) }
 // bytes first, until the unused bytes left are at most maxUnused of the
 // used ones, and small packs when together they fill at least one pack;
 // never more than maxSize bytes of packs (0: no limit).
-func (p *pruner) planRepack(usedBlobs map[repo.ID]bool, kept map[repo.ID]bool, maxUnused float64, maxSize int64) []packUse {
+func (p *pruner) planRepack(usedBlobs *blobSet, kept map[repo.ID]bool, maxUnused float64, maxSize int64) []packUse {
 	sizes := p.r.Index.Packs()
 	use := map[repo.ID]*packUse{}
 	for id := range kept {
@@ -35,7 +36,7 @@ func (p *pruner) planRepack(usedBlobs map[repo.ID]bool, kept map[repo.ID]bool, m
 		}
 	}
 	p.r.Index.Each(func(l repo.Location) {
-		if u := use[l.Pack]; u != nil && usedBlobs[l.Blob.ID] {
+		if u := use[l.Pack]; u != nil && usedBlobs.has(l.Blob.ID) {
 			u.used += int64(l.Length)
 		}
 	})
@@ -97,32 +98,33 @@ func (p *pruner) planRepack(usedBlobs map[repo.ID]bool, kept map[repo.ID]bool, m
 // stores their blobs again) and writes their index. The old packs are
 // then redundant and go like any candidate.
 //
+// It works pack by pack: one pack is read into a buffer reused for the
+// next, its blobs come from its own header, and a blob is copied when it
+// is used and the index reads it from this pack (a blob stored twice is
+// copied once, from where the index reads it). Memory: one pack and the
+// saver's pack under construction, whatever the number of packs.
+//
 // A pack that cannot be read whole (damaged, cut short, gone) is skipped
 // and returned in damaged with why: the caller leaves it in place.
-func (p *pruner) repack(ctx context.Context, packs []packUse, usedBlobs map[repo.ID]bool) (int64, map[repo.ID]error, error) {
+func (p *pruner) repack(ctx context.Context, packs []packUse, usedBlobs *blobSet) (int64, map[repo.ID]error, error) {
 	damaged := map[repo.ID]error{}
 	if len(packs) == 0 {
 		return 0, damaged, nil
 	}
 	r := p.r
-	want := map[repo.ID][]repo.Location{}
-	for _, u := range packs {
-		want[u.id] = nil
-	}
-	r.Index.Each(func(l repo.Location) {
-		if _, ok := want[l.Pack]; ok && usedBlobs[l.Blob.ID] {
-			want[l.Pack] = append(want[l.Pack], l)
-		}
-	})
 	saver := r.NewSaver(ctx, repo.SaverOptions{})
-	var plain []byte
+	var buf, plain []byte
 	var saved, written int64
 	for _, u := range packs {
-		locs := want[u.id]
-		if len(locs) == 0 {
+		if u.used == 0 {
 			continue
 		}
-		buf, err := p.readPack(ctx, u)
+		var err error
+		buf, err = p.readPack(ctx, u, buf)
+		var blobs []pack.Blob
+		if err == nil {
+			blobs, err = r.PackBlobs(u.id, buf)
+		}
 		if err != nil {
 			if cerr := ctx.Err(); cerr != nil {
 				saver.Abort()
@@ -131,7 +133,14 @@ func (p *pruner) repack(ctx context.Context, packs []packUse, usedBlobs map[repo
 			damaged[u.id] = err
 			continue
 		}
-		for _, l := range locs {
+		for _, b := range blobs {
+			if !usedBlobs.has(b.ID) {
+				continue
+			}
+			l, ok := r.Index.Lookup(b.ID)
+			if !ok || l.Pack != u.id {
+				continue // read from another pack (or known damaged here)
+			}
 			end := int64(l.Offset) + int64(l.Length)
 			if end > int64(len(buf)) {
 				damaged[u.id] = fmt.Errorf("it is shorter than its index says: %w", repo.ErrDamaged)
@@ -168,16 +177,20 @@ func (p *pruner) repack(ctx context.Context, packs []packUse, usedBlobs map[repo
 	return written + st.PackBytes + st.IndexBytes, damaged, nil
 }
 
-// readPack reads a whole pack of the size the index gives.
-func (p *pruner) readPack(ctx context.Context, u packUse) ([]byte, error) {
+// readPack reads a whole pack of the size the index gives into buf's
+// storage (grown when too small) and returns it.
+func (p *pruner) readPack(ctx context.Context, u packUse, buf []byte) ([]byte, error) {
 	rc, err := p.e.be.Get(ctx, repo.PackKey(u.id), 0, u.size)
 	if err != nil {
-		return nil, fmt.Errorf("reading it: %w", err)
+		return buf, fmt.Errorf("reading it: %w", err)
 	}
 	defer rc.Close()
-	buf, err := io.ReadAll(rc)
-	if err != nil {
-		return nil, fmt.Errorf("reading it: %w", err)
+	if int64(cap(buf)) < u.size {
+		buf = make([]byte, u.size)
+	}
+	buf = buf[:u.size]
+	if _, err := io.ReadFull(rc, buf); err != nil {
+		return buf[:0], fmt.Errorf("reading it: %w", err)
 	}
 	return buf, nil
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/backupbot/backupbot/storage/crypto"
 )
@@ -95,6 +96,13 @@ func (w *Writer) Size() int { return len(w.buf) }
 // Count is the number of blobs added.
 func (w *Writer) Count() int { return len(w.blobs) }
 
+// HeaderSize is the size of the header Finish writes (before sealing)
+// for the blobs added so far: a pack of many tiny blobs has a large one.
+func (w *Writer) HeaderSize() int { return len(w.blobs) * entrySize }
+
+// EntrySize is what one blob adds to a pack's header.
+const EntrySize = entrySize
+
 // Finish appends the sealed header and its length, and returns the whole
 // pack, its ID (the SHA-256 of its bytes, which is also its name) and its
 // blobs. The writer must not be used afterwards; data aliases the buffer
@@ -104,6 +112,10 @@ func (w *Writer) Finish(s *crypto.Sealer) (data []byte, id crypto.ID, blobs []Bl
 	for _, b := range w.blobs {
 		hdr = appendEntry(hdr, b)
 	}
+	// One growth at most (a pack of many tiny blobs has a header larger
+	// than the slack its buffer was given), not one for the sealed header
+	// and another for its length.
+	w.buf = slices.Grow(w.buf, len(hdr)+s.Overhead()+4)
 	before := len(w.buf)
 	w.buf = s.Seal(w.buf, hdr)
 	w.buf = binary.LittleEndian.AppendUint32(w.buf, uint32(len(w.buf)-before))

@@ -79,7 +79,21 @@ func (r *Repository) ReadPackHeader(ctx context.Context, id ID, size int64) ([]p
 	} else if hdr, err = r.readRange(ctx, PackKey(id), size-4-int64(n), int64(n)); err != nil {
 		return nil, err
 	}
-	blobs, err := pack.ParseHeader(r.sealer, hdr, size-4-int64(n))
+	return r.parsePackHeader(id, hdr, size-4-int64(n))
+}
+
+// PackBlobs returns the blobs a whole pack's own header lists.
+func (r *Repository) PackBlobs(id ID, data []byte) ([]pack.Blob, error) {
+	size := int64(len(data))
+	n, err := pack.HeaderLength(data, size)
+	if err != nil {
+		return nil, fmt.Errorf("pack %s: %w", id.Short(), err)
+	}
+	return r.parsePackHeader(id, data[size-4-int64(n):size-4], size-4-int64(n))
+}
+
+func (r *Repository) parsePackHeader(id ID, hdr []byte, offset int64) ([]pack.Blob, error) {
+	blobs, err := pack.ParseHeader(r.sealer, hdr, offset)
 	if err != nil {
 		return nil, fmt.Errorf("pack %s: %w", id.Short(), err)
 	}

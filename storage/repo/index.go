@@ -203,14 +203,26 @@ func encodeIndex(packs []PackEntry) []byte {
 
 // decodeIndex parses an index file payload.
 func decodeIndex(buf []byte) ([]PackEntry, error) {
+	var out []PackEntry
+	err := eachIndexEntry(buf, func(p PackEntry) {
+		p.Blobs = slices.Clone(p.Blobs)
+		out = append(out, p)
+	})
+	return out, err
+}
+
+// eachIndexEntry parses an index file payload and calls fn for each pack
+// in it; p.Blobs is reused for the next pack (fn copies what it keeps),
+// so a loader holds one pack's entries at a time, not the whole file's.
+func eachIndexEntry(buf []byte, fn func(p PackEntry)) error {
 	if !bytes.HasPrefix(buf, indexMagic) {
-		return nil, fmt.Errorf("not an index file: %w", ErrDamaged)
+		return fmt.Errorf("not an index file: %w", ErrDamaged)
 	}
 	buf = buf[len(indexMagic):]
-	var out []PackEntry
+	var blobs []pack.Blob
 	for len(buf) > 0 {
 		if len(buf) < 44 {
-			return nil, fmt.Errorf("index file truncated: %w", ErrDamaged)
+			return fmt.Errorf("index file truncated: %w", ErrDamaged)
 		}
 		var p PackEntry
 		copy(p.ID[:], buf)
@@ -218,11 +230,11 @@ func decodeIndex(buf []byte) ([]PackEntry, error) {
 		count := int(binary.LittleEndian.Uint32(buf[40:]))
 		buf = buf[44:]
 		if len(buf) < count*46 {
-			return nil, fmt.Errorf("index file truncated: %w", ErrDamaged)
+			return fmt.Errorf("index file truncated: %w", ErrDamaged)
 		}
-		p.Blobs = make([]pack.Blob, count)
-		for i := range p.Blobs {
-			b := &p.Blobs[i]
+		blobs = slices.Grow(blobs[:0], count)[:count]
+		for i := range blobs {
+			b := &blobs[i]
 			b.Type = pack.BlobType(buf[0])
 			b.Compressed = buf[1]&pack.FlagCompressed != 0
 			b.Offset = binary.LittleEndian.Uint32(buf[2:])
@@ -231,9 +243,10 @@ func decodeIndex(buf []byte) ([]PackEntry, error) {
 			copy(b.ID[:], buf[14:46])
 			buf = buf[46:]
 		}
-		out = append(out, p)
+		p.Blobs = blobs
+		fn(p)
 	}
-	return out, nil
+	return nil
 }
 
 // MaxIndexPayload is the largest index file payload a writer produces:
@@ -298,6 +311,19 @@ func (r *Repository) IndexFiles(ctx context.Context) ([]ID, error) {
 
 // LoadIndexFile reads one index file.
 func (r *Repository) LoadIndexFile(ctx context.Context, id ID) ([]PackEntry, error) {
+	payload, err := r.indexPayload(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	packs, err := decodeIndex(payload)
+	if err != nil {
+		return nil, fmt.Errorf("index %s: %w", id.Short(), err)
+	}
+	return packs, nil
+}
+
+// indexPayload reads one index file's payload.
+func (r *Repository) indexPayload(ctx context.Context, id ID) ([]byte, error) {
 	format, payload, err := r.loadFile(ctx, indexPrefix, id)
 	if err != nil {
 		return nil, err
@@ -305,11 +331,20 @@ func (r *Repository) LoadIndexFile(ctx context.Context, id ID) ([]PackEntry, err
 	if format != fileBinary {
 		return nil, fmt.Errorf("index %s: unexpected format: %w", id.Short(), ErrDamaged)
 	}
-	packs, err := decodeIndex(payload)
+	return payload, nil
+}
+
+// addIndexFile reads one index file into the index, a pack at a time (no
+// decoded copy of the whole file). A damaged file adds nothing.
+func (r *Repository) addIndexFile(ctx context.Context, id ID) error {
+	payload, err := r.indexPayload(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("index %s: %w", id.Short(), err)
+		return err
 	}
-	return packs, nil
+	if err := eachIndexEntry(payload, func(PackEntry) {}); err != nil {
+		return fmt.Errorf("index %s: %w", id.Short(), err)
+	}
+	return eachIndexEntry(payload, r.Index.Add)
 }
 
 // DeleteIndexFile removes one index file (exclusive lock only).
@@ -358,7 +393,7 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 			continue
 		}
 		g.Go(func() error {
-			packs, err := r.LoadIndexFile(gctx, id)
+			err := r.addIndexFile(gctx, id)
 			if errors.Is(err, backend.ErrNotFound) {
 				return nil // replaced by a prune since the listing: its entries are in the new file
 			}
@@ -371,9 +406,6 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 				r.Index.skipped[id] = err.Error()
 				r.Index.mu.Unlock()
 				return nil
-			}
-			for _, p := range packs {
-				r.Index.Add(p)
 			}
 			r.Index.mu.Lock()
 			r.Index.files[id] = true

@@ -209,6 +209,12 @@ func ownConfig(ctx context.Context, be backend.Backend, buf []byte) bool {
 // Open opens the repository on be. An encrypted repository needs a
 // password that opens one of its keys.
 func Open(ctx context.Context, be backend.Backend, password string, log *slog.Logger) (*Repository, error) {
+	return OpenCached(ctx, be, password, log, nil)
+}
+
+// OpenCached is Open with the key files' derived keys taken from (and
+// added to) derived, so that opening a repository again costs no scrypt.
+func OpenCached(ctx context.Context, be backend.Backend, password string, log *slog.Logger, derived *crypto.KeyCache) (*Repository, error) {
 	rc, err := be.Get(ctx, configKey, 0, -1)
 	if errors.Is(err, backend.ErrNotFound) {
 		c, perr := Probe(ctx, be)
@@ -257,7 +263,7 @@ func Open(ctx context.Context, be backend.Backend, password string, log *slog.Lo
 	}
 	var damaged []string
 	for _, k := range keys {
-		key, err := openKey(ctx, be, k, password)
+		key, err := openKey(ctx, be, k, password, derived)
 		if errors.Is(err, crypto.ErrAuthentication) {
 			continue
 		}
@@ -310,7 +316,7 @@ var sealedKeySize = func() int {
 // error wrapping ErrKeyDamaged that names it; a wrong password (or a
 // flipped byte in the sealed key, which is indistinguishable) one wrapping
 // crypto.ErrAuthentication.
-func openKey(ctx context.Context, be backend.Backend, name, password string) (*crypto.Key, error) {
+func openKey(ctx context.Context, be backend.Backend, name, password string, derived *crypto.KeyCache) (*crypto.Key, error) {
 	buf, err := readAll(ctx, be, name)
 	if err != nil {
 		return nil, err
@@ -326,7 +332,7 @@ func openKey(ctx context.Context, be backend.Backend, name, password string) (*c
 		// Parameters no backupbot writes, that would take gigabytes to try.
 		return nil, keyDamaged(name, fmt.Sprintf("impossible key derivation parameters N=%d r=%d p=%d", kf.KDF.N, kf.KDF.R, kf.KDF.P))
 	}
-	wrap, err := kf.KDF.Derive(password)
+	wrap, err := derived.Derive(kf.KDF, password)
 	if err != nil {
 		return nil, keyDamaged(name, err.Error())
 	}

@@ -148,7 +148,10 @@ func (s *Saver) Save(t pack.BlobType, id ID, data []byte, compress bool) (int, e
 	for w == nil {
 		cur := s.cur[t]
 		switch {
-		case cur != nil && cur.Count() > 0 && cur.Size()+size > s.packSize:
+		// The header counts toward the pack's size, so the pack buffer's
+		// slack always holds the sealed header (no copy of the pack at
+		// Finish, however small its blobs).
+		case cur != nil && cur.Count() > 0 && cur.Size()+size+cur.HeaderSize()+pack.EntrySize > s.packSize:
 			s.cur[t] = nil
 			if err := s.send(cur); err != nil {
 				return 0, err
