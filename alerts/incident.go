@@ -47,7 +47,8 @@ type Ref struct {
 // update it until a good run resolves it.
 type Incident struct {
 	ID string `json:"id"`
-	// Key says what failed: "backup:<target>", "verify:<storage>", "test:<storage>".
+	// Key says what failed: "backup:<target>", "verify:<storage>",
+	// "restore-test:<storage>" (a recovery drill), "test:<storage>".
 	Key     string `json:"key"`
 	Kind    string `json:"kind"`
 	Subject string `json:"subject"`
@@ -115,6 +116,9 @@ func (s *Incidents) subject(ev jobs.Event) (kind, subject string) {
 	case *commands.Create:
 		return "backup", c.Target
 	case *commands.Verify:
+		if c.RestoreTest {
+			return "restore-test", storageLabel(c.Storage)
+		}
 		return "verify", storageLabel(c.Storage)
 	case *commands.Test:
 		return "test", storageLabel(c.Storage)

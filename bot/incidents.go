@@ -207,6 +207,17 @@ func (a *Alerter) Observe(ctx context.Context, ev jobs.Event) {
 		a.o.Webhooks.Notify(string(change), inc)
 		a.update(ctx, inc, fmt.Sprintf("✅ Resolved: scheduled job `%s` succeeded. %s", ev.Meta.JobID, summary(ev)))
 	}
+	if inc, change, err := a.o.Incidents.ObserveSize(ctx, ev); err != nil {
+		a.log.Warn("alerts: could not check the repository's size limit", "job", ev.Meta.JobID, "err", err)
+	} else if change != alerts.None {
+		a.o.Webhooks.Notify(string(change), inc)
+		if change == alerts.Opened {
+			a.open(ctx, inc, "📦 "+inc.LastError)
+		} else {
+			a.update(ctx, inc, fmt.Sprintf("✅ Resolved: after job `%s` the repository on %s is %s, within its %s limit.",
+				ev.Meta.JobID, ev.Result.Repository.Storage, jobs.HumanBytes(ev.Result.Repository.Bytes), ev.Result.Repository.LimitText))
+		}
+	}
 	inc, change, err := a.o.Incidents.Observe(ctx, ev)
 	if err != nil {
 		a.log.Warn("alerts: could not update incidents; this event raises no alert", "job", ev.Meta.JobID, "err", err)
@@ -284,7 +295,7 @@ func (a *Alerter) update(ctx context.Context, inc *alerts.Incident, text string)
 
 // root is the incident's root message: what failed and its state now.
 func (a *Alerter) root(inc *alerts.Incident, opening bool) Message {
-	what := map[string]string{"backup": "Backups of target", "verify": "Verify of storage", "test": "Test of storage", "schedule": "Schedule", "storage": "Storage"}[inc.Kind]
+	what := map[string]string{"backup": "Backups of target", "verify": "Verify of storage", "restore-test": "Recovery drill of storage", "size": "Repository size of storage", "test": "Test of storage", "schedule": "Schedule", "storage": "Storage"}[inc.Kind]
 	var state string
 	switch inc.State {
 	case alerts.Open:

@@ -163,11 +163,11 @@ type Schedule struct {
 // Verify checks backups' integrity.
 type Verify struct {
 	Diagnostics
-	Name    string     `json:"name,omitempty"`
-	All     bool       `json:"all,omitempty"`
-	Deep    bool       `json:"deep,omitempty"`
-	Fix     bool       `json:"fix,omitempty"`
-	Report  bool       `json:"report,omitempty"`
+	Name   string `json:"name,omitempty"`
+	All    bool   `json:"all,omitempty"`
+	Deep   bool   `json:"deep,omitempty"`
+	Fix    bool   `json:"fix,omitempty"`
+	Report bool   `json:"report,omitempty"`
 	// RestoreTest is a recovery drill: restore (a Sample of) the backup to
 	// a scratch directory and compare it with the stored hashes and the
 	// source.

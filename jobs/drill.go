@@ -107,7 +107,7 @@ func drillResult(c *commands.Verify, storageName string, rep *engine.DrillReport
 	res.Fields = []Field{
 		{"Storage", storageName}, {"Restored", what},
 		{"Files checked", humanCount(files)}, {"Bytes checked", humanBytes(bytes)},
-		{"Compared with source", humanCount(source) + " files (the others changed since, or are elsewhere)"},
+		{"Compared with source", drillSourceNote(files, source)},
 		{"Measured RTO", fmt.Sprintf("%.1f s/GiB (%.1f s restoring)", rto, restore)},
 	}
 	var failed, per strings.Builder
@@ -131,4 +131,11 @@ func drillResult(c *commands.Verify, storageName string, rep *engine.DrillReport
 		res.Report = &Report{Name: "drill-report.txt", Data: []byte(b.String())}
 	}
 	return res
+}
+
+func drillSourceNote(files, source int64) string {
+	if source == files {
+		return humanCount(source) + " files, all of them"
+	}
+	return fmt.Sprintf("%s of %s files (the others changed since, are gone, or were backed up on another host)", humanCount(source), humanCount(files))
 }

@@ -348,3 +348,18 @@ func sameContent(a, b string) (bool, error) {
 		}
 	}
 }
+
+// RepositorySize is the repository's size in bytes as its index tells it:
+// the sum of its packs' sizes (the small index, snapshot and key files are
+// not counted). It reads only index files not read yet, never lists the
+// packs.
+func (e *Engine) RepositorySize(ctx context.Context) (int64, error) {
+	if err := e.repo.LoadIndex(ctx); err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, s := range e.repo.Index.Packs() {
+		n += s
+	}
+	return n, nil
+}
