@@ -106,6 +106,10 @@ func NewIncidents(rdb redis.UniversalClient, parser func() commands.Parser) *Inc
 	return &Incidents{rdb: rdb, parser: parser, now: time.Now}
 }
 
+// SetClock makes the store read the time from now (a simulated clock in
+// tests); call it before the store is used.
+func (s *Incidents) SetClock(now func() time.Time) { s.now = now }
+
 // subject says which incident key a job's command concerns ("" for none).
 func (s *Incidents) subject(ev jobs.Event) (kind, subject string) {
 	cmd, err := s.parser().Parse(ev.Meta.Text)

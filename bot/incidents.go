@@ -60,6 +60,9 @@ type AlerterOptions struct {
 	// Webhooks, when set, get every incident change (in the background).
 	Webhooks *alerts.Webhooks
 	Logger   *slog.Logger
+	// Now is the clock silences are judged by (default time.Now); give
+	// the Incidents store the same one (Incidents.SetClock).
+	Now func() time.Time
 }
 
 // StorageProbe checks that one storage answers.
@@ -91,6 +94,9 @@ func NewAlerter(r *Router, o AlerterOptions) *Alerter {
 	}
 	if o.CheckInterval <= 0 {
 		o.CheckInterval = time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	log := o.Logger
 	if log == nil {
@@ -230,7 +236,7 @@ func (a *Alerter) Observe(ctx context.Context, ev jobs.Event) {
 	case alerts.Opened:
 		a.open(ctx, inc, fmt.Sprintf("❌ Job `%s` failed: %s", ev.Meta.JobID, ev.Error))
 	case alerts.Repeated:
-		if inc.Silenced(time.Now()) {
+		if inc.Silenced(a.o.Now()) {
 			return
 		}
 		a.update(ctx, inc, fmt.Sprintf("❌ Failed again (%d times): job `%s`: %s", inc.Failures, ev.Meta.JobID, ev.Error))
