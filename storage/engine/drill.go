@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/backupbot/backupbot/storage/repo"
@@ -167,7 +168,7 @@ func (e *Engine) files(ctx context.Context, id repo.ID, dir string, out *[]drill
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		fail(dir+"/", fmt.Sprintf("the directory's listing cannot be read: %v", err))
+		fail(strings.TrimSuffix(dir, "/")+"/", fmt.Sprintf("the directory's listing cannot be read: %v", err))
 		return nil
 	}
 	for i := range t.Nodes {
