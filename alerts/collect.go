@@ -32,6 +32,7 @@ type Collector struct {
 	verifyStatus, verifyTime, verifyProblems, snapshots    *prometheus.Desc
 	queuePending, queueLatency, queueActive, queueArchived *prometheus.Desc
 	incidentsOpen, testStatus, testTime                    *prometheus.Desc
+	drillTime, drillStatus, drillRTO, repoSize             *prometheus.Desc
 }
 
 // NewCollector returns a Collector reading rdb.
@@ -63,6 +64,10 @@ func NewCollector(rdb redis.UniversalClient, logger *slog.Logger) *Collector {
 		queueArchived:  d("backupbot_queue_dead_jobs", "Jobs of a queue that ran out of retries and were kept for inspection.", []string{"queue"}, nil),
 		testStatus:     d("backupbot_storage_test_last_status", "Outcome of the last `test` of a storage (write, read back, delete a probe object): 1 passed, 0 failed.", []string{"storage"}, nil),
 		testTime:       d("backupbot_storage_test_last_timestamp_seconds", "When the last `test` of a storage ended (Unix time).", []string{"storage"}, nil),
+		drillTime:      d("backupbot_recovery_test_last_timestamp_seconds", "When the last recovery drill (verify --restore-test) of a target's backup ended (Unix time).", []string{"target"}, nil),
+		drillStatus:    d("backupbot_recovery_test_last_success", "Outcome of the last recovery drill of a target's backup: 1 every file restored intact, 0 not.", []string{"target"}, nil),
+		drillRTO:       d("backupbot_recovery_test_rto_seconds_per_gib", "Restore time per GiB restored measured by the last recovery drill of a target's backup that restored data.", []string{"target"}, nil),
+		repoSize:       d("backupbot_repository_size_bytes", "Size of a storage's repository (its packs) after the last backup or cleanup on it.", []string{"storage"}, nil),
 		incidentsOpen:  d("backupbot_incidents_open", "On-call incidents not yet resolved (open or acknowledged).", nil, nil),
 	}
 }
@@ -71,7 +76,8 @@ func NewCollector(rdb redis.UniversalClient, logger *slog.Logger) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.up, c.total, c.dur, c.readBytes, c.addedBytes, c.lastSuccess, c.lastFailure, c.lastStatus,
 		c.dedup, c.compression, c.size, c.verifyStatus, c.verifyTime, c.verifyProblems, c.snapshots,
-		c.queuePending, c.queueLatency, c.queueActive, c.queueArchived, c.incidentsOpen, c.testStatus, c.testTime} {
+		c.queuePending, c.queueLatency, c.queueActive, c.queueArchived, c.incidentsOpen, c.testStatus, c.testTime,
+		c.drillTime, c.drillStatus, c.drillRTO, c.repoSize} {
 		ch <- d
 	}
 }
@@ -94,6 +100,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		"last_dedup": c.dedup, "last_compression": c.compression, "last_size": c.size,
 		"verify_status": c.verifyStatus, "verify_time": c.verifyTime, "verify_problems": c.verifyProblems, "snapshots": c.snapshots,
 		"test_status": c.testStatus, "test_time": c.testTime,
+		"drill_time": c.drillTime, "drill_status": c.drillStatus, "drill_rto": c.drillRTO, "repo_size": c.repoSize,
 	}
 	for f, v := range gauges {
 		name, labels := splitField(f)

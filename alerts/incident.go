@@ -47,7 +47,8 @@ type Ref struct {
 // update it until a good run resolves it.
 type Incident struct {
 	ID string `json:"id"`
-	// Key says what failed: "backup:<target>", "verify:<storage>", "test:<storage>".
+	// Key says what failed: "backup:<target>", "verify:<storage>",
+	// "restore-test:<storage>" (a recovery drill), "test:<storage>".
 	Key     string `json:"key"`
 	Kind    string `json:"kind"`
 	Subject string `json:"subject"`
@@ -105,6 +106,10 @@ func NewIncidents(rdb redis.UniversalClient, parser func() commands.Parser) *Inc
 	return &Incidents{rdb: rdb, parser: parser, now: time.Now}
 }
 
+// SetClock makes the store read the time from now (a simulated clock in
+// tests); call it before the store is used.
+func (s *Incidents) SetClock(now func() time.Time) { s.now = now }
+
 // subject says which incident key a job's command concerns ("" for none).
 func (s *Incidents) subject(ev jobs.Event) (kind, subject string) {
 	cmd, err := s.parser().Parse(ev.Meta.Text)
@@ -115,6 +120,9 @@ func (s *Incidents) subject(ev jobs.Event) (kind, subject string) {
 	case *commands.Create:
 		return "backup", c.Target
 	case *commands.Verify:
+		if c.RestoreTest {
+			return "restore-test", storageLabel(c.Storage)
+		}
 		return "verify", storageLabel(c.Storage)
 	case *commands.Test:
 		return "test", storageLabel(c.Storage)

@@ -124,7 +124,12 @@ func (s *Incidents) StorageDown(ctx context.Context, storage string, cause error
 // StorageUp resolves the storage's incident, if one is open (nil when none
 // was, or another process resolved it).
 func (s *Incidents) StorageUp(ctx context.Context, storage string) (*Incident, error) {
-	key := "storage:" + storage
+	return s.resolve(ctx, "storage:"+storage, "readiness probe")
+}
+
+// resolve resolves the open incident of key, by what (nil when none was
+// open, or another process resolved it).
+func (s *Incidents) resolve(ctx context.Context, key, by string) (*Incident, error) {
 	id, err := s.rdb.Get(ctx, openPrefix+key).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
@@ -136,7 +141,7 @@ func (s *Incidents) StorageUp(ctx context.Context, storage string) (*Incident, e
 		return nil, err
 	}
 	inc, err := s.Update(ctx, id, func(inc *Incident) error {
-		inc.State, inc.ResolvedAt, inc.ResolvedBy = Resolved, s.now().UTC(), "readiness probe"
+		inc.State, inc.ResolvedAt, inc.ResolvedBy = Resolved, s.now().UTC(), by
 		return nil
 	})
 	if err != nil {

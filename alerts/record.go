@@ -92,6 +92,9 @@ func (r *Recorder) record(ctx context.Context, ev jobs.Event) error {
 			}
 		}
 	}
+	if rs := ev.Result; ev.Kind == jobs.EventSucceeded && rs != nil && rs.Repository != nil {
+		gauges[field("repo_size", rs.Repository.Storage)] = float64(rs.Repository.Bytes)
+	}
 	cmd := r.command(ev)
 	switch c := cmd.(type) {
 	case *commands.Create:
@@ -208,6 +211,10 @@ func (r *Recorder) verify(ev jobs.Event, c *commands.Verify, gauges map[string]f
 	if ev.Kind == jobs.EventCanceled {
 		return
 	}
+	if c.RestoreTest {
+		r.drill(ev, gauges)
+		return
+	}
 	storage := r.storageName(c.Storage)
 	ok := ev.Kind == jobs.EventSucceeded
 	if ok && ev.Result != nil {
@@ -220,6 +227,31 @@ func (r *Recorder) verify(ev jobs.Event, c *commands.Verify, gauges map[string]f
 	}
 	gauges[field("verify_time", storage)] = float64(ev.At.UnixNano()) / 1e9
 	gauges[field("verify_status", storage)] = b2f(ok)
+}
+
+// drill records a recovery drill per target drilled (from the job's
+// result, which a failed drill carries too): when, whether every file
+// restored intact, and the measured RTO. A drill that could not run at all
+// names no target and records nothing here (its failure is in
+// backupbot_backup_total and raises an incident).
+func (r *Recorder) drill(ev jobs.Event, gauges map[string]float64) {
+	if ev.Result == nil || len(ev.Result.Data) == 0 {
+		return
+	}
+	var d jobs.DrillData
+	if err := json.Unmarshal(ev.Result.Data, &d); err != nil {
+		r.log.Warn("metrics: unreadable recovery drill result", "job", ev.Meta.JobID, "err", err)
+		return
+	}
+	at := float64(ev.At.UnixNano()) / 1e9
+	for _, s := range d.Snapshots {
+		t := s.Snapshot.Target
+		gauges[field("drill_time", t)] = at
+		gauges[field("drill_status", t)] = b2f(s.OK() && ev.Kind == jobs.EventSucceeded)
+		if s.Bytes > 0 {
+			gauges[field("drill_rto", t)] = s.RTOSecondsPerGiB
+		}
+	}
 }
 
 func b2f(b bool) float64 {

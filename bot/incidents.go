@@ -60,6 +60,9 @@ type AlerterOptions struct {
 	// Webhooks, when set, get every incident change (in the background).
 	Webhooks *alerts.Webhooks
 	Logger   *slog.Logger
+	// Now is the clock silences are judged by (default time.Now); give
+	// the Incidents store the same one (Incidents.SetClock).
+	Now func() time.Time
 }
 
 // StorageProbe checks that one storage answers.
@@ -91,6 +94,9 @@ func NewAlerter(r *Router, o AlerterOptions) *Alerter {
 	}
 	if o.CheckInterval <= 0 {
 		o.CheckInterval = time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	log := o.Logger
 	if log == nil {
@@ -207,6 +213,17 @@ func (a *Alerter) Observe(ctx context.Context, ev jobs.Event) {
 		a.o.Webhooks.Notify(string(change), inc)
 		a.update(ctx, inc, fmt.Sprintf("✅ Resolved: scheduled job `%s` succeeded. %s", ev.Meta.JobID, summary(ev)))
 	}
+	if inc, change, err := a.o.Incidents.ObserveSize(ctx, ev); err != nil {
+		a.log.Warn("alerts: could not check the repository's size limit", "job", ev.Meta.JobID, "err", err)
+	} else if change != alerts.None {
+		a.o.Webhooks.Notify(string(change), inc)
+		if change == alerts.Opened {
+			a.open(ctx, inc, "📦 "+inc.LastError)
+		} else {
+			a.update(ctx, inc, fmt.Sprintf("✅ Resolved: after job `%s` the repository on %s is %s, within its %s limit.",
+				ev.Meta.JobID, ev.Result.Repository.Storage, jobs.HumanBytes(ev.Result.Repository.Bytes), ev.Result.Repository.LimitText))
+		}
+	}
 	inc, change, err := a.o.Incidents.Observe(ctx, ev)
 	if err != nil {
 		a.log.Warn("alerts: could not update incidents; this event raises no alert", "job", ev.Meta.JobID, "err", err)
@@ -219,7 +236,7 @@ func (a *Alerter) Observe(ctx context.Context, ev jobs.Event) {
 	case alerts.Opened:
 		a.open(ctx, inc, fmt.Sprintf("❌ Job `%s` failed: %s", ev.Meta.JobID, ev.Error))
 	case alerts.Repeated:
-		if inc.Silenced(time.Now()) {
+		if inc.Silenced(a.o.Now()) {
 			return
 		}
 		a.update(ctx, inc, fmt.Sprintf("❌ Failed again (%d times): job `%s`: %s", inc.Failures, ev.Meta.JobID, ev.Error))
@@ -284,7 +301,7 @@ func (a *Alerter) update(ctx context.Context, inc *alerts.Incident, text string)
 
 // root is the incident's root message: what failed and its state now.
 func (a *Alerter) root(inc *alerts.Incident, opening bool) Message {
-	what := map[string]string{"backup": "Backups of target", "verify": "Verify of storage", "test": "Test of storage", "schedule": "Schedule", "storage": "Storage"}[inc.Kind]
+	what := map[string]string{"backup": "Backups of target", "verify": "Verify of storage", "restore-test": "Recovery drill of storage", "size": "Repository size of storage", "test": "Test of storage", "schedule": "Schedule", "storage": "Storage"}[inc.Kind]
 	var state string
 	switch inc.State {
 	case alerts.Open:

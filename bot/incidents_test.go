@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/backupbot/backupbot/alerts"
 	"github.com/backupbot/backupbot/bot"
 	"github.com/backupbot/backupbot/bot/console"
@@ -26,6 +28,195 @@ import (
 	"github.com/backupbot/backupbot/storage"
 )
 
+// oncall reads the console transcript the incident tests' on-call channel
+// is posted to.
+type oncall struct {
+	t   *testing.T
+	out *transcript
+}
+
+// count is how many lines match re.
+func (o oncall) count(re string) int {
+	rx := regexp.MustCompile(re)
+	n := 0
+	for _, l := range o.out.lines() {
+		if rx.MatchString(l) {
+			n++
+		}
+	}
+	return n
+}
+
+// waitFor waits up to 15 s for n lines matching re and returns the last
+// one's submatches.
+func (o oncall) waitFor(re string, n int) []string {
+	o.t.Helper()
+	rx := regexp.MustCompile(re)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var last []string
+		c := 0
+		for _, l := range o.out.lines() {
+			if m := rx.FindStringSubmatch(l); m != nil {
+				c, last = c+1, m
+			}
+		}
+		if c >= n {
+			return last
+		}
+		if time.Now().After(deadline) {
+			o.t.Fatalf("%d lines matching %q, want %d", c, re, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// incidentStack is the on-call path in one process on a real Redis: the
+// router with alice's console, the Alerter posting to channel "oncall", a
+// worker (recording metrics) on the config cfg holds, an audit log.
+type incidentStack struct {
+	oncall
+	ctx       context.Context
+	rdb       *redis.Client
+	cfg       *atomic.Pointer[config.File]
+	client    *jobs.Client
+	handler   bot.Handler
+	alice     *console.Console
+	incidents *alerts.Incidents
+	auditLog  *audit.Log
+	auditPath string
+}
+
+// incidentOptions vary an incidentStack.
+type incidentOptions struct {
+	Webhooks *alerts.Webhooks
+	// Now is the clock of the incidents and the Alerter (default time.Now).
+	Now func() time.Time
+}
+
+func newIncidentStack(t *testing.T, cfg *atomic.Pointer[config.File], o incidentOptions) *incidentStack {
+	t.Helper()
+	rdb := redisClient(t)
+	pol, err := policy.Parse([]byte(testPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := policy.NewHolder(pol)
+	s := &incidentStack{oncall: oncall{t: t, out: &transcript{}}, rdb: rdb, cfg: cfg, auditPath: filepath.Join(t.TempDir(), "audit.jsonl")}
+	s.auditLog, err = audit.New(rdb, audit.Options{File: s.auditPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.auditLog.Close() })
+	s.client = jobs.NewClient(nil, rdb, jobs.ClientOptions{})
+	t.Cleanup(func() { s.client.Close() })
+	parser := func() commands.Parser { return cfg.Load().Parser() }
+	router := bot.NewRouter(bot.RouterOptions{Parser: parser(), Jobs: s.client, Redis: rdb, Policy: holder, Audit: s.auditLog, EditInterval: 100 * time.Millisecond})
+	s.alice = console.New(console.Options{User: bot.Identity{UserID: "alice"}, Out: s.out, EchoInput: true})
+	router.Register(bot.Console, s.alice)
+	s.incidents = alerts.NewIncidents(rdb, parser)
+	if o.Now != nil {
+		s.incidents.SetClock(o.Now)
+	}
+	alerter := bot.NewAlerter(router, bot.AlerterOptions{
+		Webhooks:  o.Webhooks,
+		Incidents: s.incidents,
+		Channels:  map[bot.Platform]string{bot.Console: "oncall"},
+		Mentions:  []string{"@oncall"},
+		Now:       o.Now,
+	})
+	s.handler = alerter.Wrap(router)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s.ctx = ctx
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = router.Run(ctx) })
+	wg.Go(func() { _ = alerter.Run(ctx) })
+	if o.Webhooks != nil {
+		wg.Go(func() { _ = o.Webhooks.Run(ctx) })
+	}
+	rec := alerts.NewRecorder(rdb, cfg.Load, nil)
+	w := jobs.NewWorker(nil, rdb, jobs.Deps{
+		Config:   cfg.Load,
+		Password: func(storage.Spec) (string, error) { return "test repository password", nil },
+		Policy:   func() jobs.Rechecker { return holder.Policy() },
+		Audit:    rec.Record,
+	}, jobs.WorkerOptions{Concurrency: 1, RetryDelay: func(int) time.Duration { return 0 }})
+	wg.Go(func() { _ = w.Run(ctx) })
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		if t.Failed() {
+			t.Logf("console transcript:\n%s", strings.Join(s.out.lines(), "\n"))
+		}
+	})
+	time.Sleep(100 * time.Millisecond) // subscribers reading
+	return s
+}
+
+// run enqueues text as alice would (by the scheduler when schedule is
+// set) and waits for the job to end in state want.
+func (s *incidentStack) run(text, schedule string, want jobs.State) string {
+	s.t.Helper()
+	cmd, err := s.cfg.Load().Parser().Parse(text)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	meta, err := s.client.Enqueue(s.ctx, cmd, jobs.Meta{Requester: policy.Identity{Platform: "console", UserID: "alice"}, Channel: "console", Schedule: schedule, Text: text})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		st, err := s.client.Status(s.ctx, meta.JobID)
+		if err == nil && (st.State == jobs.StateFailed || st.State == jobs.StateSucceeded) {
+			if st.State != want {
+				s.t.Fatalf("job %s (%s) ended %s, want %s", meta.JobID, text, st.State, want)
+			}
+			return meta.JobID
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("job %s (%s) did not end within 60 s", meta.JobID, text)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// click sends a line (a button click) from user's console.
+func (s *incidentStack) click(user, line string) {
+	s.t.Helper()
+	c := s.alice
+	if user != "alice" {
+		c = console.New(console.Options{User: bot.Identity{UserID: user}, Out: s.out, EchoInput: true})
+	}
+	if err := c.Run(s.ctx, s.handler, strings.NewReader(line+"\n")); err != nil {
+		s.t.Error(err)
+	}
+}
+
+// opened waits for the root message of an incident whose root says what
+// and returns the root's message ID and the incident's ID.
+func (s *incidentStack) opened(what string) (root, id string) {
+	s.t.Helper()
+	m := s.waitFor(`^\[(msg-\d+)\] 🔴 OPEN \[critical\] `+what+` failing: incident `+"`"+`(inc-[0-9a-f]+)`+"`", 1)
+	return m[1], m[2]
+}
+
+// audited fails unless the audit log holds an entry of each kind.
+func (s *incidentStack) audited(kinds ...audit.Kind) {
+	s.t.Helper()
+	s.auditLog.Close()
+	b, err := os.ReadFile(s.auditPath)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	for _, kind := range kinds {
+		if !strings.Contains(string(b), `"kind":"`+string(kind)+`"`) {
+			s.t.Errorf("audit log has no %s entry:\n%s", kind, b)
+		}
+	}
+}
+
 // TestIncidentThroughConsole is issue 14's first point through the console
 // adapter, a real Redis and a real worker: a scheduled backup whose storage
 // is unreachable fails three times, giving one incident root message in the
@@ -34,7 +225,6 @@ import (
 // audited); once the storage is back, Retry now runs it again, it succeeds
 // and resolves the incident.
 func TestIncidentThroughConsole(t *testing.T) {
-	rdb := redisClient(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o755); err != nil {
@@ -56,24 +246,6 @@ func TestIncidentThroughConsole(t *testing.T) {
 	var cfg atomic.Pointer[config.File]
 	cfg.Store(mkcfg(filepath.Join(dir, "unmounted", "repo")))
 
-	pol, err := policy.Parse([]byte(testPolicy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	holder := policy.NewHolder(pol)
-	auditPath := filepath.Join(dir, "audit.jsonl")
-	auditLog, err := audit.New(rdb, audit.Options{File: auditPath})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { auditLog.Close() })
-	client := jobs.NewClient(nil, rdb, jobs.ClientOptions{})
-	t.Cleanup(func() { client.Close() })
-	parser := cfg.Load().Parser()
-	router := bot.NewRouter(bot.RouterOptions{Parser: parser, Jobs: client, Redis: rdb, Policy: holder, Audit: auditLog, EditInterval: 100 * time.Millisecond})
-	out := &transcript{}
-	alice := console.New(console.Options{User: bot.Identity{UserID: "alice"}, Out: out, EchoInput: true})
-	router.Register(bot.Console, alice)
 	// A webhook receiver that verifies the signature and fails its first call.
 	secret := []byte("hook-secret")
 	var hookMu sync.Mutex
@@ -97,127 +269,34 @@ func TestIncidentThroughConsole(t *testing.T) {
 	}))
 	t.Cleanup(hook.Close)
 	webhooks := alerts.NewWebhooks([]alerts.Hook{{URL: hook.URL, Secret: secret}}, alerts.WebhookOptions{Backoff: func(int) time.Duration { return 50 * time.Millisecond }})
-	alerter := bot.NewAlerter(router, bot.AlerterOptions{
-		Webhooks:  webhooks,
-		Incidents: alerts.NewIncidents(rdb, func() commands.Parser { return parser }),
-		Channels:  map[bot.Platform]string{bot.Console: "oncall"},
-		Mentions:  []string{"@oncall"},
-	})
-	handler := alerter.Wrap(router)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = router.Run(ctx) })
-	wg.Go(func() { _ = alerter.Run(ctx) })
-	wg.Go(func() { _ = webhooks.Run(ctx) })
-	w := jobs.NewWorker(nil, rdb, jobs.Deps{
-		Config:   cfg.Load,
-		Password: func(storage.Spec) (string, error) { return "test repository password", nil },
-		Policy:   func() jobs.Rechecker { return holder.Policy() },
-	}, jobs.WorkerOptions{Concurrency: 1, RetryDelay: func(int) time.Duration { return 0 }})
-	wg.Go(func() { _ = w.Run(ctx) })
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		if t.Failed() {
-			t.Logf("console transcript:\n%s", strings.Join(out.lines(), "\n"))
-		}
-	})
-	time.Sleep(100 * time.Millisecond) // subscribers reading
+	s := newIncidentStack(t, &cfg, incidentOptions{Webhooks: webhooks})
 
 	// The scheduler's enqueue, three nights running.
-	scheduled := func(want jobs.State) {
-		t.Helper()
-		cmd, err := parser.Parse("create --target data --storage nas")
-		if err != nil {
-			t.Fatal(err)
-		}
-		meta, err := client.Enqueue(ctx, cmd, jobs.Meta{Requester: policy.Identity{Platform: "console", UserID: "alice"}, Channel: "console", Schedule: "nightly"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			st, err := client.Status(ctx, meta.JobID)
-			if err == nil && (st.State == jobs.StateFailed || st.State == jobs.StateSucceeded) {
-				if st.State != want {
-					t.Fatalf("scheduled job %s ended %s, want %s", meta.JobID, st.State, want)
-				}
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("scheduled job %s did not end within 60 s", meta.JobID)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	count := func(re string) int {
-		rx := regexp.MustCompile(re)
-		n := 0
-		for _, l := range out.lines() {
-			if rx.MatchString(l) {
-				n++
-			}
-		}
-		return n
-	}
-	waitFor := func(re string, n int) []string {
-		t.Helper()
-		rx := regexp.MustCompile(re)
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			var last []string
-			c := 0
-			for _, l := range out.lines() {
-				if m := rx.FindStringSubmatch(l); m != nil {
-					c, last = c+1, m
-				}
-			}
-			if c >= n {
-				return last
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d lines matching %q, want %d", c, re, n)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	click := func(user, line string) {
-		c := alice
-		if user != "alice" {
-			c = console.New(console.Options{User: bot.Identity{UserID: user}, Out: out, EchoInput: true})
-		}
-		if err := c.Run(ctx, handler, strings.NewReader(line+"\n")); err != nil {
-			t.Error(err)
-		}
-	}
-
 	for range 3 {
-		scheduled(jobs.StateFailed)
+		s.run("create --target data --storage nas", "nightly", jobs.StateFailed)
 	}
-	m := waitFor(`^\[(msg-\d+)\] 🔴 OPEN \[critical\] Backups of target \*data\* failing: incident `+"`"+`(inc-[0-9a-f]+)`+"`", 1)
-	root, id := m[1], m[2]
-	waitFor(`^\s+↳ \[msg-\d+ in `+root+`\] ❌`, 3)
-	waitFor(`Failures: 3`, 1)
-	if n := count(`🔴 OPEN`); n < 3 { // posted once, edited twice
+	root, id := s.opened(`Backups of target \*data\*`)
+	s.waitFor(`^\s+↳ \[msg-\d+ in `+root+`\] ❌`, 3)
+	s.waitFor(`Failures: 3`, 1)
+	if n := s.count(`🔴 OPEN`); n < 3 { // posted once, edited twice
 		t.Errorf("root drawn %d times, want the post and an edit per repeat", n)
 	}
-	if n := count(`^\[msg-\d+\] 🔴 OPEN`); n != 1 {
+	if n := s.count(`^\[msg-\d+\] 🔴 OPEN`); n != 1 {
 		t.Errorf("%d top-level incident messages, want 1", n)
 	}
-	if n := count(`^\[edit ` + root + `\] 🔴 OPEN`); n != 2 {
+	if n := s.count(`^\[edit ` + root + `\] 🔴 OPEN`); n != 2 {
 		t.Errorf("root edited %d times for the repeats, want 2", n)
 	}
 
 	// dave holds only the viewer role, which may not run the backup: refused.
-	click("dave", "click "+bot.ActionIncidentAck+" "+id)
-	waitFor(`⛔ .*you may not act on incident `+"`"+id, 1)
-	if n := count(`ACKNOWLEDGED`); n != 0 {
+	s.click("dave", "click "+bot.ActionIncidentAck+" "+id)
+	s.waitFor(`⛔ .*you may not act on incident `+"`"+id, 1)
+	if n := s.count(`ACKNOWLEDGED`); n != 0 {
 		t.Fatalf("a viewer's Acknowledge changed the incident")
 	}
-	click("alice", "click "+bot.ActionIncidentAck+" "+id)
-	waitFor(`^\[edit `+root+`\] 🟠 ACKNOWLEDGED by .*alice`, 1)
-	waitFor(`^\s+↳ \[msg-\d+ in `+root+`\] 👀 Acknowledged by .*alice`, 1)
+	s.click("alice", "click "+bot.ActionIncidentAck+" "+id)
+	s.waitFor(`^\[edit `+root+`\] 🟠 ACKNOWLEDGED by .*alice`, 1)
+	s.waitFor(`^\s+↳ \[msg-\d+ in `+root+`\] 👀 Acknowledged by .*alice`, 1)
 
 	// The storage comes back; the next scheduled run succeeds.
 	if err := os.MkdirAll(filepath.Join(dir, "nas"), 0o755); err != nil {
@@ -226,11 +305,11 @@ func TestIncidentThroughConsole(t *testing.T) {
 	cfg.Store(mkcfg(filepath.Join(dir, "nas")))
 	// Retry now, by someone the policy lets run the backup: the run
 	// succeeds and resolves the incident.
-	click("alice", "click "+bot.ActionIncidentRetry+" "+id)
-	waitFor(`^\s+↳ \[msg-\d+ in `+root+`\] 🔁 .*alice.* retried it now as job`, 1)
-	waitFor(`^\s+↳ \[msg-\d+ in `+root+`\] ✅ Resolved`, 1)
-	waitFor(`^\[edit `+root+`\] 🟢 RESOLVED`, 1)
-	if n := count(`^\[msg-\d+\] 🔴 OPEN`); n != 1 {
+	s.click("alice", "click "+bot.ActionIncidentRetry+" "+id)
+	s.waitFor(`^\s+↳ \[msg-\d+ in `+root+`\] 🔁 .*alice.* retried it now as job`, 1)
+	s.waitFor(`^\s+↳ \[msg-\d+ in `+root+`\] ✅ Resolved`, 1)
+	s.waitFor(`^\[edit `+root+`\] 🟢 RESOLVED`, 1)
+	if n := s.count(`^\[msg-\d+\] 🔴 OPEN`); n != 1 {
 		t.Errorf("%d top-level incident messages after the resolve, want 1", n)
 	}
 
@@ -251,16 +330,7 @@ func TestIncidentThroughConsole(t *testing.T) {
 	}
 
 	// Both clicks are in the audit log.
-	auditLog.Close()
-	b, err := os.ReadFile(auditPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, kind := range []audit.Kind{bot.AuditIncidentRefused, bot.AuditIncidentAcknowledged, bot.AuditIncidentRetried} {
-		if !strings.Contains(string(b), `"kind":"`+string(kind)+`"`) {
-			t.Errorf("audit log has no %s entry:\n%s", kind, b)
-		}
-	}
+	s.audited(bot.AuditIncidentRefused, bot.AuditIncidentAcknowledged, bot.AuditIncidentRetried)
 }
 
 // TestMissedScheduleIncident is issue 14's second point: with every worker
@@ -324,26 +394,9 @@ func TestMissedScheduleIncident(t *testing.T) {
 			t.Logf("console transcript:\n%s", strings.Join(out.lines(), "\n"))
 		}
 	})
-	count := func(re string) int {
-		rx := regexp.MustCompile(re)
-		n := 0
-		for _, l := range out.lines() {
-			if rx.MatchString(l) {
-				n++
-			}
-		}
-		return n
-	}
-	waitFor := func(re string) {
-		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for count(re) == 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("no line matching %q", re)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	o := oncall{t: t, out: out}
+	count := o.count
+	waitFor := func(re string) { t.Helper(); o.waitFor(re, 1) }
 	waitFor(`^\[msg-\d+\] 🔴 OPEN \[critical\] Schedule \*often\*`)
 	waitFor(`⏰ schedule often \(@every 2s\) was due at .* no successful run`)
 	// Nobody acknowledges it: it is escalated, once, in its thread and to
@@ -420,26 +473,9 @@ func TestStorageDownIncident(t *testing.T) {
 			t.Logf("console transcript:\n%s", strings.Join(out.lines(), "\n"))
 		}
 	})
-	count := func(re string) int {
-		rx := regexp.MustCompile(re)
-		n := 0
-		for _, l := range out.lines() {
-			if rx.MatchString(l) {
-				n++
-			}
-		}
-		return n
-	}
-	waitFor := func(re string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for count(re) == 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("no line matching %q", re)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	o := oncall{t: t, out: out}
+	count := o.count
+	waitFor := func(re string) { t.Helper(); o.waitFor(re, 1) }
 	waitFor(`^\[msg-\d+\] 🔴 OPEN \[critical\] Storage \*nas\* failing`)
 	waitFor(`↳ \[msg-\d+ in msg-\d+\] 🔌 Storage nas does not answer: .*not a directory`)
 	time.Sleep(300 * time.Millisecond)

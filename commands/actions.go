@@ -38,7 +38,7 @@ var (
 	listOnlyStorages   = []string{"all", "remote"}
 	backupTypes        = []BackupType{TypeFull, TypeIncremental, TypeDifferential}
 	scheduleOps        = []ScheduleOp{ScheduleCreate, ScheduleUpdate, ScheduleDelete, ScheduleList}
-	scheduleKinds      = []ScheduleKind{ScheduleBackup, ScheduleVerify, ScheduleVerifyDeep, ScheduleCleanup}
+	scheduleKinds      = []ScheduleKind{ScheduleBackup, ScheduleVerify, ScheduleVerifyDeep, ScheduleCleanup, ScheduleRestoreTest}
 	exportFormats      = []ExportFormat{FormatTar, FormatZip, Format7z}
 	splittableFormats  = []ExportFormat{FormatTar, Format7z}
 	snapshotResources  = []Resource{ResourceVM, ResourceDatabase, ResourceStorage, ResourceAll}
@@ -224,11 +224,13 @@ func buildActionTable() []*actionSpec {
 				"--action defaults to list. create needs --name and --cron (type defaults to incremental, target to all);",
 				"update needs --name and something to change; delete needs --name.",
 				`--cron takes five fields ("0 2 * * *") or @daily, @weekly, "@every 6h".`,
-				"--kind says what it runs: a backup (default), verify, verify-deep, or cleanup (the retention policies).",
+				"--kind says what it runs: a backup (default), verify, verify-deep, cleanup (the retention policies),",
+				"or restore-test (a recovery drill of each target's newest backup; `--type restore-test` says the same).",
 			},
 			examples: []string{
 				`/backup schedule --action create --name daily --cron "0 2 * * *" --type incremental`,
 				"/backup schedule --action update --name weekly --retention 90",
+				`/backup schedule --action create --name drill --cron "@weekly" --type restore-test`,
 				"/backup schedule --action list",
 			},
 			newCommand: func() Command { return &Schedule{Op: ScheduleList} },
@@ -238,8 +240,8 @@ func buildActionTable() []*actionSpec {
 					{name: "action", arg: "OP", usage: "what to do with schedules", value: enumValue[ScheduleOp]{&x.Op, scheduleOps}, fact: FactNone},
 					textFlag("name", "TEXT", &x.Name, maxName, "schedule identifier").as(FactNone),
 					{name: "cron", arg: "EXPR", usage: "when it runs", value: cronValue{&x.Cron}, fact: FactNone},
-					{name: "kind", arg: "KIND", usage: "what it runs: backup (default), verify, verify-deep, or cleanup by the retention policies", value: enumValue[ScheduleKind]{&x.Kind, scheduleKinds}, fact: FactNone},
-					typeFlag(&x.Type, "backup type it makes"),
+					{name: "kind", arg: "KIND", usage: "what it runs: backup (default), verify, verify-deep, cleanup by the retention policies, or restore-test (a recovery drill)", value: enumValue[ScheduleKind]{&x.Kind, scheduleKinds}, fact: FactNone},
+					{name: "type", arg: "TYPE", usage: "backup type it makes, or restore-test for a recovery drill", value: scheduleTypeValue{&x.Type, &x.Kind}, fact: FactType},
 					p.targetFlag(&x.Target, "what it backs up"),
 					daysFlag("retention", &x.Retention, "delete its backups after this many days").as(FactNone),
 				}, p.storageFlags(&x.Storage, false, "where it stores backups"), diagnosticsFlags(&x.Diagnostics))
@@ -249,11 +251,18 @@ func buildActionTable() []*actionSpec {
 		{
 			action:  ActionVerify,
 			summary: "Verify backup integrity",
-			notes:   []string{"Needs --name or --all, not both."},
+			notes: []string{
+				"Needs --name or --all, not both.",
+				"--restore-test is a recovery drill: it restores the backup (with --all, the newest backup of each target)",
+				"to a scratch directory on the worker, removed after, checks every byte against the stored hashes and against",
+				"the source where it is unchanged, and reports the restore time per GiB (measured RTO). --sample 5% restores",
+				"that share of the files, chosen at random; without it the whole backup. A failed drill opens an incident.",
+			},
 			examples: []string{
 				"/backup verify --name critical-backup --deep",
 				"/backup verify --all --report",
 				"/backup verify --name production-2025-01 --fix",
+				"/backup verify --restore-test --all --sample 5%",
 			},
 			newCommand: func() Command { return &Verify{} },
 			flags: func(p Parser, c Command) []flagSpec {
@@ -264,6 +273,8 @@ func buildActionTable() []*actionSpec {
 					boolFlag("deep", &x.Deep, "read and check every byte, not just the index").as(FactSwitch),
 					boolFlag("fix", &x.Fix, "try to repair what is damaged").as(FactSwitch),
 					boolFlag("report", &x.Report, "attach a verification report").as(FactSwitch),
+					boolFlag("restore-test", &x.RestoreTest, "recovery drill: restore to a scratch directory and compare").as(FactSwitch),
+					{name: "sample", arg: "PERCENT", usage: "with --restore-test: restore this share of the files (5%)", value: percentValue{&x.Sample}, fact: FactNone},
 				}, p.storageFlags(&x.Storage, false, "where the backups are"), diagnosticsFlags(&x.Diagnostics))
 			},
 			check: func(c Command) error {
@@ -273,6 +284,14 @@ func buildActionTable() []*actionSpec {
 					return &Error{Flag: "all", Message: "--name and --all contradict each other", Hint: "Give one backup with --name, or --all."}
 				case x.Name == "" && !x.All:
 					return &Error{Message: "verify needs --name or --all", Hint: "E.g. `/backup verify --all --report`."}
+				case x.Sample > 0 && !x.RestoreTest:
+					return &Error{Flag: "sample", Message: "--sample needs --restore-test", Hint: "E.g. `/backup verify --restore-test --all --sample 5%`."}
+				case x.RestoreTest && (x.Deep || x.Fix):
+					flag := "deep"
+					if x.Fix {
+						flag = "fix"
+					}
+					return &Error{Flag: flag, Message: fmt.Sprintf("--%s does not go with --restore-test", flag), Hint: "A drill reads every byte it restores; run verify --deep or --fix on its own."}
 				}
 				return checkStorage(x.Storage)
 			},

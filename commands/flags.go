@@ -3,6 +3,7 @@ package commands
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -266,6 +267,54 @@ func (v sizeValue) get() string {
 		return ""
 	}
 	return v.p.String()
+}
+
+// percentValue is a share above 0 and at most 100, written 5% or 5.
+type percentValue struct{ p *Percent }
+
+func (v percentValue) set(s string) error {
+	w := strings.TrimSuffix(strings.TrimSpace(s), "%")
+	f, err := strconv.ParseFloat(strings.TrimSpace(w), 64)
+	if err != nil || f <= 0 || f > 100 || math.IsNaN(f) {
+		return fmt.Errorf("takes a percentage above 0 and at most 100, such as 5%%, not %s", show(s))
+	}
+	*v.p = Percent(f)
+	return nil
+}
+
+func (v percentValue) get() string {
+	if *v.p == 0 {
+		return ""
+	}
+	return strconv.FormatFloat(float64(*v.p), 'g', -1, 64) + "%"
+}
+
+// scheduleTypeValue is schedule's --type: a backup type, or restore-test,
+// which makes the schedule a recovery drill (the same as --kind
+// restore-test).
+type scheduleTypeValue struct {
+	typ  *BackupType
+	kind *ScheduleKind
+}
+
+func (v scheduleTypeValue) set(s string) error {
+	if strings.EqualFold(strings.TrimSpace(s), string(ScheduleRestoreTest)) {
+		*v.kind = ScheduleRestoreTest
+		return nil
+	}
+	err := enumValue[BackupType]{v.typ, backupTypes}.set(s)
+	var e *Error
+	if errors.As(err, &e) {
+		e.Message = fmt.Sprintf("takes %s, not %s", orList(v.choices()), show(s))
+		e.Suggestion = suggest(strings.ToLower(s), v.choices())
+	}
+	return err
+}
+
+func (v scheduleTypeValue) get() string { return string(*v.typ) }
+
+func (v scheduleTypeValue) choices() []string {
+	return append(enumValue[BackupType]{v.typ, backupTypes}.choices(), string(ScheduleRestoreTest))
 }
 
 // dateValue is an optional calendar date.

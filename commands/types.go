@@ -52,6 +52,9 @@ type Hours int
 // Size is a number of bytes, parsed from forms like 4GB, 500MiB, 1.5GB.
 type Size int64
 
+// Percent is a share from above 0 to 100 (--sample 5%).
+type Percent float64
+
 // Tag is one key=value pair; Tags keep the order they were given in.
 type Tag struct {
 	Key   string `json:"key"`
@@ -139,6 +142,8 @@ const (
 	ScheduleVerify     ScheduleKind = "verify"      // verify --all
 	ScheduleVerifyDeep ScheduleKind = "verify-deep" // verify --all --deep
 	ScheduleCleanup    ScheduleKind = "cleanup"     // cleanup by the retention policies
+	// ScheduleRestoreTest is a recovery drill: verify --restore-test --all.
+	ScheduleRestoreTest ScheduleKind = "restore-test"
 )
 
 // Schedule manages recurring backups and other recurring work.
@@ -158,12 +163,17 @@ type Schedule struct {
 // Verify checks backups' integrity.
 type Verify struct {
 	Diagnostics
-	Name    string     `json:"name,omitempty"`
-	All     bool       `json:"all,omitempty"`
-	Deep    bool       `json:"deep,omitempty"`
-	Fix     bool       `json:"fix,omitempty"`
-	Report  bool       `json:"report,omitempty"`
-	Storage StorageRef `json:"storage"`
+	Name   string `json:"name,omitempty"`
+	All    bool   `json:"all,omitempty"`
+	Deep   bool   `json:"deep,omitempty"`
+	Fix    bool   `json:"fix,omitempty"`
+	Report bool   `json:"report,omitempty"`
+	// RestoreTest is a recovery drill: restore (a Sample of) the backup to
+	// a scratch directory and compare it with the stored hashes and the
+	// source.
+	RestoreTest bool       `json:"restore_test,omitempty"`
+	Sample      Percent    `json:"sample,omitempty"`
+	Storage     StorageRef `json:"storage"`
 }
 
 // Cleanup removes old backups by age and count.

@@ -186,6 +186,9 @@ func (f *File) validate() error {
 		if err := checkStoragePath(name, s); err != nil {
 			return err
 		}
+		if _, err := SizeLimit(s); err != nil {
+			return at(err.Error(), "storages", name, "size_limit")
+		}
 	}
 	if len(f.Targets) == 0 {
 		return at("configure at least one target", "targets")

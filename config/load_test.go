@@ -67,6 +67,7 @@ func TestLoadErrors(t *testing.T) {
 		{"azure without container", "storages:\n  az: {type: azure}\n", []string{"needs a container"}},
 		{"local without path", "storages:\n  l: {type: local}\n", []string{"needs a path"}},
 		{"unknown encryption", "storages:\n  l:\n    type: local\n    path: /r\n    encryption: aes128\n", []string{"line 5", "storages.l.encryption", `encryption "aes128" is not known`, "none"}},
+		{"size_limit that is no size", "storages:\n  l:\n    type: local\n    path: /r\n    size_limit: half\n", []string{"line 5", "storages.l.size_limit", `size_limit "half" is not a size`, "500GiB"}},
 		{"target without paths", "targets:\n  web: {exclude: [x]}\n", []string{"line 2", "targets.web", "at least one path"}},
 		{"target with an empty path", "targets:\n  web: {paths: [\"\"]}\n", []string{"path 1 is empty"}},
 		{"reserved target name", "targets:\n  all: {paths: [/x]}\n", []string{`"all" is a reserved word`}},

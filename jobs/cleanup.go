@@ -52,7 +52,11 @@ func (w *Worker) cleanup(ctx context.Context, j *Job) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clean up storage %s: %w", ns.Name, classify(err))
 	}
-	return cleanupResult(ns.Name, cr), nil
+	out := cleanupResult(ns.Name, cr)
+	if !cr.DryRun {
+		r.addSize(ctx, j, out)
+	}
+	return out, nil
 }
 
 // cleanupResult is the summary of a cleanup (also the retention job's).

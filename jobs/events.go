@@ -159,6 +159,19 @@ type Result struct {
 	// names what is missing; or a backup that could not read some files.
 	// Shown with ⚠️, never ✅; exit code 3.
 	Partial bool `json:"partial,omitempty"`
+	// Repository is the storage's repository size after the job (a backup
+	// or cleanup), for the size metric and the size-limit incident.
+	Repository *RepositorySize `json:"repository,omitempty"`
+}
+
+// RepositorySize is a repository's size as its index tells it after a job.
+type RepositorySize struct {
+	Storage string `json:"storage"`
+	Bytes   int64  `json:"bytes"`
+	// Limit is the storage's size_limit in bytes (0: none), LimitText as
+	// the config writes it.
+	Limit     int64  `json:"limit,omitempty"`
+	LimitText string `json:"limit_text,omitempty"`
 }
 
 // Redis names of the event feed. Lifecycle events (queued, started,

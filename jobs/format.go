@@ -21,6 +21,9 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }
 
+// HumanBytes renders a byte count as job results do (1.2 GB, 84 MB).
+func HumanBytes(n int64) string { return humanBytes(n) }
+
 // humanCount renders 1204 as 1,204.
 func humanCount(n int64) string {
 	s := strconv.FormatInt(n, 10)

@@ -76,3 +76,37 @@ func engineProgress(j *Job) engine.ProgressFunc {
 		j.Progress(Progress{Phase: p.Phase, Files: p.Files, FilesTotal: p.FilesTotal, Bytes: p.Bytes, BytesTotal: p.BytesTotal, Path: p.Path})
 	}
 }
+
+// size is the repository's size after a job that changed it, with the
+// storage's size_limit, for the size metric and the size-limit incident
+// (nil when the index could not tell: the job's own outcome stands).
+func (r *repo) size(ctx context.Context, j *Job) *RepositorySize {
+	n, err := r.RepositorySize(ctx)
+	if err != nil {
+		j.Logger.Warn("could not tell the repository's size after the job; its size metric lags", "storage", r.storage.Name, "err", err)
+		return nil
+	}
+	limit, _ := config.SizeLimit(r.storage.Spec) // validated when the config was loaded
+	rs := &RepositorySize{Storage: r.storage.Name, Bytes: n, Limit: limit}
+	if limit > 0 {
+		rs.LimitText = r.storage.Spec.SizeLimit
+	}
+	return rs
+}
+
+// addSize records the repository's size in a job's result, and says so
+// when it is over its storage's size_limit.
+func (r *repo) addSize(ctx context.Context, j *Job, res *Result) {
+	rs := r.size(ctx, j)
+	if rs == nil {
+		return
+	}
+	res.Repository = rs
+	if rs.Limit > 0 {
+		v := fmt.Sprintf("%s of a %s limit", humanBytes(rs.Bytes), rs.LimitText)
+		if rs.Bytes > rs.Limit {
+			v = "⚠️ " + v + ": OVER the limit"
+		}
+		res.Fields = append(res.Fields, Field{"Repository size", v})
+	}
+}

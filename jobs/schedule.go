@@ -218,6 +218,8 @@ func (e *ScheduleEntry) command() commands.Command {
 	switch e.Kind {
 	case commands.ScheduleVerify, commands.ScheduleVerifyDeep:
 		return &commands.Verify{All: true, Deep: e.Kind == commands.ScheduleVerifyDeep, Storage: e.Storage}
+	case commands.ScheduleRestoreTest:
+		return &commands.Verify{All: true, RestoreTest: true, Storage: e.Storage}
 	case commands.ScheduleCleanup:
 		target := e.Target
 		if target == "all" {
@@ -239,6 +241,8 @@ func (e *ScheduleEntry) what() string {
 		return "deep verify of every backup"
 	case commands.ScheduleCleanup:
 		return "cleanup of " + e.Target + " by the retention policies"
+	case commands.ScheduleRestoreTest:
+		return "recovery drill of each target's newest backup"
 	}
 	return fmt.Sprintf("%s backup of %s", e.Type, e.Target)
 }

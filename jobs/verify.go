@@ -23,6 +23,9 @@ func (w *Worker) verify(ctx context.Context, j *Job) (*Result, error) {
 	if err != nil {
 		return nil, badInput(err)
 	}
+	if c.RestoreTest {
+		return w.drill(ctx, j, c, ns)
+	}
 	r, err := w.openRepo(ctx, ns, j, openOptions{RebuildConfig: c.Fix})
 	if err != nil {
 		return nil, err

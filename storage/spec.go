@@ -57,6 +57,10 @@ type Spec struct {
 	// encrypted, a password is required) or EncryptionNone (unencrypted;
 	// the only way to get a plaintext repository).
 	Encryption string `yaml:"encryption,omitempty" json:"encryption,omitempty"`
+	// SizeLimit ("500GiB", "2TB") is how big the repository may grow: a
+	// backup or cleanup that leaves it bigger opens an incident. Empty:
+	// no limit.
+	SizeLimit string `yaml:"size_limit,omitempty" json:"size_limit,omitempty"`
 }
 
 // Encryption values a Spec may name.

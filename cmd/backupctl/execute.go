@@ -32,6 +32,9 @@ func execute(ctx context.Context, a *app, cmd commands.Command) error {
 	case *commands.List:
 		return a.list(ctx, c)
 	case *commands.Verify:
+		if c.RestoreTest { // a recovery drill: the workers' own handler
+			return a.runJob(ctx, c, c.Diagnostics, "")
+		}
 		return a.verify(ctx, c)
 	case *commands.Cleanup:
 		return a.cleanup(ctx, c)

@@ -55,6 +55,10 @@ type Options struct {
 	// Filter is a path prefix or glob (relative to a source path, or
 	// absolute); empty restores everything.
 	Filter string
+	// Select, when set, restores only the non-directory entries (by
+	// snapshot path) it returns true for, and the directories above them
+	// (a recovery drill's sample).
+	Select func(snapPath string) bool
 	// Preview plans and writes nothing.
 	Preview bool
 	// Validate loads and checks every blob before writing anything; if
@@ -381,14 +385,14 @@ func (rs *restorer) collect(ctx context.Context, id repo.ID, dir string, inSourc
 					return false, err
 				}
 			}
-			if !(m && src) && !sub {
+			if !(m && src && rs.opts.Select == nil) && !sub {
 				rs.items = slices.Delete(rs.items, idx, idx+1)
 				continue
 			}
 			selected = true
 			continue
 		}
-		if !src || !m {
+		if !src || !m || (rs.opts.Select != nil && !rs.opts.Select(p)) {
 			continue
 		}
 		if !restorable(n.Type) {
