@@ -1,6 +1,7 @@
 package alerts_test
 
 import (
+	"context"
 	"io/fs"
 	"math"
 	"os/exec"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/backupbot/backupbot/compliance"
 	"github.com/backupbot/backupbot/jobs"
 )
 
@@ -61,5 +63,14 @@ func TestDrillAndRepositorySizeMetrics(t *testing.T) {
 	got := s[`backupbot_repository_size_bytes{storage="local"}`]
 	if got != float64(onDisk) || db.Result.Repository == nil || db.Result.Repository.Bytes != onDisk {
 		t.Errorf("repository size metric %v, last backup's %+v; its packs take %d bytes", got, db.Result.Repository, onDisk)
+	}
+	// The dashboard's growth chart draws the same size: its newest sample
+	// of local is what the packs take.
+	samples, err := compliance.NewHistory(h.rdb).Samples(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := samples["local"]; len(l) != 2 || l[1].Bytes != onDisk {
+		t.Errorf("size samples of local = %+v; want 2, the newest %d bytes", l, onDisk)
 	}
 }

@@ -89,6 +89,11 @@ func (r *Recorder) history(ctx context.Context, ev jobs.Event, cmd commands.Comm
 	case *commands.Test:
 		c.Job.Storage = r.storageName(x.Storage)
 	}
+	if ev.Result != nil && ev.Result.Repository != nil && c.Storage != "" && ev.Result.Repository.Storage == c.Storage {
+		rs := ev.Result.Repository
+		size := rs.Bytes
+		c.Size = &size
+	}
 	return compliance.NewHistory(r.rdb).Add(ctx, c)
 }
 

@@ -106,10 +106,12 @@ type Change struct {
 	// Added are the snapshots it made; Removed those it deleted.
 	Added, Removed []Snap
 	// Storage, when set, is the storage the job changed (a backup, a
-	// cleanup): a size sample is recorded for it, Delta bytes (added:
-	// positive, freed: negative) from the last one.
+	// cleanup): a size sample is recorded for it: Size, the repository's
+	// size as its index tells it after the job, when the job reported it;
+	// else Delta bytes (added: positive, freed: negative) from the last one.
 	Storage string
 	Delta   int64
+	Size    *int64
 }
 
 // History is the bounded job history in Redis.
@@ -128,7 +130,12 @@ func (h *History) Add(ctx context.Context, c Change) error {
 		return fmt.Errorf("history: encode job %s: %w", c.Job.ID, err)
 	}
 	var stored int64
-	if c.Storage != "" {
+	if c.Storage != "" && c.Size != nil {
+		stored = *c.Size
+		if err := h.rdb.HSet(ctx, storedKey, c.Storage, stored).Err(); err != nil {
+			return fmt.Errorf("history: record the size of storage %s: %w", c.Storage, err)
+		}
+	} else if c.Storage != "" {
 		if stored, err = h.rdb.HIncrBy(ctx, storedKey, c.Storage, c.Delta).Result(); err != nil {
 			return fmt.Errorf("history: update the size of storage %s: %w", c.Storage, err)
 		}

@@ -176,7 +176,7 @@ svg.growth circle{fill:#2e6da4} small{color:#555}
 <svg class="growth" data-storage="{{.Name}}" data-points="{{len .Points}}" width="{{.Width}}" height="{{.Height}}" viewBox="0 0 {{.Width}} {{.Height}}" role="img" aria-label="size of storage {{.Name}} over time">
 <polyline points="{{.Polyline}}"/>{{range .Points}}<circle class="sample" cx="{{.X}}" cy="{{.Y}}" r="3" data-bytes="{{.Bytes}}" data-at="{{.At}}"><title>{{.Title}}</title></circle>{{end}}
 </svg></figure>{{end}}{{end}}</div>
-<p><small>Bytes backups added minus bytes cleanups freed, since the history began; one point per backup or cleanup.</small></p>
+<p><small>The repository size after each backup or cleanup, as its index tells it (bytes added minus bytes freed where a job did not report it).</small></p>
 {{else}}<p>No backups recorded yet.</p>{{end}}
 
 <h2>Running and queued jobs</h2>
