@@ -57,6 +57,10 @@ type Spec struct {
 	// encrypted, a password is required) or EncryptionNone (unencrypted;
 	// the only way to get a plaintext repository).
 	Encryption string `yaml:"encryption,omitempty" json:"encryption,omitempty"`
+	// Offsite says the storage is away from the primary site (another
+	// building, another provider) for the 3-2-1 rule; an s3, aws or azure
+	// storage counts as off-site whatever this says.
+	Offsite bool `yaml:"offsite,omitempty" json:"offsite,omitempty"`
 }
 
 // Encryption values a Spec may name.
@@ -73,6 +77,29 @@ func (s Spec) Plaintext() bool { return s.Encryption == EncryptionNone }
 func (s Spec) IsSMB() bool {
 	return s.Type == KindNetwork && smb.IsSMBPath(s.Path)
 }
+
+// Media kinds, for the 3-2-1 rule: copies on different kinds of media fail
+// for different reasons.
+const (
+	MediaLocal   = "local disk"
+	MediaNetwork = "network"
+	MediaObject  = "object storage"
+)
+
+// Media is the kind of media the storage keeps its repository on.
+func (s Spec) Media() string {
+	switch s.Type {
+	case KindNetwork:
+		return MediaNetwork
+	case KindS3, KindAWS, KindAzure:
+		return MediaObject
+	}
+	return MediaLocal
+}
+
+// IsOffsite reports whether the storage counts as off-site: marked
+// `offsite: true`, or any cloud storage.
+func (s Spec) IsOffsite() bool { return s.Offsite || s.Media() == MediaObject }
 
 // IsRemote reports whether the storage is off this machine (list --storage remote).
 func (s Spec) IsRemote() bool {
