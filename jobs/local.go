@@ -37,7 +37,7 @@ func RunLocal(ctx context.Context, deps Deps, cmd commands.Command, progress fun
 	action := cmd.Action()
 	switch c := cmd.(type) {
 	case *commands.Create, *commands.Restore, *commands.Verify, *commands.Cleanup,
-		*commands.Export, *commands.Snapshot, *commands.Test, *commands.Analyze:
+		*commands.Export, *commands.Snapshot, *commands.Test, *commands.Analyze, *commands.Copy:
 	case *commands.List:
 		if c.Running {
 			return nil, fmt.Errorf("list --running shows the service's jobs: %w", ErrNeedsService)
