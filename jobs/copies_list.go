@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
 	"github.com/backupbot/backupbot/alerts/rule321"
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/storage"
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
@@ -52,27 +55,45 @@ func (w *Worker) copiesMatter(rows []listedSnapshot) bool {
 // storages of the targets listed. Storages that cannot be read are left
 // out (the listing's notes say so for the listed ones).
 func (w *Worker) annotateCopies(ctx context.Context, j *Job, rows []listedSnapshot, listed []config.NamedStorage, f engine.SnapshotFilter) {
+	got := map[string][]engine.SnapshotInfo{}
+	for _, ns := range listed {
+		got[ns.Name] = []engine.SnapshotInfo{}
+	}
+	for _, r := range rows {
+		got[r.Storage] = append(got[r.Storage], r.SnapshotInfo)
+	}
+	holders := w.holders(ctx, j, got, f)
+	for i := range rows {
+		rows[i].Copies = holders(rows[i].SnapshotInfo)
+	}
+}
+
+// holders returns, for a backup, the storages that hold it: among those
+// in got (storage name: its snapshots matching f) and the copy storages
+// of the targets in got, which it reads. The original's storage comes
+// first, then the copies by name.
+func (w *Worker) holders(ctx context.Context, j *Job, got map[string][]engine.SnapshotInfo, f engine.SnapshotFilter) func(engine.SnapshotInfo) []string {
 	cfg := w.config()
-	holders := map[string][]string{}
+	held := map[string][]string{}
 	add := func(storage string, s engine.SnapshotInfo) {
 		id := identity(s)
-		if !slices.Contains(holders[id], storage) {
-			holders[id] = append(holders[id], storage)
+		if !slices.Contains(held[id], storage) {
+			held[id] = append(held[id], storage)
 		}
 	}
-	for _, r := range rows {
-		add(r.Storage, r.SnapshotInfo)
+	targets := map[string]bool{}
+	for _, name := range slices.Sorted(maps.Keys(got)) {
+		for _, s := range got[name] {
+			add(name, s)
+			targets[s.Target] = true
+		}
 	}
-	seen := map[string]bool{}
-	for _, ns := range listed {
-		seen[ns.Name] = true
-	}
-	for _, r := range rows {
-		for _, c := range cfg.CopiesOf(r.Target, "") {
-			if seen[c] {
+	for _, t := range slices.Sorted(maps.Keys(targets)) {
+		for _, c := range cfg.CopiesOf(t, "") {
+			if _, ok := got[c]; ok {
 				continue
 			}
-			seen[c] = true
+			got[c] = nil
 			ns, err := cfg.ResolveStorage(commands.StorageRef{Name: c})
 			if err != nil {
 				continue
@@ -87,13 +108,10 @@ func (w *Worker) annotateCopies(ctx context.Context, j *Job, rows []listedSnapsh
 			}
 		}
 	}
-	for i := range rows {
-		h := slices.Clone(holders[identity(rows[i].SnapshotInfo)])
-		// The storage of the original first, then the copies by name.
-		slices.SortFunc(h, func(a, b string) int {
-			return compareHolders(a, b, rows[i].SnapshotInfo)
-		})
-		rows[i].Copies = h
+	return func(s engine.SnapshotInfo) []string {
+		h := slices.Clone(held[identity(s)])
+		slices.SortFunc(h, func(a, b string) int { return compareHolders(a, b, s) })
+		return h
 	}
 }
 
@@ -206,4 +224,36 @@ func (w *Worker) schedulePeriod(ctx context.Context, target string) time.Duratio
 // ruleField is the 3-2-1 line of a target as a result field.
 func ruleField(st rule321.Status) Field {
 	return Field{"3-2-1", fmt.Sprintf("%s: %s", st.Target, st.Line())}
+}
+
+// localWorker is a worker without Redis for in-process use (backupctl).
+func localWorker(deps Deps) (*Worker, *Job) {
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.OpenBackend == nil {
+		deps.OpenBackend = storage.Open
+	}
+	return &Worker{deps: deps, log: deps.Logger}, &Job{Logger: deps.Logger}
+}
+
+// CopyHolders is for backupctl's list: given the snapshots it listed per
+// storage (matching f), it returns for each backup the storages that hold
+// it, reading the copy storages of the targets listed too.
+func CopyHolders(ctx context.Context, deps Deps, got map[string][]engine.SnapshotInfo, f engine.SnapshotFilter) func(engine.SnapshotInfo) []string {
+	w, j := localWorker(deps)
+	if !w.copiesMatter(nil) && !slices.ContainsFunc(slices.Collect(maps.Values(got)), func(s []engine.SnapshotInfo) bool {
+		return slices.ContainsFunc(s, func(s engine.SnapshotInfo) bool { return s.Origin != nil })
+	}) {
+		return func(engine.SnapshotInfo) []string { return nil }
+	}
+	return w.holders(ctx, j, got, f)
+}
+
+// ThreeTwoOne evaluates the 3-2-1 rule for a target in-process (backupctl
+// list --target); without Redis no schedule is known, so copies count as
+// fresh for 26 hours.
+func ThreeTwoOne(ctx context.Context, deps Deps, target string) rule321.Status {
+	w, j := localWorker(deps)
+	return w.ruleStatus(ctx, j, target)
 }

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
-	"github.com/backupbot/backupbot/storage"
 )
 
 // ErrNeedsService marks a command RunLocal cannot run because it needs the
@@ -45,13 +43,8 @@ func RunLocal(ctx context.Context, deps Deps, cmd commands.Command, progress fun
 	default:
 		return nil, fmt.Errorf("%s: %w", action, ErrNeedsService)
 	}
-	if deps.Logger == nil {
-		deps.Logger = slog.Default()
-	}
-	if deps.OpenBackend == nil {
-		deps.OpenBackend = storage.Open
-	}
-	w := &Worker{deps: deps, log: deps.Logger}
+	w, _ := localWorker(deps)
+	deps = w.deps
 
 	if progress == nil {
 		progress = func(Progress) {}
