@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/backupbot/backupbot/alerts/rule321"
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
@@ -251,9 +253,11 @@ func CopyHolders(ctx context.Context, deps Deps, got map[string][]engine.Snapsho
 }
 
 // ThreeTwoOne evaluates the 3-2-1 rule for a target in-process (backupctl
-// list --target); without Redis no schedule is known, so copies count as
-// fresh for 26 hours.
-func ThreeTwoOne(ctx context.Context, deps Deps, target string) rule321.Status {
+// list --target, the dashboard: Status.Line is its line). rdb, when not
+// nil, is where the schedules are, whose periods set how fresh copies
+// must be; without it copies count as fresh for 26 hours.
+func ThreeTwoOne(ctx context.Context, deps Deps, rdb redis.UniversalClient, target string) rule321.Status {
 	w, j := localWorker(deps)
+	w.rdb = rdb
 	return w.ruleStatus(ctx, j, target)
 }
