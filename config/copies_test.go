@@ -70,3 +70,22 @@ func TestCopiesErrorsNameTheLine(t *testing.T) {
 		})
 	}
 }
+
+func TestStorageRetentionOverridesTheTargets(t *testing.T) {
+	body := strings.Replace(copiesConfig, "offsite: {type: s3, bucket: b}", "offsite:\n    type: s3\n    bucket: b\n    retention: {last: 2}", 1)
+	body = strings.Replace(body, "logs: {paths: [/var/log]}", "logs:\n    paths: [/var/log]\n    retention: {last: 30}", 1)
+	f, err := Load(writeConfig(t, body))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if _, p := f.RetentionOn("offsite")("logs", ""); p.Last != 2 {
+		t.Errorf("on offsite, logs keep the last %d; want the storage's 2", p.Last)
+	}
+	if _, p := f.RetentionOn("local")("logs", ""); p.Last != 30 {
+		t.Errorf("on local, logs keep the last %d; want the target's 30", p.Last)
+	}
+	bad := strings.Replace(body, "retention: {last: 2}", "retention: {keep_min: -1}", 1)
+	if _, err := Load(writeConfig(t, bad)); err == nil || !strings.Contains(err.Error(), "storages.offsite.retention") {
+		t.Errorf("a bad storage policy: %v; want an error naming storages.offsite.retention", err)
+	}
+}

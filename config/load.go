@@ -180,6 +180,11 @@ func (f *File) validate() error {
 		if err := checkStoragePath(name, s); err != nil {
 			return err
 		}
+		if s.Retention != nil {
+			if err := policyError(s.Retention.Validate(), "storages", name, "retention"); err != nil {
+				return err
+			}
+		}
 	}
 	if len(f.Targets) == 0 {
 		return at("configure at least one target", "targets")

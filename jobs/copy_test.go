@@ -14,6 +14,7 @@ import (
 	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/storage"
 	"github.com/backupbot/backupbot/storage/engine"
+	"github.com/backupbot/backupbot/storage/retention"
 	"github.com/backupbot/backupbot/storage/s3"
 	"github.com/backupbot/backupbot/storage/s3/s3test"
 )
@@ -138,5 +139,51 @@ func TestCopiesFollowEachBackup(t *testing.T) {
 	ev = h.run(&commands.List{Storage: commands.StorageRef{Name: "offsite"}, Target: "data"})
 	if l := field(ev.Result, "3-2-1"); !strings.Contains(l, "NOT met: 2 copies (offsite, usb, need 3)") {
 		t.Errorf("3-2-1 line after the primary is gone: %q", l)
+	}
+}
+
+// A copy storage with a retention policy of its own keeps what it says,
+// whatever the primary keeps.
+func TestCopyStorageKeepsItsOwnRetention(t *testing.T) {
+	h := &engineHarness{harness: newHarness(t)}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	writeTree(t, data, 200<<10)
+	h.cfg = &config.File{
+		Storages: map[string]storage.Spec{
+			"primary": {Type: storage.KindLocal, Path: filepath.Join(dir, "primary")},
+			"usb":     {Type: storage.KindLocal, Path: filepath.Join(dir, "usb"), Retention: &retention.Policy{Last: 1}},
+		},
+		Targets: map[string]config.Target{"data": {Paths: []string{data}, Copies: []string{"usb"}}},
+	}
+	h.startWorker(h.deps(), WorkerOptions{})
+	for i := range 3 {
+		if err := os.WriteFile(filepath.Join(data, "n.txt"), []byte(strings.Repeat("x", i+1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// Full backups: a kept incremental keeps its parents too.
+		ev := h.run(&commands.Create{Type: commands.TypeFull, Target: "data", Storage: commands.StorageRef{Name: "primary"}})
+		for _, f := range ev.Result.Fields {
+			if m := regexp.MustCompile(`job (\w+)$`).FindStringSubmatch(f.Value); f.Label == "Copy" && m != nil {
+				if cev := h.waitFinal(m[1], 60*time.Second); cev.Kind != EventSucceeded {
+					t.Fatalf("copy: %s: %s", cev.Kind, cev.Error)
+				}
+			}
+		}
+	}
+	count := func(st string) int {
+		ev := h.run(&commands.List{Storage: commands.StorageRef{Name: st}})
+		var rows []listedSnapshot
+		if err := json.Unmarshal(ev.Result.Data, &rows); err != nil {
+			t.Fatal(err)
+		}
+		return len(rows)
+	}
+	for _, st := range []string{"primary", "usb"} {
+		ev := h.run(&commands.Cleanup{Storage: commands.StorageRef{Name: st}, Force: true})
+		t.Logf("cleanup %s: %s", st, ev.Result.Summary)
+	}
+	if l, u := count("primary"), count("usb"); l != 3 || u != 1 {
+		t.Errorf("after cleanup: %d backups in primary, %d in usb; want 3 (no policy) and 1 (usb keeps the last 1)", l, u)
 	}
 }

@@ -3,7 +3,10 @@
 // opens the matching backend; the engine lives in its sub-packages.
 package storage
 
-import "github.com/backupbot/backupbot/storage/smb"
+import (
+	"github.com/backupbot/backupbot/storage/retention"
+	"github.com/backupbot/backupbot/storage/smb"
+)
 
 // Kinds of storage a Spec can name.
 const (
@@ -61,6 +64,10 @@ type Spec struct {
 	// building, another provider) for the 3-2-1 rule; an s3, aws or azure
 	// storage counts as off-site whatever this says.
 	Offsite bool `yaml:"offsite,omitempty" json:"offsite,omitempty"`
+	// Retention, when set, is the retention policy of every backup on this
+	// storage (a copy storage may keep more, or less, than the primary):
+	// it replaces the target's, the schedules' and the default policy here.
+	Retention *retention.Policy `yaml:"retention,omitempty" json:"retention,omitempty"`
 }
 
 // Encryption values a Spec may name.

@@ -141,20 +141,14 @@ func (e *Engine) Copy(ctx context.Context, src *Engine, req CopyRequest, p Progr
 	root, err := c.tree(ctx, sn.Tree, "/")
 	if err != nil {
 		c.saver.Abort()
-		if backend.IsPermanent(err) {
-			return nil, fmt.Errorf("copy of %s failed; no snapshot was written%s: %w", sn.Name, e.discard(ctx, c.saver), err)
-		}
-		return nil, fmt.Errorf("copy of %s failed; no snapshot was written%s: %w", sn.Name, e.keep(ctx, c.saver), err)
+		return nil, e.stoppedShort(ctx, c.saver, err, "copy of "+sn.Name+" failed; no snapshot was written")
 	}
 	if p != nil {
 		p(Progress{Phase: PhaseCommit, Bytes: c.read, BytesTotal: c.total})
 	}
 	ss, err := c.saver.Flush(ctx)
 	if err != nil {
-		if backend.IsPermanent(err) {
-			return nil, fmt.Errorf("copy of %s failed while writing packs and index%s: %w", sn.Name, e.discard(ctx, c.saver), err)
-		}
-		return nil, fmt.Errorf("copy of %s failed while writing packs and index%s: %w", sn.Name, e.keep(ctx, c.saver), err)
+		return nil, e.stoppedShort(ctx, c.saver, err, "copy of "+sn.Name+" failed while writing packs and index")
 	}
 	cp := *sn
 	cp.ID, cp.Tree, cp.JobID, cp.Parent = repo.ID{}, root, "", ""
@@ -182,6 +176,16 @@ func (e *Engine) Copy(ctx context.Context, src *Engine, req CopyRequest, p Progr
 	}
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// stoppedShort words a write that stopped before its snapshot: after a
+// failure no retry can fix, what the saver stored is removed; otherwise
+// it is indexed for the retry to reuse.
+func (e *Engine) stoppedShort(ctx context.Context, saver *repo.Saver, err error, what string) error {
+	if backend.IsPermanent(err) {
+		return fmt.Errorf("%s%s: %w", what, e.discard(ctx, saver), err)
+	}
+	return fmt.Errorf("%s%s: %w", what, e.keep(ctx, saver), err)
 }
 
 // copier carries one Copy's state: the ID maps from source to destination
