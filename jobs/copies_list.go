@@ -135,20 +135,37 @@ func compareHolders(a, b string, s engine.SnapshotInfo) int {
 	return 1
 }
 
-// ruleStatus evaluates the 3-2-1 rule for one target over every storage
-// that holds backups of it and each of its copy storages.
-func (w *Worker) ruleStatus(ctx context.Context, j *Job, target string) rule321.Status {
+// ruleStatus evaluates the 3-2-1 rule for one target over its storages:
+// the default storage, those named in also (the storages a listing
+// read), and each of its copy storages; a storage that holds no backup of
+// the target and is none of its copy storages does not count. Each is
+// given ruleStorageTimeout to answer (an unreachable one counts as
+// holding nothing).
+func (w *Worker) ruleStatus(ctx context.Context, j *Job, target string, also []string) rule321.Status {
 	cfg := w.config()
 	copies := cfg.CopiesOf(target, "")
+	names := slices.Clone(also)
+	if ns, err := cfg.ResolveStorage(commands.StorageRef{}); err == nil {
+		names = append(names, ns.Name)
+	}
+	names = append(names, copies...)
+	slices.Sort(names)
+	names = slices.Compact(names)
 	type held struct {
 		ns    config.NamedStorage
 		snaps []engine.SnapshotInfo
 		err   error
 	}
 	var all []held
-	for _, name := range sortedNames(cfg.Storages) {
-		ns := config.NamedStorage{Name: name, Spec: cfg.Storages[name]}
-		snaps, err := w.snapshotsIn(ctx, j, ns, engine.SnapshotFilter{Target: target})
+	for _, name := range names {
+		spec, ok := cfg.Storages[name]
+		if !ok {
+			continue
+		}
+		ns := config.NamedStorage{Name: name, Spec: spec}
+		sctx, cancel := context.WithTimeout(ctx, ruleStorageTimeout)
+		snaps, err := w.snapshotsIn(sctx, j, ns, engine.SnapshotFilter{Target: target})
+		cancel()
 		if err == nil && len(snaps) == 0 && !slices.Contains(copies, name) {
 			continue // holds nothing of the target and should not
 		}
@@ -191,6 +208,9 @@ func (w *Worker) ruleStatus(ctx context.Context, j *Job, target string) rule321.
 	}
 	return rule321.Evaluate(target, in, w.schedulePeriod(ctx, target), w.now())
 }
+
+// ruleStorageTimeout bounds how long the 3-2-1 line waits for one storage.
+const ruleStorageTimeout = 30 * time.Second
 
 // schedulePeriod is the shortest period of the backup schedules that
 // cover target (0: none, or no Redis to read them from).
@@ -253,11 +273,13 @@ func CopyHolders(ctx context.Context, deps Deps, got map[string][]engine.Snapsho
 }
 
 // ThreeTwoOne evaluates the 3-2-1 rule for a target in-process (backupctl
-// list --target, the dashboard: Status.Line is its line). rdb, when not
+// list --target, the dashboard: Status.Line is its line) over the default
+// storage, the storages named in also and the target's copy storages
+// (see ruleStatus). rdb, when not
 // nil, is where the schedules are, whose periods set how fresh copies
 // must be; without it copies count as fresh for 26 hours.
-func ThreeTwoOne(ctx context.Context, deps Deps, rdb redis.UniversalClient, target string) rule321.Status {
+func ThreeTwoOne(ctx context.Context, deps Deps, rdb redis.UniversalClient, target string, also ...string) rule321.Status {
 	w, j := localWorker(deps)
 	w.rdb = rdb
-	return w.ruleStatus(ctx, j, target)
+	return w.ruleStatus(ctx, j, target, also)
 }

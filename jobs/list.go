@@ -82,7 +82,11 @@ func (w *Worker) list(ctx context.Context, j *Job) (*Result, error) {
 		w.annotateCopies(ctx, j, rows, storages, f)
 	}
 	if c.Target != "" && c.Target != "all" {
-		fields = append(fields, ruleField(w.ruleStatus(ctx, j, c.Target)))
+		names := make([]string, len(storages))
+		for i, ns := range storages {
+			names[i] = ns.Name
+		}
+		fields = append(fields, ruleField(w.ruleStatus(ctx, j, c.Target, names)))
 	}
 	res := listResult(c, storages, rows, notes)
 	res.Fields = append(res.Fields, fields...)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -107,7 +109,7 @@ func (a *app) list(ctx context.Context, c *commands.List) error {
 	}
 	rule := ""
 	if f.Target != "" {
-		rule = "3-2-1: " + f.Target + ": " + jobs.ThreeTwoOne(ctx, deps, nil, f.Target).Line()
+		rule = "3-2-1: " + f.Target + ": " + jobs.ThreeTwoOne(ctx, deps, nil, f.Target, slices.Collect(maps.Keys(got))...).Line()
 	}
 	if flagged > 0 {
 		errs = append(errs, fmt.Errorf("%d backups need data that is missing or damaged; verify --deep names the files, verify --fix repairs what the sources still hold", flagged))
