@@ -126,6 +126,10 @@ func (s *Incidents) subject(ev jobs.Event) (kind, subject string) {
 		return "verify", storageLabel(c.Storage)
 	case *commands.Test:
 		return "test", storageLabel(c.Storage)
+	case *commands.Copy:
+		// One incident per target and destination: a good copy there
+		// resolves it.
+		return "copy", c.Target + " to " + c.To
 	}
 	return "", ""
 }

@@ -301,7 +301,7 @@ func (a *Alerter) update(ctx context.Context, inc *alerts.Incident, text string)
 
 // root is the incident's root message: what failed and its state now.
 func (a *Alerter) root(inc *alerts.Incident, opening bool) Message {
-	what := map[string]string{"backup": "Backups of target", "verify": "Verify of storage", "restore-test": "Recovery drill of storage", "size": "Repository size of storage", "test": "Test of storage", "schedule": "Schedule", "storage": "Storage"}[inc.Kind]
+	what := map[string]string{"backup": "Backups of target", "verify": "Verify of storage", "restore-test": "Recovery drill of storage", "size": "Repository size of storage", "test": "Test of storage", "schedule": "Schedule", "storage": "Storage", "copy": "Copies of target"}[inc.Kind]
 	var state string
 	switch inc.State {
 	case alerts.Open:

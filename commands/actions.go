@@ -360,6 +360,38 @@ func buildActionTable() []*actionSpec {
 			},
 		},
 		{
+			action:  ActionCopy,
+			summary: "Copy a backup to another storage",
+			notes: []string{
+				"Needs --to. Without --name the latest backup (of --target, if given) is copied.",
+				"Only the data the destination lacks travels, encrypted with the destination's key; copying the same backup again does nothing.",
+				"A target with `copies:` in the configuration is copied after each backup without asking.",
+			},
+			examples: []string{
+				"/backup copy --name production-full --to s3",
+				"/backup copy --target data --storage local --to azure",
+			},
+			newCommand: func() Command { return &Copy{} },
+			flags: func(p Parser, c Command) []flagSpec {
+				x := c.(*Copy)
+				return slices.Concat([]flagSpec{
+					textFlag("name", "TEXT", &x.Name, maxName, "backup to copy; without it, the latest").as(FactNone),
+					p.targetFlag(&x.Target, "the latest backup of this target"),
+					{name: "to", arg: "NAME", usage: "storage to copy to", value: nameChoice{&x.To, p.storageNames(false), "storage", p.helpStorages(false)}, fact: FactStorage},
+				}, p.storageFlags(&x.Storage, false, "where the backup is (else the default storage)"), diagnosticsFlags(&x.Diagnostics))
+			},
+			check: func(c Command) error {
+				x := c.(*Copy)
+				if x.To == "" {
+					return &Error{Message: "copy needs --to", Hint: "E.g. `/backup copy --name critical --to offsite`."}
+				}
+				if x.To == x.Storage.Name {
+					return &Error{Flag: "to", Message: fmt.Sprintf("--to %s is the storage the backup is in", x.To), Hint: "Name another storage."}
+				}
+				return checkStorage(x.Storage)
+			},
+		},
+		{
 			action:  ActionSnapshot,
 			summary: "Take a point-in-time infrastructure snapshot",
 			examples: []string{

@@ -57,7 +57,7 @@ func TestEveryActionHasShortHelp(t *testing.T) {
 func TestHelpDefaultsMatchParser(t *testing.T) {
 	minimal := map[Action]string{
 		ActionRestore: "restore --name x", ActionVerify: "verify --all", ActionExport: "export --name x",
-		ActionStatus: "status j1", ActionCancel: "cancel j1",
+		ActionCopy: "copy --to s3", ActionStatus: "status j1", ActionCancel: "cancel j1",
 	}
 	shown := 0
 	for _, a := range Actions() {

@@ -95,6 +95,12 @@ func (c Export) MarshalJSON() ([]byte, error) {
 	return withAction(ActionExport, plain(c))
 }
 
+// MarshalJSON includes the action name.
+func (c Copy) MarshalJSON() ([]byte, error) {
+	type plain Copy
+	return withAction(ActionCopy, plain(c))
+}
+
 // MarshalJSON encodes the command with its "action".
 func (c Snapshot) MarshalJSON() ([]byte, error) {
 	type plain Snapshot

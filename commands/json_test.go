@@ -39,6 +39,7 @@ func TestJSONRoundTripOfEveryAction(t *testing.T) {
 			ActionRestore:  "restore --name x --date 2025-01-15 --time 10:00 --storage s3 --bucket my-bucket",
 			ActionVerify:   "verify --all --deep",
 			ActionExport:   "export --name x --split 1GiB --checksum",
+			ActionCopy:     "copy --name x --target data --to azure --storage local",
 			ActionSchedule: "schedule --action create --name d --cron @daily",
 			ActionStatus:   "status j1",
 			ActionCancel:   "cancel j1",

@@ -16,6 +16,7 @@ const (
 	ActionVerify    Action = "verify"
 	ActionCleanup   Action = "cleanup"
 	ActionExport    Action = "export"
+	ActionCopy      Action = "copy"
 	ActionSnapshot  Action = "snapshot"
 	ActionTest      Action = "test"
 	ActionAnalyze   Action = "analyze"
@@ -211,6 +212,18 @@ type Export struct {
 	Storage StorageRef `json:"storage"`
 }
 
+// Copy copies a backup to another storage (only the data it lacks).
+type Copy struct {
+	Diagnostics
+	// Name is the backup (name, ID or "latest"; default latest).
+	Name   string `json:"name,omitempty"`
+	Target string `json:"target,omitempty"`
+	// To is the storage the copy goes to.
+	To string `json:"to"`
+	// Storage is where the backup is.
+	Storage StorageRef `json:"storage"`
+}
+
 // Resource is what an infrastructure snapshot captures.
 type Resource string
 
@@ -293,6 +306,7 @@ func (*Schedule) Action() Action  { return ActionSchedule }
 func (*Verify) Action() Action    { return ActionVerify }
 func (*Cleanup) Action() Action   { return ActionCleanup }
 func (*Export) Action() Action    { return ActionExport }
+func (*Copy) Action() Action      { return ActionCopy }
 func (*Snapshot) Action() Action  { return ActionSnapshot }
 func (*Test) Action() Action      { return ActionTest }
 func (*Analyze) Action() Action   { return ActionAnalyze }

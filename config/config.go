@@ -71,6 +71,10 @@ type Target struct {
 	Exclude []string `yaml:"exclude,omitempty"`
 	// Retention, when set, replaces the default policy for this target.
 	Retention *retention.Policy `yaml:"retention,omitempty"`
+	// Copies name the storages each new snapshot of the target is copied
+	// to after a successful backup (a copy job per storage); a copy that
+	// is the backup's own storage is skipped.
+	Copies []string `yaml:"copies,omitempty"`
 }
 
 // Database is one database that `/backup snapshot --resource database`

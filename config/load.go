@@ -118,9 +118,9 @@ func parse(data []byte, name string) (*File, error) {
 		var le *locatedError
 		if errors.As(err, &le) {
 			if line := lineOf(&root, le.path...); line > 0 {
-				return nil, fmt.Errorf("config %s: line %d: %s: %s", name, line, strings.Join(le.path, "."), le.reason)
+				return nil, fmt.Errorf("config %s: line %d: %s: %s", name, line, le.key(), le.reason)
 			}
-			return nil, fmt.Errorf("config %s: %s: %s", name, strings.Join(le.path, "."), le.reason)
+			return nil, fmt.Errorf("config %s: %s: %s", name, le.key(), le.reason)
 		}
 		var pe *policy.ConfigError
 		if errors.As(err, &pe) {
@@ -155,7 +155,10 @@ type locatedError struct {
 	reason string
 }
 
-func (e *locatedError) Error() string { return strings.Join(e.path, ".") + ": " + e.reason }
+func (e *locatedError) Error() string { return e.key() + ": " + e.reason }
+
+// key is the dotted path, list indexes as "copies[1]".
+func (e *locatedError) key() string { return strings.ReplaceAll(strings.Join(e.path, "."), ".[", "[") }
 
 func at(reason string, path ...string) error { return &locatedError{path: path, reason: reason} }
 
@@ -189,6 +192,11 @@ func (f *File) validate() error {
 		if _, err := SizeLimit(s); err != nil {
 			return at(err.Error(), "storages", name, "size_limit")
 		}
+		if s.Retention != nil {
+			if err := policyError(s.Retention.Validate(), "storages", name, "retention"); err != nil {
+				return err
+			}
+		}
 	}
 	if len(f.Targets) == 0 {
 		return at("configure at least one target", "targets")
@@ -210,6 +218,9 @@ func (f *File) validate() error {
 			if err := policyError(t.Retention.Validate(), "targets", name, "retention"); err != nil {
 				return err
 			}
+		}
+		if err := f.checkCopies(t.Copies, "targets", name, "copies"); err != nil {
+			return err
 		}
 	}
 	return validateSections(f)

@@ -160,6 +160,20 @@ func policyError(err error, prefix ...string) error {
 	return at(err.Error(), prefix...)
 }
 
+// RetentionOn is RetentionFor for the backups on one storage: a storage
+// with a retention policy of its own (storages.NAME.retention) applies it
+// to every backup there, grouped by target; any other storage uses
+// RetentionFor.
+func (f *File) RetentionOn(storage string) func(target, schedule string) (string, retention.Policy) {
+	s, ok := f.Storages[storage]
+	if !ok || s.Retention == nil {
+		return f.RetentionFor
+	}
+	sp := *s.Retention
+	sp.Location = f.Retention.Location()
+	return func(target, _ string) (string, retention.Policy) { return target, sp }
+}
+
 // RetentionFor says which group a snapshot's retention is decided in and
 // with which policy: the policy of the schedule that made it
 // (retention.schedules), else its target's (targets.NAME.retention), else

@@ -37,7 +37,7 @@ func (w *Worker) cleanup(ctx context.Context, j *Job) (*Result, error) {
 		Type:      string(c.Type),
 		Target:    c.Target,
 		DryRun:    c.DryRun,
-		Policy:    cfg.RetentionFor,
+		Policy:    cfg.RetentionOn(ns.Name),
 		Grace:     cfg.Retention.Grace(),
 		Now:       w.now(),
 	}

@@ -70,6 +70,7 @@ func (w *Worker) create(ctx context.Context, j *Job) (*Result, error) {
 	}
 	out := backupResult(ns.Name, results)
 	partialResult(out, results)
+	out.Fields = append(out.Fields, w.enqueueCopies(ctx, j, ns.Name, results)...)
 	out.Fields = append(out.Fields, r.warningFields()...)
 	r.addSize(ctx, j, out)
 	return out, nil

@@ -127,7 +127,7 @@ type Rechecker interface {
 func Recheck(p func() Rechecker) Middleware {
 	return func(next Handler) Handler {
 		return HandlerFunc(func(ctx context.Context, j *Job) (*Result, error) {
-			if p != nil && !isRetentionJob(j) {
+			if p != nil && !isRetentionJob(j) && !isConfiguredCopy(j) {
 				if pol := p(); pol != nil && pol != Rechecker((*policy.Policy)(nil)) {
 					if err := pol.Recheck(j.Meta.JobID, j.Meta.Requester, j.Meta.Channel, j.Command); err != nil {
 						return nil, permanent(err)

@@ -25,6 +25,8 @@ func (w *Worker) builtinHandler(a commands.Action) Handler {
 		return HandlerFunc(w.cleanup)
 	case commands.ActionExport:
 		return HandlerFunc(w.export)
+	case commands.ActionCopy:
+		return HandlerFunc(w.copyBackup)
 	case commands.ActionSnapshot:
 		return HandlerFunc(w.snapshot)
 	case commands.ActionTest:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +23,9 @@ type listedSnapshot struct {
 	engine.SnapshotInfo
 	// Verified is set with --verify: "ok" or what is wrong.
 	Verified string `json:"verified,omitempty"`
+	// Copies are the storages that hold the backup (itself or a copy of
+	// it), the original's first; set when copies are configured or exist.
+	Copies []string `json:"copies,omitempty"`
 }
 
 // list shows backups across the storages --storage names (all, remote,
@@ -73,7 +77,19 @@ func (w *Worker) list(ctx context.Context, j *Job) (*Result, error) {
 	if len(failed) == len(storages) {
 		return nil, fmt.Errorf("no storage could be read: %s", strings.Join(notes, "; "))
 	}
+	var fields []Field
+	if w.copiesMatter(rows) {
+		w.annotateCopies(ctx, j, rows, storages, f)
+	}
+	if c.Target != "" && c.Target != "all" {
+		names := make([]string, len(storages))
+		for i, ns := range storages {
+			names[i] = ns.Name
+		}
+		fields = append(fields, ruleField(w.ruleStatus(ctx, j, c.Target, names)))
+	}
 	res := listResult(c, storages, rows, notes)
+	res.Fields = append(res.Fields, fields...)
 	if len(failed) > 0 {
 		res.Partial = true
 		res.Summary += fmt.Sprintf("; PARTIAL: %s could not be read", strings.Join(failed, ", "))
@@ -157,6 +173,10 @@ func listResult(c *commands.List, storages []config.NamedStorage, rows []listedS
 	if c.Verify {
 		header = append(header, "VERIFIED")
 	}
+	withCopies := slices.ContainsFunc(rows, func(r listedSnapshot) bool { return len(r.Copies) > 0 })
+	if withCopies {
+		header = append(header, "COPIES")
+	}
 	lines := make([][]string, len(rows))
 	for i, r := range rows {
 		var l []string
@@ -169,6 +189,9 @@ func listResult(c *commands.List, storages []config.NamedStorage, rows []listedS
 		}
 		if c.Verify {
 			l = append(l, r.Verified)
+		}
+		if withCopies {
+			l = append(l, strings.Join(r.Copies, ", "))
 		}
 		lines[i] = l
 	}

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
-	"github.com/backupbot/backupbot/storage"
 )
 
 // ErrNeedsService marks a command RunLocal cannot run because it needs the
@@ -37,7 +35,7 @@ func RunLocal(ctx context.Context, deps Deps, cmd commands.Command, progress fun
 	action := cmd.Action()
 	switch c := cmd.(type) {
 	case *commands.Create, *commands.Restore, *commands.Verify, *commands.Cleanup,
-		*commands.Export, *commands.Snapshot, *commands.Test, *commands.Analyze:
+		*commands.Export, *commands.Snapshot, *commands.Test, *commands.Analyze, *commands.Copy:
 	case *commands.List:
 		if c.Running {
 			return nil, fmt.Errorf("list --running shows the service's jobs: %w", ErrNeedsService)
@@ -45,13 +43,8 @@ func RunLocal(ctx context.Context, deps Deps, cmd commands.Command, progress fun
 	default:
 		return nil, fmt.Errorf("%s: %w", action, ErrNeedsService)
 	}
-	if deps.Logger == nil {
-		deps.Logger = slog.Default()
-	}
-	if deps.OpenBackend == nil {
-		deps.OpenBackend = storage.Open
-	}
-	w := &Worker{deps: deps, log: deps.Logger}
+	w, _ := localWorker(deps)
+	deps = w.deps
 
 	if progress == nil {
 		progress = func(Progress) {}

@@ -40,6 +40,15 @@ func waitTurnDelay() time.Duration {
 // runKey is the run lock a job needs, and whether it needs one: backups
 // (create) of one target, or of every target for --target all.
 func (w *Worker) runKey(cmd commands.Command) (lock.Key, bool) {
+	if cp, ok := cmd.(*commands.Copy); ok && cp.Target != "" && cp.Target != "all" {
+		// Copies of one target into one storage go one at a time (two at
+		// once would both write what the destination lacks).
+		to, err := w.config().ResolveStorage(commands.StorageRef{Name: cp.To})
+		if err != nil {
+			return lock.Key{}, false
+		}
+		return lock.Key{Storage: to.Name, Target: cp.Target}, true
+	}
 	c, ok := cmd.(*commands.Create)
 	if !ok {
 		return lock.Key{}, false

@@ -51,6 +51,8 @@ var specs = map[commands.Action]actionSpec{
 	commands.ActionSnapshot: {2 * time.Hour, 2, QueueDefault, "each snapshot is a backup idempotent by job id"},
 	commands.ActionCleanup:  {6 * time.Hour, 0, QueueDefault, "deletes data: never retried behind the user's back"},
 	commands.ActionExport:   {6 * time.Hour, 0, QueueDefault, "writes outside the repository: not retried"},
+	commands.ActionCopy: {12 * time.Hour, 3, QueueDefault,
+		"idempotent: a copy of the same backup is found by its origin; an interrupted one leaves packs the retry reuses"},
 	commands.ActionSchedule: {time.Minute, 0, QueueDefault, "a quick Redis update: the user can just say it again"},
 }
 

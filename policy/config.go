@@ -170,7 +170,7 @@ const (
 //
 //   - viewer: help, status, list, approvals
 //   - operator: viewer's actions plus create, verify (without --fix),
-//     snapshot, test, analyze, export, schedule, cancel, restore --preview,
+//     snapshot, test, analyze, export, copy, schedule, cancel, restore --preview,
 //     cleanup --dry-run and cleanup without --force
 //   - restorer: viewer's actions plus verify and restore of any target,
 //     except that restoring config or all is allowed only in #ops
@@ -187,7 +187,7 @@ func DefaultConfig() Config {
 		Roles: map[string][]Rule{
 			"viewer": {{Actions: read}},
 			"operator": {
-				{Actions: append(slices.Clone(read), "create", "snapshot", "test", "analyze", "export", "schedule", "cancel")},
+				{Actions: append(slices.Clone(read), "create", "snapshot", "test", "analyze", "export", "copy", "schedule", "cancel")},
 				{Actions: []string{"verify"}, Flags: map[string]bool{"fix": false}},
 				{Actions: []string{"restore"}, Flags: map[string]bool{"preview": true}},
 				{Actions: []string{"cleanup"}, Flags: map[string]bool{"force": false}},

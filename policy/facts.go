@@ -21,7 +21,11 @@ type facts struct {
 	storage  *string
 	btype    *string
 	resource *string
-	flags    map[string]bool
+	// alsoStorages are the values of further storage flags (copy --to
+	// beside --storage): a rule's storages list must allow each of them
+	// too.
+	alsoStorages []string
+	flags        map[string]bool
 	// paths are the locations typed into the command (the values of
 	// path flags: --path of a storage, restore --to, export
 	// --destination), cleaned.
@@ -67,6 +71,10 @@ func factsOf(schema commands.Schema, cmd commands.Command) facts {
 			case commands.FactTarget:
 				f.target = &v
 			case commands.FactStorage:
+				if f.storage != nil {
+					f.alsoStorages = append(f.alsoStorages, v)
+					continue
+				}
 				f.storage = &v
 			case commands.FactType:
 				f.btype = &v
@@ -103,6 +111,9 @@ func (f facts) describe() string {
 	if f.storage != nil && *f.storage != "default" {
 		parts = append(parts, "--storage "+*f.storage)
 	}
+	for _, s := range f.alsoStorages {
+		parts = append(parts, "and storage "+s)
+	}
 	if f.btype != nil && *f.btype != "any" {
 		parts = append(parts, "--type "+*f.btype)
 	}
@@ -134,6 +145,11 @@ func (r Rule) matches(f facts, channel string, anyChannel bool) bool {
 	}
 	if !r.pathsMatch(f, grant) {
 		return false
+	}
+	for _, s := range f.alsoStorages {
+		if !condition(r.Storages, &s) {
+			return false
+		}
 	}
 	if !condition(r.Targets, f.target) || !condition(r.Storages, f.storage) ||
 		!condition(r.Types, f.btype) || !condition(r.Resources, f.resource) {

@@ -3,7 +3,10 @@
 // opens the matching backend; the engine lives in its sub-packages.
 package storage
 
-import "github.com/backupbot/backupbot/storage/smb"
+import (
+	"github.com/backupbot/backupbot/storage/retention"
+	"github.com/backupbot/backupbot/storage/smb"
+)
 
 // Kinds of storage a Spec can name.
 const (
@@ -61,6 +64,14 @@ type Spec struct {
 	// backup or cleanup that leaves it bigger opens an incident. Empty:
 	// no limit.
 	SizeLimit string `yaml:"size_limit,omitempty" json:"size_limit,omitempty"`
+	// Offsite says the storage is away from the primary site (another
+	// building, another provider) for the 3-2-1 rule; an s3, aws or azure
+	// storage counts as off-site whatever this says.
+	Offsite bool `yaml:"offsite,omitempty" json:"offsite,omitempty"`
+	// Retention, when set, is the retention policy of every backup on this
+	// storage (a copy storage may keep more, or less, than the primary):
+	// it replaces the target's, the schedules' and the default policy here.
+	Retention *retention.Policy `yaml:"retention,omitempty" json:"retention,omitempty"`
 }
 
 // Encryption values a Spec may name.
@@ -77,6 +88,29 @@ func (s Spec) Plaintext() bool { return s.Encryption == EncryptionNone }
 func (s Spec) IsSMB() bool {
 	return s.Type == KindNetwork && smb.IsSMBPath(s.Path)
 }
+
+// Media kinds, for the 3-2-1 rule: copies on different kinds of media fail
+// for different reasons.
+const (
+	MediaLocal   = "local disk"
+	MediaNetwork = "network"
+	MediaObject  = "object storage"
+)
+
+// Media is the kind of media the storage keeps its repository on.
+func (s Spec) Media() string {
+	switch s.Type {
+	case KindNetwork:
+		return MediaNetwork
+	case KindS3, KindAWS, KindAzure:
+		return MediaObject
+	}
+	return MediaLocal
+}
+
+// IsOffsite reports whether the storage counts as off-site: marked
+// `offsite: true`, or any cloud storage.
+func (s Spec) IsOffsite() bool { return s.Offsite || s.Media() == MediaObject }
 
 // IsRemote reports whether the storage is off this machine (list --storage remote).
 func (s Spec) IsRemote() bool {

@@ -122,7 +122,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 	if o.runsWorker() {
 		sched := jobs.NewScheduler(client, rc.rdb, jobs.SchedulerOptions{Logger: logger, Config: currentFile})
 		g.Go(func() error { return sched.Run(gctx) })
-		w := jobs.NewWorker(rc.opt, rc.rdb, jobs.Deps{
+		deps := jobs.Deps{
 			Config:   currentFile,
 			Password: config.RepoPassword,
 			Policy:   func() jobs.Rechecker { return current().Policy },
@@ -130,7 +130,9 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 			Locks:    lock.New(rc.rdb, lock.Options{}),
 			Logger:   logger,
 			Redact:   redact,
-		}, jobs.WorkerOptions{Concurrency: o.concurrency})
+		}
+		deps.ThreeTwoOne = newThreeTwoOne(deps, rc.rdb).Now
+		w := jobs.NewWorker(rc.opt, rc.rdb, deps, jobs.WorkerOptions{Concurrency: o.concurrency})
 		g.Go(func() error { return w.Run(gctx) })
 	}
 
@@ -172,7 +174,8 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 			Warnings: []httpapi.Check{{Name: "redis persistence", Probe: rc.persistence}},
 			Versions: versions(rc.rdb),
 			Token:    func() string { return httpToken.Load().(string) }}
-		opts.Dashboard = dashboard(client, router, alerts.DashboardSource{Redis: rc.rdb, Config: currentFile,
+		rule := newThreeTwoOne(jobs.Deps{Config: currentFile, Password: config.RepoPassword, Logger: logger}, rc.rdb)
+		opts.Dashboard = dashboard(client, router, alerts.DashboardSource{Redis: rc.rdb, Config: currentFile, ThreeTwoOne: rule.Cached,
 			Incidents: alerts.NewIncidents(rc.rdb, func() commands.Parser { return current().Parser() })})
 		srv = httpapi.New(opts)
 		g.Go(func() error { return srv.Run(gctx) })

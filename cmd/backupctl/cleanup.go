@@ -27,7 +27,7 @@ func (a *app) cleanup(ctx context.Context, c *commands.Cleanup) error {
 	defer r.Close()
 	req := engine.CleanupRequest{
 		OlderThan: time.Duration(c.OlderThan) * 24 * time.Hour, KeepMin: c.KeepMin, Type: string(c.Type), Target: c.Target, DryRun: c.DryRun,
-		Policy: a.cfg.RetentionFor, Grace: a.cfg.Retention.Grace(),
+		Policy: a.cfg.RetentionOn(ns.Name), Grace: a.cfg.Retention.Grace(),
 	}
 	req.MaxUnused, req.MaxRepackSize = a.cfg.Retention.Repack()
 	if req.Target == "all" {

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/internal/quote"
+	"github.com/backupbot/backupbot/jobs"
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
@@ -18,6 +20,8 @@ type createOutput struct {
 	Storage  string                 `json:"storage"`
 	Location string                 `json:"location"`
 	Results  []*engine.BackupResult `json:"results"`
+	// Copies are the copies to the targets' copy storages made after.
+	Copies []*jobs.Result `json:"copies,omitempty"`
 }
 
 // create backs up each selected target into the storage, creating the
@@ -59,6 +63,7 @@ func (a *app) create(ctx context.Context, c *commands.Create) error {
 			printBackup(a, ns.Name, r.Location(), res)
 		}
 	}
+	errs = append(errs, a.copies(ctx, ns.Name, &out, c.Diagnostics)...)
 	if a.json {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
@@ -134,4 +139,31 @@ func short(id string) string {
 		return id[:8]
 	}
 	return id
+}
+
+// copies copies each new backup to its target's copy storages (config
+// targets.NAME.copies), in-process with the workers' copy handler, as the
+// service queues a copy job per storage after a backup.
+func (a *app) copies(ctx context.Context, storageName string, out *createOutput, d commands.Diagnostics) []error {
+	deps := jobs.Deps{Config: func() *config.File { return a.cfg }, Password: config.RepoPassword, Logger: a.logger(d)}
+	var errs []error
+	for _, r := range out.Results {
+		for _, to := range a.cfg.CopiesOf(r.Snapshot.Target, storageName) {
+			cmd := &commands.Copy{Name: r.Snapshot.ID, Target: r.Snapshot.Target, To: to, Storage: commands.StorageRef{Name: storageName}}
+			pv := newProgressView(a.stderr)
+			res, err := jobs.RunLocal(ctx, deps, cmd, func(p jobs.Progress) {
+				pv.update(engine.Progress{Phase: p.Phase, Bytes: p.Bytes, BytesTotal: p.BytesTotal, Path: p.Path})
+			})
+			pv.done()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("copy of %s to %s: %w", r.Snapshot.Name, to, err))
+				continue
+			}
+			out.Copies = append(out.Copies, res)
+			if !a.json {
+				fmt.Fprintln(a.stdout, res.Summary)
+			}
+		}
+	}
+	return errs
 }

@@ -46,8 +46,10 @@ func execute(ctx context.Context, a *app, cmd commands.Command) error {
 		return a.runJob(ctx, c, c.Diagnostics, "")
 	case *commands.Analyze:
 		return a.runJob(ctx, c, c.Diagnostics, "")
+	case *commands.Copy:
+		return a.runJob(ctx, c, c.Diagnostics, "")
 	}
-	return fmt.Errorf("backupctl runs create, restore, list, verify, cleanup, test, export, snapshot and analyze itself; %q needs the backupbot service (backupbot serve, then the chat or console adapter)", cmd.Action())
+	return fmt.Errorf("backupctl runs create, restore, list, verify, cleanup, test, export, snapshot, analyze and copy itself; %q needs the backupbot service (backupbot serve, then the chat or console adapter)", cmd.Action())
 }
 
 // useGeneratedPassword: with the embedded defaults (no configuration

@@ -5,11 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/jobs"
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
@@ -20,6 +24,9 @@ type listedBackup struct {
 	Verified *bool `json:"verified,omitempty"`
 	// Problem says what a flagged backup needs that is missing or damaged.
 	Problem string `json:"problem,omitempty"`
+	// Copies are the storages that hold the backup (itself or a copy of
+	// it), when copies are configured or exist.
+	Copies []string `json:"copies,omitempty"`
 }
 
 // list shows the backups in one or more storages, newest first.
@@ -86,6 +93,24 @@ func (a *app) list(ctx context.Context, c *commands.List) error {
 		}
 		_ = r.Close()
 	}
+	got := map[string][]engine.SnapshotInfo{}
+	for _, ns := range storages {
+		got[ns.Name] = []engine.SnapshotInfo{}
+	}
+	for _, r := range rows {
+		got[r.Storage] = append(got[r.Storage], r.SnapshotInfo)
+	}
+	deps := jobs.Deps{Config: func() *config.File { return a.cfg }, Password: config.RepoPassword, Logger: log}
+	holders := jobs.CopyHolders(ctx, deps, got, f)
+	withCopies := false
+	for i := range rows {
+		rows[i].Copies = holders(rows[i].SnapshotInfo)
+		withCopies = withCopies || len(rows[i].Copies) > 0
+	}
+	rule := ""
+	if f.Target != "" {
+		rule = "3-2-1: " + f.Target + ": " + jobs.ThreeTwoOne(ctx, deps, nil, f.Target, slices.Collect(maps.Keys(got))...).Line()
+	}
 	if flagged > 0 {
 		errs = append(errs, fmt.Errorf("%d backups need data that is missing or damaged; verify --deep names the files, verify --fix repairs what the sources still hold", flagged))
 	}
@@ -94,6 +119,9 @@ func (a *app) list(ctx context.Context, c *commands.List) error {
 			fmt.Fprintf(a.stderr, "note: %s\n", n)
 		}
 	}()
+	if rule != "" && (a.json || len(rows) == 0) {
+		notes = append(notes, rule)
+	}
 	if a.json {
 		enc := json.NewEncoder(a.stdout)
 		enc.SetIndent("", "  ")
@@ -116,7 +144,11 @@ func (a *app) list(ctx context.Context, c *commands.List) error {
 	if c.Verify {
 		header += "\tVERIFIED"
 	}
-	fmt.Fprintln(tw, header+"\tSTORAGE")
+	header += "\tSTORAGE"
+	if withCopies {
+		header += "\tCOPIES"
+	}
+	fmt.Fprintln(tw, header)
 	for _, r := range rows {
 		typ := r.Type
 		if r.Partial {
@@ -133,10 +165,17 @@ func (a *app) list(ctx context.Context, c *commands.List) error {
 			}
 			line += "\t" + v
 		}
-		fmt.Fprintln(tw, line+"\t"+r.Storage)
+		line += "\t" + r.Storage
+		if withCopies {
+			line += "\t" + strings.Join(r.Copies, ", ")
+		}
+		fmt.Fprintln(tw, line)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if rule != "" {
+		fmt.Fprintln(a.stdout, rule)
 	}
 	for _, r := range rows {
 		if len(r.Lost) > 0 {

@@ -76,36 +76,10 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 			}
 		}
 	}
-	// Resume: packs a killed backup uploaded but never indexed are
-	// adopted, so this backup deduplicates onto them instead of uploading
-	// them again, and its index file lists them. (A backup that stops
-	// short while its process lives indexes what it stored: keep below.)
-	// A killed one leaves its lock behind: look for its packs (a listing
-	// of every pack) only then.
-	var adopted []repo.PackEntry
-	var ast repo.AdoptStats
-	looked := lock.TookOver() > 0 || lostIndex || e.staleLocks(ctx)
-	if looked {
-		adopted, ast, err = e.repo.AdoptUnindexed(ctx, lock)
-		if err != nil {
-			return nil, fmt.Errorf("backup of %s: looking for packs of an interrupted backup to resume from: %w", req.Target, err)
-		}
-	}
-	if ast.Packs > 0 || ast.Skipped > 0 {
-		e.log.Info("resuming from packs an interrupted backup left", "packs", ast.Packs, "bytes", ast.Bytes,
-			"blobs", ast.Blobs, "skipped", ast.Skipped)
-	}
-	// Their packs adopted (none held back for a live writer), the locks
-	// of holders provably gone (on this host) go too, instead of waiting
-	// for verify --fix: the packs they leave behind are found no more.
-	if looked && ast.Skipped == 0 {
-		if removed, err := e.repo.RemoveDeadLocks(ctx); err != nil {
-			e.log.Warn("could not remove the lock of a process that is gone", "err", err)
-		} else {
-			for _, l := range removed {
-				e.log.Info("removed the lock of a process that is gone", "lock", l.String())
-			}
-		}
+	// Resume from the packs a killed backup left (see resume).
+	adopted, ast, err := e.resume(ctx, lock, lostIndex)
+	if err != nil {
+		return nil, fmt.Errorf("backup of %s: looking for packs of an interrupted backup to resume from: %w", req.Target, err)
 	}
 	parent := pickParent(all, req.Type, req.Target, paths)
 	for parent != nil {
@@ -249,6 +223,41 @@ func (e *Engine) keep(ctx context.Context, saver *repo.Saver) string {
 		return " (the pack it stored is indexed: the next backup reuses it)"
 	}
 	return fmt.Sprintf(" (the %d packs it stored are indexed: the next backup reuses them)", n)
+}
+
+// resume adopts the packs a killed writer uploaded but never indexed, so
+// that this writer deduplicates onto them instead of uploading them again
+// and its index file lists them. (A writer that stops short while its
+// process lives indexes what it stored: keep.) A killed one leaves its
+// lock behind: look for its packs (a listing of every pack) only then, or
+// when index files are lost. Their packs adopted (none held back for a
+// live writer), the locks of holders provably gone (on this host) go too,
+// instead of waiting for verify --fix.
+func (e *Engine) resume(ctx context.Context, lock *repo.Lock, lostIndex bool) ([]repo.PackEntry, repo.AdoptStats, error) {
+	var adopted []repo.PackEntry
+	var ast repo.AdoptStats
+	looked := lock.TookOver() > 0 || lostIndex || e.staleLocks(ctx)
+	if !looked {
+		return nil, ast, nil
+	}
+	adopted, ast, err := e.repo.AdoptUnindexed(ctx, lock)
+	if err != nil {
+		return nil, ast, err
+	}
+	if ast.Packs > 0 || ast.Skipped > 0 {
+		e.log.Info("resuming from packs an interrupted writer left", "packs", ast.Packs, "bytes", ast.Bytes,
+			"blobs", ast.Blobs, "skipped", ast.Skipped)
+	}
+	if ast.Skipped == 0 {
+		if removed, err := e.repo.RemoveDeadLocks(ctx); err != nil {
+			e.log.Warn("could not remove the lock of a process that is gone", "err", err)
+		} else {
+			for _, l := range removed {
+				e.log.Info("removed the lock of a process that is gone", "lock", l.String())
+			}
+		}
+	}
+	return adopted, ast, nil
 }
 
 // staleLocks reports whether a lock of a writer that is gone is left,

@@ -39,6 +39,7 @@ const (
 	PhaseRestore = "restore" // writing files back
 	PhaseVerify  = "verify"  // checking repository structure and data
 	PhaseCleanup = "cleanup" // forgetting snapshots and pruning packs
+	PhaseCopy    = "copy"    // copying a snapshot to another repository
 )
 
 // Backup types.
@@ -119,6 +120,8 @@ type SnapshotInfo struct {
 	// Lost is set when verify --fix marked the snapshot damaged: the files
 	// whose data is gone for good. Its other files still restore.
 	Lost []LostFile `json:"lost,omitempty"`
+	// Origin is set on a snapshot copied from another storage (Copy).
+	Origin *repo.Origin `json:"origin,omitempty"`
 }
 
 // BackupRequest says what to back up and how.

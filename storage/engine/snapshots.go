@@ -14,7 +14,7 @@ func infoOf(sn *repo.Snapshot) SnapshotInfo {
 		ID: sn.ID.String(), Name: sn.Name, Type: sn.Type, Target: sn.Target, Paths: sn.Paths, Tags: sn.Tags,
 		Host: sn.Host, Time: sn.Time, Parent: sn.Parent, Files: sn.Files, Dirs: sn.Dirs, Size: sn.Size,
 		Added: sn.Added, Duration: sn.Duration, JobID: sn.JobID, ToolVersion: sn.ToolVersion, ExpiresAt: sn.ExpiresAt,
-		Partial: sn.Partial, Skipped: sn.Skipped, SkippedCount: sn.SkippedCount,
+		Partial: sn.Partial, Skipped: sn.Skipped, SkippedCount: sn.SkippedCount, Origin: sn.Origin,
 	}
 }
 

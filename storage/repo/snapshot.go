@@ -40,6 +40,22 @@ type Snapshot struct {
 	Partial      bool          `json:"partial,omitempty"`
 	Skipped      []SkippedPath `json:"skipped,omitempty"`
 	SkippedCount int64         `json:"skipped_count,omitempty"`
+	// Origin is set on a snapshot copied from another repository (since
+	// format version 2, optional): where the snapshot it copies lives.
+	Origin *Origin `json:"origin,omitempty"`
+}
+
+// Origin says which snapshot of which repository a copied snapshot
+// copies (see FORMAT.md, "Copies").
+type Origin struct {
+	// Snapshot is the source snapshot's ID in its repository.
+	Snapshot string `json:"snapshot"`
+	// Repository is the source repository's ID (its config "id").
+	Repository string `json:"repository"`
+	// Storage is the configured name of the source storage, for people.
+	Storage string `json:"storage,omitempty"`
+	// Time is when the copy was made.
+	Time time.Time `json:"time"`
 }
 
 // MaxSkipped bounds the skipped paths a snapshot names.
