@@ -23,7 +23,7 @@ func (w *Worker) verify(ctx context.Context, j *Job) (*Result, error) {
 	if err != nil {
 		return nil, badInput(err)
 	}
-	r, err := w.openRepo(ctx, ns, j, openOptions{RebuildConfig: c.Fix})
+	r, err := w.openRepo(ctx, ns, j, openOptions{RebuildConfig: c.Fix, Fresh: true})
 	if err != nil {
 		return nil, err
 	}

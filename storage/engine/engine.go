@@ -71,6 +71,10 @@ type OpenOptions struct {
 	RebuildConfig bool
 	// Logger receives the engine's log lines; nil discards them.
 	Logger *slog.Logger
+	// Cache, shared by the opens of a long-running process (a worker),
+	// saves the key derivation and the snapshot files read before
+	// (repo.Cache); nil caches nothing.
+	Cache *repo.Cache
 }
 
 // Progress is one progress report.

@@ -331,7 +331,7 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 	if err := r.loadHidden(ctx); err != nil {
 		return err
 	}
-	ids, err := r.IndexFiles(ctx)
+	ids, infos, err := r.listFiles(ctx, indexPrefix)
 	if err != nil {
 		return err
 	}
@@ -349,7 +349,7 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
-	for _, id := range ids {
+	for i, id := range ids {
 		r.Index.mu.RLock()
 		done := r.Index.files[id]
 		_, skipped := r.Index.skipped[id]
@@ -357,8 +357,16 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 		if done || skipped {
 			continue
 		}
+		ck := fileKey{repo: r.cfg.ID, id: id, size: infos[i].Size, modTime: infos[i].ModTime}
 		g.Go(func() error {
-			packs, err := r.LoadIndexFile(gctx, id)
+			packs, ok := r.cache.index(ck)
+			var err error
+			if !ok {
+				packs, err = r.LoadIndexFile(gctx, id)
+				if err == nil {
+					r.cache.keepIndex(ck, packs)
+				}
+			}
 			if errors.Is(err, backend.ErrNotFound) {
 				return nil // replaced by a prune since the listing: its entries are in the new file
 			}

@@ -108,6 +108,8 @@ type Repository struct {
 	Index   *Index
 	hashers hasherPool
 	trees   treeCache
+	// cache is what OpenCached was given (nil: nothing is cached).
+	cache *Cache
 }
 
 // InitOptions describe a new repository.
@@ -209,6 +211,13 @@ func ownConfig(ctx context.Context, be backend.Backend, buf []byte) bool {
 // Open opens the repository on be. An encrypted repository needs a
 // password that opens one of its keys.
 func Open(ctx context.Context, be backend.Backend, password string, log *slog.Logger) (*Repository, error) {
+	return OpenCached(ctx, be, password, log, nil)
+}
+
+// OpenCached is Open with a Cache shared by every open of a long-running
+// process: the key derivation and the snapshot files already read are
+// not redone. A nil c is Open.
+func OpenCached(ctx context.Context, be backend.Backend, password string, log *slog.Logger, c *Cache) (*Repository, error) {
 	rc, err := be.Get(ctx, configKey, 0, -1)
 	if errors.Is(err, backend.ErrNotFound) {
 		c, perr := Probe(ctx, be)
@@ -240,7 +249,12 @@ func Open(ctx context.Context, be backend.Backend, password string, log *slog.Lo
 		if !cfg.PlainKey.Valid() {
 			return nil, fmt.Errorf("the repository config at %s has no valid key", be.Location())
 		}
-		return newRepository(be, cfg, cfg.PlainKey, log)
+		r, err := newRepository(be, cfg, cfg.PlainKey, log)
+		if err != nil {
+			return nil, err
+		}
+		r.cache = c
+		return r, nil
 	case EncryptionAESGCM:
 	default:
 		return nil, fmt.Errorf("the repository at %s uses unknown encryption %q", be.Location(), cfg.Encryption)
@@ -257,7 +271,7 @@ func Open(ctx context.Context, be backend.Backend, password string, log *slog.Lo
 	}
 	var damaged []string
 	for _, k := range keys {
-		key, err := openKey(ctx, be, k, password)
+		key, err := openKeyCached(ctx, be, k, password, c)
 		if errors.Is(err, crypto.ErrAuthentication) {
 			continue
 		}
@@ -282,6 +296,7 @@ func Open(ctx context.Context, be backend.Backend, password string, log *slog.Lo
 			return nil, err
 		}
 		r.keyID = k[len(keysPrefix):]
+		r.cache = c
 		for _, d := range damaged {
 			r.log.Warn("the repository opened with another key, but a key file is damaged; remove it or restore it from a copy", "damage", d)
 		}
@@ -311,6 +326,11 @@ var sealedKeySize = func() int {
 // flipped byte in the sealed key, which is indistinguishable) one wrapping
 // crypto.ErrAuthentication.
 func openKey(ctx context.Context, be backend.Backend, name, password string) (*crypto.Key, error) {
+	return openKeyCached(ctx, be, name, password, nil)
+}
+
+// openKeyCached is openKey taking the derived key-wrapping key from c.
+func openKeyCached(ctx context.Context, be backend.Backend, name, password string, c *Cache) (*crypto.Key, error) {
 	buf, err := readAll(ctx, be, name)
 	if err != nil {
 		return nil, err
@@ -326,7 +346,7 @@ func openKey(ctx context.Context, be backend.Backend, name, password string) (*c
 		// Parameters no backupbot writes, that would take gigabytes to try.
 		return nil, keyDamaged(name, fmt.Sprintf("impossible key derivation parameters N=%d r=%d p=%d", kf.KDF.N, kf.KDF.R, kf.KDF.P))
 	}
-	wrap, err := kf.KDF.Derive(password)
+	wrap, err := c.derive(kf.KDF, password)
 	if err != nil {
 		return nil, keyDamaged(name, err.Error())
 	}
