@@ -27,6 +27,9 @@ type openOptions struct {
 	Encrypt bool // require (or create) an encrypted repository
 	// RebuildConfig (verify --fix) rebuilds a lost config from a key file.
 	RebuildConfig bool
+	// DeferIndex leaves reading the index to the operation (create:
+	// Backup reads it under its lock).
+	DeferIndex bool
 	// Fresh reads the snapshot files and derives the key again instead of
 	// taking them from the worker's cache (verify looks at what is stored
 	// now).
@@ -48,7 +51,7 @@ func (w *Worker) openRepo(ctx context.Context, ns config.NamedStorage, j *Job, o
 		cache = nil
 	}
 	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: pw, Plaintext: ns.Spec.Plaintext(), Create: o.Create, Encrypt: o.Encrypt,
-		RebuildConfig: o.RebuildConfig, Logger: j.Logger, Cache: cache})
+		RebuildConfig: o.RebuildConfig, DeferIndex: o.DeferIndex, Logger: j.Logger, Cache: cache})
 	if err != nil {
 		_ = b.Close()
 		return nil, fmt.Errorf("storage %s: %w", ns.Name, classify(err))

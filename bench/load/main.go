@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,6 +51,7 @@ type options struct {
 	seconds, rate       int
 	channels, workers   int
 	targets             int
+	botNice, workerNice int
 	concurrency         int
 	drain               time.Duration
 }
@@ -65,6 +67,8 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 2, "backupbot worker processes")
 	flag.IntVar(&o.targets, "targets", 64, "small targets the creates and lists are spread over (one backup of a target runs at a time)")
 	flag.IntVar(&o.concurrency, "concurrency", 4, "jobs each worker runs at once")
+	flag.IntVar(&o.botNice, "bot-nice", -5, "niceness of the bot (negative needs root; otherwise it runs at 0)")
+	flag.IntVar(&o.workerNice, "worker-nice", 0, "niceness of the workers")
 	flag.DurationVar(&o.drain, "drain", 10*time.Minute, "how long to wait, after the load, for accepted jobs to finish")
 	flag.Parse()
 	if o.redisURL == "" || o.seconds <= 0 || o.rate <= 0 || o.channels <= 0 || o.targets <= 0 {
@@ -161,12 +165,15 @@ targets:
 		if err != nil {
 			return err
 		}
-		c := exec.Command(filepath.Join(o.bin, "backupbot"), args...)
+		// Workers are batch work: the bot's acks come first, as they would
+		// on machines of their own. The gap is made by raising the bot
+		// (when allowed) rather than lowering the workers, so that on a
+		// shared machine the workers are not starved by its other load.
+		prio := o.botNice
 		if strings.HasPrefix(name, "worker") {
-			// Workers are batch work: on a shared machine the bot's acks
-			// come first, as they would on machines of their own.
-			c = exec.Command("nice", append([]string{"-n", "10", filepath.Join(o.bin, "backupbot")}, args...)...)
+			prio = o.workerNice
 		}
+		c := exec.Command("nice", append([]string{"-n", strconv.Itoa(prio), filepath.Join(o.bin, "backupbot")}, args...)...)
 		c.Env, c.Stdout, c.Stderr = env, logf, logf
 		if err := c.Start(); err != nil {
 			return fmt.Errorf("start %s: %w", name, err)
@@ -223,6 +230,7 @@ targets:
 
 	fmt.Printf("load: %d signed commands/s for %d s from %d channels (half list, half create, over %d targets), 1 bot + %d workers (concurrency %d)\n",
 		o.rate, o.seconds, o.channels, o.targets, o.workers, o.concurrency)
+	loadAvgStart := loadAvg()
 	loadStart := time.Now()
 	results := load(o, addr)
 	loadEnd := time.Now()
@@ -261,31 +269,32 @@ targets:
 		}
 	}
 
-	// Drain: wait until every accepted job has a final state.
+	// Drain: wait until every accepted job has a final state (polling
+	// only the jobs still open, so that the polling costs little).
 	drainStart := time.Now()
-	var records map[string][]record
+	open := make([]string, 0, len(accepted))
+	for _, id := range accepted {
+		open = append(open, id)
+	}
 	backlog := -1 // accepted jobs not finished when the load stopped
 	for {
-		records, err = jobRecords(ctx, rdb)
-		if err != nil {
+		if open, err = stillOpen(ctx, rdb, open); err != nil {
 			return 2, err
 		}
-		open := 0
-		for user, id := range accepted {
-			if !finished(records[user], id) {
-				open++
-			}
-		}
 		if backlog < 0 {
-			backlog = open
+			backlog = len(open)
 		}
-		if open == 0 || time.Since(drainStart) > o.drain {
+		if len(open) == 0 || time.Since(drainStart) > o.drain {
 			break
 		}
 		time.Sleep(time.Second)
 	}
 	drainEnd := time.Now()
 	drained := drainEnd.Sub(drainStart)
+	records, err := jobRecords(ctx, rdb)
+	if err != nil {
+		return 2, err
+	}
 	close(stopRSS)
 	rssWG.Wait()
 	memAfter := usedMemory(ctx, rdb)
@@ -387,6 +396,8 @@ targets:
 			float64(memBefore)/(1<<20), float64(memAfter)/(1<<20), jobs, float64(memAfter-memBefore)/float64(jobs))
 	}
 	fmt.Printf("chat posts                 %d chat.postMessage accepted (%d of them batches), %d answered 429\n", posts, batches, limited)
+	fmt.Printf("machine                    %d CPUs; load average %s at the start, %s at the end; bot at nice %d, workers at nice %d\n",
+		runtime.NumCPU(), loadAvgStart, loadAvg(), o.botNice, o.workerNice)
 	for _, p := range procs {
 		fmt.Printf("RSS %-22s peak %6.1f MiB (sampled), high-water %6.1f MiB\n", p.name, float64(p.peak.Load())/1024, float64(rssKB(p.cmd.Process.Pid, "VmHWM"))/1024)
 	}
@@ -461,6 +472,40 @@ func load(o options, addr string) []sent {
 
 // targetName names the bench's t-th target.
 func targetName(t int) string { return fmt.Sprintf("t%03d", t) }
+
+// loadAvg is the 1-minute load average (/proc/loadavg).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}
+
+// stillOpen returns the jobs of ids whose record does not say they ended.
+func stillOpen(ctx context.Context, rdb *redis.Client, ids []string) ([]string, error) {
+	var out []string
+	for chunk := range slices.Chunk(ids, 1000) {
+		pipe := rdb.Pipeline()
+		cmds := make([]*redis.StringCmd, len(chunk))
+		for i, id := range chunk {
+			cmds[i] = pipe.HGet(ctx, "backupbot:job:"+id, "state")
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("read job states: %w", err)
+		}
+		for i, c := range cmds {
+			if st := c.Val(); st != "succeeded" && st != "failed" && st != "canceled" {
+				out = append(out, chunk[i])
+			}
+		}
+	}
+	return out, nil
+}
 
 // record is what a job record in Redis says.
 type record struct {

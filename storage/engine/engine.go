@@ -71,6 +71,10 @@ type OpenOptions struct {
 	RebuildConfig bool
 	// Logger receives the engine's log lines; nil discards them.
 	Logger *slog.Logger
+	// DeferIndex leaves the index unread: for a caller whose operation
+	// reads it anyway once it holds its lock (Backup does), reading it
+	// at open too is a second listing of every index file.
+	DeferIndex bool
 	// Cache, shared by the opens of a long-running process (a worker),
 	// saves the key derivation and the snapshot files read before
 	// (repo.Cache); nil caches nothing.

@@ -101,6 +101,9 @@ func Open(ctx context.Context, b backend.Backend, opts OpenOptions) (*Engine, er
 		log.Info(w) // a warning in every result; backupctl prints it
 		e.warnings = append(e.warnings, w)
 	}
+	if opts.DeferIndex {
+		return e, nil
+	}
 	if err := r.LoadIndex(ctx); err != nil {
 		_ = r.Close()
 		return nil, err
