@@ -19,17 +19,19 @@ import (
 //     its content, so its content never changes under one name; an entry
 //     is also keyed by the size and modification time the listing reports,
 //     so a file rewritten in place (damaged, truncated, replaced) is read
-//     again. Deleted files drop out because every load still lists them.
+//     again. A deleted file is not used again, since every load still
+//     lists the files (its entry stays until the cache starts afresh).
 //
-// A Cache is safe for concurrent use and bounded (maxWraps and
-// maxSnapshots entries, when full it starts afresh; maxIndexBlobs blob
-// entries of index files, beyond which index files are not kept). The zero value is not usable: use
-// NewCache. A nil *Cache caches nothing.
+// A Cache is safe for concurrent use and bounded: maxWraps keys and
+// maxSnapshots snapshots, beyond which it starts afresh, and index files
+// up to maxIndexBlobs blob entries, beyond which no more are kept. The
+// zero value is not usable: use NewCache. A nil *Cache caches nothing.
+// Verify does not use one: it looks at what is stored now.
 type Cache struct {
 	mu    sync.Mutex
 	wraps map[wrapKey]wrapEntry
 	snaps map[fileKey]*Snapshot
-	// index holds decoded index files (never modified once kept);
+	// indexes holds decoded index files (never modified once kept);
 	// indexBlobs counts their blob entries.
 	indexes    map[fileKey][]PackEntry
 	indexBlobs int
