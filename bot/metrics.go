@@ -11,6 +11,7 @@ type Metrics struct {
 	events   *prometheus.CounterVec
 	posts    *prometheus.CounterVec
 	failures *prometheus.CounterVec
+	apiErrs  *ChatAPIErrors
 }
 
 // NewMetrics creates the router's collectors and registers them on reg
@@ -38,9 +39,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "backupbot_chat_errors_total",
 			Help: "Chat API calls that failed, by platform and operation.",
 		}, []string{"platform", "op"}),
+		apiErrs: newChatAPIErrors(),
 	}
 	if reg != nil {
-		reg.MustRegister(m.commands, m.ack, m.events, m.posts, m.failures)
+		reg.MustRegister(m.commands, m.ack, m.events, m.posts, m.failures, m.apiErrs.v)
 	}
 	return m
 }
+
+// ChatAPIErrors is the counter the chat adapters count their failed API
+// calls with (their Options.APIErrors).
+func (m *Metrics) ChatAPIErrors() *ChatAPIErrors { return m.apiErrs }
+
+// Metrics returns the router's collectors.
+func (r *Router) Metrics() *Metrics { return r.metrics }

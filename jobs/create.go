@@ -42,7 +42,7 @@ func (w *Worker) create(ctx context.Context, j *Job) (*Result, error) {
 			}
 		}
 	}
-	r, err := w.openRepo(ctx, ns, j, openOptions{Create: true, Encrypt: c.Encrypt})
+	r, err := w.openRepo(ctx, ns, j, openOptions{Create: true, Encrypt: c.Encrypt, DeferIndex: true})
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,13 @@ type openOptions struct {
 	Encrypt bool // require (or create) an encrypted repository
 	// RebuildConfig (verify --fix) rebuilds a lost config from a key file.
 	RebuildConfig bool
+	// DeferIndex leaves reading the index to the operation (create:
+	// Backup reads it under its lock).
+	DeferIndex bool
+	// Fresh reads the snapshot files and derives the key again instead of
+	// taking them from the worker's cache (verify looks at what is stored
+	// now).
+	Fresh bool
 }
 
 // openRepo opens the repository in a storage with its password.
@@ -39,7 +46,12 @@ func (w *Worker) openRepo(ctx context.Context, ns config.NamedStorage, j *Job, o
 	if err != nil {
 		return nil, fmt.Errorf("open storage %s: %w", ns.Name, classify(err))
 	}
-	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: pw, Keys: w.keys, Plaintext: ns.Spec.Plaintext(), Create: o.Create, Encrypt: o.Encrypt, RebuildConfig: o.RebuildConfig, Logger: j.Logger})
+	cache := w.repos
+	if o.Fresh {
+		cache = nil
+	}
+	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: pw, Plaintext: ns.Spec.Plaintext(), Create: o.Create, Encrypt: o.Encrypt,
+		RebuildConfig: o.RebuildConfig, DeferIndex: o.DeferIndex, Logger: j.Logger, Cache: cache})
 	if err != nil {
 		_ = b.Close()
 		return nil, fmt.Errorf("storage %s: %w", ns.Name, classify(err))

@@ -26,7 +26,7 @@ func (w *Worker) verify(ctx context.Context, j *Job) (*Result, error) {
 	if c.RestoreTest {
 		return w.drill(ctx, j, c, ns)
 	}
-	r, err := w.openRepo(ctx, ns, j, openOptions{RebuildConfig: c.Fix})
+	r, err := w.openRepo(ctx, ns, j, openOptions{RebuildConfig: c.Fix, Fresh: true})
 	if err != nil {
 		return nil, err
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/backupbot/backupbot/policy/lock"
 	"github.com/backupbot/backupbot/storage"
 	"github.com/backupbot/backupbot/storage/backend"
-	"github.com/backupbot/backupbot/storage/crypto"
+	storagerepo "github.com/backupbot/backupbot/storage/repo"
 )
 
 // Deps are what the handlers need from the rest of the service.
@@ -153,8 +153,9 @@ type Worker struct {
 	log   *slog.Logger
 	// runLocks serialize backups of one target across workers (serialize.go).
 	runLocks *lock.Manager
-	// keys spares each job's repository open the password's scrypt.
-	keys *crypto.KeyCache
+	// repos keeps the key derivation and the snapshot files read by one
+	// job for the next ones (repo.Cache): a small job does not pay them.
+	repos *storagerepo.Cache
 
 	mu       sync.Mutex
 	running  map[string]context.CancelCauseFunc
@@ -176,7 +177,7 @@ func NewWorker(opt asynq.RedisConnOpt, rdb redis.UniversalClient, deps Deps, o W
 		store:    statusStore{rdb},
 		log:      deps.Logger,
 		runLocks: lock.New(rdb, lock.Options{Prefix: runLockPrefix}),
-		keys:     crypto.NewKeyCache(),
+		repos:    storagerepo.NewCache(),
 		running:  make(map[string]context.CancelCauseFunc),
 	}
 }

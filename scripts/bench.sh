@@ -4,7 +4,7 @@
 # SCALE (default in bench/run.sh) sets the dataset size; BENCH_ONLY=engine|remote|export|queue|
 # resume|bigdir|fidelity|scaleout|prune|load picks one part.
 # The load part (bench/load): 1 bot + 2 workers (real binaries), real Redis, a fake Slack allowing one post
-# per second per channel, LOAD_RATE (200) signed commands/s for LOAD_SECONDS (60); LOAD_DRAIN (10m) bounds
+# per second per channel, LOAD_RATE (200) signed commands/s for LOAD_SECONDS (60) over LOAD_TARGETS (64) targets; LOAD_DRAIN (30m) bounds
 # the wait for the accepted jobs to finish.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -78,7 +78,7 @@ if [[ $only == all || $only == load ]]; then
   ulimit -n "$(ulimit -Hn)" 2> /dev/null || true
   mkdir -p bin && go build -o bin/backupbot ./cmd/backupbot && go build -o bin/backupctl ./cmd/backupctl &&
     go run ./bench/load -bin ./bin -redis "${BACKUPBOT_TEST_REDIS_URL%/*}/1" \
-      -seconds "${LOAD_SECONDS:-60}" -rate "${LOAD_RATE:-200}" -drain "${LOAD_DRAIN:-10m}" \
+      -seconds "${LOAD_SECONDS:-60}" -rate "${LOAD_RATE:-200}" -drain "${LOAD_DRAIN:-30m}" -targets "${LOAD_TARGETS:-64}" \
       -work "${BACKUPBOT_TEST_STATE}/load" || rc=1
 fi
 exit $rc

@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,6 +50,8 @@ type options struct {
 	bin, redisURL, work string
 	seconds, rate       int
 	channels, workers   int
+	targets             int
+	botNice, workerNice int
 	concurrency         int
 	drain               time.Duration
 }
@@ -62,11 +65,14 @@ func main() {
 	flag.IntVar(&o.rate, "rate", 200, "signed commands per second")
 	flag.IntVar(&o.channels, "channels", 20, "Slack channels the commands come from")
 	flag.IntVar(&o.workers, "workers", 2, "backupbot worker processes")
+	flag.IntVar(&o.targets, "targets", 64, "small targets the creates and lists are spread over (one backup of a target runs at a time)")
 	flag.IntVar(&o.concurrency, "concurrency", 4, "jobs each worker runs at once")
+	flag.IntVar(&o.botNice, "bot-nice", -5, "niceness of the bot (negative needs root; otherwise it runs at 0)")
+	flag.IntVar(&o.workerNice, "worker-nice", 0, "niceness of the workers")
 	flag.DurationVar(&o.drain, "drain", 10*time.Minute, "how long to wait, after the load, for accepted jobs to finish")
 	flag.Parse()
-	if o.redisURL == "" || o.seconds <= 0 || o.rate <= 0 || o.channels <= 0 {
-		fmt.Fprintln(os.Stderr, "load: -redis (or REDIS_URL), -seconds, -rate and -channels are required and positive")
+	if o.redisURL == "" || o.seconds <= 0 || o.rate <= 0 || o.channels <= 0 || o.targets <= 0 {
+		fmt.Fprintln(os.Stderr, "load: -redis (or REDIS_URL), -seconds, -rate, -channels and -targets are required and positive")
 		os.Exit(2)
 	}
 	code, err := run(o)
@@ -97,27 +103,34 @@ func run(o options) (int, error) {
 	if err := os.RemoveAll(o.work); err != nil {
 		return 2, err
 	}
-	data := filepath.Join(o.work, "data")
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		return 2, err
-	}
-	for i := range 3 {
-		if err := os.WriteFile(filepath.Join(data, fmt.Sprintf("file-%d.txt", i)), []byte(strings.Repeat("backup me\n", 100*(i+1))), 0o644); err != nil {
+	// Many small targets, each a directory of its own: one backup of a
+	// target runs at a time, so the creates spread over them as a real
+	// installation's do.
+	var targets strings.Builder
+	for t := range o.targets {
+		dir := filepath.Join(o.work, "data", targetName(t))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return 2, err
 		}
+		for i := range 3 {
+			body := strings.Repeat(fmt.Sprintf("backup me (target %d)\n", t), 100*(i+1))
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("file-%d.txt", i)), []byte(body), 0o644); err != nil {
+				return 2, err
+			}
+		}
+		fmt.Fprintf(&targets, "  %s: {paths: [%s]}\n", targetName(t), dir)
 	}
 	cfg := filepath.Join(o.work, "backupbot.yaml")
 	yaml := fmt.Sprintf(`storages:
   local: {type: local, path: %s}
 targets:
-  small: {paths: [%s]}
-policy:
+%spolicy:
   roles:
     operator:
       - actions: [create, list, status, help, cancel]
   bindings:
     operator: ["slack:*"]
-`, filepath.Join(o.work, "repo"), data)
+`, filepath.Join(o.work, "repo"), targets.String())
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		return 2, err
 	}
@@ -133,7 +146,7 @@ policy:
 	env := append(os.Environ(), "REDIS_URL="+o.redisURL, "BACKUPBOT_REPO_PASSWORD=load-bench-password")
 
 	// The repository exists before the load (its first backup creates it).
-	init := exec.Command(filepath.Join(o.bin, "backupctl"), "--config", cfg, "create", "--target", "small")
+	init := exec.Command(filepath.Join(o.bin, "backupctl"), "--config", cfg, "create", "--target", "all")
 	init.Env = env
 	if out, err := init.CombinedOutput(); err != nil {
 		return 2, fmt.Errorf("backupctl create (setting up the repository): %w\n%s", err, out)
@@ -152,12 +165,15 @@ policy:
 		if err != nil {
 			return err
 		}
-		c := exec.Command(filepath.Join(o.bin, "backupbot"), args...)
+		// Workers are batch work: the bot's acks come first, as they would
+		// on machines of their own. The gap is made by raising the bot
+		// (when allowed) rather than lowering the workers, so that on a
+		// shared machine the workers are not starved by its other load.
+		prio := o.botNice
 		if strings.HasPrefix(name, "worker") {
-			// Workers are batch work: on a shared machine the bot's acks
-			// come first, as they would on machines of their own.
-			c = exec.Command("nice", append([]string{"-n", "10", filepath.Join(o.bin, "backupbot")}, args...)...)
+			prio = o.workerNice
 		}
+		c := exec.Command("nice", append([]string{"-n", strconv.Itoa(prio), filepath.Join(o.bin, "backupbot")}, args...)...)
 		c.Env, c.Stdout, c.Stderr = env, logf, logf
 		if err := c.Start(); err != nil {
 			return fmt.Errorf("start %s: %w", name, err)
@@ -212,8 +228,9 @@ policy:
 		}
 	})
 
-	fmt.Printf("load: %d signed commands/s for %d s from %d channels (half list, half create), 1 bot + %d workers (concurrency %d)\n",
-		o.rate, o.seconds, o.channels, o.workers, o.concurrency)
+	fmt.Printf("load: %d signed commands/s for %d s from %d channels (half list, half create, over %d targets), 1 bot + %d workers (concurrency %d)\n",
+		o.rate, o.seconds, o.channels, o.targets, o.workers, o.concurrency)
+	loadAvgStart := loadAvg()
 	loadStart := time.Now()
 	results := load(o, addr)
 	loadEnd := time.Now()
@@ -252,26 +269,32 @@ policy:
 		}
 	}
 
-	// Drain: wait until every accepted job has a final state.
+	// Drain: wait until every accepted job has a final state (polling
+	// only the jobs still open, so that the polling costs little).
 	drainStart := time.Now()
-	var records map[string][]record
+	open := make([]string, 0, len(accepted))
+	for _, id := range accepted {
+		open = append(open, id)
+	}
+	backlog := -1 // accepted jobs not finished when the load stopped
 	for {
-		records, err = jobRecords(ctx, rdb)
-		if err != nil {
+		if open, err = stillOpen(ctx, rdb, open); err != nil {
 			return 2, err
 		}
-		open := 0
-		for user, id := range accepted {
-			if !finished(records[user], id) {
-				open++
-			}
+		if backlog < 0 {
+			backlog = len(open)
 		}
-		if open == 0 || time.Since(drainStart) > o.drain {
+		if len(open) == 0 || time.Since(drainStart) > o.drain {
 			break
 		}
-		time.Sleep(2 * time.Second)
+		time.Sleep(time.Second)
 	}
-	drained := time.Since(drainStart)
+	drainEnd := time.Now()
+	drained := drainEnd.Sub(drainStart)
+	records, err := jobRecords(ctx, rdb)
+	if err != nil {
+		return 2, err
+	}
 	close(stopRSS)
 	rssWG.Wait()
 	memAfter := usedMemory(ctx, rdb)
@@ -353,6 +376,12 @@ policy:
 	for _, r := range transport[:min(3, len(transport))] {
 		fmt.Printf("                           e.g. status %d %v\n", r.status, r.err)
 	}
+	fmt.Printf("backlog                    %d accepted jobs not finished when the load stopped; cleared in %v (drain limit %v)\n",
+		backlog, drained.Round(time.Second), o.drain)
+	if done := len(accepted) - notFinished; done > 0 {
+		fmt.Printf("throughput                 %d jobs finished in %.1f s from the first command: %.1f jobs/s\n",
+			done, drainEnd.Sub(loadStart).Seconds(), float64(done)/drainEnd.Sub(loadStart).Seconds())
+	}
 	fmt.Printf("accepted, not finished     %d after draining %v: %d still on the queue (the workers' backlog), %d lost (no task)\n",
 		notFinished, drained.Round(time.Second), notFinished-lost, lost)
 	fmt.Printf("finished failed            %d\n", failed)
@@ -367,6 +396,8 @@ policy:
 			float64(memBefore)/(1<<20), float64(memAfter)/(1<<20), jobs, float64(memAfter-memBefore)/float64(jobs))
 	}
 	fmt.Printf("chat posts                 %d chat.postMessage accepted (%d of them batches), %d answered 429\n", posts, batches, limited)
+	fmt.Printf("machine                    %d CPUs; load average %s at the start, %s at the end; bot at nice %d, workers at nice %d\n",
+		runtime.NumCPU(), loadAvgStart, loadAvg(), o.botNice, o.workerNice)
 	for _, p := range procs {
 		fmt.Printf("RSS %-22s peak %6.1f MiB (sampled), high-water %6.1f MiB\n", p.name, float64(p.peak.Load())/1024, float64(rssKB(p.cmd.Process.Pid, "VmHWM"))/1024)
 	}
@@ -410,9 +441,10 @@ func load(o options, addr string) []sent {
 		}
 		wg.Go(func() {
 			user := fmt.Sprintf("U%07d", i)
-			text, action := "list --storage local", "list"
+			target := targetName(i / 2 % o.targets)
+			text, action := "list --storage local --target "+target, "list"
 			if i%2 == 1 {
-				text, action = "create --target small", "create"
+				text, action = "create --target "+target, "create"
 			}
 			cmd := slacktest.SlashCommand{ChannelID: fmt.Sprintf("C%04d", i%o.channels), ChannelName: fmt.Sprintf("load-%d", i%o.channels),
 				UserID: user, UserName: "load" + strconv.Itoa(i), Text: text}
@@ -436,6 +468,43 @@ func load(o options, addr string) []sent {
 	}
 	wg.Wait()
 	return out
+}
+
+// targetName names the bench's t-th target.
+func targetName(t int) string { return fmt.Sprintf("t%03d", t) }
+
+// loadAvg is the 1-minute load average (/proc/loadavg).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}
+
+// stillOpen returns the jobs of ids whose record does not say they ended.
+func stillOpen(ctx context.Context, rdb *redis.Client, ids []string) ([]string, error) {
+	var out []string
+	for chunk := range slices.Chunk(ids, 1000) {
+		pipe := rdb.Pipeline()
+		cmds := make([]*redis.StringCmd, len(chunk))
+		for i, id := range chunk {
+			cmds[i] = pipe.HGet(ctx, "backupbot:job:"+id, "state")
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("read job states: %w", err)
+		}
+		for i, c := range cmds {
+			if st := c.Val(); st != "succeeded" && st != "failed" && st != "canceled" {
+				out = append(out, chunk[i])
+			}
+		}
+	}
+	return out, nil
 }
 
 // record is what a job record in Redis says.

@@ -66,6 +66,9 @@ type Options struct {
 	AckTimeout time.Duration
 	// MaxBodyBytes limits the size of an interaction body (default 256 KiB).
 	MaxBodyBytes int64
+	// APIErrors counts the REST calls that fail: answered 429, with an
+	// HTTP error, or not at all. Nil counts none.
+	APIErrors *bot.ChatAPIErrors
 }
 
 // Adapter is the Discord adapter: the interactions endpoint and a
@@ -104,6 +107,11 @@ func NewAdapter(opts Options) (*Adapter, error) {
 	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if opts.APIErrors != nil {
+		hc := *opts.HTTPClient
+		hc.Transport = opts.APIErrors.Transport(bot.Discord, hc.Transport)
+		opts.HTTPClient = &hc
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

@@ -72,6 +72,9 @@ type Options struct {
 	AckTimeout time.Duration
 	// MaxBodyBytes limits the size of an HTTP request body (default 64 KiB).
 	MaxBodyBytes int64
+	// APIErrors counts the Web API calls that fail: answered 429, with an
+	// error ("ok": false or an HTTP error), or not at all. Nil counts none.
+	APIErrors *bot.ChatAPIErrors
 }
 
 // Adapter is the Slack adapter: HTTP endpoints, Socket Mode and a
@@ -100,6 +103,11 @@ func NewAdapter(opts Options) (*Adapter, error) {
 	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if opts.APIErrors != nil {
+		hc := *opts.HTTPClient
+		hc.Transport = slackErrors{errs: opts.APIErrors, next: opts.APIErrors.Transport(bot.Slack, hc.Transport)}
+		opts.HTTPClient = &hc
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

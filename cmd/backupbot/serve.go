@@ -253,6 +253,7 @@ func startAdapters(ctx context.Context, g *errgroup.Group, o options, logger *sl
 			APIURL:        os.Getenv("SLACK_API_URL"),
 			Handler:       handler,
 			Logger:        logger,
+			APIErrors:     router.Metrics().ChatAPIErrors(),
 		})
 		if err != nil {
 			return n, err
@@ -284,6 +285,7 @@ func startAdapters(ctx context.Context, g *errgroup.Group, o options, logger *sl
 			APIURL:    os.Getenv("DISCORD_API_URL"),
 			Handler:   handler,
 			Logger:    logger,
+			APIErrors: router.Metrics().ChatAPIErrors(),
 		})
 		if err != nil {
 			return n, err

@@ -5,18 +5,15 @@
 package crypto
 
 import (
-	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
-	"sync"
 
 	"golang.org/x/crypto/scrypt"
 )
@@ -176,58 +173,6 @@ func (k KDF) Derive(password string) ([]byte, error) {
 		return nil, fmt.Errorf("invalid key derivation parameters N=%d r=%d p=%d salt=%d bytes", k.N, k.R, k.P, len(k.Salt))
 	}
 	return scrypt.Key([]byte(password), k.Salt, k.N, k.R, k.P, KeySize)
-}
-
-// KeyCache remembers the keys Derive made, so that a process opening the
-// same repository again and again (a worker, once per job) pays scrypt
-// once per key file and password instead of every time. It holds what an
-// open repository holds anyway (a key that unwraps its master key), keyed
-// by a hash of the parameters, salt and password; at most keyCacheSize
-// entries. A nil *KeyCache derives every time.
-type KeyCache struct {
-	mu sync.Mutex
-	m  map[[32]byte][]byte
-}
-
-const keyCacheSize = 64
-
-// NewKeyCache returns an empty cache.
-func NewKeyCache() *KeyCache { return &KeyCache{m: map[[32]byte][]byte{}} }
-
-// Derive is k.Derive(password), answered from the cache when it was
-// derived before.
-func (c *KeyCache) Derive(k KDF, password string) ([]byte, error) {
-	if c == nil {
-		return k.Derive(password)
-	}
-	h := sha256.New()
-	var hdr [8 * 4]byte
-	binary.LittleEndian.PutUint64(hdr[0:], uint64(k.N))
-	binary.LittleEndian.PutUint64(hdr[8:], uint64(k.R))
-	binary.LittleEndian.PutUint64(hdr[16:], uint64(k.P))
-	binary.LittleEndian.PutUint64(hdr[24:], uint64(len(k.Salt)))
-	h.Write(hdr[:])
-	h.Write(k.Salt)
-	h.Write([]byte(password))
-	var id [32]byte
-	h.Sum(id[:0])
-	c.mu.Lock()
-	key, ok := c.m[id]
-	c.mu.Unlock()
-	if ok {
-		return bytes.Clone(key), nil
-	}
-	key, err := k.Derive(password)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	if len(c.m) >= keyCacheSize {
-		clear(c.m)
-	}
-	c.m[id] = bytes.Clone(key)
-	c.mu.Unlock()
-	return key, nil
 }
 
 // String returns the ID in lowercase hex.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/storage/backend"
-	"github.com/backupbot/backupbot/storage/crypto"
 	"github.com/backupbot/backupbot/storage/repo"
 	"github.com/backupbot/backupbot/storage/retention"
 )
@@ -55,10 +54,6 @@ type OpenOptions struct {
 	// repository without one is refused (ErrPasswordRequired) unless
 	// Plaintext is set.
 	Password string
-	// Keys, when set, remembers the keys derived from Password (a worker
-	// opens the same repositories job after job): scrypt runs once per
-	// key file instead of at every open.
-	Keys *crypto.KeyCache
 	// Plaintext says the storage is configured with `encryption: none`: a
 	// new repository is created unencrypted. It is the only way to get one.
 	Plaintext bool
@@ -77,6 +72,14 @@ type OpenOptions struct {
 	RebuildConfig bool
 	// Logger receives the engine's log lines; nil discards them.
 	Logger *slog.Logger
+	// DeferIndex leaves the index unread: for a caller whose operation
+	// reads it anyway once it holds its lock (Backup does), reading it
+	// at open too is a second listing of every index file.
+	DeferIndex bool
+	// Cache, shared by the opens of a long-running process (a worker),
+	// saves the key derivation and the snapshot files read before
+	// (repo.Cache); nil caches nothing.
+	Cache *repo.Cache
 }
 
 // Progress is one progress report.

@@ -47,7 +47,7 @@ func Open(ctx context.Context, b backend.Backend, opts OpenOptions) (*Engine, er
 	if opts.Encrypt && opts.Password == "" {
 		return nil, fmt.Errorf("encryption needs a repository password (%s): %w", passwordHint, ErrNotEncrypted)
 	}
-	r, err := repo.OpenCached(ctx, b, opts.Password, log, opts.Keys)
+	r, err := repo.OpenCached(ctx, b, opts.Password, log, opts.Cache)
 	if errors.Is(err, repo.ErrNoRepository) && opts.Create {
 		encrypt := !opts.Plaintext
 		if encrypt && opts.Password == "" {
@@ -57,7 +57,7 @@ func Open(ctx context.Context, b backend.Backend, opts OpenOptions) (*Engine, er
 		log.Info("creating a repository", "location", b.Location(), "encrypted", encrypt)
 		r, err = repo.Init(ctx, b, repo.InitOptions{Password: opts.Password, Encrypt: encrypt, Logger: log})
 		if errors.Is(err, repo.ErrExists) {
-			r, err = repo.OpenCached(ctx, b, opts.Password, log, opts.Keys) // created by someone else meanwhile
+			r, err = repo.OpenCached(ctx, b, opts.Password, log, opts.Cache) // created by someone else meanwhile
 		}
 	}
 	var missing *repo.ConfigMissingError
@@ -70,7 +70,7 @@ func Open(ctx context.Context, b backend.Backend, opts OpenOptions) (*Engine, er
 		} else if !errors.Is(err, repo.ErrExists) {
 			return nil, fmt.Errorf("verify --fix could not rebuild the missing config of %s: %w. %s: %w", b.Location(), err, copyAdvice, ErrConfigMissing)
 		} else {
-			r, err = repo.OpenCached(ctx, b, opts.Password, log, opts.Keys) // someone put config back meanwhile
+			r, err = repo.OpenCached(ctx, b, opts.Password, log, opts.Cache) // someone put config back meanwhile
 		}
 	}
 	switch {
@@ -100,6 +100,9 @@ func Open(ctx context.Context, b backend.Backend, opts OpenOptions) (*Engine, er
 			"to encrypt, back up into a new location with the password set (--encrypt is refused here)", b.Location())
 		log.Info(w) // a warning in every result; backupctl prints it
 		e.warnings = append(e.warnings, w)
+	}
+	if opts.DeferIndex {
+		return e, nil
 	}
 	if err := r.LoadIndex(ctx); err != nil {
 		_ = r.Close()

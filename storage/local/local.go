@@ -15,7 +15,11 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/backupbot/backupbot/storage/backend"
 )
@@ -246,48 +250,74 @@ func (b *Backend) Stat(ctx context.Context, key string) (backend.Info, error) {
 }
 
 // List implements backend.Backend. It walks only the directory that can
-// hold keys with the prefix.
+// hold keys with the prefix, in lexical order, and reads what it reports
+// of each file relative to its open directory (fstatat), not by full
+// path: a repository of thousands of snapshots is listed by every job.
 func (b *Backend) List(ctx context.Context, prefix string, fn func(backend.Info) error) error {
 	root := b.dir
 	if i := strings.LastIndex(prefix, "/"); i >= 0 {
 		root = filepath.Join(b.dir, filepath.FromSlash(prefix[:i]))
 	}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
+	rel, err := filepath.Rel(b.dir, root)
+	if err != nil {
+		return b.classify(fmt.Sprintf("list %q", prefix), err)
+	}
+	if rel == "." {
+		rel = ""
+	}
+	if err := list(ctx, root, filepath.ToSlash(rel), prefix, fn); err != nil {
+		return b.classify(fmt.Sprintf("list %q", prefix), err)
+	}
+	return nil
+}
+
+// list lists directory dir, whose key is dirKey ("" for the root), and
+// the directories under it that can hold keys with the prefix. A directory
+// that is not there (any more) lists nothing.
+func list(ctx context.Context, dir, dirKey, prefix string, fn func(backend.Info) error) error {
+	f, err := os.Open(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	entries, err := f.ReadDir(-1)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	fd := int(f.Fd())
+	for _, d := range entries {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rel, rerr := filepath.Rel(b.dir, p)
-		if rerr != nil {
-			return rerr
+		key := d.Name()
+		if dirKey != "" {
+			key = dirKey + "/" + key
 		}
-		key := filepath.ToSlash(rel)
 		if d.IsDir() {
-			// Skip directories that cannot contain a matching key.
-			if p != root && !strings.HasPrefix(key+"/", prefix) && !strings.HasPrefix(prefix, key+"/") {
-				return fs.SkipDir
+			// Only directories that can contain a matching key.
+			if strings.HasPrefix(key+"/", prefix) || strings.HasPrefix(prefix, key+"/") {
+				if err := list(ctx, filepath.Join(dir, d.Name()), key, prefix, fn); err != nil {
+					return err
+				}
 			}
-			return nil
+			continue
 		}
 		if !strings.HasPrefix(key, prefix) || strings.HasPrefix(d.Name(), tempPrefix) || !d.Type().IsRegular() {
-			return nil
+			continue
 		}
-		info, ierr := d.Info()
-		if ierr != nil {
-			if errors.Is(ierr, fs.ErrNotExist) {
-				return nil // deleted while listing
-			}
-			return ierr
+		var st unix.Stat_t
+		if err := unix.Fstatat(fd, d.Name(), &st, unix.AT_SYMLINK_NOFOLLOW); errors.Is(err, unix.ENOENT) {
+			continue // deleted while listing
+		} else if err != nil {
+			return &fs.PathError{Op: "lstat", Path: filepath.Join(dir, d.Name()), Err: err}
 		}
-		return fn(backend.Info{Key: key, Size: info.Size(), ModTime: info.ModTime()})
-	})
-	if err != nil {
-		return b.classify(fmt.Sprintf("list %q", prefix), err)
+		if err := fn(backend.Info{Key: key, Size: st.Size, ModTime: time.Unix(st.Mtim.Unix())}); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -107,16 +107,24 @@ func (r *Repository) loadJSON(ctx context.Context, prefix string, id ID, v any) 
 // listIDs returns the IDs of the files under prefix, skipping names that
 // are not IDs (a foreign file is not the repository's business).
 func (r *Repository) listIDs(ctx context.Context, prefix string) ([]ID, error) {
+	ids, _, err := r.listFiles(ctx, prefix)
+	return ids, err
+}
+
+// listFiles is listIDs with what the listing says of each file.
+func (r *Repository) listFiles(ctx context.Context, prefix string) ([]ID, []backend.Info, error) {
 	var ids []ID
+	var infos []backend.Info
 	err := r.be.List(ctx, prefix, func(i backend.Info) error {
 		id, err := crypto.ParseID(i.Key[len(prefix):])
 		if err == nil {
 			ids = append(ids, id)
+			infos = append(infos, i)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("listing %s in %s: %w", prefix, r.be.Location(), err)
+		return nil, nil, fmt.Errorf("listing %s in %s: %w", prefix, r.be.Location(), err)
 	}
-	return ids, nil
+	return ids, infos, nil
 }

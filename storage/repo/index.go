@@ -366,7 +366,7 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 	if err := r.loadHidden(ctx); err != nil {
 		return err
 	}
-	ids, err := r.IndexFiles(ctx)
+	ids, infos, err := r.listFiles(ctx, indexPrefix)
 	if err != nil {
 		return err
 	}
@@ -384,7 +384,7 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
-	for _, id := range ids {
+	for i, id := range ids {
 		r.Index.mu.RLock()
 		done := r.Index.files[id]
 		_, skipped := r.Index.skipped[id]
@@ -392,8 +392,25 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 		if done || skipped {
 			continue
 		}
+		ck := fileKey{repo: r.cfg.ID, id: id, size: infos[i].Size, modTime: infos[i].ModTime}
 		g.Go(func() error {
-			err := r.addIndexFile(gctx, id)
+			var err error
+			if packs, ok := r.cache.index(ck); ok {
+				for _, p := range packs {
+					r.Index.Add(p)
+				}
+			} else if r.cache == nil {
+				// Streamed into the index: no decoded copy of the file.
+				err = r.addIndexFile(gctx, id)
+			} else {
+				var packs []PackEntry
+				if packs, err = r.LoadIndexFile(gctx, id); err == nil {
+					r.cache.keepIndex(ck, packs)
+					for _, p := range packs {
+						r.Index.Add(p)
+					}
+				}
+			}
 			if errors.Is(err, backend.ErrNotFound) {
 				return nil // replaced by a prune since the listing: its entries are in the new file
 			}

@@ -95,7 +95,7 @@ func checkNoOrphans(ctx context.Context, be backend.Backend, password string) er
 	if !c.Data() && password != "" {
 		opens := false
 		err := be.List(ctx, keysPrefix, func(i backend.Info) error {
-			if _, err := openKey(ctx, be, i.Key, password, nil); err == nil {
+			if _, err := openKey(ctx, be, i.Key, password); err == nil {
 				opens = true
 				return errStopListing
 			}

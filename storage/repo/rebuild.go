@@ -41,7 +41,7 @@ func RebuildConfig(ctx context.Context, be backend.Backend, password string, log
 	}
 	opened := 0
 	for _, k := range keys {
-		key, err := openKey(ctx, be, k, password, nil)
+		key, err := openKey(ctx, be, k, password)
 		if err != nil {
 			continue
 		}

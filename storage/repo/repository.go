@@ -108,6 +108,8 @@ type Repository struct {
 	Index   *Index
 	hashers hasherPool
 	trees   treeCache
+	// cache is what OpenCached was given (nil: nothing is cached).
+	cache *Cache
 }
 
 // InitOptions describe a new repository.
@@ -212,9 +214,10 @@ func Open(ctx context.Context, be backend.Backend, password string, log *slog.Lo
 	return OpenCached(ctx, be, password, log, nil)
 }
 
-// OpenCached is Open with the key files' derived keys taken from (and
-// added to) derived, so that opening a repository again costs no scrypt.
-func OpenCached(ctx context.Context, be backend.Backend, password string, log *slog.Logger, derived *crypto.KeyCache) (*Repository, error) {
+// OpenCached is Open with a Cache shared by every open of a long-running
+// process: the key derivation and the snapshot files already read are
+// not redone. A nil c is Open.
+func OpenCached(ctx context.Context, be backend.Backend, password string, log *slog.Logger, c *Cache) (*Repository, error) {
 	rc, err := be.Get(ctx, configKey, 0, -1)
 	if errors.Is(err, backend.ErrNotFound) {
 		c, perr := Probe(ctx, be)
@@ -246,7 +249,12 @@ func OpenCached(ctx context.Context, be backend.Backend, password string, log *s
 		if !cfg.PlainKey.Valid() {
 			return nil, fmt.Errorf("the repository config at %s has no valid key", be.Location())
 		}
-		return newRepository(be, cfg, cfg.PlainKey, log)
+		r, err := newRepository(be, cfg, cfg.PlainKey, log)
+		if err != nil {
+			return nil, err
+		}
+		r.cache = c
+		return r, nil
 	case EncryptionAESGCM:
 	default:
 		return nil, fmt.Errorf("the repository at %s uses unknown encryption %q", be.Location(), cfg.Encryption)
@@ -263,7 +271,7 @@ func OpenCached(ctx context.Context, be backend.Backend, password string, log *s
 	}
 	var damaged []string
 	for _, k := range keys {
-		key, err := openKey(ctx, be, k, password, derived)
+		key, err := openKeyCached(ctx, be, k, password, c)
 		if errors.Is(err, crypto.ErrAuthentication) {
 			continue
 		}
@@ -288,6 +296,7 @@ func OpenCached(ctx context.Context, be backend.Backend, password string, log *s
 			return nil, err
 		}
 		r.keyID = k[len(keysPrefix):]
+		r.cache = c
 		for _, d := range damaged {
 			r.log.Warn("the repository opened with another key, but a key file is damaged; remove it or restore it from a copy", "damage", d)
 		}
@@ -316,7 +325,12 @@ var sealedKeySize = func() int {
 // error wrapping ErrKeyDamaged that names it; a wrong password (or a
 // flipped byte in the sealed key, which is indistinguishable) one wrapping
 // crypto.ErrAuthentication.
-func openKey(ctx context.Context, be backend.Backend, name, password string, derived *crypto.KeyCache) (*crypto.Key, error) {
+func openKey(ctx context.Context, be backend.Backend, name, password string) (*crypto.Key, error) {
+	return openKeyCached(ctx, be, name, password, nil)
+}
+
+// openKeyCached is openKey taking the derived key-wrapping key from c.
+func openKeyCached(ctx context.Context, be backend.Backend, name, password string, c *Cache) (*crypto.Key, error) {
 	buf, err := readAll(ctx, be, name)
 	if err != nil {
 		return nil, err
@@ -332,7 +346,7 @@ func openKey(ctx context.Context, be backend.Backend, name, password string, der
 		// Parameters no backupbot writes, that would take gigabytes to try.
 		return nil, keyDamaged(name, fmt.Sprintf("impossible key derivation parameters N=%d r=%d p=%d", kf.KDF.N, kf.KDF.R, kf.KDF.P))
 	}
-	wrap, err := derived.Derive(kf.KDF, password)
+	wrap, err := c.derive(kf.KDF, password)
 	if err != nil {
 		return nil, keyDamaged(name, err.Error())
 	}

@@ -108,7 +108,7 @@ func (r *Repository) Snapshots(ctx context.Context) ([]*Snapshot, error) {
 // snapshot files that are damaged or gone apart: damage in one snapshot
 // file costs only that snapshot. Only a storage failure is an error.
 func (r *Repository) LoadSnapshots(ctx context.Context) ([]*Snapshot, []Unreadable, error) {
-	ids, err := r.SnapshotIDs(ctx)
+	ids, infos, err := r.listFiles(ctx, snapshotPrefix)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -117,8 +117,16 @@ func (r *Repository) LoadSnapshots(ctx context.Context) ([]*Snapshot, []Unreadab
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for i, id := range ids {
+		ck := fileKey{repo: r.cfg.ID, id: id, size: infos[i].Size, modTime: infos[i].ModTime}
+		if sn, ok := r.cache.snapshot(ck); ok {
+			out[i] = sn
+			continue
+		}
 		g.Go(func() error {
 			sn, err := r.LoadSnapshot(gctx, id)
+			if err == nil {
+				r.cache.keepSnapshot(ck, sn)
+			}
 			if err != nil {
 				if !skippable(err) {
 					return fmt.Errorf("%w (verify names damaged snapshots)", err)
