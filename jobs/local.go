@@ -29,7 +29,10 @@ const localProgressInterval = 100 * time.Millisecond
 //
 // Schedules and list --running need the service and fail with
 // ErrNeedsService. Errors from a bad command or configuration match
-// ErrBadInput; every error is permanent (nothing retries here).
+// ErrBadInput; every error is permanent (nothing retries here). A failure
+// that got work done returns its result beside the error, as the worker's
+// failed event carries it (a restore's lost files, a verify's findings,
+// the targets a create --target all did back up).
 func RunLocal(ctx context.Context, deps Deps, cmd commands.Command, progress func(Progress)) (*Result, error) {
 	if deps.Config == nil || deps.Password == nil {
 		return nil, errors.New("jobs.RunLocal: Deps.Config and Deps.Password are required")
@@ -68,7 +71,10 @@ func RunLocal(ctx context.Context, deps Deps, cmd commands.Command, progress fun
 	res, err := h.Run(jctx, job)
 	relay.finish()
 	if err != nil {
-		return nil, Permanent(err)
+		if res == nil {
+			res = resultOf(err)
+		}
+		return res, Permanent(err)
 	}
 	return res, nil
 }

@@ -65,7 +65,13 @@ func (w *Worker) snapshot(ctx context.Context, j *Job) (*Result, error) {
 		tags = map[string]string{}
 	}
 	tags["snapshot"] = string(c.Resource)
+	tags[SetTag] = j.Meta.JobID // one backup set: one tag, one time
+	at := w.simulatedNow()
+	if at.IsZero() {
+		at = time.Now()
+	}
 	base := engine.BackupRequest{
+		Time:      at,
 		Type:      engine.TypeFull,
 		Name:      c.Name,
 		Tags:      tags,
