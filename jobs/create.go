@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
@@ -29,9 +30,18 @@ func (w *Worker) create(ctx context.Context, j *Job) (*Result, error) {
 	if err != nil {
 		return nil, badInput(err)
 	}
-	targets, err := cfg.ResolveTargets(c.Target)
-	if err != nil {
-		return nil, badInput(err)
+	// --target database-NAME dumps that configured database and backs
+	// the dump up, as snapshot --resource database does.
+	dbName, isDB := strings.CutPrefix(c.Target, config.DatabaseTargetPrefix)
+	_, isTarget := cfg.Targets[c.Target]
+	if _, ok := cfg.Databases[dbName]; !isDB || !ok || isTarget {
+		dbName = ""
+	}
+	var targets []config.NamedTarget
+	if dbName == "" {
+		if targets, err = cfg.ResolveTargets(c.Target); err != nil {
+			return nil, badInput(err)
+		}
 	}
 	// A target path that is not there will not appear on a retry: say so
 	// at once instead of backing off for minutes.
@@ -62,6 +72,16 @@ func (w *Worker) create(ctx context.Context, j *Job) (*Result, error) {
 	// job fails naming the failed ones and shows what was backed up.
 	results := make([]*engine.BackupResult, 0, len(targets))
 	var failed []error
+	if dbName != "" {
+		res, err := w.dumpDatabase(ctx, j, r, engine.BackupRequest{
+			Type: string(c.Type), Name: c.Name, Tags: tags, Compress: c.Compress, RequireEncryption: c.Encrypt,
+			Retention: time.Duration(c.Retention) * 24 * time.Hour, Time: at,
+		}, dbName, cfg.Databases[dbName], false)
+		if err != nil {
+			return nil, err
+		}
+		results = append(results, res)
+	}
 	for _, t := range targets {
 		res, err := r.Backup(ctx, engine.BackupRequest{
 			Paths:             t.Target.Paths,
