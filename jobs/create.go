@@ -111,6 +111,11 @@ func (w *Worker) create(ctx context.Context, j *Job) (*Result, error) {
 	out := backupResult(ns.Name, results)
 	partialResult(out, results)
 	out.Fields = append(out.Fields, r.warningFields()...)
+	if d := DiagnosticsOf(c); d.Verbose || d.Debug {
+		if f, ok := phasesField(results); ok {
+			out.Fields = append(out.Fields, f)
+		}
+	}
 	if len(failed) > 0 {
 		return out, errors.Join(failed...)
 	}

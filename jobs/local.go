@@ -67,14 +67,23 @@ func RunLocal(ctx context.Context, deps Deps, cmd commands.Command, progress fun
 	meta := Meta{JobID: newJobID(), Text: commands.Render(cmd), EnqueuedAt: time.Now()}
 	job := &Job{Meta: meta, Command: cmd, Attempt: 1, progress: relay,
 		Logger: deps.Logger.With("job", meta.JobID, "action", string(action))}
-	h := chain(w.builtinHandler(action), Recover())
+	h := chain(w.builtinHandler(action), Recover(), diagnose(deps.Redact))
 	res, err := h.Run(jctx, job)
 	relay.finish()
 	if err != nil {
 		if res == nil {
 			res = resultOf(err)
 		}
-		return res, Permanent(err)
+		return redactLocal(res, deps.Redact), Permanent(err)
 	}
-	return res, nil
+	return redactLocal(res, deps.Redact), nil
+}
+
+// redactLocal passes a result's text through redact (when set), as the
+// worker does before it stores or posts one.
+func redactLocal(res *Result, redact func(string) string) *Result {
+	if res == nil || redact == nil {
+		return res
+	}
+	return redactResult(res, redact)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/storage"
+	"github.com/backupbot/backupbot/storage/backend"
 	"github.com/backupbot/backupbot/storage/probe"
 )
 
@@ -32,7 +33,19 @@ func (w *Worker) test(ctx context.Context, j *Job) (*Result, error) {
 	}
 	defer b.Close()
 	j.Progress(Progress{Phase: "probe", Path: b.Location()})
-	rep, err := probe.Run(ctx, b, probe.Options{})
+	pb := b
+	if j.debug != nil {
+		// The probe goes past retry layers: count its calls below them.
+		for {
+			u, ok := pb.(interface{ Unwrap() backend.Backend })
+			if !ok {
+				break
+			}
+			pb = u.Unwrap()
+		}
+		pb = counting(pb, &j.debug.calls)
+	}
+	rep, err := probe.Run(ctx, pb, probe.Options{})
 	if rep == nil {
 		return nil, fmt.Errorf("storage %s: probe: %w", ns.Name, err)
 	}

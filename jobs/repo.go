@@ -35,7 +35,7 @@ func (w *Worker) openRepo(ctx context.Context, ns config.NamedStorage, j *Job, o
 	if err != nil {
 		return nil, permanent(fmt.Errorf("repository password for storage %s: %w", ns.Name, err))
 	}
-	b, err := w.deps.OpenBackend(ctx, ns.Spec)
+	b, err := w.openBackend(ctx, j, ns.Spec)
 	if err != nil {
 		return nil, fmt.Errorf("open storage %s: %w", ns.Name, classify(err))
 	}

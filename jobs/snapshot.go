@@ -100,6 +100,11 @@ func (w *Worker) snapshot(ctx context.Context, j *Job) (*Result, error) {
 	}
 	out := backupResult(ns.Name, results)
 	out.Summary = strings.Replace(out.Summary, "Backup", fmt.Sprintf("Snapshot (%s)", c.Resource), 1)
+	if d := DiagnosticsOf(c); d.Verbose || d.Debug {
+		if f, ok := phasesField(results); ok {
+			out.Fields = append(out.Fields, f)
+		}
+	}
 	if c.Resource == commands.ResourceAll {
 		out.Fields = append(out.Fields, Field{"vm", "skipped: backupbot has no hypervisor integration"})
 		if !doDB {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime/debug"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/policy"
+	"github.com/backupbot/backupbot/policy/audit"
 )
 
 // execute runs one parsed command in-process with the service's own job
@@ -57,14 +60,22 @@ func (a *app) useGeneratedPassword() error {
 	return nil
 }
 
-// logger logs warnings to stderr, more with --verbose or --debug.
-func (a *app) logger(d commands.Diagnostics) *slog.Logger {
-	level := slog.LevelWarn
-	switch {
-	case d.Debug:
-		level = slog.LevelDebug
-	case d.Verbose:
-		level = slog.LevelInfo
-	}
-	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+// logger logs warnings to stderr, secrets redacted; what --verbose and
+// --debug add (phases, storage calls, the job's log) is in the result.
+func (a *app) logger() *slog.Logger {
+	redact := a.redactor()
+	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: func(_ []string, at slog.Attr) slog.Attr {
+		if at.Value.Kind() == slog.KindString {
+			at.Value = slog.StringValue(redact(at.Value.String()))
+		} else if err, ok := at.Value.Any().(error); ok {
+			at.Value = slog.StringValue(redact(err.Error()))
+		}
+		return at
+	}}))
+}
+
+// redactor removes the secrets the environment holds (the repository
+// password, tokens) and anything shaped like a credential from text.
+func (a *app) redactor() func(string) string {
+	return audit.NewRedactor(audit.SecretsFromEnv(policy.AuditConfig{}, os.Getenv)).Redact
 }

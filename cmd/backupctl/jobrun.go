@@ -17,11 +17,12 @@ import (
 )
 
 // deps are what the handlers need, from backupctl's configuration.
-func (a *app) deps(d commands.Diagnostics) jobs.Deps {
+func (a *app) deps() jobs.Deps {
 	return jobs.Deps{
 		Config:   func() *config.File { return a.cfg },
 		Password: config.RepoPassword,
-		Logger:   a.logger(d),
+		Logger:   a.logger(),
+		Redact:   a.redactor(),
 	}
 }
 
@@ -30,7 +31,7 @@ func (a *app) deps(d commands.Diagnostics) jobs.Deps {
 func (a *app) local(ctx context.Context, cmd commands.Command) (*jobs.Result, error) {
 	pv := newProgressView(a.stderr)
 	defer pv.done()
-	return jobs.RunLocal(ctx, a.deps(jobs.DiagnosticsOf(cmd)), cmd, pv.update)
+	return jobs.RunLocal(ctx, a.deps(), cmd, pv.update)
 }
 
 // runJob runs cmd in-process with the service's own job handler, showing
