@@ -26,8 +26,10 @@ const RepoPassword = "test repository password"
 
 // Options shape a Stack.
 type Options struct {
-	// Platform's users ("slack", "discord") are bound to the operator role.
+	// Platform's users ("slack", "discord") are bound to the operator role,
+	// or to Role when set.
 	Platform string
+	Role     string
 	// Data is the directory of the "data" target.
 	Data string
 	// Front is the Redis client the router and its job client use (a test
@@ -51,7 +53,11 @@ func New(t testing.TB, rdb redis.UniversalClient, o Options) *Stack {
 		Storages: map[string]storage.Spec{"local": {Type: storage.KindLocal, Path: t.TempDir()}},
 		Targets:  map[string]config.Target{"data": {Paths: []string{o.Data}}},
 	}
-	pol, err := policy.New(policy.Config{Bindings: map[string][]string{"operator": {o.Platform + ":*"}}})
+	role := o.Role
+	if role == "" {
+		role = "operator"
+	}
+	pol, err := policy.New(policy.Config{Bindings: map[string][]string{role: {o.Platform + ":*"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,9 +81,12 @@ func New(t testing.TB, rdb redis.UniversalClient, o Options) *Stack {
 	})
 	jc := jobs.NewClient(nil, front, jobs.ClientOptions{Logger: quiet})
 	t.Cleanup(func() { jc.Close() })
+	holder := policy.NewHolder(pol)
+	// As backupbot serve does: the configured directories are locations.
+	holder.SetLocations([]string{cfg.Storages["local"].Path, o.Data})
 	router := bot.NewRouter(bot.RouterOptions{
 		Parser: commands.Parser{Targets: []string{"data"}, Storages: []string{"local"}},
-		Jobs:   jc, Redis: front, Policy: policy.NewHolder(pol), Logger: quiet,
+		Jobs:   jc, Redis: front, Policy: holder, Logger: quiet,
 	})
 	return &Stack{Router: router, Jobs: jc, Config: cfg}
 }
