@@ -3,10 +3,16 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/storage/engine"
 )
+
+func init() {
+	register(commands.ActionAnalyze, actionSpec{Timeout: time.Hour, MaxRetry: 1, Queue: QueueDefault,
+		Why: "read-only"}, (*Worker).analyze)
+}
 
 // analyze reports on one backup (--name, default the latest): its size,
 // what it added, how well it deduplicated against the repository, and with

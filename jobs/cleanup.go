@@ -10,6 +10,11 @@ import (
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
+func init() {
+	register(commands.ActionCleanup, actionSpec{Timeout: 6 * time.Hour, MaxRetry: 0, Queue: QueueDefault,
+		Why: "deletes data: never retried behind the user's back"}, (*Worker).cleanup)
+}
+
 // cleanup forgets backups: with --older-than those older than it (and
 // those past their own retention), else what the configured retention
 // policies remove; --keep-min and the policies' floor always stay. Then it

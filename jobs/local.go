@@ -38,15 +38,13 @@ func RunLocal(ctx context.Context, deps Deps, cmd commands.Command, progress fun
 		return nil, errors.New("jobs.RunLocal: Deps.Config and Deps.Password are required")
 	}
 	action := cmd.Action()
-	switch c := cmd.(type) {
-	case *commands.Create, *commands.Restore, *commands.Verify, *commands.Cleanup,
-		*commands.Export, *commands.Snapshot, *commands.Test, *commands.Analyze:
-	case *commands.List:
-		if c.Running {
-			return nil, fmt.Errorf("list --running shows the service's jobs: %w", ErrNeedsService)
-		}
-	default:
+	// Every action that runs as a job runs here too, but for the ones
+	// that are the service's own state in Redis.
+	if !Queueable(action) || action == commands.ActionSchedule {
 		return nil, fmt.Errorf("%s: %w", action, ErrNeedsService)
+	}
+	if c, ok := cmd.(*commands.List); ok && c.Running {
+		return nil, fmt.Errorf("list --running shows the service's jobs: %w", ErrNeedsService)
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()

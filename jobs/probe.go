@@ -5,12 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/storage"
 	"github.com/backupbot/backupbot/storage/backend"
 	"github.com/backupbot/backupbot/storage/probe"
 )
+
+func init() {
+	register(commands.ActionTest, actionSpec{Timeout: 5 * time.Minute, MaxRetry: 1, Queue: QueueDefault,
+		Why: "writes and deletes only its own probe object"}, (*Worker).test)
+}
 
 // test checks that a storage is reachable and usable with storage/probe:
 // it writes a probe object, reads it back, lists and deletes it, and

@@ -19,6 +19,11 @@ import (
 // whole plan as a file.
 const planInline = 15
 
+func init() {
+	register(commands.ActionRestore, actionSpec{Timeout: 12 * time.Hour, MaxRetry: 2, Queue: QueueCritical,
+		Why: "converges: files are written to a temp name and renamed, so a rerun ends in the same state"}, (*Worker).restore)
+}
+
 // restore writes a snapshot back, or with --preview returns the plan only.
 // The plan is in the result either way (Result.Plan), so the router can
 // bind an approval to it. A rerun converges: the engine writes each file

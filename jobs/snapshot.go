@@ -17,6 +17,11 @@ import (
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
+func init() {
+	register(commands.ActionSnapshot, actionSpec{Timeout: 2 * time.Hour, MaxRetry: 2, Queue: QueueDefault,
+		Why: "each snapshot is a backup idempotent by job id"}, (*Worker).snapshot)
+}
+
 // snapshot takes a point-in-time snapshot of infrastructure state into the
 // repository:
 //   - database: every database under databases: in the config is dumped

@@ -11,6 +11,11 @@ import (
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
+func init() {
+	register(commands.ActionVerify, actionSpec{Timeout: 12 * time.Hour, MaxRetry: 2, Queue: QueueDefault,
+		Why: "read-only (--fix rebuilds the index, which a rerun repeats harmlessly)"}, (*Worker).verify)
+}
+
 // verify checks one backup (--name), every backup (--all) or the latest,
 // quickly or --deep; --fix repairs the index; --report attaches the full
 // report. Problems found make the job fail with the damaged files named,
