@@ -1,13 +1,13 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -270,16 +270,18 @@ func (r *countedBody) Close() error {
 	return err
 }
 
-// logCapture keeps a job's log lines as text.
+// logCapture keeps a job's log lines as text, one record a line.
 type logCapture struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu   sync.Mutex
+	text []string
 }
 
+// Write takes one record (a text handler writes each with one call).
 func (l *logCapture) Write(p []byte) (int, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
+	l.text = append(l.text, strings.TrimRight(string(p), "\n"))
+	l.mu.Unlock()
+	return len(p), nil
 }
 
 // handler writes every record, debug included, without its time.
@@ -295,11 +297,7 @@ func (l *logCapture) handler() slog.Handler {
 func (l *logCapture) lines() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := strings.TrimRight(l.buf.String(), "\n")
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
+	return slices.Clone(l.text)
 }
 
 // teeHandler sends records to the service's handler (at its level) and to

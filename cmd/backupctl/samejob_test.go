@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -177,18 +176,22 @@ func TestReferenceExamplesAgreeInChatAndBackupctl(t *testing.T) {
 	t.Chdir(dir) // verify --report writes its report here
 	a := &app{cfg: stack.Config, cfgPath: "fixture", stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, stdin: strings.NewReader("")}
 	ctx := context.Background()
-	var conOut syncBuffer
+	conOut, err := os.Create(filepath.Join(t.TempDir(), "console.txt")) // safe for the console's concurrent prints
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The backups the examples name.
 	for _, name := range []string{"pre-deployment", "emergency", "critical-backup", "production-2025-01", "production-full", "critical", "slow-backup", "dr-backup", "production"} {
 		if _, err := a.local(ctx, &commands.Create{Type: commands.TypeFull, Target: "data", Name: name, Compress: true}); err != nil {
 			t.Fatalf("seed backup %s: %v", name, err)
 		}
 	}
-	con := console.New(console.Options{User: bot.Identity{UserID: "alice"}, Out: &conOut})
+	con := console.New(console.Options{User: bot.Identity{UserID: "alice"}, Out: conOut})
 	compared := 0
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("console:\n%s", conOut.String())
+			b, _ := os.ReadFile(conOut.Name())
+			t.Logf("console:\n%s", b)
 		}
 	})
 	for i, line := range lines {
@@ -272,22 +275,4 @@ func runInChat(t *testing.T, rdb redis.UniversalClient, stack *bottest.Stack, co
 	}
 	t.Fatalf("%s: no job finished in chat", line)
 	return runOutcome{}
-}
-
-// syncBuffer is an io.Writer safe for the console's concurrent prints.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
