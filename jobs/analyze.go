@@ -9,11 +9,6 @@ import (
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
-func init() {
-	register(commands.ActionAnalyze, actionSpec{Timeout: time.Hour, MaxRetry: 1, Queue: QueueDefault,
-		Why: "read-only"}, (*Worker).analyze)
-}
-
 // analyze reports on one backup (--name, default the latest): its size,
 // what it added, how well it deduplicated against the repository, and with
 // --performance its throughput.
@@ -22,15 +17,12 @@ func (w *Worker) analyze(ctx context.Context, j *Job) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns, err := w.config().ResolveStorage(c.Storage)
-	if err != nil {
-		return nil, badInput(err)
-	}
-	r, err := w.openRepo(ctx, ns, j, openOptions{})
+	r, err := w.storageRepo(ctx, j, c.Storage, openOptions{})
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
+	ns := r.storage
 	ref := c.Name
 	if ref == "" {
 		ref = "latest"
@@ -72,4 +64,9 @@ func (w *Worker) analyze(ctx context.Context, j *Job) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+func init() {
+	register(commands.ActionAnalyze, actionSpec{Timeout: time.Hour, MaxRetry: 1, Queue: QueueDefault,
+		Why: "read-only"}, (*Worker).analyze)
 }

@@ -14,11 +14,6 @@ import (
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
-func init() {
-	register(commands.ActionCreate, actionSpec{Timeout: 12 * time.Hour, MaxRetry: 3, Queue: QueueDefault,
-		Why: "idempotent by job id: the engine returns the snapshot an earlier attempt made"}, (*Worker).create)
-}
-
 // create backs up the command's target. --target all makes one snapshot
 // per configured target (each addressable by --target on restore, all
 // sharing the --name when one is given), one after the other in the same
@@ -210,4 +205,9 @@ func short(id string) string {
 		return id[:8]
 	}
 	return id
+}
+
+func init() {
+	register(commands.ActionCreate, actionSpec{Timeout: 12 * time.Hour, MaxRetry: 3, Queue: QueueDefault,
+		Why: "idempotent by job id: the engine returns the snapshot an earlier attempt made"}, (*Worker).create)
 }

@@ -32,11 +32,6 @@ import (
 // to the worker's working directory, like the default repository).
 const defaultExportDir = "var/exports"
 
-func init() {
-	register(commands.ActionExport, actionSpec{Timeout: 6 * time.Hour, MaxRetry: 0, Queue: QueueDefault,
-		Why: "writes outside the repository: not retried"}, (*Worker).export)
-}
-
 // export writes a backup out as a tar, zip or 7z archive to --destination,
 // a directory on the worker or a configured storage (NAME:prefix/). It
 // restores the snapshot into a scratch directory (on disk, so memory stays
@@ -633,4 +628,9 @@ func (s *splitWriter) finals() []string {
 		out[i] = p.final
 	}
 	return out
+}
+
+func init() {
+	register(commands.ActionExport, actionSpec{Timeout: 6 * time.Hour, MaxRetry: 0, Queue: QueueDefault,
+		Why: "writes outside the repository: not retried"}, (*Worker).export)
 }

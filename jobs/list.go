@@ -24,11 +24,6 @@ type listedSnapshot struct {
 	Verified string `json:"verified,omitempty"`
 }
 
-func init() {
-	register(commands.ActionList, actionSpec{Timeout: 10 * time.Minute, MaxRetry: 2, Queue: QueueDefault,
-		Why: "read-only"}, (*Worker).list)
-}
-
 // list shows backups across the storages --storage names (all, remote,
 // local, a name or a kind), filtered by --age, --type, --target, --name;
 // --size adds sizes and --verify runs a quick verify of each backup.
@@ -213,4 +208,9 @@ func (w *Worker) listRunning(ctx context.Context) (*Result, error) {
 		res.Fields = []Field{{"Jobs", strings.TrimRight(table([]string{"JOB", "ACTION", "STATE", "BY", "QUEUED"}, rows), "\n")}}
 	}
 	return res, nil
+}
+
+func init() {
+	register(commands.ActionList, actionSpec{Timeout: 10 * time.Minute, MaxRetry: 2, Queue: QueueDefault,
+		Why: "read-only"}, (*Worker).list)
 }

@@ -13,11 +13,6 @@ import (
 	"github.com/backupbot/backupbot/storage/probe"
 )
 
-func init() {
-	register(commands.ActionTest, actionSpec{Timeout: 5 * time.Minute, MaxRetry: 1, Queue: QueueDefault,
-		Why: "writes and deletes only its own probe object"}, (*Worker).test)
-}
-
 // test checks that a storage is reachable and usable with storage/probe:
 // it writes a probe object, reads it back, lists and deletes it, and
 // reports each step's latency and the throughput. It needs no repository.
@@ -95,4 +90,9 @@ func testResult(name, kind string, rep *probe.Report, debug bool) *Result {
 		res.Fields = append(res.Fields, Field{"Probe", strings.TrimRight(b.String(), "\n")})
 	}
 	return res
+}
+
+func init() {
+	register(commands.ActionTest, actionSpec{Timeout: 5 * time.Minute, MaxRetry: 1, Queue: QueueDefault,
+		Why: "writes and deletes only its own probe object"}, (*Worker).test)
 }

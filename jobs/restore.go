@@ -19,11 +19,6 @@ import (
 // whole plan as a file.
 const planInline = 15
 
-func init() {
-	register(commands.ActionRestore, actionSpec{Timeout: 12 * time.Hour, MaxRetry: 2, Queue: QueueCritical,
-		Why: "converges: files are written to a temp name and renamed, so a rerun ends in the same state"}, (*Worker).restore)
-}
-
 // restore writes a snapshot back, or with --preview returns the plan only.
 // The plan is in the result either way (Result.Plan), so the router can
 // bind an approval to it. A rerun converges: the engine writes each file
@@ -33,15 +28,12 @@ func (w *Worker) restore(ctx context.Context, j *Job) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns, err := w.config().ResolveStorage(c.Storage)
-	if err != nil {
-		return nil, badInput(err)
-	}
-	r, err := w.openRepo(ctx, ns, j, openOptions{})
+	r, err := w.storageRepo(ctx, j, c.Storage, openOptions{})
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
+	ns := r.storage
 
 	req := engine.RestoreRequest{
 		Snapshot: c.Name,
@@ -336,4 +328,9 @@ func restoreResult(c *commands.Restore, storageName string, r *engine.RestoreRes
 		res.Report = &Report{Name: "restore-plan-" + short(s.ID) + ".txt", Data: []byte(table([]string{"ACTION", "SIZE", "PATH"}, rows))}
 	}
 	return res
+}
+
+func init() {
+	register(commands.ActionRestore, actionSpec{Timeout: 12 * time.Hour, MaxRetry: 2, Queue: QueueCritical,
+		Why: "converges: files are written to a temp name and renamed, so a rerun ends in the same state"}, (*Worker).restore)
 }

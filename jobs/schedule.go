@@ -101,11 +101,6 @@ func (s scheduleStore) all(ctx context.Context) ([]*ScheduleEntry, error) {
 	return out, nil
 }
 
-func init() {
-	register(commands.ActionSchedule, actionSpec{Timeout: time.Minute, MaxRetry: 0, Queue: QueueDefault,
-		Why: "a quick Redis update: the user can just say it again"}, (*Worker).schedule)
-}
-
 // schedule creates, updates, deletes or lists schedules.
 func (w *Worker) schedule(ctx context.Context, j *Job) (*Result, error) {
 	c, err := command[*commands.Schedule](j)
@@ -514,4 +509,9 @@ func (s *Scheduler) fire(ctx context.Context, e *ScheduleEntry, now time.Time) e
 	}
 	_, err = s.store.put(ctx, cur, false)
 	return err
+}
+
+func init() {
+	register(commands.ActionSchedule, actionSpec{Timeout: time.Minute, MaxRetry: 0, Queue: QueueDefault,
+		Why: "a quick Redis update: the user can just say it again"}, (*Worker).schedule)
 }

@@ -17,11 +17,6 @@ import (
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
-func init() {
-	register(commands.ActionSnapshot, actionSpec{Timeout: 2 * time.Hour, MaxRetry: 2, Queue: QueueDefault,
-		Why: "each snapshot is a backup idempotent by job id"}, (*Worker).snapshot)
-}
-
 // snapshot takes a point-in-time snapshot of infrastructure state into the
 // repository:
 //   - database: every database under databases: in the config is dumped
@@ -157,4 +152,9 @@ func (w *Worker) dumpDatabase(ctx context.Context, j *Job, r *repo, base engine.
 		return nil, fmt.Errorf("back up the dump of database %s: %w", name, classify(err))
 	}
 	return res, nil
+}
+
+func init() {
+	register(commands.ActionSnapshot, actionSpec{Timeout: 2 * time.Hour, MaxRetry: 2, Queue: QueueDefault,
+		Why: "each snapshot is a backup idempotent by job id"}, (*Worker).snapshot)
 }

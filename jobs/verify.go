@@ -11,11 +11,6 @@ import (
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
-func init() {
-	register(commands.ActionVerify, actionSpec{Timeout: 12 * time.Hour, MaxRetry: 2, Queue: QueueDefault,
-		Why: "read-only (--fix rebuilds the index, which a rerun repeats harmlessly)"}, (*Worker).verify)
-}
-
 // verify checks one backup (--name), every backup (--all) or the latest,
 // quickly or --deep; --fix repairs the index; --report attaches the full
 // report. Problems found make the job fail with the damaged files named,
@@ -25,15 +20,12 @@ func (w *Worker) verify(ctx context.Context, j *Job) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns, err := w.config().ResolveStorage(c.Storage)
-	if err != nil {
-		return nil, badInput(err)
-	}
-	r, err := w.openRepo(ctx, ns, j, openOptions{RebuildConfig: c.Fix})
+	r, err := w.storageRepo(ctx, j, c.Storage, openOptions{RebuildConfig: c.Fix})
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
+	ns := r.storage
 	rep, err := r.Verify(ctx, engine.VerifyRequest{Snapshot: c.Name, All: c.All, Deep: c.Deep, Fix: c.Fix}, engineProgress(j))
 	if err != nil {
 		return nil, fmt.Errorf("verify storage %s: %w", ns.Name, classify(err))
@@ -181,4 +173,9 @@ func problemLine(p engine.Problem) string {
 		return p.Detail
 	}
 	return strings.Join(where, ", ") + ": " + p.Detail
+}
+
+func init() {
+	register(commands.ActionVerify, actionSpec{Timeout: 12 * time.Hour, MaxRetry: 2, Queue: QueueDefault,
+		Why: "read-only (--fix rebuilds the index, which a rerun repeats harmlessly)"}, (*Worker).verify)
 }
