@@ -349,7 +349,11 @@ func phasesField(rs []*engine.BackupResult) (Field, bool) {
 	rows := make([][]string, len(order))
 	for i, name := range order {
 		s := sum[name]
-		rows[i] = []string{name, humanDuration(s.Duration), humanCount(s.Count) + " " + s.Unit, humanBytes(s.Bytes)}
+		bytes := "–"
+		if s.Bytes > 0 {
+			bytes = humanBytes(s.Bytes)
+		}
+		rows[i] = []string{name, humanDuration(s.Duration), humanCount(s.Count) + " " + s.Unit, bytes}
 	}
 	return Field{"Phases", strings.TrimRight(table([]string{"PHASE", "TIME", "COUNT", "BYTES"}, rows), "\n")}, true
 }
