@@ -20,10 +20,6 @@ const (
 	ActionRetry   = "retry"
 )
 
-// planLinesInMessage is how many plan lines a preview shows inline; the
-// whole plan is attached as a file when it is longer.
-const planLinesInMessage = 15
-
 func fields(fs []jobs.Field) []Field {
 	out := make([]Field, 0, len(fs))
 	for _, f := range fs {
@@ -134,15 +130,6 @@ func phaseLine(p jobs.Progress) string {
 	return line
 }
 
-func hasField(fs []jobs.Field, label string) bool {
-	for _, f := range fs {
-		if f.Label == label {
-			return true
-		}
-	}
-	return false
-}
-
 // resultMessage is the summary posted when a job succeeds.
 func resultMessage(ev jobs.Event) Message {
 	res := ev.Result
@@ -150,10 +137,7 @@ func resultMessage(ev jobs.Event) Message {
 		return Message{Text: fmt.Sprintf("✅ Job `%s` done.", ev.Meta.JobID)}
 	}
 	text := render.ResultMark(res) + " " + res.Summary
-	m := Message{Text: text, Fields: fields(res.Fields)}
-	if res.Plan != nil && !hasField(res.Fields, "Plan") {
-		m.Fields = append(m.Fields, Field{Label: "Plan", Value: render.PlanSummary(res.Plan) + "\n" + render.PlanListing(res.Plan, planLinesInMessage)})
-	}
+	m := Message{Text: text, Fields: fields(render.ResultFields(res))}
 	if d := ev.At.Sub(ev.Meta.EnqueuedAt); !ev.Meta.EnqueuedAt.IsZero() && d > 0 {
 		m.Fields = append(m.Fields, Field{Label: "Took", Value: render.Elapsed(d) + " from request"})
 	}

@@ -139,7 +139,22 @@ func parse(data []byte, name string) (*File, error) {
 // Parser returns the command parser that knows the configured target and
 // storage names.
 func (f *File) Parser() commands.Parser {
-	return commands.Parser{Targets: sortedKeys(f.Targets), Storages: sortedKeys(f.Storages), MissingExportFormats: missingExportFormats()}
+	return commands.Parser{Targets: f.TargetNames(), Storages: sortedKeys(f.Storages), MissingExportFormats: missingExportFormats()}
+}
+
+// DatabaseTargetPrefix starts the target name of a database's snapshots:
+// database-NAME, valid wherever --target is.
+const DatabaseTargetPrefix = "database-"
+
+// TargetNames are the names --target accepts: the configured targets and
+// each configured database's database-NAME, sorted.
+func (f *File) TargetNames() []string {
+	names := sortedKeys(f.Targets)
+	for _, db := range sortedKeys(f.Databases) {
+		names = append(names, DatabaseTargetPrefix+db)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // StorageKinds are the storage types a configuration may name.

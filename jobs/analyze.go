@@ -24,15 +24,12 @@ func (w *Worker) analyze(ctx context.Context, j *Job) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns, err := w.config().ResolveStorage(c.Storage)
-	if err != nil {
-		return nil, badInput(err)
-	}
-	r, err := w.openRepo(ctx, ns, j, openOptions{})
+	r, err := w.storageRepo(ctx, j, c.Storage, openOptions{})
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
+	ns := r.storage
 	switch {
 	case c.Report == commands.ReportCompliance:
 		return w.complianceReport(ctx, j, r)
@@ -309,4 +306,9 @@ func counted(n int, what string) string {
 		return "1 " + what
 	}
 	return humanCount(int64(n)) + " " + what + "s"
+}
+
+func init() {
+	register(commands.ActionAnalyze, actionSpec{Timeout: time.Hour, MaxRetry: 1, Queue: QueueDefault,
+		Why: "read-only"}, (*Worker).analyze)
 }

@@ -22,15 +22,12 @@ func (w *Worker) cleanup(ctx context.Context, j *Job) (*Result, error) {
 		return nil, err
 	}
 	cfg := w.config()
-	ns, err := cfg.ResolveStorage(c.Storage)
-	if err != nil {
-		return nil, badInput(err)
-	}
-	r, err := w.openRepo(ctx, ns, j, openOptions{})
+	r, err := w.storageRepo(ctx, j, c.Storage, openOptions{})
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
+	ns := r.storage
 	req := engine.CleanupRequest{
 		OlderThan: time.Duration(c.OlderThan) * 24 * time.Hour,
 		KeepMin:   c.KeepMin,
@@ -127,4 +124,9 @@ func cleanupResult(storageName string, cr *engine.CleanupResult) *Result {
 	}
 	res.Fields = append(res.Fields, Field{title, strings.TrimRight(text, "\n")})
 	return res
+}
+
+func init() {
+	register(commands.ActionCleanup, actionSpec{Timeout: 6 * time.Hour, MaxRetry: 0, Queue: QueueDefault,
+		Why: "deletes data: never retried behind the user's back"}, (*Worker).cleanup)
 }

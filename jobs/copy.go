@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/policy"
@@ -99,9 +100,9 @@ func copyResult(from, to string, r *engine.CopyResult) *Result {
 // is keyed by the backup job, target and storage, so a retried backup
 // queues none twice. Failing to queue one is a field of the backup's
 // result, not a failure of the backup.
-func (w *Worker) enqueueCopies(ctx context.Context, j *Job, storageName string, results []*engine.BackupResult) []Field {
+func (w *Worker) enqueueCopies(ctx context.Context, j *Job, storageName string, results []*engine.BackupResult) ([]Field, []error) {
 	if w.rdb == nil {
-		return nil
+		return w.copyInProcess(ctx, j, storageName, results)
 	}
 	cfg := w.config()
 	var fields []Field
@@ -124,5 +125,32 @@ func (w *Worker) enqueueCopies(ctx context.Context, j *Job, storageName string, 
 			fields = append(fields, Field{"Copy", fmt.Sprintf("%s to %s: job %s", r.Snapshot.Target, to, m.JobID)})
 		}
 	}
-	return fields
+	return fields, nil
+}
+
+// copyInProcess is enqueueCopies where there is no queue (backupctl,
+// jobs.RunLocal): each copy runs here, after the backup, with the copy
+// handler; a copy that fails is an error of the create.
+func (w *Worker) copyInProcess(ctx context.Context, j *Job, storageName string, results []*engine.BackupResult) ([]Field, []error) {
+	var fields []Field
+	var errs []error
+	for _, r := range results {
+		for _, to := range w.config().CopiesOf(r.Snapshot.Target, storageName) {
+			cmd := &commands.Copy{Name: r.Snapshot.ID, Target: r.Snapshot.Target, To: to, Storage: commands.StorageRef{Name: storageName}}
+			cj := &Job{Meta: Meta{JobID: j.Meta.JobID + "/copy-" + to, Requester: SystemCopies, Text: commands.Render(cmd)},
+				Command: cmd, Attempt: 1, progress: j.progress, Logger: j.Logger.With("copy_to", to)}
+			res, err := w.copyBackup(ctx, cj)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("copy of %s to %s: %w", r.Snapshot.Name, to, err))
+				continue
+			}
+			fields = append(fields, Field{"Copy", res.Summary})
+		}
+	}
+	return fields, errs
+}
+
+func init() {
+	register(commands.ActionCopy, actionSpec{Timeout: 12 * time.Hour, MaxRetry: 3, Queue: QueueDefault,
+		Why: "idempotent: a copy of the same backup is found by its origin; an interrupted one leaves packs the retry reuses"}, (*Worker).copyBackup)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
@@ -29,9 +30,18 @@ func (w *Worker) create(ctx context.Context, j *Job) (*Result, error) {
 	if err != nil {
 		return nil, badInput(err)
 	}
-	targets, err := cfg.ResolveTargets(c.Target)
-	if err != nil {
-		return nil, badInput(err)
+	// --target database-NAME dumps that configured database and backs
+	// the dump up, as snapshot --resource database does.
+	dbName, isDB := strings.CutPrefix(c.Target, config.DatabaseTargetPrefix)
+	_, isTarget := cfg.Targets[c.Target]
+	if _, ok := cfg.Databases[dbName]; !isDB || !ok || isTarget {
+		dbName = ""
+	}
+	var targets []config.NamedTarget
+	if dbName == "" {
+		if targets, err = cfg.ResolveTargets(c.Target); err != nil {
+			return nil, badInput(err)
+		}
 	}
 	// A target path that is not there will not appear on a retry: say so
 	// at once instead of backing off for minutes.
@@ -48,7 +58,30 @@ func (w *Worker) create(ctx context.Context, j *Job) (*Result, error) {
 	}
 	defer r.Close()
 
+	tags := withSchedule(tagMap(c.Tags), j.Meta.Schedule)
+	at := w.simulatedNow()
+	if len(targets) > 1 {
+		// One backup set: the run's snapshots share a set tag and a time,
+		// so restore --target all finds them together.
+		tags = withSet(tags, j.Meta.JobID)
+		if at.IsZero() {
+			at = time.Now()
+		}
+	}
+	// Every target is tried, a failed one does not stop the others; the
+	// job fails naming the failed ones and shows what was backed up.
 	results := make([]*engine.BackupResult, 0, len(targets))
+	var failed []error
+	if dbName != "" {
+		res, err := w.dumpDatabase(ctx, j, r, engine.BackupRequest{
+			Type: string(c.Type), Name: c.Name, Tags: tags, Compress: c.Compress, RequireEncryption: c.Encrypt,
+			Retention: time.Duration(c.Retention) * 24 * time.Hour, Time: at,
+		}, dbName, cfg.Databases[dbName], false)
+		if err != nil {
+			return nil, err
+		}
+		results = append(results, res)
+	}
 	for _, t := range targets {
 		res, err := r.Backup(ctx, engine.BackupRequest{
 			Paths:             t.Target.Paths,
@@ -56,24 +89,55 @@ func (w *Worker) create(ctx context.Context, j *Job) (*Result, error) {
 			Type:              string(c.Type),
 			Name:              c.Name,
 			Target:            t.Name,
-			Tags:              withSchedule(tagMap(c.Tags), j.Meta.Schedule),
+			Tags:              tags,
 			Compress:          c.Compress,
 			RequireEncryption: c.Encrypt,
 			Retention:         time.Duration(c.Retention) * 24 * time.Hour,
 			JobID:             j.Meta.JobID + "/" + t.Name,
-			Time:              w.simulatedNow(),
+			Time:              at,
 		}, engineProgress(j))
 		if err != nil {
-			return nil, fmt.Errorf("back up target %s to storage %s: %w", t.Name, ns.Name, classify(err))
+			failed = append(failed, fmt.Errorf("back up target %s to storage %s: %w", t.Name, ns.Name, classify(err)))
+			if ctx.Err() != nil {
+				break
+			}
+			continue
 		}
 		results = append(results, res)
 	}
+	if len(results) == 0 {
+		return nil, errors.Join(failed...)
+	}
 	out := backupResult(ns.Name, results)
 	partialResult(out, results)
-	out.Fields = append(out.Fields, w.enqueueCopies(ctx, j, ns.Name, results)...)
+	copies, copyErrs := w.enqueueCopies(ctx, j, ns.Name, results)
+	out.Fields = append(out.Fields, copies...)
+	failed = append(failed, copyErrs...)
 	out.Fields = append(out.Fields, r.warningFields()...)
 	r.addSize(ctx, j, out)
+	if d := DiagnosticsOf(c); d.Verbose || d.Debug {
+		if f, ok := phasesField(results); ok {
+			out.Fields = append(out.Fields, f)
+		}
+	}
+	if len(failed) > 0 {
+		return out, errors.Join(failed...)
+	}
 	return out, nil
+}
+
+// SetTag is the snapshot tag shared by the snapshots of one backup set (a
+// create --target all or snapshot --resource all run): its job id.
+const SetTag = "set"
+
+// withSet adds the backup set tag to tags.
+func withSet(tags map[string]string, set string) map[string]string {
+	out := make(map[string]string, len(tags)+1)
+	for k, v := range tags {
+		out[k] = v
+	}
+	out[SetTag] = set
+	return out
 }
 
 func tagMap(tags []commands.Tag) map[string]string {
@@ -133,8 +197,8 @@ func backupResult(storageName string, rs []*engine.BackupResult) *Result {
 		{"Read", humanBytes(read)}, {"Added", humanBytes(added)}, {"Duration", humanDuration(dur)},
 	}
 	for _, r := range rs {
-		res.Fields = append(res.Fields, Field{r.Snapshot.Target, fmt.Sprintf("%s (%s): %s files, %s added",
-			r.Snapshot.Name, short(r.Snapshot.ID), humanCount(r.Snapshot.Files), humanBytes(r.BytesAdded))})
+		res.Fields = append(res.Fields, Field{r.Snapshot.Target, fmt.Sprintf("%s (%s), %s: %s files, %s added, dedup %s, compression %s",
+			r.Snapshot.Name, short(r.Snapshot.ID), r.Snapshot.Type, humanCount(r.Snapshot.Files), humanBytes(r.BytesAdded), ratio(r.DedupRatio), ratio(r.CompressionRatio))})
 	}
 	return res
 }
@@ -145,4 +209,9 @@ func short(id string) string {
 		return id[:8]
 	}
 	return id
+}
+
+func init() {
+	register(commands.ActionCreate, actionSpec{Timeout: 12 * time.Hour, MaxRetry: 3, Queue: QueueDefault,
+		Why: "idempotent by job id: the engine returns the snapshot an earlier attempt made"}, (*Worker).create)
 }

@@ -629,3 +629,8 @@ func (s *splitWriter) finals() []string {
 	}
 	return out
 }
+
+func init() {
+	register(commands.ActionExport, actionSpec{Timeout: 6 * time.Hour, MaxRetry: 0, Queue: QueueDefault,
+		Why: "writes outside the repository: not retried"}, (*Worker).export)
+}

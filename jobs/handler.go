@@ -21,6 +21,8 @@ type Job struct {
 	Logger *slog.Logger
 	// progress relays reports to subscribers (throttled); never nil.
 	progress *progressRelay
+	// debug collects storage calls and log lines with --debug; else nil.
+	debug *jobDebug
 }
 
 // Progress reports how far the job has got. It is cheap and safe to call

@@ -10,31 +10,10 @@ import (
 )
 
 // builtinHandler returns the handler that does an action's real work
-// through storage/engine.
+// through storage/engine: the one its file registered.
 func (w *Worker) builtinHandler(a commands.Action) Handler {
-	switch a {
-	case commands.ActionCreate:
-		return HandlerFunc(w.create)
-	case commands.ActionRestore:
-		return HandlerFunc(w.restore)
-	case commands.ActionList:
-		return HandlerFunc(w.list)
-	case commands.ActionVerify:
-		return HandlerFunc(w.verify)
-	case commands.ActionCleanup:
-		return HandlerFunc(w.cleanup)
-	case commands.ActionExport:
-		return HandlerFunc(w.export)
-	case commands.ActionCopy:
-		return HandlerFunc(w.copyBackup)
-	case commands.ActionSnapshot:
-		return HandlerFunc(w.snapshot)
-	case commands.ActionTest:
-		return HandlerFunc(w.test)
-	case commands.ActionAnalyze:
-		return HandlerFunc(w.analyze)
-	case commands.ActionSchedule:
-		return HandlerFunc(w.schedule)
+	if spec, ok := specs[a]; ok && spec.run != nil {
+		return HandlerFunc(func(ctx context.Context, j *Job) (*Result, error) { return spec.run(w, ctx, j) })
 	}
 	return HandlerFunc(func(context.Context, *Job) (*Result, error) {
 		return nil, permanent(fmt.Errorf("no handler for action %q", a))

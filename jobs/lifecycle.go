@@ -24,7 +24,7 @@ func (w *Worker) taskHandler(action commands.Action) asynq.Handler {
 	if h == nil {
 		h = w.builtinHandler(action)
 	}
-	mws := append([]Middleware{Recover(), Recheck(w.deps.Policy)}, w.o.Middleware...)
+	mws := append([]Middleware{Recover(), Recheck(w.deps.Policy), diagnose(w.deps.Redact)}, w.o.Middleware...)
 	h = chain(h, mws...)
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		return w.process(ctx, action, h, t)

@@ -232,3 +232,8 @@ func (w *Worker) listRunning(ctx context.Context) (*Result, error) {
 	}
 	return res, nil
 }
+
+func init() {
+	register(commands.ActionList, actionSpec{Timeout: 10 * time.Minute, MaxRetry: 2, Queue: QueueDefault,
+		Why: "read-only"}, (*Worker).list)
+}

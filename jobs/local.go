@@ -27,21 +27,22 @@ const localProgressInterval = 100 * time.Millisecond
 //
 // Schedules and list --running need the service and fail with
 // ErrNeedsService. Errors from a bad command or configuration match
-// ErrBadInput; every error is permanent (nothing retries here).
+// ErrBadInput; every error is permanent (nothing retries here). A failure
+// that got work done returns its result beside the error, as the worker's
+// failed event carries it (a restore's lost files, a verify's findings,
+// the targets a create --target all did back up).
 func RunLocal(ctx context.Context, deps Deps, cmd commands.Command, progress func(Progress)) (*Result, error) {
 	if deps.Config == nil || deps.Password == nil {
 		return nil, errors.New("jobs.RunLocal: Deps.Config and Deps.Password are required")
 	}
 	action := cmd.Action()
-	switch c := cmd.(type) {
-	case *commands.Create, *commands.Restore, *commands.Verify, *commands.Cleanup,
-		*commands.Export, *commands.Snapshot, *commands.Test, *commands.Analyze, *commands.Copy:
-	case *commands.List:
-		if c.Running {
-			return nil, fmt.Errorf("list --running shows the service's jobs: %w", ErrNeedsService)
-		}
-	default:
+	// Every action that runs as a job runs here too, but for the ones
+	// that are the service's own state in Redis.
+	if !Queueable(action) || action == commands.ActionSchedule {
 		return nil, fmt.Errorf("%s: %w", action, ErrNeedsService)
+	}
+	if c, ok := cmd.(*commands.List); ok && c.Running {
+		return nil, fmt.Errorf("list --running shows the service's jobs: %w", ErrNeedsService)
 	}
 	w, _ := localWorker(deps)
 	deps = w.deps
@@ -57,11 +58,23 @@ func RunLocal(ctx context.Context, deps Deps, cmd commands.Command, progress fun
 	meta := Meta{JobID: newJobID(), Text: commands.Render(cmd), EnqueuedAt: time.Now()}
 	job := &Job{Meta: meta, Command: cmd, Attempt: 1, progress: relay,
 		Logger: deps.Logger.With("job", meta.JobID, "action", string(action))}
-	h := chain(w.builtinHandler(action), Recover())
+	h := chain(w.builtinHandler(action), Recover(), diagnose(deps.Redact))
 	res, err := h.Run(jctx, job)
 	relay.finish()
 	if err != nil {
-		return nil, Permanent(err)
+		if res == nil {
+			res = resultOf(err)
+		}
+		return redactLocal(res, deps.Redact), Permanent(err)
 	}
-	return res, nil
+	return redactLocal(res, deps.Redact), nil
+}
+
+// redactLocal passes a result's text through redact (when set), as the
+// worker does before it stores or posts one.
+func redactLocal(res *Result, redact func(string) string) *Result {
+	if res == nil || redact == nil {
+		return res
+	}
+	return redactResult(res, redact)
 }

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/storage"
+	"github.com/backupbot/backupbot/storage/backend"
 	"github.com/backupbot/backupbot/storage/probe"
 )
 
@@ -31,31 +34,65 @@ func (w *Worker) test(ctx context.Context, j *Job) (*Result, error) {
 	}
 	defer b.Close()
 	j.Progress(Progress{Phase: "probe", Path: b.Location()})
-	rep, err := probe.Run(ctx, b, probe.Options{})
+	pb := b
+	if j.debug != nil {
+		// The probe goes past retry layers: count its calls below them.
+		for {
+			u, ok := pb.(interface{ Unwrap() backend.Backend })
+			if !ok {
+				break
+			}
+			pb = u.Unwrap()
+		}
+		pb = counting(pb, &j.debug.calls)
+	}
+	rep, err := probe.Run(ctx, pb, probe.Options{})
 	if rep == nil {
 		return nil, fmt.Errorf("storage %s: probe: %w", ns.Name, err)
 	}
+	res := testResult(ns.Name, ns.Spec.Type, rep, c.Debug)
 	if err != nil || !rep.OK() {
 		fail := fmt.Errorf("storage %s: %s", ns.Name, rep.Summary)
 		if err != nil { // err starts with the summary
 			fail = fmt.Errorf("storage %s: %w", ns.Name, err)
 		}
 		if rep.Kind == probe.KindCredentials || rep.Kind == probe.KindMissing || errors.Is(err, context.Canceled) {
-			return nil, permanent(fail)
+			return res, permanent(fail)
 		}
-		return nil, fail
+		return res, fail
 	}
-	res := &Result{Summary: fmt.Sprintf("Storage %s: %s", ns.Name, rep.Summary), Data: rawJSON(rep)}
-	res.Fields = []Field{{"Storage", ns.Name}, {"Location", rep.Location}}
-	for _, s := range rep.Steps {
-		v := humanDuration(s.Duration)
-		if s.Bytes > 0 && s.Duration > 0 {
-			v += fmt.Sprintf(" (%s/s)", humanBytes(int64(float64(s.Bytes)/s.Duration.Seconds())))
-		}
-		res.Fields = append(res.Fields, Field{strings.ToUpper(s.Name[:1]) + s.Name[1:], v})
+	return res, nil
+}
+
+// testResult is a storage test's result: the probe's summary, each step's
+// time and throughput, and the probe's own report (with debug, the failed
+// step's whole chain of causes).
+func testResult(name, kind string, rep *probe.Report, debug bool) *Result {
+	if kind == "" {
+		kind = storage.KindLocal
+	}
+	res := &Result{Summary: fmt.Sprintf("Test of storage %s (%s): %s", name, kind, rep.Summary), Data: rawJSON(struct {
+		Storage string `json:"storage"`
+		*probe.Report
+	}{name, rep})}
+	res.Fields = []Field{{"Storage", name}, {"Location", rep.Location}}
+	if rep.WriteBytesPerSec > 0 {
+		res.Fields = append(res.Fields, Field{"Write", humanBytes(int64(rep.WriteBytesPerSec)) + "/s"})
+	}
+	if rep.ReadBytesPerSec > 0 {
+		res.Fields = append(res.Fields, Field{"Read", humanBytes(int64(rep.ReadBytesPerSec)) + "/s"})
 	}
 	if rep.Leftover != "" {
 		res.Fields = append(res.Fields, Field{"Leftover", rep.Leftover + " could not be deleted; remove it by hand"})
 	}
-	return res, nil
+	var b strings.Builder
+	if rep.WriteText(&b, debug) == nil {
+		res.Fields = append(res.Fields, Field{"Probe", strings.TrimRight(b.String(), "\n")})
+	}
+	return res
+}
+
+func init() {
+	register(commands.ActionTest, actionSpec{Timeout: 5 * time.Minute, MaxRetry: 1, Queue: QueueDefault,
+		Why: "writes and deletes only its own probe object"}, (*Worker).test)
 }

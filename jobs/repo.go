@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/storage/backend"
 	"github.com/backupbot/backupbot/storage/engine"
@@ -42,7 +43,7 @@ func (w *Worker) openRepo(ctx context.Context, ns config.NamedStorage, j *Job, o
 	if err != nil {
 		return nil, permanent(fmt.Errorf("repository password for storage %s: %w", ns.Name, err))
 	}
-	b, err := w.deps.OpenBackend(ctx, ns.Spec)
+	b, err := w.openBackend(ctx, j, ns.Spec)
 	if err != nil {
 		return nil, fmt.Errorf("open storage %s: %w", ns.Name, classify(err))
 	}
@@ -57,6 +58,16 @@ func (w *Worker) openRepo(ctx context.Context, ns config.NamedStorage, j *Job, o
 		return nil, fmt.Errorf("storage %s: %w", ns.Name, classify(err))
 	}
 	return &repo{Engine: e, storage: ns, b: b}, nil
+}
+
+// storageRepo opens the repository in the storage a command names; an
+// unknown storage is bad input.
+func (w *Worker) storageRepo(ctx context.Context, j *Job, ref commands.StorageRef, o openOptions) (*repo, error) {
+	ns, err := w.config().ResolveStorage(ref)
+	if err != nil {
+		return nil, badInput(err)
+	}
+	return w.openRepo(ctx, ns, j, o)
 }
 
 // classify marks engine and backend errors that a retry cannot fix (the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,15 +28,12 @@ func (w *Worker) restore(ctx context.Context, j *Job) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns, err := w.config().ResolveStorage(c.Storage)
-	if err != nil {
-		return nil, badInput(err)
-	}
-	r, err := w.openRepo(ctx, ns, j, openOptions{})
+	r, err := w.storageRepo(ctx, j, c.Storage, openOptions{})
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
+	ns := r.storage
 
 	req := engine.RestoreRequest{
 		Snapshot: c.Name,
@@ -60,20 +58,103 @@ func (w *Worker) restore(ctx context.Context, j *Job) (*Result, error) {
 		defer release()
 		ctx = lctx
 	}
-	res, err := r.Restore(ctx, req, engineProgress(j))
+	var res *engine.RestoreResult
+	set, err := w.backupSet(ctx, r, c, req)
+	if err != nil {
+		return nil, fmt.Errorf("restore %s from storage %s: %w", describeRestore(c), ns.Name, classify(err))
+	}
+	if len(set) > 1 {
+		res, err = restoreSet(ctx, r, req, set, engineProgress(j))
+	} else {
+		res, err = r.Restore(ctx, req, engineProgress(j))
+	}
 	if err != nil && res != nil && errors.Is(err, engine.ErrFilesLost) {
 		// Everything intact was written (or, with --validate, nothing);
 		// the job fails with the lost files named and attached.
-		out := restoreResult(c, ns.Name, res)
+		out := restoreResult(c, ns.Name, res, set)
 		addLost(out, res)
 		return out, permanent(lostError(c, ns.Name, res))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("restore %s from storage %s: %w", describeRestore(c), ns.Name, classify(err))
 	}
-	out := restoreResult(c, ns.Name, res)
+	out := restoreResult(c, ns.Name, res, set)
 	addLost(out, res)
 	return out, nil
+}
+
+// backupSet is what restore --target all restores when that is more than
+// one snapshot: with --date or --time (and no --name) the newest backup of
+// each target at or before that moment; else every snapshot of the chosen
+// backup's set (a create --target all or snapshot --resource all run,
+// which share a set tag), or with --name every target's newest backup of
+// that name. Nil (one snapshot, chosen by the engine) for a single
+// target, an ID, or a backup that is not part of a set.
+func (w *Worker) backupSet(ctx context.Context, r *repo, c *commands.Restore, req engine.RestoreRequest) ([]engine.SnapshotInfo, error) {
+	if req.Target != "" {
+		return nil, nil
+	}
+	all, err := r.Snapshots(ctx, engine.SnapshotFilter{Type: req.Type})
+	if err != nil || len(all) == 0 {
+		return nil, err
+	}
+	newestPerTarget := func(keep func(engine.SnapshotInfo) bool) []engine.SnapshotInfo {
+		seen := map[string]bool{}
+		var out []engine.SnapshotInfo
+		for _, s := range all { // newest first
+			if !seen[s.Target] && keep(s) {
+				seen[s.Target] = true
+				out = append(out, s)
+			}
+		}
+		slices.SortFunc(out, func(a, b engine.SnapshotInfo) int { return strings.Compare(a.Target, b.Target) })
+		return out
+	}
+	if req.Snapshot == "" && !req.At.IsZero() {
+		return newestPerTarget(func(s engine.SnapshotInfo) bool { return !s.Time.After(req.At) }), nil
+	}
+	chosen := all[0]
+	if req.Snapshot != "latest" {
+		i := slices.IndexFunc(all, func(s engine.SnapshotInfo) bool { return s.Name == req.Snapshot })
+		if i < 0 {
+			return nil, nil // an ID or a name the engine will refuse
+		}
+		chosen = all[i]
+	}
+	if set := chosen.Tags[SetTag]; set != "" {
+		return newestPerTarget(func(s engine.SnapshotInfo) bool { return s.Tags[SetTag] == set }), nil
+	}
+	if req.Snapshot != "latest" {
+		return newestPerTarget(func(s engine.SnapshotInfo) bool { return s.Name == req.Snapshot }), nil
+	}
+	return nil, nil
+}
+
+// restoreSet restores each snapshot of a backup set with req's options,
+// one after the other, and adds their results up. Files lost in one do
+// not stop the others.
+func restoreSet(ctx context.Context, r *repo, req engine.RestoreRequest, set []engine.SnapshotInfo, progress engine.ProgressFunc) (*engine.RestoreResult, error) {
+	sum := &engine.RestoreResult{Snapshot: set[0]}
+	var lost error
+	for _, s := range set {
+		one := req
+		one.Snapshot, one.At, one.Target = s.ID, time.Time{}, s.Target
+		res, err := r.Restore(ctx, one, progress)
+		if err != nil && (res == nil || !errors.Is(err, engine.ErrFilesLost)) {
+			return nil, fmt.Errorf("target %s (snapshot %s): %w", s.Target, short(s.ID), err)
+		}
+		if err != nil {
+			lost = err
+		}
+		sum.Plan = append(sum.Plan, res.Plan...)
+		sum.FilesWritten += res.FilesWritten
+		sum.BytesWritten += res.BytesWritten
+		sum.Duration += res.Duration
+		sum.Warnings = append(sum.Warnings, res.Warnings...)
+		sum.Lost = append(sum.Lost, res.Lost...)
+		sum.Notices = append(sum.Notices, res.Notices...)
+	}
+	return sum, lost
 }
 
 // lostInline is how many lost files a failed restore names in its message.
@@ -181,7 +262,7 @@ func describeRestore(c *commands.Restore) string {
 	return strings.Join(parts, ", ")
 }
 
-func restoreResult(c *commands.Restore, storageName string, r *engine.RestoreResult) *Result {
+func restoreResult(c *commands.Restore, storageName string, r *engine.RestoreResult, set []engine.SnapshotInfo) *Result {
 	plan := &Plan{Snapshot: r.Snapshot.ID, Entries: make([]PlanEntry, 0, len(r.Plan))}
 	counts := map[string]int{}
 	sizes := map[string]int64{}
@@ -195,20 +276,37 @@ func restoreResult(c *commands.Restore, storageName string, r *engine.RestoreRes
 		dest = "the original paths"
 	}
 	s := r.Snapshot
-	res := &Result{Plan: plan, Data: rawJSON(r)}
+	name, snapshot, target := s.Name, fmt.Sprintf("%s (%s) of %s", s.Name, short(s.ID), s.Time.Local().Format("2006-01-02 15:04")), s.Target
+	if len(set) > 1 {
+		// One backup set: every target's snapshot.
+		ids := make([]string, len(set))
+		var names, targets []string
+		for i, x := range set {
+			ids[i] = x.ID
+			names = append(names, fmt.Sprintf("%s (%s) of %s", x.Name, short(x.ID), x.Time.Local().Format("2006-01-02 15:04")))
+			targets = append(targets, x.Target)
+		}
+		plan.Snapshot = strings.Join(ids, ",")
+		name = fmt.Sprintf("%d backups (%s)", len(set), strings.Join(targets, ", "))
+		snapshot, target = strings.Join(names, "\n"), strings.Join(targets, ", ")
+	}
+	res := &Result{Plan: plan, Data: rawJSON(struct {
+		*engine.RestoreResult
+		Snapshots []engine.SnapshotInfo `json:"snapshots,omitempty"`
+	}{r, set})}
 	res.Fields = []Field{
-		{"Snapshot", fmt.Sprintf("%s (%s) of %s", s.Name, short(s.ID), s.Time.Local().Format("2006-01-02 15:04"))},
-		{"Target", s.Target}, {"Storage", storageName}, {"Destination", dest},
+		{"Snapshot", snapshot},
+		{"Target", target}, {"Storage", storageName}, {"Destination", dest},
 		{"Create", fmt.Sprintf("%s (%s)", humanCount(int64(counts[engine.ActionCreate])), humanBytes(sizes[engine.ActionCreate]))},
 		{"Overwrite", fmt.Sprintf("%s (%s)", humanCount(int64(counts[engine.ActionOverwrite])), humanBytes(sizes[engine.ActionOverwrite]))},
 		{"Unchanged", humanCount(int64(counts[engine.ActionUnchanged]))},
 	}
 	if c.Preview {
 		res.Summary = fmt.Sprintf("Restore preview of %s to %s: %d to create, %d to overwrite, %d unchanged; nothing was written",
-			s.Name, dest, counts[engine.ActionCreate], counts[engine.ActionOverwrite], counts[engine.ActionUnchanged])
+			name, dest, counts[engine.ActionCreate], counts[engine.ActionOverwrite], counts[engine.ActionUnchanged])
 	} else {
 		res.Summary = fmt.Sprintf("Restored %s files (%s) from %s to %s in %s",
-			humanCount(r.FilesWritten), humanBytes(r.BytesWritten), s.Name, dest, humanDuration(r.Duration))
+			humanCount(r.FilesWritten), humanBytes(r.BytesWritten), name, dest, humanDuration(r.Duration))
 		res.Fields = append(res.Fields, Field{"Duration", humanDuration(r.Duration)})
 	}
 	var b strings.Builder
@@ -230,4 +328,9 @@ func restoreResult(c *commands.Restore, storageName string, r *engine.RestoreRes
 		res.Report = &Report{Name: "restore-plan-" + short(s.ID) + ".txt", Data: []byte(table([]string{"ACTION", "SIZE", "PATH"}, rows))}
 	}
 	return res
+}
+
+func init() {
+	register(commands.ActionRestore, actionSpec{Timeout: 12 * time.Hour, MaxRetry: 2, Queue: QueueCritical,
+		Why: "converges: files are written to a temp name and renamed, so a rerun ends in the same state"}, (*Worker).restore)
 }

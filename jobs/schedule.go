@@ -514,3 +514,8 @@ func (s *Scheduler) fire(ctx context.Context, e *ScheduleEntry, now time.Time) e
 	_, err = s.store.put(ctx, cur, false)
 	return err
 }
+
+func init() {
+	register(commands.ActionSchedule, actionSpec{Timeout: time.Minute, MaxRetry: 0, Queue: QueueDefault,
+		Why: "a quick Redis update: the user can just say it again"}, (*Worker).schedule)
+}

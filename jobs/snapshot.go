@@ -65,7 +65,13 @@ func (w *Worker) snapshot(ctx context.Context, j *Job) (*Result, error) {
 		tags = map[string]string{}
 	}
 	tags["snapshot"] = string(c.Resource)
+	tags[SetTag] = j.Meta.JobID // one backup set: one tag, one time
+	at := w.simulatedNow()
+	if at.IsZero() {
+		at = time.Now()
+	}
 	base := engine.BackupRequest{
+		Time:      at,
 		Type:      engine.TypeFull,
 		Name:      c.Name,
 		Tags:      tags,
@@ -94,6 +100,11 @@ func (w *Worker) snapshot(ctx context.Context, j *Job) (*Result, error) {
 	}
 	out := backupResult(ns.Name, results)
 	out.Summary = strings.Replace(out.Summary, "Backup", fmt.Sprintf("Snapshot (%s)", c.Resource), 1)
+	if d := DiagnosticsOf(c); d.Verbose || d.Debug {
+		if f, ok := phasesField(results); ok {
+			out.Fields = append(out.Fields, f)
+		}
+	}
 	if c.Resource == commands.ResourceAll {
 		out.Fields = append(out.Fields, Field{"vm", "skipped: backupbot has no hypervisor integration"})
 		if !doDB {
@@ -141,4 +152,9 @@ func (w *Worker) dumpDatabase(ctx context.Context, j *Job, r *repo, base engine.
 		return nil, fmt.Errorf("back up the dump of database %s: %w", name, classify(err))
 	}
 	return res, nil
+}
+
+func init() {
+	register(commands.ActionSnapshot, actionSpec{Timeout: 2 * time.Hour, MaxRetry: 2, Queue: QueueDefault,
+		Why: "each snapshot is a backup idempotent by job id"}, (*Worker).snapshot)
 }

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -35,25 +36,25 @@ type actionSpec struct {
 	Queue string
 	// Why documents the retry decision.
 	Why string
+	// run does the action's work (set by register).
+	run func(*Worker, context.Context, *Job) (*Result, error)
 }
 
-// specs lists every action that runs as a job. Help, status, cancel,
-// approvals and audit are answered by the router and never enqueued.
-var specs = map[commands.Action]actionSpec{
-	commands.ActionCreate: {12 * time.Hour, 3, QueueDefault,
-		"idempotent by job id: the engine returns the snapshot an earlier attempt made"},
-	commands.ActionRestore: {12 * time.Hour, 2, QueueCritical,
-		"converges: files are written to a temp name and renamed, so a rerun ends in the same state"},
-	commands.ActionList:     {10 * time.Minute, 2, QueueDefault, "read-only"},
-	commands.ActionVerify:   {12 * time.Hour, 2, QueueDefault, "read-only (--fix rebuilds the index, which a rerun repeats harmlessly)"},
-	commands.ActionTest:     {5 * time.Minute, 1, QueueDefault, "writes and deletes only its own probe object"},
-	commands.ActionAnalyze:  {time.Hour, 1, QueueDefault, "read-only"},
-	commands.ActionSnapshot: {2 * time.Hour, 2, QueueDefault, "each snapshot is a backup idempotent by job id"},
-	commands.ActionCleanup:  {6 * time.Hour, 0, QueueDefault, "deletes data: never retried behind the user's back"},
-	commands.ActionExport:   {6 * time.Hour, 0, QueueDefault, "writes outside the repository: not retried"},
-	commands.ActionCopy: {12 * time.Hour, 3, QueueDefault,
-		"idempotent: a copy of the same backup is found by its origin; an interrupted one leaves packs the retry reuses"},
-	commands.ActionSchedule: {time.Minute, 0, QueueDefault, "a quick Redis update: the user can just say it again"},
+// specs lists every action that runs as a job, each registered by its
+// handler's file (register). Help, status, cancel, approvals and audit are
+// answered by the router and never enqueued.
+var specs = map[commands.Action]actionSpec{}
+
+// register declares an action that runs as a job: how it runs on the
+// queue and the method that does its work. Each handler file registers
+// its action in an init function, so a new action is its command table
+// entry, its handler file and its wording, nothing else.
+func register(a commands.Action, s actionSpec, run func(*Worker, context.Context, *Job) (*Result, error)) {
+	if _, dup := specs[a]; dup {
+		panic("jobs: action " + string(a) + " registered twice")
+	}
+	s.run = run
+	specs[a] = s
 }
 
 // maxInterruptions bounds how often a job is resumed after its worker

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/storage/engine"
@@ -35,7 +36,7 @@ func (w *Worker) verify(ctx context.Context, j *Job) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify storage %s: %w", ns.Name, classify(err))
 	}
-	res := verifyResult(c, ns.Name, rep)
+	res := verifyResult(c, ns.Name, r.Location(), rep, w.now())
 	res.Fields = append(res.Fields, r.warningFields()...)
 	if !rep.OK() {
 		// The job fails, and for good: verifying again finds the same.
@@ -68,7 +69,7 @@ func verifyFailure(c *commands.Verify, storageName string, rep *engine.VerifyRep
 	return errors.New(b.String())
 }
 
-func verifyResult(c *commands.Verify, storageName string, rep *engine.VerifyReport) *Result {
+func verifyResult(c *commands.Verify, storageName, location string, rep *engine.VerifyReport, now time.Time) *Result {
 	depth := "quick"
 	if c.Deep || c.Fix { // a repair checks every blob
 		depth = "deep"
@@ -78,6 +79,9 @@ func verifyResult(c *commands.Verify, storageName string, rep *engine.VerifyRepo
 		{"Storage", storageName}, {"Depth", depth},
 		{"Snapshots", humanCount(int64(rep.Snapshots))}, {"Packs", humanCount(int64(rep.Packs))},
 		{"Chunks", humanCount(int64(rep.Chunks))}, {"Data read", humanBytes(rep.BytesVerified)},
+	}
+	if rep.Unreferenced > 0 {
+		res.Fields = append(res.Fields, Field{"Unreferenced packs", fmt.Sprintf("%d (left by interrupted backups; a cleanup removes them)", rep.Unreferenced)})
 	}
 	if len(rep.StaleLocks) > 0 {
 		res.Fields = append(res.Fields, Field{"Stale locks", strings.Join(rep.StaleLocks, ", ")})
@@ -103,19 +107,61 @@ func verifyResult(c *commands.Verify, storageName string, rep *engine.VerifyRepo
 		res.Fields = append(res.Fields, Field{"Problems", strings.TrimRight(b.String(), "\n")})
 	}
 	if c.Report || len(rep.Problems) > 10 {
-		var b strings.Builder
-		fmt.Fprintf(&b, "%s\n\n", res.Summary)
-		for _, f := range res.Fields {
-			if f.Label != "Problems" {
-				fmt.Fprintf(&b, "%-12s %s\n", f.Label+":", f.Value)
-			}
-		}
-		for _, p := range rep.Problems {
-			b.WriteString("\n" + problemLine(p))
-		}
-		res.Report = &Report{Name: "verify-report.txt", Data: []byte(b.String() + "\n")}
+		res.Report = verifyReport(c, storageName, location, rep, now)
 	}
 	return res
+}
+
+// verifyReport is verify --report's attachment, in Markdown:
+// verify-report-STORAGE-TIME.md (backupctl writes it into the working
+// directory).
+func verifyReport(c *commands.Verify, storageName, location string, rep *engine.VerifyReport, now time.Time) *Report {
+	kind := "quick"
+	if c.Deep || c.Fix {
+		kind = "deep"
+	}
+	scope := "all backups"
+	if c.Name != "" {
+		scope = "backup " + c.Name
+	}
+	status := "✅ no problems found"
+	if !rep.OK() {
+		status = fmt.Sprintf("❌ %d problems", len(rep.Problems))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Verification report: %s\n\n| | |\n|---|---|\n", storageName)
+	for _, row := range [][2]string{
+		{"Result", status},
+		{"Storage", fmt.Sprintf("%s (`%s`)", storageName, location)},
+		{"Checked", fmt.Sprintf("%s, %s verification", scope, kind)},
+		{"When", now.UTC().Format(time.RFC3339)},
+		{"Snapshots", fmt.Sprint(rep.Snapshots)},
+		{"Packs", fmt.Sprint(rep.Packs)},
+		{"Chunk references", fmt.Sprint(rep.Chunks)},
+		{"Bytes read and checked", humanBytes(rep.BytesVerified)},
+		{"Unreferenced packs", fmt.Sprint(rep.Unreferenced)},
+	} {
+		fmt.Fprintf(&b, "| %s | %s |\n", row[0], strings.ReplaceAll(row[1], "|", `\|`))
+	}
+	section := func(title string, lines []string) {
+		if len(lines) == 0 {
+			return
+		}
+		fmt.Fprintf(&b, "\n## %s\n\n", title)
+		for _, l := range lines {
+			fmt.Fprintf(&b, "- %s\n", l)
+		}
+	}
+	problems := make([]string, len(rep.Problems))
+	for i, p := range rep.Problems {
+		problems[i] = quoteName(problemLine(p))
+	}
+	section("Problems", problems)
+	section("Stale locks (verify --fix removes them)", rep.StaleLocks)
+	section("Fixed", rep.Fixed)
+	section("Notes", rep.Notes)
+	name := fmt.Sprintf("verify-report-%s-%s.md", storageName, now.UTC().Format("20060102-150405"))
+	return &Report{Name: name, Data: []byte(b.String())}
 }
 
 func problemLine(p engine.Problem) string {
@@ -133,4 +179,9 @@ func problemLine(p engine.Problem) string {
 		return p.Detail
 	}
 	return strings.Join(where, ", ") + ": " + p.Detail
+}
+
+func init() {
+	register(commands.ActionVerify, actionSpec{Timeout: 12 * time.Hour, MaxRetry: 2, Queue: QueueDefault,
+		Why: "read-only (--fix rebuilds the index, which a rerun repeats harmlessly)"}, (*Worker).verify)
 }

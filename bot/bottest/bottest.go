@@ -31,15 +31,17 @@ const RepoPassword = "test repository password"
 
 // Options shape a Stack.
 type Options struct {
-	// Platform's users ("slack", "discord") are bound to the operator role.
+	// Platform's users ("slack", "discord") are bound to the operator role,
+	// or to Role when set (see Operators).
 	Platform string
+	Role     string
 	// Data is the directory of the "data" target.
 	Data string
 	// Front is the Redis client the router and its job client use (a test
 	// may hook it to cut calls); nil means the worker's.
 	Front redis.UniversalClient
-	// Operators are the identities bound to the operator role; empty
-	// means every user of Platform.
+	// Operators are the identities bound to the operator role (or Role);
+	// empty means every user of Platform.
 	Operators []string
 	// Concurrency is the worker's (2 when 0).
 	Concurrency int
@@ -70,7 +72,11 @@ func New(t testing.TB, rdb redis.UniversalClient, o Options) *Stack {
 	if o.Concurrency == 0 {
 		o.Concurrency = 2
 	}
-	pol, err := policy.New(policy.Config{Bindings: map[string][]string{"operator": o.Operators}})
+	role := o.Role
+	if role == "" {
+		role = "operator"
+	}
+	pol, err := policy.New(policy.Config{Bindings: map[string][]string{role: o.Operators}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,9 +100,11 @@ func New(t testing.TB, rdb redis.UniversalClient, o Options) *Stack {
 	})
 	jc := jobs.NewClient(nil, front, jobs.ClientOptions{Logger: quiet})
 	t.Cleanup(func() { jc.Close() })
+	// As backupbot serve does: the configured directories are locations.
+	holder := policy.NewHolder(pol.WithLocations([]string{cfg.Storages["local"].Path, o.Data}))
 	router := bot.NewRouter(bot.RouterOptions{
 		Parser: commands.Parser{Targets: []string{"data"}, Storages: []string{"local"}},
-		Jobs:   jc, Redis: front, Policy: policy.NewHolder(pol), Logger: quiet,
+		Jobs:   jc, Redis: front, Policy: holder, Logger: quiet,
 		EditInterval: o.EditInterval,
 	})
 	return &Stack{Router: router, Jobs: jc, Config: cfg}

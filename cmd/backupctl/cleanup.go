@@ -1,89 +1,88 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/backupbot/backupbot/bot/render"
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/jobs"
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
-// cleanup removes old backups by age and count, then the data only they
-// used. Without --force it runs only with --dry-run or from a terminal,
-// where it shows the plan and asks first.
-func (a *app) cleanup(ctx context.Context, c *commands.Cleanup) error {
-	log := a.logger(c.Diagnostics)
-	ns, err := a.cfg.ResolveStorage(c.Storage)
+// confirmCleanup: a cleanup without --force runs only with --dry-run or
+// from a terminal, where it shows the handler's own dry run (each backup
+// it would remove, and why) and asks first.
+func (a *app) confirmCleanup(ctx context.Context, c *commands.Cleanup) error {
+	dry := *c
+	dry.DryRun = true
+	return a.askFirst(ctx, &dry, "cleanup deletes backups and asks first, but standard input is not a terminal: pass --force to run it without asking, or --dry-run to see what it would remove",
+		cleanupQuestion, "cleanup cancelled at the prompt: nothing was removed")
+}
+
+// cleanupQuestion lists what the dry run would remove; "" when it would
+// remove nothing (no question to ask).
+func cleanupQuestion(res *jobs.Result) string {
+	var plan engine.CleanupResult
+	if json.Unmarshal(res.Data, &plan) != nil {
+		return res.Summary + " Continue?"
+	}
+	if len(plan.Removed) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("cleanup would remove:\n")
+	for _, d := range plan.Decisions {
+		if d.Keep {
+			continue
+		}
+		id := d.ID
+		if len(id) > 8 {
+			id = id[:8]
+		}
+		fmt.Fprintf(&b, "  %s (%s) %s of %s, %s: %s\n", d.Name, id, d.Type, d.Target, d.Time.Local().Format(time.DateTime), strings.Join(d.Reasons, ", "))
+	}
+	fmt.Fprintf(&b, "and keep %d. Remove these %d backups?", plan.Kept, len(plan.Removed))
+	return b.String()
+}
+
+// confirmRestore asks before a restore over the original paths, showing
+// the handler's own plan (a preview); without a terminal it asks for
+// --force instead.
+func (a *app) confirmRestore(ctx context.Context, c *commands.Restore) error {
+	preview := *c
+	preview.Preview = true
+	return a.askFirst(ctx, &preview, "restoring over the original paths replaces files in place: pass --force to confirm, --to DIR to restore elsewhere, or --preview to see the plan",
+		func(res *jobs.Result) string {
+			return res.Summary + "\nrestore over the original paths: " + render.PlanSummary(res.Plan) + ". Continue?"
+		}, "restore cancelled")
+}
+
+// askFirst runs dry (the command's plan, writing nothing), shows what it
+// would do and asks on the terminal; y or yes goes on, and so does a plan
+// with nothing to ask about (question ""). Without a terminal it refuses
+// with needForce (bad input), and a no ends with refusal.
+func (a *app) askFirst(ctx context.Context, dry commands.Command, needForce string, question func(*jobs.Result) string, refusal string) error {
+	if !stdinIsTerminal(a.stdin) {
+		return badInput(errors.New(needForce))
+	}
+	res, err := a.local(ctx, dry)
 	if err != nil {
-		return badInput(err)
+		return outcome(res, err)
 	}
-	r, err := a.openRepo(ctx, ns, false, false, log)
-	if err != nil {
-		return err
+	q := question(res)
+	if q == "" {
+		return nil
 	}
-	defer r.Close()
-	req := engine.CleanupRequest{
-		OlderThan: time.Duration(c.OlderThan) * 24 * time.Hour, KeepMin: c.KeepMin, Type: string(c.Type), Target: c.Target, DryRun: c.DryRun,
-		Policy: a.cfg.RetentionOn(ns.Name), Grace: a.cfg.Retention.Grace(),
-	}
-	req.MaxUnused, req.MaxRepackSize = a.cfg.Retention.Repack()
-	if req.Target == "all" {
-		req.Target = ""
-	}
-	if !c.DryRun && !c.Force { // the dry run, then y/N on a terminal (confirm.go)
-		if err := a.needTerminal("cleanup deletes backups"); err != nil {
-			return err
-		}
-		plan := req
-		plan.DryRun = true
-		res, err := r.Cleanup(ctx, plan)
-		if err != nil {
-			return err
-		}
-		if err := a.confirmCleanup(res); err != nil {
-			return err
-		}
-	}
-	res, err := r.Cleanup(ctx, req)
-	if err != nil {
-		return err
-	}
-	if a.json {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
-	}
-	verb := "removed"
-	if res.DryRun {
-		verb = "would remove"
-	}
-	for _, d := range res.Decisions {
-		switch {
-		case !d.Keep:
-			fmt.Fprintf(a.stdout, "%s %s (%s) %s of %s, %s: %s\n", verb, d.Name, short(d.ID), d.Type, d.Target, d.Time.Local().Format(time.DateTime), strings.Join(d.Reasons, ", "))
-		case res.DryRun:
-			fmt.Fprintf(a.stdout, "keep %s (%s) %s of %s, %s: %s\n", d.Name, short(d.ID), d.Type, d.Target, d.Time.Local().Format(time.DateTime), strings.Join(d.Reasons, ", "))
-		}
-	}
-	fmt.Fprintf(a.stdout, "%s %d backups, kept %d", verb, len(res.Removed), res.Kept)
-	if res.DryRun && res.Reclaimable >= 0 {
-		fmt.Fprintf(a.stdout, "; would free %s", humanBytes(res.Reclaimable))
-	}
-	if !res.DryRun {
-		fmt.Fprintf(a.stdout, "; deleted %d packs, freed %s", res.PacksDeleted, humanBytes(res.BytesFreed))
-		if res.BytesPending > 0 {
-			fmt.Fprintf(a.stdout, " (%s more after the grace period: backups were running)", humanBytes(res.BytesPending))
-		}
-	}
-	fmt.Fprintln(a.stdout)
-	for _, n := range res.Notices {
-		fmt.Fprintf(a.stderr, "note: %s\n", n)
-	}
-	for _, w := range res.Warnings {
-		fmt.Fprintln(a.stderr, "warning:", w)
+	fmt.Fprintf(a.stderr, "%s [y/N] ", q)
+	line, _ := bufio.NewReader(a.stdin).ReadString('\n')
+	if ans := strings.ToLower(strings.TrimSpace(line)); ans != "y" && ans != "yes" {
+		return errors.New(refusal)
 	}
 	return nil
 }

@@ -32,7 +32,7 @@ func TestCtlCopies(t *testing.T) {
 	}
 	code, out, errOut = runCtl(t, "--config", path, "list", "--storage", "all", "--target", "data")
 	if code != exitOK || !strings.Contains(out, "COPIES") || strings.Count(out, "  local, usb\n") != 2 ||
-		!strings.Contains(out, "3-2-1: data: 3-2-1 NOT met: 2 copies (local, usb, need 3), 1 kind of media (local disk, need 2), no copy off-site, all fresh") {
+		!strings.Contains(out, "data: 3-2-1 NOT met: 2 copies (local, usb, need 3), 1 kind of media (local disk, need 2), no copy off-site, all fresh") {
 		t.Fatalf("list: exit %d\nstdout %s\nstderr %s", code, out, errOut)
 	}
 	code, out, errOut = runCtl(t, "--config", path, "copy", "--name", "first", "--to", "usb")

@@ -2,20 +2,20 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime/debug"
 
 	"github.com/backupbot/backupbot/commands"
-	"github.com/backupbot/backupbot/config"
-	"github.com/backupbot/backupbot/storage"
-	"github.com/backupbot/backupbot/storage/backend"
-	"github.com/backupbot/backupbot/storage/engine"
+	"github.com/backupbot/backupbot/policy"
+	"github.com/backupbot/backupbot/policy/audit"
 )
 
-// execute runs one parsed command in-process. Actions that need the
-// service (schedules, approvals, jobs) say so.
+// execute runs one parsed command in-process with the service's own job
+// handler (jobs.RunLocal); backupctl only adds the terminal's
+// confirmations before a restore over the original paths and a cleanup.
+// Actions that need the service (schedules, approvals, jobs) say so.
 func execute(ctx context.Context, a *app, cmd commands.Command) error {
 	// The engine's big buffers (packs, chunks) live for the whole run, so
 	// collecting more often costs little CPU and keeps the peak memory near
@@ -25,31 +25,20 @@ func execute(ctx context.Context, a *app, cmd commands.Command) error {
 		return err
 	}
 	switch c := cmd.(type) {
-	case *commands.Create:
-		return a.create(ctx, c)
 	case *commands.Restore:
-		return a.restore(ctx, c)
-	case *commands.List:
-		return a.list(ctx, c)
-	case *commands.Verify:
-		if c.RestoreTest { // a recovery drill: the workers' own handler
-			return a.runJob(ctx, c, c.Diagnostics, "")
+		if !c.Preview && c.To == "" && !c.Force {
+			if err := a.confirmRestore(ctx, c); err != nil {
+				return err
+			}
 		}
-		return a.verify(ctx, c)
 	case *commands.Cleanup:
-		return a.cleanup(ctx, c)
-	case *commands.Test:
-		return runTest(ctx, a, c)
-	case *commands.Export:
-		return a.runJob(ctx, c, c.Diagnostics, c.Destination)
-	case *commands.Snapshot:
-		return a.runJob(ctx, c, c.Diagnostics, "")
-	case *commands.Analyze:
-		return a.runJob(ctx, c, c.Diagnostics, "")
-	case *commands.Copy:
-		return a.runJob(ctx, c, c.Diagnostics, "")
+		if !c.DryRun && !c.Force {
+			if err := a.confirmCleanup(ctx, c); err != nil {
+				return err
+			}
+		}
 	}
-	return fmt.Errorf("backupctl runs create, restore, list, verify, cleanup, test, export, snapshot, analyze and copy itself; %q needs the backupbot service (backupbot serve, then the chat or console adapter)", cmd.Action())
+	return a.runJob(ctx, cmd)
 }
 
 // useGeneratedPassword: with the embedded defaults (no configuration
@@ -71,51 +60,22 @@ func (a *app) useGeneratedPassword() error {
 	return nil
 }
 
-// logger logs warnings to stderr, more with --verbose or --debug.
-func (a *app) logger(d commands.Diagnostics) *slog.Logger {
-	level := slog.LevelWarn
-	switch {
-	case d.Debug:
-		level = slog.LevelDebug
-	case d.Verbose:
-		level = slog.LevelInfo
-	}
-	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+// logger logs warnings to stderr, secrets redacted; what --verbose and
+// --debug add (phases, storage calls, the job's log) is in the result.
+func (a *app) logger() *slog.Logger {
+	redact := a.redactor()
+	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn, ReplaceAttr: func(_ []string, at slog.Attr) slog.Attr {
+		if at.Value.Kind() == slog.KindString {
+			at.Value = slog.StringValue(redact(at.Value.String()))
+		} else if err, ok := at.Value.Any().(error); ok {
+			at.Value = slog.StringValue(redact(err.Error()))
+		}
+		return at
+	}}))
 }
 
-// openedRepo is an engine on a backend, closed together.
-type openedRepo struct {
-	*engine.Engine
-	name string
-	be   backend.Backend
-}
-
-func (o *openedRepo) Close() error { return errors.Join(o.Engine.Close(), o.be.Close()) }
-
-// openRepo opens (with create, creates) the repository in a storage.
-func (a *app) openRepo(ctx context.Context, ns config.NamedStorage, create, encrypt bool, log *slog.Logger) (*openedRepo, error) {
-	return a.openRepoWith(ctx, ns, engine.OpenOptions{Create: create, Encrypt: encrypt, Logger: log})
-}
-
-// openRepoWith opens the repository in a storage with opts, which get the
-// storage's password and encryption setting.
-func (a *app) openRepoWith(ctx context.Context, ns config.NamedStorage, opts engine.OpenOptions) (*openedRepo, error) {
-	pw, err := config.RepoPassword(ns.Spec)
-	if err != nil {
-		return nil, err
-	}
-	b, err := storage.Open(ctx, ns.Spec)
-	if err != nil {
-		return nil, fmt.Errorf("storage %s: %w", ns.Name, err)
-	}
-	opts.Password, opts.Plaintext = pw, ns.Spec.Plaintext()
-	e, err := engine.Open(ctx, b, opts)
-	if err != nil {
-		_ = b.Close()
-		return nil, fmt.Errorf("storage %s: %w", ns.Name, err)
-	}
-	for _, w := range e.Warnings() {
-		fmt.Fprintf(a.stderr, "backupctl: WARNING: %s\n", w)
-	}
-	return &openedRepo{Engine: e, name: ns.Name, be: b}, nil
+// redactor removes the secrets the environment holds (the repository
+// password, tokens) and anything shaped like a credential from text.
+func (a *app) redactor() func(string) string {
+	return audit.NewRedactor(audit.SecretsFromEnv(policy.AuditConfig{}, os.Getenv)).Redact
 }

@@ -58,8 +58,8 @@ func TestCreateListRestoreVerify(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
 	}
-	for _, want := range []string{"backup first", "of target config", "of target data", "new", "added:", "dedup:", "compression:"} {
-		if !strings.Contains(out, want) {
+	for _, want := range []string{"backup of 2 targets done", "snapshots:  first, first", "config:", "data:", "new", "added:", "dedup", "compression"} {
+		if !strings.Contains(strings.ToLower(out), want) {
 			t.Errorf("create summary lacks %q:\n%s", want, out)
 		}
 	}
@@ -68,21 +68,26 @@ func TestCreateListRestoreVerify(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("create --json: exit %d", code)
 	}
-	var created createOutput
-	if err := json.Unmarshal([]byte(out), &created); err != nil || len(created.Results) != 1 {
+	var created struct {
+		Data []*engine.BackupResult `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(out), &created); err != nil || len(created.Data) != 1 {
 		t.Fatalf("create --json printed %q (%v)", out, err)
 	}
-	if r := created.Results[0]; r.FilesUnchanged != 2 || r.BytesRead != 0 || r.Snapshot.Type != engine.TypeIncremental {
+	if r := created.Data[0]; r.FilesUnchanged != 2 || r.BytesRead != 0 || r.Snapshot.Type != engine.TypeIncremental {
 		t.Errorf("second backup: %+v; want an incremental one that read nothing", r)
 	}
 
 	code, out, _ = w.run(t, "list", "--size", "--verify")
-	if code != exitOK || strings.Count(out, "\n") != 4 || !strings.Contains(out, "VERIFIED") || strings.Contains(out, "DAMAGED") {
+	// The summary line, the header and the three backups.
+	if code != exitOK || strings.Count(out, "\n") != 5 || !strings.Contains(out, "VERIFIED") || strings.Contains(out, "DAMAGED") {
 		t.Fatalf("list: exit %d\n%s", code, out)
 	}
 	code, out, _ = w.run(t, "--json", "list", "--target", "config")
-	var rows []listedBackup
-	if code != exitOK || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 1 || rows[0].Name != "first" {
+	var listed struct {
+		Data []engine.SnapshotInfo `json:"data"`
+	}
+	if code != exitOK || json.Unmarshal([]byte(out), &listed) != nil || len(listed.Data) != 1 || listed.Data[0].Name != "first" {
 		t.Fatalf("list --target config --json: exit %d\n%s", code, out)
 	}
 
@@ -170,8 +175,9 @@ func TestCtlErrorsAreClear(t *testing.T) {
 	}
 	// A password set afterwards does not encrypt it, and the result says so.
 	t.Setenv("BACKUPBOT_REPO_PASSWORD", "set too late")
-	code, _, errOut = plain("create", "--target", "data")
-	if code != exitOK || !strings.Contains(errOut, "NOT encrypted") {
+	// (The warning is a field of the result, on stdout, as in chat.)
+	code, out, errOut := plain("create", "--target", "data")
+	if code != exitOK || !strings.Contains(out, "NOT encrypted") {
 		t.Fatalf("a backup into a plaintext repository with a password set: exit %d, %q; want a warning that it is NOT encrypted", code, errOut)
 	}
 }
@@ -247,8 +253,9 @@ func TestCtlCreateOverALostConfigRefusesAndVerifyFixRecovers(t *testing.T) {
 	if after := snapshotTree(); len(after) != len(before) {
 		t.Fatalf("the refused create changed the repository: %d files before, %d after", len(before), len(after))
 	}
+	// (What the repair did is in the result, on stdout, as in chat.)
 	code, out, errOut := w.run(t, "verify", "--all", "--fix")
-	if code != exitOK || !strings.Contains(errOut, "rebuilt") {
+	if code != exitOK || !strings.Contains(out, "rebuilt") {
 		t.Fatalf("verify --fix: exit %d\n%s%s; want the config rebuilt", code, out, errOut)
 	}
 	if code, out, errOut := w.run(t, "restore", "--name", "old", "--to", filepath.Join(w.dir, "back")); code != exitOK {

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/backupbot/backupbot/jobs"
+	"github.com/backupbot/backupbot/storage/engine"
 )
 
 func TestExportTarSplitWithChecksums(t *testing.T) {
@@ -158,11 +159,14 @@ func TestSnapshotStorageAppearsInList(t *testing.T) {
 		t.Errorf("snapshot summary:\n%s", out)
 	}
 	code, out, _ = w.run(t, "--json", "list")
-	var rows []listedBackup
-	if code != exitOK || json.Unmarshal([]byte(out), &rows) != nil {
+	var listed struct {
+		Data []engine.SnapshotInfo `json:"data"`
+	}
+	if code != exitOK || json.Unmarshal([]byte(out), &listed) != nil {
 		t.Fatalf("list --json: exit %d\n%s", code, out)
 	}
 	targets := map[string]bool{}
+	rows := listed.Data
 	for _, r := range rows {
 		if r.Name == "pre-upgrade" && r.Tags["snapshot"] == "storage" {
 			targets[r.Target] = true

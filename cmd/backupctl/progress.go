@@ -8,10 +8,14 @@ import (
 	"sync"
 	"time"
 
+	"unicode/utf8"
+
 	"golang.org/x/term"
 
+	"github.com/backupbot/backupbot/bot/render"
+
 	"github.com/backupbot/backupbot/internal/quote"
-	"github.com/backupbot/backupbot/storage/engine"
+	"github.com/backupbot/backupbot/jobs"
 )
 
 // progressView shows engine progress: a redrawn bar on a terminal (files,
@@ -42,8 +46,8 @@ func newProgressView(w io.Writer) *progressView {
 	return pv
 }
 
-// update is an engine.ProgressFunc.
-func (pv *progressView) update(p engine.Progress) {
+// update takes a job's progress report.
+func (pv *progressView) update(p jobs.Progress) {
 	pv.mu.Lock()
 	defer pv.mu.Unlock()
 	now := time.Now()
@@ -55,63 +59,38 @@ func (pv *progressView) update(p engine.Progress) {
 		return
 	}
 	pv.phase, pv.last = p.Phase, now
-	line := pv.render(p, now)
+	line := pv.render(p)
 	if pv.tty {
 		pad := ""
-		if n := pv.lastLine - len(line); n > 0 {
+		if n := pv.lastLine - utf8.RuneCountInString(line); n > 0 {
 			pad = strings.Repeat(" ", n)
 		}
 		fmt.Fprintf(pv.w, "\r%s%s", line, pad)
-		pv.lastLine = len(line)
+		pv.lastLine = utf8.RuneCountInString(line)
 		return
 	}
 	fmt.Fprintln(pv.w, line)
 }
 
-func (pv *progressView) render(p engine.Progress, now time.Time) string {
-	elapsed := now.Sub(pv.start)
-	var b strings.Builder
-	fmt.Fprintf(&b, "%-7s", p.Phase)
-	if p.BytesTotal > 0 {
-		frac := min(float64(p.Bytes)/float64(p.BytesTotal), 1)
-		if pv.tty {
-			const barWidth = 20
-			full := int(frac * barWidth)
-			fmt.Fprintf(&b, " [%s%s]", strings.Repeat("=", full), strings.Repeat(" ", barWidth-full))
-		}
-		fmt.Fprintf(&b, " %3.0f%%", frac*100)
+// render is the chat's progress line (render.Progress: bar, bytes,
+// files, rate, ETA) after the phase, with the current path on a terminal.
+func (pv *progressView) render(p jobs.Progress) string {
+	line := render.Progress(p)
+	if p.Phase != "" && !strings.HasPrefix(line, p.Phase) {
+		line = fmt.Sprintf("%-7s %s", p.Phase, line)
 	}
-	if p.FilesTotal > 0 {
-		fmt.Fprintf(&b, " %d/%d files", p.Files, p.FilesTotal)
-	} else if p.Files > 0 {
-		fmt.Fprintf(&b, " %d files", p.Files)
-	}
-	if p.BytesTotal > 0 {
-		fmt.Fprintf(&b, " %s/%s", humanBytes(p.Bytes), humanBytes(p.BytesTotal))
-	} else if p.Bytes > 0 {
-		fmt.Fprintf(&b, " %s", humanBytes(p.Bytes))
-	}
-	if secs := elapsed.Seconds(); secs > 0.5 && p.Bytes > 0 {
-		rate := float64(p.Bytes) / secs
-		fmt.Fprintf(&b, " %s/s", humanBytes(int64(rate)))
-		if p.BytesTotal > p.Bytes && rate > 0 {
-			eta := time.Duration(float64(p.BytesTotal-p.Bytes) / rate * float64(time.Second))
-			fmt.Fprintf(&b, " ETA %s", eta.Round(time.Second))
-		}
-	}
-	line := b.String()
 	if p.Path != "" && pv.tty {
-		room := pv.width - len(line) - 2
+		room := pv.width - utf8.RuneCountInString(line) - 2
 		if room > 10 {
-			path := quote.Name(p.Path)
+			path := []rune(quote.Name(p.Path))
 			if len(path) > room {
-				path = "..." + path[len(path)-room+3:]
+				path = append([]rune("..."), path[len(path)-room+3:]...)
 			}
-			line += " " + path
+			line += " " + string(path)
 		}
 	}
-	if pv.tty && len(line) >= pv.width {
-		line = line[:pv.width-1]
+	if r := []rune(line); pv.tty && len(r) >= pv.width {
+		line = string(r[:pv.width-1])
 	}
 	return line
 }
@@ -124,17 +103,4 @@ func (pv *progressView) done() {
 		fmt.Fprintf(pv.w, "\r%s\r", strings.Repeat(" ", pv.lastLine))
 		pv.lastLine = 0
 	}
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

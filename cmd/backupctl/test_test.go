@@ -39,7 +39,7 @@ func TestTestPrintsTheProbeReport(t *testing.T) {
 	for _, name := range []string{"offsite", "local"} {
 		t.Run(name, func(t *testing.T) {
 			a, out := testApp(t, false)
-			err := runTest(context.Background(), a, &commands.Test{Storage: commands.StorageRef{Name: name}})
+			err := execute(context.Background(), a, &commands.Test{Storage: commands.StorageRef{Name: name}})
 			if err != nil {
 				t.Fatalf("test --storage %s: %v\n%s", name, err, out)
 			}
@@ -54,8 +54,14 @@ func TestTestPrintsTheProbeReport(t *testing.T) {
 
 func TestTestJSON(t *testing.T) {
 	a, out := testApp(t, true)
-	if err := runTest(context.Background(), a, &commands.Test{Storage: commands.StorageRef{Name: "offsite"}}); err != nil {
+	if err := execute(context.Background(), a, &commands.Test{Storage: commands.StorageRef{Name: "offsite"}}); err != nil {
 		t.Fatal(err)
+	}
+	var res struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, out)
 	}
 	var rep struct {
 		Storage  string  `json:"storage"`
@@ -66,8 +72,8 @@ func TestTestJSON(t *testing.T) {
 			Name string `json:"name"`
 		} `json:"steps"`
 	}
-	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
-		t.Fatalf("stdout is not JSON: %v\n%s", err, out)
+	if err := json.Unmarshal(res.Data, &rep); err != nil {
+		t.Fatalf("the result's data is not the report: %v\n%s", err, out)
 	}
 	if rep.Storage != "offsite" || rep.Kind != "ok" || rep.Write <= 0 || len(rep.Steps) != 6 || !strings.HasPrefix(rep.Location, "s3:") {
 		t.Fatalf("JSON report %+v", rep)
@@ -76,7 +82,7 @@ func TestTestJSON(t *testing.T) {
 
 func TestTestOfAMissingBucketFailsWithItsCause(t *testing.T) {
 	a, out := testApp(t, false)
-	err := runTest(context.Background(), a, &commands.Test{Storage: commands.StorageRef{Name: "typo"}, Diagnostics: commands.Diagnostics{Debug: true}})
+	err := execute(context.Background(), a, &commands.Test{Storage: commands.StorageRef{Name: "typo"}, Diagnostics: commands.Diagnostics{Debug: true}})
 	if err == nil {
 		t.Fatalf("test of a missing bucket succeeded:\n%s", out)
 	}
@@ -92,7 +98,7 @@ func TestTestOfAMissingBucketFailsWithItsCause(t *testing.T) {
 
 func TestTestOfAnUnknownStorageIsBadInput(t *testing.T) {
 	a, _ := testApp(t, false)
-	err := runTest(context.Background(), a, &commands.Test{Storage: commands.StorageRef{Name: "nowhere"}})
+	err := execute(context.Background(), a, &commands.Test{Storage: commands.StorageRef{Name: "nowhere"}})
 	if a.exitCode(err) != exitUsage {
 		t.Fatalf("test --storage nowhere: %v; want exit %d", err, exitUsage)
 	}

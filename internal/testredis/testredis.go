@@ -25,6 +25,7 @@ const (
 	DBDiscord        = 8  // bot/discord
 	DBBotAudit       = 9  // bot audit session
 	DBAlerts         = 10 // alerts (job metrics and incidents)
+	DBBackupctl      = 11 // cmd/backupctl (the chat-and-terminal table test)
 )
 
 // URL returns the test Redis's URL pointed at database db. The test fails

@@ -126,6 +126,7 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 	if p != nil {
 		p(Progress{Phase: PhaseCommit, Files: st.Files, FilesTotal: st.Files, Bytes: st.Size, BytesTotal: st.Size})
 	}
+	commitStart := time.Now()
 	ss, err := saver.Flush(ctx)
 	if err != nil {
 		if backend.IsPermanent(err) {
@@ -178,6 +179,15 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 		Snapshot: infoOf(sn), FilesNew: st.FilesNew, FilesChanged: st.FilesChanged, FilesUnchanged: st.FilesUnchanged,
 		BytesRead: st.BytesRead, BytesAdded: added, Duration: time.Since(start), Warnings: st.Warnings,
 		BlobBytesNew: st.BytesNew, ResumedPacks: ast.Packs, ResumedBytes: ast.Bytes, Notices: notices,
+	}
+	res.Phases = []PhaseStat{
+		{Name: "scan", Duration: st.ScanTime, Count: st.Files, Unit: "files", Bytes: st.Size},
+		{Name: "read", Duration: st.ReadTime, Count: st.FilesRead, Unit: "files", Bytes: st.BytesRead},
+		{Name: "chunk", Duration: st.ChunkTime, Count: st.Chunks, Unit: "chunks", Bytes: st.BytesRead},
+		{Name: "compress", Duration: ss.CompressTime, Count: ss.Compressed, Unit: "blobs"},
+		{Name: "encrypt", Duration: ss.EncryptTime, Count: ss.Blobs, Unit: "blobs", Bytes: ss.BlobBytes},
+		{Name: "upload", Duration: ss.UploadTime, Count: ss.Packs, Unit: "packs", Bytes: ss.PackBytes},
+		{Name: "commit", Duration: time.Since(commitStart), Count: 1, Unit: "snapshot", Bytes: ss.IndexBytes},
 	}
 	if st.BytesNew > 0 {
 		res.DedupRatio = float64(st.BytesRead) / float64(st.BytesNew)

@@ -182,6 +182,21 @@ type BackupResult struct {
 	// Notices say what damage elsewhere in the repository the backup
 	// skipped (unreadable snapshot or index files); the snapshot is whole.
 	Notices []string `json:"notices,omitempty"`
+	// Phases are the backup's steps in order (scan, read, chunk,
+	// compress, encrypt, upload, commit) with the time each took and
+	// what it counted (--verbose shows them). Steps done by several
+	// goroutines at once sum their time, so it may exceed Duration.
+	Phases []PhaseStat `json:"phases,omitempty"`
+}
+
+// PhaseStat is the time and count of one step of a backup.
+type PhaseStat struct {
+	Name     string        `json:"name"`
+	Duration time.Duration `json:"duration"`
+	// Count is how many Units the step handled; Bytes how many bytes.
+	Count int64  `json:"count"`
+	Unit  string `json:"unit"`
+	Bytes int64  `json:"bytes,omitempty"`
 }
 
 // RestoreRequest says which snapshot to restore and where.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/backupbot/backupbot/storage/backend"
 	"github.com/backupbot/backupbot/storage/crypto"
@@ -29,6 +30,10 @@ type SaverStats struct {
 	PackBytes  int64 // bytes of the packs written, headers included
 	IndexBytes int64 // bytes of the index files written
 	Packs      int64
+	// Time spent compressing (Compressed blobs), sealing (Blobs) and
+	// uploading (Packs), summed over the goroutines doing it.
+	Compressed                            int64
+	CompressTime, EncryptTime, UploadTime time.Duration
 }
 
 // Saver stores new blobs in packs. Use Reserve to claim a blob ID, Save to
@@ -133,8 +138,11 @@ func (s *Saver) Save(t pack.BlobType, id ID, data []byte, compress bool) (int, e
 	defer s.bufs.Put(bp)
 	plain := data
 	compressed := false
+	var compressTime time.Duration
 	if compress && len(data) > 32 && s.r.worthCompressing(data) {
+		t := time.Now()
 		c := s.r.compress(data, (*bp)[:0])
+		compressTime = time.Since(t)
 		if len(c) < len(data)-len(data)/64 {
 			plain, compressed = c, true
 		}
@@ -172,7 +180,13 @@ func (s *Saver) Save(t pack.BlobType, id ID, data []byte, compress bool) (int, e
 			s.cur[t] = nw
 		}
 	}
+	sealStart := time.Now()
 	w.Append(t, id, len(data), compressed, func(dst []byte) []byte { return s.r.sealer.Seal(dst, plain) })
+	s.stats.EncryptTime += time.Since(sealStart)
+	if compressTime > 0 {
+		s.stats.CompressTime += compressTime
+		s.stats.Compressed++
+	}
 	s.stats.Blobs++
 	s.stats.RawBytes += int64(len(data))
 	s.stats.BlobBytes += int64(size)
@@ -279,10 +293,13 @@ func (s *Saver) upload(w *pack.Writer) ([]byte, bool, error) {
 	s.doneMu.Lock()
 	s.tried = append(s.tried, id)
 	s.doneMu.Unlock()
+	start := time.Now()
 	if err := s.r.be.Put(s.ctx, PackKey(id), bytes.NewReader(data), int64(len(data))); err != nil {
 		return data, isData, fmt.Errorf("writing pack %s: %w", id.Short(), err)
 	}
+	took := time.Since(start)
 	s.doneMu.Lock()
+	s.stats.UploadTime += took
 	s.done = append(s.done, PackEntry{ID: id, Size: int64(len(data)), Blobs: blobs})
 	s.stats.PackBytes += int64(len(data))
 	s.stats.Packs++
