@@ -41,6 +41,11 @@ type Options struct {
 	SkipPaths []string
 	// Parent is the root tree of the snapshot to compare with (zero: none).
 	Parent repo.ID
+	// ParentFiles and ParentBytes are the parent snapshot's totals: with
+	// a parent, the progress totals start from them, and the sources are
+	// counted (a second walk of every directory) only once the backup
+	// has files to read, so a backup of an unchanged tree walks it once.
+	ParentFiles, ParentBytes int64
 	// ReadAll re-reads every file (a full backup) instead of trusting
 	// unchanged metadata.
 	ReadAll  bool
@@ -90,14 +95,21 @@ type archiver struct {
 	// of reading them again (setting or removing one changes the ctime).
 	parentXattrs bool
 
-	jobs chan *fileJob
-	dirs chan *dirJob
+	jobs  chan *fileJob
+	dirs  chan *dirJob
+	paths []string // the cleaned sources
 
 	files, dirsN, size, read, bytesNew  atomic.Int64
 	filesNew, filesChanged, filesSame   atomic.Int64
 	filesTotal, bytesTotal, filesPassed atomic.Int64
 	bytesPassed                         atomic.Int64
 	current                             atomic.Pointer[string]
+	// scanOnce starts the count of the sources (scan) at most once;
+	// scanned says it finished, walked that the walk did (the walk's own
+	// counts are then exact).
+	scanOnce        sync.Once
+	scanWG          sync.WaitGroup
+	scanned, walked atomic.Bool
 
 	mu       sync.Mutex
 	warnings []string
@@ -163,7 +175,7 @@ func Run(ctx context.Context, r *repo.Repository, s *repo.Saver, opts Options) (
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a := &archiver{
-		r: r, s: s, opts: opts, log: opts.Logger, cancel: cancel,
+		r: r, s: s, opts: opts, log: opts.Logger, cancel: cancel, paths: paths,
 		parentXattrs: r.Config().Version >= 2,
 		jobs:         make(chan *fileJob, 2*opts.Workers),
 		dirs:         make(chan *dirJob, 256),
@@ -178,11 +190,12 @@ func Run(ctx context.Context, r *repo.Repository, s *repo.Saver, opts Options) (
 		defer close(treesDone)
 		a.buildTrees(ctx)
 	}()
-	scanDone := make(chan struct{})
-	go func() {
-		defer close(scanDone)
-		a.scan(ctx, paths)
-	}()
+	// With a parent, most files are usually unchanged and the walk itself
+	// is quick: the count starts only when a file has to wait for the
+	// readers (see entry).
+	if opts.Parent.IsZero() || opts.ReadAll {
+		a.startScan(ctx, paths)
+	}
 	progressDone := make(chan struct{})
 	stopProgress := make(chan struct{})
 	go func() {
@@ -191,6 +204,7 @@ func Run(ctx context.Context, r *repo.Repository, s *repo.Saver, opts Options) (
 	}()
 
 	root, err := a.walkRoot(ctx, paths)
+	a.walked.Store(true)
 	close(a.jobs)
 	close(a.dirs)
 	wg.Wait()
@@ -201,7 +215,7 @@ func Run(ctx context.Context, r *repo.Repository, s *repo.Saver, opts Options) (
 		id, err = root.id, root.err
 	}
 	cancel()
-	<-scanDone
+	a.scanWG.Wait()
 	close(stopProgress)
 	<-progressDone
 	if f := a.fatalErr(); f != nil {
@@ -518,8 +532,15 @@ func (a *archiver) entry(ctx context.Context, full, name string, fi fs.FileInfo,
 		job := &fileJob{path: full, size: node.Size, done: make(chan struct{})}
 		select {
 		case a.jobs <- job:
-		case <-ctx.Done():
-			return pendingNode{}, false, ctx.Err()
+		default:
+			// The readers are busy: this backup takes a while, so its
+			// progress wants the real totals.
+			a.startScan(ctx, a.paths)
+			select {
+			case a.jobs <- job:
+			case <-ctx.Done():
+				return pendingNode{}, false, ctx.Err()
+			}
 		}
 		return pendingNode{node: node, file: job, state: state}, true, nil
 	case repo.NodeFIFO, repo.NodeCharDev, repo.NodeBlockDev:
@@ -722,6 +743,32 @@ func cmpErr(old, err error) error {
 	return err
 }
 
+// startScan starts counting the sources for the progress totals, once.
+func (a *archiver) startScan(ctx context.Context, paths []string) {
+	a.scanOnce.Do(func() {
+		a.scanWG.Go(func() {
+			a.scan(ctx, paths)
+			if ctx.Err() == nil {
+				a.scanned.Store(true)
+			}
+		})
+	})
+}
+
+// totals are the progress totals: the count of the sources once it is
+// done, the walk's own count once the walk is done, else the best guess
+// so far (the parent snapshot's totals, or what was counted or walked).
+func (a *archiver) totals() (files, bytes int64) {
+	switch {
+	case a.scanned.Load():
+		return a.filesTotal.Load(), a.bytesTotal.Load()
+	case a.walked.Load():
+		return a.files.Load(), a.size.Load()
+	}
+	return max(a.opts.ParentFiles, a.filesTotal.Load(), a.files.Load()),
+		max(a.opts.ParentBytes, a.bytesTotal.Load(), a.size.Load())
+}
+
 // scan counts the files and bytes to back up, for the progress totals.
 func (a *archiver) scan(ctx context.Context, paths []string) {
 	for _, p := range paths {
@@ -756,7 +803,8 @@ func (a *archiver) reportProgress(stop <-chan struct{}) {
 	t := time.NewTicker(a.opts.ProgressEvery)
 	defer t.Stop()
 	send := func() {
-		p := Progress{Files: a.filesPassed.Load(), FilesTotal: a.filesTotal.Load(), Bytes: a.bytesPassed.Load(), BytesTotal: a.bytesTotal.Load()}
+		p := Progress{Files: a.filesPassed.Load(), Bytes: a.bytesPassed.Load()}
+		p.FilesTotal, p.BytesTotal = a.totals()
 		if c := a.current.Load(); c != nil {
 			p.Path = *c
 		}
