@@ -1,0 +1,87 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/backupbot/backupbot/storage/engine"
+)
+
+// The progress totals of a backup end at the source's real file count and
+// size, whatever the parent snapshot held: a first backup, an unchanged
+// one (whose sources are not counted by a second walk), one with files
+// added and one with files removed (the parent's totals, the early guess,
+// are then too high); and no report has more done than its total.
+func TestBackupProgressTotalsMatchTheSource(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	write := func(i, size int) {
+		t.Helper()
+		dir := filepath.Join(src, fmt.Sprintf("d%d", i%7))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d", i)), []byte(strings.Repeat("x", size)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 60 {
+		write(i, 1000+i)
+	}
+	e := openLocal(t)
+	check := func(what string) {
+		t.Helper()
+		var files, bytes int64
+		if err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				fi, err := d.Info()
+				if err != nil {
+					return err
+				}
+				files++
+				bytes += fi.Size()
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		var last engine.Progress
+		seen := 0
+		_, err := e.Backup(ctx, engine.BackupRequest{Paths: []string{src}, Target: "p", Type: engine.TypeIncremental}, func(p engine.Progress) {
+			if p.Phase != engine.PhaseBackup {
+				return
+			}
+			seen++
+			if p.Files > p.FilesTotal || p.Bytes > p.BytesTotal {
+				t.Errorf("%s: progress beyond its totals: %d of %d files, %d of %d bytes", what, p.Files, p.FilesTotal, p.Bytes, p.BytesTotal)
+			}
+			last = p
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen == 0 {
+			t.Fatalf("%s: no backup progress reported", what)
+		}
+		if last.FilesTotal != files || last.BytesTotal != bytes || last.Files != files || last.Bytes != bytes {
+			t.Errorf("%s: last progress %d of %d files, %d of %d bytes; the source has %d files, %d bytes",
+				what, last.Files, last.FilesTotal, last.Bytes, last.BytesTotal, files, bytes)
+		}
+	}
+	check("first backup")
+	check("unchanged")
+	for i := 60; i < 100; i++ {
+		write(i, 5000+i)
+	}
+	check("40 files added")
+	for i := 0; i < 80; i++ {
+		if err := os.Remove(filepath.Join(src, fmt.Sprintf("d%d", i%7), fmt.Sprintf("f%03d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("80 files removed")
+}
