@@ -154,6 +154,14 @@ type dirJob struct {
 	path  string
 	nodes []pendingNode
 	fut   *dirFuture
+	// prev is the directory's listing in the parent snapshot, if any.
+	prev *prevDir
+}
+
+// prevDir is a directory's listing in the parent snapshot and its ID.
+type prevDir struct {
+	id   repo.ID
+	tree *repo.Tree
 }
 
 // Run backs up opts.Paths through the saver and returns the root tree's
@@ -337,13 +345,13 @@ func (a *archiver) walkRoot(ctx context.Context, paths []string) (*dirFuture, er
 		}
 		v.source = true
 	}
-	var parent *repo.Tree
+	var parent *prevDir
 	if !a.opts.Parent.IsZero() {
 		t, err := a.r.LoadTree(ctx, a.opts.Parent)
 		if err != nil {
 			a.warn("the parent snapshot's tree cannot be read, reading every file: %v", err)
 		} else {
-			parent = t
+			parent = &prevDir{id: a.opts.Parent, tree: t}
 		}
 	}
 	if root.source {
@@ -354,8 +362,8 @@ func (a *archiver) walkRoot(ctx context.Context, paths []string) (*dirFuture, er
 
 // walkVirtual stores a directory on the way to source paths: its own
 // metadata, and only the children that lead to sources.
-func (a *archiver) walkVirtual(ctx context.Context, v *vdir, parent *repo.Tree) (*dirFuture, error) {
-	job := &dirJob{path: v.abs, fut: &dirFuture{done: make(chan struct{})}}
+func (a *archiver) walkVirtual(ctx context.Context, v *vdir, parent *prevDir) (*dirFuture, error) {
+	job := &dirJob{path: v.abs, fut: &dirFuture{done: make(chan struct{})}, prev: parent}
 	names := make([]string, 0, len(v.children))
 	for n := range v.children {
 		names = append(names, n)
@@ -395,14 +403,14 @@ func (a *archiver) walkVirtual(ctx context.Context, v *vdir, parent *repo.Tree) 
 	return job.fut, nil
 }
 
-func findNode(t *repo.Tree, name string) *repo.Node {
-	if t == nil {
+func findNode(d *prevDir, name string) *repo.Node {
+	if d == nil {
 		return nil
 	}
-	return t.Find(name)
+	return d.tree.Find(name)
 }
 
-func (a *archiver) prevTree(ctx context.Context, prev *repo.Node) *repo.Tree {
+func (a *archiver) prevTree(ctx context.Context, prev *repo.Node) *prevDir {
 	if prev == nil || prev.Type != repo.NodeDir || prev.Subtree == nil {
 		return nil
 	}
@@ -411,7 +419,7 @@ func (a *archiver) prevTree(ctx context.Context, prev *repo.Node) *repo.Tree {
 		a.log.Warn("parent tree unreadable; reading the directory's files", "err", err)
 		return nil
 	}
-	return t
+	return &prevDir{id: *prev.Subtree, tree: t}
 }
 
 func (a *archiver) sendDir(ctx context.Context, job *dirJob) error {
@@ -424,11 +432,11 @@ func (a *archiver) sendDir(ctx context.Context, job *dirJob) error {
 }
 
 // walkDir walks one real directory and queues its listing.
-func (a *archiver) walkDir(ctx context.Context, abs string, parent *repo.Tree) (*dirFuture, error) {
+func (a *archiver) walkDir(ctx context.Context, abs string, parent *prevDir) (*dirFuture, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	job := &dirJob{path: abs, fut: &dirFuture{done: make(chan struct{})}}
+	job := &dirJob{path: abs, fut: &dirFuture{done: make(chan struct{})}, prev: parent}
 	entries, err := os.ReadDir(abs)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -732,8 +740,34 @@ func (a *archiver) buildTree(ctx context.Context, job *dirJob, h *crypto.Hasher)
 		return repo.ID{}, firstErr
 	}
 	tree.Sort()
+	prev := job.prev
+	job.prev = nil
+	if prev != nil && a.sameListing(tree, prev) {
+		return prev.id, nil
+	}
 	id, _, err := a.r.SaveTree(a.s, tree, h)
 	return id, err
+}
+
+// sameListing reports whether tree records exactly what the parent
+// snapshot's listing does, and that listing's blobs are stored and not
+// found damaged: the directory then reuses the parent's tree blob, as
+// encoding the same listing again would only dedup onto it.
+func (a *archiver) sameListing(tree *repo.Tree, prev *prevDir) bool {
+	if len(tree.Nodes) != len(prev.tree.Nodes) || !a.s.Known(prev.id) {
+		return false
+	}
+	for _, p := range prev.tree.Parts {
+		if !a.s.Known(p) {
+			return false
+		}
+	}
+	for i := range tree.Nodes {
+		if !tree.Nodes[i].Same(&prev.tree.Nodes[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func cmpErr(old, err error) error {

@@ -106,6 +106,21 @@ func (n *Node) SetTarget(t string) {
 	}
 }
 
+// Same reports whether n and o record the same entry: every field equal
+// (times as instants, absent and empty lists alike). A directory whose
+// nodes are all the Same as its parent snapshot's listing can reuse that
+// listing's tree blob instead of encoding it again. Every field of Node
+// must be compared here (TestNodeSameComparesEveryField checks it).
+func (n *Node) Same(o *Node) bool {
+	return n.Name == o.Name && bytes.Equal(n.RawName, o.RawName) && n.Type == o.Type && n.Mode == o.Mode &&
+		n.ModTime.Equal(o.ModTime) && n.ChangeTime.Equal(o.ChangeTime) && n.UID == o.UID && n.GID == o.GID &&
+		n.Inode == o.Inode && n.Device == o.Device && n.Size == o.Size && n.LinkTarget == o.LinkTarget &&
+		bytes.Equal(n.RawLinkTarget, o.RawLinkTarget) && slices.Equal(n.Content, o.Content) &&
+		(n.Subtree == nil) == (o.Subtree == nil) && (n.Subtree == nil || *n.Subtree == *o.Subtree) &&
+		n.Rdev == o.Rdev && n.Links == o.Links && n.Sparse == o.Sparse && n.Continues == o.Continues &&
+		slices.EqualFunc(n.Xattrs, o.Xattrs, func(a, b Xattr) bool { return a.Name == b.Name && bytes.Equal(a.Value, b.Value) })
+}
+
 // FileMode returns the node's permission and special bits.
 func (n *Node) FileMode() fs.FileMode { return fs.FileMode(n.Mode) }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/backupbot/backupbot/storage/engine"
 )
@@ -84,4 +85,64 @@ func TestBackupProgressTotalsMatchTheSource(t *testing.T) {
 		}
 	}
 	check("80 files removed")
+}
+
+// A backup of an unchanged tree stores no directory listing anew (each
+// directory reuses its parent snapshot's), while a change of metadata
+// alone deep in the tree (a mode, an mtime) is recorded: each snapshot
+// restores the modes and times its files had then.
+func TestUnchangedListingsAreReusedAndChangesRecorded(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	deep := filepath.Join(src, "a", "b", "c")
+	if err := os.MkdirAll(deep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(deep, "f.txt")
+	if err := os.WriteFile(f, []byte("same bytes\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "top.txt"), []byte("top\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := openLocal(t)
+	backup := func() *engine.BackupResult {
+		t.Helper()
+		res, err := e.Backup(ctx, engine.BackupRequest{Paths: []string{src}, Target: "x", Type: engine.TypeIncremental}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	first := backup()
+	same := backup()
+	if same.BlobBytesNew != 0 || same.FilesUnchanged != 2 {
+		t.Errorf("unchanged backup: %d new blob bytes, %d of 2 files unchanged", same.BlobBytesNew, same.FilesUnchanged)
+	}
+	if err := os.Chmod(f, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	chmodded := backup()
+	old := time.Date(2001, 2, 3, 4, 5, 6, 7, time.UTC)
+	if err := os.Chtimes(f, old, old); err != nil {
+		t.Fatal(err)
+	}
+	touched := backup()
+	for _, tc := range []struct {
+		res   *engine.BackupResult
+		mode  os.FileMode
+		mtime bool // the old mtime
+	}{{first, 0o644, false}, {same, 0o644, false}, {chmodded, 0o600, false}, {touched, 0o600, true}} {
+		dest := t.TempDir()
+		if _, err := e.Restore(ctx, engine.RestoreRequest{Snapshot: tc.res.Snapshot.ID, To: dest}, nil); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(filepath.Join(dest, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != tc.mode || fi.ModTime().Equal(old) != tc.mtime {
+			t.Errorf("snapshot %s restores mode %v mtime %v; want mode %v, old mtime %v", tc.res.Snapshot.ID[:8], fi.Mode().Perm(), fi.ModTime(), tc.mode, tc.mtime)
+		}
+	}
 }
