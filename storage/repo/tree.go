@@ -3,7 +3,6 @@ package repo
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -248,9 +247,9 @@ func (r *Repository) loadTreeBlob(ctx context.Context, id ID) (*Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading tree %s: %w", id.Short(), err)
 	}
-	var t Tree
-	if err := json.Unmarshal(data, &t); err != nil {
+	t, err := decodeTree(data)
+	if err != nil {
 		return nil, fmt.Errorf("tree %s: %w: %w", id.Short(), err, ErrDamaged)
 	}
-	return &t, nil
+	return t, nil
 }
