@@ -445,6 +445,7 @@ func (a *archiver) walkDir(ctx context.Context, abs string, parent *prevDir) (*d
 			a.skip(abs, err)
 		}
 	}
+	job.nodes = make([]pendingNode, 0, len(entries))
 	for _, e := range entries {
 		full := filepath.Join(abs, e.Name())
 		if a.excluded(full, e.Name()) {

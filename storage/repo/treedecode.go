@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -217,7 +218,9 @@ func (p *treeParser) tree() (*Tree, bool) {
 	ok := p.object(func(k []byte) int {
 		switch string(k) {
 		case "nodes":
-			t.Nodes = []Node{}
+			// Each node has one "type" key (a quote inside a name is
+			// escaped): room for all of them at once.
+			t.Nodes = make([]Node, 0, bytes.Count(p.b[p.i:], []byte(`"type":`)))
 			return field(0, p.list(func() bool {
 				t.Nodes = append(t.Nodes, Node{})
 				return p.node(&t.Nodes[len(t.Nodes)-1])
