@@ -98,6 +98,8 @@ type archiver struct {
 	jobs  chan *fileJob
 	dirs  chan *dirJob
 	paths []string // the cleaned sources
+	// openDirs counts the directories the walk holds open (see openDir).
+	openDirs int
 
 	files, dirsN, size, read, bytesNew  atomic.Int64
 	filesNew, filesChanged, filesSame   atomic.Int64
@@ -437,7 +439,8 @@ func (a *archiver) walkDir(ctx context.Context, abs string, parent *prevDir) (*d
 		return nil, err
 	}
 	job := &dirJob{path: abs, fut: &dirFuture{done: make(chan struct{})}, prev: parent}
-	entries, err := os.ReadDir(abs)
+	d, err := a.openDir(abs)
+	defer a.closeDir(d)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			a.warn("directory %s vanished during the backup", quote.Name(abs))
@@ -445,20 +448,20 @@ func (a *archiver) walkDir(ctx context.Context, abs string, parent *prevDir) (*d
 			a.skip(abs, err)
 		}
 	}
-	job.nodes = make([]pendingNode, 0, len(entries))
-	for _, e := range entries {
-		full := filepath.Join(abs, e.Name())
-		if a.excluded(full, e.Name()) {
+	job.nodes = make([]pendingNode, 0, len(d.names))
+	for _, name := range d.names {
+		full := filepath.Join(abs, name)
+		if a.excluded(full, name) {
 			continue
 		}
-		fi, err := e.Info()
+		fi, err := d.lstat(full, name)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				a.skip(full, err)
 			}
 			continue
 		}
-		pn, ok, err := a.entry(ctx, full, e.Name(), fi, findNode(parent, e.Name()))
+		pn, ok, err := a.entry(ctx, full, name, fi, findNode(parent, name))
 		if err != nil {
 			return nil, err
 		}

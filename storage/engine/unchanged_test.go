@@ -146,3 +146,60 @@ func TestUnchangedListingsAreReusedAndChangesRecorded(t *testing.T) {
 		}
 	}
 }
+
+// A tree deeper than the walk keeps directories open for (it then looks
+// entries up by path) backs up and restores whole, and a change at the
+// bottom is seen by the next backup.
+func TestDeepTreeBacksUpWhole(t *testing.T) {
+	ctx := context.Background()
+	src := t.TempDir()
+	p := src
+	var files []string
+	for i := range 150 {
+		p = filepath.Join(p, fmt.Sprintf("d%d", i%10))
+		if err := os.Mkdir(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(p, "f")
+		if err := os.WriteFile(f, []byte(fmt.Sprintf("level %d\n", i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	e := openLocal(t)
+	backup := func() string {
+		t.Helper()
+		res, err := e.Backup(ctx, engine.BackupRequest{Paths: []string{src}, Target: "deep", Type: engine.TypeIncremental}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Snapshot.Files != int64(len(files)) || res.Snapshot.Dirs != int64(len(files))+1 {
+			t.Fatalf("snapshot has %d files, %d dirs; want %d, %d", res.Snapshot.Files, res.Snapshot.Dirs, len(files), len(files)+1)
+		}
+		return res.Snapshot.ID
+	}
+	first := backup()
+	last := files[len(files)-1]
+	if err := os.WriteFile(last, []byte("changed at the bottom\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	second := backup()
+	for _, tc := range []struct {
+		snap, bottom string
+	}{{first, fmt.Sprintf("level %d\n", len(files)-1)}, {second, "changed at the bottom\n"}} {
+		dest := t.TempDir()
+		if _, err := e.Restore(ctx, engine.RestoreRequest{Snapshot: tc.snap, To: dest}, nil); err != nil {
+			t.Fatal(err)
+		}
+		for i, f := range files {
+			got, err := os.ReadFile(filepath.Join(dest, f))
+			want := fmt.Sprintf("level %d\n", i)
+			if f == last {
+				want = tc.bottom
+			}
+			if err != nil || string(got) != want {
+				t.Fatalf("snapshot %s, level %d: %q, %v; want %q", tc.snap[:8], i, got, err, want)
+			}
+		}
+	}
+}
