@@ -449,8 +449,12 @@ func (a *archiver) walkDir(ctx context.Context, abs string, parent *prevDir) (*d
 		}
 	}
 	job.nodes = make([]pendingNode, 0, len(d.names))
+	prefix := abs + "/" // abs is clean, a name holds no slash: no filepath.Join
+	if abs == "/" {
+		prefix = abs
+	}
 	for _, name := range d.names {
-		full := filepath.Join(abs, name)
+		full := prefix + name
 		if a.excluded(full, name) {
 			continue
 		}
