@@ -49,9 +49,11 @@ func (a *archiver) closeDir(d *dir) {
 	}
 }
 
-// lstat returns the entry's metadata, as os.Lstat(full) does.
+// lstat returns the entry's metadata, as os.Lstat(full) does. A path too
+// long for the system is looked up by path all the same, so that it is
+// skipped here (everything after the lstat uses the path) as before.
 func (d *dir) lstat(full, name string) (fs.FileInfo, error) {
-	if d.f == nil {
+	if d.f == nil || len(full) >= unix.PathMax {
 		return os.Lstat(full)
 	}
 	var st unix.Stat_t
