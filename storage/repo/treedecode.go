@@ -246,11 +246,6 @@ func (p *treeParser) ids(out *[]ID) bool {
 	})
 }
 
-func (p *treeParser) text() (string, bool) {
-	s, ok := p.str()
-	return string(s), ok
-}
-
 func (p *treeParser) time(t *time.Time) bool {
 	s, ok := p.str()
 	return ok && t.UnmarshalText(s) == nil
@@ -259,57 +254,37 @@ func (p *treeParser) time(t *time.Time) bool {
 // node reads one node; the keys are Node's JSON names.
 func (p *treeParser) node(n *Node) bool {
 	return p.object(func(k []byte) int {
-		var v uint64
 		switch string(k) {
 		case "name":
-			var ok bool
-			n.Name, ok = p.text()
-			return field(0, ok)
+			return field(0, p.textTo(&n.Name))
 		case "raw_name":
-			var ok bool
-			n.RawName, ok = p.bytes()
-			return field(1, ok)
+			return field(1, p.bytesTo(&n.RawName))
 		case "type":
 			s, ok := p.str()
 			n.Type = nodeType(s)
 			return field(2, ok)
 		case "mode":
-			v, ok := p.uint(math.MaxUint32)
-			n.Mode = uint32(v)
-			return field(3, ok)
+			return field(3, p.uint32To(&n.Mode))
 		case "mtime":
 			return field(4, p.time(&n.ModTime))
 		case "ctime":
 			return field(5, p.time(&n.ChangeTime))
 		case "uid":
-			v, ok := p.uint(math.MaxUint32)
-			n.UID = uint32(v)
-			return field(6, ok)
+			return field(6, p.uint32To(&n.UID))
 		case "gid":
-			v, ok := p.uint(math.MaxUint32)
-			n.GID = uint32(v)
-			return field(7, ok)
+			return field(7, p.uint32To(&n.GID))
 		case "inode":
-			var ok bool
-			n.Inode, ok = p.uint(math.MaxUint64)
-			return field(8, ok)
+			return field(8, p.uint64To(&n.Inode))
 		case "device":
-			var ok bool
-			n.Device, ok = p.uint(math.MaxUint64)
-			return field(9, ok)
+			return field(9, p.uint64To(&n.Device))
 		case "size":
-			var ok bool
-			v, ok = p.uint(math.MaxInt64)
+			v, ok := p.uint(math.MaxInt64)
 			n.Size = int64(v)
 			return field(10, ok)
 		case "link_target":
-			var ok bool
-			n.LinkTarget, ok = p.text()
-			return field(11, ok)
+			return field(11, p.textTo(&n.LinkTarget))
 		case "raw_link_target":
-			var ok bool
-			n.RawLinkTarget, ok = p.bytes()
-			return field(12, ok)
+			return field(12, p.bytesTo(&n.RawLinkTarget))
 		case "content":
 			n.Content = []ID{}
 			return field(13, p.ids(&n.Content))
@@ -318,13 +293,9 @@ func (p *treeParser) node(n *Node) bool {
 			n.Subtree = &id
 			return field(14, ok)
 		case "rdev":
-			var ok bool
-			n.Rdev, ok = p.uint(math.MaxUint64)
-			return field(15, ok)
+			return field(15, p.uint64To(&n.Rdev))
 		case "links":
-			var ok bool
-			n.Links, ok = p.uint(math.MaxUint64)
-			return field(16, ok)
+			return field(16, p.uint64To(&n.Links))
 		case "xattrs":
 			n.Xattrs = []Xattr{}
 			return field(17, p.list(func() bool {
@@ -332,28 +303,50 @@ func (p *treeParser) node(n *Node) bool {
 				return p.xattr(&n.Xattrs[len(n.Xattrs)-1])
 			}))
 		case "sparse":
-			var ok bool
-			n.Sparse, ok = p.bool()
-			return field(18, ok)
+			return field(18, p.boolTo(&n.Sparse))
 		case "continues":
-			var ok bool
-			n.Continues, ok = p.bool()
-			return field(19, ok)
+			return field(19, p.boolTo(&n.Continues))
 		}
 		return -1
 	})
 }
 
+// The ...To readers store the value they read in *dst.
+
+func (p *treeParser) textTo(dst *string) bool {
+	s, ok := p.str()
+	*dst = string(s)
+	return ok
+}
+
+func (p *treeParser) bytesTo(dst *[]byte) (ok bool) {
+	*dst, ok = p.bytes()
+	return ok
+}
+
+func (p *treeParser) uint64To(dst *uint64) (ok bool) {
+	*dst, ok = p.uint(math.MaxUint64)
+	return ok
+}
+
+func (p *treeParser) uint32To(dst *uint32) bool {
+	v, ok := p.uint(math.MaxUint32)
+	*dst = uint32(v)
+	return ok
+}
+
+func (p *treeParser) boolTo(dst *bool) (ok bool) {
+	*dst, ok = p.bool()
+	return ok
+}
+
 func (p *treeParser) xattr(x *Xattr) bool {
 	return p.object(func(k []byte) int {
-		var ok bool
 		switch string(k) {
 		case "name":
-			x.Name, ok = p.text()
-			return field(0, ok)
+			return field(0, p.textTo(&x.Name))
 		case "value":
-			x.Value, ok = p.bytes()
-			return field(1, ok)
+			return field(1, p.bytesTo(&x.Value))
 		}
 		return -1
 	})
