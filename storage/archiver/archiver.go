@@ -41,6 +41,11 @@ type Options struct {
 	SkipPaths []string
 	// Parent is the root tree of the snapshot to compare with (zero: none).
 	Parent repo.ID
+	// ParentFiles and ParentBytes are the parent snapshot's totals: with
+	// a parent, the progress totals start from them, and the sources are
+	// counted (a second walk of every directory) only once the backup
+	// has files to read, so a backup of an unchanged tree walks it once.
+	ParentFiles, ParentBytes int64
 	// ReadAll re-reads every file (a full backup) instead of trusting
 	// unchanged metadata.
 	ReadAll  bool
@@ -96,8 +101,11 @@ type archiver struct {
 	// of reading them again (setting or removing one changes the ctime).
 	parentXattrs bool
 
-	jobs chan *fileJob
-	dirs chan *dirJob
+	jobs  chan *fileJob
+	dirs  chan *dirJob
+	paths []string // the cleaned sources
+	// openDirs counts the directories the walk holds open (see openDir).
+	openDirs int
 
 	files, dirsN, size, read, bytesNew  atomic.Int64
 	filesNew, filesChanged, filesSame   atomic.Int64
@@ -106,6 +114,12 @@ type archiver struct {
 	scanNanos, readNanos, chunkNanos    atomic.Int64
 	filesRead, chunks                   atomic.Int64
 	current                             atomic.Pointer[string]
+	// scanOnce starts the count of the sources (scan) at most once;
+	// scanned says it finished, walked that the walk did (the walk's own
+	// counts are then exact).
+	scanOnce        sync.Once
+	scanWG          sync.WaitGroup
+	scanned, walked atomic.Bool
 
 	mu       sync.Mutex
 	warnings []string
@@ -150,6 +164,14 @@ type dirJob struct {
 	path  string
 	nodes []pendingNode
 	fut   *dirFuture
+	// prev is the directory's listing in the parent snapshot, if any.
+	prev *prevDir
+}
+
+// prevDir is a directory's listing in the parent snapshot and its ID.
+type prevDir struct {
+	id   repo.ID
+	tree *repo.Tree
 }
 
 // Run backs up opts.Paths through the saver and returns the root tree's
@@ -171,7 +193,7 @@ func Run(ctx context.Context, r *repo.Repository, s *repo.Saver, opts Options) (
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	a := &archiver{
-		r: r, s: s, opts: opts, log: opts.Logger, cancel: cancel,
+		r: r, s: s, opts: opts, log: opts.Logger, cancel: cancel, paths: paths,
 		parentXattrs: r.Config().Version >= 2,
 		jobs:         make(chan *fileJob, 2*opts.Workers),
 		dirs:         make(chan *dirJob, 256),
@@ -186,11 +208,12 @@ func Run(ctx context.Context, r *repo.Repository, s *repo.Saver, opts Options) (
 		defer close(treesDone)
 		a.buildTrees(ctx)
 	}()
-	scanDone := make(chan struct{})
-	go func() {
-		defer close(scanDone)
-		a.scan(ctx, paths)
-	}()
+	// With a parent, most files are usually unchanged and the walk itself
+	// is quick: the count starts only when a file has to wait for the
+	// readers (see entry).
+	if opts.Parent.IsZero() || opts.ReadAll {
+		a.startScan(ctx, paths)
+	}
 	progressDone := make(chan struct{})
 	stopProgress := make(chan struct{})
 	go func() {
@@ -199,6 +222,7 @@ func Run(ctx context.Context, r *repo.Repository, s *repo.Saver, opts Options) (
 	}()
 
 	root, err := a.walkRoot(ctx, paths)
+	a.walked.Store(true)
 	close(a.jobs)
 	close(a.dirs)
 	wg.Wait()
@@ -209,7 +233,7 @@ func Run(ctx context.Context, r *repo.Repository, s *repo.Saver, opts Options) (
 		id, err = root.id, root.err
 	}
 	cancel()
-	<-scanDone
+	a.scanWG.Wait()
 	close(stopProgress)
 	<-progressDone
 	if f := a.fatalErr(); f != nil {
@@ -333,13 +357,13 @@ func (a *archiver) walkRoot(ctx context.Context, paths []string) (*dirFuture, er
 		}
 		v.source = true
 	}
-	var parent *repo.Tree
+	var parent *prevDir
 	if !a.opts.Parent.IsZero() {
 		t, err := a.r.LoadTree(ctx, a.opts.Parent)
 		if err != nil {
 			a.warn("the parent snapshot's tree cannot be read, reading every file: %v", err)
 		} else {
-			parent = t
+			parent = &prevDir{id: a.opts.Parent, tree: t}
 		}
 	}
 	if root.source {
@@ -350,8 +374,8 @@ func (a *archiver) walkRoot(ctx context.Context, paths []string) (*dirFuture, er
 
 // walkVirtual stores a directory on the way to source paths: its own
 // metadata, and only the children that lead to sources.
-func (a *archiver) walkVirtual(ctx context.Context, v *vdir, parent *repo.Tree) (*dirFuture, error) {
-	job := &dirJob{path: v.abs, fut: &dirFuture{done: make(chan struct{})}}
+func (a *archiver) walkVirtual(ctx context.Context, v *vdir, parent *prevDir) (*dirFuture, error) {
+	job := &dirJob{path: v.abs, fut: &dirFuture{done: make(chan struct{})}, prev: parent}
 	names := make([]string, 0, len(v.children))
 	for n := range v.children {
 		names = append(names, n)
@@ -391,14 +415,14 @@ func (a *archiver) walkVirtual(ctx context.Context, v *vdir, parent *repo.Tree) 
 	return job.fut, nil
 }
 
-func findNode(t *repo.Tree, name string) *repo.Node {
-	if t == nil {
+func findNode(d *prevDir, name string) *repo.Node {
+	if d == nil {
 		return nil
 	}
-	return t.Find(name)
+	return d.tree.Find(name)
 }
 
-func (a *archiver) prevTree(ctx context.Context, prev *repo.Node) *repo.Tree {
+func (a *archiver) prevTree(ctx context.Context, prev *repo.Node) *prevDir {
 	if prev == nil || prev.Type != repo.NodeDir || prev.Subtree == nil {
 		return nil
 	}
@@ -407,7 +431,7 @@ func (a *archiver) prevTree(ctx context.Context, prev *repo.Node) *repo.Tree {
 		a.log.Warn("parent tree unreadable; reading the directory's files", "err", err)
 		return nil
 	}
-	return t
+	return &prevDir{id: *prev.Subtree, tree: t}
 }
 
 func (a *archiver) sendDir(ctx context.Context, job *dirJob) error {
@@ -420,12 +444,13 @@ func (a *archiver) sendDir(ctx context.Context, job *dirJob) error {
 }
 
 // walkDir walks one real directory and queues its listing.
-func (a *archiver) walkDir(ctx context.Context, abs string, parent *repo.Tree) (*dirFuture, error) {
+func (a *archiver) walkDir(ctx context.Context, abs string, parent *prevDir) (*dirFuture, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	job := &dirJob{path: abs, fut: &dirFuture{done: make(chan struct{})}}
-	entries, err := os.ReadDir(abs)
+	job := &dirJob{path: abs, fut: &dirFuture{done: make(chan struct{})}, prev: parent}
+	d, err := a.openDir(abs)
+	defer a.closeDir(d)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			a.warn("directory %s vanished during the backup", quote.Name(abs))
@@ -433,19 +458,24 @@ func (a *archiver) walkDir(ctx context.Context, abs string, parent *repo.Tree) (
 			a.skip(abs, err)
 		}
 	}
-	for _, e := range entries {
-		full := filepath.Join(abs, e.Name())
-		if a.excluded(full, e.Name()) {
+	job.nodes = make([]pendingNode, 0, len(d.names))
+	prefix := abs + "/" // abs is clean, a name holds no slash: no filepath.Join
+	if abs == "/" {
+		prefix = abs
+	}
+	for _, name := range d.names {
+		full := prefix + name
+		if a.excluded(full, name) {
 			continue
 		}
-		fi, err := e.Info()
+		fi, err := d.lstat(full, name)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				a.skip(full, err)
 			}
 			continue
 		}
-		pn, ok, err := a.entry(ctx, full, e.Name(), fi, findNode(parent, e.Name()))
+		pn, ok, err := a.entry(ctx, full, name, fi, findNode(parent, name))
 		if err != nil {
 			return nil, err
 		}
@@ -528,8 +558,15 @@ func (a *archiver) entry(ctx context.Context, full, name string, fi fs.FileInfo,
 		job := &fileJob{path: full, size: node.Size, done: make(chan struct{})}
 		select {
 		case a.jobs <- job:
-		case <-ctx.Done():
-			return pendingNode{}, false, ctx.Err()
+		default:
+			// The readers are busy: this backup takes a while, so its
+			// progress wants the real totals.
+			a.startScan(ctx, a.paths)
+			select {
+			case a.jobs <- job:
+			case <-ctx.Done():
+				return pendingNode{}, false, ctx.Err()
+			}
 		}
 		return pendingNode{node: node, file: job, state: state}, true, nil
 	case repo.NodeFIFO, repo.NodeCharDev, repo.NodeBlockDev:
@@ -737,8 +774,34 @@ func (a *archiver) buildTree(ctx context.Context, job *dirJob, h *crypto.Hasher)
 		return repo.ID{}, firstErr
 	}
 	tree.Sort()
+	prev := job.prev
+	job.prev = nil
+	if prev != nil && a.sameListing(tree, prev) {
+		return prev.id, nil
+	}
 	id, _, err := a.r.SaveTree(a.s, tree, h)
 	return id, err
+}
+
+// sameListing reports whether tree records exactly what the parent
+// snapshot's listing does, and that listing's blobs are stored and not
+// found damaged: the directory then reuses the parent's tree blob, as
+// encoding the same listing again would only dedup onto it.
+func (a *archiver) sameListing(tree *repo.Tree, prev *prevDir) bool {
+	if len(tree.Nodes) != len(prev.tree.Nodes) || !a.s.Known(prev.id) {
+		return false
+	}
+	for _, p := range prev.tree.Parts {
+		if !a.s.Known(p) {
+			return false
+		}
+	}
+	for i := range tree.Nodes {
+		if !tree.Nodes[i].Same(&prev.tree.Nodes[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func cmpErr(old, err error) error {
@@ -759,6 +822,32 @@ func (t *timedReader) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
 	t.d += time.Since(start)
 	return n, err
+}
+
+// startScan starts counting the sources for the progress totals, once.
+func (a *archiver) startScan(ctx context.Context, paths []string) {
+	a.scanOnce.Do(func() {
+		a.scanWG.Go(func() {
+			a.scan(ctx, paths)
+			if ctx.Err() == nil {
+				a.scanned.Store(true)
+			}
+		})
+	})
+}
+
+// totals are the progress totals: the count of the sources once it is
+// done, the walk's own count once the walk is done, else the best guess
+// so far (the parent snapshot's totals, or what was counted or walked).
+func (a *archiver) totals() (files, bytes int64) {
+	switch {
+	case a.scanned.Load():
+		return a.filesTotal.Load(), a.bytesTotal.Load()
+	case a.walked.Load():
+		return a.files.Load(), a.size.Load()
+	}
+	return max(a.opts.ParentFiles, a.filesTotal.Load(), a.files.Load()),
+		max(a.opts.ParentBytes, a.bytesTotal.Load(), a.size.Load())
 }
 
 // scan counts the files and bytes to back up, for the progress totals.
@@ -797,7 +886,8 @@ func (a *archiver) reportProgress(stop <-chan struct{}) {
 	t := time.NewTicker(a.opts.ProgressEvery)
 	defer t.Stop()
 	send := func() {
-		p := Progress{Files: a.filesPassed.Load(), FilesTotal: a.filesTotal.Load(), Bytes: a.bytesPassed.Load(), BytesTotal: a.bytesTotal.Load()}
+		p := Progress{Files: a.filesPassed.Load(), Bytes: a.bytesPassed.Load()}
+		p.FilesTotal, p.BytesTotal = a.totals()
 		if c := a.current.Load(); c != nil {
 			p.Path = *c
 		}

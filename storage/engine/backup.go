@@ -108,7 +108,7 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 		Compress: req.Compress, Logger: e.log,
 	}
 	if parent != nil {
-		opts.Parent = parent.Tree
+		opts.Parent, opts.ParentFiles, opts.ParentBytes = parent.Tree, parent.Files, parent.Size
 	}
 	if p != nil {
 		opts.Progress = func(ap archiver.Progress) {

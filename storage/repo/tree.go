@@ -3,7 +3,6 @@ package repo
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -104,6 +103,21 @@ func (n *Node) SetTarget(t string) {
 	if !utf8.ValidString(t) {
 		n.LinkTarget, n.RawLinkTarget = strings.ToValidUTF8(t, "\uFFFD"), []byte(t)
 	}
+}
+
+// Same reports whether n and o record the same entry: every field equal
+// (times as instants, absent and empty lists alike). A directory whose
+// nodes are all the Same as its parent snapshot's listing can reuse that
+// listing's tree blob instead of encoding it again. Every field of Node
+// must be compared here (TestNodeSameComparesEveryField checks it).
+func (n *Node) Same(o *Node) bool {
+	return n.Name == o.Name && bytes.Equal(n.RawName, o.RawName) && n.Type == o.Type && n.Mode == o.Mode &&
+		n.ModTime.Equal(o.ModTime) && n.ChangeTime.Equal(o.ChangeTime) && n.UID == o.UID && n.GID == o.GID &&
+		n.Inode == o.Inode && n.Device == o.Device && n.Size == o.Size && n.LinkTarget == o.LinkTarget &&
+		bytes.Equal(n.RawLinkTarget, o.RawLinkTarget) && slices.Equal(n.Content, o.Content) &&
+		(n.Subtree == nil) == (o.Subtree == nil) && (n.Subtree == nil || *n.Subtree == *o.Subtree) &&
+		n.Rdev == o.Rdev && n.Links == o.Links && n.Sparse == o.Sparse && n.Continues == o.Continues &&
+		slices.EqualFunc(n.Xattrs, o.Xattrs, func(a, b Xattr) bool { return a.Name == b.Name && bytes.Equal(a.Value, b.Value) })
 }
 
 // FileMode returns the node's permission and special bits.
@@ -233,9 +247,9 @@ func (r *Repository) loadTreeBlob(ctx context.Context, id ID) (*Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading tree %s: %w", id.Short(), err)
 	}
-	var t Tree
-	if err := json.Unmarshal(data, &t); err != nil {
+	t, err := decodeTree(data)
+	if err != nil {
 		return nil, fmt.Errorf("tree %s: %w: %w", id.Short(), err, ErrDamaged)
 	}
-	return &t, nil
+	return t, nil
 }
