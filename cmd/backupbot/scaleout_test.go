@@ -368,14 +368,17 @@ func (c *cluster) snapshotsPerTarget(host string) map[string]int {
 	if err != nil {
 		c.t.Fatalf("backupctl list on %s: %v\n%s", host, err, out)
 	}
-	var snaps []struct {
-		Target string `json:"target"`
+	// --json prints the job's result; the backups are its data.
+	var res struct {
+		Data []struct {
+			Target string `json:"target"`
+		} `json:"data"`
 	}
-	if err := json.Unmarshal([]byte(out[strings.Index(out, "["):]), &snaps); err != nil {
-		c.t.Fatalf("backupctl --json list: %v\n%s", err, out)
+	if i := strings.Index(out, "{"); i < 0 || json.NewDecoder(strings.NewReader(out[i:])).Decode(&res) != nil {
+		c.t.Fatalf("backupctl --json list printed no result:\n%s", out)
 	}
 	n := map[string]int{}
-	for _, s := range snaps {
+	for _, s := range res.Data {
 		n[s.Target]++
 	}
 	return n

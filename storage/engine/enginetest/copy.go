@@ -133,7 +133,8 @@ func RunCopy(t *testing.T, dests map[string]func(t *testing.T) backend.Backend) 
 	}
 	for _, d := range ds {
 		verifyClean(t, d.e)
-		for _, c := range []struct{ ref, want string }{{r1.Snapshot.Name, first}, {"latest", second}} {
+		// The first copy by its ID: two backups in one second share a name.
+		for _, c := range []struct{ ref, want string }{{d.c1.Snapshot.ID, first}, {"latest", second}} {
 			out := t.TempDir()
 			res := restore(t, d.e, engine.RestoreRequest{Snapshot: c.ref, To: out})
 			if res.FilesWritten == 0 || len(res.Lost) > 0 {
