@@ -147,7 +147,7 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 		if t == "" {
 			t = "backup"
 		}
-		name = t + "-" + at.Local().Format("20060102-150405")
+		name = uniqueName(all, t+"-"+at.Local().Format("20060102-150405"))
 	}
 	sn := &repo.Snapshot{
 		Time: at.UTC(), Name: name, Type: req.Type, Target: req.Target, Paths: paths, Excludes: req.Exclude,
@@ -314,4 +314,19 @@ func (e *Engine) localDirs() []string {
 		}
 		b = u.Unwrap()
 	}
+}
+
+// uniqueName is base, or base-2, base-3… when a backup already has that
+// name: an automatic name picks out one backup, even when two backups of
+// a target start in the same second.
+func uniqueName(all []*repo.Snapshot, base string) string {
+	taken := make(map[string]bool, len(all))
+	for _, s := range all {
+		taken[s.Name] = true
+	}
+	name := base
+	for i := 2; taken[name]; i++ {
+		name = fmt.Sprintf("%s-%d", base, i)
+	}
+	return name
 }
