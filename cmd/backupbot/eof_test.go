@@ -40,17 +40,7 @@ func buildBackupctl(t *testing.T) string {
 func TestPipedCommandIsNotLostAtEndOfInput(t *testing.T) {
 	ctl := buildBackupctl(t)
 	dir := t.TempDir()
-	cmd := exec.Command(binPath, "serve", "--http-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-	cmd.Dir = dir
-	cmd.Env = embeddedEnv()
-	cmd.Stdin = strings.NewReader("/backup create --type full --target data\n")
-	log := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	cmd, log, done := servePiped(t, dir, "/backup create --type full --target data\n")
 	select {
 	case err := <-done:
 		if err != nil {
@@ -107,17 +97,7 @@ func TestInterruptWhileFinishingNamesTheJobsHandedBack(t *testing.T) {
 		_, _ = rand.Read(b)
 		writeFile(t, filepath.Join(data, fmt.Sprintf("blob-%d", i)), b)
 	}
-	cmd := exec.Command(binPath, "serve", "--http-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-	cmd.Dir = dir
-	cmd.Env = embeddedEnv()
-	cmd.Stdin = strings.NewReader("/backup create --type full --target data\n")
-	log := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	cmd, log, done := servePiped(t, dir, "/backup create --type full --target data\n")
 	eventually(t, 30*time.Second, "serve says it is finishing the job", func() bool {
 		return strings.Contains(log.String(), "End of input: finishing 1 job(s)")
 	})
@@ -144,4 +124,22 @@ func TestInterruptWhileFinishingNamesTheJobsHandedBack(t *testing.T) {
 		t.Errorf("serve's output does not say %q:\n%s", want, tail(out, 40))
 	}
 	t.Logf("stopped %s after the interrupt", time.Since(start).Round(time.Millisecond))
+}
+
+// servePiped starts `backupbot serve` with the embedded defaults in dir,
+// input piped in; done receives its exit.
+func servePiped(t *testing.T, dir, input string) (*exec.Cmd, *lockedBuffer, chan error) {
+	t.Helper()
+	cmd := exec.Command(binPath, "serve", "--http-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	cmd.Dir = dir
+	cmd.Env = embeddedEnv()
+	cmd.Stdin = strings.NewReader(input)
+	log := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return cmd, log, done
 }

@@ -242,17 +242,7 @@ func TestExportRefusals(t *testing.T) {
 // export.
 func TestExportToAConfiguredStorage(t *testing.T) {
 	w := exportWorld(t)
-	srv := s3test.Env(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	be := s3test.New(t, s3.Options{})
-	cfg, _ := os.ReadFile(w.cfg)
-	cfg = bytes.Replace(cfg, []byte("storages:\n"), []byte("storages:\n  offsite: {type: s3, bucket: "+be.Bucket()+", region: "+srv.Region+", endpoint: \""+srv.Endpoint+"\"}\n"), 1)
-	if err := os.WriteFile(w.cfg, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	be := w.addOffsite(t)
 	local := w.export(t, "--format", "tar", "--destination", t.TempDir())
 	name := filepath.Base(local[0])
 	code, out, errOut := w.run(t, "export", "--name", "first", "--format", "tar", "--destination", "offsite:exports/", "--checksum")
@@ -317,4 +307,23 @@ func TestVerifyReportWritesFiles(t *testing.T) {
 	if err := json.Unmarshal(data, &rep); err != nil || !rep.OK || rep.Report.Snapshots != 1 {
 		t.Errorf("JSON report %s: %+v, %v", data, rep, err)
 	}
+}
+
+// addOffsite adds an S3 storage "offsite" (a fresh bucket on the test
+// server) to w's configuration, with the server's credentials in the
+// environment, and returns the bucket's backend.
+func (w *ctlWorld) addOffsite(t *testing.T) *s3.Backend {
+	t.Helper()
+	srv := s3test.Env(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	be := s3test.New(t, s3.Options{})
+	cfg, _ := os.ReadFile(w.cfg)
+	cfg = bytes.Replace(cfg, []byte("storages:\n"), []byte("storages:\n  offsite: {type: s3, bucket: "+be.Bucket()+", region: "+srv.Region+", endpoint: \""+srv.Endpoint+"\"}\n"), 1)
+	if err := os.WriteFile(w.cfg, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return be
 }

@@ -15,8 +15,6 @@ import (
 	"testing"
 
 	"github.com/backupbot/backupbot/storage/backend"
-	"github.com/backupbot/backupbot/storage/s3"
-	"github.com/backupbot/backupbot/storage/s3/s3test"
 )
 
 // exportMemChild is set in the environment of the process that runs the
@@ -47,17 +45,7 @@ func TestExportMemoryChild(t *testing.T) {
 // `BENCH_ONLY=export make bench`.
 func TestExportToS3KeepsMemoryFlat(t *testing.T) {
 	w := newCtlWorld(t)
-	srv := s3test.Env(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	be := s3test.New(t, s3.Options{})
-	cfg, _ := os.ReadFile(w.cfg)
-	cfg = bytes.Replace(cfg, []byte("storages:\n"), []byte("storages:\n  offsite: {type: s3, bucket: "+be.Bucket()+", region: "+srv.Region+", endpoint: \""+srv.Endpoint+"\"}\n"), 1)
-	if err := os.WriteFile(w.cfg, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	be := w.addOffsite(t)
 	addRandom := func(name string, mib int) {
 		f, err := os.Create(filepath.Join(w.data, name))
 		if err != nil {
