@@ -2,8 +2,6 @@ package alerts
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/randid"
 	"github.com/backupbot/backupbot/jobs"
 )
 
@@ -353,8 +352,4 @@ func (s *Incidents) put(ctx context.Context, inc *Incident) error {
 	return nil
 }
 
-func newID() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return "inc-" + hex.EncodeToString(b[:])
-}
+func newID() string { return "inc-" + randid.Hex(4) }
