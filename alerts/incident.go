@@ -166,21 +166,14 @@ func (s *Incidents) Observe(ctx context.Context, ev jobs.Event) (*Incident, Chan
 		if !failed {
 			return nil, None, nil
 		}
-		now := s.now().UTC()
-		inc := &Incident{
-			ID: newID(), Key: key, Kind: kind, Subject: subject, State: Open, Command: ev.Meta.Text,
-			Schedule: ev.Meta.Schedule, Failures: 1, LastError: ev.Error, LastJob: ev.Meta.JobID,
-			OpenedAt: now, UpdatedAt: now,
-		}
-		ok, err := s.rdb.SetNX(ctx, openPrefix+key, inc.ID, incidentTTL).Result()
+		inc, err := s.open(ctx, key, kind, subject, &Incident{
+			Command: ev.Meta.Text, Schedule: ev.Meta.Schedule, LastError: ev.Error, LastJob: ev.Meta.JobID,
+		})
 		if err != nil {
-			return nil, None, fmt.Errorf("incidents: open %s in Redis: %w", key, err)
-		}
-		if !ok { // another process opened it in between: repeat that one
-			return s.Observe(ctx, ev)
-		}
-		if err := s.put(ctx, inc); err != nil {
 			return nil, None, err
+		}
+		if inc == nil { // another process opened it in between: repeat that one
+			return s.Observe(ctx, ev)
 		}
 		return inc, Opened, nil
 	case err != nil:

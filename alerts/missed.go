@@ -88,27 +88,10 @@ func (s *Incidents) ResolveSchedule(ctx context.Context, ev jobs.Event) (*Incide
 	if ev.Kind != jobs.EventSucceeded || ev.Meta.Schedule == "" {
 		return nil, None, nil
 	}
-	key := "schedule:" + ev.Meta.Schedule
-	id, err := s.rdb.Get(ctx, openPrefix+key).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, None, nil
-	}
-	if err != nil {
-		return nil, None, fmt.Errorf("incidents: read open incident of %s from Redis: %w", key, err)
-	}
-	// Only the process that deletes the open marker resolves it.
-	n, err := s.rdb.Del(ctx, openPrefix+key).Result()
-	if err != nil || n == 0 {
+	inc, err := s.resolve(ctx, "schedule:"+ev.Meta.Schedule, ev.Meta.JobID, ev.Meta.JobID)
+	if inc == nil || err != nil {
 		return nil, None, err
 	}
-	inc, err := s.Update(ctx, id, func(inc *Incident) error {
-		inc.State, inc.ResolvedAt, inc.ResolvedBy, inc.LastJob = Resolved, s.now().UTC(), ev.Meta.JobID, ev.Meta.JobID
-		return nil
-	})
-	if err != nil {
-		return nil, None, err
-	}
-	s.rdb.SRem(ctx, openSet, inc.ID)
 	return inc, Cleared, nil
 }
 
@@ -124,12 +107,13 @@ func (s *Incidents) StorageDown(ctx context.Context, storage string, cause error
 // StorageUp resolves the storage's incident, if one is open (nil when none
 // was, or another process resolved it).
 func (s *Incidents) StorageUp(ctx context.Context, storage string) (*Incident, error) {
-	return s.resolve(ctx, "storage:"+storage, "readiness probe")
+	return s.resolve(ctx, "storage:"+storage, "readiness probe", "")
 }
 
 // resolve resolves the open incident of key, by what (nil when none was
-// open, or another process resolved it).
-func (s *Incidents) resolve(ctx context.Context, key, by string) (*Incident, error) {
+// open, or another process resolved it); a lastJob not "" is the job that
+// resolved it.
+func (s *Incidents) resolve(ctx context.Context, key, by, lastJob string) (*Incident, error) {
 	id, err := s.rdb.Get(ctx, openPrefix+key).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
@@ -137,11 +121,15 @@ func (s *Incidents) resolve(ctx context.Context, key, by string) (*Incident, err
 	if err != nil {
 		return nil, fmt.Errorf("incidents: read open incident of %s from Redis: %w", key, err)
 	}
+	// Only the process that deletes the open marker resolves it.
 	if n, err := s.rdb.Del(ctx, openPrefix+key).Result(); err != nil || n == 0 {
 		return nil, err
 	}
 	inc, err := s.Update(ctx, id, func(inc *Incident) error {
 		inc.State, inc.ResolvedAt, inc.ResolvedBy = Resolved, s.now().UTC(), by
+		if lastJob != "" {
+			inc.LastJob = lastJob
+		}
 		return nil
 	})
 	if err != nil {
