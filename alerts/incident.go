@@ -329,6 +329,53 @@ func (s *Incidents) SetRoot(ctx context.Context, id, platform string, ref Ref) (
 	})
 }
 
+// open opens the incident of key unless one is open; nil when one was.
+func (s *Incidents) open(ctx context.Context, key, kind, subject string, proto *Incident) (*Incident, error) {
+	now := s.now().UTC()
+	inc := *proto
+	inc.ID, inc.Key, inc.Kind, inc.Subject, inc.State, inc.Failures, inc.OpenedAt, inc.UpdatedAt = newID(), key, kind, subject, Open, 1, now, now
+	ok, err := s.rdb.SetNX(ctx, openPrefix+key, inc.ID, incidentTTL).Result()
+	if err != nil {
+		return nil, fmt.Errorf("incidents: open %s in Redis: %w", key, err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	if err := s.put(ctx, &inc); err != nil {
+		return nil, err
+	}
+	return &inc, nil
+}
+
+// resolve resolves the open incident of key, by what (nil when none was
+// open, or another process resolved it); a lastJob not "" is the job that
+// resolved it.
+func (s *Incidents) resolve(ctx context.Context, key, by, lastJob string) (*Incident, error) {
+	id, err := s.rdb.Get(ctx, openPrefix+key).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("incidents: read open incident of %s from Redis: %w", key, err)
+	}
+	// Only the process that deletes the open marker resolves it.
+	if n, err := s.rdb.Del(ctx, openPrefix+key).Result(); err != nil || n == 0 {
+		return nil, err
+	}
+	inc, err := s.Update(ctx, id, func(inc *Incident) error {
+		inc.State, inc.ResolvedAt, inc.ResolvedBy = Resolved, s.now().UTC(), by
+		if lastJob != "" {
+			inc.LastJob = lastJob
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.rdb.SRem(ctx, openSet, inc.ID)
+	return inc, nil
+}
+
 func (s *Incidents) put(ctx context.Context, inc *Incident) error {
 	b, err := json.Marshal(inc)
 	if err != nil {
