@@ -2,8 +2,6 @@ package alerts
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/randid"
 	"github.com/backupbot/backupbot/jobs"
 )
 
@@ -167,21 +166,14 @@ func (s *Incidents) Observe(ctx context.Context, ev jobs.Event) (*Incident, Chan
 		if !failed {
 			return nil, None, nil
 		}
-		now := s.now().UTC()
-		inc := &Incident{
-			ID: newID(), Key: key, Kind: kind, Subject: subject, State: Open, Command: ev.Meta.Text,
-			Schedule: ev.Meta.Schedule, Failures: 1, LastError: ev.Error, LastJob: ev.Meta.JobID,
-			OpenedAt: now, UpdatedAt: now,
-		}
-		ok, err := s.rdb.SetNX(ctx, openPrefix+key, inc.ID, incidentTTL).Result()
+		inc, err := s.open(ctx, key, kind, subject, &Incident{
+			Command: ev.Meta.Text, Schedule: ev.Meta.Schedule, LastError: ev.Error, LastJob: ev.Meta.JobID,
+		})
 		if err != nil {
-			return nil, None, fmt.Errorf("incidents: open %s in Redis: %w", key, err)
-		}
-		if !ok { // another process opened it in between: repeat that one
-			return s.Observe(ctx, ev)
-		}
-		if err := s.put(ctx, inc); err != nil {
 			return nil, None, err
+		}
+		if inc == nil { // another process opened it in between: repeat that one
+			return s.Observe(ctx, ev)
 		}
 		return inc, Opened, nil
 	case err != nil:
@@ -337,6 +329,53 @@ func (s *Incidents) SetRoot(ctx context.Context, id, platform string, ref Ref) (
 	})
 }
 
+// open opens the incident of key unless one is open; nil when one was.
+func (s *Incidents) open(ctx context.Context, key, kind, subject string, proto *Incident) (*Incident, error) {
+	now := s.now().UTC()
+	inc := *proto
+	inc.ID, inc.Key, inc.Kind, inc.Subject, inc.State, inc.Failures, inc.OpenedAt, inc.UpdatedAt = newID(), key, kind, subject, Open, 1, now, now
+	ok, err := s.rdb.SetNX(ctx, openPrefix+key, inc.ID, incidentTTL).Result()
+	if err != nil {
+		return nil, fmt.Errorf("incidents: open %s in Redis: %w", key, err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	if err := s.put(ctx, &inc); err != nil {
+		return nil, err
+	}
+	return &inc, nil
+}
+
+// resolve resolves the open incident of key, by what (nil when none was
+// open, or another process resolved it); a lastJob not "" is the job that
+// resolved it.
+func (s *Incidents) resolve(ctx context.Context, key, by, lastJob string) (*Incident, error) {
+	id, err := s.rdb.Get(ctx, openPrefix+key).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("incidents: read open incident of %s from Redis: %w", key, err)
+	}
+	// Only the process that deletes the open marker resolves it.
+	if n, err := s.rdb.Del(ctx, openPrefix+key).Result(); err != nil || n == 0 {
+		return nil, err
+	}
+	inc, err := s.Update(ctx, id, func(inc *Incident) error {
+		inc.State, inc.ResolvedAt, inc.ResolvedBy = Resolved, s.now().UTC(), by
+		if lastJob != "" {
+			inc.LastJob = lastJob
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.rdb.SRem(ctx, openSet, inc.ID)
+	return inc, nil
+}
+
 func (s *Incidents) put(ctx context.Context, inc *Incident) error {
 	b, err := json.Marshal(inc)
 	if err != nil {
@@ -353,8 +392,4 @@ func (s *Incidents) put(ctx context.Context, inc *Incident) error {
 	return nil
 }
 
-func newID() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return "inc-" + hex.EncodeToString(b[:])
-}
+func newID() string { return "inc-" + randid.Hex(4) }

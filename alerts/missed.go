@@ -64,51 +64,16 @@ func (s *Incidents) MissedSchedules(ctx context.Context, grace time.Duration) ([
 	return opened, nil
 }
 
-// open opens the incident of key unless one is open; nil when one was.
-func (s *Incidents) open(ctx context.Context, key, kind, subject string, proto *Incident) (*Incident, error) {
-	now := s.now().UTC()
-	inc := *proto
-	inc.ID, inc.Key, inc.Kind, inc.Subject, inc.State, inc.Failures, inc.OpenedAt, inc.UpdatedAt = newID(), key, kind, subject, Open, 1, now, now
-	ok, err := s.rdb.SetNX(ctx, openPrefix+key, inc.ID, incidentTTL).Result()
-	if err != nil {
-		return nil, fmt.Errorf("incidents: open %s in Redis: %w", key, err)
-	}
-	if !ok {
-		return nil, nil
-	}
-	if err := s.put(ctx, &inc); err != nil {
-		return nil, err
-	}
-	return &inc, nil
-}
-
 // ResolveSchedule resolves the missed-schedule incident of a scheduled
 // job's schedule when the job succeeded.
 func (s *Incidents) ResolveSchedule(ctx context.Context, ev jobs.Event) (*Incident, Change, error) {
 	if ev.Kind != jobs.EventSucceeded || ev.Meta.Schedule == "" {
 		return nil, None, nil
 	}
-	key := "schedule:" + ev.Meta.Schedule
-	id, err := s.rdb.Get(ctx, openPrefix+key).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, None, nil
-	}
-	if err != nil {
-		return nil, None, fmt.Errorf("incidents: read open incident of %s from Redis: %w", key, err)
-	}
-	// Only the process that deletes the open marker resolves it.
-	n, err := s.rdb.Del(ctx, openPrefix+key).Result()
-	if err != nil || n == 0 {
+	inc, err := s.resolve(ctx, "schedule:"+ev.Meta.Schedule, ev.Meta.JobID, ev.Meta.JobID)
+	if inc == nil || err != nil {
 		return nil, None, err
 	}
-	inc, err := s.Update(ctx, id, func(inc *Incident) error {
-		inc.State, inc.ResolvedAt, inc.ResolvedBy, inc.LastJob = Resolved, s.now().UTC(), ev.Meta.JobID, ev.Meta.JobID
-		return nil
-	})
-	if err != nil {
-		return nil, None, err
-	}
-	s.rdb.SRem(ctx, openSet, inc.ID)
 	return inc, Cleared, nil
 }
 
@@ -124,29 +89,5 @@ func (s *Incidents) StorageDown(ctx context.Context, storage string, cause error
 // StorageUp resolves the storage's incident, if one is open (nil when none
 // was, or another process resolved it).
 func (s *Incidents) StorageUp(ctx context.Context, storage string) (*Incident, error) {
-	return s.resolve(ctx, "storage:"+storage, "readiness probe")
-}
-
-// resolve resolves the open incident of key, by what (nil when none was
-// open, or another process resolved it).
-func (s *Incidents) resolve(ctx context.Context, key, by string) (*Incident, error) {
-	id, err := s.rdb.Get(ctx, openPrefix+key).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("incidents: read open incident of %s from Redis: %w", key, err)
-	}
-	if n, err := s.rdb.Del(ctx, openPrefix+key).Result(); err != nil || n == 0 {
-		return nil, err
-	}
-	inc, err := s.Update(ctx, id, func(inc *Incident) error {
-		inc.State, inc.ResolvedAt, inc.ResolvedBy = Resolved, s.now().UTC(), by
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.rdb.SRem(ctx, openSet, inc.ID)
-	return inc, nil
+	return s.resolve(ctx, "storage:"+storage, "readiness probe", "")
 }

@@ -33,7 +33,7 @@ func (s *Incidents) ObserveSize(ctx context.Context, ev jobs.Event) (*Incident, 
 		}
 		return inc, Opened, nil
 	}
-	inc, err := s.resolve(ctx, key, ev.Meta.JobID)
+	inc, err := s.resolve(ctx, key, ev.Meta.JobID, "")
 	if inc == nil || err != nil {
 		return nil, None, err
 	}

@@ -170,8 +170,8 @@ func buildActionTable() []*actionSpec {
 				x := c.(*Restore)
 				return slices.Concat([]flagSpec{
 					textFlag("name", "TEXT", &x.Name, maxName, "backup to restore").as(FactNone),
-					{name: "date", arg: "YYYY-MM-DD", usage: "restore the last backup of this day", value: dateValue{&x.Date}, fact: FactNone},
-					{name: "time", arg: "HH:MM[:SS]", usage: "with --date: the last backup at or before this time", value: clockValue{&x.Time}, fact: FactNone},
+					{name: "date", arg: "YYYY-MM-DD", usage: "restore the last backup of this day", value: parsedValue[*Date]{&x.Date, optional(ParseDate)}, fact: FactNone},
+					{name: "time", arg: "HH:MM[:SS]", usage: "with --date: the last backup at or before this time", value: parsedValue[*Clock]{&x.Time, optional(ParseClock)}, fact: FactNone},
 					typeFlag(&x.Type, "only backups of this type"),
 					p.targetFlag(&x.Target, "what to restore"),
 					textFlag("filter", "PATH", &x.Filter, maxPath, "restore only paths under this one").as(FactNone),
@@ -343,7 +343,7 @@ func buildActionTable() []*actionSpec {
 					textFlag("name", "TEXT", &x.Name, maxName, "backup to export").as(FactNone),
 					{name: "format", arg: "FORMAT", usage: "archive format", value: exportFormatValue{enumValue[ExportFormat]{&x.Format, exportFormats}, p.MissingExportFormats}, fact: FactNone},
 					textFlag("destination", "PATH", &x.Destination, maxPath, "a directory, or a configured storage as NAME:prefix/").as(FactPath),
-					{name: "split", arg: "SIZE", usage: "split into parts of this size (4GB, 500MiB)", value: sizeValue{&x.Split}, fact: FactNone},
+					{name: "split", arg: "SIZE", usage: "split into parts of this size (4GB, 500MiB)", value: parsedValue[Size]{&x.Split, ParseSize}, fact: FactNone},
 					boolFlag("checksum", &x.Checksum, "write SHA-256 checksums next to it").as(FactSwitch),
 					boolFlag("force", &x.Force, "replace an archive of the same name at the destination").as(FactSwitch),
 				}, p.storageFlags(&x.Storage, false, "where the backup is"), diagnosticsFlags(&x.Diagnostics))

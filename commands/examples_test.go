@@ -109,15 +109,7 @@ var referenceExamples = []struct {
 
 func TestReferenceExamplesParse(t *testing.T) {
 	for _, tc := range referenceExamples {
-		t.Run(tc.text, func(t *testing.T) {
-			got, err := Parse(tc.text)
-			if err != nil {
-				t.Fatalf("Parse(%q): %v", tc.text, err)
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("Parse(%q)\n got %#v\nwant %#v", tc.text, got, tc.want)
-			}
-		})
+		t.Run(tc.text, func(t *testing.T) { checkParse(t, tc.text, tc.want) })
 	}
 }
 

@@ -250,23 +250,36 @@ const (
 	maxCount = 100000 // --keep-min
 )
 
-// sizeValue is a size such as 4GB (see ParseSize).
-type sizeValue struct{ p *Size }
-
-func (v sizeValue) set(s string) error {
-	n, err := ParseSize(s)
-	if err != nil {
-		return err
-	}
-	*v.p = n
-	return nil
+// parsedValue is a value that parse reads: a size such as 4GB (ParseSize),
+// an optional date or time of day (ParseDate, ParseClock via optional).
+// An unset (zero) value shows as "".
+type parsedValue[T interface {
+	comparable
+	fmt.Stringer
+}] struct {
+	p     *T
+	parse func(string) (T, error)
 }
 
-func (v sizeValue) get() string {
-	if *v.p == 0 {
+func (v parsedValue[T]) set(s string) error { return parseInto(v.p, s, v.parse) }
+
+func (v parsedValue[T]) get() string {
+	var unset T
+	if *v.p == unset {
 		return ""
 	}
-	return v.p.String()
+	return (*v.p).String()
+}
+
+// optional turns a parser of T into one of *T, for a flag that may be unset (nil).
+func optional[T any](parse func(string) (T, error)) func(string) (*T, error) {
+	return func(s string) (*T, error) {
+		v, err := parse(s)
+		if err != nil {
+			return nil, err
+		}
+		return &v, nil
+	}
 }
 
 // percentValue is a share above 0 and at most 100, written 5% or 5.
@@ -317,55 +330,10 @@ func (v scheduleTypeValue) choices() []string {
 	return append(enumValue[BackupType]{v.typ, backupTypes}.choices(), string(ScheduleRestoreTest))
 }
 
-// dateValue is an optional calendar date.
-type dateValue struct{ p **Date }
-
-func (v dateValue) set(s string) error {
-	d, err := ParseDate(s)
-	if err != nil {
-		return err
-	}
-	*v.p = &d
-	return nil
-}
-
-func (v dateValue) get() string {
-	if *v.p == nil {
-		return ""
-	}
-	return (*v.p).String()
-}
-
-// clockValue is an optional time of day.
-type clockValue struct{ p **Clock }
-
-func (v clockValue) set(s string) error {
-	c, err := ParseClock(s)
-	if err != nil {
-		return err
-	}
-	*v.p = &c
-	return nil
-}
-
-func (v clockValue) get() string {
-	if *v.p == nil {
-		return ""
-	}
-	return (*v.p).String()
-}
-
 // cronValue is a schedule expression (see ParseCron).
 type cronValue struct{ p *Cron }
 
-func (v cronValue) set(s string) error {
-	c, err := ParseCron(s)
-	if err != nil {
-		return err
-	}
-	*v.p = c
-	return nil
-}
+func (v cronValue) set(s string) error { return parseInto(v.p, s, ParseCron) }
 
 func (v cronValue) get() string { return string(*v.p) }
 

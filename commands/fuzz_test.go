@@ -48,6 +48,13 @@ func checkRoundTrip(t *testing.T, p Parser, text string) {
 	if !reflect.DeepEqual(c, again) {
 		t.Fatalf("Parse(%q) = %#v\nRender = %q\nparses to %#v", text, c, rendered, again)
 	}
+	checkJSONRoundTrip(t, c)
+}
+
+// checkJSONRoundTrip checks that c comes back the same from
+// MarshalCommand and UnmarshalCommand, and returns its JSON.
+func checkJSONRoundTrip(t *testing.T, c Command) []byte {
+	t.Helper()
 	data, err := MarshalCommand(c)
 	if err != nil {
 		t.Fatalf("MarshalCommand(%#v): %v", c, err)
@@ -59,6 +66,7 @@ func checkRoundTrip(t *testing.T, p Parser, text string) {
 	if !reflect.DeepEqual(c, back) {
 		t.Fatalf("JSON %s decodes to %#v, want %#v", data, back, c)
 	}
+	return data
 }
 
 func TestRoundTripOfEveryTestedInput(t *testing.T) {

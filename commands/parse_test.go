@@ -72,15 +72,19 @@ func TestParseForms(t *testing.T) {
 		{"storage kind in another case", "create --storage Azure", defaultCreate(func(c *Create) { c.Storage.Name = "azure" })},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got, err := Parse(tc.text)
-			if err != nil {
-				t.Fatalf("Parse(%q): %v", tc.text, err)
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("Parse(%q)\n got %#v\nwant %#v", tc.text, got, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkParse(t, tc.text, tc.want) })
+	}
+}
+
+// checkParse checks that text parses to want.
+func checkParse(t *testing.T, text string, want Command) {
+	t.Helper()
+	got, err := Parse(text)
+	if err != nil {
+		t.Fatalf("Parse(%q): %v", text, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Parse(%q)\n got %#v\nwant %#v", text, got, want)
 	}
 }
 

@@ -56,15 +56,27 @@ func (d Date) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads a "YYYY-MM-DD" string.
 func (d *Date) UnmarshalJSON(b []byte) error {
+	return unmarshalParsed(b, d, ParseDate, `date: want a "YYYY-MM-DD" string`)
+}
+
+// unmarshalParsed decodes a JSON string and stores what parse reads from
+// it in *dst; want starts the error for a value that is no string.
+func unmarshalParsed[T any](b []byte, dst *T, parse func(string) (T, error), want string) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("date: want a \"YYYY-MM-DD\" string: %w", err)
+		return fmt.Errorf("%s: %w", want, err)
 	}
-	v, err := ParseDate(s)
+	return parseInto(dst, s, parse)
+}
+
+// parseInto stores what parse reads from s in *dst; on an error *dst is
+// left as it was.
+func parseInto[T any](dst *T, s string, parse func(string) (T, error)) error {
+	v, err := parse(s)
 	if err != nil {
 		return err
 	}
-	*d = v
+	*dst = v
 	return nil
 }
 
@@ -100,16 +112,7 @@ func (c Clock) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads an "HH:MM[:SS]" string.
 func (c *Clock) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("time: want an \"HH:MM:SS\" string: %w", err)
-	}
-	v, err := ParseClock(s)
-	if err != nil {
-		return err
-	}
-	*c = v
-	return nil
+	return unmarshalParsed(b, c, ParseClock, `time: want an "HH:MM:SS" string`)
 }
 
 // MinCronInterval is the shortest "@every" interval a schedule may use.

@@ -13,6 +13,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -194,14 +196,7 @@ func (h *History) Jobs(ctx context.Context) ([]Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("history: read the job history from Redis: %w", err)
 	}
-	out := make([]Job, 0, len(raw))
-	for _, r := range raw {
-		var j Job
-		if json.Unmarshal([]byte(r), &j) == nil {
-			out = append(out, j)
-		}
-	}
-	return out, nil
+	return decodeEach[Job](raw), nil
 }
 
 // Samples returns each storage's size samples, oldest first.
@@ -216,13 +211,8 @@ func (h *History) Samples(ctx context.Context) (map[string][]Sample, error) {
 		if err != nil {
 			return nil, fmt.Errorf("history: read size samples from Redis: %w", err)
 		}
-		ss := make([]Sample, 0, len(raw))
-		for i := len(raw) - 1; i >= 0; i-- {
-			var s Sample
-			if json.Unmarshal([]byte(raw[i]), &s) == nil {
-				ss = append(ss, s)
-			}
-		}
+		ss := decodeEach[Sample](raw) // newest first, as pushed
+		slices.Reverse(ss)
 		out[name] = ss
 	}
 	return out, nil
@@ -234,13 +224,7 @@ func (h *History) Snapshots(ctx context.Context) ([]Snap, error) {
 	if err != nil {
 		return nil, fmt.Errorf("history: read the snapshot inventory from Redis: %w", err)
 	}
-	out := make([]Snap, 0, len(raw))
-	for _, r := range raw {
-		var s Snap
-		if json.Unmarshal([]byte(r), &s) == nil {
-			out = append(out, s)
-		}
-	}
+	out := decodeEach[Snap](slices.Collect(maps.Values(raw)))
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Time.Equal(out[j].Time) {
 			return out[i].Time.Before(out[j].Time)
@@ -248,4 +232,17 @@ func (h *History) Snapshots(ctx context.Context) ([]Snap, error) {
 		return out[i].ID < out[j].ID
 	})
 	return out, nil
+}
+
+// decodeEach decodes each JSON text, skipping any that does not decode (a
+// record another version wrote).
+func decodeEach[T any](texts []string) []T {
+	out := make([]T, 0, len(texts))
+	for _, text := range texts {
+		var v T
+		if json.Unmarshal([]byte(text), &v) == nil {
+			out = append(out, v)
+		}
+	}
+	return out
 }

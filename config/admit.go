@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -94,7 +95,7 @@ func (f *File) admitStorage(cmd commands.Command, ref commands.StorageRef) error
 	e := &commands.Error{Action: cmd.Action(), Flag: "storage", Message: err.Error()}
 	if _, ok := f.Storages[name]; !ok && name != "" && !slices.Contains(storageKinds, name) {
 		e.Message = fmt.Sprintf("unknown storage %s: the storages configured here are %s", quoteName(name), names(f.Storages))
-		e.Suggestion = commands.Suggest(name, sortedKeys(f.Storages))
+		e.Suggestion = commands.Suggest(name, slices.Sorted(maps.Keys(f.Storages)))
 	}
 	if strings.HasPrefix(err.Error(), "--path") {
 		e.Flag = "path"
@@ -109,7 +110,7 @@ func (f *File) admitTarget(cmd commands.Command, target string) error {
 	e := &commands.Error{Action: cmd.Action(), Flag: "target",
 		Message: fmt.Sprintf("unknown target %s: the targets configured here are %s (or all)", quoteName(target), names(f.Targets)),
 		Hint:    "Add it under `targets:` in the config and reload (SIGHUP) to back it up."}
-	e.Suggestion = commands.Suggest(target, sortedKeys(f.Targets))
+	e.Suggestion = commands.Suggest(target, slices.Sorted(maps.Keys(f.Targets)))
 	return e
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,7 +15,7 @@ func (f *File) checkCopies(copies []string, path ...string) error {
 		key := append(slices.Clone(path), fmt.Sprintf("[%d]", i))
 		if _, ok := f.Storages[c]; !ok {
 			return at(fmt.Sprintf("%s is not a configured storage; copies name storages: %s",
-				strconv.Quote(c), strings.Join(sortedKeys(f.Storages), ", ")), key...)
+				strconv.Quote(c), strings.Join(slices.Sorted(maps.Keys(f.Storages)), ", ")), key...)
 		}
 		if slices.Index(copies, c) < i {
 			return at(fmt.Sprintf("storage %s is named twice", strconv.Quote(c)), key...)

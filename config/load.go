@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -139,7 +139,7 @@ func parse(data []byte, name string) (*File, error) {
 // Parser returns the command parser that knows the configured target and
 // storage names.
 func (f *File) Parser() commands.Parser {
-	return commands.Parser{Targets: f.TargetNames(), Storages: sortedKeys(f.Storages), MissingExportFormats: missingExportFormats()}
+	return commands.Parser{Targets: f.TargetNames(), Storages: slices.Sorted(maps.Keys(f.Storages)), MissingExportFormats: missingExportFormats()}
 }
 
 // DatabaseTargetPrefix starts the target name of a database's snapshots:
@@ -149,8 +149,8 @@ const DatabaseTargetPrefix = "database-"
 // TargetNames are the names --target accepts: the configured targets and
 // each configured database's database-NAME, sorted.
 func (f *File) TargetNames() []string {
-	names := sortedKeys(f.Targets)
-	for _, db := range sortedKeys(f.Databases) {
+	names := slices.Sorted(maps.Keys(f.Targets))
+	for _, db := range slices.Sorted(maps.Keys(f.Databases)) {
 		names = append(names, DatabaseTargetPrefix+db)
 	}
 	slices.Sort(names)
@@ -183,7 +183,7 @@ func (f *File) validate() error {
 	if len(f.Storages) == 0 {
 		return at("configure at least one storage", "storages")
 	}
-	for _, name := range sortedKeys(f.Storages) {
+	for _, name := range slices.Sorted(maps.Keys(f.Storages)) {
 		s := f.Storages[name]
 		if err := checkName(name, "storages", []string{"all", "remote"}); err != nil {
 			return err
@@ -216,7 +216,7 @@ func (f *File) validate() error {
 	if len(f.Targets) == 0 {
 		return at("configure at least one target", "targets")
 	}
-	for _, name := range sortedKeys(f.Targets) {
+	for _, name := range slices.Sorted(maps.Keys(f.Targets)) {
 		t := f.Targets[name]
 		if err := checkName(name, "targets", []string{"all"}); err != nil {
 			return err
@@ -395,13 +395,4 @@ func splitPath(p string) []string {
 
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "yaml: ", "")), " ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

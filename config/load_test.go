@@ -20,6 +20,21 @@ func writeConfig(t *testing.T, body string) string {
 	return path
 }
 
+// loadRefuses checks that Load refuses body with an error that says each
+// of want.
+func loadRefuses(t *testing.T, body string, want ...string) {
+	t.Helper()
+	_, err := Load(writeConfig(t, body))
+	if err == nil {
+		t.Fatal("Load accepted it")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not say %q", err, w)
+		}
+	}
+}
+
 const goodConfig = `
 storages:
   local: {type: local, path: ./var/repo}

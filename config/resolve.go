@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -149,7 +150,7 @@ func (f *File) ResolveStorages(ref commands.StorageRef) ([]NamedStorage, error) 
 		return []NamedStorage{ns}, nil
 	}
 	var out []NamedStorage
-	for _, n := range sortedKeys(f.Storages) {
+	for _, n := range slices.Sorted(maps.Keys(f.Storages)) {
 		if s := f.Storages[n]; pick(s) {
 			out = append(out, NamedStorage{n, s})
 		}
@@ -174,7 +175,7 @@ func (f *File) ResolveTargets(name string) ([]NamedTarget, error) {
 			return nil, errors.New("no targets are configured: add some under targets: in the config")
 		}
 		var out []NamedTarget
-		for _, n := range sortedKeys(f.Targets) {
+		for _, n := range slices.Sorted(maps.Keys(f.Targets)) {
 			out = append(out, NamedTarget{n, f.Targets[n]})
 		}
 		return out, nil
@@ -194,7 +195,7 @@ func names[V any](m map[string]V) string {
 	if len(m) == 0 {
 		return "none"
 	}
-	return strings.Join(sortedKeys(m), ", ")
+	return strings.Join(slices.Sorted(maps.Keys(m)), ", ")
 }
 
 // Environment variables that give the repository password when the

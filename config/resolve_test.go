@@ -76,10 +76,7 @@ func TestResolveStorage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := tt.cfg.ResolveStorage(tt.ref)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("ResolveStorage(%+v) = %+v, %v; want an error containing %q", tt.ref, got, err, tt.wantErr)
-				}
+			if wantsError(t, tt.wantErr, err, "ResolveStorage(%+v) = %+v, %v", tt.ref, got, err) {
 				return
 			}
 			if err != nil || got != tt.want {
@@ -117,10 +114,7 @@ func TestResolveStoragesGroups(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := tt.cfg.ResolveStorages(tt.ref)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("ResolveStorages(%+v) = %+v, %v; want an error containing %q", tt.ref, got, err, tt.wantErr)
-				}
+			if wantsError(t, tt.wantErr, err, "ResolveStorages(%+v) = %+v, %v", tt.ref, got, err) {
 				return
 			}
 			if err != nil {
@@ -192,10 +186,7 @@ func TestRepoPassword(t *testing.T) {
 			t.Setenv(EnvRepoPassword, tt.env)
 			t.Setenv(EnvRepoPasswordFile, tt.envFile)
 			got, err := RepoPassword(tt.spec)
-			if tt.wantError != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantError) {
-					t.Fatalf("RepoPassword = %q, %v; want an error containing %q", got, err, tt.wantError)
-				}
+			if wantsError(t, tt.wantError, err, "RepoPassword = %q, %v", got, err) {
 				return
 			}
 			if err != nil || got != tt.want {
@@ -203,4 +194,18 @@ func TestRepoPassword(t *testing.T) {
 			}
 		})
 	}
+}
+
+// wantsError is for a table case that may want an error: with want "" it
+// returns false; else it checks that err contains want (the failure shows
+// the call's result, format and args) and returns true.
+func wantsError(t *testing.T, want string, err error, format string, args ...any) bool {
+	t.Helper()
+	if want == "" {
+		return false
+	}
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf(format+"; want an error containing %q", append(args, want)...)
+	}
+	return true
 }

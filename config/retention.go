@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -142,7 +144,7 @@ func (r Retention) Validate() error {
 	if _, err := parseSize(r.MaxRepackSize); err != nil {
 		return at(err.Error(), "retention", "max_repack_size")
 	}
-	for _, name := range sortedKeys(r.Schedules) {
+	for _, name := range slices.Sorted(maps.Keys(r.Schedules)) {
 		if err := policyError(r.Schedules[name].Validate(), "retention", "schedules", name); err != nil {
 			return err
 		}

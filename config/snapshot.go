@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/policy"
@@ -98,12 +100,12 @@ func (f *File) Locations() []string {
 			out = append(out, abs)
 		}
 	}
-	for _, name := range sortedKeys(f.Storages) {
+	for _, name := range slices.Sorted(maps.Keys(f.Storages)) {
 		if s := f.Storages[name]; s.Type == storage.KindLocal || s.Type == storage.KindNetwork {
 			add(s.Path)
 		}
 	}
-	for _, name := range sortedKeys(f.Targets) {
+	for _, name := range slices.Sorted(maps.Keys(f.Targets)) {
 		for _, p := range f.Targets[name].Paths {
 			add(p)
 		}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -320,7 +321,7 @@ func (e *ConfigError) Error() string {
 // bindings and approvers name defined roles and valid subjects, and that
 // durations are positive. It checks c as given, without defaults.
 func (c Config) Validate() error {
-	roleNames := sortedKeys(c.Roles)
+	roleNames := slices.Sorted(maps.Keys(c.Roles))
 	for _, role := range roleNames {
 		if strings.TrimSpace(role) == "" {
 			return &ConfigError{Path: "policy.roles", Reason: "a role has an empty name"}
@@ -331,7 +332,7 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	for _, role := range sortedKeys(c.Bindings) {
+	for _, role := range slices.Sorted(maps.Keys(c.Bindings)) {
 		path := "policy.bindings." + role
 		if _, ok := c.Roles[role]; !ok && c.Roles != nil {
 			return &ConfigError{Path: path, Reason: fmt.Sprintf("binds role %q, which is not defined under policy.roles (defined: %s)", role, strings.Join(roleNames, ", "))}
@@ -401,7 +402,7 @@ func (r Rule) validate(path string, needActions bool) error {
 		}
 	}
 	flags := KnownFlags()
-	for _, f := range sortedKeys(r.Flags) {
+	for _, f := range slices.Sorted(maps.Keys(r.Flags)) {
 		if !slices.Contains(flags, f) {
 			return &ConfigError{Path: path + ".flags." + f, Reason: fmt.Sprintf("unknown flag %q (known: %s)", f, strings.Join(flags, ", "))}
 		}
@@ -423,13 +424,4 @@ func validateSubject(s string) error {
 		return nil
 	}
 	return fmt.Errorf("subject %q has unknown kind %q (slack, slack-group, discord, discord-role, console, console-group)", s, kind)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,29 +34,11 @@ func consoleUser(name string, groups ...string) Identity {
 }
 
 func restore(target string, flags ...string) *commands.Restore {
-	r := &commands.Restore{Name: "nightly", Target: target}
-	for _, f := range flags {
-		switch f {
-		case "preview":
-			r.Preview = true
-		case "force":
-			r.Force = true
-		}
-	}
-	return r
+	return &commands.Restore{Name: "nightly", Target: target, Preview: slices.Contains(flags, "preview"), Force: slices.Contains(flags, "force")}
 }
 
 func cleanup(flags ...string) *commands.Cleanup {
-	c := &commands.Cleanup{OlderThan: 30}
-	for _, f := range flags {
-		switch f {
-		case "force":
-			c.Force = true
-		case "dry-run":
-			c.DryRun = true
-		}
-	}
-	return c
+	return &commands.Cleanup{OlderThan: 30, Force: slices.Contains(flags, "force"), DryRun: slices.Contains(flags, "dry-run")}
 }
 
 func create(typ commands.BackupType, target, storage string) *commands.Create {

@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -37,8 +38,8 @@ func New(cfg Config) (*Policy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Policy{cfg: cfg, roleNames: sortedKeys(cfg.Roles), holders: map[string][]string{}}
-	for _, role := range sortedKeys(cfg.Bindings) {
+	p := &Policy{cfg: cfg, roleNames: slices.Sorted(maps.Keys(cfg.Roles)), holders: map[string][]string{}}
+	for _, role := range slices.Sorted(maps.Keys(cfg.Bindings)) {
 		for _, s := range cfg.Bindings[role] {
 			key := normalizeSubject(s)
 			if !slices.Contains(p.holders[key], role) {

@@ -8,8 +8,6 @@ package approval
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/randid"
 	"github.com/backupbot/backupbot/policy"
 	"github.com/redis/go-redis/v9"
 )
@@ -365,8 +364,4 @@ func roleList(p *policy.Policy) string {
 	return out
 }
 
-func newID() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+func newID() string { return randid.Hex(4) }

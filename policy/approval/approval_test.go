@@ -58,6 +58,22 @@ func (f fixture) request(t *testing.T, who policy.Identity) approval.Approval {
 	return a
 }
 
+// refused checks that err is want and that its message says says.
+func refused(t *testing.T, err, want error, says string) {
+	t.Helper()
+	if !errors.Is(err, want) || !strings.Contains(err.Error(), says) {
+		t.Fatalf("got %v; want %v saying %q", err, want, says)
+	}
+}
+
+// wantState checks the state the store keeps for request id.
+func (f fixture) wantState(t *testing.T, id string, want approval.State) {
+	t.Helper()
+	if got, _ := f.store.Get(f.ctx, id); got.State != want {
+		t.Errorf("request %s is %s; want %s", id, got.State, want)
+	}
+}
+
 func TestRequestIsStoredAndListed(t *testing.T) {
 	f := newFixture(t)
 	a := f.request(t, requester)
@@ -85,30 +101,20 @@ func TestApproveRefusals(t *testing.T) {
 	t.Run("self-approval", func(t *testing.T) {
 		a := f.request(t, admin) // admin is an approver, but not of their own request
 		_, err := f.store.Approve(f.ctx, a.ID, admin, hash)
-		if !errors.Is(err, approval.ErrSelfApproval) || !strings.Contains(err.Error(), "@ada cannot approve their own request") {
-			t.Fatalf("got %v; want ErrSelfApproval naming @ada", err)
-		}
-		if got, _ := f.store.Get(f.ctx, a.ID); got.State != approval.Pending {
-			t.Errorf("a refused self-approval changed the state to %s", got.State)
-		}
+		refused(t, err, approval.ErrSelfApproval, "@ada cannot approve their own request")
+		f.wantState(t, a.ID, approval.Pending) // a refused self-approval changes nothing
 	})
 	t.Run("non-approver", func(t *testing.T) {
 		a := f.request(t, requester)
 		_, err := f.store.Approve(f.ctx, a.ID, operator, hash)
-		if !errors.Is(err, approval.ErrNotApprover) || !strings.Contains(err.Error(), "needs the approver or admin role") {
-			t.Fatalf("got %v; want ErrNotApprover naming the roles", err)
-		}
+		refused(t, err, approval.ErrNotApprover, "needs the approver or admin role")
 	})
 	t.Run("expired", func(t *testing.T) {
 		a := f.request(t, requester)
 		f.clock.Advance(10*time.Minute + time.Second)
 		_, err := f.store.Approve(f.ctx, a.ID, approverA, hash)
-		if !errors.Is(err, approval.ErrExpired) || !strings.Contains(err.Error(), "expired") {
-			t.Fatalf("got %v; want ErrExpired", err)
-		}
-		if got, _ := f.store.Get(f.ctx, a.ID); got.State != approval.Expired {
-			t.Errorf("state after expiry %s; want expired", got.State)
-		}
+		refused(t, err, approval.ErrExpired, "expired")
+		f.wantState(t, a.ID, approval.Expired)
 	})
 	t.Run("replayed click", func(t *testing.T) {
 		a := f.request(t, requester)
@@ -117,32 +123,22 @@ func TestApproveRefusals(t *testing.T) {
 			t.Fatalf("first approval: %+v, %v", got, err)
 		}
 		_, err = f.store.Approve(f.ctx, a.ID, approverA, hash)
-		if !errors.Is(err, approval.ErrAlreadyDecided) || !strings.Contains(err.Error(), "already approved by @alex") {
-			t.Fatalf("second click: got %v; want ErrAlreadyDecided naming @alex", err)
-		}
+		refused(t, err, approval.ErrAlreadyDecided, "already approved by @alex") // a second click
 		_, err = f.store.Approve(f.ctx, a.ID, approverB, hash)
-		if !errors.Is(err, approval.ErrAlreadyDecided) {
-			t.Fatalf("another approver's later click: got %v; want ErrAlreadyDecided", err)
-		}
+		refused(t, err, approval.ErrAlreadyDecided, "") // another approver's later click
 	})
 	t.Run("plan changed", func(t *testing.T) {
 		a := f.request(t, requester)
 		newHash := policy.PlanHash(forced, []byte(`{"files":121,"bytes":4096100}`))
 		_, err := f.store.Approve(f.ctx, a.ID, approverA, newHash)
-		if !errors.Is(err, approval.ErrPlanChanged) || !strings.Contains(err.Error(), "new request") {
-			t.Fatalf("got %v; want ErrPlanChanged", err)
-		}
+		refused(t, err, approval.ErrPlanChanged, "new request")
 		// The request is spent: even the old hash cannot approve it now.
 		_, err = f.store.Approve(f.ctx, a.ID, approverB, hash)
-		if !errors.Is(err, approval.ErrAlreadyDecided) {
-			t.Fatalf("approving an invalidated request: got %v; want ErrAlreadyDecided", err)
-		}
+		refused(t, err, approval.ErrAlreadyDecided, "")
 	})
 	t.Run("unknown id", func(t *testing.T) {
 		_, err := f.store.Approve(f.ctx, "deadbeef", approverA, hash)
-		if !errors.Is(err, approval.ErrNotFound) {
-			t.Fatalf("got %v; want ErrNotFound", err)
-		}
+		refused(t, err, approval.ErrNotFound, "")
 	})
 	t.Run("approver via group handle", func(t *testing.T) {
 		a := f.request(t, requester)
@@ -157,21 +153,18 @@ func TestDenyAndWithdraw(t *testing.T) {
 	hash := policy.PlanHash(forced, plan)
 
 	a := f.request(t, requester)
-	if _, err := f.store.Deny(f.ctx, a.ID, operator); !errors.Is(err, approval.ErrNotApprover) {
-		t.Fatalf("deny by a non-approver: got %v; want ErrNotApprover", err)
-	}
+	_, err := f.store.Deny(f.ctx, a.ID, operator) // by a non-approver
+	refused(t, err, approval.ErrNotApprover, "")
 	denied, err := f.store.Deny(f.ctx, a.ID, approverA)
 	if err != nil || denied.State != approval.Denied || denied.DecidedBy.UserID != approverA.UserID {
 		t.Fatalf("deny: %+v, %v", denied, err)
 	}
-	if _, err := f.store.Approve(f.ctx, a.ID, approverB, hash); !errors.Is(err, approval.ErrAlreadyDecided) || !strings.Contains(err.Error(), "already denied by @alex") {
-		t.Fatalf("approve after deny: got %v; want ErrAlreadyDecided naming the denial", err)
-	}
+	_, err = f.store.Approve(f.ctx, a.ID, approverB, hash)
+	refused(t, err, approval.ErrAlreadyDecided, "already denied by @alex")
 
 	b := f.request(t, requester)
-	if _, err := f.store.Withdraw(f.ctx, b.ID, approverA); !errors.Is(err, approval.ErrNotRequester) || !strings.Contains(err.Error(), "only @rita") {
-		t.Fatalf("withdraw by someone else: got %v; want ErrNotRequester naming @rita", err)
-	}
+	_, err = f.store.Withdraw(f.ctx, b.ID, approverA) // by someone else
+	refused(t, err, approval.ErrNotRequester, "only @rita")
 	w, err := f.store.Withdraw(f.ctx, b.ID, requester)
 	if err != nil || w.State != approval.Withdrawn {
 		t.Fatalf("withdraw: %+v, %v", w, err)

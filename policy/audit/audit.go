@@ -11,8 +11,6 @@ package audit
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +23,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/randid"
 	"github.com/backupbot/backupbot/policy"
 	"github.com/redis/go-redis/v9"
 )
@@ -387,7 +386,5 @@ func reverse(es []Entry) {
 // newID is the entry time in milliseconds (hex, fixed width, so ids sort
 // by time) and 6 random bytes.
 func newID(t time.Time) string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%012x-%s", t.UnixMilli(), hex.EncodeToString(b[:]))
+	return fmt.Sprintf("%012x-%s", t.UnixMilli(), randid.Hex(6))
 }

@@ -9,14 +9,13 @@ package lock
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"time"
 
+	"github.com/backupbot/backupbot/internal/randid"
 	"github.com/backupbot/backupbot/policy"
 	"github.com/redis/go-redis/v9"
 )
@@ -281,8 +280,4 @@ func (l *Lease) Extend(ctx context.Context, ttl time.Duration) error {
 	return nil
 }
 
-func newToken() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+func newToken() string { return randid.Hex(12) }

@@ -5,8 +5,6 @@ package redistest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/backupbot/backupbot/internal/randid"
 	"github.com/backupbot/backupbot/internal/testredis"
 )
 
@@ -26,10 +25,8 @@ func Client(t testing.TB) (redis.UniversalClient, string) {
 	t.Helper()
 	rdb := testredis.Client(t, DB)
 	ctx := context.Background()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
 	name := strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())
-	prefix := "backupbot-test:" + name + ":" + hex.EncodeToString(b[:]) + ":"
+	prefix := "backupbot-test:" + name + ":" + randid.Hex(4) + ":"
 	t.Cleanup(func() {
 		iter := rdb.Scan(ctx, 0, prefix+"*", 100).Iterator()
 		for iter.Next(ctx) {
