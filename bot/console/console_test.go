@@ -52,9 +52,19 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func TestTypedLinesBecomeCommandsAndClicks(t *testing.T) {
+// newConsole is a console with options o (alice's unless o names a user)
+// printing to a fresh buffer.
+func newConsole(o Options) (*Console, *syncBuffer) {
 	out := &syncBuffer{}
-	c := New(Options{User: bot.Identity{UserID: "alice", Groups: []string{"ops"}}, Out: out})
+	o.Out = out
+	if o.User.UserID == "" {
+		o.User.UserID = "alice"
+	}
+	return New(o), out
+}
+
+func TestTypedLinesBecomeCommandsAndClicks(t *testing.T) {
+	c, out := newConsole(Options{User: bot.Identity{UserID: "alice", Groups: []string{"ops"}}})
 	h := &recorder{}
 	input := strings.Join([]string{
 		"/backup create --type full --target data",
@@ -82,8 +92,7 @@ func TestTypedLinesBecomeCommandsAndClicks(t *testing.T) {
 }
 
 func TestCancelIsAClickOnceItsButtonWasShown(t *testing.T) {
-	out := &syncBuffer{}
-	c := New(Options{User: bot.Identity{UserID: "alice"}, Out: out})
+	c, out := newConsole(Options{})
 	ctx := context.Background()
 	if _, err := c.Post(ctx, "", "msg-0", bot.Message{Text: "plan", Buttons: []bot.Button{
 		{ActionID: "confirm", Label: "Confirm", Value: "feedbeef"}, {ActionID: "cancel", Label: "Cancel", Value: "feedbeef"},
@@ -103,8 +112,7 @@ func TestCancelIsAClickOnceItsButtonWasShown(t *testing.T) {
 }
 
 func TestThreadsAndEditsInPlainOutput(t *testing.T) {
-	out := &syncBuffer{}
-	c := New(Options{User: bot.Identity{UserID: "alice"}, Out: out})
+	c, out := newConsole(Options{})
 	ctx := context.Background()
 	parent, _ := c.Post(ctx, "console", "", bot.Message{Text: "🗄 backup create — job 1"})
 	prog, _ := c.Post(ctx, "console", parent.ID, bot.Message{Text: "queued"})
@@ -136,8 +144,7 @@ func TestThreadsAndEditsInPlainOutput(t *testing.T) {
 }
 
 func TestTerminalEditsRewriteInPlace(t *testing.T) {
-	out := &syncBuffer{}
-	c := New(Options{User: bot.Identity{UserID: "alice"}, Out: out, TTY: true})
+	c, out := newConsole(Options{TTY: true})
 	ctx := context.Background()
 	prog, _ := c.Post(ctx, "console", "", bot.Message{Text: "░░░░ 0%"})
 	c.Post(ctx, "console", "", bot.Message{Text: "another message"})
@@ -169,8 +176,7 @@ func TestTerminalEditsRewriteInPlace(t *testing.T) {
 }
 
 func TestSocketClientsDriveTheConsoleAndSeeEverything(t *testing.T) {
-	out := &syncBuffer{}
-	c := New(Options{User: bot.Identity{UserID: "alice"}, Out: out})
+	c, _ := newConsole(Options{})
 	h := &recorder{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
