@@ -2,7 +2,6 @@ package bot_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -443,7 +442,7 @@ policy:
 	// the stream has caught up with the file before comparing.
 	var msgs []redis.XMessage
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		msgs, err = rdb.XRange(context.Background(), "backupbot:audit", "-", "+").Result()
+		msgs, err = rdb.XRange(ctx, "backupbot:audit", "-", "+").Result()
 		if err != nil {
 			t.Fatal(err)
 		}

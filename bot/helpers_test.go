@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/console/consoletest"
 	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/internal/testredis"
 	"github.com/backupbot/backupbot/jobs"
@@ -35,22 +36,7 @@ func redisClient(t testing.TB) *redis.Client {
 }
 
 // transcript is a console output shared by several users' consoles.
-type transcript struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *transcript) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *transcript) lines() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Split(strings.TrimRight(s.b.String(), "\n"), "\n")
-}
+type transcript = consoletest.Buffer
 
 // watch reads a console transcript for a test.
 type watch struct {
@@ -62,7 +48,7 @@ type watch struct {
 func (o watch) count(re string) int {
 	rx := regexp.MustCompile(re)
 	n := 0
-	for _, l := range o.out.lines() {
+	for _, l := range o.out.Lines() {
 		if rx.MatchString(l) {
 			n++
 		}
@@ -79,7 +65,7 @@ func (o watch) waitFor(re string, n int) []string {
 	for {
 		var last []string
 		c := 0
-		for _, l := range o.out.lines() {
+		for _, l := range o.out.Lines() {
 			if m := rx.FindStringSubmatch(l); m != nil {
 				c, last = c+1, m
 			}
@@ -182,7 +168,7 @@ func runServices(t testing.TB, out *transcript) *services {
 		cancel()
 		s.wg.Wait()
 		if out != nil && t.Failed() {
-			t.Logf("console transcript:\n%s", strings.Join(out.lines(), "\n"))
+			t.Logf("console transcript:\n%s", strings.Join(out.Lines(), "\n"))
 		}
 	})
 	return s

@@ -422,10 +422,7 @@ func TestDrillIncidentThroughConsole(t *testing.T) {
 	s.run(`schedule --action create --name drill --cron "@every 1m" --type restore-test --storage local`, "", jobs.StateSucceeded)
 	// Its first run is due: the scheduler's clock is two minutes ahead.
 	sched := jobs.NewScheduler(s.client, s.rdb, jobs.SchedulerOptions{Tick: 100 * time.Millisecond, Now: func() time.Time { return time.Now().Add(2 * time.Minute) }})
-	ctx, cancel := context.WithCancel(s.ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = sched.Run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	runServices(t, nil).run(sched.Run)
 
 	root, _ := s.opened(`Recovery drill of storage \*local\*`)
 	s.waitFor(`^\s+↳ \[msg-\d+ in `+root+`\] ❌ Job .* failed: recovery drill of storage local FAILED: .*file .*/data/(a|sub/b)\.txt`, 1)

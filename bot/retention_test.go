@@ -126,7 +126,7 @@ func TestFourHundredDaysOfRetentionThroughConsole(t *testing.T) {
 
 	t.Cleanup(func() {
 		if t.Failed() {
-			lines := out.lines()
+			lines := out.Lines()
 			t.Logf("console transcript (last 60 lines):\n%s", strings.Join(lines[max(0, len(lines)-60):], "\n"))
 		}
 	})

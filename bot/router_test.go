@@ -291,7 +291,7 @@ func TestApprovalFlowThroughTheConsole(t *testing.T) {
 	if n := s.count(`👍 Approved by`); n != 1 {
 		t.Errorf("%d approvals went through, want 1", n)
 	}
-	if strings.Contains(strings.Join(s.out.lines(), "\n"), "panic") {
+	if strings.Contains(strings.Join(s.out.Lines(), "\n"), "panic") {
 		t.Error("the transcript mentions a panic")
 	}
 }

@@ -100,7 +100,7 @@ func (s *stack) write(name, contents string) {
 // printed from then on.
 func (s *stack) as(user, line string) {
 	s.t.Helper()
-	s.seen = len(s.out.lines())
+	s.seen = len(s.out.Lines())
 	s.typeAs(user, line)
 }
 
@@ -124,7 +124,7 @@ func (s *stack) expect(re string, timeout time.Duration) []string {
 	rx := regexp.MustCompile(re)
 	deadline := time.Now().Add(timeout)
 	for {
-		lines := s.out.lines()
+		lines := s.out.Lines()
 		for i := s.seen; i < len(lines); i++ {
 			if m := rx.FindStringSubmatch(lines[i]); m != nil {
 				return m

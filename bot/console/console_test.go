@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/console/consoletest"
 )
 
 // recorder is a bot.Handler that remembers what reached it.
@@ -34,28 +35,10 @@ func (r *recorder) HandleClick(_ context.Context, c bot.Click) bot.Reply {
 	return bot.Reply{Message: bot.Message{Text: "clicked " + c.ActionID + " " + c.Value}}
 }
 
-// syncBuffer is an io.Writer safe for the console's concurrent prints.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // newConsole is a console with options o (alice's unless o names a user)
 // printing to a fresh buffer.
-func newConsole(o Options) (*Console, *syncBuffer) {
-	out := &syncBuffer{}
+func newConsole(o Options) (*Console, *consoletest.Buffer) {
+	out := &consoletest.Buffer{}
 	o.Out = out
 	if o.User.UserID == "" {
 		o.User.UserID = "alice"
