@@ -2,7 +2,6 @@ package bot_test
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"slices"
 	"strconv"
@@ -48,7 +47,7 @@ func BenchmarkCommandToAck(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	quiet := slog.New(slog.DiscardHandler)
+	quiet := silent()
 	var mu sync.Mutex
 	received := map[string]time.Time{} // job id -> command received
 	started := map[string]time.Time{}  // job id -> handler started

@@ -112,6 +112,22 @@ func localConfig(dir, data string) *config.File {
 	}
 }
 
+// testPolicy binds the console users alice (admin), bob (approver), carol
+// (operator) and everyone else (viewer); a forced restore or cleanup needs
+// an approval.
+const testPolicy = `
+policy:
+  bindings:
+    admin: ["console:alice"]
+    approver: ["console:bob"]
+    operator: ["console:carol"]
+    viewer: ["console:*"]
+  approval:
+    required:
+      - {actions: [restore], flags: {force: true}}
+      - {actions: [cleanup], flags: {force: true}}
+`
+
 // testHolder holds testPolicy, knowing locations when given.
 func testHolder(t testing.TB, locations ...string) *policy.Holder {
 	t.Helper()
@@ -235,19 +251,6 @@ func (r *recordingSurface) editCount() int {
 	defer r.mu.Unlock()
 	return r.edits
 }
-
-const testPolicy = `
-policy:
-  bindings:
-    admin: ["console:alice"]
-    approver: ["console:bob"]
-    operator: ["console:carol"]
-    viewer: ["console:*"]
-  approval:
-    required:
-      - {actions: [restore], flags: {force: true}}
-      - {actions: [cleanup], flags: {force: true}}
-`
 
 // silent is the tests' logger: quiet unless BACKUPBOT_TEST_VERBOSE is set.
 func silent() *slog.Logger {

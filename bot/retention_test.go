@@ -2,8 +2,6 @@ package bot_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"regexp"
 	"slices"
@@ -112,7 +110,7 @@ func TestFourHundredDaysOfRetentionThroughConsole(t *testing.T) {
 	cfg.Retention = config.Retention{Schedule: "0 4 * * *", Channel: "#retention", TimeZone: "UTC",
 		Schedules: map[string]retention.Policy{"daily": gfs}}
 	holder := testHolder(t)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	quiet := silent()
 	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := &simClock{t: start}
 
