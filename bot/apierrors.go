@@ -28,10 +28,8 @@ type ChatAPIErrors struct {
 }
 
 func newChatAPIErrors() *ChatAPIErrors {
-	return &ChatAPIErrors{v: prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "backupbot_chat_api_errors_total",
-		Help: "Chat platform API calls that did not succeed, by platform and kind (rate_limited: answered 429; error: any other error answer; unreachable: no answer).",
-	}, []string{"platform", "kind"})}
+	return &ChatAPIErrors{v: counterVec("backupbot_chat_api_errors_total",
+		"Chat platform API calls that did not succeed, by platform and kind (rate_limited: answered 429; error: any other error answer; unreachable: no answer).", "platform", "kind")}
 }
 
 // Count adds one failed call of platform p.

@@ -2,7 +2,6 @@ package bot
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -37,16 +36,8 @@ func (r *Router) answerAudit(ctx context.Context, c *commands.Audit) Reply {
 	if err != nil {
 		return ephemeral("⚠️ Could not read the audit log: " + err.Error())
 	}
-	if len(entries) == 0 {
-		return ephemeral("The audit log has no entries for that filter.")
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "Audit log, the %d newest entries (oldest first):\n```", len(entries))
-	for _, e := range entries {
-		b.WriteString("\n" + auditLine(e))
-	}
-	b.WriteString("\n```")
-	return ephemeral(b.String())
+	return ephemeral(listText(entries, "The audit log has no entries for that filter.",
+		"Audit log, the %d newest entries (oldest first):\n```", "\n```", auditLine))
 }
 
 // auditLine renders one entry as one line.

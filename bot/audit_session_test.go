@@ -2,21 +2,18 @@ package bot_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/backupbot/backupbot/bot"
-	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/internal/testredis"
 	"github.com/backupbot/backupbot/jobs"
 	"github.com/backupbot/backupbot/policy"
@@ -65,15 +62,7 @@ func TestAuditLogOfAScriptedSession(t *testing.T) {
 	secrets["BACKUPBOT_REPO_PASSWORD_FILE contents"] = pwFileSecret
 	secrets["policy.audit.redact_files contents"] = vaultSecret
 
-	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 {
-		if err := os.WriteFile(filepath.Join(data, fmt.Sprintf("file-%d.txt", i)), []byte(fmt.Sprintf("contents %d\n", i)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	data := writeData(t, dir, threeFiles)
 	auditFile := filepath.Join(dir, "var", "audit.jsonl")
 	pol, err := policy.Parse(fmt.Appendf(nil, `
 policy:
@@ -94,38 +83,25 @@ policy:
 		t.Fatal(err)
 	}
 	holder := policy.NewHolder(pol)
-	cfg := &config.File{
-		Storages: map[string]storage.Spec{"local": {Type: "local", Path: filepath.Join(dir, "repo")}},
-		Targets:  map[string]config.Target{"data": {Paths: []string{data}}},
-	}
+	cfg := localConfig(dir, data)
 
 	rdb := testredis.Flushed(t, testredis.DBBotAudit)
 	// Built as the service builds it, after the secrets are in the environment.
-	auditLog, err := audit.New(rdb, audit.OptionsFromConfig(holder.Policy().Config().Audit))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { auditLog.Close() })
-	client := jobs.NewClient(nil, rdb, jobs.ClientOptions{})
-	t.Cleanup(func() { client.Close() })
+	auditLog := openAudit(t, rdb, audit.OptionsFromConfig(holder.Policy().Config().Audit))
 	surface := &recordingSurface{}
 	router := bot.NewRouter(bot.RouterOptions{
-		Parser: cfg.Parser(), Jobs: client, Redis: rdb, Policy: holder,
+		Parser: cfg.Parser(), Jobs: newJobClient(t, rdb, nil), Redis: rdb, Policy: holder,
 		Approvals: approval.New(rdb, holder, approval.Options{}), Audit: auditLog,
 		Surfaces:     map[bot.Platform]bot.Surface{bot.Console: surface, bot.Slack: surface, bot.Discord: surface},
 		EditInterval: 100 * time.Millisecond,
 	})
-	worker := jobs.NewWorker(nil, rdb, jobs.Deps{
-		Config:   func() *config.File { return cfg },
-		Password: func(storage.Spec) (string, error) { return os.Getenv("BACKUPBOT_REPO_PASSWORD"), nil },
-		Policy:   func() jobs.Rechecker { return holder.Policy() },
-		Audit:    jobs.AuditTo(auditLog),
-	}, jobs.WorkerOptions{Concurrency: 1, RetryDelay: func(int) time.Duration { return 10 * time.Millisecond }})
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = router.Run(ctx) })
-	wg.Go(func() { _ = worker.Run(ctx) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	d := workerDeps(cfg, holder)
+	d.Password = func(storage.Spec) (string, error) { return os.Getenv("BACKUPBOT_REPO_PASSWORD"), nil }
+	d.Audit = jobs.AuditTo(auditLog)
+	bg := runServices(t, nil)
+	ctx := bg.ctx
+	bg.run(router.Run)
+	bg.run(jobs.NewWorker(nil, rdb, d, jobs.WorkerOptions{Concurrency: 1, RetryDelay: func(int) time.Duration { return 10 * time.Millisecond }}).Run)
 
 	alice := bot.Identity{Platform: bot.Console, UserID: "alice", UserName: "alice"}
 	bob := bot.Identity{Platform: bot.Slack, UserID: "U0BOB", UserName: "bob"}
@@ -466,7 +442,7 @@ policy:
 	// the stream has caught up with the file before comparing.
 	var msgs []redis.XMessage
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		msgs, err = rdb.XRange(context.Background(), "backupbot:audit", "-", "+").Result()
+		msgs, err = rdb.XRange(ctx, "backupbot:audit", "-", "+").Result()
 		if err != nil {
 			t.Fatal(err)
 		}

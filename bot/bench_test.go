@@ -2,7 +2,6 @@ package bot_test
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"slices"
 	"strconv"
@@ -15,20 +14,7 @@ import (
 	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/jobs"
 	"github.com/backupbot/backupbot/policy"
-	"github.com/backupbot/backupbot/storage"
 )
-
-// nullSurface accepts every message and shows it nowhere.
-type nullSurface struct{}
-
-func (nullSurface) Post(context.Context, string, string, bot.Message) (bot.MessageRef, error) {
-	return bot.MessageRef{ID: "m"}, nil
-}
-func (nullSurface) Ephemeral(context.Context, string, string, string, bot.Message) error { return nil }
-func (nullSurface) Edit(context.Context, bot.MessageRef, bot.Message) error              { return nil }
-func (nullSurface) Attach(context.Context, string, string, string, []byte, string) error {
-	return nil
-}
 
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
@@ -61,7 +47,7 @@ func BenchmarkCommandToAck(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	quiet := slog.New(slog.DiscardHandler)
+	quiet := silent()
 	var mu sync.Mutex
 	received := map[string]time.Time{} // job id -> command received
 	started := map[string]time.Time{}  // job id -> handler started
@@ -72,11 +58,9 @@ func BenchmarkCommandToAck(b *testing.B) {
 		mu.Unlock()
 		return &jobs.Result{Summary: "ok"}, nil
 	})
-	w := jobs.NewWorker(nil, rdb, jobs.Deps{
-		Config:   func() *config.File { return &config.File{} },
-		Password: func(storage.Spec) (string, error) { return "test repository password", nil },
-		Logger:   quiet,
-	}, jobs.WorkerOptions{Concurrency: 8, Handlers: map[commands.Action]jobs.Handler{commands.ActionList: noop}})
+	d := workerDeps(&config.File{}, nil)
+	d.Logger = quiet
+	w := jobs.NewWorker(nil, rdb, d, jobs.WorkerOptions{Concurrency: 8, Handlers: map[commands.Action]jobs.Handler{commands.ActionList: noop}})
 	client := jobs.NewClient(nil, rdb, jobs.ClientOptions{Logger: quiet})
 	defer client.Close()
 	router := bot.NewRouter(bot.RouterOptions{

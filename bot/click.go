@@ -219,14 +219,25 @@ func (r *Router) loadConfirmation(ctx context.Context, id string) (confirmation,
 	return cf, nil
 }
 
-func (r *Router) confirm(ctx context.Context, who policy.Identity, c Click, id string) Reply {
+// requestersConfirmation loads confirmation id for who to act on (verb:
+// "confirm", "cancel"): only its requester may. On refusal it returns the
+// reason instead.
+func (r *Router) requestersConfirmation(ctx context.Context, who policy.Identity, id, verb string) (confirmation, confirmWords, string) {
 	cf, err := r.loadConfirmation(ctx, id)
 	if err != nil {
-		return ephemeral("⛔ " + err.Error())
+		return cf, confirmWords{}, "⛔ " + err.Error()
 	}
 	w := confirmWordsFor(actionOf(cf.Text))
 	if !cf.Requester.Same(who) {
-		return ephemeral(fmt.Sprintf("⛔ Only %s, who asked for this %s, can confirm it.", cf.Requester.Display(), w.noun))
+		return cf, w, fmt.Sprintf("⛔ Only %s, who asked for this %s, can %s it.", cf.Requester.Display(), w.noun, verb)
+	}
+	return cf, w, ""
+}
+
+func (r *Router) confirm(ctx context.Context, who policy.Identity, c Click, id string) Reply {
+	cf, w, refused := r.requestersConfirmation(ctx, who, id, "confirm")
+	if refused != "" {
+		return ephemeral(refused)
 	}
 	conf := r.config()
 	cmd, err := conf.Parser().Parse(cf.Text)
@@ -257,13 +268,9 @@ func (r *Router) confirm(ctx context.Context, who policy.Identity, c Click, id s
 }
 
 func (r *Router) cancelConfirmation(ctx context.Context, who policy.Identity, id string) Reply {
-	cf, err := r.loadConfirmation(ctx, id)
-	if err != nil {
-		return ephemeral("⛔ " + err.Error())
-	}
-	w := confirmWordsFor(actionOf(cf.Text))
-	if !cf.Requester.Same(who) {
-		return ephemeral(fmt.Sprintf("⛔ Only %s, who asked for this %s, can cancel it.", cf.Requester.Display(), w.noun))
+	cf, w, refused := r.requestersConfirmation(ctx, who, id, "cancel")
+	if refused != "" {
+		return ephemeral(refused)
 	}
 	if n, err := r.rdb.Del(ctx, confirmKeyPrefix+id).Result(); err != nil || n == 0 {
 		return ephemeral("ℹ️ This " + w.noun + " was already confirmed or canceled.")

@@ -53,6 +53,6 @@ func TestRestoreThatLostFilesFailsWithTheList(t *testing.T) {
 	s.expect(`Lost \(4 files\)`, quick)
 	s.expect(`\[file restore-lost-[0-9a-f]{8}\.txt in msg-\d+\]`, quick)
 	if n := s.count(`^\s+/.*file-1\.txt\s+chunk [0-9a-f]+ cannot be read`); n == 0 {
-		t.Errorf("the attached list does not name file-1.txt:\n%s", strings.Join(s.out.lines(), "\n"))
+		t.Errorf("the attached list does not name file-1.txt:\n%s", strings.Join(s.out.Lines(), "\n"))
 	}
 }

@@ -3,22 +3,17 @@ package bot_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/backupbot/backupbot/bot/bottest"
-
 	"github.com/redis/go-redis/v9"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/bottest"
 	"github.com/backupbot/backupbot/commands"
-	"github.com/backupbot/backupbot/jobs"
 	"github.com/backupbot/backupbot/policy"
 )
 
@@ -76,6 +71,18 @@ func (c *cutter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 }
 
+// cutClients are two clients of the test Redis: plain, and hooked, whose
+// calls cut cuts.
+func cutClients(t *testing.T) (plain, hooked *redis.Client, cut *cutter) {
+	plain = redisClient(t)
+	opt := *plain.Options()
+	hooked = redis.NewClient(&opt)
+	t.Cleanup(func() { hooked.Close() })
+	cut = &cutter{}
+	hooked.AddHook(cut)
+	return plain, hooked, cut
+}
+
 func (c *cutter) arm(at int, mode string, cancel context.CancelFunc) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -95,17 +102,9 @@ func (c *cutter) fired() bool {
 // worker. In every case the user is told "queued" and the job runs exactly
 // once, or is told nothing was started and no job ever runs.
 func TestEnqueueCancelledAtEveryStep(t *testing.T) {
-	plain := redisClient(t)
-	opt := *plain.Options()
-	hooked := redis.NewClient(&opt)
-	t.Cleanup(func() { hooked.Close() })
-	cut := &cutter{}
-	hooked.AddHook(cut)
+	plain, hooked, cut := cutClients(t)
 
-	data := t.TempDir()
-	if err := os.WriteFile(filepath.Join(data, "a.txt"), []byte("a small file\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := writeData(t, t.TempDir(), map[string]string{"a.txt": "a small file\n"})
 	// The worker on the plain client, the router (and its enqueues) on the
 	// hooked one.
 	router := bottest.New(t, plain, bottest.Options{Platform: "slack", Data: data, Front: hooked}).Router
@@ -228,31 +227,17 @@ func waitStarted(t *testing.T, rdb *redis.Client, id, name string) {
 	}
 }
 
-func silent() *slog.Logger {
-	if os.Getenv("BACKUPBOT_TEST_VERBOSE") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
-
 // TestCommandsBeyondTheCapAreRefusedAtOnce: with one command in flight
 // (its Redis call held back) and a cap of one, the next command is told at
 // once that nothing was started, and nothing is queued for it.
 func TestCommandsBeyondTheCapAreRefusedAtOnce(t *testing.T) {
-	plain := redisClient(t)
-	opt := *plain.Options()
-	hooked := redis.NewClient(&opt)
-	t.Cleanup(func() { hooked.Close() })
-	cut := &cutter{}
-	hooked.AddHook(cut)
+	plain, hooked, cut := cutClients(t)
 	pol, err := policy.New(policy.Config{Bindings: map[string][]string{"operator": {"slack:*"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	jc := jobs.NewClient(nil, hooked, jobs.ClientOptions{Logger: silent()})
-	t.Cleanup(func() { jc.Close() })
 	router := bot.NewRouter(bot.RouterOptions{
-		Parser: commands.Parser{Targets: []string{"data"}}, Jobs: jc, Redis: plain,
+		Parser: commands.Parser{Targets: []string{"data"}}, Jobs: newJobClient(t, hooked, silent()), Redis: plain,
 		Policy: policy.NewHolder(pol), MaxInFlight: 1, Logger: silent(),
 	})
 	in := func(id string) bot.Incoming {

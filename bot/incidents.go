@@ -122,26 +122,23 @@ func (a *Alerter) Run(ctx context.Context) error {
 // watchSchedules opens missed-schedule incidents (see
 // alerts.Incidents.MissedSchedules) every CheckInterval.
 func (a *Alerter) watchSchedules(ctx context.Context) {
-	t := time.NewTicker(a.o.CheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		opened, err := a.o.Incidents.MissedSchedules(ctx, a.o.ScheduleGrace)
-		if err != nil && ctx.Err() == nil {
-			a.log.Warn("alerts: checking for missed schedules", "err", err)
-		}
-		for _, inc := range opened {
-			a.o.Webhooks.Notify(string(alerts.Opened), inc)
-			a.open(ctx, inc, "⏰ "+inc.LastError)
-		}
-		a.probeStorages(ctx)
-		if a.o.EscalateAfter > 0 {
-			a.escalate(ctx)
-		}
+	every(ctx, a.o.CheckInterval, func() { a.check(ctx) })
+}
+
+// check is one round of watchSchedules: missed schedules, storage probes,
+// escalations.
+func (a *Alerter) check(ctx context.Context) {
+	opened, err := a.o.Incidents.MissedSchedules(ctx, a.o.ScheduleGrace)
+	if err != nil && ctx.Err() == nil {
+		a.log.Warn("alerts: checking for missed schedules", "err", err)
+	}
+	for _, inc := range opened {
+		a.o.Webhooks.Notify(string(alerts.Opened), inc)
+		a.open(ctx, inc, "⏰ "+inc.LastError)
+	}
+	a.probeStorages(ctx)
+	if a.o.EscalateAfter > 0 {
+		a.escalate(ctx)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,56 +25,16 @@ import (
 	"github.com/backupbot/backupbot/policy"
 	"github.com/backupbot/backupbot/policy/audit"
 	"github.com/backupbot/backupbot/storage"
+	"github.com/backupbot/backupbot/storage/engine"
+	"github.com/backupbot/backupbot/storage/pack"
+	"github.com/backupbot/backupbot/storage/repo"
 )
-
-// oncall reads the console transcript the incident tests' on-call channel
-// is posted to.
-type oncall struct {
-	t   *testing.T
-	out *transcript
-}
-
-// count is how many lines match re.
-func (o oncall) count(re string) int {
-	rx := regexp.MustCompile(re)
-	n := 0
-	for _, l := range o.out.lines() {
-		if rx.MatchString(l) {
-			n++
-		}
-	}
-	return n
-}
-
-// waitFor waits up to 15 s for n lines matching re and returns the last
-// one's submatches.
-func (o oncall) waitFor(re string, n int) []string {
-	o.t.Helper()
-	rx := regexp.MustCompile(re)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		var last []string
-		c := 0
-		for _, l := range o.out.lines() {
-			if m := rx.FindStringSubmatch(l); m != nil {
-				c, last = c+1, m
-			}
-		}
-		if c >= n {
-			return last
-		}
-		if time.Now().After(deadline) {
-			o.t.Fatalf("%d lines matching %q, want %d", c, re, n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // incidentStack is the on-call path in one process on a real Redis: the
 // router with alice's console, the Alerter posting to channel "oncall", a
 // worker (recording metrics) on the config cfg holds, an audit log.
 type incidentStack struct {
-	oncall
+	watch
 	ctx       context.Context
 	rdb       *redis.Client
 	cfg       *atomic.Pointer[config.File]
@@ -97,19 +56,10 @@ type incidentOptions struct {
 func newIncidentStack(t *testing.T, cfg *atomic.Pointer[config.File], o incidentOptions) *incidentStack {
 	t.Helper()
 	rdb := redisClient(t)
-	pol, err := policy.Parse([]byte(testPolicy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	holder := policy.NewHolder(pol)
-	s := &incidentStack{oncall: oncall{t: t, out: &transcript{}}, rdb: rdb, cfg: cfg, auditPath: filepath.Join(t.TempDir(), "audit.jsonl")}
-	s.auditLog, err = audit.New(rdb, audit.Options{File: s.auditPath})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.auditLog.Close() })
-	s.client = jobs.NewClient(nil, rdb, jobs.ClientOptions{})
-	t.Cleanup(func() { s.client.Close() })
+	holder := testHolder(t)
+	s := &incidentStack{watch: watch{t: t, out: &transcript{}}, rdb: rdb, cfg: cfg, auditPath: filepath.Join(t.TempDir(), "audit.jsonl")}
+	s.auditLog = openAudit(t, rdb, audit.Options{File: s.auditPath})
+	s.client = newJobClient(t, rdb, nil)
 	parser := func() commands.Parser { return cfg.Load().Parser() }
 	router := bot.NewRouter(bot.RouterOptions{Parser: parser(), Jobs: s.client, Redis: rdb, Policy: holder, Audit: s.auditLog, EditInterval: 100 * time.Millisecond})
 	s.alice = console.New(console.Options{User: bot.Identity{UserID: "alice"}, Out: s.out, EchoInput: true})
@@ -127,29 +77,17 @@ func newIncidentStack(t *testing.T, cfg *atomic.Pointer[config.File], o incident
 	})
 	s.handler = alerter.Wrap(router)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	s.ctx = ctx
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = router.Run(ctx) })
-	wg.Go(func() { _ = alerter.Run(ctx) })
+	bg := runServices(t, s.out)
+	s.ctx = bg.ctx
+	bg.run(router.Run)
+	bg.run(alerter.Run)
 	if o.Webhooks != nil {
-		wg.Go(func() { _ = o.Webhooks.Run(ctx) })
+		bg.run(o.Webhooks.Run)
 	}
-	rec := alerts.NewRecorder(rdb, cfg.Load, nil)
-	w := jobs.NewWorker(nil, rdb, jobs.Deps{
-		Config:   cfg.Load,
-		Password: func(storage.Spec) (string, error) { return "test repository password", nil },
-		Policy:   func() jobs.Rechecker { return holder.Policy() },
-		Audit:    rec.Record,
-	}, jobs.WorkerOptions{Concurrency: 1, RetryDelay: func(int) time.Duration { return 0 }})
-	wg.Go(func() { _ = w.Run(ctx) })
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		if t.Failed() {
-			t.Logf("console transcript:\n%s", strings.Join(s.out.lines(), "\n"))
-		}
-	})
+	d := workerDeps(nil, holder)
+	d.Config = cfg.Load // the configuration the test swaps
+	d.Audit = alerts.NewRecorder(rdb, cfg.Load, nil).Record
+	bg.run(jobs.NewWorker(nil, rdb, d, jobs.WorkerOptions{Concurrency: 1, RetryDelay: func(int) time.Duration { return 0 }}).Run)
 	time.Sleep(100 * time.Millisecond) // subscribers reading
 	return s
 }
@@ -226,13 +164,7 @@ func (s *incidentStack) audited(kinds ...audit.Kind) {
 // and resolves the incident.
 func TestIncidentThroughConsole(t *testing.T) {
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(data, "a.txt"), []byte("hello\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := writeData(t, dir, map[string]string{"a.txt": "hello\n"})
 	// The storage's path lies under a regular file: it cannot be reached.
 	if err := os.WriteFile(filepath.Join(dir, "unmounted"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
@@ -341,24 +273,9 @@ func TestIncidentThroughConsole(t *testing.T) {
 func TestMissedScheduleIncident(t *testing.T) {
 	rdb := redisClient(t)
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(data, "a.txt"), []byte("hello\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg := &config.File{
-		Storages: map[string]storage.Spec{"local": {Type: "local", Path: filepath.Join(dir, "repo")}},
-		Targets:  map[string]config.Target{"data": {Paths: []string{data}}},
-	}
-	pol, err := policy.Parse([]byte(testPolicy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	holder := policy.NewHolder(pol)
-	client := jobs.NewClient(nil, rdb, jobs.ClientOptions{})
-	t.Cleanup(func() { client.Close() })
+	cfg := localConfig(dir, writeData(t, dir, map[string]string{"a.txt": "hello\n"}))
+	holder := testHolder(t)
+	client := newJobClient(t, rdb, nil)
 	router := bot.NewRouter(bot.RouterOptions{Parser: cfg.Parser(), Jobs: client, Redis: rdb, Policy: holder, EditInterval: 100 * time.Millisecond})
 	out := &transcript{}
 	router.Register(bot.Console, console.New(console.Options{User: bot.Identity{UserID: "alice"}, Out: out}))
@@ -383,18 +300,10 @@ func TestMissedScheduleIncident(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = router.Run(ctx) })
-	wg.Go(func() { _ = alerter.Run(ctx) })
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		if t.Failed() {
-			t.Logf("console transcript:\n%s", strings.Join(out.lines(), "\n"))
-		}
-	})
-	o := oncall{t: t, out: out}
+	bg := runServices(t, out)
+	bg.run(router.Run)
+	bg.run(alerter.Run)
+	o := watch{t: t, out: out}
 	count := o.count
 	waitFor := func(re string) { t.Helper(); o.waitFor(re, 1) }
 	waitFor(`^\[msg-\d+\] 🔴 OPEN \[critical\] Schedule \*often\*`)
@@ -412,16 +321,10 @@ func TestMissedScheduleIncident(t *testing.T) {
 	}
 
 	// Workers (and with them the scheduler) come back.
-	rec := alerts.NewRecorder(rdb, func() *config.File { return cfg }, nil)
-	w := jobs.NewWorker(nil, rdb, jobs.Deps{
-		Config:   func() *config.File { return cfg },
-		Password: func(storage.Spec) (string, error) { return "test repository password", nil },
-		Policy:   func() jobs.Rechecker { return holder.Policy() },
-		Audit:    rec.Record,
-	}, jobs.WorkerOptions{Concurrency: 1})
-	wg.Go(func() { _ = w.Run(ctx) })
-	sched := jobs.NewScheduler(client, rdb, jobs.SchedulerOptions{Tick: 100 * time.Millisecond})
-	wg.Go(func() { _ = sched.Run(ctx) })
+	d := workerDeps(cfg, holder)
+	d.Audit = alerts.NewRecorder(rdb, d.Config, nil).Record
+	bg.run(jobs.NewWorker(nil, rdb, d, jobs.WorkerOptions{Concurrency: 1}).Run)
+	bg.run(jobs.NewScheduler(client, rdb, jobs.SchedulerOptions{Tick: 100 * time.Millisecond}).Run)
 
 	waitFor(`↳ \[msg-\d+ in msg-\d+\] ✅ Resolved: scheduled job`)
 	waitFor(`^\[edit msg-\d+\] 🟢 RESOLVED`)
@@ -449,13 +352,7 @@ func TestStorageDownIncident(t *testing.T) {
 		return b.Close()
 	}
 	cfg := &config.File{Storages: map[string]storage.Spec{"nas": spec}, Targets: map[string]config.Target{"data": {Paths: []string{dir}}}}
-	pol, err := policy.Parse([]byte(testPolicy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := jobs.NewClient(nil, rdb, jobs.ClientOptions{})
-	t.Cleanup(func() { client.Close() })
-	router := bot.NewRouter(bot.RouterOptions{Parser: cfg.Parser(), Jobs: client, Redis: rdb, Policy: policy.NewHolder(pol)})
+	router := bot.NewRouter(bot.RouterOptions{Parser: cfg.Parser(), Jobs: newJobClient(t, rdb, nil), Redis: rdb, Policy: testHolder(t)})
 	out := &transcript{}
 	router.Register(bot.Console, console.New(console.Options{User: bot.Identity{UserID: "alice"}, Out: out}))
 	alerter := bot.NewAlerter(router, bot.AlerterOptions{
@@ -463,17 +360,8 @@ func TestStorageDownIncident(t *testing.T) {
 		Channels:  map[bot.Platform]string{bot.Console: "oncall"}, CheckInterval: 50 * time.Millisecond,
 		Storages: []bot.StorageProbe{{Name: "nas", Probe: probe}},
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = alerter.Run(ctx); close(done) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		if t.Failed() {
-			t.Logf("console transcript:\n%s", strings.Join(out.lines(), "\n"))
-		}
-	})
-	o := oncall{t: t, out: out}
+	runServices(t, out).run(alerter.Run)
+	o := watch{t: t, out: out}
 	count := o.count
 	waitFor := func(re string) { t.Helper(); o.waitFor(re, 1) }
 	waitFor(`^\[msg-\d+\] 🔴 OPEN \[critical\] Storage \*nas\* failing`)
@@ -491,4 +379,156 @@ func TestStorageDownIncident(t *testing.T) {
 	}
 	waitFor(`✅ Resolved: storage nas answers again`)
 	waitFor(`^\[edit msg-\d+\] 🟢 RESOLVED`)
+}
+
+// dataTarget makes a target directory with a file or two and a config with
+// it and one local storage (spec tweaked by edit, when set).
+func dataTarget(t *testing.T, edit func(*storage.Spec)) (*atomic.Pointer[config.File], string) {
+	t.Helper()
+	dir := t.TempDir()
+	c := localConfig(dir, writeData(t, dir, map[string]string{"a.txt": "hello\n", "sub/b.txt": strings.Repeat("drill ", 5000)}))
+	spec := c.Storages["local"]
+	if edit != nil {
+		edit(&spec)
+		c.Storages["local"] = spec
+	}
+	var cfg atomic.Pointer[config.File]
+	cfg.Store(c)
+	return &cfg, spec.Path
+}
+
+// TestDrillIncidentThroughConsole is issue 15's third point through the
+// console adapter, a real Redis and a real worker: a recovery drill of an
+// intact repository passes and reports the measured RTO per GiB, opening
+// nothing; once a data pack is damaged, the drill a `schedule --type
+// restore-test` runs fails, naming the file, and opens one incident in the
+// on-call channel.
+func TestDrillIncidentThroughConsole(t *testing.T) {
+	cfg, repoDir := dataTarget(t, nil)
+	s := newIncidentStack(t, cfg, incidentOptions{})
+	s.run("create --target data --storage local", "", jobs.StateSucceeded)
+	id := s.run("verify --restore-test --all --storage local", "", jobs.StateSucceeded)
+	st, err := s.client.Status(s.ctx, id)
+	if err != nil || st.Result == nil || !strings.Contains(st.Result.Summary, "passed") || !strings.Contains(st.Result.Summary, "s/GiB") {
+		t.Fatalf("drill of an intact repository: %+v, %v; want it passed with the measured RTO", st, err)
+	}
+	if n := s.count(`OPEN`); n != 0 {
+		t.Fatalf("a drill that passed opened an incident")
+	}
+
+	// One file's data loses a byte in its pack.
+	damageDataBlob(t, repoDir)
+	// The drill is scheduled; the scheduler runs it.
+	s.run(`schedule --action create --name drill --cron "@every 1m" --type restore-test --storage local`, "", jobs.StateSucceeded)
+	// Its first run is due: the scheduler's clock is two minutes ahead.
+	sched := jobs.NewScheduler(s.client, s.rdb, jobs.SchedulerOptions{Tick: 100 * time.Millisecond, Now: func() time.Time { return time.Now().Add(2 * time.Minute) }})
+	runServices(t, nil).run(sched.Run)
+
+	root, _ := s.opened(`Recovery drill of storage \*local\*`)
+	s.waitFor(`^\s+↳ \[msg-\d+ in `+root+`\] ❌ Job .* failed: recovery drill of storage local FAILED: .*file .*/data/(a|sub/b)\.txt`, 1)
+	s.waitFor(`Schedule: drill`, 1)
+	if n := s.count(`^\[msg-\d+\] 🔴 OPEN`); n != 1 {
+		t.Errorf("%d incident messages for one failing drill, want 1", n)
+	}
+}
+
+// TestSizeLimitIncident is issue 14's size-limit incident: a backup that
+// leaves the repository over its storage's size_limit opens an incident
+// saying how big it is and what the limit is; a later backup that finds
+// it within the (raised) limit resolves it.
+func TestSizeLimitIncident(t *testing.T) {
+	cfg, _ := dataTarget(t, func(s *storage.Spec) { s.SizeLimit = "1KiB" })
+	s := newIncidentStack(t, cfg, incidentOptions{})
+	s.run("create --target data --storage local", "", jobs.StateSucceeded)
+	root, _ := s.opened(`Repository size of storage \*local\*`)
+	s.waitFor(`^\s+↳ \[msg-\d+ in `+root+`\] 📦 repository on local is [0-9.]+ kB, over its 1KiB limit`, 1)
+	// Over the limit again: still one incident.
+	s.run("create --target data --storage local", "", jobs.StateSucceeded)
+
+	c := *cfg.Load()
+	c.Storages = map[string]storage.Spec{"local": c.Storages["local"]}
+	spec := c.Storages["local"]
+	spec.SizeLimit = "1GiB"
+	c.Storages["local"] = spec
+	cfg.Store(&c)
+	s.run("create --target data --storage local", "", jobs.StateSucceeded)
+	s.waitFor(`^\s+↳ \[msg-\d+ in `+root+`\] ✅ Resolved: after job .* the repository on local is [0-9.]+ kB, within its 1GiB limit`, 1)
+	s.waitFor(`^\[edit `+root+`\] 🟢 RESOLVED`, 1)
+	if n := s.count(`^\[msg-\d+\] 🔴 OPEN`); n != 1 {
+		t.Errorf("%d size incidents, want 1", n)
+	}
+}
+
+// TestSilenceIncident: pressing "Silence for N hours" is refused to
+// someone without the role (and audited); by someone with it, it is
+// audited and keeps repeats out of the thread for N hours of the
+// (simulated) clock; after that a new failure posts again.
+func TestSilenceIncident(t *testing.T) {
+	cfg, _ := dataTarget(t, func(s *storage.Spec) { s.Path = filepath.Join(os.DevNull, "repo") }) // unreachable
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	s := newIncidentStack(t, cfg, incidentOptions{Now: clock})
+
+	s.run("create --target data --storage local", "nightly", jobs.StateFailed)
+	root, id := s.opened(`Backups of target \*data\*`)
+	repeats := `^\s+↳ \[msg-\d+ in ` + root + `\] ❌ Failed again`
+
+	s.click("dave", "click "+bot.ActionIncidentSilence+" "+id+":4")
+	s.waitFor(`⛔ .*you may not act on incident `+"`"+id, 1)
+	s.click("alice", "click "+bot.ActionIncidentSilence+" "+id+":4")
+	s.waitFor(`^\s+↳ \[msg-\d+ in `+root+`\] 🔕 Silenced for 4 h by .*alice`, 1)
+	s.waitFor(`^\s+Silenced: until .* by .*alice`, 1)
+
+	// Two hours later it fails again: counted, not posted.
+	now.Add(int64(2 * time.Hour))
+	s.run("create --target data --storage local", "nightly", jobs.StateFailed)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		inc, err := s.incidents.Get(s.ctx, id)
+		if err == nil && inc.Failures == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the repeat was not counted: %+v, %v", inc, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := s.count(repeats); n != 0 {
+		t.Fatalf("a silenced incident posted %d repeats", n)
+	}
+
+	// Past the four hours, the next failure posts again.
+	now.Add(int64(2*time.Hour + time.Minute))
+	s.run("create --target data --storage local", "nightly", jobs.StateFailed)
+	s.waitFor(repeats+` \(3 times\)`, 1)
+	s.audited(bot.AuditIncidentRefused, bot.AuditIncidentSilenced)
+}
+
+// damageDataBlob flips a byte in the middle of one file-data blob of the
+// local repository at path (its pack's other blobs, trees too, stay
+// intact).
+func damageDataBlob(t *testing.T, path string) {
+	t.Helper()
+	var loc *repo.Location
+	withRepo(t, storage.Spec{Type: storage.KindLocal, Path: path}, func(_ context.Context, e *engine.Engine) {
+		e.Repository().Index.Each(func(l repo.Location) {
+			if loc == nil && l.Type == pack.DataBlob {
+				loc = &l
+			}
+		})
+	})
+	if loc == nil {
+		t.Fatal("no file data in the repository")
+	}
+	file := filepath.Join(path, filepath.FromSlash(repo.PackKey(loc.Pack)))
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[int(loc.Offset)+int(loc.Length)/2] ^= 0xff
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

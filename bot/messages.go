@@ -64,19 +64,28 @@ func statusMessage(st jobs.Status) Message {
 
 // runningMessage answers `/backup list --running`.
 func runningMessage(running []jobs.Status) Message {
-	if len(running) == 0 {
-		return Message{Text: "No jobs are queued or running."}
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d job(s) queued or running:", len(running))
-	for _, st := range running {
-		line := fmt.Sprintf("\n• `%s` `%s` · %s · by %s", st.Meta.JobID, st.Meta.Text, st.State, render.Who(st.Meta))
+	return Message{Text: listText(running, "No jobs are queued or running.", "%d job(s) queued or running:", "", func(st jobs.Status) string {
+		line := fmt.Sprintf("• `%s` `%s` · %s · by %s", st.Meta.JobID, st.Meta.Text, st.State, render.Who(st.Meta))
 		if st.Progress != nil && st.State == jobs.StateActive {
 			line += " · " + render.Progress(*st.Progress)
 		}
-		b.WriteString(line)
+		return line
+	})}
+}
+
+// listText answers a listing: none when there are no items, else header
+// (a format taking the count), a line per item, and footer.
+func listText[T any](items []T, none, header, footer string, line func(T) string) string {
+	if len(items) == 0 {
+		return none
 	}
-	return Message{Text: b.String()}
+	var b strings.Builder
+	fmt.Fprintf(&b, header, len(items))
+	for _, it := range items {
+		b.WriteString("\n" + line(it))
+	}
+	b.WriteString(footer)
+	return b.String()
 }
 
 // progressText is the progress message's text for the job's latest state.

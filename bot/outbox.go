@@ -98,15 +98,14 @@ func (o *outbox) busy(platform, channel string) bool {
 	return ok && tat.After(time.Now().Add((postBurst+busySlots)*o.interval))
 }
 
-// wait sleeps until the booked slot, or ctx ends.
-func wait(ctx context.Context, d time.Duration) error {
+// Sleep waits d (a booked slot, a platform's retry-after), or until ctx
+// ends: then it returns ctx's error.
+func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-time.After(d): // collected once it fires or is unreachable (Go 1.23)
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -140,7 +139,7 @@ func (o *outbox) add(ctx context.Context, s Surface, platform, channel, line str
 func (o *outbox) flush(ctx context.Context, key string) {
 	defer o.flushers.Done()
 	for {
-		_ = wait(ctx, o.reserve(key))
+		_ = Sleep(ctx, o.reserve(key))
 		o.mu.Lock()
 		b := o.batches[key]
 		n, size := 0, 0
@@ -216,14 +215,14 @@ type pacedSurface struct {
 }
 
 func (p *pacedSurface) Post(ctx context.Context, channel, thread string, msg Message) (MessageRef, error) {
-	if err := wait(ctx, p.out.reserve(chanKey(p.platform, channel))); err != nil {
+	if err := Sleep(ctx, p.out.reserve(chanKey(p.platform, channel))); err != nil {
 		return MessageRef{}, fmt.Errorf("waiting for the channel's posting slot: %w", err)
 	}
 	return p.Surface.Post(ctx, channel, thread, msg)
 }
 
 func (p *pacedSurface) Attach(ctx context.Context, channel, thread, filename string, data []byte, comment string) error {
-	if err := wait(ctx, p.out.reserve(chanKey(p.platform, channel))); err != nil {
+	if err := Sleep(ctx, p.out.reserve(chanKey(p.platform, channel))); err != nil {
 		return fmt.Errorf("waiting for the channel's posting slot: %w", err)
 	}
 	return p.Surface.Attach(ctx, channel, thread, filename, data, comment)

@@ -134,17 +134,26 @@ func (r *Router) Run(ctx context.Context) error {
 // heartbeat tells other bot processes this one is alive.
 func (r *Router) heartbeat(ctx context.Context) {
 	key := relayAlivePrefix + r.instance
-	t := time.NewTicker(heartbeatEvery)
-	defer t.Stop()
-	for {
+	beat := func() {
 		if err := r.rdb.Set(ctx, key, time.Now().Unix(), aliveTTL).Err(); err != nil && ctx.Err() == nil {
 			r.log.Debug("router: heartbeat", "err", err)
 		}
+	}
+	beat()
+	every(ctx, heartbeatEvery, beat)
+	r.rdb.Del(context.WithoutCancel(ctx), key)
+}
+
+// every calls fn every period until ctx ends.
+func every(ctx context.Context, period time.Duration, fn func()) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
 		select {
 		case <-ctx.Done():
-			r.rdb.Del(context.WithoutCancel(ctx), key)
 			return
 		case <-t.C:
+			fn()
 		}
 	}
 }
@@ -522,46 +531,42 @@ func (r *Router) watchLost(ctx context.Context) {
 	if r.jobs == nil {
 		return
 	}
-	t := time.NewTicker(lostCheckEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	every(ctx, lostCheckEvery, func() { r.checkLost(ctx) })
+}
+
+// checkLost is one check of watchLost.
+func (r *Router) checkLost(ctx context.Context) {
+	r.mu.Lock()
+	var open []*jobRelay
+	for _, jr := range r.relays {
+		if !jr.final && jr.meta.JobID != "" {
+			open = append(open, jr)
 		}
+	}
+	r.mu.Unlock()
+	ids := make([]string, len(open))
+	for i, jr := range open {
+		ids[i] = jr.id
+	}
+	missing, err := r.jobs.Missing(ctx, ids)
+	if err != nil {
+		return // Redis unreachable: nothing can be told
+	}
+	for _, jr := range open {
 		r.mu.Lock()
-		var open []*jobRelay
-		for _, jr := range r.relays {
-			if !jr.final && jr.meta.JobID != "" {
-				open = append(open, jr)
-			}
+		if slices.Contains(missing, jr.id) {
+			jr.missing++
+		} else {
+			jr.missing = 0
 		}
+		lost := jr.missing >= 2 && !jr.final
+		meta, action := jr.meta, jr.action
 		r.mu.Unlock()
-		ids := make([]string, len(open))
-		for i, jr := range open {
-			ids[i] = jr.id
-		}
-		missing, err := r.jobs.Missing(ctx, ids)
-		if err != nil {
-			continue // Redis unreachable: nothing can be told
-		}
-		for _, jr := range open {
-			r.mu.Lock()
-			if slices.Contains(missing, jr.id) {
-				jr.missing++
-			} else {
-				jr.missing = 0
-			}
-			lost := jr.missing >= 2 && !jr.final
-			meta, action := jr.meta, jr.action
-			r.mu.Unlock()
-			if lost {
-				r.log.Warn("router: a job's record vanished from Redis; telling its thread", "job", jr.id)
-				r.dispatch(ctx, delivery{ack: func() {}, ev: jobs.Event{
-					Kind: jobs.EventFailed, Meta: meta, Action: action, Error: jobs.LostMessage(meta), At: time.Now(),
-				}})
-			}
+		if lost {
+			r.log.Warn("router: a job's record vanished from Redis; telling its thread", "job", jr.id)
+			r.dispatch(ctx, delivery{ack: func() {}, ev: jobs.Event{
+				Kind: jobs.EventFailed, Meta: meta, Action: action, Error: jobs.LostMessage(meta), At: time.Now(),
+			}})
 		}
 	}
 }

@@ -2,11 +2,7 @@ package bot_test
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -19,7 +15,6 @@ import (
 	"github.com/backupbot/backupbot/bot/console"
 	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/jobs"
-	"github.com/backupbot/backupbot/policy"
 	"github.com/backupbot/backupbot/storage"
 	"github.com/backupbot/backupbot/storage/engine"
 	"github.com/backupbot/backupbot/storage/retention"
@@ -110,33 +105,16 @@ func TestFourHundredDaysOfRetentionThroughConsole(t *testing.T) {
 	}
 	rdb := redisClient(t)
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 {
-		if err := os.WriteFile(filepath.Join(data, fmt.Sprintf("file-%d.txt", i)), fmt.Appendf(nil, "contents %d\n", i), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	gfs := retention.Policy{Daily: retention.Rule{Count: 7}, Weekly: retention.Rule{Count: 4}, Monthly: retention.Rule{Count: 12}, Yearly: retention.Rule{Count: 3}}
-	cfg := &config.File{
-		Storages: map[string]storage.Spec{"local": {Type: storage.KindLocal, Path: filepath.Join(dir, "repo")}},
-		Targets:  map[string]config.Target{"data": {Paths: []string{data}}},
-		Retention: config.Retention{Schedule: "0 4 * * *", Channel: "#retention", TimeZone: "UTC",
-			Schedules: map[string]retention.Policy{"daily": gfs}},
-	}
-	pol, err := policy.Parse([]byte(testPolicy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	holder := policy.NewHolder(pol)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := localConfig(dir, writeData(t, dir, threeFiles))
+	cfg.Retention = config.Retention{Schedule: "0 4 * * *", Channel: "#retention", TimeZone: "UTC",
+		Schedules: map[string]retention.Policy{"daily": gfs}}
+	holder := testHolder(t)
+	quiet := silent()
 	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := &simClock{t: start}
 
-	client := jobs.NewClient(nil, rdb, jobs.ClientOptions{Logger: quiet})
-	t.Cleanup(func() { client.Close() })
+	client := newJobClient(t, rdb, quiet)
 	router := bot.NewRouter(bot.RouterOptions{Parser: cfg.Parser(), Jobs: client, Redis: rdb, Policy: holder,
 		EditInterval: 100 * time.Millisecond, Logger: quiet})
 	out := &transcript{}
@@ -144,30 +122,22 @@ func TestFourHundredDaysOfRetentionThroughConsole(t *testing.T) {
 	surface := &channelLog{Console: alice, posts: map[string][]string{}}
 	router.Register(bot.Console, surface)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	done := &finals{t: t, n: map[string]int{}}
-	wg.Go(func() { _ = jobs.Subscribe(ctx, rdb, done.add) })
-	wg.Go(func() { _ = router.Run(ctx) })
-	w := jobs.NewWorker(nil, rdb, jobs.Deps{
-		Config:   func() *config.File { return cfg },
-		Password: func(storage.Spec) (string, error) { return "test repository password", nil },
-		Policy:   func() jobs.Rechecker { return holder.Policy() },
-		Logger:   quiet,
-		Now:      clock.now,
-	}, jobs.WorkerOptions{Concurrency: 2, TaskCheckInterval: 5 * time.Millisecond})
-	wg.Go(func() { _ = w.Run(ctx) })
-	s := jobs.NewScheduler(client, rdb, jobs.SchedulerOptions{Tick: 5 * time.Millisecond, Logger: quiet,
-		Config: func() *config.File { return cfg }, Now: clock.now})
-	wg.Go(func() { _ = s.Run(ctx) })
 	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
 		if t.Failed() {
-			lines := out.lines()
+			lines := out.Lines()
 			t.Logf("console transcript (last 60 lines):\n%s", strings.Join(lines[max(0, len(lines)-60):], "\n"))
 		}
 	})
+	bg := runServices(t, nil)
+	ctx := bg.ctx
+	done := &finals{t: t, n: map[string]int{}}
+	bg.run(func(ctx context.Context) error { return jobs.Subscribe(ctx, rdb, done.add) })
+	bg.run(router.Run)
+	d := workerDeps(cfg, holder)
+	d.Logger, d.Now = quiet, clock.now
+	bg.run(jobs.NewWorker(nil, rdb, d, jobs.WorkerOptions{Concurrency: 2, TaskCheckInterval: 5 * time.Millisecond}).Run)
+	bg.run(jobs.NewScheduler(client, rdb, jobs.SchedulerOptions{Tick: 5 * time.Millisecond, Logger: quiet,
+		Config: d.Config, Now: clock.now}).Run)
 	// The event subscription and the router's relay read from now on; the
 	// scheduler's first tick sets the retention job's first run (04:00).
 	time.Sleep(100 * time.Millisecond)
@@ -218,26 +188,35 @@ func TestFourHundredDaysOfRetentionThroughConsole(t *testing.T) {
 // snapshotTimes lists the times of the snapshots in a local repository.
 func snapshotTimes(t *testing.T, spec storage.Spec) []time.Time {
 	t.Helper()
+	var out []time.Time
+	withRepo(t, spec, func(ctx context.Context, e *engine.Engine) {
+		snaps, err := e.Snapshots(ctx, engine.SnapshotFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sn := range snaps {
+			out = append(out, sn.Time.UTC())
+		}
+	})
+	return out
+}
+
+// withRepo opens the repository at spec (with the test password) for fn
+// and closes it after.
+func withRepo(t *testing.T, spec storage.Spec, fn func(ctx context.Context, e *engine.Engine)) {
+	t.Helper()
 	ctx := context.Background()
 	b, err := storage.Open(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: "test repository password"})
+	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: repoPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	snaps, err := e.Snapshots(ctx, engine.SnapshotFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []time.Time
-	for _, sn := range snaps {
-		out = append(out, sn.Time.UTC())
-	}
-	return out
+	fn(ctx, e)
 }
 
 // checkRetained checks that the snapshots left (their times) are exactly

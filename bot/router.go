@@ -2,8 +2,6 @@ package bot
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/randid"
 	"github.com/backupbot/backupbot/jobs"
 	"github.com/backupbot/backupbot/policy"
 	"github.com/backupbot/backupbot/policy/approval"
@@ -149,9 +148,7 @@ func NewRouter(o RouterOptions) *Router {
 		r.redact = func(s string) string { return s }
 	}
 	if r.instance == "" {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		r.instance = hex.EncodeToString(b[:])
+		r.instance = randid.Hex(6)
 	}
 	if r.log == nil {
 		r.log = slog.Default()
@@ -362,9 +359,7 @@ func (r *Router) askDirect(ctx context.Context, who policy.Identity, in Incoming
 			{ActionID: ActionDeny, Label: "Deny", Value: a.ID, Style: "danger"},
 		}
 	} else {
-		var b [4]byte
-		_, _ = rand.Read(b[:])
-		id := hex.EncodeToString(b[:])
+		id := randid.Hex(4)
 		ttl := r.policy.Policy().ApprovalTTL()
 		cf := confirmation{Text: text, Requester: who, Channel: in.Channel, Thread: in.Thread, ExpiresAt: time.Now().Add(ttl)}
 		if err := r.saveConfirmation(ctx, id, cf, ttl); err != nil {
@@ -471,16 +466,10 @@ func (r *Router) answerApprovals(ctx context.Context, who policy.Identity, c *co
 	if err != nil {
 		return ephemeral("⚠️ Could not read the pending approvals: " + err.Error())
 	}
-	if len(pending) == 0 {
-		return ephemeral("No approval requests are pending.")
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d pending approval request(s):", len(pending))
-	for _, a := range pending {
-		fmt.Fprintf(&b, "\n• `%s` `%s` by %s, expires %s — `approve %s` / `deny %s`",
+	return ephemeral(listText(pending, "No approval requests are pending.", "%d pending approval request(s):", "", func(a approval.Approval) string {
+		return fmt.Sprintf("• `%s` `%s` by %s, expires %s — `approve %s` / `deny %s`",
 			a.ID, a.Text, a.Requester.Display(), a.ExpiresAt.Format("15:04 MST"), a.ID, a.ID)
-	}
-	return ephemeral(b.String())
+	}))
 }
 
 // confirmsFirst reports whether cmd always waits for its requester's

@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/policy"
+	"github.com/backupbot/backupbot/policy/approval"
 )
 
 const quick = 10 * time.Second
@@ -288,7 +291,7 @@ func TestApprovalFlowThroughTheConsole(t *testing.T) {
 	if n := s.count(`👍 Approved by`); n != 1 {
 		t.Errorf("%d approvals went through, want 1", n)
 	}
-	if strings.Contains(strings.Join(s.out.lines(), "\n"), "panic") {
+	if strings.Contains(strings.Join(s.out.Lines(), "\n"), "panic") {
 		t.Error("the transcript mentions a panic")
 	}
 }
@@ -313,4 +316,96 @@ func TestApprovalOfACommandWithoutPreview(t *testing.T) {
 	s.expect(`✅ .*`, 30*time.Second)
 	s.as("bob", "deny "+id)
 	s.expect(`^\[reply\] ⛔ approval request `+id+` was already approved`, quick)
+}
+
+// A refused Approve click is told in the request's thread, not top-level.
+func TestRefusedApproveIsPostedInTheRequestsThread(t *testing.T) {
+	rdb := redisClient(t)
+	quiet := silent()
+	cfg := policy.DefaultConfig()
+	cfg.Bindings = map[string][]string{"admin": {"slack:UALICE"}, "viewer": {"slack:UCAROL"}}
+	cfg.Approval.Required = append(cfg.Approval.Required, policy.Rule{Actions: []string{"cleanup"}, Flags: map[string]bool{"force": true}})
+	p, err := policy.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := policy.NewHolder(p)
+	surface := &recordingSurface{}
+	r := bot.NewRouter(bot.RouterOptions{
+		Parser: commands.Parser{Targets: []string{"data"}, Storages: []string{"local"}}, Jobs: newJobClient(t, rdb, quiet), Redis: rdb, Policy: holder, Logger: quiet,
+		Approvals: approval.New(rdb, holder, approval.Options{}),
+		Surfaces:  map[bot.Platform]bot.Surface{bot.Slack: surface},
+	})
+	ctx := context.Background()
+	reply := r.HandleCommand(ctx, bot.Incoming{From: bot.Identity{Platform: bot.Slack, UserID: "UALICE"}, Channel: "C0OPS", Text: "/backup cleanup --older-than 30 --force"})
+	if !strings.Contains(reply.Message.Text, "needs approval") {
+		t.Fatalf("reply %q", reply.Message.Text)
+	}
+	posts := surface.all()
+	if len(posts) != 1 {
+		t.Fatalf("posts: %+v", posts)
+	}
+	request := bot.MessageRef{Channel: "C0OPS", ID: "m1"}
+	var id string
+	for _, f := range strings.Fields(posts[0].text) {
+		if strings.HasPrefix(f, "`") && len(f) == 10 {
+			id = strings.Trim(f, "`")
+		}
+	}
+	if id == "" {
+		t.Fatalf("no approval id in %q", posts[0].text)
+	}
+	for _, who := range []string{"UALICE", "UCAROL"} { // the requester, then a non-approver
+		reply = r.HandleClick(ctx, bot.Click{From: bot.Identity{Platform: bot.Slack, UserID: who}, Message: request, ActionID: bot.ActionApprove, Value: id})
+		if !strings.Contains(reply.Message.Text, "Refused") {
+			t.Fatalf("click by %s: %q", who, reply.Message.Text)
+		}
+		posts := surface.all()
+		last := posts[len(posts)-1]
+		if !strings.Contains(last.text, "tried to approve") || last.thread != "m1" || last.channel != "C0OPS" {
+			t.Errorf("the refusal of %s went to channel %q thread %q, want the request's thread m1: %q", who, last.channel, last.thread, last.text)
+		}
+	}
+}
+
+// Issue 11's point 6 through the router: a Slack user with the operator
+// role is refused `create --path /tmp/x` and `restore --to /etc` under the
+// default policy, and a rule granting those prefixes lets them through.
+func TestOperatorPathsThroughTheRouter(t *testing.T) {
+	rdb := redisClient(t)
+	quiet := silent()
+	client := newJobClient(t, rdb, quiet)
+	router := func(extra ...policy.Rule) *bot.Router {
+		cfg := policy.DefaultConfig()
+		cfg.Bindings = map[string][]string{"operator": {"slack:U0OP"}}
+		cfg.Roles["operator"] = append(cfg.Roles["operator"], extra...)
+		p, err := policy.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		holder := policy.NewHolder(p.WithLocations([]string{"/srv/repo", "/srv/data"}))
+		return bot.NewRouter(bot.RouterOptions{
+			Parser: commands.Parser{Targets: []string{"data"}, Storages: []string{"local"}}, Jobs: client, Redis: rdb,
+			Policy: holder, Logger: quiet, Surfaces: map[bot.Platform]bot.Surface{bot.Slack: &recordingSurface{}},
+		})
+	}
+	in := func(text string) bot.Incoming {
+		return bot.Incoming{From: bot.Identity{Platform: bot.Slack, UserID: "U0OP"}, Channel: "C0OPS", Text: text}
+	}
+	ctx := context.Background()
+	create := "/backup create --storage local --path /tmp/x --target data"
+	restore := "/backup restore --name nightly --target data --to /etc --preview"
+
+	def := router()
+	for _, text := range []string{create, restore} {
+		if got := def.HandleCommand(ctx, in(text)).Message.Text; !strings.HasPrefix(got, "⛔ Not allowed") || !strings.Contains(got, "location") {
+			t.Errorf("default policy: %q answered %q, want a refusal naming the location", text, got)
+		}
+	}
+	granted := router(policy.Rule{Actions: []string{"create", "restore"}, Paths: []string{"/tmp/x", "/etc"}})
+	for _, text := range []string{create, restore} {
+		if got := granted.HandleCommand(ctx, in(text)).Message.Text; strings.HasPrefix(got, "⛔") {
+			t.Errorf("with paths granted: %q answered %q", text, got)
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/console/consoletest"
 )
 
 // recorder is a bot.Handler that remembers what reached it.
@@ -34,27 +35,19 @@ func (r *recorder) HandleClick(_ context.Context, c bot.Click) bot.Reply {
 	return bot.Reply{Message: bot.Message{Text: "clicked " + c.ActionID + " " + c.Value}}
 }
 
-// syncBuffer is an io.Writer safe for the console's concurrent prints.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// newConsole is a console with options o (alice's unless o names a user)
+// printing to a fresh buffer.
+func newConsole(o Options) (*Console, *consoletest.Buffer) {
+	out := &consoletest.Buffer{}
+	o.Out = out
+	if o.User.UserID == "" {
+		o.User.UserID = "alice"
+	}
+	return New(o), out
 }
 
 func TestTypedLinesBecomeCommandsAndClicks(t *testing.T) {
-	out := &syncBuffer{}
-	c := New(Options{User: bot.Identity{UserID: "alice", Groups: []string{"ops"}}, Out: out})
+	c, out := newConsole(Options{User: bot.Identity{UserID: "alice", Groups: []string{"ops"}}})
 	h := &recorder{}
 	input := strings.Join([]string{
 		"/backup create --type full --target data",
@@ -82,8 +75,7 @@ func TestTypedLinesBecomeCommandsAndClicks(t *testing.T) {
 }
 
 func TestCancelIsAClickOnceItsButtonWasShown(t *testing.T) {
-	out := &syncBuffer{}
-	c := New(Options{User: bot.Identity{UserID: "alice"}, Out: out})
+	c, out := newConsole(Options{})
 	ctx := context.Background()
 	if _, err := c.Post(ctx, "", "msg-0", bot.Message{Text: "plan", Buttons: []bot.Button{
 		{ActionID: "confirm", Label: "Confirm", Value: "feedbeef"}, {ActionID: "cancel", Label: "Cancel", Value: "feedbeef"},
@@ -103,8 +95,7 @@ func TestCancelIsAClickOnceItsButtonWasShown(t *testing.T) {
 }
 
 func TestThreadsAndEditsInPlainOutput(t *testing.T) {
-	out := &syncBuffer{}
-	c := New(Options{User: bot.Identity{UserID: "alice"}, Out: out})
+	c, out := newConsole(Options{})
 	ctx := context.Background()
 	parent, _ := c.Post(ctx, "console", "", bot.Message{Text: "🗄 backup create — job 1"})
 	prog, _ := c.Post(ctx, "console", parent.ID, bot.Message{Text: "queued"})
@@ -136,8 +127,7 @@ func TestThreadsAndEditsInPlainOutput(t *testing.T) {
 }
 
 func TestTerminalEditsRewriteInPlace(t *testing.T) {
-	out := &syncBuffer{}
-	c := New(Options{User: bot.Identity{UserID: "alice"}, Out: out, TTY: true})
+	c, out := newConsole(Options{TTY: true})
 	ctx := context.Background()
 	prog, _ := c.Post(ctx, "console", "", bot.Message{Text: "░░░░ 0%"})
 	c.Post(ctx, "console", "", bot.Message{Text: "another message"})
@@ -169,8 +159,7 @@ func TestTerminalEditsRewriteInPlace(t *testing.T) {
 }
 
 func TestSocketClientsDriveTheConsoleAndSeeEverything(t *testing.T) {
-	out := &syncBuffer{}
-	c := New(Options{User: bot.Identity{UserID: "alice"}, Out: out})
+	c, _ := newConsole(Options{})
 	h := &recorder{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -107,7 +107,7 @@ func (q *Queue) run(ctx context.Context, st *state) {
 		wait := time.Until(st.notBefore)
 		q.mu.Unlock()
 		if wait > 0 {
-			sleep(ctx, wait) // ctx is detached from callers: never cancelled
+			_ = bot.Sleep(ctx, wait) // ctx is detached from callers: never cancelled
 		}
 
 		q.mu.Lock()
@@ -144,14 +144,5 @@ func (q *Queue) run(ctx context.Context, st *state) {
 		for _, w := range waiters {
 			w <- err
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
 	}
 }
