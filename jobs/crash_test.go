@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -17,9 +16,9 @@ import (
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/internal/testredis"
 	"github.com/backupbot/backupbot/storage"
 	"github.com/backupbot/backupbot/storage/backend"
-	"github.com/backupbot/backupbot/storage/engine"
 )
 
 // slowBackend delays every Put, so a backup of a few MiB takes seconds:
@@ -48,59 +47,14 @@ func openSlow(delay time.Duration) func(context.Context, storage.Spec) (backend.
 	}
 }
 
-// bigTree writes n MiB of incompressible data in 1 MiB files.
-func bigTree(t testing.TB, dir string, mib int) {
-	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i := range mib {
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d.bin", i)), randomBytes(1<<20, uint64(i+7)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// verifyRepo deep-verifies a local repository and makes one more backup
-// into it, failing the test unless both succeed.
-func verifyRepo(t *testing.T, repoDir, src string) {
-	t.Helper()
-	ctx := context.Background()
-	b, err := storage.Open(ctx, storage.Spec{Type: storage.KindLocal, Path: repoDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: testRepoPassword})
-	if err != nil {
-		t.Fatalf("open the repository after the interruption: %v", err)
-	}
-	defer e.Close()
-	rep, err := e.Verify(ctx, engine.VerifyRequest{All: true, Deep: true}, nil)
-	if err != nil || !rep.OK() {
-		t.Fatalf("the repository does not verify clean after the interruption: %v %+v", err, rep)
-	}
-	if _, err := e.Backup(ctx, engine.BackupRequest{Paths: []string{src}, Target: "data", Type: engine.TypeIncremental, Compress: true}, nil); err != nil {
-		t.Fatalf("a backup after the interruption fails: %v", err)
-	}
-}
-
 func TestCancelOfARunningBackupLeavesTheRepositoryClean(t *testing.T) {
-	h := newHarness(t)
-	dir := t.TempDir()
-	src, repoDir := filepath.Join(dir, "data"), filepath.Join(dir, "repo")
-	bigTree(t, src, 24)
-	h.cfg = testConfig(repoDir, map[string]string{"data": src})
+	h, src, repoDir := newDataHarness(t, func(dir string) { incompressibleTree(t, dir, 24) })
 	deps := h.deps()
 	deps.OpenBackend = openSlow(150 * time.Millisecond)
 	h.startWorker(deps, WorkerOptions{ProgressInterval: 100 * time.Millisecond})
 
 	meta := h.enqueue(&commands.Create{Type: commands.TypeFull, Target: "data", Compress: true})
-	if _, ok := h.events.wait(20*time.Second, func(e Event) bool {
-		return e.Meta.JobID == meta.JobID && e.Kind == EventProgress && e.Progress.Bytes > 0
-	}); !ok {
-		t.Fatal("the backup reported no progress within 20 s")
-	}
+	h.waitProgress(meta.JobID, 20*time.Second, func(p *Progress) bool { return p.Bytes > 0 })
 	if err := h.client.Cancel(context.Background(), meta.JobID); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +86,7 @@ func runChild() int {
 		fmt.Fprintln(os.Stderr, "child worker:", err)
 		return 2
 	}
-	opt.DB = testDB
+	opt.DB = testredis.DBJobs
 	rdb := redis.NewClient(opt)
 	delay, _ := time.ParseDuration(os.Getenv(childDelayEnv))
 	cfg := &config.File{
@@ -149,32 +103,49 @@ func runChild() int {
 	return 0
 }
 
-func TestJobOfAKilledWorkerIsFinishedByAnother(t *testing.T) {
-	h := newHarness(t)
-	dir := t.TempDir()
-	src, repoDir := filepath.Join(dir, "data"), filepath.Join(dir, "repo")
-	bigTree(t, src, 24)
-	h.cfg = testConfig(repoDir, map[string]string{"data": src})
-
+// startChildWorker runs a worker in a child process (runChild) on the
+// local repository repoDir with one target "data" at src, each Put of its
+// delayed by delay; it is killed when the test ends, if not before.
+func startChildWorker(t *testing.T, repoDir, src string, delay time.Duration) *exec.Cmd {
+	t.Helper()
 	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), childEnv+"=worker", childRepoEnv+"="+repoDir, childSrcEnv+"="+src, childDelayEnv+"=200ms")
+	child.Env = append(os.Environ(), childEnv+"=worker", childRepoEnv+"="+repoDir, childSrcEnv+"="+src, childDelayEnv+"="+delay.String())
 	child.Stderr = os.Stderr
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
 	time.Sleep(300 * time.Millisecond) // let the child's worker start polling
+	return child
+}
 
-	meta := h.enqueue(&commands.Create{Type: commands.TypeFull, Target: "data", Compress: true, Name: "survivor"})
-	if _, ok := h.events.wait(20*time.Second, func(e Event) bool {
-		return e.Meta.JobID == meta.JobID && e.Kind == EventProgress && e.Progress.Bytes > 0
-	}); !ok {
-		t.Fatal("the child worker did not start the backup within 20 s")
-	}
+// killChild kills the child worker for real (SIGKILL) and waits for it.
+func killChild(t *testing.T, child *exec.Cmd) {
+	t.Helper()
 	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = child.Wait()
+}
+
+// waitProgress waits for a progress event of job id that ok accepts and
+// returns it, failing the test when none comes within d.
+func (h *harness) waitProgress(id string, d time.Duration, ok func(*Progress) bool) Event {
+	h.t.Helper()
+	ev, found := h.events.wait(d, func(e Event) bool { return e.Meta.JobID == id && e.Kind == EventProgress && ok(e.Progress) })
+	if !found {
+		h.t.Fatalf("job %s reported no such progress within %s; events %v", id, d, h.events.kinds(id))
+	}
+	return ev
+}
+
+func TestJobOfAKilledWorkerIsFinishedByAnother(t *testing.T) {
+	h, src, repoDir := newDataHarness(t, func(dir string) { incompressibleTree(t, dir, 24) })
+	child := startChildWorker(t, repoDir, src, 200*time.Millisecond)
+
+	meta := h.enqueue(&commands.Create{Type: commands.TypeFull, Target: "data", Compress: true, Name: "survivor"})
+	h.waitProgress(meta.JobID, 20*time.Second, func(p *Progress) bool { return p.Bytes > 0 })
+	killChild(t, child)
 	killedAt := time.Now()
 
 	// A second worker, in this process, with a normal backend.

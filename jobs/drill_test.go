@@ -104,14 +104,7 @@ func TestRecoveryDrill(t *testing.T) {
 			biggest, big = p, fi.Size()
 		}
 	}
-	b, err := os.ReadFile(biggest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)/3] ^= 0xff
-	if err := os.WriteFile(biggest, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	damageFile(t, biggest)
 	meta = h.enqueue(&commands.Verify{Name: "d1", RestoreTest: true})
 	ev = h.waitFinal(meta.JobID, 60*time.Second)
 	if ev.Kind != EventFailed || !strings.Contains(ev.Error, "recovery drill") || !strings.Contains(ev.Error, "random.bin") {

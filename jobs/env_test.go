@@ -13,13 +13,10 @@ import (
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/internal/testredis"
 	"github.com/backupbot/backupbot/policy"
 	"github.com/backupbot/backupbot/storage"
 )
-
-// testDB is the Redis database this package's tests own (other packages'
-// tests share the server): they FLUSHDB it, so they run one at a time.
-const testDB = 2
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
@@ -28,34 +25,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// testRedis returns a client on the test-owned Redis, database 2, emptied.
+// testRedis returns a client on the test-owned Redis, in the database of
+// this package's tests (testredis.DBJobs), emptied: the tests FLUSHDB it,
+// so they run one at a time.
 func testRedis(t testing.TB) redis.UniversalClient {
 	t.Helper()
-	rdb := openTestRedis(t)
-	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
-		t.Fatalf("flush test Redis DB %d: %v", testDB, err)
-	}
-	return rdb
-}
-
-func openTestRedis(t testing.TB) *redis.Client {
-	t.Helper()
-	url := os.Getenv("BACKUPBOT_TEST_REDIS_URL")
-	if url == "" {
-		t.Fatal("BACKUPBOT_TEST_REDIS_URL is unset: run `make test`, which starts a test-owned Redis " +
-			"(or `eval \"$(bash scripts/services/redis.sh start)\"` first)")
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("BACKUPBOT_TEST_REDIS_URL %q: %v", url, err)
-	}
-	opt.DB = testDB
-	rdb := redis.NewClient(opt)
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("test Redis at %s does not answer: %v (run `make test`)", opt.Addr, err)
-	}
-	t.Cleanup(func() { rdb.Close() })
-	return rdb
+	return testredis.Flushed(t, testredis.DBJobs)
 }
 
 func quietLogger() *slog.Logger {

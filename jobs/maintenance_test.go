@@ -37,14 +37,7 @@ func TestVerifyFindsDamageAndCleanupDryRunRemovesNothing(t *testing.T) {
 		t.Fatalf("no data packs under %s to damage", h.repo)
 	}
 	for _, p := range packs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b[len(b)/3] ^= 0xff
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		damageFile(t, p)
 	}
 	// The job fails (not ✅ succeeded), at once and for good: verifying
 	// again finds the same damage, so there is no retry. Its failed event
@@ -86,33 +79,30 @@ func TestCleanupKeepsFreshBackups(t *testing.T) {
 }
 
 func TestRestoreOfALockedTargetSaysWhoHoldsIt(t *testing.T) {
-	h := newHarness(t)
-	dir := t.TempDir()
-	writeTree(t, filepath.Join(dir, "data"), 1000)
-	h.cfg = testConfig(filepath.Join(dir, "repo"), map[string]string{"data": filepath.Join(dir, "data")})
+	h := newEngineTrees(t, 1000)
 	locks := lock.New(h.rdb, lock.Options{})
 	deps := h.deps()
 	deps.Locks = locks
 	h.startWorker(deps, WorkerOptions{})
-	eh := &engineHarness{harness: h}
-	eh.run(&commands.Create{Type: commands.TypeFull, Target: "data", Name: "base", Compress: true})
+	h.run(&commands.Create{Type: commands.TypeFull, Target: "data", Name: "base", Compress: true})
 
 	bob := policy.Identity{Platform: "console", UserID: "bob", UserName: "bob"}
 	lease, err := locks.Lock(context.Background(), lock.Key{Storage: "local", Target: "data"}, lock.Owner{Identity: bob, JobID: "0badc0de", Action: "restore"}, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta := h.enqueue(&commands.Restore{Name: "base", Target: "data", To: filepath.Join(dir, "out")})
+	out := filepath.Join(t.TempDir(), "out")
+	meta := h.enqueue(&commands.Restore{Name: "base", Target: "data", To: out})
 	ev := h.waitFinal(meta.JobID, 20*time.Second)
 	if ev.Kind != EventFailed || !strings.Contains(ev.Error, "@bob") || !strings.Contains(ev.Error, "since") {
 		t.Fatalf("restore of a locked target: %s %q, want a failure naming the holder and since when", ev.Kind, ev.Error)
 	}
 	// A preview writes nothing and needs no lock.
-	eh.run(&commands.Restore{Name: "base", Target: "data", Preview: true})
+	h.run(&commands.Restore{Name: "base", Target: "data", Preview: true})
 	if err := lease.Release(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	eh.run(&commands.Restore{Name: "base", Target: "data", To: filepath.Join(dir, "out")})
+	h.run(&commands.Restore{Name: "base", Target: "data", To: out})
 	if held, _ := locks.Held(context.Background(), "local"); len(held) != 0 {
 		t.Errorf("locks still held after the restore: %+v", held)
 	}
@@ -156,4 +146,69 @@ func TestJobStartsAndOutcomesAreAudited(t *testing.T) {
 	if want := []audit.Kind{audit.JobStarted, audit.JobFailed}; !slices.Equal(got[bad.JobID], want) {
 		t.Errorf("audit of the failing verify: %v, want %v", got[bad.JobID], want)
 	}
+}
+
+// TestRestoreOfADamagedBackupNamesTheLostFiles deletes the data of one
+// backup: its restore job fails, saying how many files were lost, with the
+// list in the result and attached; list --verify fails and flags exactly
+// that backup; the other backup restores.
+func TestRestoreOfADamagedBackupNamesTheLostFiles(t *testing.T) {
+	h := newEngineHarness(t, WorkerOptions{})
+	h.run(&commands.Create{Type: commands.TypeFull, Target: "config", Name: "conf-one"})
+	confPacks := h.dataPacks()
+	h.run(&commands.Create{Type: commands.TypeFull, Target: "data", Name: "data-one"})
+	for _, p := range h.dataPacks() {
+		if !slices.Contains(confPacks, p) {
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	dest := filepath.Join(t.TempDir(), "restored")
+	meta := h.enqueue(&commands.Restore{Name: "data-one", Target: "data", To: dest})
+	ev := h.waitFinal(meta.JobID, 60*time.Second)
+	if ev.Kind != EventFailed || !strings.Contains(ev.Error, "files could not be restored") || !strings.Contains(ev.Error, "verify --fix") {
+		t.Fatalf("restore of a backup whose data is gone: %s: %s; want a failure saying how many files were lost", ev.Kind, ev.Error)
+	}
+	if ev.Result == nil || ev.Result.Report == nil || !strings.HasPrefix(ev.Result.Report.Name, "restore-lost-") {
+		t.Fatalf("the failed restore attaches no list of lost files: %+v", ev.Result)
+	}
+	// random.bin is the one file only the data target holds; the others
+	// share their content with config's files, whose data is intact.
+	report := strings.TrimSpace(string(ev.Result.Report.Data))
+	if !strings.Contains(report, "random.bin") || strings.Contains(report, "readme.txt") {
+		t.Errorf("the lost-files list should name random.bin and only it:\n%s", report)
+	}
+	if got, err := findRestored(dest, "readme.txt"); err != nil || len(got) == 0 {
+		t.Errorf("an intact file was not restored: %v", err)
+	}
+	lostField := ""
+	for _, f := range ev.Result.Fields {
+		if strings.HasPrefix(f.Label, "Lost (") {
+			lostField = f.Label
+		}
+	}
+	if want := "Lost (1 file)"; lostField != want {
+		t.Errorf("lost field %q, want %q", lostField, want)
+	}
+
+	meta = h.enqueue(&commands.List{Storage: commands.StorageRef{Name: "all"}, Verify: true})
+	ev = h.waitFinal(meta.JobID, 60*time.Second)
+	if ev.Kind != EventFailed || ev.Result == nil {
+		t.Fatalf("list --verify of a damaged repository: %s: %s", ev.Kind, ev.Error)
+	}
+	for _, line := range strings.Split(field(ev.Result, "Backups"), "\n") {
+		switch {
+		case strings.HasPrefix(line, "data-one"):
+			if !strings.Contains(line, "DAMAGED") {
+				t.Errorf("list --verify does not flag the damaged backup: %q", line)
+			}
+		case strings.HasPrefix(line, "conf-one"):
+			if strings.Contains(line, "DAMAGED") {
+				t.Errorf("list --verify flags an intact backup: %q", line)
+			}
+		}
+	}
+	h.run(&commands.Restore{Name: "conf-one", Target: "config", To: filepath.Join(t.TempDir(), "conf")})
 }

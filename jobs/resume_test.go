@@ -4,11 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -27,28 +24,6 @@ import (
 // resumeMiBEnv sets the size of the resume test's data; make bench runs
 // it with 2048 (2 GiB), make test with the default.
 const resumeMiBEnv = "BACKUPBOT_RESUME_MIB"
-
-// incompressibleTree writes mib MiB of random data in 4 MiB files.
-func incompressibleTree(t testing.TB, dir string, mib int) {
-	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(uint64(mib), 11))
-	buf := make([]byte, 4<<20)
-	for i := 0; i*4 < mib; i++ {
-		n := min(4, mib-i*4) << 20
-		for j := 0; j < n; j += 8 {
-			v := rng.Uint64()
-			for k := range 8 {
-				buf[j+k] = byte(v >> (8 * k))
-			}
-		}
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%04d.bin", i)), buf[:n], 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // dirBytes sums the sizes of the files under dir.
 func dirBytes(t testing.TB, dir string) (n int64, files int) {
@@ -90,37 +65,17 @@ func TestKilledBackupIsResumedByTheRetry(t *testing.T) {
 		mib = n
 	}
 	total := int64(mib) << 20
-	h := newHarness(t)
-	dir := t.TempDir()
-	src, repoDir := filepath.Join(dir, "data"), filepath.Join(dir, "repo")
-	incompressibleTree(t, src, mib)
-	h.cfg = testConfig(repoDir, map[string]string{"data": src})
-
-	child := exec.Command(os.Args[0], "-test.run=^$")
+	h, src, repoDir := newDataHarness(t, func(dir string) { incompressibleTree(t, dir, mib) })
 	// Slow the child's uploads so the whole backup takes a few seconds
 	// whatever its size, and the kill lands near the middle.
-	delay := max(20*time.Millisecond, 3*time.Second/time.Duration(mib/12+1))
-	child.Env = append(os.Environ(), childEnv+"=worker", childRepoEnv+"="+repoDir, childSrcEnv+"="+src, childDelayEnv+"="+delay.String())
-	child.Stderr = os.Stderr
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
-	time.Sleep(300 * time.Millisecond) // let the child's worker start polling
+	child := startChildWorker(t, repoDir, src, max(20*time.Millisecond, 3*time.Second/time.Duration(mib/12+1)))
 
 	start := time.Now()
 	meta := h.enqueue(&commands.Create{Type: commands.TypeFull, Target: "data", Name: "resumed"})
-	ev, ok := h.events.wait(time.Duration(mib)*time.Second, func(e Event) bool {
-		return e.Meta.JobID == meta.JobID && e.Kind == EventProgress && e.Progress.BytesTotal > 0 &&
-			e.Progress.Bytes*2 >= e.Progress.BytesTotal
+	ev := h.waitProgress(meta.JobID, time.Duration(mib)*time.Second, func(p *Progress) bool {
+		return p.BytesTotal > 0 && p.Bytes*2 >= p.BytesTotal // half of the backup
 	})
-	if !ok {
-		t.Fatalf("the child worker did not reach 50%% of the backup; events %v", h.events.kinds(meta.JobID))
-	}
-	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = child.Wait()
+	killChild(t, child)
 	stored, packs := dirBytes(t, filepath.Join(repoDir, "data"))
 	t.Logf("killed the worker at %.0f%% of %d MiB after %s; %d packs (%.0f MiB) were stored",
 		100*float64(ev.Progress.Bytes)/float64(ev.Progress.BytesTotal), mib, time.Since(start).Round(time.Millisecond), packs, float64(stored)/(1<<20))
@@ -154,24 +109,15 @@ func TestKilledBackupIsResumedByTheRetry(t *testing.T) {
 		t.Errorf("the retry uploaded %.1f%% of the data again, want under 60%%", 100*share)
 	}
 
-	ctx := context.Background()
-	b, err := storage.Open(ctx, storage.Spec{Type: storage.KindLocal, Path: repoDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: testRepoPassword})
-	if err != nil {
-		t.Fatal(err)
-	}
-	locks, err := e.Locks(ctx)
-	e.Close()
-	b.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(locks) != 0 {
-		t.Errorf("locks left after the resumed backup: %v", locks)
-	}
+	withRepo(t, repoDir, func(ctx context.Context, e *engine.Engine) {
+		locks, err := e.Locks(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(locks) != 0 {
+			t.Errorf("locks left after the resumed backup: %v", locks)
+		}
+	})
 	verifyRepo(t, repoDir, src)
 }
 
@@ -191,6 +137,22 @@ func mountTmpfs(t *testing.T, size int) string {
 	return dir
 }
 
+// waitStorageRefusal waits for job id to end and fails the test unless it
+// failed on its first attempt, with an error of its storage's marked
+// permanent, and returns the final event.
+func (h *harness) waitStorageRefusal(id string) Event {
+	h.t.Helper()
+	ev := h.waitFinal(id, 60*time.Second)
+	if ev.Kind != EventFailed || ev.Attempt != 1 {
+		h.t.Fatalf("final event %s on attempt %d (%s); want failed on attempt 1", ev.Kind, ev.Attempt, ev.Error)
+	}
+	h.t.Logf("the thread is told: %s", ev.Error)
+	if !ev.StoragePermanent {
+		h.t.Error("the failed event is not marked permanent: chat would offer a Retry that fails the same way")
+	}
+	return ev
+}
+
 // A backup into a full file system fails once, says the storage is full,
 // is not retried, and leaves no partial packs and no lock behind.
 func TestBackupToAFullDiskFailsOnceAndCleansUp(t *testing.T) {
@@ -202,14 +164,7 @@ func TestBackupToAFullDiskFailsOnceAndCleansUp(t *testing.T) {
 	h.startWorker(h.deps(), WorkerOptions{})
 
 	meta := h.enqueue(&commands.Create{Type: commands.TypeFull, Target: "data"})
-	ev := h.waitFinal(meta.JobID, 60*time.Second)
-	if ev.Kind != EventFailed || ev.Attempt != 1 {
-		t.Fatalf("final event %s on attempt %d (%s); want failed on attempt 1", ev.Kind, ev.Attempt, ev.Error)
-	}
-	t.Logf("the thread is told: %s", ev.Error)
-	if !ev.StoragePermanent {
-		t.Error("the failed event is not marked permanent: chat would offer a Retry that fails the same way")
-	}
+	ev := h.waitStorageRefusal(meta.JobID)
 	if !strings.Contains(ev.Error, "no space left on the storage") || !strings.Contains(ev.Error, "free space") {
 		t.Errorf("failure %q does not say the storage is full and what to do", ev.Error)
 	}
@@ -255,14 +210,7 @@ func TestS3CredentialsAndBucketErrorsAreNotRetried(t *testing.T) {
 			h.startWorker(h.deps(), WorkerOptions{})
 			start := time.Now()
 			meta := h.enqueue(&commands.Create{Type: commands.TypeFull, Target: "data", Storage: commands.StorageRef{Name: "remote"}})
-			ev := h.waitFinal(meta.JobID, 60*time.Second)
-			if ev.Kind != EventFailed || ev.Attempt != 1 {
-				t.Fatalf("final event %s on attempt %d (%s); want failed on attempt 1", ev.Kind, ev.Attempt, ev.Error)
-			}
-			t.Logf("the thread is told: %s", ev.Error)
-			if !ev.StoragePermanent {
-				t.Error("the failed event is not marked permanent")
-			}
+			ev := h.waitStorageRefusal(meta.JobID)
 			if !strings.Contains(ev.Error, tc.want) {
 				t.Errorf("failure %q does not say %q", ev.Error, tc.want)
 			}
