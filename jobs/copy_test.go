@@ -32,7 +32,7 @@ func TestCopiesFollowEachBackup(t *testing.T) {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
 	bucket := s3test.New(t, s3.Options{}).Bucket()
 
-	h := &engineHarness{harness: newHarness(t)}
+	h := newHarness(t)
 	dir := t.TempDir()
 	data, primary := filepath.Join(dir, "data"), filepath.Join(dir, "primary")
 	files := writeTree(t, data, 3<<20)
@@ -145,7 +145,7 @@ func TestCopiesFollowEachBackup(t *testing.T) {
 // A copy storage with a retention policy of its own keeps what it says,
 // whatever the primary keeps.
 func TestCopyStorageKeepsItsOwnRetention(t *testing.T) {
-	h := &engineHarness{harness: newHarness(t)}
+	h := newHarness(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	writeTree(t, data, 200<<10)

@@ -199,14 +199,14 @@ func (s sqlServer) appDB(t *testing.T, pw string) config.Database {
 	return config.Database{Type: s.kind, Host: s.host, Port: atoi(t, s.port), User: user, Name: name, PasswordEnv: "BACKUPBOT_TEST_APP_DB_PASSWORD"}
 }
 
-// newDBHarness is a worker with one local storage, no targets, and the
-// given databases.
-func newDBHarness(t *testing.T, dbs map[string]config.Database) *engineHarness {
+// newDBHarness is a worker (with options o) with one local storage, no
+// targets, and the given databases.
+func newDBHarness(t *testing.T, dbs map[string]config.Database, o WorkerOptions) *engineHarness {
 	t.Helper()
 	h := &engineHarness{harness: newHarness(t), repo: filepath.Join(t.TempDir(), "repo")}
 	h.cfg = testConfig(h.repo, nil)
 	h.cfg.Databases = dbs
-	h.startWorker(h.deps(), WorkerOptions{})
+	h.startWorker(h.deps(), o)
 	return h
 }
 
@@ -243,7 +243,7 @@ func TestDatabaseSnapshotRoundTripsThroughRealServers(t *testing.T) {
 				general = s.generalLog(t)
 			}
 
-			h := newDBHarness(t, map[string]config.Database{"app": app})
+			h := newDBHarness(t, map[string]config.Database{"app": app}, WorkerOptions{})
 			ev := h.run(&commands.Snapshot{Resource: commands.ResourceDatabase, Name: "compliance", Consistent: true,
 				Tags: []commands.Tag{{Key: "purpose", Value: "compliance"}}})
 			if !strings.Contains(ev.Result.Summary, "Snapshot (database)") {
@@ -312,7 +312,7 @@ func TestDatabaseSnapshotWithoutConsistentTakesNoSnapshotTransaction(t *testing.
 	s := requireServer(t, "mariadb")
 	shop := s.appDB(t, fmt.Sprintf("pw-%08x", rand.Uint32()))
 	argsFile, _ := s.recordDumpTool(t)
-	h := newDBHarness(t, map[string]config.Database{"shop": shop})
+	h := newDBHarness(t, map[string]config.Database{"shop": shop}, WorkerOptions{})
 	h.run(&commands.Snapshot{Resource: commands.ResourceDatabase, Name: "plain"})
 	if args := readFile(t, argsFile); strings.Contains(args, "--single-transaction") {
 		t.Errorf("without --consistent mariadb-dump ran with --single-transaction: %q", args)
@@ -352,7 +352,7 @@ func TestDatabaseSnapshotFailureNamesTheDatabaseNotThePassword(t *testing.T) {
 			} else {
 				maria.recordDumpTool(t)
 			}
-			h := newDBHarness(t, map[string]config.Database{"orders": tc.db})
+			h := newDBHarness(t, map[string]config.Database{"orders": tc.db}, WorkerOptions{})
 			meta := h.enqueue(&commands.Snapshot{Resource: commands.ResourceDatabase, Name: "compliance", Consistent: true})
 			ev := h.waitFinal(meta.JobID, 30*time.Second)
 			if ev.Kind != EventFailed {
@@ -413,10 +413,8 @@ func TestConcurrentSnapshotsOfOneDatabaseEachKeepAWholeDump(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(shim, "pg_dump"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	h := &engineHarness{harness: newHarness(t), repo: filepath.Join(t.TempDir(), "repo")}
-	h.cfg = testConfig(h.repo, nil)
-	h.cfg.Databases = map[string]config.Database{"app": {Type: "postgres", Host: s.host, Port: atoi(t, s.port), User: s.user, Name: src}}
-	h.startWorker(h.deps(), WorkerOptions{Concurrency: 2})
+	h := newDBHarness(t, map[string]config.Database{"app": {Type: "postgres", Host: s.host, Port: atoi(t, s.port), User: s.user, Name: src}},
+		WorkerOptions{Concurrency: 2})
 	// The first snapshot creates the repository (concurrent creation of
 	// one repository is the engine's business, not this test's).
 	h.run(&commands.Snapshot{Resource: commands.ResourceDatabase, Name: "first"})
@@ -473,7 +471,7 @@ func findRestoredPath(dest, pattern string) (string, error) {
 // the dump up, list and restore find it by that target.
 func TestDatabaseTargetsAreTargets(t *testing.T) {
 	s := requireServer(t, "postgres")
-	h := newDBHarness(t, map[string]config.Database{"app": s.appDB(t, fmt.Sprintf("pw-%08x", rand.Uint32()))})
+	h := newDBHarness(t, map[string]config.Database{"app": s.appDB(t, fmt.Sprintf("pw-%08x", rand.Uint32()))}, WorkerOptions{})
 	p := h.cfg.Parser()
 	for _, line := range []string{"create --target database-app --name db1", "list --target database-app", "restore --name latest --target database-app --preview", "cleanup --target database-app --dry-run"} {
 		if _, err := p.Parse(line); err != nil {

@@ -8,9 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/storage"
 	"github.com/backupbot/backupbot/storage/engine"
 	"github.com/backupbot/backupbot/storage/pack"
@@ -115,18 +113,6 @@ func newEngineTrees(t *testing.T, rnd int) *engineHarness {
 	return h
 }
 
-// run enqueues cmd and returns its final event, failing the test unless
-// it succeeded.
-func (h *engineHarness) run(cmd commands.Command) Event {
-	h.t.Helper()
-	meta := h.enqueue(cmd)
-	ev := h.waitFinal(meta.JobID, 60*time.Second)
-	if ev.Kind != EventSucceeded {
-		h.t.Fatalf("%s job %s: %s: %s", cmd.Action(), meta.JobID, ev.Kind, ev.Error)
-	}
-	return ev
-}
-
 // withRepo opens the local repository in dir with the test password, runs
 // f on it and closes it again.
 func withRepo(t testing.TB, dir string, f func(ctx context.Context, e *engine.Engine)) {
@@ -146,12 +132,18 @@ func withRepo(t testing.TB, dir string, f func(ctx context.Context, e *engine.En
 }
 
 // snapshots lists the repository directly through the engine.
-func (h *engineHarness) snapshots() (s []engine.SnapshotInfo) {
+func (h *engineHarness) snapshots() []engine.SnapshotInfo {
 	h.t.Helper()
-	withRepo(h.t, h.repo, func(ctx context.Context, e *engine.Engine) {
+	return snapshotsIn(h.t, h.repo)
+}
+
+// snapshotsIn lists the local repository in dir through the engine.
+func snapshotsIn(t testing.TB, dir string) (s []engine.SnapshotInfo) {
+	t.Helper()
+	withRepo(t, dir, func(ctx context.Context, e *engine.Engine) {
 		var err error
 		if s, err = e.Snapshots(ctx, engine.SnapshotFilter{}); err != nil {
-			h.t.Fatal(err)
+			t.Fatal(err)
 		}
 	})
 	return s

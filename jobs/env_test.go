@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -23,6 +24,36 @@ func TestMain(m *testing.M) {
 		os.Exit(runChild())
 	}
 	os.Exit(m.Run())
+}
+
+// The SIGKILL tests run a worker in a child process (this test binary,
+// re-executed with childEnv set: startChildWorker) so it can be killed for
+// real.
+const (
+	childEnv      = "BACKUPBOT_JOBS_TEST_CHILD"
+	childRepoEnv  = "BACKUPBOT_JOBS_TEST_REPO"
+	childSrcEnv   = "BACKUPBOT_JOBS_TEST_SRC"
+	childDelayEnv = "BACKUPBOT_JOBS_TEST_PUT_DELAY"
+)
+
+// runChild is the body of the re-executed test binary: a worker with a
+// slow backend that runs until killed.
+func runChild() int {
+	url := os.Getenv("BACKUPBOT_TEST_REDIS_URL")
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "child worker:", err)
+		return 2
+	}
+	opt.DB = testredis.DBJobs
+	rdb := redis.NewClient(opt)
+	delay, _ := time.ParseDuration(os.Getenv(childDelayEnv))
+	cfg := testConfig(os.Getenv(childRepoEnv), map[string]string{"data": os.Getenv(childSrcEnv)})
+	deps := testDeps(func() *config.File { return cfg })
+	deps.OpenBackend = openSlow(delay)
+	w := NewWorker(nil, rdb, deps, WorkerOptions{ProgressInterval: 100 * time.Millisecond})
+	_ = w.Run(context.Background()) // until SIGKILL
+	return 0
 }
 
 // testRedis returns a client on the test-owned Redis, in the database of
@@ -89,13 +120,19 @@ func newHarnessOn(t testing.TB, rdb redis.UniversalClient) *harness {
 // new repository is encrypted and needs one.
 const testRepoPassword = "jobs test repository password"
 
-// deps returns worker dependencies on h.cfg with the test password.
-func (h *harness) deps() Deps {
+// testDeps returns worker dependencies on the configuration cfg gives,
+// with the test password and a quiet logger.
+func testDeps(cfg func() *config.File) Deps {
 	return Deps{
-		Config:   func() *config.File { return h.cfg },
+		Config:   cfg,
 		Password: func(storage.Spec) (string, error) { return testRepoPassword, nil },
 		Logger:   quietLogger(),
 	}
+}
+
+// deps returns worker dependencies on h.cfg with the test password.
+func (h *harness) deps() Deps {
+	return testDeps(func() *config.File { return h.cfg })
 }
 
 // startWorker runs a worker until the test ends (or stop is called).
@@ -128,6 +165,18 @@ func (h *harness) enqueue(cmd commands.Command) Meta {
 		h.t.Fatalf("Enqueue %s: %v", cmd.Action(), err)
 	}
 	return meta
+}
+
+// run enqueues cmd and returns its final event, failing the test unless
+// it succeeded.
+func (h *harness) run(cmd commands.Command) Event {
+	h.t.Helper()
+	meta := h.enqueue(cmd)
+	ev := h.waitFinal(meta.JobID, 60*time.Second)
+	if ev.Kind != EventSucceeded {
+		h.t.Fatalf("%s job %s: %s: %s", cmd.Action(), meta.JobID, ev.Kind, ev.Error)
+	}
+	return ev
 }
 
 // waitFinal waits for the job's final event and returns it.

@@ -17,6 +17,10 @@ import (
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
+// The queue's runtime on Redis: the enqueue script and asynq, tasks lost
+// with Redis, the event stream's consumers, and the size of what a job
+// leaves in Redis.
+
 // TestEnqueueScriptTaskReadByAsynq: the task the enqueue script writes is
 // the one asynq's own client would: its inspector reads back the type,
 // queue, id, retry count, timeout and payload.

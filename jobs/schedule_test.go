@@ -36,9 +36,8 @@ func TestScheduleCreateUpdateListDelete(t *testing.T) {
 	h := newHarness(t)
 	h.cfg = testConfig(t.TempDir(), map[string]string{"data": t.TempDir()})
 	h.startWorker(h.deps(), WorkerOptions{})
-	eh := &engineHarness{harness: h}
 
-	ev := eh.run(&commands.Schedule{Op: commands.ScheduleCreate, Name: "daily", Cron: "0 2 * * *", Type: commands.TypeIncremental, Target: "data"})
+	ev := h.run(&commands.Schedule{Op: commands.ScheduleCreate, Name: "daily", Cron: "0 2 * * *", Type: commands.TypeIncremental, Target: "data"})
 	if !strings.Contains(ev.Result.Summary, "Schedule daily created") || field(ev.Result, "Next run") == "" || field(ev.Result, "Owner") != "@alice" {
 		t.Errorf("create: %+v", ev.Result)
 	}
@@ -57,16 +56,16 @@ func TestScheduleCreateUpdateListDelete(t *testing.T) {
 			t.Errorf("schedule %s %s: %s %q, want failed mentioning %q", tc.cmd.Op, tc.cmd.Name, ev.Kind, ev.Error, tc.want)
 		}
 	}
-	ev = eh.run(&commands.Schedule{Op: commands.ScheduleUpdate, Name: "daily", Retention: 90, Cron: "30 3 * * *"})
+	ev = h.run(&commands.Schedule{Op: commands.ScheduleUpdate, Name: "daily", Retention: 90, Cron: "30 3 * * *"})
 	if field(ev.Result, "Retention") != "90 days" || field(ev.Result, "Cron") != "30 3 * * *" || field(ev.Result, "Type") != "incremental" {
 		t.Errorf("update kept/changed the wrong fields: %+v", ev.Result.Fields)
 	}
-	ev = eh.run(&commands.Schedule{Op: commands.ScheduleList})
+	ev = h.run(&commands.Schedule{Op: commands.ScheduleList})
 	if ev.Result.Summary != "1 schedules" || !strings.Contains(field(ev.Result, "Schedules"), "daily") {
 		t.Errorf("list: %q %q", ev.Result.Summary, field(ev.Result, "Schedules"))
 	}
-	eh.run(&commands.Schedule{Op: commands.ScheduleDelete, Name: "daily"})
-	ev = eh.run(&commands.Schedule{Op: commands.ScheduleList})
+	h.run(&commands.Schedule{Op: commands.ScheduleDelete, Name: "daily"})
+	ev = h.run(&commands.Schedule{Op: commands.ScheduleList})
 	if !strings.HasPrefix(ev.Result.Summary, "No schedules") {
 		t.Errorf("list after delete: %q", ev.Result.Summary)
 	}
