@@ -145,15 +145,12 @@ func (h *harness) startWorker(deps Deps, o WorkerOptions) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				h.t.Errorf("worker Run: %v", err)
-			}
-		})
-	}
+	stop = sync.OnceFunc(func() {
+		cancel()
+		if err := <-done; err != nil {
+			h.t.Errorf("worker Run: %v", err)
+		}
+	})
 	h.t.Cleanup(stop)
 	return stop
 }
