@@ -12,15 +12,14 @@ import (
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
-	"github.com/backupbot/backupbot/storage"
 )
 
 // localRun runs cmd as backupctl does (RunLocal, a real repository) with
 // the clock at now.
 func localRun(t *testing.T, cfg *config.File, now time.Time, cmd commands.Command) *Result {
 	t.Helper()
-	deps := Deps{Config: func() *config.File { return cfg }, Now: func() time.Time { return now },
-		Password: func(storage.Spec) (string, error) { return testRepoPassword, nil }, Logger: quietLogger()}
+	deps := testDeps(func() *config.File { return cfg })
+	deps.Now = func() time.Time { return now }
 	res, err := RunLocal(context.Background(), deps, cmd, nil)
 	if err != nil {
 		t.Fatalf("%s: %v", commands.Render(cmd), err)

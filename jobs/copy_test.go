@@ -19,6 +19,29 @@ import (
 	"github.com/backupbot/backupbot/storage/s3/s3test"
 )
 
+// copyField is a backup result's field naming a copy job it queued.
+var copyField = regexp.MustCompile(`^\S+ to (\w+): job (\w+)$`)
+
+// waitCopies waits for the copy jobs a backup queued (its "Copy" fields,
+// "data to usb: job 1a2b3c4d") and returns their final events by storage,
+// failing the test unless each succeeded.
+func (h *harness) waitCopies(backup Event) map[string]Event {
+	h.t.Helper()
+	copies := map[string]Event{}
+	for _, f := range backup.Result.Fields {
+		m := copyField.FindStringSubmatch(f.Value)
+		if f.Label != "Copy" || m == nil {
+			continue
+		}
+		ev := h.waitFinal(m[2], 60*time.Second)
+		if ev.Kind != EventSucceeded {
+			h.t.Fatalf("copy to %s: %s: %s", m[1], ev.Kind, ev.Error)
+		}
+		copies[m[1]] = ev
+	}
+	return copies
+}
+
 // Issue 15, copies: a target with two copies (a second local disk and
 // S3), each repository with its own password. After a backup both hold
 // the snapshot; list shows where each backup is and the 3-2-1 line; a
@@ -32,7 +55,7 @@ func TestCopiesFollowEachBackup(t *testing.T) {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
 	bucket := s3test.New(t, s3.Options{}).Bucket()
 
-	h := &engineHarness{harness: newHarness(t)}
+	h := newHarness(t)
 	dir := t.TempDir()
 	data, primary := filepath.Join(dir, "data"), filepath.Join(dir, "primary")
 	files := writeTree(t, data, 3<<20)
@@ -52,15 +75,7 @@ func TestCopiesFollowEachBackup(t *testing.T) {
 		t.Helper()
 		ev := h.run(&commands.Create{Type: commands.TypeIncremental, Target: "data", Compress: true})
 		copies := map[string]*engine.CopyResult{}
-		for _, f := range ev.Result.Fields {
-			m := regexp.MustCompile(`^data to (\w+): job (\w+)$`).FindStringSubmatch(f.Value)
-			if f.Label != "Copy" || m == nil {
-				continue
-			}
-			cev := h.waitFinal(m[2], 60*time.Second)
-			if cev.Kind != EventSucceeded {
-				t.Fatalf("copy to %s: %s: %s", m[1], cev.Kind, cev.Error)
-			}
+		for to, cev := range h.waitCopies(ev) {
 			if cev.Meta.Thread != ev.Meta.Thread || cev.Meta.Channel != ev.Meta.Channel {
 				t.Errorf("copy job answers in %s/%s; want the backup's %s/%s", cev.Meta.Channel, cev.Meta.Thread, ev.Meta.Channel, ev.Meta.Thread)
 			}
@@ -68,7 +83,7 @@ func TestCopiesFollowEachBackup(t *testing.T) {
 			if err := json.Unmarshal(cev.Result.Data, &r); err != nil {
 				t.Fatal(err)
 			}
-			copies[m[1]] = &r
+			copies[to] = &r
 		}
 		if len(copies) != 2 || copies["usb"] == nil || copies["offsite"] == nil {
 			t.Fatalf("backup result fields %+v: want a copy job to usb and one to offsite", ev.Result.Fields)
@@ -145,7 +160,7 @@ func TestCopiesFollowEachBackup(t *testing.T) {
 // A copy storage with a retention policy of its own keeps what it says,
 // whatever the primary keeps.
 func TestCopyStorageKeepsItsOwnRetention(t *testing.T) {
-	h := &engineHarness{harness: newHarness(t)}
+	h := newHarness(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	writeTree(t, data, 200<<10)
@@ -162,14 +177,7 @@ func TestCopyStorageKeepsItsOwnRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Full backups: a kept incremental keeps its parents too.
-		ev := h.run(&commands.Create{Type: commands.TypeFull, Target: "data", Storage: commands.StorageRef{Name: "primary"}})
-		for _, f := range ev.Result.Fields {
-			if m := regexp.MustCompile(`job (\w+)$`).FindStringSubmatch(f.Value); f.Label == "Copy" && m != nil {
-				if cev := h.waitFinal(m[1], 60*time.Second); cev.Kind != EventSucceeded {
-					t.Fatalf("copy: %s: %s", cev.Kind, cev.Error)
-				}
-			}
-		}
+		h.waitCopies(h.run(&commands.Create{Type: commands.TypeFull, Target: "data", Storage: commands.StorageRef{Name: "primary"}}))
 	}
 	count := func(st string) int {
 		ev := h.run(&commands.List{Storage: commands.StorageRef{Name: st}})

@@ -186,14 +186,27 @@ func (s sqlServer) recordDumpTool(t *testing.T) (args, password string) {
 	return args, password
 }
 
-// newDBHarness is a worker with one local storage, no targets, and the
-// given databases.
-func newDBHarness(t *testing.T, dbs map[string]config.Database) *engineHarness {
+// appDB makes a fresh database filled with accounts (fillAccounts), owned
+// by a user with password pw, and returns its configuration: the worker
+// reads pw from $BACKUPBOT_TEST_APP_DB_PASSWORD.
+func (s sqlServer) appDB(t *testing.T, pw string) config.Database {
+	t.Helper()
+	name := uniqueName("bb_src")
+	s.createDB(t, name)
+	user := s.passwordUser(t, name, pw)
+	s.fillAccounts(t, name, user)
+	t.Setenv("BACKUPBOT_TEST_APP_DB_PASSWORD", pw)
+	return config.Database{Type: s.kind, Host: s.host, Port: atoi(t, s.port), User: user, Name: name, PasswordEnv: "BACKUPBOT_TEST_APP_DB_PASSWORD"}
+}
+
+// newDBHarness is a worker (with options o) with one local storage, no
+// targets, and the given databases.
+func newDBHarness(t *testing.T, dbs map[string]config.Database, o WorkerOptions) *engineHarness {
 	t.Helper()
 	h := &engineHarness{harness: newHarness(t), repo: filepath.Join(t.TempDir(), "repo")}
 	h.cfg = testConfig(h.repo, nil)
 	h.cfg.Databases = dbs
-	h.startWorker(h.deps(), WorkerOptions{})
+	h.startWorker(h.deps(), o)
 	return h
 }
 
@@ -217,25 +230,20 @@ func TestDatabaseSnapshotRoundTripsThroughRealServers(t *testing.T) {
 	for _, kind := range []string{"postgres", "mariadb"} {
 		t.Run(kind, func(t *testing.T) {
 			s := requireServer(t, kind)
-			src, fresh := uniqueName("bb_src"), uniqueName("bb_restored")
-			s.createDB(t, src)
 			pw := fmt.Sprintf("pw-%08x'\"$ spaced", rand.Uint32())
-			user := s.passwordUser(t, src, pw)
-			s.fillAccounts(t, src, user)
+			app := s.appDB(t, pw)
+			src, fresh := app.Name, uniqueName("bb_restored")
 			want := s.accounts(t, src)
 			if n := strings.Count(want, "\n"); n < 2000 {
 				t.Fatalf("source has %d rows, want 2000", n)
 			}
-			port := atoi(t, s.port)
-			t.Setenv("BACKUPBOT_TEST_APP_DB_PASSWORD", pw)
 			argsFile, pwFile := s.recordDumpTool(t)
 			var general func() string
 			if kind == "mariadb" {
 				general = s.generalLog(t)
 			}
 
-			h := newDBHarness(t, map[string]config.Database{"app": {Type: kind, Host: s.host, Port: port, User: user,
-				Name: src, PasswordEnv: "BACKUPBOT_TEST_APP_DB_PASSWORD"}})
+			h := newDBHarness(t, map[string]config.Database{"app": app}, WorkerOptions{})
 			ev := h.run(&commands.Snapshot{Resource: commands.ResourceDatabase, Name: "compliance", Consistent: true,
 				Tags: []commands.Tag{{Key: "purpose", Value: "compliance"}}})
 			if !strings.Contains(ev.Result.Summary, "Snapshot (database)") {
@@ -272,15 +280,9 @@ func TestDatabaseSnapshotRoundTripsThroughRealServers(t *testing.T) {
 			// fresh database: the rows come back identical.
 			dest := filepath.Join(t.TempDir(), "restored")
 			h.run(&commands.Restore{Name: "compliance", Target: "database-app", To: dest})
-			var dump string
-			_ = filepath.Walk(dest, func(p string, info os.FileInfo, err error) error {
-				if err == nil && !info.IsDir() && strings.HasPrefix(info.Name(), "app.") {
-					dump = p
-				}
-				return err
-			})
-			if dump == "" {
-				t.Fatalf("the restore wrote no app.* dump under %s", dest)
+			dump, err := findRestoredPath(dest, "app.*")
+			if err != nil {
+				t.Fatalf("the restore wrote no dump of app: %v", err)
 			}
 			s.createDB(t, fresh)
 			s.load(t, fresh, dump)
@@ -308,16 +310,9 @@ func (s sqlServer) generalLog(t *testing.T) func() string {
 
 func TestDatabaseSnapshotWithoutConsistentTakesNoSnapshotTransaction(t *testing.T) {
 	s := requireServer(t, "mariadb")
-	src := uniqueName("bb_src")
-	s.createDB(t, src)
-	pw := fmt.Sprintf("pw-%08x", rand.Uint32())
-	user := s.passwordUser(t, src, pw)
-	s.fillAccounts(t, src, user)
-	t.Setenv("BACKUPBOT_TEST_APP_DB_PASSWORD", pw)
+	shop := s.appDB(t, fmt.Sprintf("pw-%08x", rand.Uint32()))
 	argsFile, _ := s.recordDumpTool(t)
-	port := atoi(t, s.port)
-	h := newDBHarness(t, map[string]config.Database{"shop": {Type: "mariadb", Host: s.host, Port: port, User: user,
-		Name: src, PasswordEnv: "BACKUPBOT_TEST_APP_DB_PASSWORD"}})
+	h := newDBHarness(t, map[string]config.Database{"shop": shop}, WorkerOptions{})
 	h.run(&commands.Snapshot{Resource: commands.ResourceDatabase, Name: "plain"})
 	if args := readFile(t, argsFile); strings.Contains(args, "--single-transaction") {
 		t.Errorf("without --consistent mariadb-dump ran with --single-transaction: %q", args)
@@ -357,7 +352,7 @@ func TestDatabaseSnapshotFailureNamesTheDatabaseNotThePassword(t *testing.T) {
 			} else {
 				maria.recordDumpTool(t)
 			}
-			h := newDBHarness(t, map[string]config.Database{"orders": tc.db})
+			h := newDBHarness(t, map[string]config.Database{"orders": tc.db}, WorkerOptions{})
 			meta := h.enqueue(&commands.Snapshot{Resource: commands.ResourceDatabase, Name: "compliance", Consistent: true})
 			ev := h.waitFinal(meta.JobID, 30*time.Second)
 			if ev.Kind != EventFailed {
@@ -418,10 +413,8 @@ func TestConcurrentSnapshotsOfOneDatabaseEachKeepAWholeDump(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(shim, "pg_dump"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	h := &engineHarness{harness: newHarness(t), repo: filepath.Join(t.TempDir(), "repo")}
-	h.cfg = testConfig(h.repo, nil)
-	h.cfg.Databases = map[string]config.Database{"app": {Type: "postgres", Host: s.host, Port: atoi(t, s.port), User: s.user, Name: src}}
-	h.startWorker(h.deps(), WorkerOptions{Concurrency: 2})
+	h := newDBHarness(t, map[string]config.Database{"app": {Type: "postgres", Host: s.host, Port: atoi(t, s.port), User: s.user, Name: src}},
+		WorkerOptions{Concurrency: 2})
 	// The first snapshot creates the repository (concurrent creation of
 	// one repository is the engine's business, not this test's).
 	h.run(&commands.Snapshot{Resource: commands.ResourceDatabase, Name: "first"})
@@ -455,17 +448,58 @@ func TestConcurrentSnapshotsOfOneDatabaseEachKeepAWholeDump(t *testing.T) {
 	}
 }
 
-// findRestoredPath is the path of the first file called name under dest.
-func findRestoredPath(dest, name string) (string, error) {
+// findRestoredPath is the path of the first file under dest whose name
+// matches pattern (filepath.Match).
+func findRestoredPath(dest, pattern string) (string, error) {
 	var found string
 	err := filepath.Walk(dest, func(p string, info os.FileInfo, err error) error {
-		if err == nil && !info.IsDir() && info.Name() == name && found == "" {
-			found = p
+		if err == nil && !info.IsDir() && found == "" {
+			if ok, _ := filepath.Match(pattern, info.Name()); ok {
+				found = p
+			}
 		}
 		return err
 	})
 	if found == "" && err == nil {
-		err = fmt.Errorf("no %s under %s", name, dest)
+		err = fmt.Errorf("no %s under %s", pattern, dest)
 	}
 	return found, err
+}
+
+// TestDatabaseTargetsAreTargets: database-NAME is a --target wherever
+// targets are: the parser takes it, create dumps that database and backs
+// the dump up, list and restore find it by that target.
+func TestDatabaseTargetsAreTargets(t *testing.T) {
+	s := requireServer(t, "postgres")
+	h := newDBHarness(t, map[string]config.Database{"app": s.appDB(t, fmt.Sprintf("pw-%08x", rand.Uint32()))}, WorkerOptions{})
+	p := h.cfg.Parser()
+	for _, line := range []string{"create --target database-app --name db1", "list --target database-app", "restore --name latest --target database-app --preview", "cleanup --target database-app --dry-run"} {
+		if _, err := p.Parse(line); err != nil {
+			t.Errorf("%s: %v; want database-app accepted as a target", line, err)
+		}
+	}
+	if _, err := p.Parse("list --target database-nope"); err == nil {
+		t.Error("list --target database-nope was accepted: only configured databases are targets")
+	}
+
+	ev := h.run(&commands.Create{Type: commands.TypeFull, Target: "database-app", Name: "db1", Compress: true})
+	if ev.Kind != EventSucceeded {
+		t.Fatalf("create --target database-app: %s %s", ev.Kind, ev.Error)
+	}
+	snaps := h.snapshots()
+	if len(snaps) != 1 || snaps[0].Target != "database-app" || snaps[0].Name != "db1" {
+		t.Fatalf("snapshots %+v: want db1 of target database-app", snaps)
+	}
+	ev = h.run(&commands.List{Storage: commands.StorageRef{Name: "all"}, Target: "database-app"})
+	if !strings.HasPrefix(ev.Result.Summary, "1 backups") {
+		t.Errorf("list --target database-app: %q", ev.Result.Summary)
+	}
+	dest := filepath.Join(t.TempDir(), "restored")
+	ev = h.run(&commands.Restore{Name: "latest", Target: "database-app", To: dest})
+	if ev.Kind != EventSucceeded || !strings.Contains(ev.Result.Summary, "db1") {
+		t.Fatalf("restore --target database-app: %s %s %+v", ev.Kind, ev.Error, ev.Result)
+	}
+	if _, err := findRestoredPath(dest, "app.*"); err != nil {
+		t.Errorf("restore --target database-app wrote no dump of app: %v", err)
+	}
 }

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -13,13 +14,10 @@ import (
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/internal/testredis"
 	"github.com/backupbot/backupbot/policy"
 	"github.com/backupbot/backupbot/storage"
 )
-
-// testDB is the Redis database this package's tests own (other packages'
-// tests share the server): they FLUSHDB it, so they run one at a time.
-const testDB = 2
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
@@ -28,34 +26,42 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// testRedis returns a client on the test-owned Redis, database 2, emptied.
-func testRedis(t testing.TB) redis.UniversalClient {
-	t.Helper()
-	rdb := openTestRedis(t)
-	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
-		t.Fatalf("flush test Redis DB %d: %v", testDB, err)
-	}
-	return rdb
-}
+// The SIGKILL tests run a worker in a child process (this test binary,
+// re-executed with childEnv set: startChildWorker) so it can be killed for
+// real.
+const (
+	childEnv      = "BACKUPBOT_JOBS_TEST_CHILD"
+	childRepoEnv  = "BACKUPBOT_JOBS_TEST_REPO"
+	childSrcEnv   = "BACKUPBOT_JOBS_TEST_SRC"
+	childDelayEnv = "BACKUPBOT_JOBS_TEST_PUT_DELAY"
+)
 
-func openTestRedis(t testing.TB) *redis.Client {
-	t.Helper()
+// runChild is the body of the re-executed test binary: a worker with a
+// slow backend that runs until killed.
+func runChild() int {
 	url := os.Getenv("BACKUPBOT_TEST_REDIS_URL")
-	if url == "" {
-		t.Fatal("BACKUPBOT_TEST_REDIS_URL is unset: run `make test`, which starts a test-owned Redis " +
-			"(or `eval \"$(bash scripts/services/redis.sh start)\"` first)")
-	}
 	opt, err := redis.ParseURL(url)
 	if err != nil {
-		t.Fatalf("BACKUPBOT_TEST_REDIS_URL %q: %v", url, err)
+		fmt.Fprintln(os.Stderr, "child worker:", err)
+		return 2
 	}
-	opt.DB = testDB
+	opt.DB = testredis.DBJobs
 	rdb := redis.NewClient(opt)
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
-		t.Fatalf("test Redis at %s does not answer: %v (run `make test`)", opt.Addr, err)
-	}
-	t.Cleanup(func() { rdb.Close() })
-	return rdb
+	delay, _ := time.ParseDuration(os.Getenv(childDelayEnv))
+	cfg := testConfig(os.Getenv(childRepoEnv), map[string]string{"data": os.Getenv(childSrcEnv)})
+	deps := testDeps(func() *config.File { return cfg })
+	deps.OpenBackend = openSlow(delay)
+	w := NewWorker(nil, rdb, deps, WorkerOptions{ProgressInterval: 100 * time.Millisecond})
+	_ = w.Run(context.Background()) // until SIGKILL
+	return 0
+}
+
+// testRedis returns a client on the test-owned Redis, in the database of
+// this package's tests (testredis.DBJobs), emptied: the tests FLUSHDB it,
+// so they run one at a time.
+func testRedis(t testing.TB) redis.UniversalClient {
+	t.Helper()
+	return testredis.Flushed(t, testredis.DBJobs)
 }
 
 func quietLogger() *slog.Logger {
@@ -114,13 +120,19 @@ func newHarnessOn(t testing.TB, rdb redis.UniversalClient) *harness {
 // new repository is encrypted and needs one.
 const testRepoPassword = "jobs test repository password"
 
-// deps returns worker dependencies on h.cfg with the test password.
-func (h *harness) deps() Deps {
+// testDeps returns worker dependencies on the configuration cfg gives,
+// with the test password and a quiet logger.
+func testDeps(cfg func() *config.File) Deps {
 	return Deps{
-		Config:   func() *config.File { return h.cfg },
+		Config:   cfg,
 		Password: func(storage.Spec) (string, error) { return testRepoPassword, nil },
 		Logger:   quietLogger(),
 	}
+}
+
+// deps returns worker dependencies on h.cfg with the test password.
+func (h *harness) deps() Deps {
+	return testDeps(func() *config.File { return h.cfg })
 }
 
 // startWorker runs a worker until the test ends (or stop is called).
@@ -133,15 +145,12 @@ func (h *harness) startWorker(deps Deps, o WorkerOptions) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				h.t.Errorf("worker Run: %v", err)
-			}
-		})
-	}
+	stop = sync.OnceFunc(func() {
+		cancel()
+		if err := <-done; err != nil {
+			h.t.Errorf("worker Run: %v", err)
+		}
+	})
 	h.t.Cleanup(stop)
 	return stop
 }
@@ -153,6 +162,18 @@ func (h *harness) enqueue(cmd commands.Command) Meta {
 		h.t.Fatalf("Enqueue %s: %v", cmd.Action(), err)
 	}
 	return meta
+}
+
+// run enqueues cmd and returns its final event, failing the test unless
+// it succeeded.
+func (h *harness) run(cmd commands.Command) Event {
+	h.t.Helper()
+	meta := h.enqueue(cmd)
+	ev := h.waitFinal(meta.JobID, 60*time.Second)
+	if ev.Kind != EventSucceeded {
+		h.t.Fatalf("%s job %s: %s: %s", cmd.Action(), meta.JobID, ev.Kind, ev.Error)
+	}
+	return ev
 }
 
 // waitFinal waits for the job's final event and returns it.

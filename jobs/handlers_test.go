@@ -10,110 +10,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/storage"
-	"github.com/backupbot/backupbot/storage/engine"
 )
-
-// writeTree makes a small source tree: a few files of text and one of
-// random bytes (size rnd) so backups have something to chunk.
-func writeTree(t testing.TB, dir string, rnd int) map[string][]byte {
-	t.Helper()
-	files := map[string][]byte{
-		"readme.txt":          []byte("hello from the data target\n"),
-		"conf/app.yaml":       []byte("listen: 8080\n"),
-		"deep/a/b/c/note.txt": []byte(strings.Repeat("note ", 100)),
-		"random.bin":          randomBytes(rnd, 1),
-	}
-	for name, data := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return files
-}
-
-func randomBytes(n int, seed uint64) []byte {
-	r := rand.New(rand.NewPCG(seed, seed+1))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
-
-// engineHarness is a harness with a real local repository and a target
-// "data" (and "config") with files in them.
-type engineHarness struct {
-	*harness
-	repo, data, conf string
-	files            map[string][]byte
-}
-
-func newEngineHarness(t *testing.T, o WorkerOptions) *engineHarness {
-	t.Helper()
-	dir := t.TempDir()
-	h := &engineHarness{harness: newHarness(t), repo: filepath.Join(dir, "repo"), data: filepath.Join(dir, "data"), conf: filepath.Join(dir, "config")}
-	h.files = writeTree(t, h.data, 3<<20)
-	writeTree(t, h.conf, 1000)
-	h.cfg = testConfig(h.repo, map[string]string{"data": h.data, "config": h.conf})
-	h.startWorker(h.deps(), o)
-	return h
-}
-
-// run enqueues cmd and returns its final event, failing the test unless
-// it succeeded.
-func (h *engineHarness) run(cmd commands.Command) Event {
-	h.t.Helper()
-	meta := h.enqueue(cmd)
-	ev := h.waitFinal(meta.JobID, 60*time.Second)
-	if ev.Kind != EventSucceeded {
-		h.t.Fatalf("%s job %s: %s: %s", cmd.Action(), meta.JobID, ev.Kind, ev.Error)
-	}
-	return ev
-}
-
-// snapshots lists the repository directly through the engine.
-func (h *engineHarness) snapshots() []engine.SnapshotInfo {
-	h.t.Helper()
-	ctx := context.Background()
-	b, err := storage.Open(ctx, storage.Spec{Type: storage.KindLocal, Path: h.repo})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer b.Close()
-	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: testRepoPassword})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer e.Close()
-	s, err := e.Snapshots(ctx, engine.SnapshotFilter{})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return s
-}
-
-func field(r *Result, label string) string {
-	for _, f := range r.Fields {
-		if f.Label == label {
-			return f.Value
-		}
-	}
-	return ""
-}
 
 func TestCreateRestoreListAnalyzeThroughTheQueue(t *testing.T) {
 	h := newEngineHarness(t, WorkerOptions{})
@@ -190,22 +98,6 @@ func TestCreateRestoreListAnalyzeThroughTheQueue(t *testing.T) {
 	}
 }
 
-// findRestored finds a restored file whatever layout the engine uses under
-// the destination (the original absolute path, or relative to the target).
-func findRestored(dest, name string) ([]byte, error) {
-	var found []byte
-	err := filepath.Walk(dest, func(p string, info os.FileInfo, err error) error {
-		if err == nil && !info.IsDir() && strings.HasSuffix(filepath.ToSlash(p), "/"+name) && found == nil {
-			found, err = os.ReadFile(p)
-		}
-		return err
-	})
-	if found == nil && err == nil {
-		err = fmt.Errorf("not found under %s", dest)
-	}
-	return found, err
-}
-
 func TestUnknownTargetOrStorageFailsAtOnceWithTheChoices(t *testing.T) {
 	h := newEngineHarness(t, WorkerOptions{})
 	h.run(&commands.Create{Type: commands.TypeFull, Target: "config", Compress: true})
@@ -232,6 +124,27 @@ func TestUnknownTargetOrStorageFailsAtOnceWithTheChoices(t *testing.T) {
 		if st, _ := h.client.Status(context.Background(), meta.JobID); st.Attempt != 1 {
 			t.Errorf("%s: %d attempts; a configuration mistake must not be retried", tc.cmd.Action(), st.Attempt)
 		}
+	}
+}
+
+// list --storage all with one storage that cannot be read is a partial
+// result naming it, never a plain success.
+func TestListAllWithAnUnreadableStorageIsPartial(t *testing.T) {
+	h := newEngineHarness(t, WorkerOptions{Concurrency: 1})
+	h.run(&commands.Create{Type: commands.TypeFull, Target: "data", Name: "one"})
+	broken := filepath.Join(t.TempDir(), "not-a-directory")
+	if err := os.WriteFile(broken, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.cfg.Storages["nas"] = storage.Spec{Type: storage.KindNetwork, Path: broken + "/repo"}
+	ev := h.run(&commands.List{Storage: commands.StorageRef{Name: "all"}})
+	if !ev.Result.Partial || !strings.Contains(ev.Result.Summary, "PARTIAL: nas could not be read") || !strings.Contains(ev.Result.Summary, "1 backups") {
+		t.Errorf("list --storage all with nas broken: partial=%v %q", ev.Result.Partial, ev.Result.Summary)
+	}
+	h.cfg.Storages["local"] = storage.Spec{Type: storage.KindLocal, Path: broken + "/other"}
+	meta := h.enqueue(&commands.List{Storage: commands.StorageRef{Name: "all"}})
+	if ev := h.waitFinal(meta.JobID, 30*time.Second); ev.Kind != EventFailed {
+		t.Errorf("list with no storage readable ended %s, want failed", ev.Kind)
 	}
 }
 
@@ -383,5 +296,82 @@ func TestSnapshotOfStorageAndDatabase(t *testing.T) {
 	meta := h.enqueue(&commands.Snapshot{Resource: commands.ResourceVM, Name: "pre-update"})
 	if ev := h.waitFinal(meta.JobID, 10*time.Second); ev.Kind != EventFailed || !strings.Contains(ev.Error, "hypervisor") {
 		t.Errorf("vm snapshot: %s %q, want a refusal explaining why", ev.Kind, ev.Error)
+	}
+}
+
+// TestRestoreTargetAllThroughTheWorker: as a queued job (what chat runs),
+// create --target all is one backup set (one time, one set tag) and
+// restore --target all --to DIR writes every target of it back, byte for
+// byte.
+func TestRestoreTargetAllThroughTheWorker(t *testing.T) {
+	h := newEngineHarness(t, WorkerOptions{})
+	h.run(&commands.Create{Type: commands.TypeFull, Target: "all", Compress: true})
+	snaps := h.snapshots()
+	if len(snaps) != 2 || snaps[0].Tags[SetTag] == "" || snaps[0].Tags[SetTag] != snaps[1].Tags[SetTag] || !snaps[0].Time.Equal(snaps[1].Time) {
+		t.Fatalf("create --target all made %+v; want two snapshots with one set tag and one time", snaps)
+	}
+	dest := filepath.Join(t.TempDir(), "restored")
+	ev := h.run(&commands.Restore{Name: "latest", Target: "all", To: dest})
+	if field(ev.Result, "Target") != "config, data" {
+		t.Errorf("restore --target all restored targets %q; want config, data", field(ev.Result, "Target"))
+	}
+	for _, src := range []string{h.data, h.conf} {
+		err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
+			if err != nil || info.IsDir() {
+				return err
+			}
+			want, _ := os.ReadFile(p)
+			got, rerr := os.ReadFile(filepath.Join(dest, p))
+			if rerr != nil || !bytes.Equal(got, want) {
+				t.Errorf("%s: restored %d bytes (%v), want the source's %d", p, len(got), rerr, len(want))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A worker with no repository password refuses to create a repository
+// (naming the variables to set), at once and for good; a storage with
+// encryption: none gets its plaintext repository, and a backup into it
+// with a password set warns that it is NOT encrypted.
+func TestWorkerRefusesANewRepositoryWithoutAPassword(t *testing.T) {
+	h := newEngineTrees(t, 1000)
+	var mu sync.Mutex
+	cfg, password := h.cfg, ""
+	deps := h.deps()
+	deps.Config = func() *config.File { mu.Lock(); defer mu.Unlock(); return cfg }
+	deps.Password = func(storage.Spec) (string, error) { mu.Lock(); defer mu.Unlock(); return password, nil }
+	h.startWorker(deps, WorkerOptions{})
+
+	meta := h.enqueue(&commands.Create{Type: commands.TypeFull, Target: "data"})
+	ev := h.waitFinal(meta.JobID, 30*time.Second)
+	if ev.Kind != EventFailed || !strings.Contains(ev.Error, "BACKUPBOT_REPO_PASSWORD") || !strings.Contains(ev.Error, "encryption: none") {
+		t.Fatalf("create without a password: %s %q; want failed, naming BACKUPBOT_REPO_PASSWORD and encryption: none", ev.Kind, ev.Error)
+	}
+	if kinds := h.events.kinds(meta.JobID); slices.Contains(kinds, EventRetrying) {
+		t.Errorf("the refusal was retried: %v", kinds)
+	}
+	if _, err := os.Stat(filepath.Join(h.repo, "config")); err == nil {
+		t.Fatal("the refused create made a repository")
+	}
+
+	plain := testConfig(h.repo, map[string]string{"data": h.data})
+	plain.Storages["local"] = storage.Spec{Type: storage.KindLocal, Path: h.repo, Encryption: storage.EncryptionNone}
+	mu.Lock()
+	cfg = plain
+	mu.Unlock()
+	ev = h.waitFinal(h.enqueue(&commands.Create{Type: commands.TypeFull, Target: "data"}).JobID, 30*time.Second)
+	if ev.Kind != EventSucceeded {
+		t.Fatalf("create into a storage with encryption: none: %s %q", ev.Kind, ev.Error)
+	}
+	mu.Lock()
+	password = "set too late"
+	mu.Unlock()
+	ev = h.waitFinal(h.enqueue(&commands.Create{Type: commands.TypeFull, Target: "data"}).JobID, 30*time.Second)
+	if ev.Kind != EventSucceeded || !strings.Contains(field(ev.Result, "⚠️ Warning"), "NOT encrypted") {
+		t.Fatalf("a backup into a plaintext repository with a password set: %s, fields %+v; want a warning that it is NOT encrypted", ev.Kind, ev.Result)
 	}
 }

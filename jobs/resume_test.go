@@ -4,9 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"io"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,36 +18,19 @@ import (
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/storage"
+	"github.com/backupbot/backupbot/storage/backend"
 	"github.com/backupbot/backupbot/storage/engine"
 	"github.com/backupbot/backupbot/storage/s3"
 	"github.com/backupbot/backupbot/storage/s3/s3test"
 )
 
+// Jobs interrupted halfway (canceled, or their worker SIGKILLed) and
+// backups refused by their storage: what the retry, the repository and the
+// thread see afterwards.
+
 // resumeMiBEnv sets the size of the resume test's data; make bench runs
 // it with 2048 (2 GiB), make test with the default.
 const resumeMiBEnv = "BACKUPBOT_RESUME_MIB"
-
-// incompressibleTree writes mib MiB of random data in 4 MiB files.
-func incompressibleTree(t testing.TB, dir string, mib int) {
-	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	rng := rand.New(rand.NewPCG(uint64(mib), 11))
-	buf := make([]byte, 4<<20)
-	for i := 0; i*4 < mib; i++ {
-		n := min(4, mib-i*4) << 20
-		for j := 0; j < n; j += 8 {
-			v := rng.Uint64()
-			for k := range 8 {
-				buf[j+k] = byte(v >> (8 * k))
-			}
-		}
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%04d.bin", i)), buf[:n], 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // dirBytes sums the sizes of the files under dir.
 func dirBytes(t testing.TB, dir string) (n int64, files int) {
@@ -90,37 +72,17 @@ func TestKilledBackupIsResumedByTheRetry(t *testing.T) {
 		mib = n
 	}
 	total := int64(mib) << 20
-	h := newHarness(t)
-	dir := t.TempDir()
-	src, repoDir := filepath.Join(dir, "data"), filepath.Join(dir, "repo")
-	incompressibleTree(t, src, mib)
-	h.cfg = testConfig(repoDir, map[string]string{"data": src})
-
-	child := exec.Command(os.Args[0], "-test.run=^$")
+	h, src, repoDir := newDataHarness(t, func(dir string) { incompressibleTree(t, dir, mib) })
 	// Slow the child's uploads so the whole backup takes a few seconds
 	// whatever its size, and the kill lands near the middle.
-	delay := max(20*time.Millisecond, 3*time.Second/time.Duration(mib/12+1))
-	child.Env = append(os.Environ(), childEnv+"=worker", childRepoEnv+"="+repoDir, childSrcEnv+"="+src, childDelayEnv+"="+delay.String())
-	child.Stderr = os.Stderr
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
-	time.Sleep(300 * time.Millisecond) // let the child's worker start polling
+	child := startChildWorker(t, repoDir, src, max(20*time.Millisecond, 3*time.Second/time.Duration(mib/12+1)))
 
 	start := time.Now()
 	meta := h.enqueue(&commands.Create{Type: commands.TypeFull, Target: "data", Name: "resumed"})
-	ev, ok := h.events.wait(time.Duration(mib)*time.Second, func(e Event) bool {
-		return e.Meta.JobID == meta.JobID && e.Kind == EventProgress && e.Progress.BytesTotal > 0 &&
-			e.Progress.Bytes*2 >= e.Progress.BytesTotal
+	ev := h.waitProgress(meta.JobID, time.Duration(mib)*time.Second, func(p *Progress) bool {
+		return p.BytesTotal > 0 && p.Bytes*2 >= p.BytesTotal // half of the backup
 	})
-	if !ok {
-		t.Fatalf("the child worker did not reach 50%% of the backup; events %v", h.events.kinds(meta.JobID))
-	}
-	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = child.Wait()
+	killChild(t, child)
 	stored, packs := dirBytes(t, filepath.Join(repoDir, "data"))
 	t.Logf("killed the worker at %.0f%% of %d MiB after %s; %d packs (%.0f MiB) were stored",
 		100*float64(ev.Progress.Bytes)/float64(ev.Progress.BytesTotal), mib, time.Since(start).Round(time.Millisecond), packs, float64(stored)/(1<<20))
@@ -154,24 +116,15 @@ func TestKilledBackupIsResumedByTheRetry(t *testing.T) {
 		t.Errorf("the retry uploaded %.1f%% of the data again, want under 60%%", 100*share)
 	}
 
-	ctx := context.Background()
-	b, err := storage.Open(ctx, storage.Spec{Type: storage.KindLocal, Path: repoDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: testRepoPassword})
-	if err != nil {
-		t.Fatal(err)
-	}
-	locks, err := e.Locks(ctx)
-	e.Close()
-	b.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(locks) != 0 {
-		t.Errorf("locks left after the resumed backup: %v", locks)
-	}
+	withRepo(t, repoDir, func(ctx context.Context, e *engine.Engine) {
+		locks, err := e.Locks(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(locks) != 0 {
+			t.Errorf("locks left after the resumed backup: %v", locks)
+		}
+	})
 	verifyRepo(t, repoDir, src)
 }
 
@@ -191,6 +144,22 @@ func mountTmpfs(t *testing.T, size int) string {
 	return dir
 }
 
+// waitStorageRefusal waits for job id to end and fails the test unless it
+// failed on its first attempt, with an error of its storage's marked
+// permanent, and returns the final event.
+func (h *harness) waitStorageRefusal(id string) Event {
+	h.t.Helper()
+	ev := h.waitFinal(id, 60*time.Second)
+	if ev.Kind != EventFailed || ev.Attempt != 1 {
+		h.t.Fatalf("final event %s on attempt %d (%s); want failed on attempt 1", ev.Kind, ev.Attempt, ev.Error)
+	}
+	h.t.Logf("the thread is told: %s", ev.Error)
+	if !ev.StoragePermanent {
+		h.t.Error("the failed event is not marked permanent: chat would offer a Retry that fails the same way")
+	}
+	return ev
+}
+
 // A backup into a full file system fails once, says the storage is full,
 // is not retried, and leaves no partial packs and no lock behind.
 func TestBackupToAFullDiskFailsOnceAndCleansUp(t *testing.T) {
@@ -202,14 +171,7 @@ func TestBackupToAFullDiskFailsOnceAndCleansUp(t *testing.T) {
 	h.startWorker(h.deps(), WorkerOptions{})
 
 	meta := h.enqueue(&commands.Create{Type: commands.TypeFull, Target: "data"})
-	ev := h.waitFinal(meta.JobID, 60*time.Second)
-	if ev.Kind != EventFailed || ev.Attempt != 1 {
-		t.Fatalf("final event %s on attempt %d (%s); want failed on attempt 1", ev.Kind, ev.Attempt, ev.Error)
-	}
-	t.Logf("the thread is told: %s", ev.Error)
-	if !ev.StoragePermanent {
-		t.Error("the failed event is not marked permanent: chat would offer a Retry that fails the same way")
-	}
+	ev := h.waitStorageRefusal(meta.JobID)
 	if !strings.Contains(ev.Error, "no space left on the storage") || !strings.Contains(ev.Error, "free space") {
 		t.Errorf("failure %q does not say the storage is full and what to do", ev.Error)
 	}
@@ -255,14 +217,7 @@ func TestS3CredentialsAndBucketErrorsAreNotRetried(t *testing.T) {
 			h.startWorker(h.deps(), WorkerOptions{})
 			start := time.Now()
 			meta := h.enqueue(&commands.Create{Type: commands.TypeFull, Target: "data", Storage: commands.StorageRef{Name: "remote"}})
-			ev := h.waitFinal(meta.JobID, 60*time.Second)
-			if ev.Kind != EventFailed || ev.Attempt != 1 {
-				t.Fatalf("final event %s on attempt %d (%s); want failed on attempt 1", ev.Kind, ev.Attempt, ev.Error)
-			}
-			t.Logf("the thread is told: %s", ev.Error)
-			if !ev.StoragePermanent {
-				t.Error("the failed event is not marked permanent")
-			}
+			ev := h.waitStorageRefusal(meta.JobID)
 			if !strings.Contains(ev.Error, tc.want) {
 				t.Errorf("failure %q does not say %q", ev.Error, tc.want)
 			}
@@ -276,5 +231,125 @@ func TestS3CredentialsAndBucketErrorsAreNotRetried(t *testing.T) {
 				t.Errorf("the failure took %s; a permanent error must not be retried with backoff", d)
 			}
 		})
+	}
+}
+
+// slowBackend delays every Put, so a backup of a few MiB takes seconds:
+// long enough to cancel or kill it in the middle.
+type slowBackend struct {
+	backend.Backend
+	delay time.Duration
+}
+
+func (s slowBackend) Put(ctx context.Context, key string, body io.ReadSeeker, size int64) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(s.delay):
+	}
+	return s.Backend.Put(ctx, key, body, size)
+}
+
+func openSlow(delay time.Duration) func(context.Context, storage.Spec) (backend.Backend, error) {
+	return func(ctx context.Context, spec storage.Spec) (backend.Backend, error) {
+		b, err := storage.Open(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		return slowBackend{b, delay}, nil
+	}
+}
+
+func TestCancelOfARunningBackupLeavesTheRepositoryClean(t *testing.T) {
+	h, src, repoDir := newDataHarness(t, func(dir string) { incompressibleTree(t, dir, 24) })
+	deps := h.deps()
+	deps.OpenBackend = openSlow(150 * time.Millisecond)
+	h.startWorker(deps, WorkerOptions{ProgressInterval: 100 * time.Millisecond})
+
+	meta := h.enqueue(&commands.Create{Type: commands.TypeFull, Target: "data", Compress: true})
+	h.waitProgress(meta.JobID, 20*time.Second, func(p *Progress) bool { return p.Bytes > 0 })
+	if err := h.client.Cancel(context.Background(), meta.JobID); err != nil {
+		t.Fatal(err)
+	}
+	ev := h.waitFinal(meta.JobID, 20*time.Second)
+	if ev.Kind != EventCanceled {
+		t.Fatalf("final event %s (%s), want canceled", ev.Kind, ev.Error)
+	}
+	if st, _ := h.client.Status(context.Background(), meta.JobID); st.State != StateCanceled || st.Attempt != 1 {
+		t.Errorf("status %s attempt %d, want canceled after one attempt", st.State, st.Attempt)
+	}
+	verifyRepo(t, repoDir, src)
+}
+
+// startChildWorker runs a worker in a child process (runChild) on the
+// local repository repoDir with one target "data" at src, each Put of its
+// delayed by delay; it is killed when the test ends, if not before.
+func startChildWorker(t *testing.T, repoDir, src string, delay time.Duration) *exec.Cmd {
+	t.Helper()
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), childEnv+"=worker", childRepoEnv+"="+repoDir, childSrcEnv+"="+src, childDelayEnv+"="+delay.String())
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
+	time.Sleep(300 * time.Millisecond) // let the child's worker start polling
+	return child
+}
+
+// killChild kills the child worker for real (SIGKILL) and waits for it.
+func killChild(t *testing.T, child *exec.Cmd) {
+	t.Helper()
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+}
+
+// waitProgress waits for a progress event of job id that ok accepts and
+// returns it, failing the test when none comes within d.
+func (h *harness) waitProgress(id string, d time.Duration, ok func(*Progress) bool) Event {
+	h.t.Helper()
+	ev, found := h.events.wait(d, func(e Event) bool { return e.Meta.JobID == id && e.Kind == EventProgress && ok(e.Progress) })
+	if !found {
+		h.t.Fatalf("job %s reported no such progress within %s; events %v", id, d, h.events.kinds(id))
+	}
+	return ev
+}
+
+func TestJobOfAKilledWorkerIsFinishedByAnother(t *testing.T) {
+	h, src, repoDir := newDataHarness(t, func(dir string) { incompressibleTree(t, dir, 24) })
+	child := startChildWorker(t, repoDir, src, 200*time.Millisecond)
+
+	meta := h.enqueue(&commands.Create{Type: commands.TypeFull, Target: "data", Compress: true, Name: "survivor"})
+	h.waitProgress(meta.JobID, 20*time.Second, func(p *Progress) bool { return p.Bytes > 0 })
+	killChild(t, child)
+	killedAt := time.Now()
+
+	// A second worker, in this process, with a normal backend.
+	h.startWorker(h.deps(), WorkerOptions{})
+	ev := h.waitFinal(meta.JobID, 90*time.Second)
+	t.Logf("job picked up and finished %s after the SIGKILL", time.Since(killedAt).Round(time.Second))
+	if ev.Kind != EventSucceeded || ev.Attempt != 2 {
+		t.Fatalf("final event %s attempt %d (%s), want succeeded on attempt 2", ev.Kind, ev.Attempt, ev.Error)
+	}
+	kinds := h.events.kinds(meta.JobID)
+	if !slices.Contains(kinds, EventRetrying) {
+		t.Fatalf("events %v: the thread was not told the job was retried", kinds)
+	}
+	for _, e := range h.events.of(meta.JobID) {
+		if e.Kind == EventRetrying && !strings.Contains(e.Error, "another worker picked the job up") {
+			t.Errorf("retrying event says %q; want it to say another worker took over", e.Error)
+		}
+	}
+	verifyRepo(t, repoDir, src)
+	named := 0
+	for _, s := range snapshotsIn(t, repoDir) {
+		if s.Name == "survivor" {
+			named++
+		}
+	}
+	if named != 1 {
+		t.Errorf("%d snapshots named survivor, want exactly 1", named)
 	}
 }

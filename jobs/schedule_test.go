@@ -2,20 +2,42 @@ package jobs
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/policy"
 )
+
+// putDueSchedule stores an hourly schedule of alice's, posting to ops and
+// due a second ago, as `schedule --action create` would.
+func (h *harness) putDueSchedule(name string, kind commands.ScheduleKind, typ commands.BackupType, target string) {
+	h.t.Helper()
+	now := time.Now()
+	e := &ScheduleEntry{Name: name, Cron: "@every 1h", Kind: kind, Type: typ, Target: target, Owner: alice, Channel: "ops",
+		CreatedAt: now, UpdatedAt: now, Next: now.Add(-time.Second)}
+	if _, err := (scheduleStore{h.rdb}).put(context.Background(), e, true); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// runScheduler runs a quiet scheduler until the test ends.
+func (h *harness) runScheduler(o SchedulerOptions) {
+	o.Logger = quietLogger()
+	ctx, cancel := context.WithCancel(context.Background())
+	h.t.Cleanup(cancel)
+	s := NewScheduler(h.client, h.rdb, o)
+	go func() { _ = s.Run(ctx) }()
+}
 
 func TestScheduleCreateUpdateListDelete(t *testing.T) {
 	h := newHarness(t)
 	h.cfg = testConfig(t.TempDir(), map[string]string{"data": t.TempDir()})
 	h.startWorker(h.deps(), WorkerOptions{})
-	eh := &engineHarness{harness: h}
 
-	ev := eh.run(&commands.Schedule{Op: commands.ScheduleCreate, Name: "daily", Cron: "0 2 * * *", Type: commands.TypeIncremental, Target: "data"})
+	ev := h.run(&commands.Schedule{Op: commands.ScheduleCreate, Name: "daily", Cron: "0 2 * * *", Type: commands.TypeIncremental, Target: "data"})
 	if !strings.Contains(ev.Result.Summary, "Schedule daily created") || field(ev.Result, "Next run") == "" || field(ev.Result, "Owner") != "@alice" {
 		t.Errorf("create: %+v", ev.Result)
 	}
@@ -34,16 +56,16 @@ func TestScheduleCreateUpdateListDelete(t *testing.T) {
 			t.Errorf("schedule %s %s: %s %q, want failed mentioning %q", tc.cmd.Op, tc.cmd.Name, ev.Kind, ev.Error, tc.want)
 		}
 	}
-	ev = eh.run(&commands.Schedule{Op: commands.ScheduleUpdate, Name: "daily", Retention: 90, Cron: "30 3 * * *"})
+	ev = h.run(&commands.Schedule{Op: commands.ScheduleUpdate, Name: "daily", Retention: 90, Cron: "30 3 * * *"})
 	if field(ev.Result, "Retention") != "90 days" || field(ev.Result, "Cron") != "30 3 * * *" || field(ev.Result, "Type") != "incremental" {
 		t.Errorf("update kept/changed the wrong fields: %+v", ev.Result.Fields)
 	}
-	ev = eh.run(&commands.Schedule{Op: commands.ScheduleList})
+	ev = h.run(&commands.Schedule{Op: commands.ScheduleList})
 	if ev.Result.Summary != "1 schedules" || !strings.Contains(field(ev.Result, "Schedules"), "daily") {
 		t.Errorf("list: %q %q", ev.Result.Summary, field(ev.Result, "Schedules"))
 	}
-	eh.run(&commands.Schedule{Op: commands.ScheduleDelete, Name: "daily"})
-	ev = eh.run(&commands.Schedule{Op: commands.ScheduleList})
+	h.run(&commands.Schedule{Op: commands.ScheduleDelete, Name: "daily"})
+	ev = h.run(&commands.Schedule{Op: commands.ScheduleList})
 	if !strings.HasPrefix(ev.Result.Summary, "No schedules") {
 		t.Errorf("list after delete: %q", ev.Result.Summary)
 	}
@@ -52,18 +74,10 @@ func TestScheduleCreateUpdateListDelete(t *testing.T) {
 func TestSchedulerFiresOnceAsTheOwnerOnTheScheduledQueue(t *testing.T) {
 	h := newHarness(t)
 	h.cfg = testConfig(t.TempDir(), map[string]string{"data": t.TempDir()})
-	// Store a schedule due now, as `schedule --action create` would.
-	e := &ScheduleEntry{Name: "often", Cron: "@every 1h", Type: commands.TypeFull, Target: "data", Owner: alice, Channel: "ops",
-		CreatedAt: time.Now(), UpdatedAt: time.Now(), Next: time.Now().Add(-time.Second)}
-	if _, err := (scheduleStore{h.rdb}).put(context.Background(), e, true); err != nil {
-		t.Fatal(err)
-	}
+	h.putDueSchedule("often", "", commands.TypeFull, "data")
 	// Two schedulers, as in two processes: only one fires.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	for range 2 {
-		s := NewScheduler(h.client, h.rdb, SchedulerOptions{Tick: 50 * time.Millisecond, Logger: quietLogger()})
-		go func() { _ = s.Run(ctx) }()
+		h.runScheduler(SchedulerOptions{Tick: 50 * time.Millisecond})
 	}
 	ev, ok := h.events.wait(5*time.Second, func(e Event) bool { return e.Kind == EventQueued })
 	if !ok {
@@ -83,5 +97,121 @@ func TestSchedulerFiresOnceAsTheOwnerOnTheScheduledQueue(t *testing.T) {
 	got, _ := (scheduleStore{h.rdb}).get(context.Background(), "often")
 	if got.LastJob != ev.Meta.JobID || !got.Next.After(time.Now().Add(50*time.Minute)) {
 		t.Errorf("after firing: last job %q next %s; want the job and the next hour", got.LastJob, got.Next)
+	}
+}
+
+func TestAFailedScheduleStandsOutInTheList(t *testing.T) {
+	h := newHarness(t)
+	h.cfg = testConfig(t.TempDir(), map[string]string{"gone": filepath.Join(t.TempDir(), "not-there")})
+	h.startWorker(h.deps(), WorkerOptions{})
+	h.putDueSchedule("nightly", "", commands.TypeFull, "gone")
+	h.runScheduler(SchedulerOptions{Tick: 20 * time.Millisecond})
+	ev, ok := h.events.wait(10*time.Second, func(e Event) bool { return e.Meta.Schedule == "nightly" && e.Kind.Final() })
+	if !ok || ev.Kind != EventFailed {
+		t.Fatalf("the scheduled backup of a missing path: %+v, want it failed", ev)
+	}
+	meta := h.enqueue(&commands.Schedule{Op: commands.ScheduleList})
+	res := h.waitFinal(meta.JobID, 5*time.Second).Result
+	list := field(res, "Schedules")
+	if !strings.Contains(list, "⚠ nightly") || !strings.Contains(list, "FAILED: ") || !strings.Contains(list, "does not exist") || !strings.Contains(res.Summary, "1 failed last time") {
+		t.Errorf("a schedule whose last run failed does not stand out: %q\n%s", res.Summary, list)
+	}
+}
+
+func TestOnlyTheOwnerOrAnAdminChangesASchedule(t *testing.T) {
+	h := newHarness(t)
+	h.cfg = testConfig(t.TempDir(), map[string]string{"data": t.TempDir()})
+	cfg := policy.DefaultConfig()
+	cfg.Bindings = map[string][]string{"admin": {"console:alice"}, "operator": {"console:bob", "console:carol"}}
+	pol, err := policy.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := h.deps()
+	deps.Policy = func() Rechecker { return pol }
+	h.startWorker(deps, WorkerOptions{})
+	bob := policy.Identity{Platform: "console", UserID: "bob", UserName: "bob"}
+	carol := policy.Identity{Platform: "console", UserID: "carol", UserName: "carol"}
+	as := func(who policy.Identity, cmd commands.Command) Event {
+		t.Helper()
+		meta, err := h.client.Enqueue(context.Background(), cmd, Meta{Requester: who, Channel: "ops"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.waitFinal(meta.JobID, 5*time.Second)
+	}
+	owner := func(name string) string {
+		e, err := (scheduleStore{h.rdb}).get(context.Background(), name)
+		if err != nil || e == nil {
+			t.Fatalf("schedule %s: %v", name, err)
+		}
+		return e.Owner.UserID
+	}
+	if ev := as(alice, &commands.Schedule{Op: commands.ScheduleCreate, Name: "admins", Cron: "@daily", Target: "data"}); ev.Kind != EventSucceeded {
+		t.Fatalf("create as admin: %s %s", ev.Kind, ev.Error)
+	}
+	for _, cmd := range []*commands.Schedule{
+		{Op: commands.ScheduleUpdate, Name: "admins", Cron: "@hourly"},
+		{Op: commands.ScheduleDelete, Name: "admins"},
+	} {
+		ev := as(bob, cmd)
+		if ev.Kind != EventFailed || !strings.Contains(ev.Error, "only its owner or an admin") || !strings.Contains(ev.Error, "alice") {
+			t.Errorf("an operator's %s of the admin's schedule: %s %q; want it refused, naming the owner", cmd.Op, ev.Kind, ev.Error)
+		}
+	}
+	if owner("admins") != "alice" {
+		t.Error("a refused update changed the owner")
+	}
+	// Bob's own schedule: carol (operator) may not touch it, bob may, and
+	// alice (admin) may; it then runs as alice, who changed it last.
+	if ev := as(bob, &commands.Schedule{Op: commands.ScheduleCreate, Name: "bobs", Cron: "@daily", Target: "data"}); ev.Kind != EventSucceeded {
+		t.Fatalf("create as operator: %s %s", ev.Kind, ev.Error)
+	}
+	if ev := as(carol, &commands.Schedule{Op: commands.ScheduleUpdate, Name: "bobs", Cron: "@hourly"}); ev.Kind != EventFailed {
+		t.Errorf("another operator updated bob's schedule: %s", ev.Kind)
+	}
+	if ev := as(bob, &commands.Schedule{Op: commands.ScheduleUpdate, Name: "bobs", Cron: "@hourly"}); ev.Kind != EventSucceeded {
+		t.Errorf("the owner's update: %s %s", ev.Kind, ev.Error)
+	}
+	if ev := as(alice, &commands.Schedule{Op: commands.ScheduleUpdate, Name: "bobs", Retention: 30}); ev.Kind != EventSucceeded || owner("bobs") != "alice" {
+		t.Errorf("the admin's update: %s %s, owner now %s; want it done and the schedule running as alice", ev.Kind, ev.Error, owner("bobs"))
+	}
+}
+
+func TestAScheduleOfEachKindFiresAndItsResultShows(t *testing.T) {
+	h := newEngineHarness(t, WorkerOptions{})
+	h.run(&commands.Create{Type: commands.TypeFull, Target: "data", Compress: true})
+	kinds := map[string]commands.ScheduleKind{"nightly": commands.ScheduleBackup, "check": commands.ScheduleVerifyDeep,
+		"quick": commands.ScheduleVerify, "tidy": commands.ScheduleCleanup}
+	for name, kind := range kinds {
+		h.putDueSchedule(name, kind, commands.TypeIncremental, "data")
+	}
+	h.runScheduler(SchedulerOptions{Tick: 20 * time.Millisecond})
+	want := map[string]string{"nightly": "create", "check": "verify", "quick": "verify", "tidy": "cleanup"}
+	for name, action := range want {
+		ev, ok := h.events.wait(30*time.Second, func(e Event) bool { return e.Meta.Schedule == name && e.Kind.Final() })
+		if !ok || ev.Kind != EventSucceeded {
+			t.Fatalf("schedule %s: %+v; want its job to succeed", name, ev)
+		}
+		st, err := h.client.Status(context.Background(), ev.Meta.JobID)
+		if err != nil || st.Action != action {
+			t.Errorf("schedule %s ran %q (%v), want %s", name, st.Action, err, action)
+		}
+		if depth := map[string]string{"check": "Verify (deep)", "quick": "Verify (quick)"}[name]; depth != "" && !strings.HasPrefix(ev.Result.Summary, depth) {
+			t.Errorf("schedule %s: %q, want %s", name, ev.Result.Summary, depth)
+		}
+	}
+	ev := h.run(&commands.Schedule{Op: commands.ScheduleList})
+	list := field(ev.Result, "Schedules")
+	for name, kind := range map[string]string{"nightly": "incremental", "check": "verify-deep", "quick": "verify", "tidy": "cleanup"} {
+		line := ""
+		for l := range strings.SplitSeq(list, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), name+" ") {
+				line = l
+			}
+		}
+		if !strings.Contains(line, kind) || !strings.Contains(line, "succeeded") {
+			t.Errorf("schedule list line of %s: %q; want its kind %s and its last result", name, line, kind)
+		}
 	}
 }
