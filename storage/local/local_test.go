@@ -12,21 +12,22 @@ import (
 	"github.com/backupbot/backupbot/storage/local"
 )
 
-func TestConformance(t *testing.T) {
-	backendtest.Run(t, func(t *testing.T) backend.Backend {
-		b, err := local.New(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	})
-}
-
-func TestKeysCannotLeaveTheDirectory(t *testing.T) {
+// newLocal opens a backend on a fresh temporary directory.
+func newLocal(t *testing.T) *local.Backend {
+	t.Helper()
 	b, err := local.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return b
+}
+
+func TestConformance(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T) backend.Backend { return newLocal(t) })
+}
+
+func TestKeysCannotLeaveTheDirectory(t *testing.T) {
+	b := newLocal(t)
 	for _, key := range []string{"../escape", "/etc/passwd", "data/../../x", "", "data/.tmp-abc"} {
 		if err := b.Put(t.Context(), key, strings.NewReader("x"), 1); !errors.Is(err, backend.ErrPermanent) {
 			t.Errorf("Put(%q) = %v; want a permanent error", key, err)
@@ -45,11 +46,8 @@ func TestNewRefusesAFile(t *testing.T) {
 }
 
 func TestListSkipsUnfinishedWrites(t *testing.T) {
-	dir := t.TempDir()
-	b, err := local.New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := newLocal(t)
+	dir := b.Dir()
 	if err := os.MkdirAll(filepath.Join(dir, "data", "ab"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -63,5 +61,20 @@ func TestListSkipsUnfinishedWrites(t *testing.T) {
 	}
 	if n != 0 {
 		t.Fatalf("List showed %d objects; a temporary file of an unfinished Put must not be listed", n)
+	}
+}
+
+// A directory is no object: Get of its key is ErrNotFound, as Stat says
+// (it used to return a reader that failed on the first read).
+func TestGetOfADirectoryIsNotFound(t *testing.T) {
+	b := newLocal(t)
+	if err := b.Put(t.Context(), "data/ab/x", strings.NewReader("x"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(t.Context(), "data/ab", 0, -1); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("Get(a directory) = %v; want ErrNotFound", err)
+	}
+	if _, err := b.Stat(t.Context(), "data/ab"); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("Stat(a directory) = %v; want ErrNotFound", err)
 	}
 }
