@@ -10,24 +10,21 @@ import (
 	"github.com/backupbot/backupbot/storage/backend"
 	"github.com/backupbot/backupbot/storage/backend/backendtest"
 	"github.com/backupbot/backupbot/storage/local"
+	"github.com/backupbot/backupbot/storage/local/localtest"
 )
 
-// newLocal opens a backend on a fresh temporary directory.
-func newLocal(t *testing.T) *local.Backend {
-	t.Helper()
-	b, err := local.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
+// TestConformance runs the backend contract with and without the fsync
+// calls (WithoutSync, which tests and benchmarks use on throwaway data).
 func TestConformance(t *testing.T) {
-	backendtest.Run(t, func(t *testing.T) backend.Backend { return newLocal(t) })
+	for name, opts := range map[string][]local.Option{"Synced": nil, "WithoutSync": {local.WithoutSync()}} {
+		t.Run(name, func(t *testing.T) {
+			backendtest.Run(t, func(t *testing.T) backend.Backend { return localtest.New(t, opts...) })
+		})
+	}
 }
 
 func TestKeysCannotLeaveTheDirectory(t *testing.T) {
-	b := newLocal(t)
+	b := localtest.New(t)
 	for _, key := range []string{"../escape", "/etc/passwd", "data/../../x", "", "data/.tmp-abc"} {
 		if err := b.Put(t.Context(), key, strings.NewReader("x"), 1); !errors.Is(err, backend.ErrPermanent) {
 			t.Errorf("Put(%q) = %v; want a permanent error", key, err)
@@ -46,7 +43,7 @@ func TestNewRefusesAFile(t *testing.T) {
 }
 
 func TestListSkipsUnfinishedWrites(t *testing.T) {
-	b := newLocal(t)
+	b := localtest.New(t)
 	dir := b.Dir()
 	if err := os.MkdirAll(filepath.Join(dir, "data", "ab"), 0o700); err != nil {
 		t.Fatal(err)
@@ -67,7 +64,7 @@ func TestListSkipsUnfinishedWrites(t *testing.T) {
 // A directory is no object: Get of its key is ErrNotFound, as Stat says
 // (it used to return a reader that failed on the first read).
 func TestGetOfADirectoryIsNotFound(t *testing.T) {
-	b := newLocal(t)
+	b := localtest.New(t)
 	if err := b.Put(t.Context(), "data/ab/x", strings.NewReader("x"), 1); err != nil {
 		t.Fatal(err)
 	}
