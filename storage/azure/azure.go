@@ -197,7 +197,7 @@ func (b *Backend) Get(ctx context.Context, key string, offset, length int64) (io
 	}
 	// GetRange asks for no zero-length range: a zero Count means "to the
 	// end" to the service.
-	return backend.GetRange(ctx, b.bucket.Where(), key, offset, length, b.Stat, func(offset, length int64) (io.ReadCloser, int64, error) {
+	return backend.GetRange(ctx, b.bucket.Where(), key, offset, length, b.Stat, func() (io.ReadCloser, int64, error) {
 		rng := blob.HTTPRange{Offset: offset}
 		if length > 0 {
 			rng.Count = length

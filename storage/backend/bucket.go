@@ -83,14 +83,14 @@ var ErrRangeNotSatisfiable = errors.New("range not satisfiable")
 // GetRange keeps Get's contract for a store read with HTTP range requests
 // (S3, Azure Blob), whose servers cannot be asked for zero bytes, refuse a
 // range that starts at the end of an object and clip one that runs past
-// it. fetch asks for length bytes from offset (length < 0: to the end;
-// never 0) and returns the body with the length the server announced (-1
-// when it announced none); it returns ErrRangeNotSatisfiable when the
-// server refuses the range, and other errors wrapped as the caller wants
-// them. stat is the store's Stat; where names the store in errors.
+// it. fetch asks the server for length bytes of key from offset (length <
+// 0: to the end; GetRange never asks for 0) and returns the body with the
+// length the server announced (-1 when it announced none); it returns
+// ErrRangeNotSatisfiable when the server refuses the range, and other
+// errors wrapped as the caller wants them. stat is the store's Stat; where
+// names the store in errors.
 func GetRange(ctx context.Context, where, key string, offset, length int64,
-	stat func(context.Context, string) (Info, error),
-	fetch func(offset, length int64) (io.ReadCloser, int64, error),
+	stat func(context.Context, string) (Info, error), fetch func() (io.ReadCloser, int64, error),
 ) (io.ReadCloser, error) {
 	if offset < 0 {
 		return nil, fmt.Errorf("%s: get %s: negative offset %d: %w", where, key, offset, ErrPermanent)
@@ -106,7 +106,7 @@ func GetRange(ctx context.Context, where, key string, offset, length int64,
 		}
 		return io.NopCloser(strings.NewReader("")), nil
 	}
-	body, n, err := fetch(offset, length)
+	body, n, err := fetch()
 	if errors.Is(err, ErrRangeNotSatisfiable) {
 		// A read from exactly the end ("bytes=N-" of N bytes) is valid and empty.
 		info, serr := stat(ctx, key)

@@ -291,7 +291,7 @@ func (b *Backend) Get(ctx context.Context, key string, offset, length int64) (io
 	if err != nil {
 		return nil, err
 	}
-	return backend.GetRange(ctx, b.bucket.Where(), key, offset, length, b.Stat, func(offset, length int64) (io.ReadCloser, int64, error) {
+	return backend.GetRange(ctx, b.bucket.Where(), key, offset, length, b.Stat, func() (io.ReadCloser, int64, error) {
 		in := &s3sdk.GetObjectInput{Bucket: aws.String(b.opts.Bucket), Key: aws.String(name)}
 		switch {
 		case length > 0:
