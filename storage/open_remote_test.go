@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"testing"
 
 	"github.com/backupbot/backupbot/storage"
 	"github.com/backupbot/backupbot/storage/azure"
 	"github.com/backupbot/backupbot/storage/azure/azuretest"
 	"github.com/backupbot/backupbot/storage/backend"
+	"github.com/backupbot/backupbot/storage/backend/backendtest"
 	"github.com/backupbot/backupbot/storage/retry"
 	"github.com/backupbot/backupbot/storage/s3"
 	"github.com/backupbot/backupbot/storage/s3/s3test"
@@ -21,10 +21,7 @@ import (
 // they work and come wrapped in the retry policy.
 func TestOpenRemoteSpecs(t *testing.T) {
 	srv := s3test.Env(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	srv.SetEnv(t)
 	t.Setenv(azure.ConnectionStringEnv, azuretest.ConnectionString(t))
 	bucket := s3test.New(t, s3.Options{}).Bucket()
 	container := azuretest.New(t, azure.Options{}).Container()
@@ -52,13 +49,7 @@ func TestOpenRemoteSpecs(t *testing.T) {
 			if err := b.Put(ctx, "config", bytes.NewReader([]byte("hello")), 5); err != nil {
 				t.Fatal(err)
 			}
-			rc, err := b.Get(ctx, "config", 1, 3)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _ := io.ReadAll(rc)
-			rc.Close()
-			if string(got) != "ell" {
+			if got := backendtest.Get(t, b, "config", 1, 3); string(got) != "ell" {
 				t.Fatalf("ranged read = %q; want %q", got, "ell")
 			}
 		})

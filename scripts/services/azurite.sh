@@ -3,7 +3,7 @@
 # Prints `export` lines on start. Port: $BACKUPBOT_TEST_AZURITE_PORT (default 10100), never 10000.
 # The account and key are Azurite's published development account (devstoreaccount1), not a secret.
 set -euo pipefail
-STATE=${BACKUPBOT_TEST_STATE:-/tmp/backupbot-test}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PORT=${BACKUPBOT_TEST_AZURITE_PORT:-10100}
 DIR=$STATE/azurite
 AZURITE_VERSION=3.37.0
@@ -16,8 +16,7 @@ mkdir -p "$DIR"
 install() {
   [[ -x $BIN ]] && return
   if ! command -v npm >/dev/null 2>&1; then
-    echo "azurite.sh: installing nodejs and npm from Debian" >&2
-    (apt-get update -qq && apt-get install -y -qq nodejs npm) >&2
+    apt_install "nodejs and npm" nodejs npm
   fi
   echo "azurite.sh: installing azurite@$AZURITE_VERSION into $PREFIX (first run only)" >&2
   npm install --no-fund --no-audit --prefix "$PREFIX" "azurite@$AZURITE_VERSION" >&2
@@ -31,30 +30,15 @@ start)
   install
   if ! answers; then
     cd "$DIR"  # Azurite writes its small state files into the working directory
-    setsid "$BIN" --blobHost 127.0.0.1 --blobPort "$PORT" --inMemoryPersistence \
-      --skipApiVersionCheck --disableTelemetry --loose --silent \
-      > "$DIR/azurite.log" 2>&1 < /dev/null &
-    echo $! > "$DIR/azurite.pid"
-    pid=$(cat "$DIR/azurite.pid")
-    for _ in $(seq 1 600); do
-      answers && break
-      kill -0 "$pid" 2>/dev/null || { echo "azurite.sh: azurite exited at start: $(tail -n 3 "$DIR/azurite.log")" >&2; exit 1; }
-      sleep 0.1
-    done
-    answers || { echo "azurite.sh: azurite did not answer on port $PORT within 60 s (see $DIR/azurite.log)" >&2; exit 1; }
-    touch "$DIR/started-by-us"
+    spawn "$DIR/azurite.pid" "$DIR/azurite.log" "$BIN" --blobHost 127.0.0.1 --blobPort "$PORT" \
+      --inMemoryPersistence --skipApiVersionCheck --disableTelemetry --loose --silent
+    await answers 600 azurite "$DIR/azurite.log" "$DIR/azurite.pid"
+    mark_started
   fi
   echo "export BACKUPBOT_TEST_AZURE_CONNECTION_STRING='DefaultEndpointsProtocol=http;AccountName=$ACCOUNT;AccountKey=$KEY;BlobEndpoint=http://127.0.0.1:$PORT/$ACCOUNT;'"
   ;;
 stop)
-  if [[ -f $DIR/started-by-us ]]; then
-    pid=$(cat "$DIR/azurite.pid" 2>/dev/null || true)
-    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    fi
-    rm -f "$DIR/started-by-us" "$DIR/azurite.pid"
-  fi
+  stop_started kill_pidfile "$DIR/azurite.pid"
   ;;
 *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac

@@ -7,7 +7,7 @@
 # backupbot_test (no password, all privileges with grant option), which may
 # create password-protected users of its own.
 set -euo pipefail
-STATE=${BACKUPBOT_TEST_STATE:-/tmp/backupbot-test}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PORT=${BACKUPBOT_TEST_MARIADB_PORT:-13306}
 DIR=$STATE/mariadb
 DATA=$DIR/data
@@ -20,9 +20,8 @@ server() { command -v mariadbd || command -v mysqld || ls /usr/sbin/mariadbd /us
 
 install_pkg() {
   [[ -n $(server) ]] && command -v mariadb-install-db >/dev/null 2>&1 && return
-  echo "mariadb.sh: installing mariadb-server from Debian" >&2
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-server mariadb-client) >&2
-  [[ -n $(server) ]] || { echo "mariadb.sh: mariadb-server installed but no mariadbd found" >&2; exit 1; }
+  apt_install mariadb-server mariadb-server mariadb-client
+  [[ -n $(server) ]] || die "mariadb-server installed but no mariadbd found"
 }
 
 # as root over the server's own socket: the one way in before the test user exists.
@@ -56,9 +55,8 @@ start)
       --innodb-buffer-pool-size=32M --innodb-log-file-size=16M \
       --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 --skip-name-resolve \
       </dev/null >>"$DIR/mariadbd.log" 2>&1 &
-    for _ in $(seq 1 300); do ready && break; sleep 0.1; done
-    ready || { echo "mariadb.sh: the server does not answer on port $PORT (see $DIR/mariadbd.log)" >&2; exit 1; }
-    touch "$DIR/started-by-us"
+    await ready 300 "the server" "$DIR/mariadbd.log"
+    mark_started
   fi
   admin_sql "CREATE USER IF NOT EXISTS '$TEST_USER'@'%';
     GRANT ALL PRIVILEGES ON *.* TO '$TEST_USER'@'%' WITH GRANT OPTION;" >&2
@@ -68,13 +66,13 @@ start)
   echo "export BACKUPBOT_TEST_MARIADB_BIN=$(dirname "$(command -v mariadb-dump || command -v mysqldump)")"
   ;;
 stop)
-  if [[ -f $DIR/started-by-us ]]; then
+  halt() {
     if ! mariadb-admin --no-defaults --socket="$SOCK" -u root shutdown >&2 2>/dev/null; then
       [[ -f $PIDFILE ]] && kill "$(cat "$PIDFILE")" 2>/dev/null || true
     fi
     for _ in $(seq 1 100); do [[ -e $PIDFILE ]] || break; sleep 0.1; done
-    rm -f "$DIR/started-by-us"
-  fi
+  }
+  stop_started halt
   ;;
 *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac

@@ -6,7 +6,7 @@
 # 127.0.0.1 for every role except backupbot_pw, which must give its password
 # (scram-sha-256), so tests can check a real password and a wrong one.
 set -euo pipefail
-STATE=${BACKUPBOT_TEST_STATE:-/tmp/backupbot-test}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PORT=${BACKUPBOT_TEST_PG_PORT:-15432}
 DIR=$STATE/postgres
 DATA=$DIR/data
@@ -20,9 +20,8 @@ bindir() {
 
 install_pkg() {
   [[ -n $(bindir) ]] && return
-  echo "postgres.sh: installing postgresql from Debian" >&2
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >&2
-  [[ -n $(bindir) ]] || { echo "postgres.sh: postgresql installed but no initdb under /usr/lib/postgresql" >&2; exit 1; }
+  apt_install postgresql postgresql
+  [[ -n $(bindir) ]] || die "postgresql installed but no initdb under /usr/lib/postgresql"
 }
 
 as_pg() { runuser -u "$RUNAS" -- "$@"; }
@@ -57,10 +56,9 @@ start)
     as_pg "$BIN/pg_ctl" -D "$DATA" -l "$DIR/postgres.log" -w -t 60 \
       -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
       start </dev/null >&2 \
-      || { echo "postgres.sh: the server did not start on port $PORT (see $DIR/postgres.log)" >&2; exit 1; }
-    for _ in $(seq 1 100); do ready && break; sleep 0.1; done
-    ready || { echo "postgres.sh: the server does not answer on port $PORT (see $DIR/postgres.log)" >&2; exit 1; }
-    touch "$DIR/started-by-us"
+      || die "the server did not start on port $PORT (see $DIR/postgres.log)"
+    await ready 100 "the server" "$DIR/postgres.log"
+    mark_started
   fi
   echo "export BACKUPBOT_TEST_PG_HOST=127.0.0.1"
   echo "export BACKUPBOT_TEST_PG_PORT=$PORT"
@@ -68,11 +66,8 @@ start)
   echo "export BACKUPBOT_TEST_PG_BIN=$BIN"
   ;;
 stop)
-  if [[ -f $DIR/started-by-us ]]; then
-    BIN=$(bindir)
-    as_pg "$BIN/pg_ctl" -D "$DATA" -m fast -w stop >&2 || true
-    rm -f "$DIR/started-by-us"
-  fi
+  halt() { as_pg "$(bindir)/pg_ctl" -D "$DATA" -m fast -w stop >&2 || true; }
+  stop_started halt
   ;;
 *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac

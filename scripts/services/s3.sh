@@ -3,7 +3,7 @@
 # Prints `export` lines on start. Port: $BACKUPBOT_TEST_S3_PORT (default 17070).
 # The access key pair is a fixed, test-only pair; it protects nothing but this scratch server.
 set -euo pipefail
-STATE=${BACKUPBOT_TEST_STATE:-/tmp/backupbot-test}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PORT=${BACKUPBOT_TEST_S3_PORT:-17070}
 DIR=$STATE/s3
 ACCESS_KEY=backupbot-test
@@ -27,13 +27,10 @@ case ${1:-} in
 start)
   install
   if ! answers; then
-    ROOT_ACCESS_KEY_ID=$ACCESS_KEY ROOT_SECRET_ACCESS_KEY=$SECRET_KEY \
-      setsid "$BIN" --port "127.0.0.1:$PORT" --quiet posix "$DIR/root" \
-      > "$DIR/versitygw.log" 2>&1 < /dev/null &
-    echo $! > "$DIR/versitygw.pid"
-    for _ in $(seq 1 100); do answers && break; sleep 0.1; done
-    answers || { echo "s3.sh: versitygw did not answer on port $PORT (see $DIR/versitygw.log)" >&2; exit 1; }
-    touch "$DIR/started-by-us"
+    spawn "$DIR/versitygw.pid" "$DIR/versitygw.log" env ROOT_ACCESS_KEY_ID="$ACCESS_KEY" \
+      ROOT_SECRET_ACCESS_KEY="$SECRET_KEY" "$BIN" --port "127.0.0.1:$PORT" --quiet posix "$DIR/root"
+    await answers 100 versitygw "$DIR/versitygw.log" "$DIR/versitygw.pid"
+    mark_started
   fi
   echo "export BACKUPBOT_TEST_S3_ENDPOINT=http://127.0.0.1:$PORT"
   echo "export BACKUPBOT_TEST_S3_ACCESS_KEY=$ACCESS_KEY"
@@ -41,15 +38,8 @@ start)
   echo "export BACKUPBOT_TEST_S3_REGION=us-east-1"
   ;;
 stop)
-  if [[ -f $DIR/started-by-us ]]; then
-    pid=$(cat "$DIR/versitygw.pid" 2>/dev/null || true)
-    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    fi
-    rm -f "$DIR/started-by-us" "$DIR/versitygw.pid"
-    rm -rf "$DIR/root"
-  fi
+  halt() { kill_pidfile "$DIR/versitygw.pid"; rm -rf "$DIR/root"; }
+  stop_started halt
   ;;
 *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac

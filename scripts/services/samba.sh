@@ -5,7 +5,7 @@
 # `backups` is writable by the test user `backupbot` (a system account this script adds once,
 # since Samba maps every SMB user to a Unix one). The password is a fixed test password.
 set -euo pipefail
-STATE=${BACKUPBOT_TEST_STATE:-/tmp/backupbot-test}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PORT=${BACKUPBOT_TEST_SMB_PORT:-14445}
 DIR=$STATE/samba
 SMB_USER=backupbot
@@ -15,8 +15,7 @@ mkdir -p "$DIR"
 
 install() {
   command -v smbd >/dev/null 2>&1 && command -v smbpasswd >/dev/null 2>&1 && return
-  echo "samba.sh: installing samba from Debian" >&2
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq samba) >&2
+  apt_install samba samba
 }
 
 answers() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
@@ -67,17 +66,9 @@ start)
   install
   if ! answers; then
     configure
-    setsid smbd --foreground --no-process-group --debug-stdout -s "$DIR/smb.conf" \
-      > "$DIR/smbd.out" 2>&1 < /dev/null &
-    echo $! > "$DIR/smbd.pid"
-    pid=$(cat "$DIR/smbd.pid")
-    for _ in $(seq 1 200); do
-      answers && break
-      kill -0 "$pid" 2>/dev/null || { echo "samba.sh: smbd exited at start: $(tail -n 3 "$DIR/smbd.out")" >&2; exit 1; }
-      sleep 0.1
-    done
-    answers || { echo "samba.sh: smbd did not answer on port $PORT within 20 s (see $DIR/smbd.out)" >&2; exit 1; }
-    touch "$DIR/started-by-us"
+    spawn "$DIR/smbd.pid" "$DIR/smbd.out" smbd --foreground --no-process-group --debug-stdout -s "$DIR/smb.conf"
+    await answers 200 smbd "$DIR/smbd.out" "$DIR/smbd.pid"
+    mark_started
   fi
   echo "export BACKUPBOT_TEST_SMB_ADDR=127.0.0.1:$PORT"
   echo "export BACKUPBOT_TEST_SMB_SHARE=$SHARE"
@@ -85,14 +76,7 @@ start)
   echo "export BACKUPBOT_TEST_SMB_PASSWORD=$SMB_PASSWORD"
   ;;
 stop)
-  if [[ -f $DIR/started-by-us ]]; then
-    pid=$(cat "$DIR/smbd.pid" 2>/dev/null || true)
-    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    fi
-    rm -f "$DIR/started-by-us" "$DIR/smbd.pid"
-  fi
+  stop_started kill_pidfile "$DIR/smbd.pid"
   ;;
 *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac

@@ -67,7 +67,7 @@ type Options struct {
 type Backend struct {
 	container *container.Client
 	opts      Options
-	prefix    string // "" or "something/"
+	bucket    backend.Bucket
 	tier      *blob.AccessTier
 }
 
@@ -77,13 +77,9 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if opts.Container == "" {
 		return nil, fmt.Errorf("azure storage: no container given: set the storage's container in the configuration or pass --container: %w", backend.ErrPermanent)
 	}
-	if opts.BlockSize <= 0 {
-		opts.BlockSize = DefaultBlockSize
-	}
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = DefaultConcurrency
-	}
-	b := &Backend{opts: opts, prefix: cleanPrefix(opts.Prefix)}
+	opts.BlockSize = backend.PositiveOr(opts.BlockSize, DefaultBlockSize)
+	opts.Concurrency = backend.PositiveOr(opts.Concurrency, DefaultConcurrency)
+	b := &Backend{opts: opts, bucket: backend.NewBucket("azure", opts.Container, opts.Prefix)}
 	if opts.AccessTier != "" {
 		i := slices.IndexFunc(blob.PossibleAccessTierValues(), func(t blob.AccessTier) bool { return strings.EqualFold(string(t), opts.AccessTier) })
 		if i < 0 {
@@ -143,43 +139,19 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	return b, nil
 }
 
-func cleanPrefix(p string) string {
-	p = strings.Trim(p, "/")
-	if p == "" {
-		return ""
-	}
-	return p + "/"
-}
-
 // Location implements backend.Backend.
-func (b *Backend) Location() string {
-	if b.prefix == "" {
-		return "azure:" + b.opts.Container
-	}
-	return "azure:" + b.opts.Container + "/" + strings.TrimSuffix(b.prefix, "/")
-}
+func (b *Backend) Location() string { return b.bucket.Location() }
 
 // Container returns the container name.
 func (b *Backend) Container() string { return b.opts.Container }
-
-func (b *Backend) blobName(key string) (string, error) {
-	if key == "" || strings.HasPrefix(key, "/") {
-		return "", fmt.Errorf("azure storage %s: invalid key %q: %w", b.Location(), key, backend.ErrPermanent)
-	}
-	return b.prefix + key, nil
-}
 
 // Put implements backend.Backend. A body up to BlockSize goes up in one
 // request; a larger one as blocks staged in parallel and committed at the
 // end. Either way the blob appears whole or not at all.
 func (b *Backend) Put(ctx context.Context, key string, body io.ReadSeeker, size int64) error {
-	name, err := b.blobName(key)
+	name, n, err := b.bucket.Upload("put", key, body, size)
 	if err != nil {
 		return err
-	}
-	n, err := backend.BodySize(body, size)
-	if err != nil {
-		return fmt.Errorf("azure storage %s: put %s: %w", b.Location(), key, err)
 	}
 	bb := b.container.NewBlockBlobClient(name)
 	if n <= b.opts.BlockSize {
@@ -198,12 +170,9 @@ func (b *Backend) Put(ctx context.Context, key string, body io.ReadSeeker, size 
 // Create implements backend.Creator with a conditional upload
 // (If-None-Match: *): the service refuses it when the blob exists.
 func (b *Backend) Create(ctx context.Context, key string, body io.ReadSeeker, size int64) error {
-	name, err := b.blobName(key)
+	name, _, err := b.bucket.Upload("create", key, body, -1)
 	if err != nil {
 		return err
-	}
-	if _, err := body.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("azure storage %s: create %s: rewinding the body: %w", b.Location(), key, err)
 	}
 	bb := b.container.NewBlockBlobClient(name)
 	anyETag := azcore.ETagAny
@@ -212,7 +181,7 @@ func (b *Backend) Create(ctx context.Context, key string, body io.ReadSeeker, si
 		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfNoneMatch: &anyETag}},
 	})
 	if bloberror.HasCode(err, bloberror.BlobAlreadyExists, bloberror.ConditionNotMet) || (err != nil && status(err) == http.StatusPreconditionFailed) {
-		return fmt.Errorf("azure storage %s: create %s: %w", b.Location(), key, backend.ErrExists)
+		return fmt.Errorf("%s: %w", b.bucket.Op("create", key), backend.ErrExists)
 	}
 	if err != nil {
 		return b.wrap("create", key, err)
@@ -222,55 +191,33 @@ func (b *Backend) Create(ctx context.Context, key string, body io.ReadSeeker, si
 
 // Get implements backend.Backend.
 func (b *Backend) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	name, err := b.blobName(key)
+	name, err := b.bucket.Object(key)
 	if err != nil {
 		return nil, err
 	}
-	if offset < 0 {
-		return nil, fmt.Errorf("azure storage %s: get %s: negative offset %d: %w", b.Location(), key, offset, backend.ErrPermanent)
-	}
-	if length == 0 {
-		// A zero Count means "to the end" to the service: check the range
-		// against the size instead.
-		info, err := b.Stat(ctx, key)
-		if err != nil {
-			return nil, err
+	// GetRange asks for no zero-length range: a zero Count means "to the
+	// end" to the service.
+	return backend.GetRange(ctx, b.bucket.Where(), key, offset, length, b.Stat, func() (io.ReadCloser, int64, error) {
+		rng := blob.HTTPRange{Offset: offset}
+		if length > 0 {
+			rng.Count = length
 		}
-		if offset > info.Size {
-			return nil, backend.RangeError(b.where(), key, offset, length, info.Size)
+		resp, err := b.container.NewBlobClient(name).DownloadStream(ctx, &blob.DownloadStreamOptions{Range: rng})
+		switch {
+		case bloberror.HasCode(err, bloberror.InvalidRange):
+			return nil, 0, backend.ErrRangeNotSatisfiable
+		case err != nil:
+			return nil, 0, b.wrap("get", key, err)
+		case resp.ContentLength == nil:
+			return resp.Body, -1, nil
 		}
-		return io.NopCloser(strings.NewReader("")), nil
-	}
-	rng := blob.HTTPRange{Offset: offset}
-	if length > 0 {
-		rng.Count = length
-	}
-	resp, err := b.container.NewBlobClient(name).DownloadStream(ctx, &blob.DownloadStreamOptions{Range: rng})
-	if err != nil {
-		if bloberror.HasCode(err, bloberror.InvalidRange) {
-			// A read from exactly the end is valid and empty.
-			info, serr := b.Stat(ctx, key)
-			if serr != nil {
-				return nil, serr
-			}
-			if length < 0 && offset == info.Size {
-				return io.NopCloser(strings.NewReader("")), nil
-			}
-			return nil, backend.RangeError(b.where(), key, offset, length, info.Size)
-		}
-		return nil, b.wrap("get", key, err)
-	}
-	if length > 0 && resp.ContentLength != nil && *resp.ContentLength != length {
-		// The service clips a range that runs past the end.
-		_ = resp.Body.Close()
-		return nil, backend.RangeError(b.where(), key, offset, length, offset+*resp.ContentLength)
-	}
-	return backend.NamedReader(b.where(), key, resp.Body), nil
+		return resp.Body, *resp.ContentLength, nil
+	})
 }
 
 // Stat implements backend.Backend.
 func (b *Backend) Stat(ctx context.Context, key string) (backend.Info, error) {
-	name, err := b.blobName(key)
+	name, err := b.bucket.Object(key)
 	if err != nil {
 		return backend.Info{}, err
 	}
@@ -290,7 +237,7 @@ func (b *Backend) Stat(ctx context.Context, key string) (backend.Info, error) {
 
 // List implements backend.Backend with a flat, paginated listing.
 func (b *Backend) List(ctx context.Context, prefix string, fn func(backend.Info) error) error {
-	full := b.prefix + prefix
+	full := b.bucket.Prefix() + prefix
 	pager := b.container.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: &full})
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
@@ -301,7 +248,7 @@ func (b *Backend) List(ctx context.Context, prefix string, fn func(backend.Info)
 			if item.Name == nil {
 				continue
 			}
-			info := backend.Info{Key: strings.TrimPrefix(*item.Name, b.prefix)}
+			info := backend.Info{Key: b.bucket.Key(*item.Name)}
 			if p := item.Properties; p != nil {
 				if p.ContentLength != nil {
 					info.Size = *p.ContentLength
@@ -320,7 +267,7 @@ func (b *Backend) List(ctx context.Context, prefix string, fn func(backend.Info)
 
 // Delete implements backend.Backend.
 func (b *Backend) Delete(ctx context.Context, key string) error {
-	name, err := b.blobName(key)
+	name, err := b.bucket.Object(key)
 	if err != nil {
 		return err
 	}
@@ -333,6 +280,3 @@ func (b *Backend) Delete(ctx context.Context, key string) error {
 // Close implements backend.Backend; the SDK's idle connections are
 // released when the client is garbage collected.
 func (b *Backend) Close() error { return nil }
-
-// where names this store in errors.
-func (b *Backend) where() string { return "azure storage " + b.Location() }

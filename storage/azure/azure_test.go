@@ -2,7 +2,6 @@ package azure_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 
@@ -52,77 +51,35 @@ func TestAccessTierIsApplied(t *testing.T) {
 
 func TestOptionsAreChecked(t *testing.T) {
 	cs := azuretest.ConnectionString(t)
-	cases := map[string]azure.Options{
+	backendtest.RefusesOptions(t, azure.New, map[string]azure.Options{
 		"no container":       {ConnectionString: cs},
 		"unknown tier":       {Container: "c", AccessTier: "lukewarm", ConnectionString: cs},
 		"garbled connection": {Container: "c", ConnectionString: "AccountName=x;AccountKey=%%%"},
-	}
-	for name, opts := range cases {
-		t.Run(name, func(t *testing.T) {
-			if _, err := azure.New(context.Background(), opts); !errors.Is(err, backend.ErrPermanent) {
-				t.Fatalf("New(%s) = %v; want a permanent error", name, err)
-			}
-		})
-	}
+	})
 }
 
 func TestErrorsSayWhatToFix(t *testing.T) {
-	ctx := context.Background()
 	cs := azuretest.ConnectionString(t)
 	good := azuretest.New(t, azure.Options{})
 	const fakeKey = "bm90LXRoZS1rZXktYXQtYWxsLW5vdC10aGUta2V5LWF0LWFsbC1ub3QtdGhlLWtleQ=="
-	wrongKeyCS := replaceField(cs, "AccountKey", fakeKey)
-	mustNew := func(opts azure.Options) *azure.Backend {
-		t.Helper()
-		b, err := azure.New(ctx, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	wrongKeyCS := azuretest.WithField(cs, "AccountKey", fakeKey)
 	cases := []struct {
 		name     string
-		b        *azure.Backend
+		opts     azure.Options
 		sentinel error
 		mentions []string
 	}{
-		{"wrong key", mustNew(azure.Options{Container: good.Container(), ConnectionString: wrongKeyCS}), backend.ErrCredentials,
+		{"wrong key", azure.Options{Container: good.Container(), ConnectionString: wrongKeyCS}, backend.ErrCredentials,
 			[]string{"denied", "AZURE_STORAGE_CONNECTION_STRING", good.Container()}},
-		{"missing container", mustNew(azure.Options{Container: "bbt-no-such-container", ConnectionString: cs}), backend.ErrNoContainer,
+		{"missing container", azure.Options{Container: "bbt-no-such-container", ConnectionString: cs}, backend.ErrNoContainer,
 			[]string{"does not exist", "bbt-no-such-container", "container name"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			err := c.b.Put(ctx, "locks/probe", strings.NewReader("x"), 1)
-			if !errors.Is(err, c.sentinel) || !errors.Is(err, backend.ErrPermanent) {
-				t.Fatalf("Put: %v; want an error wrapping %v and ErrPermanent", err, c.sentinel)
-			}
-			for _, m := range c.mentions {
-				if !strings.Contains(err.Error(), m) {
-					t.Errorf("error %q does not mention %q", err, m)
-				}
-			}
-			if strings.Contains(err.Error(), fakeKey) || strings.Contains(err.Error(), field(cs, "AccountKey")) {
-				t.Errorf("error %q shows a key", err)
-			}
-			if listErr := c.b.List(ctx, "", func(backend.Info) error { return nil }); !errors.Is(listErr, c.sentinel) {
-				t.Errorf("List: %v; want an error wrapping %v", listErr, c.sentinel)
-			}
+			b := backendtest.Open(t, azure.New, c.opts)
+			backendtest.RefusedAsPermanent(t, b, c.sentinel, c.mentions, []string{fakeKey, azuretest.Field(cs, "AccountKey")})
 		})
 	}
-}
-
-func field(cs, name string) string {
-	for _, p := range strings.Split(cs, ";") {
-		if v, ok := strings.CutPrefix(p, name+"="); ok {
-			return v
-		}
-	}
-	return ""
-}
-
-func replaceField(cs, name, value string) string {
-	return strings.Replace(cs, name+"="+field(cs, name), name+"="+value, 1)
 }
 
 // TestEngineSuite runs the engine's acceptance suite unchanged with the

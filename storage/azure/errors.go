@@ -38,10 +38,7 @@ const azidentityPkg = "github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 // and says what to check. Transient errors (timeouts, resets, 5xx, 429)
 // are wrapped as they are, so the retry wrapper retries them.
 func (b *Backend) wrap(op, key string, err error) error {
-	where := fmt.Sprintf("azure storage %s: %s %s", b.Location(), op, key)
-	if key == "" {
-		where = fmt.Sprintf("azure storage %s: %s", b.Location(), op)
-	}
+	where := b.bucket.Op(op, key)
 	const checkCreds = "check AZURE_STORAGE_CONNECTION_STRING (account name and key) or the signed-in identity's role on the container"
 	if credentialError(err) {
 		return fmt.Errorf("%s: no usable Azure credential: %s: %w: %w: %w", where, checkCreds, err, backend.ErrCredentials, backend.ErrPermanent)

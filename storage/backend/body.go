@@ -3,6 +3,7 @@ package backend
 import (
 	"fmt"
 	"io"
+	"io/fs"
 )
 
 // BodySize rewinds body and returns its length. When want is not negative
@@ -41,6 +42,28 @@ func OpenRange(f RangeFile, size, offset, length int64) (io.ReadCloser, error) {
 		length = size - offset
 	}
 	return rangeReader{SectionReader: io.NewSectionReader(f, offset, length), Closer: f}, nil
+}
+
+// StatFile is an open object file that can say its size: an *os.File, or
+// a file on an SMB share.
+type StatFile interface {
+	RangeFile
+	Stat() (fs.FileInfo, error)
+}
+
+// ReadRange is OpenRange for an object file of a backend that keeps
+// objects as files: f's size is its own. A directory is not an object:
+// the error is then fs.ErrNotExist. f is closed when ReadRange fails.
+func ReadRange(f StatFile, offset, length int64) (io.ReadCloser, error) {
+	st, err := f.Stat()
+	if err == nil && st.IsDir() {
+		err = fs.ErrNotExist
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return OpenRange(f, st.Size(), offset, length)
 }
 
 type rangeReader struct {

@@ -6,14 +6,11 @@ package local
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,9 +20,6 @@ import (
 
 	"github.com/backupbot/backupbot/storage/backend"
 )
-
-// tempPrefix starts the names of files being written; List skips them.
-const tempPrefix = ".tmp-"
 
 // Backend stores objects as files under one directory.
 type Backend struct {
@@ -76,14 +70,14 @@ func (b *Backend) Dir() string { return b.dir }
 // Location implements backend.Backend.
 func (b *Backend) Location() string { return "local:" + b.dir }
 
-// filename maps a key to its file, refusing keys that would leave the root.
-func (b *Backend) filename(key string) (string, error) {
-	if key == "" || strings.HasPrefix(key, "/") || path.Clean(key) != key || key == "." ||
-		strings.HasPrefix(key, "../") || key == ".." || strings.Contains(key, "\\") {
-		return "", fmt.Errorf("local storage %s: invalid key %q: %w", b.dir, key, backend.ErrPermanent)
+// filename maps a key to its file, refusing keys that would leave the
+// root, and checks that ctx has not ended before operation op starts.
+func (b *Backend) filename(ctx context.Context, op, key string) (string, error) {
+	if err := backend.CheckFileKey(key, `\`); err != nil {
+		return "", fmt.Errorf("local storage %s: %w", b.dir, err)
 	}
-	if strings.HasPrefix(path.Base(key), tempPrefix) {
-		return "", fmt.Errorf("local storage %s: invalid key %q (reserved name): %w", b.dir, key, backend.ErrPermanent)
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("local storage: %s %s: %w", op, key, err)
 	}
 	return filepath.Join(b.dir, filepath.FromSlash(key)), nil
 }
@@ -103,12 +97,9 @@ func (b *Backend) Create(ctx context.Context, key string, body io.ReadSeeker, si
 }
 
 func (b *Backend) put(ctx context.Context, key string, body io.ReadSeeker, size int64, exclusive bool) (err error) {
-	name, err := b.filename(key)
+	name, err := b.filename(ctx, "put", key)
 	if err != nil {
 		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("local storage: put %s: %w", key, err)
 	}
 	if _, err := body.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("local storage: put %s: rewinding the body: %w", key, err)
@@ -117,9 +108,7 @@ func (b *Backend) put(ctx context.Context, key string, body io.ReadSeeker, size 
 	if err := b.mkdirAll(dir); err != nil {
 		return b.classify("put "+key, err)
 	}
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	tmp := filepath.Join(dir, tempPrefix+hex.EncodeToString(rnd[:]))
+	tmp := filepath.Join(dir, backend.TempName())
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return b.classify("put "+key, err)
@@ -130,7 +119,7 @@ func (b *Backend) put(ctx context.Context, key string, body io.ReadSeeker, size 
 			_ = os.Remove(tmp)
 		}
 	}()
-	n, err := io.Copy(f, ctxReader{ctx: ctx, r: body})
+	n, err := io.Copy(f, backend.ContextReader(ctx, body))
 	if err != nil {
 		return b.classify("put "+key+": writing", err)
 	}
@@ -207,23 +196,18 @@ func syncDir(dir string) error {
 
 // Get implements backend.Backend.
 func (b *Backend) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	name, err := b.filename(key)
+	name, err := b.filename(ctx, "get", key)
 	if err != nil {
 		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("local storage: get %s: %w", key, err)
 	}
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, b.wrapMissing("get", key, err)
 	}
-	st, err := f.Stat()
-	if err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("local storage: get %s: %w", key, err)
+	rc, err := backend.ReadRange(f, offset, length)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, b.wrapMissing("get", key, err) // a directory, as Stat says
 	}
-	rc, err := backend.OpenRange(f, st.Size(), offset, length)
 	if err != nil {
 		return nil, fmt.Errorf("local storage: get %s: %w", key, err)
 	}
@@ -232,12 +216,9 @@ func (b *Backend) Get(ctx context.Context, key string, offset, length int64) (io
 
 // Stat implements backend.Backend.
 func (b *Backend) Stat(ctx context.Context, key string) (backend.Info, error) {
-	name, err := b.filename(key)
+	name, err := b.filename(ctx, "stat", key)
 	if err != nil {
 		return backend.Info{}, err
-	}
-	if err := ctx.Err(); err != nil {
-		return backend.Info{}, fmt.Errorf("local storage: stat %s: %w", key, err)
 	}
 	st, err := os.Stat(name)
 	if err != nil {
@@ -254,10 +235,7 @@ func (b *Backend) Stat(ctx context.Context, key string) (backend.Info, error) {
 // of each file relative to its open directory (fstatat), not by full
 // path: a repository of thousands of snapshots is listed by every job.
 func (b *Backend) List(ctx context.Context, prefix string, fn func(backend.Info) error) error {
-	root := b.dir
-	if i := strings.LastIndex(prefix, "/"); i >= 0 {
-		root = filepath.Join(b.dir, filepath.FromSlash(prefix[:i]))
-	}
+	root := filepath.Join(b.dir, filepath.FromSlash(backend.ListFrom(prefix)))
 	rel, err := filepath.Rel(b.dir, root)
 	if err != nil {
 		return b.classify(fmt.Sprintf("list %q", prefix), err)
@@ -299,14 +277,14 @@ func list(ctx context.Context, dir, dirKey, prefix string, fn func(backend.Info)
 		}
 		if d.IsDir() {
 			// Only directories that can contain a matching key.
-			if strings.HasPrefix(key+"/", prefix) || strings.HasPrefix(prefix, key+"/") {
+			if backend.ListsInto(key, prefix) {
 				if err := list(ctx, filepath.Join(dir, d.Name()), key, prefix, fn); err != nil {
 					return err
 				}
 			}
 			continue
 		}
-		if !strings.HasPrefix(key, prefix) || strings.HasPrefix(d.Name(), tempPrefix) || !d.Type().IsRegular() {
+		if !backend.Lists(key, d.Name(), prefix) || !d.Type().IsRegular() {
 			continue
 		}
 		var st unix.Stat_t
@@ -324,12 +302,9 @@ func list(ctx context.Context, dir, dirKey, prefix string, fn func(backend.Info)
 
 // Delete implements backend.Backend.
 func (b *Backend) Delete(ctx context.Context, key string) error {
-	name, err := b.filename(key)
+	name, err := b.filename(ctx, "delete", key)
 	if err != nil {
 		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("local storage: delete %s: %w", key, err)
 	}
 	if err := os.Remove(name); err != nil {
 		return b.wrapMissing("delete", key, err)
@@ -345,17 +320,4 @@ func (b *Backend) wrapMissing(op, key string, err error) error {
 		return fmt.Errorf("local storage %s: %s %s: %w", b.dir, op, key, backend.ErrNotFound)
 	}
 	return b.classify(op+" "+key, err)
-}
-
-// ctxReader stops a copy when its context is cancelled.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -10,23 +10,21 @@ import (
 	"github.com/backupbot/backupbot/storage/backend"
 	"github.com/backupbot/backupbot/storage/backend/backendtest"
 	"github.com/backupbot/backupbot/storage/local"
+	"github.com/backupbot/backupbot/storage/local/localtest"
 )
 
+// TestConformance runs the backend contract with and without the fsync
+// calls (WithoutSync, which tests and benchmarks use on throwaway data).
 func TestConformance(t *testing.T) {
-	backendtest.Run(t, func(t *testing.T) backend.Backend {
-		b, err := local.New(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	})
+	for name, opts := range map[string][]local.Option{"Synced": nil, "WithoutSync": {local.WithoutSync()}} {
+		t.Run(name, func(t *testing.T) {
+			backendtest.Run(t, func(t *testing.T) backend.Backend { return localtest.New(t, opts...) })
+		})
+	}
 }
 
 func TestKeysCannotLeaveTheDirectory(t *testing.T) {
-	b, err := local.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := localtest.New(t)
 	for _, key := range []string{"../escape", "/etc/passwd", "data/../../x", "", "data/.tmp-abc"} {
 		if err := b.Put(t.Context(), key, strings.NewReader("x"), 1); !errors.Is(err, backend.ErrPermanent) {
 			t.Errorf("Put(%q) = %v; want a permanent error", key, err)
@@ -45,11 +43,8 @@ func TestNewRefusesAFile(t *testing.T) {
 }
 
 func TestListSkipsUnfinishedWrites(t *testing.T) {
-	dir := t.TempDir()
-	b, err := local.New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := localtest.New(t)
+	dir := b.Dir()
 	if err := os.MkdirAll(filepath.Join(dir, "data", "ab"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -63,5 +58,20 @@ func TestListSkipsUnfinishedWrites(t *testing.T) {
 	}
 	if n != 0 {
 		t.Fatalf("List showed %d objects; a temporary file of an unfinished Put must not be listed", n)
+	}
+}
+
+// A directory is no object: Get of its key is ErrNotFound, as Stat says
+// (it used to return a reader that failed on the first read).
+func TestGetOfADirectoryIsNotFound(t *testing.T) {
+	b := localtest.New(t)
+	if err := b.Put(t.Context(), "data/ab/x", strings.NewReader("x"), 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(t.Context(), "data/ab", 0, -1); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("Get(a directory) = %v; want ErrNotFound", err)
+	}
+	if _, err := b.Stat(t.Context(), "data/ab"); !errors.Is(err, backend.ErrNotFound) {
+		t.Fatalf("Stat(a directory) = %v; want ErrNotFound", err)
 	}
 }

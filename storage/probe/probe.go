@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/backupbot/backupbot/internal/randid"
 	"github.com/backupbot/backupbot/storage/backend"
 )
 
@@ -115,12 +115,10 @@ func Run(ctx context.Context, b backend.Backend, opts Options) (*Report, error) 
 	}
 	rep := &Report{Location: b.Location()}
 	data := make([]byte, opts.Size)
-	var rnd [8]byte
 	if _, err := rand.Read(data); err != nil {
 		return nil, fmt.Errorf("probe: making random data: %w", err)
 	}
-	_, _ = rand.Read(rnd[:])
-	key := Prefix + hex.EncodeToString(rnd[:])
+	key := Prefix + randid.Hex(8)
 
 	step := func(name string, n int64, f func() error) error {
 		t := time.Now()

@@ -14,7 +14,8 @@ import (
 	"github.com/backupbot/backupbot/storage/azure"
 	"github.com/backupbot/backupbot/storage/azure/azuretest"
 	"github.com/backupbot/backupbot/storage/backend"
-	"github.com/backupbot/backupbot/storage/local"
+	"github.com/backupbot/backupbot/storage/backend/backendtest"
+	"github.com/backupbot/backupbot/storage/local/localtest"
 	"github.com/backupbot/backupbot/storage/probe"
 	"github.com/backupbot/backupbot/storage/retry"
 	"github.com/backupbot/backupbot/storage/s3"
@@ -43,11 +44,7 @@ type probeCase struct {
 
 func s3Cases() []probeCase {
 	s3With := func(t *testing.T, opts s3.Options) backend.Backend {
-		b, err := s3.New(context.Background(), s3test.Env(t).Options(opts))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+		return backendtest.Open(t, s3.New, s3test.Env(t).Options(opts))
 	}
 	return []probeCase{
 		{"s3 works", func(t *testing.T) backend.Backend { return s3test.New(t, s3.Options{Prefix: "team-a"}) }, probe.KindOK, nil},
@@ -66,25 +63,12 @@ func s3Cases() []probeCase {
 }
 
 func azureCases() []probeCase {
-	azWith := func(t *testing.T, opts azure.Options) backend.Backend {
-		b, err := azure.New(context.Background(), opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	azWith := func(t *testing.T, opts azure.Options) backend.Backend { return backendtest.Open(t, azure.New, opts) }
 	return []probeCase{
 		{"azure works", func(t *testing.T) backend.Backend { return azuretest.New(t, azure.Options{Prefix: "team-a"}) }, probe.KindOK, nil},
 		{"azure wrong key", func(t *testing.T) backend.Backend {
 			good := azuretest.New(t, azure.Options{})
-			cs := azuretest.ConnectionString(t)
-			var key string
-			for _, p := range strings.Split(cs, ";") {
-				if v, ok := strings.CutPrefix(p, "AccountKey="); ok {
-					key = v
-				}
-			}
-			wrong := strings.Replace(cs, key, "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5LXdyb25nLWtleQ==", 1)
+			wrong := azuretest.WithField(azuretest.ConnectionString(t), "AccountKey", "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5LXdyb25nLWtleQ==")
 			return azWith(t, azure.Options{Container: good.Container(), ConnectionString: wrong})
 		}, probe.KindCredentials, backend.ErrCredentials},
 		{"azure missing container", func(t *testing.T) backend.Backend {
@@ -167,10 +151,7 @@ func err2s(err error) string {
 func genericSummary(s, location string) string { return strings.ReplaceAll(s, location, "LOC") }
 
 func TestProbeWorksOnLocalStorageAndPrintsAReport(t *testing.T) {
-	b, err := local.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := localtest.New(t)
 	rep, err := probe.Run(context.Background(), b, probe.Options{Size: 256 << 10})
 	if err != nil || !rep.OK() {
 		t.Fatalf("probe of a local directory: %v (%+v)", err, rep)
@@ -202,10 +183,7 @@ func TestProbeWorksOnLocalStorageAndPrintsAReport(t *testing.T) {
 }
 
 func TestDebugTextShowsTheErrorChain(t *testing.T) {
-	b, err := s3.New(context.Background(), s3test.Env(t).Options(s3.Options{Bucket: "bbt-x", Endpoint: "http://" + closedPort(t)}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := backendtest.Open(t, s3.New, s3test.Env(t).Options(s3.Options{Bucket: "bbt-x", Endpoint: "http://" + closedPort(t)}))
 	rep, _ := probe.Run(context.Background(), b, probe.Options{})
 	var plain, debug bytes.Buffer
 	_ = rep.WriteText(&plain, false)

@@ -45,10 +45,7 @@ var (
 // and says what to check. Transient errors (timeouts, resets, 5xx, 429)
 // are wrapped as they are, so the retry wrapper retries them.
 func (b *Backend) wrap(op, key string, err error) error {
-	where := fmt.Sprintf("s3 storage %s: %s %s", b.Location(), op, key)
-	if key == "" {
-		where = fmt.Sprintf("s3 storage %s: %s", b.Location(), op)
-	}
+	where := b.bucket.Op(op, key)
 	var signing *v4.SigningError
 	if errors.As(err, &signing) {
 		return fmt.Errorf("%s: no usable AWS credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE): %w: %w: %w",
@@ -122,7 +119,7 @@ func isInvalidRange(err error) bool {
 func (b *Backend) wrapWrite(op, key string, err error) error {
 	w := b.wrap(op, key, err)
 	if errors.Is(w, backend.ErrNotFound) {
-		return fmt.Errorf("s3 storage %s: %s %s: the server answered \"not found\" to a write; retrying: %w", b.Location(), op, key, err)
+		return fmt.Errorf("%s: the server answered \"not found\" to a write; retrying: %w", b.bucket.Op(op, key), err)
 	}
 	return w
 }

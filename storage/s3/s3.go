@@ -78,7 +78,7 @@ type Backend struct {
 	client   *s3sdk.Client
 	uploader *transfermanager.Client
 	opts     Options
-	prefix   string // "" or "something/"
+	bucket   backend.Bucket
 }
 
 // New checks the options and builds a client. It makes no request unless
@@ -95,15 +95,9 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if opts.SSEKMSKeyID != "" && !strings.HasPrefix(opts.SSE, "aws:kms") {
 		return nil, fmt.Errorf("s3 storage %s: sse_kms_key_id needs sse: aws:kms: %w", opts.Bucket, backend.ErrPermanent)
 	}
-	if opts.PartSize <= 0 {
-		opts.PartSize = DefaultPartSize
-	}
-	if opts.MultipartThreshold <= 0 {
-		opts.MultipartThreshold = DefaultMultipartAt
-	}
-	if opts.Concurrency <= 0 {
-		opts.Concurrency = DefaultConcurrency
-	}
+	opts.PartSize = backend.PositiveOr(opts.PartSize, DefaultPartSize)
+	opts.MultipartThreshold = backend.PositiveOr(opts.MultipartThreshold, DefaultMultipartAt)
+	opts.Concurrency = backend.PositiveOr(opts.Concurrency, DefaultConcurrency)
 	if opts.Endpoint != "" {
 		u, err := url.Parse(opts.Endpoint)
 		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
@@ -169,7 +163,7 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 			o.FailTimeout = 30 * time.Second
 		}),
 		opts:   opts,
-		prefix: cleanPrefix(opts.Prefix),
+		bucket: backend.NewBucket("s3", opts.Bucket, opts.Prefix),
 	}
 	if opts.CreateBucket {
 		if err := b.ensureBucket(ctx); err != nil {
@@ -177,14 +171,6 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 		}
 	}
 	return b, nil
-}
-
-func cleanPrefix(p string) string {
-	p = strings.Trim(p, "/")
-	if p == "" {
-		return ""
-	}
-	return p + "/"
 }
 
 // ensureBucket creates the bucket unless it exists.
@@ -209,33 +195,17 @@ func (b *Backend) ensureBucket(ctx context.Context) error {
 }
 
 // Location implements backend.Backend.
-func (b *Backend) Location() string {
-	if b.prefix == "" {
-		return "s3:" + b.opts.Bucket
-	}
-	return "s3:" + b.opts.Bucket + "/" + strings.TrimSuffix(b.prefix, "/")
-}
+func (b *Backend) Location() string { return b.bucket.Location() }
 
 // Bucket returns the bucket name.
 func (b *Backend) Bucket() string { return b.opts.Bucket }
 
-func (b *Backend) objectKey(key string) (string, error) {
-	if key == "" || strings.HasPrefix(key, "/") {
-		return "", fmt.Errorf("s3 storage %s: invalid key %q: %w", b.Location(), key, backend.ErrPermanent)
-	}
-	return b.prefix + key, nil
-}
-
 // Create implements backend.Creator with a conditional PUT
 // (If-None-Match: *): the server refuses it with 412 when the key exists.
 func (b *Backend) Create(ctx context.Context, key string, body io.ReadSeeker, size int64) error {
-	name, err := b.objectKey(key)
+	name, n, err := b.bucket.Upload("create", key, body, -1)
 	if err != nil {
 		return err
-	}
-	n, err := backend.BodySize(body, -1)
-	if err != nil {
-		return fmt.Errorf("s3 storage %s: create %s: %w", b.Location(), key, err)
 	}
 	in := b.putInput(name, body, n)
 	// The config is read by every command: it keeps the default storage
@@ -245,7 +215,7 @@ func (b *Backend) Create(ctx context.Context, key string, body io.ReadSeeker, si
 	if _, err := b.client.PutObject(ctx, in); err != nil {
 		if code := errorCode(err); code == "PreconditionFailed" || code == "ConditionalRequestConflict" ||
 			httpStatus(err) == http.StatusPreconditionFailed {
-			return fmt.Errorf("s3 storage %s: create %s: %w", b.Location(), key, backend.ErrExists)
+			return fmt.Errorf("%s: %w", b.bucket.Op("create", key), backend.ErrExists)
 		}
 		return b.wrap("create", key, err)
 	}
@@ -258,13 +228,9 @@ func (b *Backend) Create(ctx context.Context, key string, body io.ReadSeeker, si
 // transfer manager. A failed multipart upload is aborted, so no partial
 // object is ever visible either way.
 func (b *Backend) Put(ctx context.Context, key string, body io.ReadSeeker, size int64) error {
-	name, err := b.objectKey(key)
+	name, n, err := b.bucket.Upload("put", key, body, size)
 	if err != nil {
 		return err
-	}
-	n, err := backend.BodySize(body, size)
-	if err != nil {
-		return fmt.Errorf("s3 storage %s: put %s: %w", b.Location(), key, err)
 	}
 	if n < b.opts.MultipartThreshold {
 		// One PUT straight from the caller's seekable body: no copy, and
@@ -282,19 +248,13 @@ func (b *Backend) Put(ctx context.Context, key string, body io.ReadSeeker, size 
 		return nil
 	}
 	in := &transfermanager.UploadObjectInput{
-		Bucket:        aws.String(b.opts.Bucket),
-		Key:           aws.String(name),
-		Body:          body,
-		ContentLength: aws.Int64(n),
-	}
-	if b.opts.StorageClass != "" {
-		in.StorageClass = tmtypes.StorageClass(b.opts.StorageClass)
-	}
-	if b.opts.SSE != "" {
-		in.ServerSideEncryption = tmtypes.ServerSideEncryption(b.opts.SSE)
-	}
-	if b.opts.SSEKMSKeyID != "" {
-		in.SSEKMSKeyID = aws.String(b.opts.SSEKMSKeyID)
+		Bucket:               aws.String(b.opts.Bucket),
+		Key:                  aws.String(name),
+		Body:                 body,
+		ContentLength:        aws.Int64(n),
+		StorageClass:         tmtypes.StorageClass(b.opts.StorageClass),
+		ServerSideEncryption: tmtypes.ServerSideEncryption(b.opts.SSE),
+		SSEKMSKeyID:          b.kmsKeyID(),
 	}
 	if _, err := b.uploader.UploadObject(ctx, in); err != nil {
 		return b.wrapWrite("put", key, err)
@@ -303,77 +263,56 @@ func (b *Backend) Put(ctx context.Context, key string, body io.ReadSeeker, size 
 }
 
 // putInput is the PutObject request for body (n bytes) under name, with
-// the bucket's storage class and server-side encryption settings.
+// the bucket's storage class and server-side encryption settings. (The
+// SDK sends no header for a setting left empty.)
 func (b *Backend) putInput(name string, body io.Reader, n int64) *s3sdk.PutObjectInput {
-	in := &s3sdk.PutObjectInput{
-		Bucket:        aws.String(b.opts.Bucket),
-		Key:           aws.String(name),
-		Body:          body,
-		ContentLength: aws.Int64(n),
-		StorageClass:  types.StorageClass(b.opts.StorageClass),
+	return &s3sdk.PutObjectInput{
+		Bucket:               aws.String(b.opts.Bucket),
+		Key:                  aws.String(name),
+		Body:                 body,
+		ContentLength:        aws.Int64(n),
+		StorageClass:         types.StorageClass(b.opts.StorageClass),
+		ServerSideEncryption: types.ServerSideEncryption(b.opts.SSE),
+		SSEKMSKeyId:          b.kmsKeyID(),
 	}
-	if b.opts.SSE != "" {
-		in.ServerSideEncryption = types.ServerSideEncryption(b.opts.SSE)
+}
+
+// kmsKeyID is the KMS key every upload names, nil for none.
+func (b *Backend) kmsKeyID() *string {
+	if b.opts.SSEKMSKeyID == "" {
+		return nil
 	}
-	if b.opts.SSEKMSKeyID != "" {
-		in.SSEKMSKeyId = aws.String(b.opts.SSEKMSKeyID)
-	}
-	return in
+	return aws.String(b.opts.SSEKMSKeyID)
 }
 
 // Get implements backend.Backend.
 func (b *Backend) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	name, err := b.objectKey(key)
+	name, err := b.bucket.Object(key)
 	if err != nil {
 		return nil, err
 	}
-	if offset < 0 {
-		return nil, fmt.Errorf("s3 storage %s: get %s: negative offset %d: %w", b.Location(), key, offset, backend.ErrPermanent)
-	}
-	if length == 0 {
-		// HTTP cannot ask for zero bytes: check the range against the size.
-		info, err := b.Stat(ctx, key)
-		if err != nil {
-			return nil, err
+	return backend.GetRange(ctx, b.bucket.Where(), key, offset, length, b.Stat, func() (io.ReadCloser, int64, error) {
+		in := &s3sdk.GetObjectInput{Bucket: aws.String(b.opts.Bucket), Key: aws.String(name)}
+		switch {
+		case length > 0:
+			in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", offset, offset+length-1))
+		case offset > 0:
+			in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
 		}
-		if offset > info.Size {
-			return nil, backend.RangeError(b.where(), key, offset, length, info.Size)
+		out, err := b.client.GetObject(ctx, in)
+		switch {
+		case err != nil && isInvalidRange(err):
+			return nil, 0, backend.ErrRangeNotSatisfiable
+		case err != nil:
+			return nil, 0, b.wrap("get", key, err)
 		}
-		return io.NopCloser(strings.NewReader("")), nil
-	}
-	in := &s3sdk.GetObjectInput{Bucket: aws.String(b.opts.Bucket), Key: aws.String(name)}
-	switch {
-	case length > 0:
-		in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", offset, offset+length-1))
-	case offset > 0:
-		in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
-	}
-	out, err := b.client.GetObject(ctx, in)
-	if err != nil {
-		if isInvalidRange(err) {
-			// "bytes=N-" on an N-byte object is a valid, empty read.
-			info, serr := b.Stat(ctx, key)
-			if serr != nil {
-				return nil, serr
-			}
-			if length < 0 && offset == info.Size {
-				return io.NopCloser(strings.NewReader("")), nil
-			}
-			return nil, backend.RangeError(b.where(), key, offset, length, info.Size)
-		}
-		return nil, b.wrap("get", key, err)
-	}
-	if length > 0 && aws.ToInt64(out.ContentLength) != length {
-		// The server clips a range that runs past the end.
-		_ = out.Body.Close()
-		return nil, backend.RangeError(b.where(), key, offset, length, offset+aws.ToInt64(out.ContentLength))
-	}
-	return backend.NamedReader(b.where(), key, out.Body), nil
+		return out.Body, aws.ToInt64(out.ContentLength), nil
+	})
 }
 
 // Stat implements backend.Backend.
 func (b *Backend) Stat(ctx context.Context, key string) (backend.Info, error) {
-	name, err := b.objectKey(key)
+	name, err := b.bucket.Object(key)
 	if err != nil {
 		return backend.Info{}, err
 	}
@@ -388,7 +327,7 @@ func (b *Backend) Stat(ctx context.Context, key string) (backend.Info, error) {
 func (b *Backend) List(ctx context.Context, prefix string, fn func(backend.Info) error) error {
 	p := s3sdk.NewListObjectsV2Paginator(b.client, &s3sdk.ListObjectsV2Input{
 		Bucket: aws.String(b.opts.Bucket),
-		Prefix: aws.String(b.prefix + prefix),
+		Prefix: aws.String(b.bucket.Prefix() + prefix),
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -396,7 +335,7 @@ func (b *Backend) List(ctx context.Context, prefix string, fn func(backend.Info)
 			return b.wrap("list", prefix, err)
 		}
 		for _, obj := range page.Contents {
-			key := strings.TrimPrefix(aws.ToString(obj.Key), b.prefix)
+			key := b.bucket.Key(aws.ToString(obj.Key))
 			if key == "" || strings.HasSuffix(key, "/") {
 				continue // directory markers some servers and tools create
 			}
@@ -411,13 +350,10 @@ func (b *Backend) List(ctx context.Context, prefix string, fn func(backend.Info)
 // Delete implements backend.Backend. S3 deletes of missing keys succeed,
 // so Delete looks first to report ErrNotFound as the contract says.
 func (b *Backend) Delete(ctx context.Context, key string) error {
-	name, err := b.objectKey(key)
-	if err != nil {
-		return err
-	}
 	if _, err := b.Stat(ctx, key); err != nil {
 		return err
 	}
+	name, _ := b.bucket.Object(key) // a valid key: Stat has checked it
 	if _, err := b.client.DeleteObject(ctx, &s3sdk.DeleteObjectInput{Bucket: aws.String(b.opts.Bucket), Key: aws.String(name)}); err != nil {
 		return b.wrap("delete", key, err)
 	}
@@ -427,6 +363,3 @@ func (b *Backend) Delete(ctx context.Context, key string) error {
 // Close implements backend.Backend; the SDK's idle connections are
 // released when the client is garbage collected.
 func (b *Backend) Close() error { return nil }
-
-// where names this store in errors.
-func (b *Backend) where() string { return "s3 storage " + b.Location() }

@@ -2,7 +2,6 @@ package s3_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 
@@ -64,65 +63,35 @@ func TestStorageClassAndEncryptionAreSent(t *testing.T) {
 }
 
 func TestOptionsAreChecked(t *testing.T) {
-	cases := map[string]s3.Options{
+	backendtest.RefusesOptions(t, s3.New, map[string]s3.Options{
 		"no bucket":      {},
 		"unknown sse":    {Bucket: "b", SSE: "rot13"},
 		"kms key no kms": {Bucket: "b", SSE: "AES256", SSEKMSKeyID: "k"},
-	}
-	for name, opts := range cases {
-		t.Run(name, func(t *testing.T) {
-			if _, err := s3.New(context.Background(), opts); !errors.Is(err, backend.ErrPermanent) {
-				t.Fatalf("New(%+v) = %v; want a permanent error", opts, err)
-			}
-		})
-	}
+	})
 }
 
 func TestErrorsSayWhatToFix(t *testing.T) {
 	srv := s3test.Env(t)
-	ctx := context.Background()
 	good := open(t, s3.Options{})
-	mustNew := func(opts s3.Options) *s3.Backend {
-		t.Helper()
-		b, err := s3.New(ctx, srv.Options(opts))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	wrongKey := mustNew(s3.Options{Bucket: good.Bucket(),
-		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, "not-the-secret-xyz", "")})
-	unknownUser := mustNew(s3.Options{Bucket: good.Bucket(),
-		Credentials: credentials.NewStaticCredentialsProvider("nobody-by-this-name", "not-the-secret-xyz", "")})
-	missing := mustNew(s3.Options{Bucket: "bbt-no-such-bucket-here"})
 	cases := []struct {
 		name     string
-		b        *s3.Backend
+		opts     s3.Options
 		sentinel error
 		mentions []string
 	}{
-		{"wrong secret", wrongKey, backend.ErrCredentials, []string{"denied", "AWS_SECRET_ACCESS_KEY", good.Bucket()}},
-		{"unknown access key", unknownUser, backend.ErrCredentials, []string{"denied", "AWS_ACCESS_KEY_ID"}},
-		{"missing bucket", missing, backend.ErrNoContainer, []string{"does not exist", "bbt-no-such-bucket-here", "bucket name"}},
+		{"wrong secret", s3.Options{Bucket: good.Bucket(),
+			Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, "not-the-secret-xyz", "")},
+			backend.ErrCredentials, []string{"denied", "AWS_SECRET_ACCESS_KEY", good.Bucket()}},
+		{"unknown access key", s3.Options{Bucket: good.Bucket(),
+			Credentials: credentials.NewStaticCredentialsProvider("nobody-by-this-name", "not-the-secret-xyz", "")},
+			backend.ErrCredentials, []string{"denied", "AWS_ACCESS_KEY_ID"}},
+		{"missing bucket", s3.Options{Bucket: "bbt-no-such-bucket-here"},
+			backend.ErrNoContainer, []string{"does not exist", "bbt-no-such-bucket-here", "bucket name"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			err := c.b.Put(ctx, "locks/probe", strings.NewReader("x"), 1)
-			if !errors.Is(err, c.sentinel) || !errors.Is(err, backend.ErrPermanent) {
-				t.Fatalf("Put: %v; want an error wrapping %v and ErrPermanent", err, c.sentinel)
-			}
-			for _, m := range c.mentions {
-				if !strings.Contains(err.Error(), m) {
-					t.Errorf("error %q does not mention %q", err, m)
-				}
-			}
-			if strings.Contains(err.Error(), "not-the-secret-xyz") || strings.Contains(err.Error(), srv.SecretKey) {
-				t.Errorf("error %q shows a secret", err)
-			}
-			listErr := c.b.List(ctx, "", func(backend.Info) error { return nil })
-			if !errors.Is(listErr, c.sentinel) {
-				t.Errorf("List: %v; want an error wrapping %v", listErr, c.sentinel)
-			}
+			b := backendtest.Open(t, s3.New, srv.Options(c.opts))
+			backendtest.RefusedAsPermanent(t, b, c.sentinel, c.mentions, []string{"not-the-secret-xyz", srv.SecretKey})
 		})
 	}
 }

@@ -18,17 +18,10 @@ import (
 // a pool of part buffers. Parts go up Concurrency at a time; a failure
 // aborts the upload, so no partial object is ever visible.
 func (b *Backend) putSections(ctx context.Context, name string, body io.ReaderAt, n int64) error {
-	in := &s3sdk.CreateMultipartUploadInput{Bucket: aws.String(b.opts.Bucket), Key: aws.String(name)}
-	if b.opts.StorageClass != "" {
-		in.StorageClass = types.StorageClass(b.opts.StorageClass)
-	}
-	if b.opts.SSE != "" {
-		in.ServerSideEncryption = types.ServerSideEncryption(b.opts.SSE)
-	}
-	if b.opts.SSEKMSKeyID != "" {
-		in.SSEKMSKeyId = aws.String(b.opts.SSEKMSKeyID)
-	}
-	up, err := b.client.CreateMultipartUpload(ctx, in)
+	up, err := b.client.CreateMultipartUpload(ctx, &s3sdk.CreateMultipartUploadInput{
+		Bucket: aws.String(b.opts.Bucket), Key: aws.String(name), StorageClass: types.StorageClass(b.opts.StorageClass),
+		ServerSideEncryption: types.ServerSideEncryption(b.opts.SSE), SSEKMSKeyId: b.kmsKeyID(),
+	})
 	if err != nil {
 		return err
 	}

@@ -8,8 +8,6 @@ package smb
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -26,9 +24,6 @@ import (
 
 	"github.com/backupbot/backupbot/storage/backend"
 )
-
-// tempPrefix starts the names of files being written; List skips them.
-const tempPrefix = ".tmp-"
 
 // Environment variables that hold the SMB password when the storage names
 // no password file.
@@ -186,17 +181,22 @@ func (b *Backend) do(ctx context.Context, op func(sh *smb2.Share) error) error {
 // fsPath turns a slash path relative to the share into the share's form.
 func (b *Backend) fsPath(p string) string { return strings.ReplaceAll(p, "/", `\`) }
 
-// filename maps a key to its path in the share, refusing keys that would
-// leave the repository directory.
-func (b *Backend) filename(key string) (string, error) {
-	if key == "" || strings.HasPrefix(key, "/") || path.Clean(key) != key || key == "." ||
-		strings.HasPrefix(key, "../") || key == ".." || strings.ContainsAny(key, `\:*?"<>|`) {
-		return "", fmt.Errorf("%s: invalid key %q: %w", b.loc, key, backend.ErrPermanent)
+// onFile runs f (operation op) on the share with the path of key's file,
+// through do. It refuses keys that would leave the repository directory
+// and starts nothing once ctx has ended; f's error comes back wrapped with
+// op and key.
+func (b *Backend) onFile(ctx context.Context, op, key string, f func(sh *smb2.Share, name string) error) error {
+	if err := backend.CheckFileKey(key, `\:*?"<>|`); err != nil {
+		return fmt.Errorf("%s: %w", b.loc, err)
 	}
-	if strings.HasPrefix(path.Base(key), tempPrefix) {
-		return "", fmt.Errorf("%s: invalid key %q (reserved name): %w", b.loc, key, backend.ErrPermanent)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %s %s: %w", b.loc, op, key, err)
 	}
-	return path.Join(b.opts.Dir, key), nil
+	name := path.Join(b.opts.Dir, key)
+	if err := b.do(ctx, func(sh *smb2.Share) error { return f(sh, name) }); err != nil {
+		return b.wrap(op, key, err)
+	}
+	return nil
 }
 
 // Put implements backend.Backend: the body goes to a temporary file in the
@@ -216,18 +216,11 @@ func (b *Backend) Create(ctx context.Context, key string, body io.ReadSeeker, si
 }
 
 func (b *Backend) put(ctx context.Context, key string, body io.ReadSeeker, size int64, exclusive bool) error {
-	name, err := b.filename(key)
-	if err != nil {
-		return err
-	}
 	op := "put"
 	if exclusive {
 		op = "create"
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%s: %s %s: %w", b.loc, op, key, err)
-	}
-	err = b.do(ctx, func(sh *smb2.Share) error {
+	return b.onFile(ctx, op, key, func(sh *smb2.Share, name string) error {
 		if _, err := body.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("rewinding the body: %w", err)
 		}
@@ -238,9 +231,7 @@ func (b *Backend) put(ctx context.Context, key string, body io.ReadSeeker, size 
 			}
 			b.dirs.Store(dir, true)
 		}
-		var rnd [8]byte
-		_, _ = rand.Read(rnd[:])
-		tmp := path.Join(dir, tempPrefix+hex.EncodeToString(rnd[:]))
+		tmp := path.Join(dir, backend.TempName())
 		f, err := sh.OpenFile(b.fsPath(tmp), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil && isNotFound(err) && dir != "." {
 			// The directory went away behind our back: make it again.
@@ -260,7 +251,7 @@ func (b *Backend) put(ctx context.Context, key string, body io.ReadSeeker, size 
 				_ = sh.WithContext(context.WithoutCancel(ctx)).Remove(b.fsPath(tmp))
 			}
 		}()
-		n, err := io.Copy(f, ctxReader{ctx: ctx, r: body})
+		n, err := io.Copy(f, backend.ContextReader(ctx, body))
 		if err != nil {
 			return fmt.Errorf("writing: %w", err)
 		}
@@ -291,56 +282,29 @@ func (b *Backend) put(ctx context.Context, key string, body io.ReadSeeker, size 
 		done = true
 		return nil
 	})
-	if err != nil {
-		return b.wrap(op, key, err)
-	}
-	return nil
 }
 
 // Get implements backend.Backend.
 func (b *Backend) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	name, err := b.filename(key)
-	if err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%s: get %s: %w", b.loc, key, err)
-	}
 	var rc io.ReadCloser
-	err = b.do(ctx, func(sh *smb2.Share) error {
+	err := b.onFile(ctx, "get", key, func(sh *smb2.Share, name string) error {
 		f, err := sh.Open(b.fsPath(name))
 		if err != nil {
 			return err
 		}
-		st, err := f.Stat()
-		if err != nil {
-			_ = f.Close()
-			return err
-		}
-		if st.IsDir() {
-			_ = f.Close()
-			return fs.ErrNotExist
-		}
-		rc, err = backend.OpenRange(f, st.Size(), offset, length)
+		rc, err = backend.ReadRange(f, offset, length)
 		return err
 	})
 	if err != nil {
-		return nil, b.wrap("get", key, err)
+		return nil, err
 	}
 	return rc, nil
 }
 
 // Stat implements backend.Backend.
 func (b *Backend) Stat(ctx context.Context, key string) (backend.Info, error) {
-	name, err := b.filename(key)
-	if err != nil {
-		return backend.Info{}, err
-	}
-	if err := ctx.Err(); err != nil {
-		return backend.Info{}, fmt.Errorf("%s: stat %s: %w", b.loc, key, err)
-	}
 	var info backend.Info
-	err = b.do(ctx, func(sh *smb2.Share) error {
+	err := b.onFile(ctx, "stat", key, func(sh *smb2.Share, name string) error {
 		st, err := sh.Stat(b.fsPath(name))
 		if err != nil {
 			return err
@@ -352,7 +316,7 @@ func (b *Backend) Stat(ctx context.Context, key string) (backend.Info, error) {
 		return nil
 	})
 	if err != nil {
-		return backend.Info{}, b.wrap("stat", key, err)
+		return backend.Info{}, err
 	}
 	return info, nil
 }
@@ -360,10 +324,6 @@ func (b *Backend) Stat(ctx context.Context, key string) (backend.Info, error) {
 // List implements backend.Backend. It reads only the directories that can
 // hold keys with the prefix.
 func (b *Backend) List(ctx context.Context, prefix string, fn func(backend.Info) error) error {
-	start := ""
-	if i := strings.LastIndex(prefix, "/"); i >= 0 {
-		start = prefix[:i]
-	}
 	var cbErr error
 	err := b.do(ctx, func(sh *smb2.Share) error {
 		var walk func(rel string) error
@@ -384,14 +344,14 @@ func (b *Backend) List(ctx context.Context, prefix string, fn func(backend.Info)
 					key = rel + "/" + e.Name()
 				}
 				if e.IsDir() {
-					if strings.HasPrefix(key+"/", prefix) || strings.HasPrefix(prefix, key+"/") {
+					if backend.ListsInto(key, prefix) {
 						if err := walk(key); err != nil {
 							return err
 						}
 					}
 					continue
 				}
-				if !strings.HasPrefix(key, prefix) || strings.HasPrefix(e.Name(), tempPrefix) || !e.Mode().IsRegular() {
+				if !backend.Lists(key, e.Name(), prefix) || !e.Mode().IsRegular() {
 					continue
 				}
 				if err := fn(backend.Info{Key: key, Size: e.Size(), ModTime: e.ModTime()}); err != nil {
@@ -401,7 +361,7 @@ func (b *Backend) List(ctx context.Context, prefix string, fn func(backend.Info)
 			}
 			return nil
 		}
-		return walk(start)
+		return walk(backend.ListFrom(prefix))
 	})
 	if cbErr != nil {
 		return fmt.Errorf("%s: list %q: %w", b.loc, prefix, cbErr)
@@ -414,17 +374,7 @@ func (b *Backend) List(ctx context.Context, prefix string, fn func(backend.Info)
 
 // Delete implements backend.Backend.
 func (b *Backend) Delete(ctx context.Context, key string) error {
-	name, err := b.filename(key)
-	if err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%s: delete %s: %w", b.loc, key, err)
-	}
-	if err := b.do(ctx, func(sh *smb2.Share) error { return sh.Remove(b.fsPath(name)) }); err != nil {
-		return b.wrap("delete", key, err)
-	}
-	return nil
+	return b.onFile(ctx, "delete", key, func(sh *smb2.Share, name string) error { return sh.Remove(b.fsPath(name)) })
 }
 
 // Close implements backend.Backend: it logs off.
@@ -500,19 +450,6 @@ func isDenied(err error) bool {
 func isAuthError(err error) bool {
 	return ntStatus(err, statusLogonFailure, statusWrongPassword, statusNoSuchUser, statusAccountRestriction,
 		statusPasswordExpired, statusAccountDisabled, statusAccessDenied)
-}
-
-// ctxReader stops a copy when its context is cancelled.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // RemoveAll deletes the repository directory of opts with everything in

@@ -5,8 +5,6 @@ package azuretest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"strings"
@@ -15,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 
 	"github.com/backupbot/backupbot/storage/azure"
+	"github.com/backupbot/backupbot/storage/backend/backendtest"
 )
 
 // Env is the name of the variable holding the test connection string.
@@ -32,36 +31,32 @@ func ConnectionString(t testing.TB) string {
 	return cs
 }
 
+// Field returns the value of field name ("AccountKey") of the connection
+// string cs, "" when it has none.
+func Field(cs, name string) string {
+	for _, p := range strings.Split(cs, ";") {
+		if v, ok := strings.CutPrefix(p, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// WithField returns the connection string cs with field name set to value
+// (a wrong AccountKey, another BlobEndpoint).
+func WithField(cs, name, value string) string {
+	return strings.Replace(cs, name+"="+Field(cs, name), name+"="+value, 1)
+}
+
 // WithBlobEndpoint returns the connection string cs with its BlobEndpoint
 // replaced by endpoint (for example a fault-injecting proxy in front of
 // Azurite); the account name is kept as the endpoint's path.
 func WithBlobEndpoint(cs, endpoint string) string {
-	parts := strings.Split(strings.TrimSuffix(cs, ";"), ";")
-	account := ""
-	for _, p := range parts {
-		if v, ok := strings.CutPrefix(p, "AccountName="); ok {
-			account = v
-		}
-	}
-	out := make([]string, 0, len(parts))
-	for _, p := range parts {
-		if strings.HasPrefix(p, "BlobEndpoint=") {
-			p = fmt.Sprintf("BlobEndpoint=%s/%s", strings.TrimSuffix(endpoint, "/"), account)
-		}
-		out = append(out, p)
-	}
-	return strings.Join(out, ";") + ";"
+	return WithField(cs, "BlobEndpoint", fmt.Sprintf("%s/%s", strings.TrimSuffix(endpoint, "/"), Field(cs, "AccountName")))
 }
 
 // UniqueContainer returns a fresh container name.
-func UniqueContainer(t testing.TB) string {
-	t.Helper()
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	return "bbt-" + hex.EncodeToString(b[:])
-}
+func UniqueContainer(t testing.TB) string { return backendtest.UniqueName() }
 
 // New opens a backend on a new container (opts.Container, else a unique
 // name) that is deleted when the test ends. opts.ConnectionString defaults

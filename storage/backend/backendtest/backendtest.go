@@ -74,7 +74,9 @@ func put(t *testing.T, b backend.Backend, key string, data []byte) {
 	}
 }
 
-func get(t *testing.T, b backend.Backend, key string, offset, length int64) []byte {
+// Get reads length bytes of key from offset (length < 0: to the end) and
+// fails the test when it cannot.
+func Get(t testing.TB, b backend.Backend, key string, offset, length int64) []byte {
 	t.Helper()
 	rc, err := b.Get(context.Background(), key, offset, length)
 	if err != nil {
@@ -121,7 +123,7 @@ func RoundTrip(t *testing.T, b backend.Backend, key string, size int, what strin
 	t.Helper()
 	data := randomBytes(t, size)
 	put(t, b, key, data)
-	if got := get(t, b, key, 0, -1); !bytes.Equal(got, data) {
+	if got := Get(t, b, key, 0, -1); !bytes.Equal(got, data) {
 		t.Fatalf("%s: %d bytes read back differ from the %d put", what, len(got), len(data))
 	}
 }
@@ -139,7 +141,7 @@ func PrefixesKeepApart(t *testing.T, a, other backend.Backend, wantLocation stri
 	if got := listKeys(t, a, ""); len(got) != 1 || got["config"] != 1 {
 		t.Fatalf("List under team-a = %v; want config (1 byte) only", got)
 	}
-	if got := get(t, other, "config", 0, -1); string(got) != "bb" {
+	if got := Get(t, other, "config", 0, -1); string(got) != "bb" {
 		t.Fatalf("team-b config = %q; want %q", got, "bb")
 	}
 }
@@ -147,10 +149,10 @@ func PrefixesKeepApart(t *testing.T, a, other backend.Backend, wantLocation stri
 func testPutGetWhole(t *testing.T, b backend.Backend) {
 	data := randomBytes(t, 100_000)
 	put(t, b, "data/ab/abcdef", data)
-	if got := get(t, b, "data/ab/abcdef", 0, -1); !bytes.Equal(got, data) {
+	if got := Get(t, b, "data/ab/abcdef", 0, -1); !bytes.Equal(got, data) {
 		t.Fatalf("Get returned %d bytes that differ from the %d put", len(got), len(data))
 	}
-	if got := get(t, b, "data/ab/abcdef", 0, int64(len(data))); !bytes.Equal(got, data) {
+	if got := Get(t, b, "data/ab/abcdef", 0, int64(len(data))); !bytes.Equal(got, data) {
 		t.Fatal("Get with the exact length returned different bytes")
 	}
 }
@@ -164,7 +166,7 @@ func testGetRanges(t *testing.T, b backend.Backend) {
 		if c.n >= 0 {
 			want = data[c.off : c.off+c.n]
 		}
-		if got := get(t, b, "index/range", c.off, c.n); !bytes.Equal(got, want) {
+		if got := Get(t, b, "index/range", c.off, c.n); !bytes.Equal(got, want) {
 			t.Errorf("Get(offset %d, length %d): got %d bytes, want %d matching bytes", c.off, c.n, len(got), len(want))
 		}
 	}
@@ -182,7 +184,7 @@ func testGetRanges(t *testing.T, b backend.Backend) {
 
 func testEmptyObject(t *testing.T, b backend.Backend) {
 	put(t, b, "locks/empty", nil)
-	if got := get(t, b, "locks/empty", 0, -1); len(got) != 0 {
+	if got := Get(t, b, "locks/empty", 0, -1); len(got) != 0 {
 		t.Fatalf("empty object read back as %d bytes", len(got))
 	}
 	info, err := b.Stat(context.Background(), "locks/empty")
@@ -194,10 +196,10 @@ func testEmptyObject(t *testing.T, b backend.Backend) {
 func testLargeObject(t *testing.T, b backend.Backend) {
 	data := randomBytes(t, 9<<20+12345)
 	put(t, b, "data/9f/large", data)
-	if got := get(t, b, "data/9f/large", 0, -1); !bytes.Equal(got, data) {
+	if got := Get(t, b, "data/9f/large", 0, -1); !bytes.Equal(got, data) {
 		t.Fatalf("a 9 MiB object read back as %d different bytes", len(got))
 	}
-	if got := get(t, b, "data/9f/large", 6<<20, 1<<20); !bytes.Equal(got, data[6<<20:7<<20]) {
+	if got := Get(t, b, "data/9f/large", 6<<20, 1<<20); !bytes.Equal(got, data[6<<20:7<<20]) {
 		t.Fatal("a 1 MiB range from the middle of a 9 MiB object differs")
 	}
 }
@@ -290,7 +292,7 @@ func testListCallbackError(t *testing.T, b backend.Backend) {
 func testOverwrite(t *testing.T, b backend.Backend) {
 	put(t, b, "index/same", []byte("first version, longer than the second"))
 	put(t, b, "index/same", []byte("second"))
-	if got := get(t, b, "index/same", 0, -1); string(got) != "second" {
+	if got := Get(t, b, "index/same", 0, -1); string(got) != "second" {
 		t.Fatalf("after overwriting, Get = %q; want %q", got, "second")
 	}
 }
@@ -304,7 +306,7 @@ func testPutRewinds(t *testing.T, b backend.Backend) {
 	if err := b.Put(context.Background(), "keys/rewind", r, int64(len(data))); err != nil {
 		t.Fatal(err)
 	}
-	if got := get(t, b, "keys/rewind", 0, -1); !bytes.Equal(got, data) {
+	if got := Get(t, b, "keys/rewind", 0, -1); !bytes.Equal(got, data) {
 		t.Fatalf("Put stored %q; want the body from its start %q", got, data)
 	}
 }
@@ -374,7 +376,7 @@ func testCancelledOverwrite(t *testing.T, b backend.Backend) {
 	if err := b.Put(ctx, "index/keep", &cancellingReader{data: data, cancel: cancel}, int64(len(data))); err == nil {
 		t.Fatal("Put whose context was cancelled midway succeeded")
 	}
-	if got := get(t, b, "index/keep", 0, -1); !bytes.Equal(got, old) {
+	if got := Get(t, b, "index/keep", 0, -1); !bytes.Equal(got, old) {
 		t.Fatalf("a cancelled overwrite left %d bytes; want the old %d bytes intact", len(got), len(old))
 	}
 }
@@ -398,7 +400,7 @@ func testConcurrentPuts(t *testing.T, b backend.Backend) {
 		if err != nil {
 			t.Fatalf("concurrent Put %d: %v", i, err)
 		}
-		if got := get(t, b, fmt.Sprintf("data/%02x/concurrent-%d", i, i), 0, -1); !bytes.Equal(got, datas[i]) {
+		if got := Get(t, b, fmt.Sprintf("data/%02x/concurrent-%d", i, i), 0, -1); !bytes.Equal(got, datas[i]) {
 			t.Fatalf("concurrent Put %d stored different bytes", i)
 		}
 	}
@@ -441,14 +443,14 @@ func testCreateExclusive(t *testing.T, b backend.Backend) {
 	if winner < 0 {
 		t.Fatal("no creator won")
 	}
-	if got := get(t, b, "config", 0, -1); !bytes.Equal(got, bodies[winner]) {
+	if got := Get(t, b, "config", 0, -1); !bytes.Equal(got, bodies[winner]) {
 		t.Fatalf("the key holds %d bytes that are not the winner's %d", len(got), len(bodies[winner]))
 	}
 	again := []byte("later")
 	if err := c.Create(ctx, "config", bytes.NewReader(again), int64(len(again))); !errors.Is(err, backend.ErrExists) {
 		t.Fatalf("Create over an existing key: %v, want ErrExists", err)
 	}
-	if got := get(t, b, "config", 0, -1); !bytes.Equal(got, bodies[winner]) {
+	if got := Get(t, b, "config", 0, -1); !bytes.Equal(got, bodies[winner]) {
 		t.Fatal("a refused Create changed the object")
 	}
 }

@@ -5,8 +5,6 @@ package s3test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
 	"testing"
@@ -16,6 +14,7 @@ import (
 	s3sdk "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/backupbot/backupbot/storage/backend/backendtest"
 	"github.com/backupbot/backupbot/storage/s3"
 )
 
@@ -63,15 +62,18 @@ func (s Server) Options(opts s3.Options) s3.Options {
 	return opts
 }
 
-// UniqueBucket returns a fresh bucket name.
-func UniqueBucket(t testing.TB) string {
-	t.Helper()
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	return "bbt-" + hex.EncodeToString(b[:])
+// SetEnv points the AWS SDK's default credential chain at the server's
+// test credentials for the rest of the test, as the environment does in
+// production, and hides the machine's own AWS files from it.
+func (s Server) SetEnv(t testing.TB) {
+	t.Setenv("AWS_ACCESS_KEY_ID", s.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", s.SecretKey)
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
 }
+
+// UniqueBucket returns a fresh bucket name.
+func UniqueBucket(t testing.TB) string { return backendtest.UniqueName() }
 
 // New opens a backend on a new bucket (opts.Bucket, else a unique name)
 // that is emptied and deleted when the test ends.

@@ -5,13 +5,12 @@ package smbtest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net"
 	"os"
 	"strconv"
 	"testing"
 
+	"github.com/backupbot/backupbot/storage/backend/backendtest"
 	"github.com/backupbot/backupbot/storage/smb"
 )
 
@@ -49,14 +48,7 @@ func Env(t testing.TB) Server {
 }
 
 // UniqueDir returns a fresh directory name for one test.
-func UniqueDir(t testing.TB) string {
-	t.Helper()
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	return "bbt-" + hex.EncodeToString(b[:])
-}
+func UniqueDir(t testing.TB) string { return backendtest.UniqueName() }
 
 // Options returns the server's options for directory dir of the share.
 func (s Server) Options(dir string) smb.Options {
