@@ -19,11 +19,7 @@ import (
 // well it deduplicated against the repository, and with --performance its
 // throughput. Without --name it reports on the whole repository
 // (analyzeRepository); with --report compliance it writes that report.
-func (w *Worker) analyze(ctx context.Context, j *Job) (*Result, error) {
-	c, err := command[*commands.Analyze](j)
-	if err != nil {
-		return nil, err
-	}
+func (w *Worker) analyze(ctx context.Context, j *Job, c *commands.Analyze) (*Result, error) {
 	r, err := w.storageRepo(ctx, j, c.Storage, openOptions{})
 	if err != nil {
 		return nil, err

@@ -16,11 +16,7 @@ import (
 // prunes unreferenced data in two phases that never block a backup (see
 // engine.Cleanup). --dry-run only reports, per backup, which rule keeps it
 // or why it would go. Never retried: it deletes data.
-func (w *Worker) cleanup(ctx context.Context, j *Job) (*Result, error) {
-	c, err := command[*commands.Cleanup](j)
-	if err != nil {
-		return nil, err
-	}
+func (w *Worker) cleanup(ctx context.Context, j *Job, c *commands.Cleanup) (*Result, error) {
 	cfg := w.config()
 	r, err := w.storageRepo(ctx, j, c.Storage, openOptions{})
 	if err != nil {

@@ -45,11 +45,7 @@ const defaultExportDir = "var/exports"
 // split, NAME.joined.sha256 for the rejoined archive, both in sha256sum
 // format. An archive that exists is replaced
 // only with --force.
-func (w *Worker) export(ctx context.Context, j *Job) (*Result, error) {
-	c, err := command[*commands.Export](j)
-	if err != nil {
-		return nil, err
-	}
+func (w *Worker) export(ctx context.Context, j *Job, c *commands.Export) (*Result, error) {
 	format := c.Format
 	if format == "" {
 		format = commands.FormatTar

@@ -18,11 +18,7 @@ import (
 // reports each step's latency and the throughput. It needs no repository.
 // A wrong key or a missing bucket/container fails at once with the
 // probe's advice; an unreachable endpoint is tried once more.
-func (w *Worker) test(ctx context.Context, j *Job) (*Result, error) {
-	c, err := command[*commands.Test](j)
-	if err != nil {
-		return nil, err
-	}
+func (w *Worker) test(ctx context.Context, j *Job, c *commands.Test) (*Result, error) {
 	ns, err := w.config().ResolveStorage(c.Storage)
 	if err != nil {
 		return nil, badInput(err)

@@ -23,11 +23,7 @@ const planInline = 15
 // The plan is in the result either way (Result.Plan), so the router can
 // bind an approval to it. A rerun converges: the engine writes each file
 // to a temp name and renames it, so a retried restore ends in the same state.
-func (w *Worker) restore(ctx context.Context, j *Job) (*Result, error) {
-	c, err := command[*commands.Restore](j)
-	if err != nil {
-		return nil, err
-	}
+func (w *Worker) restore(ctx context.Context, j *Job, c *commands.Restore) (*Result, error) {
 	r, err := w.storageRepo(ctx, j, c.Storage, openOptions{})
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/tick"
 	"github.com/backupbot/backupbot/policy/lock"
 )
 
@@ -78,25 +79,14 @@ func (w *Worker) takeTurn(ctx context.Context, j Meta, cmd commands.Command) (re
 		return nil, fmt.Errorf("%w (%w)", errWaitTurn, err)
 	}
 	ectx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(runLockExtend)
-		defer t.Stop()
-		for {
-			select {
-			case <-ectx.Done():
-				return
-			case <-t.C:
-				if err := lease.Extend(ectx, runLockTTL); err != nil {
-					w.log.Warn("could not extend the run lock of a target; trying again", "job", j.JobID, "target", key, "err", err)
-				}
-			}
+	wait := tick.Go(ectx, runLockExtend, nil, func() {
+		if err := lease.Extend(ectx, runLockTTL); err != nil {
+			w.log.Warn("could not extend the run lock of a target; trying again", "job", j.JobID, "target", key, "err", err)
 		}
-	}()
+	})
 	return func() {
 		stop()
-		<-done
+		wait()
 		if err := lease.Release(context.WithoutCancel(ctx)); err != nil {
 			w.log.Warn("could not release the run lock of a target; it lapses by itself", "job", j.JobID, "ttl", runLockTTL, "err", err)
 		}

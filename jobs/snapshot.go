@@ -30,11 +30,7 @@ import (
 //
 // --tags and --expire (hours, as the snapshot's retention) apply to every
 // snapshot made; each is idempotent by job id like create.
-func (w *Worker) snapshot(ctx context.Context, j *Job) (*Result, error) {
-	c, err := command[*commands.Snapshot](j)
-	if err != nil {
-		return nil, err
-	}
+func (w *Worker) snapshot(ctx context.Context, j *Job, c *commands.Snapshot) (*Result, error) {
 	if c.Resource == commands.ResourceVM {
 		return nil, badInput(fmt.Errorf("vm snapshots are not supported: backupbot has no hypervisor integration; take them with your hypervisor's tooling, or use --resource storage or database"))
 	}

@@ -15,11 +15,7 @@ import (
 // quickly or --deep; --fix repairs the index; --report attaches the full
 // report. Problems found make the job fail with the damaged files named,
 // so the thread shows a failure an engineer has to look at.
-func (w *Worker) verify(ctx context.Context, j *Job) (*Result, error) {
-	c, err := command[*commands.Verify](j)
-	if err != nil {
-		return nil, err
-	}
+func (w *Worker) verify(ctx context.Context, j *Job, c *commands.Verify) (*Result, error) {
 	ns, err := w.config().ResolveStorage(c.Storage)
 	if err != nil {
 		return nil, badInput(err)
