@@ -116,7 +116,7 @@ type RepositoryAnalysis struct {
 // each target's growth, the dedup and compression ratios, and the
 // largest files and directories of each target's latest backup.
 func (w *Worker) analyzeRepository(ctx context.Context, j *Job, r *repo) (*Result, error) {
-	j.Progress(Progress{Phase: "analyze"})
+	j.Progress(engine.Progress{Phase: "analyze"})
 	rp := r.Repository()
 	snaps, _, err := rp.LoadSnapshots(ctx)
 	if err != nil {

@@ -40,7 +40,7 @@ func (w *Worker) cleanup(ctx context.Context, j *Job, c *commands.Cleanup) (*Res
 	}
 	// No policy lock on the target: the repository's prune lock keeps two
 	// cleanups apart, and backups and restores run beside a cleanup.
-	j.Progress(Progress{Phase: engine.PhaseCleanup})
+	j.Progress(engine.Progress{Phase: engine.PhaseCleanup})
 	cr, err := r.Cleanup(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("clean up storage %s: %w", ns.Name, classify(err))

@@ -54,7 +54,7 @@ func (w *Worker) copyBackup(ctx context.Context, j *Job, c *commands.Copy) (*Res
 	if target == "all" {
 		target = ""
 	}
-	res, err := dst.Copy(ctx, src.Engine, engine.CopyRequest{Snapshot: c.Name, Target: target, SourceStorage: from.Name, JobID: j.Meta.JobID}, engineProgress(j))
+	res, err := dst.Copy(ctx, src.Engine, engine.CopyRequest{Snapshot: c.Name, Target: target, SourceStorage: from.Name, JobID: j.Meta.JobID}, j.Progress)
 	if err != nil {
 		what := c.Name
 		if what == "" {

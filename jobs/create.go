@@ -91,7 +91,7 @@ func (w *Worker) create(ctx context.Context, j *Job, c *commands.Create) (*Resul
 			Retention:         time.Duration(c.Retention) * 24 * time.Hour,
 			JobID:             j.Meta.JobID + "/" + t.Name,
 			Time:              at,
-		}, engineProgress(j))
+		}, j.Progress)
 		if err != nil {
 			failed = append(failed, fmt.Errorf("back up target %s to storage %s: %w", t.Name, ns.Name, classify(err)))
 			if ctx.Err() != nil {

@@ -43,7 +43,7 @@ func (w *Worker) drill(ctx context.Context, j *Job, c *commands.Verify, ns confi
 		return nil, fmt.Errorf("make the drill's scratch directory: %w", err)
 	}
 	defer os.RemoveAll(scratch)
-	rep, err := r.Drill(ctx, engine.DrillRequest{Snapshot: c.Name, All: c.All, Sample: float64(c.Sample), Scratch: scratch}, engineProgress(j))
+	rep, err := r.Drill(ctx, engine.DrillRequest{Snapshot: c.Name, All: c.All, Sample: float64(c.Sample), Scratch: scratch}, j.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("recovery drill of storage %s: %w", ns.Name, classify(err))
 	}

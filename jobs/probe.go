@@ -10,6 +10,7 @@ import (
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/storage"
 	"github.com/backupbot/backupbot/storage/backend"
+	"github.com/backupbot/backupbot/storage/engine"
 	"github.com/backupbot/backupbot/storage/probe"
 )
 
@@ -23,13 +24,13 @@ func (w *Worker) test(ctx context.Context, j *Job, c *commands.Test) (*Result, e
 	if err != nil {
 		return nil, badInput(err)
 	}
-	j.Progress(Progress{Phase: "connect"})
+	j.Progress(engine.Progress{Phase: "connect"})
 	b, err := w.deps.OpenBackend(ctx, ns.Spec)
 	if err != nil {
 		return nil, fmt.Errorf("storage %s: cannot connect: %w", ns.Name, classify(err))
 	}
 	defer b.Close()
-	j.Progress(Progress{Phase: "probe", Path: b.Location()})
+	j.Progress(engine.Progress{Phase: "probe", Path: b.Location()})
 	pb := b
 	if j.debug != nil {
 		// The probe goes past retry layers: count its calls below them.

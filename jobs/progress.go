@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/internal/tick"
+	"github.com/backupbot/backupbot/storage/engine"
 )
 
 // progressRelay throttles a job's progress reports: the engine may report
@@ -37,9 +38,11 @@ func startProgressRelay(ctx context.Context, interval time.Duration, emit func(P
 	return r
 }
 
-// update records p; it never blocks on Redis.
-func (r *progressRelay) update(p Progress) {
+// update records a report, adding the rate and ETA; it never blocks on
+// Redis.
+func (r *progressRelay) update(ep engine.Progress) {
 	now := time.Now()
+	p := Progress{Progress: ep}
 	r.mu.Lock()
 	if r.sampleAt.IsZero() || p.Phase != r.phase || p.Bytes < r.sampleB {
 		r.sampleAt, r.sampleB = now, p.Bytes

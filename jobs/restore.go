@@ -60,9 +60,9 @@ func (w *Worker) restore(ctx context.Context, j *Job, c *commands.Restore) (*Res
 		return nil, fmt.Errorf("restore %s from storage %s: %w", describeRestore(c), ns.Name, classify(err))
 	}
 	if len(set) > 1 {
-		res, err = restoreSet(ctx, r, req, set, engineProgress(j))
+		res, err = restoreSet(ctx, r, req, set, j.Progress)
 	} else {
-		res, err = r.Restore(ctx, req, engineProgress(j))
+		res, err = r.Restore(ctx, req, j.Progress)
 	}
 	if err != nil && res != nil && errors.Is(err, engine.ErrFilesLost) {
 		// Everything intact was written (or, with --validate, nothing);

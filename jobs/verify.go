@@ -28,7 +28,7 @@ func (w *Worker) verify(ctx context.Context, j *Job, c *commands.Verify) (*Resul
 		return nil, err
 	}
 	defer r.Close()
-	rep, err := r.Verify(ctx, engine.VerifyRequest{Snapshot: c.Name, All: c.All, Deep: c.Deep, Fix: c.Fix}, engineProgress(j))
+	rep, err := r.Verify(ctx, engine.VerifyRequest{Snapshot: c.Name, All: c.All, Deep: c.Deep, Fix: c.Fix}, j.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("verify storage %s: %w", ns.Name, classify(err))
 	}
