@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -123,7 +122,7 @@ func (w *Worker) analyzeRepository(ctx context.Context, j *Job, r *repo) (*Resul
 		return nil, fmt.Errorf("list backups in storage %s: %w", r.storage.Name, classify(err))
 	}
 	a := RepositoryAnalysis{Storage: r.storage.Name, Snapshots: len(snaps)}
-	sort.Slice(snaps, func(i, k int) bool { return snaps[i].Time.Before(snaps[k].Time) })
+	slices.SortFunc(snaps, func(x, y *srepo.Snapshot) int { return x.Time.Compare(y.Time) })
 	growth := map[string]*TargetGrowth{}
 	latest := map[string]*srepo.Snapshot{}
 	for _, s := range snaps {
@@ -142,7 +141,7 @@ func (w *Worker) analyzeRepository(ctx context.Context, j *Job, r *repo) (*Resul
 	for _, g := range growth {
 		a.Targets = append(a.Targets, *g)
 	}
-	sort.Slice(a.Targets, func(i, k int) bool { return a.Targets[i].Target < a.Targets[k].Target })
+	slices.SortFunc(a.Targets, func(x, y TargetGrowth) int { return strings.Compare(x.Target, y.Target) })
 
 	if err := a.readIndex(ctx, rp); err != nil {
 		return nil, fmt.Errorf("read the index of storage %s: %w", r.storage.Name, classify(err))
@@ -227,7 +226,10 @@ func largest(ctx context.Context, rp *srepo.Repository, tree srepo.ID, target, d
 
 // keepTop adds p to the list of the analyzeTop largest, largest first.
 func keepTop(list []SizedPath, p SizedPath) []SizedPath {
-	i := sort.Search(len(list), func(i int) bool { return list[i].Size < p.Size })
+	i := slices.IndexFunc(list, func(q SizedPath) bool { return q.Size < p.Size })
+	if i < 0 {
+		i = len(list)
+	}
 	if i >= analyzeTop {
 		return list
 	}
