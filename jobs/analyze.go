@@ -24,21 +24,26 @@ func (w *Worker) analyze(ctx context.Context, j *Job, c *commands.Analyze) (*Res
 		return nil, err
 	}
 	defer r.Close()
-	ns := r.storage
 	switch {
 	case c.Report == commands.ReportCompliance:
 		return w.complianceReport(ctx, j, r)
 	case c.Name == "":
 		return w.analyzeRepository(ctx, j, r)
 	}
+	return analyzeBackup(ctx, r, c)
+}
+
+// analyzeBackup is analyze --name: the backup's size, what it added, its
+// dedup ratio and, with --performance, its throughput.
+func analyzeBackup(ctx context.Context, r *repo, c *commands.Analyze) (*Result, error) {
 	ref := c.Name
 	s, err := r.Find(ctx, ref)
 	if err != nil {
-		return nil, fmt.Errorf("find backup %q in storage %s: %w", ref, ns.Name, classify(err))
+		return nil, fmt.Errorf("find backup %q in storage %s: %w", ref, r.storage.Name, classify(err))
 	}
 	all, err := r.Snapshots(ctx, engine.SnapshotFilter{Target: s.Target})
 	if err != nil {
-		return nil, fmt.Errorf("list backups in storage %s: %w", ns.Name, classify(err))
+		return nil, fmt.Errorf("list backups in storage %s: %w", r.storage.Name, classify(err))
 	}
 	dedup := 0.0
 	if s.Added > 0 {
