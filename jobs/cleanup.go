@@ -28,16 +28,13 @@ func (w *Worker) cleanup(ctx context.Context, j *Job, c *commands.Cleanup) (*Res
 		OlderThan: time.Duration(c.OlderThan) * 24 * time.Hour,
 		KeepMin:   c.KeepMin,
 		Type:      string(c.Type),
-		Target:    c.Target,
+		Target:    oneTarget(c.Target),
 		DryRun:    c.DryRun,
 		Policy:    cfg.RetentionOn(ns.Name),
 		Grace:     cfg.Retention.Grace(),
 		Now:       w.now(),
 	}
 	req.MaxUnused, req.MaxRepackSize = cfg.Retention.Repack()
-	if req.Target == "all" {
-		req.Target = ""
-	}
 	// No policy lock on the target: the repository's prune lock keeps two
 	// cleanups apart, and backups and restores run beside a cleanup.
 	j.Progress(engine.Progress{Phase: engine.PhaseCleanup})

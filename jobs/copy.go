@@ -50,10 +50,7 @@ func (w *Worker) copyBackup(ctx context.Context, j *Job, c *commands.Copy) (*Res
 		return nil, err
 	}
 	defer dst.Close()
-	target := c.Target
-	if target == "all" {
-		target = ""
-	}
+	target := oneTarget(c.Target)
 	res, err := dst.Copy(ctx, src.Engine, engine.CopyRequest{Snapshot: c.Name, Target: target, SourceStorage: from.Name, JobID: j.Meta.JobID}, j.Progress)
 	if err != nil {
 		what := c.Name

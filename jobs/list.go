@@ -40,10 +40,7 @@ func (w *Worker) list(ctx context.Context, j *Job, c *commands.List) (*Result, e
 	if err != nil {
 		return nil, badInput(err)
 	}
-	f := engine.SnapshotFilter{Name: c.Name, Type: string(c.Type), Target: c.Target}
-	if c.Target == "all" {
-		f.Target = ""
-	}
+	f := engine.SnapshotFilter{Name: c.Name, Type: string(c.Type), Target: oneTarget(c.Target)}
 	if c.Age > 0 {
 		f.NewerThan = time.Now().Add(-time.Duration(c.Age) * 24 * time.Hour)
 	}

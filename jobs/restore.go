@@ -39,9 +39,7 @@ func (w *Worker) restore(ctx context.Context, j *Job, c *commands.Restore) (*Res
 		To:       c.To,
 		Preview:  c.Preview,
 		Validate: c.Validate,
-	}
-	if c.Target != "all" {
-		req.Target = c.Target
+		Target:   oneTarget(c.Target),
 	}
 	if req.Snapshot == "" && req.At.IsZero() {
 		req.Snapshot = "latest"

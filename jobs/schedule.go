@@ -217,13 +217,9 @@ func (e *ScheduleEntry) command() commands.Command {
 	case commands.ScheduleRestoreTest:
 		return &commands.Verify{All: true, RestoreTest: true, Storage: e.Storage}
 	case commands.ScheduleCleanup:
-		target := e.Target
-		if target == "all" {
-			target = ""
-		}
 		// As the owner could type it (confirmed when they made the
 		// schedule): the policy re-check sees the same command.
-		return &commands.Cleanup{Target: target, Storage: e.Storage}
+		return &commands.Cleanup{Target: oneTarget(e.Target), Storage: e.Storage}
 	}
 	return &commands.Create{Type: e.Type, Target: e.Target, Storage: e.Storage, Retention: e.Retention, Compress: true}
 }

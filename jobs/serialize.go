@@ -58,11 +58,7 @@ func (w *Worker) runKey(cmd commands.Command) (lock.Key, bool) {
 	if err != nil {
 		return lock.Key{}, false // the handler fails it with the reason
 	}
-	target := c.Target
-	if target == "all" {
-		target = ""
-	}
-	return lock.Key{Storage: ns.Name, Target: target}, true
+	return lock.Key{Storage: ns.Name, Target: oneTarget(c.Target)}, true
 }
 
 // takeTurn takes the job's run lock, if its action needs one, and keeps it
