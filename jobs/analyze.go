@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -19,31 +18,32 @@ import (
 // well it deduplicated against the repository, and with --performance its
 // throughput. Without --name it reports on the whole repository
 // (analyzeRepository); with --report compliance it writes that report.
-func (w *Worker) analyze(ctx context.Context, j *Job) (*Result, error) {
-	c, err := command[*commands.Analyze](j)
-	if err != nil {
-		return nil, err
-	}
+func (w *Worker) analyze(ctx context.Context, j *Job, c *commands.Analyze) (*Result, error) {
 	r, err := w.storageRepo(ctx, j, c.Storage, openOptions{})
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	ns := r.storage
 	switch {
 	case c.Report == commands.ReportCompliance:
 		return w.complianceReport(ctx, j, r)
 	case c.Name == "":
 		return w.analyzeRepository(ctx, j, r)
 	}
+	return analyzeBackup(ctx, r, c)
+}
+
+// analyzeBackup is analyze --name: the backup's size, what it added, its
+// dedup ratio and, with --performance, its throughput.
+func analyzeBackup(ctx context.Context, r *repo, c *commands.Analyze) (*Result, error) {
 	ref := c.Name
 	s, err := r.Find(ctx, ref)
 	if err != nil {
-		return nil, fmt.Errorf("find backup %q in storage %s: %w", ref, ns.Name, classify(err))
+		return nil, fmt.Errorf("find backup %q in storage %s: %w", ref, r.storage.Name, classify(err))
 	}
 	all, err := r.Snapshots(ctx, engine.SnapshotFilter{Target: s.Target})
 	if err != nil {
-		return nil, fmt.Errorf("list backups in storage %s: %w", ns.Name, classify(err))
+		return nil, fmt.Errorf("list backups in storage %s: %w", r.storage.Name, classify(err))
 	}
 	dedup := 0.0
 	if s.Added > 0 {
@@ -120,14 +120,14 @@ type RepositoryAnalysis struct {
 // each target's growth, the dedup and compression ratios, and the
 // largest files and directories of each target's latest backup.
 func (w *Worker) analyzeRepository(ctx context.Context, j *Job, r *repo) (*Result, error) {
-	j.Progress(Progress{Phase: "analyze"})
+	j.Progress(engine.Progress{Phase: "analyze"})
 	rp := r.Repository()
 	snaps, _, err := rp.LoadSnapshots(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list backups in storage %s: %w", r.storage.Name, classify(err))
 	}
 	a := RepositoryAnalysis{Storage: r.storage.Name, Snapshots: len(snaps)}
-	sort.Slice(snaps, func(i, k int) bool { return snaps[i].Time.Before(snaps[k].Time) })
+	slices.SortFunc(snaps, func(x, y *srepo.Snapshot) int { return x.Time.Compare(y.Time) })
 	growth := map[string]*TargetGrowth{}
 	latest := map[string]*srepo.Snapshot{}
 	for _, s := range snaps {
@@ -146,7 +146,7 @@ func (w *Worker) analyzeRepository(ctx context.Context, j *Job, r *repo) (*Resul
 	for _, g := range growth {
 		a.Targets = append(a.Targets, *g)
 	}
-	sort.Slice(a.Targets, func(i, k int) bool { return a.Targets[i].Target < a.Targets[k].Target })
+	slices.SortFunc(a.Targets, func(x, y TargetGrowth) int { return strings.Compare(x.Target, y.Target) })
 
 	if err := a.readIndex(ctx, rp); err != nil {
 		return nil, fmt.Errorf("read the index of storage %s: %w", r.storage.Name, classify(err))
@@ -231,7 +231,10 @@ func largest(ctx context.Context, rp *srepo.Repository, tree srepo.ID, target, d
 
 // keepTop adds p to the list of the analyzeTop largest, largest first.
 func keepTop(list []SizedPath, p SizedPath) []SizedPath {
-	i := sort.Search(len(list), func(i int) bool { return list[i].Size < p.Size })
+	i := slices.IndexFunc(list, func(q SizedPath) bool { return q.Size < p.Size })
+	if i < 0 {
+		i = len(list)
+	}
 	if i >= analyzeTop {
 		return list
 	}

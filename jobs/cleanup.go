@@ -16,11 +16,7 @@ import (
 // prunes unreferenced data in two phases that never block a backup (see
 // engine.Cleanup). --dry-run only reports, per backup, which rule keeps it
 // or why it would go. Never retried: it deletes data.
-func (w *Worker) cleanup(ctx context.Context, j *Job) (*Result, error) {
-	c, err := command[*commands.Cleanup](j)
-	if err != nil {
-		return nil, err
-	}
+func (w *Worker) cleanup(ctx context.Context, j *Job, c *commands.Cleanup) (*Result, error) {
 	cfg := w.config()
 	r, err := w.storageRepo(ctx, j, c.Storage, openOptions{})
 	if err != nil {
@@ -32,19 +28,16 @@ func (w *Worker) cleanup(ctx context.Context, j *Job) (*Result, error) {
 		OlderThan: time.Duration(c.OlderThan) * 24 * time.Hour,
 		KeepMin:   c.KeepMin,
 		Type:      string(c.Type),
-		Target:    c.Target,
+		Target:    oneTarget(c.Target),
 		DryRun:    c.DryRun,
 		Policy:    cfg.RetentionOn(ns.Name),
 		Grace:     cfg.Retention.Grace(),
 		Now:       w.now(),
 	}
 	req.MaxUnused, req.MaxRepackSize = cfg.Retention.Repack()
-	if req.Target == "all" {
-		req.Target = ""
-	}
 	// No policy lock on the target: the repository's prune lock keeps two
 	// cleanups apart, and backups and restores run beside a cleanup.
-	j.Progress(Progress{Phase: engine.PhaseCleanup})
+	j.Progress(engine.Progress{Phase: engine.PhaseCleanup})
 	cr, err := r.Cleanup(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("clean up storage %s: %w", ns.Name, classify(err))

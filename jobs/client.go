@@ -2,8 +2,6 @@ package jobs
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/randid"
 )
 
 // ClientOptions tune a Client; the zero value is what the service uses.
@@ -60,11 +59,7 @@ func (c *Client) Close() error {
 }
 
 // newJobID returns 8 random hex digits.
-func newJobID() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return hex.EncodeToString(b[:])
-}
+func newJobID() string { return randid.Hex(4) }
 
 // Enqueue queues cmd as a job and returns meta with JobID and EnqueuedAt
 // (and Text, when empty, as commands.Render(cmd)) filled in. It returns as

@@ -27,11 +27,7 @@ func isConfiguredCopy(j *Job) bool {
 // copyBackup copies one backup to another storage: only the data the
 // destination lacks travels (engine.Copy). A destination without a
 // repository gets one, with its own storage's password and encryption.
-func (w *Worker) copyBackup(ctx context.Context, j *Job) (*Result, error) {
-	c, err := command[*commands.Copy](j)
-	if err != nil {
-		return nil, err
-	}
+func (w *Worker) copyBackup(ctx context.Context, j *Job, c *commands.Copy) (*Result, error) {
 	cfg := w.config()
 	from, err := cfg.ResolveStorage(c.Storage)
 	if err != nil {
@@ -54,11 +50,8 @@ func (w *Worker) copyBackup(ctx context.Context, j *Job) (*Result, error) {
 		return nil, err
 	}
 	defer dst.Close()
-	target := c.Target
-	if target == "all" {
-		target = ""
-	}
-	res, err := dst.Copy(ctx, src.Engine, engine.CopyRequest{Snapshot: c.Name, Target: target, SourceStorage: from.Name, JobID: j.Meta.JobID}, engineProgress(j))
+	target := oneTarget(c.Target)
+	res, err := dst.Copy(ctx, src.Engine, engine.CopyRequest{Snapshot: c.Name, Target: target, SourceStorage: from.Name, JobID: j.Meta.JobID}, j.Progress)
 	if err != nil {
 		what := c.Name
 		if what == "" {
@@ -139,7 +132,7 @@ func (w *Worker) copyInProcess(ctx context.Context, j *Job, storageName string, 
 			cmd := &commands.Copy{Name: r.Snapshot.ID, Target: r.Snapshot.Target, To: to, Storage: commands.StorageRef{Name: storageName}}
 			cj := &Job{Meta: Meta{JobID: j.Meta.JobID + "/copy-" + to, Requester: SystemCopies, Text: commands.Render(cmd)},
 				Command: cmd, Attempt: 1, progress: j.progress, Logger: j.Logger.With("copy_to", to)}
-			res, err := w.copyBackup(ctx, cj)
+			res, err := w.copyBackup(ctx, cj, cmd)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("copy of %s to %s: %w", r.Snapshot.Name, to, err))
 				continue

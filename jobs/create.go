@@ -20,11 +20,7 @@ import (
 // repository. Each snapshot's JobID is "<job id>/<target>", so a retried
 // job returns the snapshots an earlier attempt finished instead of making
 // them again, and makes only the missing ones.
-func (w *Worker) create(ctx context.Context, j *Job) (*Result, error) {
-	c, err := command[*commands.Create](j)
-	if err != nil {
-		return nil, err
-	}
+func (w *Worker) create(ctx context.Context, j *Job, c *commands.Create) (*Result, error) {
 	cfg := w.config()
 	ns, err := cfg.ResolveStorage(c.Storage)
 	if err != nil {
@@ -95,7 +91,7 @@ func (w *Worker) create(ctx context.Context, j *Job) (*Result, error) {
 			Retention:         time.Duration(c.Retention) * 24 * time.Hour,
 			JobID:             j.Meta.JobID + "/" + t.Name,
 			Time:              at,
-		}, engineProgress(j))
+		}, j.Progress)
 		if err != nil {
 			failed = append(failed, fmt.Errorf("back up target %s to storage %s: %w", t.Name, ns.Name, classify(err)))
 			if ctx.Err() != nil {

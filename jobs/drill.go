@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
-	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
@@ -32,18 +31,14 @@ const drillFailuresShown = 3
 // stored hashes and, where the source is unchanged, against the source,
 // and reports the restore time per GiB. A file that does not restore
 // intact fails the job, named; the failure opens an incident.
-func (w *Worker) drill(ctx context.Context, j *Job, c *commands.Verify, ns config.NamedStorage) (*Result, error) {
-	r, err := w.openRepo(ctx, ns, j, openOptions{})
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
+func drill(ctx context.Context, j *Job, c *commands.Verify, r *repo) (*Result, error) {
+	ns := r.storage
 	scratch, err := os.MkdirTemp("", "backupbot-drill-"+j.Meta.JobID+"-")
 	if err != nil {
 		return nil, fmt.Errorf("make the drill's scratch directory: %w", err)
 	}
 	defer os.RemoveAll(scratch)
-	rep, err := r.Drill(ctx, engine.DrillRequest{Snapshot: c.Name, All: c.All, Sample: float64(c.Sample), Scratch: scratch}, engineProgress(j))
+	rep, err := r.Drill(ctx, engine.DrillRequest{Snapshot: c.Name, All: c.All, Sample: float64(c.Sample), Scratch: scratch}, j.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("recovery drill of storage %s: %w", ns.Name, classify(err))
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/backupbot/backupbot/storage/engine"
 )
 
 // EventKind says what happened to a job.
@@ -29,9 +31,10 @@ const (
 	EventCanceled  EventKind = "canceled"
 )
 
-// Final reports whether no further event follows this one for the job.
+// Final reports whether no further event follows this one for the job:
+// the final kinds are named after the final states (State.Final).
 func (k EventKind) Final() bool {
-	return k == EventSucceeded || k == EventFailed || k == EventCanceled
+	return State(k).Final()
 }
 
 // Event is one thing that happened to a job, as workers publish it and
@@ -69,14 +72,11 @@ type Event struct {
 	At        time.Time `json:"at"`
 }
 
-// Progress is how far a running job has got.
+// Progress is how far a running job has got: the engine's report (its
+// fields appear at the top level in JSON), with the rate and ETA the job's
+// progress relay works out.
 type Progress struct {
-	Phase      string `json:"phase"`
-	Files      int64  `json:"files"`
-	FilesTotal int64  `json:"files_total"`
-	Bytes      int64  `json:"bytes"`
-	BytesTotal int64  `json:"bytes_total"`
-	Path       string `json:"path,omitempty"`
+	engine.Progress
 	// Rate is bytes per second over the last few seconds.
 	Rate float64 `json:"rate"`
 	// ETA is the estimated time left; 0 when unknown.

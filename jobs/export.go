@@ -45,11 +45,7 @@ const defaultExportDir = "var/exports"
 // split, NAME.joined.sha256 for the rejoined archive, both in sha256sum
 // format. An archive that exists is replaced
 // only with --force.
-func (w *Worker) export(ctx context.Context, j *Job) (*Result, error) {
-	c, err := command[*commands.Export](j)
-	if err != nil {
-		return nil, err
-	}
+func (w *Worker) export(ctx context.Context, j *Job, c *commands.Export) (*Result, error) {
 	format := c.Format
 	if format == "" {
 		format = commands.FormatTar
@@ -106,7 +102,7 @@ func (w *Worker) export(ctx context.Context, j *Job) (*Result, error) {
 	}
 	defer os.RemoveAll(scratch)
 	tree := filepath.Join(scratch, "tree")
-	if _, err := r.Restore(ctx, engine.RestoreRequest{Snapshot: snap.ID, To: tree}, engineProgress(j)); err != nil {
+	if _, err := r.Restore(ctx, engine.RestoreRequest{Snapshot: snap.ID, To: tree}, j.Progress); err != nil {
 		return nil, fmt.Errorf("read backup %s for export: %w", snap.Name, classify(err))
 	}
 	// The repository is not needed any more: release its lock and memory
@@ -116,7 +112,7 @@ func (w *Worker) export(ctx context.Context, j *Job) (*Result, error) {
 	if err := settleAncestors(tree, snap.Paths, snap.Time); err != nil {
 		return nil, fmt.Errorf("prepare the export tree: %w", err)
 	}
-	j.Progress(Progress{Phase: "archive", Path: name})
+	j.Progress(engine.Progress{Phase: "archive", Path: name})
 	out := &splitWriter{ctx: ctx, sink: sink, name: name, limit: int64(c.Split), sum: sha256.New()}
 	switch format {
 	case commands.FormatZip:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/policy"
+	"github.com/backupbot/backupbot/storage/engine"
 )
 
 // Job is one run (attempt) of a queued command, as handlers see it.
@@ -28,8 +29,9 @@ type Job struct {
 // Progress reports how far the job has got. It is cheap and safe to call
 // very often from any goroutine: subscribers get at most one report per
 // WorkerOptions.ProgressInterval, plus one at every phase change, with
-// rate and ETA computed from the bytes.
-func (j *Job) Progress(p Progress) { j.progress.update(p) }
+// rate and ETA computed from the bytes. It takes the engine's reports as
+// they are (pass it as the engine's ProgressFunc).
+func (j *Job) Progress(p engine.Progress) { j.progress.update(p) }
 
 // Handler does the work of one action, shaped like asynq's (and
 // net/http's) Handler: it returns the result to post, or an error saying

@@ -46,3 +46,12 @@ func rawJSON(v any) json.RawMessage {
 	}
 	return b
 }
+
+// oneTarget is a --target as the engine's requests and filters take it:
+// "" for all.
+func oneTarget(target string) string {
+	if target == "all" {
+		return ""
+	}
+	return target
+}

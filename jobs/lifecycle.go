@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/tick"
 	"github.com/backupbot/backupbot/policy"
 	"github.com/backupbot/backupbot/storage/backend"
 )
@@ -101,14 +102,13 @@ func (w *Worker) process(actx context.Context, action commands.Action, h Handler
 	w.event(bg, Event{Kind: EventStarted, Meta: meta, Action: string(action), Attempt: attempt})
 	log.Info("job started", "attempt", attempt)
 
-	relay := newProgressRelay(w.o.ProgressInterval, func(p Progress) {
+	relay := startProgressRelay(jctx, w.o.ProgressInterval, func(p Progress) {
 		p = *redactEvent(Event{Progress: &p}, w.deps.Redact).Progress
 		if err := w.store.progress(bg, meta.JobID, p); err != nil {
 			log.Debug("could not record progress", "err", err)
 		}
 		_ = publish(bg, w.rdb, Event{Kind: EventProgress, Meta: meta, Action: string(action), Attempt: attempt, Progress: &p})
 	})
-	go relay.run(jctx)
 	startedAt := time.Now()
 	go w.watchCancel(jctx, cancel, meta.JobID, func(ctx context.Context) {
 		queue := specs[action].Queue
@@ -249,24 +249,17 @@ func (w *Worker) untrack(id string) {
 // Every recordCheckEvery it also calls keep, which writes the job's
 // record again if Redis lost it.
 func (w *Worker) watchCancel(ctx context.Context, cancel context.CancelCauseFunc, id string, keep func(context.Context)) {
-	t := time.NewTicker(w.o.CancelPollInterval)
-	defer t.Stop()
 	lastKeep := time.Now()
-	for {
-		select {
-		case <-ctx.Done():
+	tick.Every(ctx, w.o.CancelPollInterval, func() {
+		if ok, err := w.store.cancelRequested(ctx, id); err == nil && ok {
+			cancel(errCanceled)
 			return
-		case <-t.C:
-			if ok, err := w.store.cancelRequested(ctx, id); err == nil && ok {
-				cancel(errCanceled)
-				return
-			}
-			if time.Since(lastKeep) >= recordCheckEvery {
-				keep(ctx)
-				lastKeep = time.Now()
-			}
 		}
-	}
+		if time.Since(lastKeep) >= recordCheckEvery {
+			keep(ctx)
+			lastKeep = time.Now()
+		}
+	})
 }
 
 // recordCheckEvery is how often a running job checks that its record is

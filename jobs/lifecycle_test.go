@@ -13,13 +13,14 @@ import (
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/policy"
+	"github.com/backupbot/backupbot/storage/engine"
 )
 
 func TestJobRunsAndReportsProgressAndResult(t *testing.T) {
 	h := newHarness(t)
 	handler := HandlerFunc(func(ctx context.Context, j *Job) (*Result, error) {
 		for i := int64(1); i <= 30; i++ {
-			j.Progress(Progress{Phase: "backup", Files: i, FilesTotal: 30, Bytes: i << 20, BytesTotal: 30 << 20, Path: fmt.Sprintf("/srv/f%d", i)})
+			j.Progress(engine.Progress{Phase: "backup", Files: i, FilesTotal: 30, Bytes: i << 20, BytesTotal: 30 << 20, Path: fmt.Sprintf("/srv/f%d", i)})
 			time.Sleep(50 * time.Millisecond)
 		}
 		return &Result{Summary: "backed up 30 files", Fields: []Field{{"Files", "30"}}}, nil

@@ -32,11 +32,7 @@ type listedSnapshot struct {
 // local, a name or a kind), filtered by --age, --type, --target, --name;
 // --size adds sizes and --verify runs a quick verify of each backup.
 // With --running it lists the jobs in flight instead.
-func (w *Worker) list(ctx context.Context, j *Job) (*Result, error) {
-	c, err := command[*commands.List](j)
-	if err != nil {
-		return nil, err
-	}
+func (w *Worker) list(ctx context.Context, j *Job, c *commands.List) (*Result, error) {
 	if c.Running {
 		return w.listRunning(ctx)
 	}
@@ -44,10 +40,7 @@ func (w *Worker) list(ctx context.Context, j *Job) (*Result, error) {
 	if err != nil {
 		return nil, badInput(err)
 	}
-	f := engine.SnapshotFilter{Name: c.Name, Type: string(c.Type), Target: c.Target}
-	if c.Target == "all" {
-		f.Target = ""
-	}
+	f := engine.SnapshotFilter{Name: c.Name, Type: string(c.Type), Target: oneTarget(c.Target)}
 	if c.Age > 0 {
 		f.NewerThan = time.Now().Add(-time.Duration(c.Age) * 24 * time.Hour)
 	}

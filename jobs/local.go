@@ -52,8 +52,7 @@ func RunLocal(ctx context.Context, deps Deps, cmd commands.Command, progress fun
 	}
 	jctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	relay := newProgressRelay(localProgressInterval, progress)
-	go relay.run(jctx)
+	relay := startProgressRelay(jctx, localProgressInterval, progress)
 
 	meta := Meta{JobID: newJobID(), Text: commands.Render(cmd), EnqueuedAt: time.Now()}
 	job := &Job{Meta: meta, Command: cmd, Attempt: 1, progress: relay,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/backupbot/backupbot/internal/tick"
 	"github.com/backupbot/backupbot/policy/lock"
 )
 
@@ -34,28 +35,16 @@ func (w *Worker) lockTarget(ctx context.Context, j *Job, storageName, target str
 		return ctx, nil, fmt.Errorf("take the lock on %s: %w", target, err)
 	}
 	lctx, cancel := context.WithCancelCause(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(lockExtend)
-		defer t.Stop()
-		for {
-			select {
-			case <-lctx.Done():
-				return
-			case <-t.C:
-				if err := lease.Extend(lctx, lockTTL); errors.Is(err, lock.ErrLost) {
-					cancel(err)
-					return
-				} else if err != nil {
-					j.Logger.Warn("could not extend the lock; trying again", "err", err)
-				}
-			}
+	wait := tick.Go(lctx, lockExtend, nil, func() {
+		if err := lease.Extend(lctx, lockTTL); errors.Is(err, lock.ErrLost) {
+			cancel(err)
+		} else if err != nil {
+			j.Logger.Warn("could not extend the lock; trying again", "err", err)
 		}
-	}()
+	})
 	release := func() {
 		cancel(nil)
-		<-done
+		wait()
 		if err := lease.Release(context.WithoutCancel(ctx)); err != nil {
 			j.Logger.Warn("could not release the lock; it lapses by itself", "err", err, "ttl", lockTTL)
 		}

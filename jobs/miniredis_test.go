@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/storage/engine"
 )
 
 // `make run` with no REDIS_URL uses an embedded miniredis: the whole job
@@ -22,7 +23,7 @@ func TestJobsWorkOnEmbeddedMiniredis(t *testing.T) {
 	h.startWorker(h.deps(), WorkerOptions{ProgressInterval: 50 * time.Millisecond, Handlers: map[commands.Action]Handler{
 		commands.ActionList: HandlerFunc(func(_ context.Context, j *Job) (*Result, error) {
 			for i := range int64(5) {
-				j.Progress(Progress{Phase: "list", Files: i, FilesTotal: 5})
+				j.Progress(engine.Progress{Phase: "list", Files: i, FilesTotal: 5})
 				time.Sleep(30 * time.Millisecond)
 			}
 			return &Result{Summary: "listed"}, nil

@@ -10,6 +10,7 @@ import (
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/storage"
 	"github.com/backupbot/backupbot/storage/backend"
+	"github.com/backupbot/backupbot/storage/engine"
 	"github.com/backupbot/backupbot/storage/probe"
 )
 
@@ -18,22 +19,18 @@ import (
 // reports each step's latency and the throughput. It needs no repository.
 // A wrong key or a missing bucket/container fails at once with the
 // probe's advice; an unreachable endpoint is tried once more.
-func (w *Worker) test(ctx context.Context, j *Job) (*Result, error) {
-	c, err := command[*commands.Test](j)
-	if err != nil {
-		return nil, err
-	}
+func (w *Worker) test(ctx context.Context, j *Job, c *commands.Test) (*Result, error) {
 	ns, err := w.config().ResolveStorage(c.Storage)
 	if err != nil {
 		return nil, badInput(err)
 	}
-	j.Progress(Progress{Phase: "connect"})
+	j.Progress(engine.Progress{Phase: "connect"})
 	b, err := w.deps.OpenBackend(ctx, ns.Spec)
 	if err != nil {
 		return nil, fmt.Errorf("storage %s: cannot connect: %w", ns.Name, classify(err))
 	}
 	defer b.Close()
-	j.Progress(Progress{Phase: "probe", Path: b.Location()})
+	j.Progress(engine.Progress{Phase: "probe", Path: b.Location()})
 	pb := b
 	if j.debug != nil {
 		// The probe goes past retry layers: count its calls below them.

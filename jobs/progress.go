@@ -4,6 +4,9 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/backupbot/backupbot/internal/tick"
+	"github.com/backupbot/backupbot/storage/engine"
 )
 
 // progressRelay throttles a job's progress reports: the engine may report
@@ -12,8 +15,7 @@ import (
 // is updated alongside. Rate is a moving average of bytes per second;
 // ETA follows from it and the bytes left.
 type progressRelay struct {
-	interval time.Duration
-	emit     func(Progress) // publishes and records; called from one goroutine
+	emit func(Progress) // publishes and records; called from one goroutine
 
 	mu       sync.Mutex
 	latest   Progress
@@ -23,23 +25,24 @@ type progressRelay struct {
 	sampleB  int64
 	rate     float64
 	kick     chan struct{}
-	stop     chan struct{}
-	done     chan struct{}
+	stop     context.CancelFunc
+	wait     func()
 }
 
-func newProgressRelay(interval time.Duration, emit func(Progress)) *progressRelay {
-	return &progressRelay{
-		interval: interval,
-		emit:     emit,
-		kick:     make(chan struct{}, 1),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
-	}
+// startProgressRelay starts a relay that emits on its own goroutine until
+// ctx is done or finish is called.
+func startProgressRelay(ctx context.Context, interval time.Duration, emit func(Progress)) *progressRelay {
+	r := &progressRelay{emit: emit, kick: make(chan struct{}, 1)}
+	ctx, r.stop = context.WithCancel(ctx)
+	r.wait = tick.Go(ctx, interval, r.kick, r.flush)
+	return r
 }
 
-// update records p; it never blocks on Redis.
-func (r *progressRelay) update(p Progress) {
+// update records a report, adding the rate and ETA; it never blocks on
+// Redis.
+func (r *progressRelay) update(ep engine.Progress) {
 	now := time.Now()
+	p := Progress{Progress: ep}
 	r.mu.Lock()
 	if r.sampleAt.IsZero() || p.Phase != r.phase || p.Bytes < r.sampleB {
 		r.sampleAt, r.sampleB = now, p.Bytes
@@ -72,37 +75,20 @@ func (r *progressRelay) update(p Progress) {
 	}
 }
 
-// run emits until ctx is done or finish is called; call it on its own goroutine.
-func (r *progressRelay) run(ctx context.Context) {
-	defer close(r.done)
-	t := time.NewTicker(r.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-r.stop:
-			return
-		case <-t.C:
-		case <-r.kick:
-		}
-		r.mu.Lock()
-		p, dirty := r.latest, r.dirty
-		r.dirty = false
-		r.mu.Unlock()
-		if dirty {
-			r.emit(p)
-		}
+// flush emits the latest report, if there is a new one.
+func (r *progressRelay) flush() {
+	r.mu.Lock()
+	p, dirty := r.latest, r.dirty
+	r.dirty = false
+	r.mu.Unlock()
+	if dirty {
+		r.emit(p)
 	}
 }
 
 // finish stops the relay and waits for an emit in flight, so no progress
 // event follows the job's final event.
 func (r *progressRelay) finish() {
-	select {
-	case <-r.stop:
-	default:
-		close(r.stop)
-	}
-	<-r.done
+	r.stop()
+	r.wait()
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/backupbot/backupbot/internal/tick"
 )
 
 // orphanRecoverer puts back on the queue the jobs whose worker died.
@@ -56,16 +58,8 @@ end
 return moved`)
 
 func (r orphanRecoverer) run(ctx context.Context) {
-	t := time.NewTicker(r.every)
-	defer t.Stop()
-	for {
-		r.sweep(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	r.sweep(ctx)
+	tick.Every(ctx, r.every, func() { r.sweep(ctx) })
 }
 
 func (r orphanRecoverer) sweep(ctx context.Context) {
@@ -150,16 +144,8 @@ func (w *Worker) runReconcile(ctx context.Context) {
 		insp = asynq.NewInspector(w.opt)
 	}
 	defer insp.Close()
-	t := time.NewTicker(reconcileEvery)
-	defer t.Stop()
-	for {
-		w.reconcileLost(ctx, insp)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	w.reconcileLost(ctx, insp)
+	tick.Every(ctx, reconcileEvery, func() { w.reconcileLost(ctx, insp) })
 }
 
 // Missing returns the ids among ids whose job record is not in Redis (it

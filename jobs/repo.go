@@ -93,13 +93,6 @@ func (r *repo) warningFields() []Field {
 	return out
 }
 
-// engineProgress adapts the job's progress reporting to the engine's.
-func engineProgress(j *Job) engine.ProgressFunc {
-	return func(p engine.Progress) {
-		j.Progress(Progress{Phase: p.Phase, Files: p.Files, FilesTotal: p.FilesTotal, Bytes: p.Bytes, BytesTotal: p.BytesTotal, Path: p.Path})
-	}
-}
-
 // size is the repository's size after a job that changed it, with the
 // storage's size_limit, for the size metric and the size-limit incident
 // (nil when the index could not tell: the job's own outcome stands).

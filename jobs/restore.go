@@ -23,11 +23,7 @@ const planInline = 15
 // The plan is in the result either way (Result.Plan), so the router can
 // bind an approval to it. A rerun converges: the engine writes each file
 // to a temp name and renames it, so a retried restore ends in the same state.
-func (w *Worker) restore(ctx context.Context, j *Job) (*Result, error) {
-	c, err := command[*commands.Restore](j)
-	if err != nil {
-		return nil, err
-	}
+func (w *Worker) restore(ctx context.Context, j *Job, c *commands.Restore) (*Result, error) {
 	r, err := w.storageRepo(ctx, j, c.Storage, openOptions{})
 	if err != nil {
 		return nil, err
@@ -43,9 +39,7 @@ func (w *Worker) restore(ctx context.Context, j *Job) (*Result, error) {
 		To:       c.To,
 		Preview:  c.Preview,
 		Validate: c.Validate,
-	}
-	if c.Target != "all" {
-		req.Target = c.Target
+		Target:   oneTarget(c.Target),
 	}
 	if req.Snapshot == "" && req.At.IsZero() {
 		req.Snapshot = "latest"
@@ -64,9 +58,9 @@ func (w *Worker) restore(ctx context.Context, j *Job) (*Result, error) {
 		return nil, fmt.Errorf("restore %s from storage %s: %w", describeRestore(c), ns.Name, classify(err))
 	}
 	if len(set) > 1 {
-		res, err = restoreSet(ctx, r, req, set, engineProgress(j))
+		res, err = restoreSet(ctx, r, req, set, j.Progress)
 	} else {
-		res, err = r.Restore(ctx, req, engineProgress(j))
+		res, err = r.Restore(ctx, req, j.Progress)
 	}
 	if err != nil && res != nil && errors.Is(err, engine.ErrFilesLost) {
 		// Everything intact was written (or, with --validate, nothing);

@@ -2,8 +2,6 @@ package jobs
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +16,8 @@ import (
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/internal/randid"
+	"github.com/backupbot/backupbot/internal/tick"
 	"github.com/backupbot/backupbot/policy"
 )
 
@@ -102,11 +102,7 @@ func (s scheduleStore) all(ctx context.Context) ([]*ScheduleEntry, error) {
 }
 
 // schedule creates, updates, deletes or lists schedules.
-func (w *Worker) schedule(ctx context.Context, j *Job) (*Result, error) {
-	c, err := command[*commands.Schedule](j)
-	if err != nil {
-		return nil, err
-	}
+func (w *Worker) schedule(ctx context.Context, j *Job, c *commands.Schedule) (*Result, error) {
 	store := scheduleStore{w.rdb}
 	now := w.now().UTC()
 	switch c.Op {
@@ -221,13 +217,9 @@ func (e *ScheduleEntry) command() commands.Command {
 	case commands.ScheduleRestoreTest:
 		return &commands.Verify{All: true, RestoreTest: true, Storage: e.Storage}
 	case commands.ScheduleCleanup:
-		target := e.Target
-		if target == "all" {
-			target = ""
-		}
 		// As the owner could type it (confirmed when they made the
 		// schedule): the policy re-check sees the same command.
-		return &commands.Cleanup{Target: target, Storage: e.Storage}
+		return &commands.Cleanup{Target: oneTarget(e.Target), Storage: e.Storage}
 	}
 	return &commands.Create{Type: e.Type, Target: e.Target, Storage: e.Storage, Retention: e.Retention, Compress: true}
 }
@@ -398,9 +390,7 @@ func NewScheduler(c *Client, rdb redis.UniversalClient, o SchedulerOptions) *Sch
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return &Scheduler{client: c, rdb: rdb, store: scheduleStore{rdb}, o: o, token: hex.EncodeToString(b[:])}
+	return &Scheduler{client: c, rdb: rdb, store: scheduleStore{rdb}, o: o, token: randid.Hex(8)}
 }
 
 // renewScript extends leadership only if this process still holds it.
@@ -416,15 +406,13 @@ return 0`)
 // Run fires schedules until ctx is done, then gives up leadership and
 // returns nil. Redis errors are logged and retried.
 func (s *Scheduler) Run(ctx context.Context) error {
-	t := time.NewTicker(s.o.Tick)
-	defer t.Stop()
 	leader := false
 	defer func() {
 		if leader {
 			_ = releaseScript.Run(context.WithoutCancel(ctx), s.rdb, []string{leaderKey}, s.token).Err()
 		}
 	}()
-	for {
+	beat := func() {
 		now := time.Now()
 		if s.o.Now != nil {
 			now = s.o.Now()
@@ -440,12 +428,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		if leader {
 			s.fireDue(ctx, now)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
 	}
+	beat()
+	tick.Every(ctx, s.o.Tick, beat)
+	return nil
 }
 
 func (s *Scheduler) lead(ctx context.Context) (bool, error) {

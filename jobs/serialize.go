@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/tick"
 	"github.com/backupbot/backupbot/policy/lock"
 )
 
@@ -57,11 +58,7 @@ func (w *Worker) runKey(cmd commands.Command) (lock.Key, bool) {
 	if err != nil {
 		return lock.Key{}, false // the handler fails it with the reason
 	}
-	target := c.Target
-	if target == "all" {
-		target = ""
-	}
-	return lock.Key{Storage: ns.Name, Target: target}, true
+	return lock.Key{Storage: ns.Name, Target: oneTarget(c.Target)}, true
 }
 
 // takeTurn takes the job's run lock, if its action needs one, and keeps it
@@ -78,25 +75,14 @@ func (w *Worker) takeTurn(ctx context.Context, j Meta, cmd commands.Command) (re
 		return nil, fmt.Errorf("%w (%w)", errWaitTurn, err)
 	}
 	ectx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(runLockExtend)
-		defer t.Stop()
-		for {
-			select {
-			case <-ectx.Done():
-				return
-			case <-t.C:
-				if err := lease.Extend(ectx, runLockTTL); err != nil {
-					w.log.Warn("could not extend the run lock of a target; trying again", "job", j.JobID, "target", key, "err", err)
-				}
-			}
+	wait := tick.Go(ectx, runLockExtend, nil, func() {
+		if err := lease.Extend(ectx, runLockTTL); err != nil {
+			w.log.Warn("could not extend the run lock of a target; trying again", "job", j.JobID, "target", key, "err", err)
 		}
-	}()
+	})
 	return func() {
 		stop()
-		<-done
+		wait()
 		if err := lease.Release(context.WithoutCancel(ctx)); err != nil {
 			w.log.Warn("could not release the run lock of a target; it lapses by itself", "job", j.JobID, "ttl", runLockTTL, "err", err)
 		}

@@ -30,11 +30,7 @@ import (
 //
 // --tags and --expire (hours, as the snapshot's retention) apply to every
 // snapshot made; each is idempotent by job id like create.
-func (w *Worker) snapshot(ctx context.Context, j *Job) (*Result, error) {
-	c, err := command[*commands.Snapshot](j)
-	if err != nil {
-		return nil, err
-	}
+func (w *Worker) snapshot(ctx context.Context, j *Job, c *commands.Snapshot) (*Result, error) {
 	if c.Resource == commands.ResourceVM {
 		return nil, badInput(fmt.Errorf("vm snapshots are not supported: backupbot has no hypervisor integration; take them with your hypervisor's tooling, or use --resource storage or database"))
 	}
@@ -92,7 +88,7 @@ func (w *Worker) snapshot(ctx context.Context, j *Job) (*Result, error) {
 		req := base
 		req.Paths, req.Exclude, req.Target = t.Target.Paths, t.Target.Exclude, t.Name
 		req.JobID = j.Meta.JobID + "/" + t.Name
-		res, err := r.Backup(ctx, req, engineProgress(j))
+		res, err := r.Backup(ctx, req, j.Progress)
 		if err != nil {
 			return nil, fmt.Errorf("snapshot target %s to storage %s: %w", t.Name, ns.Name, classify(err))
 		}
@@ -134,7 +130,7 @@ func (w *Worker) dumpDatabase(ctx context.Context, j *Job, r *repo, base engine.
 	defer release()
 	path := filepath.Join(dir, name+tool.Ext)
 	defer os.Remove(path)
-	j.Progress(Progress{Phase: "dump", Path: name})
+	j.Progress(engine.Progress{Phase: "dump", Path: name})
 	if err := tool.Run(ctx, path); err != nil {
 		err = fmt.Errorf("dump database %s (%s %s): %w", name, db.Type, db.Name, err)
 		if errors.Is(err, dbdump.ErrRejected) {
@@ -147,7 +143,7 @@ func (w *Worker) dumpDatabase(ctx context.Context, j *Job, r *repo, base engine.
 	req.Paths = []string{path}
 	req.Target = "database-" + name
 	req.JobID = j.Meta.JobID + "/database-" + name
-	res, err := r.Backup(ctx, req, engineProgress(j))
+	res, err := r.Backup(ctx, req, j.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("back up the dump of database %s: %w", name, classify(err))
 	}

@@ -46,14 +46,21 @@ type actionSpec struct {
 var specs = map[commands.Action]actionSpec{}
 
 // register declares an action that runs as a job: how it runs on the
-// queue and the method that does its work. Each handler file registers
-// its action in an init function, so a new action is its command table
-// entry, its handler file and its wording, nothing else.
-func register(a commands.Action, s actionSpec, run func(*Worker, context.Context, *Job) (*Result, error)) {
+// queue and the method that does its work, which gets the job's command
+// as the type its action implies. Each handler file registers its action
+// in an init function, so a new action is its command table entry, its
+// handler file and its wording, nothing else.
+func register[T commands.Command](a commands.Action, s actionSpec, run func(*Worker, context.Context, *Job, T) (*Result, error)) {
 	if _, dup := specs[a]; dup {
 		panic("jobs: action " + string(a) + " registered twice")
 	}
-	s.run = run
+	s.run = func(w *Worker, ctx context.Context, j *Job) (*Result, error) {
+		c, err := command[T](j)
+		if err != nil {
+			return nil, err
+		}
+		return run(w, ctx, j, c)
+	}
 	specs[a] = s
 }
 

@@ -15,24 +15,21 @@ import (
 // quickly or --deep; --fix repairs the index; --report attaches the full
 // report. Problems found make the job fail with the damaged files named,
 // so the thread shows a failure an engineer has to look at.
-func (w *Worker) verify(ctx context.Context, j *Job) (*Result, error) {
-	c, err := command[*commands.Verify](j)
-	if err != nil {
-		return nil, err
-	}
-	ns, err := w.config().ResolveStorage(c.Storage)
-	if err != nil {
-		return nil, badInput(err)
-	}
+func (w *Worker) verify(ctx context.Context, j *Job, c *commands.Verify) (*Result, error) {
+	o := openOptions{RebuildConfig: c.Fix, Fresh: true}
 	if c.RestoreTest {
-		return w.drill(ctx, j, c, ns)
+		o = openOptions{} // a drill repairs nothing, and may use the worker's cache
 	}
-	r, err := w.openRepo(ctx, ns, j, openOptions{RebuildConfig: c.Fix, Fresh: true})
+	r, err := w.storageRepo(ctx, j, c.Storage, o)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	rep, err := r.Verify(ctx, engine.VerifyRequest{Snapshot: c.Name, All: c.All, Deep: c.Deep, Fix: c.Fix}, engineProgress(j))
+	if c.RestoreTest {
+		return drill(ctx, j, c, r)
+	}
+	ns := r.storage
+	rep, err := r.Verify(ctx, engine.VerifyRequest{Snapshot: c.Name, All: c.All, Deep: c.Deep, Fix: c.Fix}, j.Progress)
 	if err != nil {
 		return nil, fmt.Errorf("verify storage %s: %w", ns.Name, classify(err))
 	}

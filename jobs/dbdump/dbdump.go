@@ -49,52 +49,47 @@ func For(db config.Database, consistent bool) (Tool, error) {
 		}
 		pw = v
 	}
+	var (
+		t      Tool
+		user   string   // the tool's option for the user name
+		pwEnv  string   // the environment variable it reads the password from
+		dbArgs []string // how it is told the database, last
+	)
 	switch strings.ToLower(db.Type) {
 	case "postgres", "postgresql", "pg":
-		t := Tool{Program: "pg_dump", Ext: ".pgdump", Args: []string{"--format=custom", "--no-password"}}
-		if db.Host != "" {
-			t.Args = append(t.Args, "--host="+db.Host)
-		}
-		if db.Port != 0 {
-			t.Args = append(t.Args, "--port="+strconv.Itoa(db.Port))
-		}
-		if db.User != "" {
-			t.Args = append(t.Args, "--username="+db.User)
-		}
-		t.Args = append(t.Args, "--dbname="+db.Name)
-		if pw != "" {
-			t.Env = append(t.Env, "PGPASSWORD="+pw)
-		}
-		return t, nil
+		t = Tool{Program: "pg_dump", Ext: ".pgdump", Args: []string{"--format=custom", "--no-password"}}
+		user, pwEnv, dbArgs = "--username=", "PGPASSWORD", []string{"--dbname=" + db.Name}
 	case "mariadb", "mysql":
 		prog := "mariadb-dump"
 		if _, err := exec.LookPath(prog); err != nil {
 			prog = "mysqldump"
 		}
-		t := Tool{Program: prog, Ext: ".sql", Args: []string{"--routines", "--triggers", "--events"}}
+		t = Tool{Program: prog, Ext: ".sql", Args: []string{"--routines", "--triggers", "--events"}}
 		if consistent {
 			t.Args = append(t.Args, "--single-transaction")
-		}
-		if db.Host != "" {
-			t.Args = append(t.Args, "--host="+db.Host)
-		}
-		if db.Port != 0 {
-			t.Args = append(t.Args, "--port="+strconv.Itoa(db.Port))
-		}
-		if db.User != "" {
-			t.Args = append(t.Args, "--user="+db.User)
 		}
 		// The name alone (not --databases NAME): the dump then holds no
 		// CREATE DATABASE/USE, so loading it into a fresh database cannot
 		// overwrite the original. "--" keeps a name starting with "-"
 		// from being read as an option.
-		t.Args = append(t.Args, "--", db.Name)
-		if pw != "" {
-			t.Env = append(t.Env, "MYSQL_PWD="+pw)
-		}
-		return t, nil
+		user, pwEnv, dbArgs = "--user=", "MYSQL_PWD", []string{"--", db.Name}
+	default:
+		return Tool{}, fmt.Errorf("database %s: type %q is not supported: use postgres or mariadb", db.Name, db.Type)
 	}
-	return Tool{}, fmt.Errorf("database %s: type %q is not supported: use postgres or mariadb", db.Name, db.Type)
+	if db.Host != "" {
+		t.Args = append(t.Args, "--host="+db.Host)
+	}
+	if db.Port != 0 {
+		t.Args = append(t.Args, "--port="+strconv.Itoa(db.Port))
+	}
+	if db.User != "" {
+		t.Args = append(t.Args, user+db.User)
+	}
+	t.Args = append(t.Args, dbArgs...)
+	if pw != "" {
+		t.Env = append(t.Env, pwEnv+"="+pw)
+	}
+	return t, nil
 }
 
 // ErrRejected marks a dump the server refused: wrong password, unknown
