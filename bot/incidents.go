@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/alerts"
+	"github.com/backupbot/backupbot/internal/tick"
 	"github.com/backupbot/backupbot/jobs"
 	"github.com/backupbot/backupbot/policy/audit"
 )
@@ -122,7 +123,7 @@ func (a *Alerter) Run(ctx context.Context) error {
 // watchSchedules opens missed-schedule incidents (see
 // alerts.Incidents.MissedSchedules) every CheckInterval.
 func (a *Alerter) watchSchedules(ctx context.Context) {
-	every(ctx, a.o.CheckInterval, func() { a.check(ctx) })
+	tick.Every(ctx, a.o.CheckInterval, func() { a.check(ctx) })
 }
 
 // check is one round of watchSchedules: missed schedules, storage probes,

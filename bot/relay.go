@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/backupbot/backupbot/bot/render"
+	"github.com/backupbot/backupbot/internal/tick"
 	"github.com/backupbot/backupbot/jobs"
 	"github.com/backupbot/backupbot/policy"
 )
@@ -140,22 +141,8 @@ func (r *Router) heartbeat(ctx context.Context) {
 		}
 	}
 	beat()
-	every(ctx, heartbeatEvery, beat)
+	tick.Every(ctx, heartbeatEvery, beat)
 	r.rdb.Del(context.WithoutCancel(ctx), key)
-}
-
-// every calls fn every period until ctx ends.
-func every(ctx context.Context, period time.Duration, fn func()) {
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			fn()
-		}
-	}
 }
 
 // dispatch hands an event to its job's goroutine, starting one if needed.
@@ -531,7 +518,7 @@ func (r *Router) watchLost(ctx context.Context) {
 	if r.jobs == nil {
 		return
 	}
-	every(ctx, lostCheckEvery, func() { r.checkLost(ctx) })
+	tick.Every(ctx, lostCheckEvery, func() { r.checkLost(ctx) })
 }
 
 // checkLost is one check of watchLost.
