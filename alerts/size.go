@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/humanize"
 	"github.com/backupbot/backupbot/jobs"
 )
 
@@ -25,7 +26,7 @@ func (s *Incidents) ObserveSize(ctx context.Context, ev jobs.Event) (*Incident, 
 			// a cleanup dry run says what could be freed.
 			Command: commands.Render(&commands.Cleanup{Storage: commands.StorageRef{Name: rs.Storage}, DryRun: true}),
 			LastError: fmt.Sprintf("repository on %s is %s, over its %s limit: clean up (cleanup --dry-run shows what would go), tighten retention, or raise size_limit",
-				rs.Storage, jobs.HumanBytes(rs.Bytes), rs.LimitText),
+				rs.Storage, humanize.Bytes(rs.Bytes), rs.LimitText),
 			LastJob: ev.Meta.JobID,
 		})
 		if inc == nil || err != nil {

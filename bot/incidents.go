@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/alerts"
+	"github.com/backupbot/backupbot/internal/humanize"
 	"github.com/backupbot/backupbot/internal/tick"
 	"github.com/backupbot/backupbot/jobs"
 	"github.com/backupbot/backupbot/policy/audit"
@@ -219,7 +220,7 @@ func (a *Alerter) Observe(ctx context.Context, ev jobs.Event) {
 			a.open(ctx, inc, "📦 "+inc.LastError)
 		} else {
 			a.update(ctx, inc, fmt.Sprintf("✅ Resolved: after job `%s` the repository on %s is %s, within its %s limit.",
-				ev.Meta.JobID, ev.Result.Repository.Storage, jobs.HumanBytes(ev.Result.Repository.Bytes), ev.Result.Repository.LimitText))
+				ev.Meta.JobID, ev.Result.Repository.Storage, humanize.Bytes(ev.Result.Repository.Bytes), ev.Result.Repository.LimitText))
 		}
 	}
 	inc, change, err := a.o.Incidents.Observe(ctx, ev)

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/backupbot/backupbot/bot/render"
 	"github.com/backupbot/backupbot/compliance"
+	"github.com/backupbot/backupbot/internal/humanize"
 )
 
 // Dashboard is what the backup dashboard at / shows.
@@ -99,17 +99,17 @@ func chart(u StorageUse) chartView {
 		pts = append(pts, fmt.Sprintf("%g,%g", x, y))
 		at := s.At.UTC().Format("2006-01-02 15:04:05")
 		v.Points = append(v.Points, chartPoint{X: x, Y: y, Bytes: s.Bytes, At: s.At.UTC().Format(time.RFC3339),
-			Title: at + " UTC: " + render.Bytes(s.Bytes)})
+			Title: at + " UTC: " + humanize.Bytes(s.Bytes)})
 	}
 	v.Polyline = strings.Join(pts, " ")
-	v.Now, v.Max = render.Bytes(u.Samples[len(u.Samples)-1].Bytes), render.Bytes(top)
+	v.Now, v.Max = humanize.Bytes(u.Samples[len(u.Samples)-1].Bytes), humanize.Bytes(top)
 	v.From, v.To = first.UTC().Format("01-02 15:04"), last.UTC().Format("01-02 15:04")
 	return v
 }
 
 var dashboardFuncs = template.FuncMap{
 	"since": compliance.Since,
-	"bytes": render.Bytes,
+	"bytes": humanize.Bytes,
 	"chart": chart,
 	"dur": func(d time.Duration) string {
 		if d <= 0 {
@@ -122,7 +122,7 @@ var dashboardFuncs = template.FuncMap{
 	},
 	"speed": func(j compliance.Job) string {
 		if s := j.Speed(); s > 0 {
-			return render.Rate(s)
+			return humanize.Rate(s)
 		}
 		return "—"
 	},

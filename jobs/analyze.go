@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/humanize"
 	"github.com/backupbot/backupbot/internal/quote"
 	"github.com/backupbot/backupbot/storage/engine"
 	"github.com/backupbot/backupbot/storage/pack"
@@ -50,12 +51,12 @@ func analyzeBackup(ctx context.Context, r *repo, c *commands.Analyze) (*Result, 
 		dedup = float64(s.Size) / float64(s.Added)
 	}
 	res := &Result{Data: rawJSON(s)}
-	res.Summary = fmt.Sprintf("Backup %s: %s in %s files; it added %s to the repository", s.Name, humanBytes(s.Size), humanCount(s.Files), humanBytes(s.Added))
+	res.Summary = fmt.Sprintf("Backup %s: %s in %s files; it added %s to the repository", s.Name, humanize.Bytes(s.Size), humanCount(s.Files), humanize.Bytes(s.Added))
 	res.Fields = []Field{
 		{"Snapshot", fmt.Sprintf("%s (%s)", s.Name, short(s.ID))}, {"Type", s.Type}, {"Target", s.Target},
 		{"Time", s.Time.Local().Format("2006-01-02 15:04:05")}, {"Host", s.Host},
 		{"Files", humanCount(s.Files)}, {"Dirs", humanCount(s.Dirs)},
-		{"Size", humanBytes(s.Size)}, {"Added", humanBytes(s.Added)}, {"Dedup (size/added)", ratio(dedup)},
+		{"Size", humanize.Bytes(s.Size)}, {"Added", humanize.Bytes(s.Added)}, {"Dedup (size/added)", ratio(dedup)},
 		{"Backups of this target", humanCount(int64(len(all)))},
 	}
 	if s.Parent != "" {
@@ -68,9 +69,9 @@ func analyzeBackup(ctx context.Context, r *repo, c *commands.Analyze) (*Result, 
 		res.Fields = append(res.Fields, Field{"Duration", humanDuration(s.Duration)})
 		if secs := s.Duration.Seconds(); secs > 0 {
 			res.Fields = append(res.Fields,
-				Field{"Throughput", humanBytes(int64(float64(s.Size)/secs)) + "/s"},
+				Field{"Throughput", humanize.Bytes(int64(float64(s.Size)/secs)) + "/s"},
 				Field{"Files per second", fmt.Sprintf("%.0f", float64(s.Files)/secs)},
-				Field{"Written per second", humanBytes(int64(float64(s.Added)/secs)) + "/s"})
+				Field{"Written per second", humanize.Bytes(int64(float64(s.Added)/secs)) + "/s"})
 		}
 	}
 	return res, nil
@@ -250,15 +251,15 @@ func keepTop(list []SizedPath, p SizedPath) []SizedPath {
 func (a RepositoryAnalysis) result() *Result {
 	res := &Result{Data: rawJSON(a)}
 	res.Summary = fmt.Sprintf("Repository %s: %s of %s, %s of files stored in %s", a.Storage,
-		counted(a.Snapshots, "backup"), counted(len(a.Targets), "target"), humanBytes(a.Logical), humanBytes(a.Packs))
+		counted(a.Snapshots, "backup"), counted(len(a.Targets), "target"), humanize.Bytes(a.Logical), humanize.Bytes(a.Packs))
 	if a.Newest != "" {
 		res.Summary += "; newest " + a.Newest
 	}
 	res.Fields = []Field{
 		{"Backups", humanCount(int64(a.Snapshots))},
-		{"Files backed up (all backups)", humanBytes(a.Logical)},
-		{"Distinct data", humanBytes(a.Unique)},
-		{"Stored (compressed, encrypted)", humanBytes(a.Stored)},
+		{"Files backed up (all backups)", humanize.Bytes(a.Logical)},
+		{"Distinct data", humanize.Bytes(a.Unique)},
+		{"Stored (compressed, encrypted)", humanize.Bytes(a.Stored)},
 		{"Dedup (files/distinct)", ratio(a.Dedup)},
 		{"Compression (distinct/stored)", ratio(a.Compression)},
 	}
@@ -266,9 +267,9 @@ func (a RepositoryAnalysis) result() *Result {
 	rows := [][]string{}
 	for _, g := range a.Targets {
 		growth = append(growth, fmt.Sprintf("%s: %d backups, %s → %s (%s to %s), added %s", g.Target, g.Snapshots,
-			humanBytes(g.FirstSize), humanBytes(g.LastSize), g.First.UTC().Format("2006-01-02"), g.Last.UTC().Format("2006-01-02"), humanBytes(g.Added)))
+			humanize.Bytes(g.FirstSize), humanize.Bytes(g.LastSize), g.First.UTC().Format("2006-01-02"), g.Last.UTC().Format("2006-01-02"), humanize.Bytes(g.Added)))
 		rows = append(rows, []string{g.Target, humanCount(int64(g.Snapshots)), g.First.UTC().Format("2006-01-02 15:04"),
-			g.Last.UTC().Format("2006-01-02 15:04"), humanBytes(g.FirstSize), humanBytes(g.LastSize), humanBytes(g.Added)})
+			g.Last.UTC().Format("2006-01-02 15:04"), humanize.Bytes(g.FirstSize), humanize.Bytes(g.LastSize), humanize.Bytes(g.Added)})
 	}
 	if len(growth) > 0 {
 		res.Fields = append(res.Fields, Field{"Growth per target", strings.Join(growth, "\n")})
@@ -279,7 +280,7 @@ func (a RepositoryAnalysis) result() *Result {
 			if i == 5 {
 				break
 			}
-			out = append(out, fmt.Sprintf("%s %s:%s", humanBytes(p.Size), p.Target, quote.Name(p.Path)))
+			out = append(out, fmt.Sprintf("%s %s:%s", humanize.Bytes(p.Size), p.Target, quote.Name(p.Path)))
 		}
 		return strings.Join(out, "\n")
 	}
@@ -295,7 +296,7 @@ func (a RepositoryAnalysis) result() *Result {
 		b.WriteString("\n" + part.title + " (latest backup of each target):\n")
 		var pr [][]string
 		for _, p := range part.list {
-			pr = append(pr, []string{humanBytes(p.Size), p.Target, quote.Name(p.Path)})
+			pr = append(pr, []string{humanize.Bytes(p.Size), p.Target, quote.Name(p.Path)})
 		}
 		b.WriteString(table([]string{"Size", "Target", "Path"}, pr))
 	}

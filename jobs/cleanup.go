@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/humanize"
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
@@ -53,28 +54,28 @@ func (w *Worker) cleanup(ctx context.Context, j *Job, c *commands.Cleanup) (*Res
 func cleanupResult(storageName string, cr *engine.CleanupResult) *Result {
 	res := &Result{Data: rawJSON(cr)}
 	if cr.DryRun {
-		free := humanBytes(cr.Reclaimable)
+		free := humanize.Bytes(cr.Reclaimable)
 		if cr.Reclaimable < 0 {
 			free = "an unknown amount"
 		}
 		res.Summary = fmt.Sprintf("Would remove %d backups from %s and keep %d; would free %s (dry run: nothing was deleted)",
 			len(cr.Removed), storageName, cr.Kept, free)
 	} else {
-		res.Summary = fmt.Sprintf("Removed %d backups from %s, kept %d, freed %s", len(cr.Removed), storageName, cr.Kept, humanBytes(cr.BytesFreed))
+		res.Summary = fmt.Sprintf("Removed %d backups from %s, kept %d, freed %s", len(cr.Removed), storageName, cr.Kept, humanize.Bytes(cr.BytesFreed))
 		if cr.BytesPending > 0 {
-			res.Summary += fmt.Sprintf(" (%s more after the grace period, while backups run)", humanBytes(cr.BytesPending))
+			res.Summary += fmt.Sprintf(" (%s more after the grace period, while backups run)", humanize.Bytes(cr.BytesPending))
 		}
 	}
 	res.Fields = []Field{{"Storage", storageName}, {"Removed", humanCount(int64(len(cr.Removed)))}, {"Kept", humanCount(int64(cr.Kept))}}
 	if cr.DryRun && cr.Reclaimable >= 0 {
-		res.Fields = append(res.Fields, Field{"Would free", humanBytes(cr.Reclaimable)})
+		res.Fields = append(res.Fields, Field{"Would free", humanize.Bytes(cr.Reclaimable)})
 	} else if !cr.DryRun {
-		res.Fields = append(res.Fields, Field{"Packs deleted", humanCount(int64(cr.PacksDeleted))}, Field{"Freed", humanBytes(cr.BytesFreed)})
+		res.Fields = append(res.Fields, Field{"Packs deleted", humanCount(int64(cr.PacksDeleted))}, Field{"Freed", humanize.Bytes(cr.BytesFreed)})
 		if cr.PacksRepacked > 0 {
-			res.Fields = append(res.Fields, Field{"Repacked", fmt.Sprintf("%d mostly unused or small packs, their used data rewritten in %s", cr.PacksRepacked, humanBytes(cr.BytesWritten))})
+			res.Fields = append(res.Fields, Field{"Repacked", fmt.Sprintf("%d mostly unused or small packs, their used data rewritten in %s", cr.PacksRepacked, humanize.Bytes(cr.BytesWritten))})
 		}
 		if cr.PacksPending > 0 {
-			res.Fields = append(res.Fields, Field{"Pending", fmt.Sprintf("%s in %d packs, deleted by a later cleanup after the grace period", humanBytes(cr.BytesPending), cr.PacksPending)})
+			res.Fields = append(res.Fields, Field{"Pending", fmt.Sprintf("%s in %d packs, deleted by a later cleanup after the grace period", humanize.Bytes(cr.BytesPending), cr.PacksPending)})
 		}
 	}
 	for _, w := range cr.Warnings {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/humanize"
 	"github.com/backupbot/backupbot/policy"
 	"github.com/backupbot/backupbot/storage/engine"
 )
@@ -75,13 +76,13 @@ func copyResult(from, to string, r *engine.CopyResult) *Result {
 		res.Summary = fmt.Sprintf("Storage %s holds a copy of backup %s (%s) already; nothing written", to, s.Name, short(s.ID))
 	} else {
 		res.Summary = fmt.Sprintf("Copied backup %s from %s to %s: %s written (%s new chunks, %s already there) in %s",
-			s.Name, from, to, humanBytes(r.BytesWritten), humanCount(r.BlobsCopied), humanCount(r.BlobsPresent), humanDuration(r.Duration))
+			s.Name, from, to, humanize.Bytes(r.BytesWritten), humanCount(r.BlobsCopied), humanCount(r.BlobsPresent), humanDuration(r.Duration))
 	}
 	res.Fields = []Field{
 		{"Backup", fmt.Sprintf("%s (%s in %s, %s in %s)", s.Name, short(s.ID), from, short(r.Snapshot.ID), to)},
 		{"Target", s.Target}, {"From", from}, {"To", to},
-		{"Written", humanBytes(r.BytesWritten)},
-		{"Read", humanBytes(r.BytesRead)},
+		{"Written", humanize.Bytes(r.BytesWritten)},
+		{"Read", humanize.Bytes(r.BytesRead)},
 		{"Chunks", fmt.Sprintf("%s copied, %s already there", humanCount(r.BlobsCopied), humanCount(r.BlobsPresent))},
 		{"Duration", humanDuration(r.Duration)},
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/internal/humanize"
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
@@ -167,7 +168,7 @@ func backupResult(storageName string, rs []*engine.BackupResult) *Result {
 		r := rs[0]
 		s := r.Snapshot
 		res.Summary = fmt.Sprintf("Backup %s done: %s files, %s read, %s added to storage %s in %s",
-			s.Name, humanCount(s.Files), humanBytes(r.BytesRead), humanBytes(r.BytesAdded), storageName, humanDuration(r.Duration))
+			s.Name, humanCount(s.Files), humanize.Bytes(r.BytesRead), humanize.Bytes(r.BytesAdded), storageName, humanDuration(r.Duration))
 		if r.Reused {
 			res.Summary = fmt.Sprintf("Backup %s was already made by an earlier attempt of this job (snapshot %s); nothing new written", s.Name, short(s.ID))
 		}
@@ -175,8 +176,8 @@ func backupResult(storageName string, rs []*engine.BackupResult) *Result {
 			{"Snapshot", fmt.Sprintf("%s (%s)", s.Name, short(s.ID))},
 			{"Type", s.Type}, {"Target", s.Target}, {"Storage", storageName},
 			{"Files", fmt.Sprintf("%s new, %s changed, %s unchanged", humanCount(r.FilesNew), humanCount(r.FilesChanged), humanCount(r.FilesUnchanged))},
-			{"Size", humanBytes(s.Size)},
-			{"Read", humanBytes(r.BytesRead)}, {"Added", humanBytes(r.BytesAdded)},
+			{"Size", humanize.Bytes(s.Size)},
+			{"Read", humanize.Bytes(r.BytesRead)}, {"Added", humanize.Bytes(r.BytesAdded)},
 			{"Dedup", ratio(r.DedupRatio)}, {"Compression", ratio(r.CompressionRatio)},
 			{"Duration", humanDuration(r.Duration)},
 		}
@@ -186,15 +187,15 @@ func backupResult(storageName string, rs []*engine.BackupResult) *Result {
 		return res
 	}
 	res.Summary = fmt.Sprintf("Backup of %d targets done: %s files, %s read, %s added to storage %s in %s",
-		len(rs), humanCount(files), humanBytes(read), humanBytes(added), storageName, humanDuration(dur))
+		len(rs), humanCount(files), humanize.Bytes(read), humanize.Bytes(added), storageName, humanDuration(dur))
 	res.Fields = []Field{
 		{"Snapshots", strings.Join(names, ", ")}, {"Storage", storageName},
 		{"Files", fmt.Sprintf("%s new, %s changed, %s unchanged", humanCount(newF), humanCount(changed), humanCount(unchanged))},
-		{"Read", humanBytes(read)}, {"Added", humanBytes(added)}, {"Duration", humanDuration(dur)},
+		{"Read", humanize.Bytes(read)}, {"Added", humanize.Bytes(added)}, {"Duration", humanDuration(dur)},
 	}
 	for _, r := range rs {
 		res.Fields = append(res.Fields, Field{r.Snapshot.Target, fmt.Sprintf("%s (%s), %s: %s files, %s added, dedup %s, compression %s",
-			r.Snapshot.Name, short(r.Snapshot.ID), r.Snapshot.Type, humanCount(r.Snapshot.Files), humanBytes(r.BytesAdded), ratio(r.DedupRatio), ratio(r.CompressionRatio))})
+			r.Snapshot.Name, short(r.Snapshot.ID), r.Snapshot.Type, humanCount(r.Snapshot.Files), humanize.Bytes(r.BytesAdded), ratio(r.DedupRatio), ratio(r.CompressionRatio))})
 	}
 	return res
 }

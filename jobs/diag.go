@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/humanize"
 	"github.com/backupbot/backupbot/storage"
 	"github.com/backupbot/backupbot/storage/backend"
 	"github.com/backupbot/backupbot/storage/engine"
@@ -195,7 +196,7 @@ func (c *callCounter) rows(attempts *callCounter) [][]string {
 		if a := attempts.m[op]; a != nil && a.count > s.count {
 			retries = a.count - s.count
 		}
-		rows = append(rows, []string{op, humanCount(s.count), humanBytes(s.bytes), humanDuration(s.time), humanCount(retries), humanCount(s.errors)})
+		rows = append(rows, []string{op, humanCount(s.count), humanize.Bytes(s.bytes), humanDuration(s.time), humanCount(retries), humanCount(s.errors)})
 	}
 	return rows
 }
@@ -351,7 +352,7 @@ func phasesField(rs []*engine.BackupResult) (Field, bool) {
 		s := sum[name]
 		bytes := "–"
 		if s.Bytes > 0 {
-			bytes = humanBytes(s.Bytes)
+			bytes = humanize.Bytes(s.Bytes)
 		}
 		rows[i] = []string{name, humanDuration(s.Duration), humanCount(s.Count) + " " + s.Unit, bytes}
 	}

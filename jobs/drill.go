@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/humanize"
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
@@ -95,20 +96,20 @@ func drillResult(c *commands.Verify, storageName string, rep *engine.DrillReport
 	}
 	res := &Result{Data: rawJSON(DrillData{Storage: storageName, DrillReport: *rep})}
 	if rep.OK() {
-		res.Summary = fmt.Sprintf("Recovery drill of %s passed: %s files (%s) restored and checked, measured RTO %.1f s/GiB", storageName, humanCount(files), humanBytes(bytes), rto)
+		res.Summary = fmt.Sprintf("Recovery drill of %s passed: %s files (%s) restored and checked, measured RTO %.1f s/GiB", storageName, humanCount(files), humanize.Bytes(bytes), rto)
 	} else {
 		res.Summary = fmt.Sprintf("Recovery drill of %s FAILED: some files did not restore intact (see Failed)", storageName)
 	}
 	res.Fields = []Field{
 		{"Storage", storageName}, {"Restored", what},
-		{"Files checked", humanCount(files)}, {"Bytes checked", humanBytes(bytes)},
+		{"Files checked", humanCount(files)}, {"Bytes checked", humanize.Bytes(bytes)},
 		{"Compared with source", drillSourceNote(files, source)},
 		{"Measured RTO", fmt.Sprintf("%.1f s/GiB (%.1f s restoring)", rto, restore)},
 	}
 	var failed, per strings.Builder
 	for _, s := range rep.Snapshots {
 		fmt.Fprintf(&per, "%s (%s) of %s: %s/%s files, %s, %.1f s, %.1f s/GiB\n", s.Snapshot.Name, short(s.Snapshot.ID), s.Snapshot.Target,
-			humanCount(s.Files), humanCount(s.FilesInSnapshot), humanBytes(s.Bytes), s.Restore.Seconds(), s.RTOSecondsPerGiB)
+			humanCount(s.Files), humanCount(s.FilesInSnapshot), humanize.Bytes(s.Bytes), s.Restore.Seconds(), s.RTOSecondsPerGiB)
 		for _, f := range s.Failures {
 			fmt.Fprintf(&failed, "%s: %s: %s\n", s.Snapshot.Name, quoteName(f.File), f.Reason)
 		}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/internal/humanize"
 	"github.com/backupbot/backupbot/storage/backend"
 	"github.com/backupbot/backupbot/storage/engine"
 )
@@ -155,9 +156,9 @@ func (w *Worker) export(ctx context.Context, j *Job, c *commands.Export) (*Resul
 		}
 	}
 	res := &Result{
-		Summary: fmt.Sprintf("Exported %s (%s) as %s to %s: %s", snap.Name, short(snap.ID), name, sink.where(), humanBytes(out.total)),
+		Summary: fmt.Sprintf("Exported %s (%s) as %s to %s: %s", snap.Name, short(snap.ID), name, sink.where(), humanize.Bytes(out.total)),
 		Fields: []Field{{"Snapshot", fmt.Sprintf("%s (%s)", snap.Name, short(snap.ID))}, {"Format", string(format)},
-			{"Size", humanBytes(out.total)}, {"Files", strings.Join(files, "\n")}},
+			{"Size", humanize.Bytes(out.total)}, {"Files", strings.Join(files, "\n")}},
 		Data: rawJSON(map[string]any{"snapshot": snap.ID, "files": files, "bytes": out.total, "sha256": whole}),
 	}
 	return res, nil

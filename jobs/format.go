@@ -7,23 +7,6 @@ import (
 	"time"
 )
 
-// humanBytes renders a byte count with decimal units: 1.2 GB, 84 MB, 512 B.
-func humanBytes(n int64) string {
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
-}
-
-// HumanBytes renders a byte count as job results do (1.2 GB, 84 MB).
-func HumanBytes(n int64) string { return humanBytes(n) }
-
 // humanCount renders 1204 as 1,204.
 func humanCount(n int64) string {
 	s := strconv.FormatInt(n, 10)

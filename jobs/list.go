@@ -10,6 +10,7 @@ import (
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/internal/humanize"
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
@@ -147,7 +148,7 @@ func listResult(c *commands.List, storages []config.NamedStorage, rows []listedS
 	}
 	res.Summary = fmt.Sprintf("%d backups in %s", len(rows), strings.Join(names, ", "))
 	if c.Size {
-		res.Summary += fmt.Sprintf(", %s in all", humanBytes(total))
+		res.Summary += fmt.Sprintf(", %s in all", humanize.Bytes(total))
 	}
 	if c.Verify {
 		if bad == 0 {
@@ -178,7 +179,7 @@ func listResult(c *commands.List, storages []config.NamedStorage, rows []listedS
 		}
 		l = append(l, r.Name, short(r.ID), snapshotType(r.SnapshotInfo), r.Target, r.Time.Local().Format("2006-01-02 15:04"))
 		if c.Size {
-			l = append(l, humanBytes(r.Size), humanBytes(r.Added))
+			l = append(l, humanize.Bytes(r.Size), humanize.Bytes(r.Added))
 		}
 		if c.Verify {
 			l = append(l, r.Verified)

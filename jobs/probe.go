@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/humanize"
 	"github.com/backupbot/backupbot/storage"
 	"github.com/backupbot/backupbot/storage/backend"
 	"github.com/backupbot/backupbot/storage/engine"
@@ -74,10 +75,10 @@ func testResult(name, kind string, rep *probe.Report, debug bool) *Result {
 	}{name, rep})}
 	res.Fields = []Field{{"Storage", name}, {"Location", rep.Location}}
 	if rep.WriteBytesPerSec > 0 {
-		res.Fields = append(res.Fields, Field{"Write", humanBytes(int64(rep.WriteBytesPerSec)) + "/s"})
+		res.Fields = append(res.Fields, Field{"Write", humanize.Bytes(int64(rep.WriteBytesPerSec)) + "/s"})
 	}
 	if rep.ReadBytesPerSec > 0 {
-		res.Fields = append(res.Fields, Field{"Read", humanBytes(int64(rep.ReadBytesPerSec)) + "/s"})
+		res.Fields = append(res.Fields, Field{"Read", humanize.Bytes(int64(rep.ReadBytesPerSec)) + "/s"})
 	}
 	if rep.Leftover != "" {
 		res.Fields = append(res.Fields, Field{"Leftover", rep.Leftover + " could not be deleted; remove it by hand"})

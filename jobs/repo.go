@@ -7,6 +7,7 @@ import (
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/internal/humanize"
 	"github.com/backupbot/backupbot/storage/backend"
 	"github.com/backupbot/backupbot/storage/engine"
 )
@@ -119,7 +120,7 @@ func (r *repo) addSize(ctx context.Context, j *Job, res *Result) {
 	}
 	res.Repository = rs
 	if rs.Limit > 0 {
-		v := fmt.Sprintf("%s of a %s limit", humanBytes(rs.Bytes), rs.LimitText)
+		v := fmt.Sprintf("%s of a %s limit", humanize.Bytes(rs.Bytes), rs.LimitText)
 		if rs.Bytes > rs.Limit {
 			v = "⚠️ " + v + ": OVER the limit"
 		}

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/humanize"
 	"github.com/backupbot/backupbot/internal/quote"
 	"github.com/backupbot/backupbot/storage/engine"
 )
@@ -291,8 +292,8 @@ func restoreResult(c *commands.Restore, storageName string, r *engine.RestoreRes
 	res.Fields = []Field{
 		{"Snapshot", snapshot},
 		{"Target", target}, {"Storage", storageName}, {"Destination", dest},
-		{"Create", fmt.Sprintf("%s (%s)", humanCount(int64(counts[engine.ActionCreate])), humanBytes(sizes[engine.ActionCreate]))},
-		{"Overwrite", fmt.Sprintf("%s (%s)", humanCount(int64(counts[engine.ActionOverwrite])), humanBytes(sizes[engine.ActionOverwrite]))},
+		{"Create", fmt.Sprintf("%s (%s)", humanCount(int64(counts[engine.ActionCreate])), humanize.Bytes(sizes[engine.ActionCreate]))},
+		{"Overwrite", fmt.Sprintf("%s (%s)", humanCount(int64(counts[engine.ActionOverwrite])), humanize.Bytes(sizes[engine.ActionOverwrite]))},
 		{"Unchanged", humanCount(int64(counts[engine.ActionUnchanged]))},
 	}
 	if c.Preview {
@@ -300,7 +301,7 @@ func restoreResult(c *commands.Restore, storageName string, r *engine.RestoreRes
 			name, dest, counts[engine.ActionCreate], counts[engine.ActionOverwrite], counts[engine.ActionUnchanged])
 	} else {
 		res.Summary = fmt.Sprintf("Restored %s files (%s) from %s to %s in %s",
-			humanCount(r.FilesWritten), humanBytes(r.BytesWritten), name, dest, humanDuration(r.Duration))
+			humanCount(r.FilesWritten), humanize.Bytes(r.BytesWritten), name, dest, humanDuration(r.Duration))
 		res.Fields = append(res.Fields, Field{"Duration", humanDuration(r.Duration)})
 	}
 	var b strings.Builder
@@ -309,7 +310,7 @@ func restoreResult(c *commands.Restore, storageName string, r *engine.RestoreRes
 			fmt.Fprintf(&b, "… and %d more (see the attached plan)\n", len(plan.Entries)-planInline)
 			break
 		}
-		fmt.Fprintf(&b, "%-9s %8s  %s\n", e.Action, humanBytes(e.Size), quote.Name(e.Path))
+		fmt.Fprintf(&b, "%-9s %8s  %s\n", e.Action, humanize.Bytes(e.Size), quote.Name(e.Path))
 	}
 	if b.Len() > 0 {
 		res.Fields = append(res.Fields, Field{"Plan", strings.TrimRight(b.String(), "\n")})
@@ -317,7 +318,7 @@ func restoreResult(c *commands.Restore, storageName string, r *engine.RestoreRes
 	if len(plan.Entries) > planInline {
 		rows := make([][]string, len(plan.Entries))
 		for i, e := range plan.Entries {
-			rows[i] = []string{e.Action, humanBytes(e.Size), quote.Name(e.Path)}
+			rows[i] = []string{e.Action, humanize.Bytes(e.Size), quote.Name(e.Path)}
 		}
 		res.Report = &Report{Name: "restore-plan-" + short(s.ID) + ".txt", Data: []byte(table([]string{"ACTION", "SIZE", "PATH"}, rows))}
 	}

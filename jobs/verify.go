@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/internal/humanize"
 	"github.com/backupbot/backupbot/storage/engine"
 )
 
@@ -75,7 +76,7 @@ func verifyResult(c *commands.Verify, storageName, location string, rep *engine.
 	res.Fields = []Field{
 		{"Storage", storageName}, {"Depth", depth},
 		{"Snapshots", humanCount(int64(rep.Snapshots))}, {"Packs", humanCount(int64(rep.Packs))},
-		{"Chunks", humanCount(int64(rep.Chunks))}, {"Data read", humanBytes(rep.BytesVerified)},
+		{"Chunks", humanCount(int64(rep.Chunks))}, {"Data read", humanize.Bytes(rep.BytesVerified)},
 	}
 	if rep.Unreferenced > 0 {
 		res.Fields = append(res.Fields, Field{"Unreferenced packs", fmt.Sprintf("%d (left by interrupted backups; a cleanup removes them)", rep.Unreferenced)})
@@ -135,7 +136,7 @@ func verifyReport(c *commands.Verify, storageName, location string, rep *engine.
 		{"Snapshots", fmt.Sprint(rep.Snapshots)},
 		{"Packs", fmt.Sprint(rep.Packs)},
 		{"Chunk references", fmt.Sprint(rep.Chunks)},
-		{"Bytes read and checked", humanBytes(rep.BytesVerified)},
+		{"Bytes read and checked", humanize.Bytes(rep.BytesVerified)},
 		{"Unreferenced packs", fmt.Sprint(rep.Unreferenced)},
 	} {
 		fmt.Fprintf(&b, "| %s | %s |\n", row[0], strings.ReplaceAll(row[1], "|", `\|`))

@@ -8,6 +8,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/backupbot/backupbot/internal/humanize"
 )
 
 // BarWidth is the number of cells in a progress bar.
@@ -27,37 +29,6 @@ func Bar(fraction float64, width int) string {
 	}
 	done := int(math.Round(fraction * float64(width)))
 	return strings.Repeat("▓", done) + strings.Repeat("░", width-done)
-}
-
-// Bytes renders a byte count in decimal units ("1.2 GB", "84 MB", "512 B"),
-// the way disk sizes are usually quoted.
-func Bytes(n int64) string {
-	if n < 0 {
-		n = 0
-	}
-	const unit = 1000
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	units := []string{"kB", "MB", "GB", "TB", "PB", "EB"}
-	v := float64(n)
-	i := -1
-	for v >= unit && i < len(units)-1 {
-		v /= unit
-		i++
-	}
-	if v >= 10 {
-		return fmt.Sprintf("%.0f %s", v, units[i])
-	}
-	return fmt.Sprintf("%.1f %s", v, units[i])
-}
-
-// Rate renders a transfer rate in bytes per second ("84 MB/s").
-func Rate(bytesPerSecond float64) string {
-	if bytesPerSecond <= 0 || math.IsNaN(bytesPerSecond) || math.IsInf(bytesPerSecond, 0) {
-		return "0 B/s"
-	}
-	return Bytes(int64(bytesPerSecond)) + "/s"
 }
 
 // Duration renders a remaining time as M:SS, or H:MM:SS from an hour up.
@@ -110,9 +81,9 @@ func (l Line) String() string {
 	}
 	switch {
 	case l.BytesTotal > 0:
-		parts = append(parts, fmt.Sprintf("%s of %s", Bytes(l.Bytes), Bytes(l.BytesTotal)))
+		parts = append(parts, fmt.Sprintf("%s of %s", humanize.Bytes(l.Bytes), humanize.Bytes(l.BytesTotal)))
 	case l.Bytes > 0:
-		parts = append(parts, Bytes(l.Bytes))
+		parts = append(parts, humanize.Bytes(l.Bytes))
 	}
 	switch {
 	case l.FilesTotal > 0:
@@ -121,7 +92,7 @@ func (l Line) String() string {
 		parts = append(parts, fmt.Sprintf("%d files", l.Files))
 	}
 	if l.BytesPerSecond > 0 {
-		parts = append(parts, Rate(l.BytesPerSecond))
+		parts = append(parts, humanize.Rate(l.BytesPerSecond))
 	}
 	if known && l.ETA > 0 && frac < 1 {
 		parts = append(parts, "ETA "+Duration(l.ETA))

@@ -35,15 +35,6 @@ func TestLine(t *testing.T) {
 	}
 }
 
-func TestBytes(t *testing.T) {
-	tests := map[int64]string{0: "0 B", 999: "999 B", 1000: "1.0 kB", 52_000_000: "52 MB", 1_234_000_000_000: "1.2 TB", -5: "0 B"}
-	for in, want := range tests {
-		if got := Bytes(in); got != want {
-			t.Errorf("Bytes(%d) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestBarWidthAndClamp(t *testing.T) {
 	if got := Bar(-1, 4); got != "░░░░" {
 		t.Errorf("Bar(-1) = %q", got)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backupbot/backupbot/internal/humanize"
 	"github.com/backupbot/backupbot/internal/quote"
 	"github.com/backupbot/backupbot/jobs"
 )
@@ -85,7 +86,7 @@ func PlanSummary(p *jobs.Plan) string {
 			unchanged++
 		}
 	}
-	return fmt.Sprintf("%d to create, %d to overwrite, %d unchanged · %s to write", create, overwrite, unchanged, Bytes(bytes))
+	return fmt.Sprintf("%d to create, %d to overwrite, %d unchanged · %s to write", create, overwrite, unchanged, humanize.Bytes(bytes))
 }
 
 // PlanListing is the plan as text, one path a line, at most limit lines
@@ -100,7 +101,7 @@ func PlanListing(p *jobs.Plan, limit int) string {
 			fmt.Fprintf(&b, "… and %d more\n", len(p.Entries)-limit)
 			break
 		}
-		fmt.Fprintf(&b, "%-9s %s (%s)\n", e.Action, quote.Name(e.Path), Bytes(e.Size))
+		fmt.Fprintf(&b, "%-9s %s (%s)\n", e.Action, quote.Name(e.Path), humanize.Bytes(e.Size))
 	}
 	return b.String()
 }

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/backupbot/backupbot/internal/humanize"
 	"github.com/backupbot/backupbot/internal/randid"
 	"github.com/backupbot/backupbot/storage/backend"
 )
@@ -183,8 +184,8 @@ func Run(ctx context.Context, b backend.Backend, opts Options) (*Report, error) 
 	}
 	rep.Kind = KindOK
 	rep.throughput()
-	rep.Summary = fmt.Sprintf("%s works: listed, wrote, read back and deleted a %s probe object (write %s/s, read %s/s)",
-		rep.Location, human(float64(opts.Size)), human(rep.WriteBytesPerSec), human(rep.ReadBytesPerSec))
+	rep.Summary = fmt.Sprintf("%s works: listed, wrote, read back and deleted a %s probe object (write %s, read %s)",
+		rep.Location, humanize.Bytes(int64(opts.Size)), humanize.Rate(rep.WriteBytesPerSec), humanize.Rate(rep.ReadBytesPerSec))
 	return rep, nil
 }
 
@@ -264,16 +265,3 @@ func (r *Report) throughput() {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-func human(b float64) string {
-	const unit = 1024
-	if b < unit {
-		return fmt.Sprintf("%.0f B", b)
-	}
-	div, exp := float64(unit), 0
-	for n := b / unit; n >= unit && exp < 4; n /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", b/div, "KMGTP"[exp])
-}

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/backupbot/backupbot/internal/humanize"
 )
 
 // WriteText prints the report for a terminal: the summary, then one line
@@ -26,7 +28,7 @@ func (r *Report) WriteText(w io.Writer, debug bool) error {
 		}
 		detail := ""
 		if s.OK() && s.Bytes > 0 && s.Duration > 0 {
-			detail = fmt.Sprintf("%s at %s/s", human(float64(s.Bytes)), human(float64(s.Bytes)/s.Duration.Seconds()))
+			detail = fmt.Sprintf("%s at %s", humanize.Bytes(s.Bytes), humanize.Rate(float64(s.Bytes)/s.Duration.Seconds()))
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%8.1f ms\t%s\n", s.Name, status, ms(s.Duration), detail)
 	}
