@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/backupbot/backupbot/internal/testredis"
 )
 
@@ -98,13 +100,20 @@ policy:
 	return e
 }
 
-// makeBig fills the big target with n MiB of random (incompressible) data.
-func (e *env) makeBig(mib int) {
-	buf := make([]byte, 1<<20)
+// addRandom fills a target's directory with mib files of 1 MiB of
+// random (incompressible) data.
+func (e *env) addRandom(target string, mib int) {
 	for i := range mib {
-		_, _ = rand.Read(buf)
-		writeFile(e.t, filepath.Join(e.dir, "big", fmt.Sprintf("blob-%03d.bin", i)), buf)
+		writeRandom(e.t, filepath.Join(e.dir, target, fmt.Sprintf("blob-%03d.bin", i)), 1<<20)
 	}
+}
+
+// writeRandom writes size random (incompressible) bytes to path.
+func writeRandom(t *testing.T, path string, size int) {
+	t.Helper()
+	b := make([]byte, size)
+	_, _ = rand.Read(b)
+	writeFile(t, path, b)
 }
 
 func writeFile(t *testing.T, path string, data []byte) {
@@ -114,9 +123,11 @@ func writeFile(t *testing.T, path string, data []byte) {
 	}
 }
 
-// proc is one running backupbot process.
+// proc is one running process of a test: backupbot, or a server the
+// test runs beside it.
 type proc struct {
 	name string
+	args []string // backupbot's arguments, to start it again
 	cmd  *exec.Cmd
 	log  *lockedBuffer
 	done chan struct{}
@@ -143,10 +154,30 @@ func (l *lockedBuffer) String() string {
 func (e *env) start(name string, args ...string) *proc {
 	e.t.Helper()
 	full := append(append([]string{}, args[0], "--config", e.config), args[1:]...)
-	cmd := exec.Command(binPath, full...)
-	cmd.Dir = e.dir
-	cmd.Env = append(os.Environ(), "REDIS_URL="+e.redisURL, "SLACK_BOT_TOKEN=", "DISCORD_BOT_TOKEN=",
-		"BACKUPBOT_REPO_PASSWORD="+repoPassword, "BACKUPBOT_REPO_PASSWORD_FILE=")
+	p := e.startCmd(name, exec.Command(binPath, full...), []string{"REDIS_URL=" + e.redisURL, "SLACK_BOT_TOKEN=", "DISCORD_BOT_TOKEN=",
+		"BACKUPBOT_REPO_PASSWORD=" + repoPassword, "BACKUPBOT_REPO_PASSWORD_FILE="})
+	p.args = args
+	return p
+}
+
+// startConsole starts `backupbot MODE` (serve or bot) with a console
+// socket and an HTTP address of its own, and returns the process, a
+// client of its console and the HTTP address.
+func (e *env) startConsole(mode string, extra ...string) (*proc, *consoleClient, string) {
+	e.t.Helper()
+	sock := filepath.Join(e.dir, "console.sock")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(e.t))
+	p := e.start(mode, append([]string{mode, "--console-socket", sock, "--no-stdin", "--http-addr", addr}, extra...)...)
+	return p, dialConsole(e.t, sock), addr
+}
+
+// startCmd starts a prepared command as one of the env's processes.
+func (e *env) startCmd(name string, cmd *exec.Cmd, extraEnv []string) *proc {
+	e.t.Helper()
+	cmd.Env = append(os.Environ(), extraEnv...)
+	if cmd.Dir == "" {
+		cmd.Dir = e.dir
+	}
 	p := &proc{name: name, cmd: cmd, log: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout = p.log
 	cmd.Stderr = p.log
@@ -386,6 +417,18 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// redisClient is a client of the Redis at url, closed when the test ends.
+func redisClient(t *testing.T, url string) *redis.Client {
+	t.Helper()
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
 }
 
 // eventually polls cond until it holds or timeout passes.

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/backupbot/backupbot/internal/randid"
 )
 
 // netLab is a little network made by one test: a "svc" host (Redis and
@@ -40,9 +40,7 @@ func newNetLab(t *testing.T, hosts ...string) *netLab {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Fatal("the multi-host test needs `ip` from iproute2 (apt-get install iproute2)")
 	}
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	l := &netLab{t: t, id: hex.EncodeToString(b[:]), hosts: map[string]int{}, dir: t.TempDir()}
+	l := &netLab{t: t, id: randid.Hex(3), hosts: map[string]int{}, dir: t.TempDir()}
 	t.Cleanup(l.destroy)
 	l.ip("netns", "add", l.ns("svc"))
 	l.ip("-n", l.ns("svc"), "link", "set", "lo", "up")
@@ -124,10 +122,7 @@ func (l *netLab) destroy() {
 // and returns a client on its unix socket for the test's own checks.
 func (l *netLab) startRedis(e *env) redis.UniversalClient {
 	l.t.Helper()
-	server := os.Getenv("BACKUPBOT_TEST_REDIS_SERVER")
-	if server == "" {
-		server = "redis-server"
-	}
+	server := redisServerBin(l.t)
 	dir := filepath.Join(l.dir, "redis")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		l.t.Fatal(err)
@@ -201,24 +196,4 @@ func versitygwPath(t *testing.T) string {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-// startCmd starts a prepared command as one of the env's processes.
-func (e *env) startCmd(name string, cmd *exec.Cmd, extraEnv []string) *proc {
-	e.t.Helper()
-	cmd.Env = append(os.Environ(), extraEnv...)
-	if cmd.Dir == "" {
-		cmd.Dir = e.dir
-	}
-	p := &proc{name: name, cmd: cmd, log: &lockedBuffer{}, done: make(chan struct{})}
-	cmd.Stdout = p.log
-	cmd.Stderr = p.log
-	if err := cmd.Start(); err != nil {
-		e.t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	e.mu.Lock()
-	e.procs = append(e.procs, p)
-	e.mu.Unlock()
-	return p
 }

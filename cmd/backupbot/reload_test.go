@@ -47,10 +47,7 @@ func TestOneSighupReloadsEveryProcess(t *testing.T) {
 	e := newEnv(t, testRedisURL(t, testredis.DBBackupbot))
 	w1 := e.start("worker-1", "worker", "--concurrency", "1")
 	w2 := e.start("worker-2", "worker", "--concurrency", "1")
-	sock := filepath.Join(e.dir, "console.sock")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	botProc := e.start("bot", "bot", "--console-socket", sock, "--no-stdin", "--http-addr", addr)
-	c := dialConsole(t, sock)
+	botProc, c, addr := e.startConsole("bot")
 	versionsOf := func() map[string]string { return configVersionsAt(addr) }
 	eventually(t, 20*time.Second, "/readyz lists the bot and both workers", func() bool { return len(versionsOf()) == 3 })
 	oldVersion := configVersion(e.config)
@@ -102,10 +99,7 @@ func TestReloadSwapsOneSnapshotOrNothing(t *testing.T) {
 		writeFile(t, filepath.Join(e.dir, d, "notes.txt"), []byte("the "+d+" target\n"))
 	}
 	w := e.start("worker", "worker", "--concurrency", "1")
-	sock := filepath.Join(e.dir, "console.sock")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	botProc := e.start("bot", "bot", "--console-socket", sock, "--no-stdin", "--http-addr", addr)
-	c := dialConsole(t, sock)
+	botProc, c, addr := e.startConsole("bot")
 	allOn := func(version string) bool { return allOnVersion(addr, 2, version) }
 	eventually(t, 20*time.Second, "/readyz lists the bot and the worker", func() bool { return allOn(configVersion(e.config)) })
 	refusedAtTheDoor := func(text, want string) {
@@ -170,4 +164,42 @@ func TestReloadSwapsOneSnapshotOrNothing(t *testing.T) {
 			t.Errorf("%s reloaded %d times; want once (the good file only)", p.name, n)
 		}
 	}
+}
+
+// TestSighupReloadsThePolicy: a policy change is in force after SIGHUP,
+// without a restart; a file that does not parse is refused and the policy
+// in force stays.
+func TestSighupReloadsThePolicy(t *testing.T) {
+	e := newEnv(t, testRedisURL(t, testredis.DBBackupbot))
+	botProc, c, _ := e.startConsole("bot")
+	c.command("/backup create --target data") // alice is admin by the default bindings
+
+	cfg, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewerOnly := strings.Replace(string(cfg), "policy:\n", "policy:\n  bindings:\n    viewer: [\"console:*\"]\n", 1)
+	writeFile(t, e.config, []byte(viewerOnly))
+	if err := botProc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the bot reloads its policy", func() bool {
+		return strings.Contains(botProc.log.String(), "policy and configuration reloaded")
+	})
+	c.send("/backup create --target data")
+	c.expect(regexp.MustCompile(`^\[reply\] ⛔ Not allowed: .*operator`), 10*time.Second)
+
+	writeFile(t, e.config, []byte(viewerOnly+"  roles: [this is not a map\n"))
+	if err := botProc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the bot refuses the broken policy", func() bool {
+		return strings.Contains(botProc.log.String(), "the new configuration was refused (policy included); the old one stays in force")
+	})
+	if !regexp.MustCompile(`backupbot\.yaml(:\d+|: .*line \d+)`).MatchString(botProc.log.String()) {
+		t.Errorf("the refusal does not name the line:\n%s", tail(botProc.log.String(), 5))
+	}
+	c.send("/backup create --target data")
+	c.expect(regexp.MustCompile(`^\[reply\] ⛔ Not allowed`), 10*time.Second)
+	c.command("/backup list") // viewers may still list
 }
