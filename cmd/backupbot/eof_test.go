@@ -19,19 +19,6 @@ func embeddedEnv() []string {
 		"BACKUPBOT_REPO_PASSWORD=", "BACKUPBOT_REPO_PASSWORD_FILE=", "USER=alice", "BACKUPBOT_HTTP_ADDR=")
 }
 
-// buildBackupctl builds the terminal tool next to the test's binaries.
-func buildBackupctl(t *testing.T) string {
-	t.Helper()
-	out := filepath.Join(filepath.Dir(binPath), "backupctl")
-	if _, err := os.Stat(out); err == nil {
-		return out
-	}
-	if b, err := exec.Command("go", "build", "-o", out, "../backupctl").CombinedOutput(); err != nil {
-		t.Fatalf("building backupctl: %v\n%s", err, b)
-	}
-	return out
-}
-
 // TestServeWithEmbeddedDefaults is issue 4's point 4 (`make run` on a fresh
 // machine): no configuration, no REDIS_URL; a create shows the ack, a
 // progress message and the summary, and a restore preview shows the plan.
@@ -106,7 +93,7 @@ func TestServeWithEmbeddedDefaults(t *testing.T) {
 // with the embedded defaults finishes the backup before it stops (saying
 // so), and `backupctl list` then shows the snapshot.
 func TestPipedCommandIsNotLostAtEndOfInput(t *testing.T) {
-	ctl := buildBackupctl(t)
+	ctl := backupctlPath(t)
 	dir := t.TempDir()
 	cmd, log, done := servePiped(t, dir, "/backup create --type full --target data\n")
 	select {
@@ -119,12 +106,9 @@ func TestPipedCommandIsNotLostAtEndOfInput(t *testing.T) {
 		t.Fatalf("serve did not stop within 90 s of the end of its input:\n%s", tail(log.String(), 40))
 	}
 	out := log.String()
-	id := regexp.MustCompile("Queued as job `([0-9a-f]{8})`").FindStringSubmatch(out)
-	if id == nil {
-		t.Fatalf("the piped create was not queued:\n%s", tail(out, 40))
-	}
+	id := queuedID(t, out)
 	for _, want := range []string{
-		"End of input: finishing 1 job(s) before stopping: " + id[1],
+		"End of input: finishing 1 job(s) before stopping: " + id,
 		"✅ Backup ",
 		"All jobs finished; stopping.",
 	} {
@@ -178,18 +162,25 @@ func TestInterruptWhileFinishingNamesTheJobsHandedBack(t *testing.T) {
 		t.Fatalf("serve did not stop within 30 s of the interrupt:\n%s", tail(log.String(), 40))
 	}
 	out := log.String()
-	id := regexp.MustCompile("Queued as job `([0-9a-f]{8})`").FindStringSubmatch(out)
-	if id == nil {
-		t.Fatalf("the piped create was not queued:\n%s", tail(out, 40))
-	}
+	id := queuedID(t, out)
 	if strings.Contains(out, "All jobs finished") {
 		t.Fatalf("the job finished before the interrupt (make the data bigger):\n%s", tail(out, 40))
 	}
-	want := "Interrupted: stopping now; job(s) " + id[1] + " handed back"
+	want := "Interrupted: stopping now; job(s) " + id + " handed back"
 	if !strings.Contains(out, want) {
 		t.Errorf("serve's output does not say %q:\n%s", want, tail(out, 40))
 	}
 	t.Logf("stopped %s after the interrupt", time.Since(start).Round(time.Millisecond))
+}
+
+// queuedID is the id of the job the piped create queued, from serve's output.
+func queuedID(t *testing.T, out string) string {
+	t.Helper()
+	id := regexp.MustCompile("Queued as job `([0-9a-f]{8})`").FindStringSubmatch(out)
+	if id == nil {
+		t.Fatalf("the piped create was not queued:\n%s", tail(out, 40))
+	}
+	return id[1]
 }
 
 // servePiped starts `backupbot serve` with the embedded defaults in dir,

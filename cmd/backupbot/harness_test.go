@@ -49,6 +49,28 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+var (
+	backupctlOnce sync.Once
+	backupctlBin  string
+	backupctlErr  error
+)
+
+// backupctlPath builds the terminal tool next to the test's binaries, once.
+func backupctlPath(t *testing.T) string {
+	t.Helper()
+	backupctlOnce.Do(func() {
+		backupctlBin = filepath.Join(filepath.Dir(binPath), "backupctl")
+		out, err := exec.Command("go", "build", "-o", backupctlBin, "../backupctl").CombinedOutput()
+		if err != nil {
+			backupctlErr = fmt.Errorf("building backupctl: %v\n%s", err, out)
+		}
+	})
+	if backupctlErr != nil {
+		t.Fatal(backupctlErr)
+	}
+	return backupctlBin
+}
+
 // testRedisURL returns the test-owned Redis (from `make test`) on DB db,
 // emptied first.
 func testRedisURL(t *testing.T, db int) string {
@@ -204,6 +226,14 @@ func (p *proc) stop() {
 	case <-time.After(30 * time.Second):
 		_ = p.cmd.Process.Kill()
 		<-p.done
+	}
+}
+
+// hup sends the process SIGHUP (reload the configuration).
+func (p *proc) hup(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
 	}
 }
 

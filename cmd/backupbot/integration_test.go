@@ -41,31 +41,34 @@ func TestTwoWorkersOneBotThroughTheConsole(t *testing.T) {
 
 	t.Run("ten commands", func(t *testing.T) {
 		c.t = t
+		// queue sends the commands (command, outcome after ✅), then waits
+		// for each job to end with its outcome, and returns the job ids.
 		want := map[string]string{}
-		first := c.command("/backup create --type full --target data --name first")
-		want[first] = "Backup first done"
-		logs := c.command("/backup create --type full --target logs")
-		want[logs] = "Backup logs-"
-		second := c.command("/backup create --target data --name second")
-		want[second] = "Backup second done"
-		for _, id := range []string{first, logs, second} {
-			if got := c.waitDone(id, 60*time.Second); !strings.HasPrefix(got, "✅ "+want[id]) {
-				t.Errorf("job %s: outcome %q, want it to start with %q", id, got, "✅ "+want[id])
+		queue := func(commands ...[2]string) []string {
+			var ids []string
+			for _, cmd := range commands {
+				id := c.command(cmd[0])
+				want[id] = cmd[1]
+				ids = append(ids, id)
 			}
-		}
-		preview := c.command("/backup restore --name first --preview")
-		want[preview] = "Restore preview of"
-		list := c.command("/backup list")
-		want[list] = "3 backups in local"
-		verify := c.command("/backup verify --all")
-		want[verify] = "Verify"
-		listFull := c.command("/backup list --type full --size")
-		want[listFull] = "2 backups in local"
-		for _, id := range []string{preview, list, verify, listFull} {
-			if got := c.waitDone(id, 60*time.Second); !strings.HasPrefix(got, "✅ "+want[id]) {
-				t.Errorf("job %s: outcome %q, want it to start with %q", id, got, "✅ "+want[id])
+			for _, id := range ids {
+				if got := c.waitDone(id, 60*time.Second); !strings.HasPrefix(got, "✅ "+want[id]) {
+					t.Errorf("job %s: outcome %q, want it to start with %q", id, got, "✅ "+want[id])
+				}
 			}
+			return ids
 		}
+		first := queue(
+			[2]string{"/backup create --type full --target data --name first", "Backup first done"},
+			[2]string{"/backup create --type full --target logs", "Backup logs-"},
+			[2]string{"/backup create --target data --name second", "Backup second done"},
+		)[0]
+		queue(
+			[2]string{"/backup restore --name first --preview", "Restore preview of"},
+			[2]string{"/backup list", "3 backups in local"},
+			[2]string{"/backup verify --all", "Verify"},
+			[2]string{"/backup list --type full --size", "2 backups in local"},
+		)
 
 		// Answered at once, never enqueued.
 		c.send("/backup status " + first)

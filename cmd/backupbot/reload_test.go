@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -67,9 +66,7 @@ func TestOneSighupReloadsEveryProcess(t *testing.T) {
 	viewerOnly := strings.Replace(string(cfg), "policy:\n", "policy:\n  bindings:\n    viewer: [\"console:*\"]\n", 1)
 	writeFile(t, e.config, []byte(viewerOnly))
 	newVersion := configVersion(e.config)
-	if err := botProc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	botProc.hup(t)
 	for _, p := range []*proc{botProc, w1, w2} {
 		eventually(t, 15*time.Second, p.name+" reloads its policy", func() bool {
 			return strings.Contains(p.log.String(), "policy and configuration reloaded") &&
@@ -121,9 +118,7 @@ func TestReloadSwapsOneSnapshotOrNothing(t *testing.T) {
 	withExtra = strings.Replace(withExtra, "storages:\n", fmt.Sprintf("storages:\n  spare: {type: local, path: %s/spare}\n", e.dir), 1)
 	writeFile(t, e.config, []byte(withExtra))
 	good := configVersion(e.config)
-	if err := botProc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	botProc.hup(t)
 	eventually(t, 15*time.Second, "/readyz shows the bot and the worker on the new version", func() bool { return allOn(good) })
 	if _, body := readyz(addr); !strings.Contains(body, `"storage spare":"ok"`) {
 		t.Errorf("/readyz does not probe the storage the reload added: %s", body)
@@ -139,9 +134,7 @@ func TestReloadSwapsOneSnapshotOrNothing(t *testing.T) {
 	bad = strings.Replace(bad, "console:\n", "consle: {user: mallory}\nconsole:\n", 1)
 	writeFile(t, e.config, []byte(bad))
 	for _, p := range []*proc{botProc, w} {
-		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
+		p.hup(t)
 	}
 	for _, p := range []*proc{botProc, w} {
 		eventually(t, 15*time.Second, p.name+" refuses the file with the bad key", func() bool {
@@ -180,9 +173,7 @@ func TestSighupReloadsThePolicy(t *testing.T) {
 	}
 	viewerOnly := strings.Replace(string(cfg), "policy:\n", "policy:\n  bindings:\n    viewer: [\"console:*\"]\n", 1)
 	writeFile(t, e.config, []byte(viewerOnly))
-	if err := botProc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	botProc.hup(t)
 	eventually(t, 10*time.Second, "the bot reloads its policy", func() bool {
 		return strings.Contains(botProc.log.String(), "policy and configuration reloaded")
 	})
@@ -190,9 +181,7 @@ func TestSighupReloadsThePolicy(t *testing.T) {
 	c.expect(regexp.MustCompile(`^\[reply\] ⛔ Not allowed: .*operator`), 10*time.Second)
 
 	writeFile(t, e.config, []byte(viewerOnly+"  roles: [this is not a map\n"))
-	if err := botProc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	botProc.hup(t)
 	eventually(t, 10*time.Second, "the bot refuses the broken policy", func() bool {
 		return strings.Contains(botProc.log.String(), "the new configuration was refused (policy included); the old one stays in force")
 	})
