@@ -19,19 +19,13 @@ import (
 // verify --fix, with the sources still there, heals it.
 func TestDamagedRepositoryThroughBackupctl(t *testing.T) {
 	w := newCtlWorld(t)
-	if code, out, errOut := w.run(t, "create", "--type", "full", "--target", "data", "--name", "one"); code != exitOK {
-		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
-	}
+	w.runOK(t, "create", "--type", "full", "--target", "data", "--name", "one")
 	firstPacks := dataPacks(t, w.repo)
 	if err := os.WriteFile(filepath.Join(w.data, "later.txt"), []byte("written after the first backup"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, errOut := w.run(t, "create", "--target", "data", "--name", "two"); code != exitOK {
-		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
-	}
-	if code, out, errOut := w.run(t, "create", "--target", "config", "--name", "conf"); code != exitOK {
-		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
-	}
+	w.runOK(t, "create", "--target", "data", "--name", "two")
+	w.runOK(t, "create", "--target", "config", "--name", "conf")
 	for _, p := range firstPacks {
 		if err := os.Remove(p); err != nil {
 			t.Fatal(err)

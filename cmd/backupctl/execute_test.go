@@ -52,6 +52,32 @@ func (w *ctlWorld) run(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
+// runOK runs backupctl like run and fails the test unless it exits 0;
+// it returns stdout.
+func (w *ctlWorld) runOK(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errOut := w.run(t, args...)
+	if code != exitOK {
+		t.Fatalf("backupctl %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+// editConfig replaces the first old in w's configuration file with new.
+func (w *ctlWorld) editConfig(t *testing.T, old, new string) {
+	t.Helper()
+	cfg, err := os.ReadFile(w.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(cfg), old) {
+		t.Fatalf("the configuration has no %q:\n%s", old, cfg)
+	}
+	if err := os.WriteFile(w.cfg, []byte(strings.Replace(string(cfg), old, new, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestCreateListRestoreVerify(t *testing.T) {
 	w := newCtlWorld(t)
 	code, out, errOut := w.run(t, "create", "--type", "full", "--target", "all", "--name", "first")
@@ -132,9 +158,7 @@ func TestCreateListRestoreVerify(t *testing.T) {
 
 func TestCtlErrorsAreClear(t *testing.T) {
 	w := newCtlWorld(t)
-	if code, out, errOut := w.run(t, "create", "--target", "data"); code != exitOK {
-		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
-	}
+	w.runOK(t, "create", "--target", "data")
 	t.Setenv("BACKUPBOT_REPO_PASSWORD", "not the password")
 	code, _, errOut := w.run(t, "list")
 	if code != exitFailed || !strings.Contains(errOut, "no key file opens with this password") {
@@ -179,6 +203,39 @@ func TestCtlErrorsAreClear(t *testing.T) {
 	code, out, errOut := plain("create", "--target", "data")
 	if code != exitOK || !strings.Contains(out, "NOT encrypted") {
 		t.Fatalf("a backup into a plaintext repository with a password set: exit %d, %q; want a warning that it is NOT encrypted", code, errOut)
+	}
+}
+
+// TestSharePathsAreRefusedNotCreated: the reference's
+// `--storage network --path "\\nas\backups\aitherzero"` (no SMB storage
+// configured) and a drive-letter path are refused as bad input, and no
+// directory named after them appears in the working directory.
+func TestSharePathsAreRefusedNotCreated(t *testing.T) {
+	w := newCtlWorld(t)
+	cwd := t.TempDir()
+	t.Chdir(cwd)
+	for _, args := range [][]string{
+		{"create", "--type", "full", "--target", "data", "--storage", "network", "--path", `\\nas\backups\aitherzero`},
+		{"create", "--type", "full", "--target", "data", "--path", `\\nas\backups\aitherzero`},
+		{"create", "--type", "full", "--target", "data", "--storage", "local", "--path", `D:/Backups/aitherzero`},
+		{"list", "--storage", "local", "--path", `smb://nas/backups/x`},
+	} {
+		code, out, errOut := w.run(t, args...)
+		if code != exitUsage {
+			t.Errorf("%v: exit %d; want 2\n%s%s", args, code, out, errOut)
+			continue
+		}
+		path := args[len(args)-1]
+		if !strings.Contains(errOut, path) {
+			t.Errorf("%v: %q does not name the path", args, errOut)
+		}
+	}
+	ents, err := os.ReadDir(cwd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		t.Errorf("a refused path left %q in the working directory", e.Name())
 	}
 }
 
@@ -228,9 +285,7 @@ func TestCtlEmbeddedDefaultsGenerateOnePasswordFile(t *testing.T) {
 // files and the old backups restore again.
 func TestCtlCreateOverALostConfigRefusesAndVerifyFixRecovers(t *testing.T) {
 	w := newCtlWorld(t)
-	if code, out, errOut := w.run(t, "create", "--type", "full", "--target", "data", "--name", "old"); code != exitOK {
-		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
-	}
+	w.runOK(t, "create", "--type", "full", "--target", "data", "--name", "old")
 	if err := os.Remove(filepath.Join(w.repo, "config")); err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +313,5 @@ func TestCtlCreateOverALostConfigRefusesAndVerifyFixRecovers(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "rebuilt") {
 		t.Fatalf("verify --fix: exit %d\n%s%s; want the config rebuilt", code, out, errOut)
 	}
-	if code, out, errOut := w.run(t, "restore", "--name", "old", "--to", filepath.Join(w.dir, "back")); code != exitOK {
-		t.Fatalf("restore after the rebuild: exit %d\n%s%s", code, out, errOut)
-	}
+	w.runOK(t, "restore", "--name", "old", "--to", filepath.Join(w.dir, "back"))
 }
