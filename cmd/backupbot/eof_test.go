@@ -139,9 +139,6 @@ func TestPipedCommandIsNotLostAtEndOfInput(t *testing.T) {
 func TestInterruptWhileFinishingNamesTheJobsHandedBack(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "var", "data")
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	// Enough incompressible data that the backup is still running when the
 	// interrupt comes.
 	for i := range 8 {

@@ -138,11 +138,25 @@ func writeRandom(t *testing.T, path string, size int) {
 	writeFile(t, path, b)
 }
 
+// writeFile writes path, making its directory first.
 func writeFile(t *testing.T, path string, data []byte) {
 	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// configText is the env's configuration file as it is now.
+func (e *env) configText() string {
+	e.t.Helper()
+	b, err := os.ReadFile(e.config)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return string(b)
 }
 
 // proc is one running process of a test: backupbot, or a server the

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -59,11 +58,8 @@ func TestOneSighupReloadsEveryProcess(t *testing.T) {
 		t.Fatalf("before the reload: %q", got)
 	}
 
-	cfg, err := os.ReadFile(e.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	viewerOnly := strings.Replace(string(cfg), "policy:\n", "policy:\n  bindings:\n    viewer: [\"console:*\"]\n", 1)
+	cfg := e.configText()
+	viewerOnly := strings.Replace(cfg, "policy:\n", "policy:\n  bindings:\n    viewer: [\"console:*\"]\n", 1)
 	writeFile(t, e.config, []byte(viewerOnly))
 	newVersion := configVersion(e.config)
 	botProc.hup(t)
@@ -90,9 +86,6 @@ func TestOneSighupReloadsEveryProcess(t *testing.T) {
 func TestReloadSwapsOneSnapshotOrNothing(t *testing.T) {
 	e := newEnv(t, testRedisURL(t, testredis.DBBackupbot))
 	for _, d := range []string{"extra", "extra2"} {
-		if err := os.MkdirAll(filepath.Join(e.dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
 		writeFile(t, filepath.Join(e.dir, d, "notes.txt"), []byte("the "+d+" target\n"))
 	}
 	w := e.start("worker", "worker", "--concurrency", "1")
@@ -110,11 +103,8 @@ func TestReloadSwapsOneSnapshotOrNothing(t *testing.T) {
 	refusedAtTheDoor("/backup create --target extra", "extra")
 
 	// Add the target; one SIGHUP to the bot reloads the bot and the worker.
-	base, err := os.ReadFile(e.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	withExtra := strings.Replace(string(base), "targets:\n", fmt.Sprintf("targets:\n  extra: {paths: [%s/extra]}\n", e.dir), 1)
+	base := e.configText()
+	withExtra := strings.Replace(base, "targets:\n", fmt.Sprintf("targets:\n  extra: {paths: [%s/extra]}\n", e.dir), 1)
 	withExtra = strings.Replace(withExtra, "storages:\n", fmt.Sprintf("storages:\n  spare: {type: local, path: %s/spare}\n", e.dir), 1)
 	writeFile(t, e.config, []byte(withExtra))
 	good := configVersion(e.config)
@@ -167,11 +157,8 @@ func TestSighupReloadsThePolicy(t *testing.T) {
 	botProc, c, _ := e.startConsole("bot")
 	c.command("/backup create --target data") // alice is admin by the default bindings
 
-	cfg, err := os.ReadFile(e.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	viewerOnly := strings.Replace(string(cfg), "policy:\n", "policy:\n  bindings:\n    viewer: [\"console:*\"]\n", 1)
+	cfg := e.configText()
+	viewerOnly := strings.Replace(cfg, "policy:\n", "policy:\n  bindings:\n    viewer: [\"console:*\"]\n", 1)
 	writeFile(t, e.config, []byte(viewerOnly))
 	botProc.hup(t)
 	eventually(t, 10*time.Second, "the bot reloads its policy", func() bool {

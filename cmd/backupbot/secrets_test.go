@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -64,11 +63,7 @@ func TestSecretsTypedIntoCommandsStayOutOfChatAndRedis(t *testing.T) {
 	t.Setenv("TEST_NOTE_SECRET", secret)
 	url := testRedisURL(t, testredis.DBBackupbot)
 	e := newEnv(t, url)
-	cfg, err := os.ReadFile(e.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, e.config, []byte(strings.Replace(string(cfg), "  audit: {file: ", "  audit: {redact_env: [TEST_NOTE_SECRET], file: ", 1)))
+	writeFile(t, e.config, []byte(strings.Replace(e.configText(), "  audit: {file: ", "  audit: {redact_env: [TEST_NOTE_SECRET], file: ", 1)))
 	w := e.start("worker", "worker", "--concurrency", "1")
 	bot, c, _ := e.startConsole("bot", "--edit-interval", "300ms")
 
