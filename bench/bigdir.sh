@@ -8,23 +8,16 @@
 # (/usr/bin/time -v) per step, and the load average, since the machine may be shared.
 # Env: WORK (default /tmp/backupbot-bigdir), KEEP=1 keeps everything, BACKUPCTL.
 set -uo pipefail
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
+source "$(dirname "$0")/lib.sh"
 WORK=${WORK:-/tmp/backupbot-bigdir}
 MANY=${BIGDIR_ENTRIES:-1000000}
 LONG=${BIGDIR_LONG:-100000}
-BACKUPCTL=${BACKUPCTL:-$ROOT/bin/backupctl}
 export RESTIC_PASSWORD=backupbot-bench-pw BACKUPBOT_REPO_PASSWORD=backupbot-bench-pw
 export RESTIC_CACHE_DIR=$WORK/cache/restic
 
-if ! command -v restic > /dev/null; then
-  echo "installing restic from Debian's packages ..." >&2
-  apt-get install -y restic > /dev/null || { echo "bench: cannot install restic" >&2; exit 1; }
-fi
-command -v /usr/bin/time > /dev/null || apt-get install -y time > /dev/null
-if [[ ! -x $BACKUPCTL ]]; then
-  (cd "$ROOT" && mkdir -p bin && go build -o bin/backupctl ./cmd/backupctl) || exit 1
-fi
+need_restic
+need_time
+need_backupctl
 rm -rf "$WORK"; mkdir -p "$WORK"
 LOG=$WORK/bigdir.log; : > "$LOG"
 pad=$(printf 'n%.0s' $(seq 1 233))

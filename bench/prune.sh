@@ -10,21 +10,17 @@
 # (/usr/bin/time -v) of the prune, peak RSS per blob and per byte of index, and the load average
 # (the machine may be shared). Env: WORK (default /tmp/backupbot-prune), KEEP=1, BACKUPCTL.
 set -uo pipefail
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
+source "$(dirname "$0")/lib.sh"
 WORK=${WORK:-/tmp/backupbot-prune}
 FILES=${PRUNE_FILES:-1000000}
 DIRS=${PRUNE_DIRS:-1000}
-BACKUPCTL=${BACKUPCTL:-$ROOT/bin/backupctl}
 export RESTIC_PASSWORD=backupbot-bench-pw BACKUPBOT_REPO_PASSWORD=backupbot-bench-pw
 export RESTIC_REPOSITORY=$WORK/repo-restic RESTIC_CACHE_DIR=$WORK/cache/restic
 BB_REPO=$WORK/repo-backupctl
 
 command -v restic > /dev/null || eval "$(bash "$ROOT/scripts/services/restic.sh" start)" || exit 1
-command -v /usr/bin/time > /dev/null || apt-get install -y time > /dev/null
-if [[ ! -x $BACKUPCTL ]]; then
-  (cd "$ROOT" && mkdir -p bin && go build -o bin/backupctl ./cmd/backupctl) || exit 1
-fi
+need_time
+need_backupctl
 rm -rf "$WORK"; mkdir -p "$WORK"
 LOG=$WORK/prune.log; : > "$LOG"
 CFG=$WORK/backupbot.yaml

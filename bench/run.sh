@@ -12,26 +12,19 @@
 # Env: SCALE, WORK (default /tmp/backupbot-bench), KEEP=1 keeps repositories,
 #      BACKUPCTL (default ./bin/backupctl, built if missing).
 set -uo pipefail
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
+source "$(dirname "$0")/lib.sh"
 SCALE=${SCALE:-0.25}
 WORK=${WORK:-/tmp/backupbot-bench}
 MKDATA=${MKDATA:-$ROOT/../shared/bench/mkdata.sh}
-BACKUPCTL=${BACKUPCTL:-$ROOT/bin/backupctl}
 DATA=$WORK/data RES=$WORK/results.tsv LOG=$WORK/bench.log
 export RESTIC_PASSWORD=backupbot-bench-pw BACKUPBOT_REPO_PASSWORD=backupbot-bench-pw
 export RESTIC_REPOSITORY=$WORK/repo-restic RESTIC_CACHE_DIR=$WORK/cache/restic
 BB_REPO=$WORK/repo-backupctl
 
-if ! command -v restic > /dev/null; then
-  echo "installing restic from Debian's packages ..." >&2
-  apt-get install -y restic > /dev/null || { echo "bench: cannot install restic" >&2; exit 1; }
-fi
-if [[ ! -x $BACKUPCTL ]]; then
-  (cd "$ROOT" && mkdir -p bin && go build -o bin/backupctl ./cmd/backupctl) || exit 1
-fi
+need_restic
+need_backupctl
 [[ -x $MKDATA || -f $MKDATA ]] || { echo "bench: $MKDATA not found" >&2; exit 1; }
-command -v /usr/bin/time > /dev/null || apt-get install -y time > /dev/null
+need_time
 
 mkdir -p "$WORK"; : > "$LOG"
 CFG=$WORK/backupbot.yaml
