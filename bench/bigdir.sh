@@ -12,7 +12,6 @@ source "$(dirname "$0")/lib.sh"
 WORK=${WORK:-/tmp/backupbot-bigdir}
 MANY=${BIGDIR_ENTRIES:-1000000}
 LONG=${BIGDIR_LONG:-100000}
-export RESTIC_PASSWORD=backupbot-bench-pw BACKUPBOT_REPO_PASSWORD=backupbot-bench-pw
 export RESTIC_CACHE_DIR=$WORK/cache/restic
 
 need_restic

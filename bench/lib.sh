@@ -3,6 +3,8 @@
 # missing.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BACKUPCTL=${BACKUPCTL:-$ROOT/bin/backupctl}
+# Both tools' repositories in a bench have one password.
+export RESTIC_PASSWORD=backupbot-bench-pw BACKUPBOT_REPO_PASSWORD=backupbot-bench-pw
 
 # need_restic installs restic when it is not on the PATH.
 need_restic() {

@@ -14,7 +14,6 @@ source "$(dirname "$0")/lib.sh"
 WORK=${WORK:-/tmp/backupbot-prune}
 FILES=${PRUNE_FILES:-1000000}
 DIRS=${PRUNE_DIRS:-1000}
-export RESTIC_PASSWORD=backupbot-bench-pw BACKUPBOT_REPO_PASSWORD=backupbot-bench-pw
 export RESTIC_REPOSITORY=$WORK/repo-restic RESTIC_CACHE_DIR=$WORK/cache/restic
 BB_REPO=$WORK/repo-backupctl
 

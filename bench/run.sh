@@ -17,7 +17,6 @@ SCALE=${SCALE:-0.25}
 WORK=${WORK:-/tmp/backupbot-bench}
 MKDATA=${MKDATA:-$ROOT/../shared/bench/mkdata.sh}
 DATA=$WORK/data RES=$WORK/results.tsv LOG=$WORK/bench.log
-export RESTIC_PASSWORD=backupbot-bench-pw BACKUPBOT_REPO_PASSWORD=backupbot-bench-pw
 export RESTIC_REPOSITORY=$WORK/repo-restic RESTIC_CACHE_DIR=$WORK/cache/restic
 BB_REPO=$WORK/repo-backupctl
 
