@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,20 +22,10 @@ import (
 )
 
 // chromium finds the browser: $BACKUPBOT_TEST_CHROMIUM, else Debian's
-// chromium. The test fails, never skips, without one (`make test`
-// installs it).
+// chromium.
 func chromium(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("BACKUPBOT_TEST_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("chromium is not installed: run `make test` (scripts/test.sh installs Debian's chromium package) or set BACKUPBOT_TEST_CHROMIUM")
-	return ""
+	return testProgram(t, "BACKUPBOT_TEST_CHROMIUM", "scripts/test.sh installs Debian's chromium package", "chromium", "chromium-browser")
 }
 
 // browser starts a headless Chromium with a fresh profile.

@@ -108,15 +108,12 @@ func (h *history) startWorker() (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				h.t.Errorf("worker: %v", err)
-			}
-		})
-	}
+	stop = sync.OnceFunc(func() {
+		cancel()
+		if err := <-done; err != nil {
+			h.t.Errorf("worker: %v", err)
+		}
+	})
 	h.t.Cleanup(stop)
 	return stop
 }
@@ -207,16 +204,26 @@ func series(t *testing.T, body string) map[string]float64 {
 	return out
 }
 
-func promtool(t *testing.T) string {
+// testProgram is a program a test runs: $env, else the first of names
+// on the PATH. The test fails, never skips, without one (`make test`
+// installs it as installer says).
+func testProgram(t *testing.T, env, installer string, names ...string) string {
 	t.Helper()
-	if p := os.Getenv("BACKUPBOT_TEST_PROMTOOL"); p != "" {
+	if p := os.Getenv(env); p != "" {
 		return p
 	}
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatal("promtool is not installed: run `make test` (scripts/services/promtool.sh installs Debian's prometheus package)")
+	for _, name := range names {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
 	}
-	return p
+	t.Fatalf("%s is not installed: run `make test` (%s) or set %s", names[0], installer, env)
+	return ""
+}
+
+func promtool(t *testing.T) string {
+	t.Helper()
+	return testProgram(t, "BACKUPBOT_TEST_PROMTOOL", "scripts/services/promtool.sh installs Debian's prometheus package", "promtool")
 }
 
 // TestMetricsFromScriptedHistory runs backups and verifies through a real

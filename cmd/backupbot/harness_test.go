@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/backupbot/backupbot/internal/testredis"
 )
 
@@ -45,6 +47,28 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+var (
+	backupctlOnce sync.Once
+	backupctlBin  string
+	backupctlErr  error
+)
+
+// backupctlPath builds the terminal tool next to the test's binaries, once.
+func backupctlPath(t *testing.T) string {
+	t.Helper()
+	backupctlOnce.Do(func() {
+		backupctlBin = filepath.Join(filepath.Dir(binPath), "backupctl")
+		out, err := exec.Command("go", "build", "-o", backupctlBin, "../backupctl").CombinedOutput()
+		if err != nil {
+			backupctlErr = fmt.Errorf("building backupctl: %v\n%s", err, out)
+		}
+	})
+	if backupctlErr != nil {
+		t.Fatal(backupctlErr)
+	}
+	return backupctlBin
 }
 
 // testRedisURL returns the test-owned Redis (from `make test`) on DB db,
@@ -98,25 +122,48 @@ policy:
 	return e
 }
 
-// makeBig fills the big target with n MiB of random (incompressible) data.
-func (e *env) makeBig(mib int) {
-	buf := make([]byte, 1<<20)
+// addRandom fills a target's directory with mib files of 1 MiB of
+// random (incompressible) data.
+func (e *env) addRandom(target string, mib int) {
 	for i := range mib {
-		_, _ = rand.Read(buf)
-		writeFile(e.t, filepath.Join(e.dir, "big", fmt.Sprintf("blob-%03d.bin", i)), buf)
+		writeRandom(e.t, filepath.Join(e.dir, target, fmt.Sprintf("blob-%03d.bin", i)), 1<<20)
 	}
 }
 
+// writeRandom writes size random (incompressible) bytes to path.
+func writeRandom(t *testing.T, path string, size int) {
+	t.Helper()
+	b := make([]byte, size)
+	_, _ = rand.Read(b)
+	writeFile(t, path, b)
+}
+
+// writeFile writes path, making its directory first.
 func writeFile(t *testing.T, path string, data []byte) {
 	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// proc is one running backupbot process.
+// configText is the env's configuration file as it is now.
+func (e *env) configText() string {
+	e.t.Helper()
+	b, err := os.ReadFile(e.config)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return string(b)
+}
+
+// proc is one running process of a test: backupbot, or a server the
+// test runs beside it.
 type proc struct {
 	name string
+	args []string // backupbot's arguments, to start it again
 	cmd  *exec.Cmd
 	log  *lockedBuffer
 	done chan struct{}
@@ -143,10 +190,30 @@ func (l *lockedBuffer) String() string {
 func (e *env) start(name string, args ...string) *proc {
 	e.t.Helper()
 	full := append(append([]string{}, args[0], "--config", e.config), args[1:]...)
-	cmd := exec.Command(binPath, full...)
-	cmd.Dir = e.dir
-	cmd.Env = append(os.Environ(), "REDIS_URL="+e.redisURL, "SLACK_BOT_TOKEN=", "DISCORD_BOT_TOKEN=",
-		"BACKUPBOT_REPO_PASSWORD="+repoPassword, "BACKUPBOT_REPO_PASSWORD_FILE=")
+	p := e.startCmd(name, exec.Command(binPath, full...), []string{"REDIS_URL=" + e.redisURL, "SLACK_BOT_TOKEN=", "DISCORD_BOT_TOKEN=",
+		"BACKUPBOT_REPO_PASSWORD=" + repoPassword, "BACKUPBOT_REPO_PASSWORD_FILE="})
+	p.args = args
+	return p
+}
+
+// startConsole starts `backupbot MODE` (serve or bot) with a console
+// socket and an HTTP address of its own, and returns the process, a
+// client of its console and the HTTP address.
+func (e *env) startConsole(mode string, extra ...string) (*proc, *consoleClient, string) {
+	e.t.Helper()
+	sock := filepath.Join(e.dir, "console.sock")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(e.t))
+	p := e.start(mode, append([]string{mode, "--console-socket", sock, "--no-stdin", "--http-addr", addr}, extra...)...)
+	return p, dialConsole(e.t, sock), addr
+}
+
+// startCmd starts a prepared command as one of the env's processes.
+func (e *env) startCmd(name string, cmd *exec.Cmd, extraEnv []string) *proc {
+	e.t.Helper()
+	cmd.Env = append(os.Environ(), extraEnv...)
+	if cmd.Dir == "" {
+		cmd.Dir = e.dir
+	}
 	p := &proc{name: name, cmd: cmd, log: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout = p.log
 	cmd.Stderr = p.log
@@ -173,6 +240,14 @@ func (p *proc) stop() {
 	case <-time.After(30 * time.Second):
 		_ = p.cmd.Process.Kill()
 		<-p.done
+	}
+}
+
+// hup sends the process SIGHUP (reload the configuration).
+func (p *proc) hup(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -386,6 +461,18 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// redisClient is a client of the Redis at url, closed when the test ends.
+func redisClient(t *testing.T, url string) *redis.Client {
+	t.Helper()
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
 }
 
 // eventually polls cond until it holds or timeout passes.

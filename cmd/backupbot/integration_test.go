@@ -2,32 +2,21 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/backupbot/backupbot/internal/testredis"
+	"github.com/backupbot/backupbot/storage/engine/enginetest/fidelity"
 )
 
 // jobRecords counts the job records in Redis (what Enqueue creates).
 func jobRecords(t *testing.T, redisURL string) int {
 	t.Helper()
-	opt, err := redis.ParseURL(redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
-	keys, err := rdb.Keys(context.Background(), "backupbot:job:*").Result()
+	keys, err := redisClient(t, redisURL).Keys(context.Background(), "backupbot:job:*").Result()
 	if err != nil {
 		t.Fatalf("count job records: %v", err)
 	}
@@ -45,41 +34,41 @@ func jobRecords(t *testing.T, redisURL string) int {
 // the console adapter; then a worker SIGKILLed in the middle of a backup.
 func TestTwoWorkersOneBotThroughTheConsole(t *testing.T) {
 	e := newEnv(t, testRedisURL(t, testredis.DBBackupbot))
-	e.makeBig(64)
+	e.addRandom("big", 64)
 	w1 := e.start("worker-1", "worker", "--concurrency", "2")
 	w2 := e.start("worker-2", "worker", "--concurrency", "2")
-	sock := filepath.Join(e.dir, "console.sock")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	e.start("bot", "bot", "--console-socket", sock, "--no-stdin", "--http-addr", addr, "--edit-interval", "300ms")
-	c := dialConsole(t, sock)
+	_, c, _ := e.startConsole("bot", "--edit-interval", "300ms")
 
 	t.Run("ten commands", func(t *testing.T) {
 		c.t = t
+		// queue sends the commands (command, outcome after ✅), then waits
+		// for each job to end with its outcome, and returns the job ids.
 		want := map[string]string{}
-		first := c.command("/backup create --type full --target data --name first")
-		want[first] = "Backup first done"
-		logs := c.command("/backup create --type full --target logs")
-		want[logs] = "Backup logs-"
-		second := c.command("/backup create --target data --name second")
-		want[second] = "Backup second done"
-		for _, id := range []string{first, logs, second} {
-			if got := c.waitDone(id, 60*time.Second); !strings.HasPrefix(got, "✅ "+want[id]) {
-				t.Errorf("job %s: outcome %q, want it to start with %q", id, got, "✅ "+want[id])
+		queue := func(commands ...[2]string) []string {
+			var ids []string
+			for _, cmd := range commands {
+				id := c.command(cmd[0])
+				want[id] = cmd[1]
+				ids = append(ids, id)
 			}
-		}
-		preview := c.command("/backup restore --name first --preview")
-		want[preview] = "Restore preview of"
-		list := c.command("/backup list")
-		want[list] = "3 backups in local"
-		verify := c.command("/backup verify --all")
-		want[verify] = "Verify"
-		listFull := c.command("/backup list --type full --size")
-		want[listFull] = "2 backups in local"
-		for _, id := range []string{preview, list, verify, listFull} {
-			if got := c.waitDone(id, 60*time.Second); !strings.HasPrefix(got, "✅ "+want[id]) {
-				t.Errorf("job %s: outcome %q, want it to start with %q", id, got, "✅ "+want[id])
+			for _, id := range ids {
+				if got := c.waitDone(id, 60*time.Second); !strings.HasPrefix(got, "✅ "+want[id]) {
+					t.Errorf("job %s: outcome %q, want it to start with %q", id, got, "✅ "+want[id])
+				}
 			}
+			return ids
 		}
+		first := queue(
+			[2]string{"/backup create --type full --target data --name first", "Backup first done"},
+			[2]string{"/backup create --type full --target logs", "Backup logs-"},
+			[2]string{"/backup create --target data --name second", "Backup second done"},
+		)[0]
+		queue(
+			[2]string{"/backup restore --name first --preview", "Restore preview of"},
+			[2]string{"/backup list", "3 backups in local"},
+			[2]string{"/backup verify --all", "Verify"},
+			[2]string{"/backup list --type full --size", "2 backups in local"},
+		)
 
 		// Answered at once, never enqueued.
 		c.send("/backup status " + first)
@@ -153,216 +142,91 @@ func TestTwoWorkersOneBotThroughTheConsole(t *testing.T) {
 	})
 }
 
-// redisServer is a test-owned redis-server with an append-only file, so a
-// restart keeps what was queued.
-type redisServer struct {
-	t    *testing.T
-	bin  string
-	dir  string
-	port int
-	cmd  *exec.Cmd
-}
-
-func startRedisServer(t *testing.T) *redisServer {
-	t.Helper()
-	bin := os.Getenv("BACKUPBOT_TEST_REDIS_SERVER")
-	if bin == "" {
-		t.Fatal("BACKUPBOT_TEST_REDIS_SERVER is unset: run `make test`, which installs redis-server and names it " +
-			"(or `eval \"$(bash scripts/services/redis.sh start)\"`)")
-	}
-	s := &redisServer{t: t, bin: bin, dir: t.TempDir(), port: freePort(t)}
-	s.start()
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *redisServer) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.port) }
-
-func (s *redisServer) start() {
-	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(s.port), "--dir", s.dir,
-		"--appendonly", "yes", "--appendfsync", "always", "--save", "")
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("start redis-server: %v", err)
-	}
-	opt, _ := redis.ParseURL(s.url())
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
-	eventually(s.t, 10*time.Second, "the test redis-server answers", func() bool {
-		return rdb.Ping(context.Background()).Err() == nil
-	})
-}
-
-func (s *redisServer) stop() {
-	if s.cmd == nil {
-		return
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	_ = s.cmd.Wait()
-	s.cmd = nil
-}
-
-// TestRedisOutage is issue 4's point 3: Redis stops and comes back while
-// the bot is idle and while a job is queued; the service reconnects by
-// itself, the queued job runs, and /readyz reports the outage meanwhile.
-func TestRedisOutage(t *testing.T) {
-	rs := startRedisServer(t)
-	e := newEnv(t, rs.url())
-	w := e.start("worker", "worker", "--concurrency", "1")
-	sock := filepath.Join(e.dir, "console.sock")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	e.start("bot", "bot", "--console-socket", sock, "--no-stdin", "--http-addr", addr, "--edit-interval", "300ms")
-	c := dialConsole(t, sock)
-	eventually(t, 15*time.Second, "/readyz says ready", func() bool { code, _ := readyz(addr); return code == 200 })
-	if got := c.waitDone(c.command("/backup list"), 30*time.Second); !strings.HasPrefix(got, "✅") {
-		t.Fatalf("before the outage: %q", got)
-	}
-
-	t.Run("while idle", func(t *testing.T) {
-		c.t = t
-		rs.stop()
-		var body string
-		eventually(t, 15*time.Second, "/readyz reports the outage", func() bool {
-			var code int
-			code, body = readyz(addr)
-			return code == 503
-		})
-		if !strings.Contains(body, `"redis"`) || strings.Contains(body, `"redis":"ok"`) {
-			t.Errorf("/readyz during the outage does not name Redis: %s", body)
-		}
-		c.send("/backup list")
-		c.expect(regexp.MustCompile(`^\[reply\] ⚠️ The job queue is unavailable right now`), 30*time.Second)
-
-		rs.start()
-		eventually(t, 30*time.Second, "/readyz says ready again", func() bool { code, _ := readyz(addr); return code == 200 })
-		if got := c.waitDone(c.command("/backup list"), 60*time.Second); !strings.HasPrefix(got, "✅") {
-			t.Fatalf("after the outage: %q", got)
-		}
-	})
-	if t.Failed() {
-		return
-	}
-
-	t.Run("while a job is queued", func(t *testing.T) {
-		c.t = t
-		w.stop() // nobody to run it: the job stays queued through the outage
-		id := c.command("/backup create --type full --target data --name queued-through-outage")
-		rs.stop()
-		eventually(t, 15*time.Second, "/readyz reports the outage", func() bool { code, _ := readyz(addr); return code == 503 })
-		rs.start()
-		eventually(t, 30*time.Second, "/readyz says ready again", func() bool { code, _ := readyz(addr); return code == 200 })
-		e.start("worker-2", "worker", "--concurrency", "1")
-		if got := c.waitDone(id, 60*time.Second); !strings.HasPrefix(got, "✅ Backup queued-through-outage done") {
-			t.Fatalf("the job queued through the outage ended %q", got)
-		}
-	})
-}
-
-// TestServeWithEmbeddedDefaults is issue 4's point 4 (`make run` on a fresh
-// machine): no configuration, no REDIS_URL; a create shows the ack, a
-// progress message and the summary, and a restore preview shows the plan.
-func TestServeWithEmbeddedDefaults(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "console.sock")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cmd := exec.Command(binPath, "serve", "--console-socket", sock, "--no-stdin", "--http-addr", addr)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "REDIS_URL=", "BACKUPBOT_CONFIG=", "SLACK_BOT_TOKEN=", "DISCORD_BOT_TOKEN=", "BACKUPBOT_REPO_PASSWORD=", "BACKUPBOT_REPO_PASSWORD_FILE=", "USER=alice")
-	log := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Error("serve did not stop within 30 s of SIGTERM")
-		}
-		if t.Failed() {
-			t.Logf("---- serve log ----\n%s", tail(log.String(), 60))
-		}
-	}()
-	c := dialConsole(t, sock)
-	id := c.command("/backup create --type full --target data")
-	got := c.waitDone(id, 60*time.Second)
-	m := regexp.MustCompile(`^✅ Backup (\S+) done`).FindStringSubmatch(got)
-	if m == nil {
-		t.Fatalf("create outcome %q, want a finished backup", got)
-	}
-	preview := c.command("/backup restore --name " + m[1] + " --preview")
-	if got := c.waitDone(preview, 60*time.Second); !strings.HasPrefix(got, "✅ Restore preview of") {
-		t.Fatalf("preview outcome %q", got)
-	}
-	transcript := strings.Join(c.all(), "\n")
-	for _, want := range []string{"Plan: ", "README.txt", "nothing was written"} {
-		if !strings.Contains(transcript, want) {
-			t.Errorf("the preview does not show %q:\n%s", want, transcript)
-		}
-	}
-	if !strings.Contains(log.String(), "EMBEDDED in-memory Redis") {
-		t.Error("no loud warning that the embedded Redis loses queued jobs")
-	}
-	// No password configured: the embedded defaults generate one (0600),
-	// say where it is and that it must be kept, and the repository is
-	// encrypted with it.
-	pwFile := filepath.Join(dir, "var", "repo-password")
-	if fi, err := os.Stat(pwFile); err != nil || fi.Mode().Perm() != 0o600 || fi.Size() < 32 {
-		t.Errorf("the generated password file %s: %v, %v; want a 0600 file with a random password", pwFile, fi, err)
-	}
-	if !strings.Contains(log.String(), "🔑 generated a random repository password in "+pwFile) ||
-		!regexp.MustCompile(`level=WARN msg="generated a random repository password in `+regexp.QuoteMeta(pwFile)+`.*KEEP THIS FILE`).MatchString(log.String()) {
-		t.Errorf("serve does not name the generated password file %s and say to keep it on the console and in the log", pwFile)
-	}
-	if cfg, err := os.ReadFile(filepath.Join(dir, "var", "repo", "config")); err != nil || !strings.Contains(string(cfg), `"encryption": "aes-256-gcm"`) {
-		t.Errorf("the repository of the embedded defaults is not encrypted: %s %v", cfg, err)
-	}
-	if code, body := readyz(addr); code != 200 {
-		t.Errorf("/readyz = %d %s", code, body)
-	}
-	t.Logf("transcript:\n%s", transcript)
-}
-
-// TestSighupReloadsThePolicy: a policy change is in force after SIGHUP,
-// without a restart; a file that does not parse is refused and the policy
-// in force stays.
-func TestSighupReloadsThePolicy(t *testing.T) {
+// TestPartialBackupThroughTheConsole: through the real service (serve,
+// console adapter, Redis queue, worker), a backup that cannot read one
+// file ends with ⚠️, not ✅, and names that file; list marks the
+// snapshot partial.
+func TestPartialBackupThroughTheConsole(t *testing.T) {
 	e := newEnv(t, testRedisURL(t, testredis.DBBackupbot))
-	sock := filepath.Join(e.dir, "console.sock")
-	botProc := e.start("bot", "bot", "--console-socket", sock, "--no-stdin", "--http-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-	c := dialConsole(t, sock)
-	c.command("/backup create --target data") // alice is admin by the default bindings
-
-	cfg, err := os.ReadFile(e.config)
+	bad, err := fidelity.Unreadable(filepath.Join(e.dir, "data"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	viewerOnly := strings.Replace(string(cfg), "policy:\n", "policy:\n  bindings:\n    viewer: [\"console:*\"]\n", 1)
-	writeFile(t, e.config, []byte(viewerOnly))
-	if err := botProc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
+	_, c, _ := e.startConsole("serve")
+	id := c.command("/backup create --type full --target data")
+	got := c.waitDone(id, 90*time.Second)
+	if !strings.HasPrefix(got, "⚠️ Backup ") || !strings.Contains(got, "PARTIAL: 1 file could not be read") {
+		t.Fatalf("outcome %q, want ⚠️ and a partial backup of one unreadable file", got)
 	}
-	eventually(t, 10*time.Second, "the bot reloads its policy", func() bool {
-		return strings.Contains(botProc.log.String(), "policy and configuration reloaded")
-	})
-	c.send("/backup create --target data")
-	c.expect(regexp.MustCompile(`^\[reply\] ⛔ Not allowed: .*operator`), 10*time.Second)
+	transcript := strings.Join(c.all(), "\n")
+	if !strings.Contains(transcript, filepath.Base(bad)+": lstat: file name too long") {
+		t.Fatalf("the result does not name the unreadable file:\n%s", transcript)
+	}
+	if strings.Contains(transcript, "✅ Done") {
+		t.Errorf("the progress message says ✅ for a partial backup:\n%s", transcript)
+	}
+	list := c.command("/backup list")
+	c.waitDone(list, 30*time.Second)
+	c.expect(regexp.MustCompile(`full \(partial\)`), 10*time.Second)
+	t.Logf("transcript:\n%s", strings.Join(c.all(), "\n"))
+}
 
-	writeFile(t, e.config, []byte(viewerOnly+"  roles: [this is not a map\n"))
-	if err := botProc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+// TestDeepVerifyOfADamagedRepositoryFailsThroughTheConsole is issue 10's
+// point 7: through the console adapter, with a real Redis and worker, a
+// deep verify of a repository with one damaged data pack ends ❌ as a
+// failed job that names the damaged file and its snapshot, with no Retry
+// button (running it again finds the same), and status says failed.
+func TestDeepVerifyOfADamagedRepositoryFailsThroughTheConsole(t *testing.T) {
+	e := newEnv(t, testRedisURL(t, testredis.DBBackupbot))
+	writeRandom(t, filepath.Join(e.dir, "data", "random.bin"), 256<<10)
+	_, c, _ := e.startConsole("serve")
+
+	id := c.command("/backup create --type full --target data --name v1")
+	if got := c.waitDone(id, 60*time.Second); !strings.HasPrefix(got, "✅ Backup v1 done") {
+		t.Fatalf("create: %q", got)
+	}
+	id = c.command("/backup verify --name v1 --deep")
+	if got := c.waitDone(id, 60*time.Second); !strings.HasPrefix(got, "✅ Verify") {
+		t.Fatalf("deep verify of a healthy repository: %q", got)
+	}
+
+	// Flip bytes in one data pack: the largest, which holds random.bin.
+	var pack string
+	var size int64
+	_ = filepath.Walk(filepath.Join(e.dir, "repo", "data"), func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() && fi.Size() > size {
+			pack, size = p, fi.Size()
+		}
+		return nil
+	})
+	if pack == "" {
+		t.Fatal("no data pack to damage")
+	}
+	b, err := os.ReadFile(pack)
+	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the bot refuses the broken policy", func() bool {
-		return strings.Contains(botProc.log.String(), "the new configuration was refused (policy included); the old one stays in force")
-	})
-	if !regexp.MustCompile(`backupbot\.yaml(:\d+|: .*line \d+)`).MatchString(botProc.log.String()) {
-		t.Errorf("the refusal does not name the line:\n%s", tail(botProc.log.String(), 5))
+	for i := len(b) / 3; i < len(b)/3+16; i++ {
+		b[i] ^= 0xff
 	}
-	c.send("/backup create --target data")
-	c.expect(regexp.MustCompile(`^\[reply\] ⛔ Not allowed`), 10*time.Second)
-	c.command("/backup list") // viewers may still list
+	writeFile(t, pack, b)
+
+	id = c.command("/backup verify --name v1 --deep")
+	got := c.waitDone(id, 60*time.Second)
+	if !strings.HasPrefix(got, "❌") {
+		t.Fatalf("deep verify of a damaged repository ended %q; want ❌", got)
+	}
+	transcript := strings.Join(c.all(), "\n")
+	failure := transcript[strings.Index(transcript, got):]
+	for _, want := range []string{"failed", "snapshot v1", "random.bin", "PROBLEMS"} {
+		if !strings.Contains(failure, want) {
+			t.Errorf("the failed verify does not say %q:\n%s", want, failure)
+		}
+	}
+	if strings.Contains(transcript, "[retry "+id+"]") {
+		t.Errorf("the failed verify offers Retry, which can only find the same damage:\n%s", failure)
+	}
+	c.send("/backup status " + id)
+	c.expect(regexp.MustCompile("^\\[reply\\] Job `"+id+"` .* · failed"), 15*time.Second)
+	t.Logf("transcript:\n%s", transcript)
 }

@@ -2,25 +2,14 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // /readyz's persistence warning reads CONFIG GET appendonly, and INFO
 // persistence where CONFIG is disabled (renamed away, as managed Redis
 // services do).
 func TestPersistenceCheckWithAndWithoutConfig(t *testing.T) {
-	bin := os.Getenv("BACKUPBOT_TEST_REDIS_SERVER")
-	if bin == "" {
-		t.Fatal("BACKUPBOT_TEST_REDIS_SERVER is unset: run `make test` (or `eval \"$(bash scripts/services/redis.sh start)\"`)")
-	}
 	for _, tc := range []struct {
 		name      string
 		args      []string
@@ -33,17 +22,8 @@ func TestPersistenceCheckWithAndWithoutConfig(t *testing.T) {
 		{"no persistence, CONFIG disabled", []string{"--appendonly", "no", "--rename-command", "CONFIG", ""}, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			port := freePort(t)
-			args := append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", t.TempDir(), "--save", ""}, tc.args...)
-			cmd := exec.Command(bin, args...)
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-			rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
-			defer rdb.Close()
+			rdb := startRedisServer(t, tc.args...).rdb
 			ctx := context.Background()
-			eventually(t, 10*time.Second, "redis-server answers", func() bool { return rdb.Ping(ctx).Err() == nil })
 			if tc.configOff {
 				if err := rdb.ConfigGet(ctx, "appendonly").Err(); err == nil {
 					t.Fatal("CONFIG still works: the case does not test the fallback")

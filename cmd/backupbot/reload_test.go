@@ -3,11 +3,9 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -47,10 +45,7 @@ func TestOneSighupReloadsEveryProcess(t *testing.T) {
 	e := newEnv(t, testRedisURL(t, testredis.DBBackupbot))
 	w1 := e.start("worker-1", "worker", "--concurrency", "1")
 	w2 := e.start("worker-2", "worker", "--concurrency", "1")
-	sock := filepath.Join(e.dir, "console.sock")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	botProc := e.start("bot", "bot", "--console-socket", sock, "--no-stdin", "--http-addr", addr)
-	c := dialConsole(t, sock)
+	botProc, c, addr := e.startConsole("bot")
 	versionsOf := func() map[string]string { return configVersionsAt(addr) }
 	eventually(t, 20*time.Second, "/readyz lists the bot and both workers", func() bool { return len(versionsOf()) == 3 })
 	oldVersion := configVersion(e.config)
@@ -63,16 +58,11 @@ func TestOneSighupReloadsEveryProcess(t *testing.T) {
 		t.Fatalf("before the reload: %q", got)
 	}
 
-	cfg, err := os.ReadFile(e.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	viewerOnly := strings.Replace(string(cfg), "policy:\n", "policy:\n  bindings:\n    viewer: [\"console:*\"]\n", 1)
+	cfg := e.configText()
+	viewerOnly := strings.Replace(cfg, "policy:\n", "policy:\n  bindings:\n    viewer: [\"console:*\"]\n", 1)
 	writeFile(t, e.config, []byte(viewerOnly))
 	newVersion := configVersion(e.config)
-	if err := botProc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	botProc.hup(t)
 	for _, p := range []*proc{botProc, w1, w2} {
 		eventually(t, 15*time.Second, p.name+" reloads its policy", func() bool {
 			return strings.Contains(p.log.String(), "policy and configuration reloaded") &&
@@ -96,16 +86,10 @@ func TestOneSighupReloadsEveryProcess(t *testing.T) {
 func TestReloadSwapsOneSnapshotOrNothing(t *testing.T) {
 	e := newEnv(t, testRedisURL(t, testredis.DBBackupbot))
 	for _, d := range []string{"extra", "extra2"} {
-		if err := os.MkdirAll(filepath.Join(e.dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
 		writeFile(t, filepath.Join(e.dir, d, "notes.txt"), []byte("the "+d+" target\n"))
 	}
 	w := e.start("worker", "worker", "--concurrency", "1")
-	sock := filepath.Join(e.dir, "console.sock")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	botProc := e.start("bot", "bot", "--console-socket", sock, "--no-stdin", "--http-addr", addr)
-	c := dialConsole(t, sock)
+	botProc, c, addr := e.startConsole("bot")
 	allOn := func(version string) bool { return allOnVersion(addr, 2, version) }
 	eventually(t, 20*time.Second, "/readyz lists the bot and the worker", func() bool { return allOn(configVersion(e.config)) })
 	refusedAtTheDoor := func(text, want string) {
@@ -119,17 +103,12 @@ func TestReloadSwapsOneSnapshotOrNothing(t *testing.T) {
 	refusedAtTheDoor("/backup create --target extra", "extra")
 
 	// Add the target; one SIGHUP to the bot reloads the bot and the worker.
-	base, err := os.ReadFile(e.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	withExtra := strings.Replace(string(base), "targets:\n", fmt.Sprintf("targets:\n  extra: {paths: [%s/extra]}\n", e.dir), 1)
+	base := e.configText()
+	withExtra := strings.Replace(base, "targets:\n", fmt.Sprintf("targets:\n  extra: {paths: [%s/extra]}\n", e.dir), 1)
 	withExtra = strings.Replace(withExtra, "storages:\n", fmt.Sprintf("storages:\n  spare: {type: local, path: %s/spare}\n", e.dir), 1)
 	writeFile(t, e.config, []byte(withExtra))
 	good := configVersion(e.config)
-	if err := botProc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
+	botProc.hup(t)
 	eventually(t, 15*time.Second, "/readyz shows the bot and the worker on the new version", func() bool { return allOn(good) })
 	if _, body := readyz(addr); !strings.Contains(body, `"storage spare":"ok"`) {
 		t.Errorf("/readyz does not probe the storage the reload added: %s", body)
@@ -145,9 +124,7 @@ func TestReloadSwapsOneSnapshotOrNothing(t *testing.T) {
 	bad = strings.Replace(bad, "console:\n", "consle: {user: mallory}\nconsole:\n", 1)
 	writeFile(t, e.config, []byte(bad))
 	for _, p := range []*proc{botProc, w} {
-		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
+		p.hup(t)
 	}
 	for _, p := range []*proc{botProc, w} {
 		eventually(t, 15*time.Second, p.name+" refuses the file with the bad key", func() bool {
@@ -170,4 +147,35 @@ func TestReloadSwapsOneSnapshotOrNothing(t *testing.T) {
 			t.Errorf("%s reloaded %d times; want once (the good file only)", p.name, n)
 		}
 	}
+}
+
+// TestSighupReloadsThePolicy: a policy change is in force after SIGHUP,
+// without a restart; a file that does not parse is refused and the policy
+// in force stays.
+func TestSighupReloadsThePolicy(t *testing.T) {
+	e := newEnv(t, testRedisURL(t, testredis.DBBackupbot))
+	botProc, c, _ := e.startConsole("bot")
+	c.command("/backup create --target data") // alice is admin by the default bindings
+
+	cfg := e.configText()
+	viewerOnly := strings.Replace(cfg, "policy:\n", "policy:\n  bindings:\n    viewer: [\"console:*\"]\n", 1)
+	writeFile(t, e.config, []byte(viewerOnly))
+	botProc.hup(t)
+	eventually(t, 10*time.Second, "the bot reloads its policy", func() bool {
+		return strings.Contains(botProc.log.String(), "policy and configuration reloaded")
+	})
+	c.send("/backup create --target data")
+	c.expect(regexp.MustCompile(`^\[reply\] ⛔ Not allowed: .*operator`), 10*time.Second)
+
+	writeFile(t, e.config, []byte(viewerOnly+"  roles: [this is not a map\n"))
+	botProc.hup(t)
+	eventually(t, 10*time.Second, "the bot refuses the broken policy", func() bool {
+		return strings.Contains(botProc.log.String(), "the new configuration was refused (policy included); the old one stays in force")
+	})
+	if !regexp.MustCompile(`backupbot\.yaml(:\d+|: .*line \d+)`).MatchString(botProc.log.String()) {
+		t.Errorf("the refusal does not name the line:\n%s", tail(botProc.log.String(), 5))
+	}
+	c.send("/backup create --target data")
+	c.expect(regexp.MustCompile(`^\[reply\] ⛔ Not allowed`), 10*time.Second)
+	c.command("/backup list") // viewers may still list
 }

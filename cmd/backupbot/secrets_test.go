@@ -3,14 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/backupbot/backupbot/internal/testredis"
 )
@@ -20,12 +16,7 @@ import (
 // type, plus the key's DUMP.
 func redisValues(t *testing.T, redisURL string) map[string]string {
 	t.Helper()
-	opt, err := redis.ParseURL(redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
+	rdb := redisClient(t, redisURL)
 	ctx := context.Background()
 	out := map[string]string{}
 	iter := rdb.Scan(ctx, 0, "*", 500).Iterator()
@@ -72,15 +63,9 @@ func TestSecretsTypedIntoCommandsStayOutOfChatAndRedis(t *testing.T) {
 	t.Setenv("TEST_NOTE_SECRET", secret)
 	url := testRedisURL(t, testredis.DBBackupbot)
 	e := newEnv(t, url)
-	cfg, err := os.ReadFile(e.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, e.config, []byte(strings.Replace(string(cfg), "  audit: {file: ", "  audit: {redact_env: [TEST_NOTE_SECRET], file: ", 1)))
+	writeFile(t, e.config, []byte(strings.Replace(e.configText(), "  audit: {file: ", "  audit: {redact_env: [TEST_NOTE_SECRET], file: ", 1)))
 	w := e.start("worker", "worker", "--concurrency", "1")
-	sock := filepath.Join(e.dir, "console.sock")
-	bot := e.start("bot", "bot", "--console-socket", sock, "--no-stdin", "--http-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--edit-interval", "300ms")
-	c := dialConsole(t, sock)
+	bot, c, _ := e.startConsole("bot", "--edit-interval", "300ms")
 
 	id := c.command(`/backup create --type full --target data --name tagged --tags "note=` + secret + `" --tags "key=` + awsKey + `"`)
 	if got := c.waitDone(id, 60*time.Second); !strings.HasPrefix(got, "✅ Backup tagged done") {

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"net/http"
 	"os"
-	"sort"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -142,7 +144,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 	storageChecks := func() []httpapi.Check {
 		f := currentFile()
 		var out []httpapi.Check
-		for _, name := range sortedNames(f.Storages) {
+		for _, name := range slices.Sorted(maps.Keys(f.Storages)) {
 			out = append(out, storageCheck(name, f.Storages[name]))
 		}
 		return out
@@ -204,7 +206,7 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 		webhooks := alerts.NewWebhooks(hooks, alerts.WebhookOptions{Logger: logger})
 		g.Go(func() error { return webhooks.Run(gctx) })
 		var probes []bot.StorageProbe
-		for _, name := range sortedNames(cfg.Storages) {
+		for _, name := range slices.Sorted(maps.Keys(cfg.Storages)) {
 			probes = append(probes, bot.StorageProbe{Name: name, Probe: storageCheck(name, cfg.Storages[name]).Probe})
 		}
 		alerter := bot.NewAlerter(router, bot.AlerterOptions{
@@ -239,6 +241,32 @@ func serve(ctx context.Context, o options, logger *slog.Logger, stdin io.Reader,
 	return err
 }
 
+// chatAdapter is a chat platform's adapter (Slack, Discord) as serve runs it.
+type chatAdapter interface {
+	bot.Surface
+	Routes(mux *http.ServeMux)
+	Close(ctx context.Context) error
+}
+
+// registerChat registers a chat adapter with the router, serves its
+// routes on the HTTP listener (without one it logs noHTTP, unless empty)
+// and closes the adapter when ctx ends.
+func registerChat(ctx context.Context, g *errgroup.Group, router *bot.Router, srv *httpapi.Server, logger *slog.Logger,
+	p bot.Platform, a chatAdapter, noHTTP string) {
+	router.Register(p, a)
+	if srv != nil {
+		a.Routes(srv.Mux())
+	} else if noHTTP != "" {
+		logger.Warn(noHTTP)
+	}
+	g.Go(func() error {
+		<-ctx.Done()
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return a.Close(cctx)
+	})
+}
+
 // startAdapters starts the chat adapters and registers them with the
 // router; it returns how many run.
 func startAdapters(ctx context.Context, g *errgroup.Group, o options, logger *slog.Logger, router *bot.Router, handler bot.Handler,
@@ -258,21 +286,14 @@ func startAdapters(ctx context.Context, g *errgroup.Group, o options, logger *sl
 		if err != nil {
 			return n, err
 		}
-		router.Register(bot.Slack, a)
-		if srv != nil {
-			a.Routes(srv.Mux())
-		} else if os.Getenv("SLACK_APP_TOKEN") == "" {
-			logger.Warn("slack: no HTTP listener and no SLACK_APP_TOKEN, so Slack commands cannot reach this process")
+		noHTTP := ""
+		if os.Getenv("SLACK_APP_TOKEN") == "" {
+			noHTTP = "slack: no HTTP listener and no SLACK_APP_TOKEN, so Slack commands cannot reach this process"
 		}
+		registerChat(ctx, g, router, srv, logger, bot.Slack, a, noHTTP)
 		if os.Getenv("SLACK_APP_TOKEN") != "" {
 			g.Go(func() error { return a.RunSocketMode(ctx) })
 		}
-		g.Go(func() error {
-			<-ctx.Done()
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			return a.Close(cctx)
-		})
 		logger.Info("slack adapter started", "socket_mode", os.Getenv("SLACK_APP_TOKEN") != "")
 		n++
 		chat = true
@@ -290,12 +311,8 @@ func startAdapters(ctx context.Context, g *errgroup.Group, o options, logger *sl
 		if err != nil {
 			return n, err
 		}
-		router.Register(bot.Discord, a)
-		if srv != nil {
-			a.Routes(srv.Mux())
-		} else {
-			logger.Warn("discord: no HTTP listener, so Discord interactions cannot reach this process (set BACKUPBOT_HTTP_ADDR)")
-		}
+		registerChat(ctx, g, router, srv, logger, bot.Discord, a,
+			"discord: no HTTP listener, so Discord interactions cannot reach this process (set BACKUPBOT_HTTP_ADDR)")
 		g.Go(func() error {
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			defer cancel()
@@ -303,12 +320,6 @@ func startAdapters(ctx context.Context, g *errgroup.Group, o options, logger *sl
 				logger.Warn("discord: the bot token does not work yet; posting progress will fail until it does", "err", err)
 			}
 			return nil
-		})
-		g.Go(func() error {
-			<-ctx.Done()
-			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			return a.Close(cctx)
 		})
 		logger.Info("discord adapter started", "endpoint", "POST /discord/interactions")
 		n++
@@ -387,15 +398,6 @@ func dashboard(client *jobs.Client, router *bot.Router, src alerts.DashboardSour
 		}
 		return d, err
 	}
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // instanceName names this process for the relay's consumer group and job

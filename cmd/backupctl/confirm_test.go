@@ -16,18 +16,9 @@ import (
 // on it refuses with exit 2, naming --force; --force asks nothing.
 func TestCleanupAsksOnATerminalAndRefusesWithout(t *testing.T) {
 	w := newCtlWorld(t)
-	cfg, err := os.ReadFile(w.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keepLast := strings.Replace(string(cfg), "data: {paths: ["+w.data+"]}", "data: {paths: ["+w.data+"], retention: {last: 1}}", 1)
-	if err := os.WriteFile(w.cfg, []byte(keepLast), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	w.editConfig(t, "data: {paths: ["+w.data+"]}", "data: {paths: ["+w.data+"], retention: {last: 1}}")
 	for _, name := range []string{"one", "two", "three"} {
-		if code, out, errOut := w.run(t, "create", "--type", "full", "--target", "data", "--name", name); code != exitOK {
-			t.Fatalf("create %s: exit %d\n%s%s", name, code, out, errOut)
-		}
+		w.runOK(t, "create", "--type", "full", "--target", "data", "--name", name)
 	}
 	snapshots := func() int {
 		entries, err := os.ReadDir(filepath.Join(w.repo, "snapshots"))
@@ -65,9 +56,7 @@ func TestCleanupAsksOnATerminalAndRefusesWithout(t *testing.T) {
 	if code, errOut := cleanup(true, "y\n"); code != exitOK || snapshots() != 1 {
 		t.Fatalf("cleanup answered yes: exit %d, %d snapshots; want 0 and 1 left\n%s", code, snapshots(), errOut)
 	}
-	if code, out, errOut := w.run(t, "create", "--type", "full", "--target", "data", "--name", "four"); code != exitOK {
-		t.Fatalf("create four: exit %d\n%s%s", code, out, errOut)
-	}
+	w.runOK(t, "create", "--type", "full", "--target", "data", "--name", "four")
 	if code, errOut := cleanup(false, "", "--force"); code != exitOK || snapshots() != 1 || strings.Contains(errOut, "[y/N]") {
 		t.Fatalf("cleanup --force with no terminal: exit %d, %d snapshots, %q; want 0, 1 left, no question", code, snapshots(), errOut)
 	}

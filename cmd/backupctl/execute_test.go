@@ -10,6 +10,9 @@ import (
 	"testing"
 
 	"github.com/backupbot/backupbot/storage/engine"
+	"github.com/backupbot/backupbot/storage/local"
+	"github.com/backupbot/backupbot/storage/pack"
+	"github.com/backupbot/backupbot/storage/repo"
 )
 
 // ctlWorld is a config with one local storage and two targets.
@@ -50,6 +53,32 @@ func (w *ctlWorld) run(t *testing.T, args ...string) (int, string, string) {
 	var out, errOut bytes.Buffer
 	code := runContext(context.Background(), append([]string{"--config", w.cfg}, args...), strings.NewReader(""), &out, &errOut)
 	return code, out.String(), errOut.String()
+}
+
+// runOK runs backupctl like run and fails the test unless it exits 0;
+// it returns stdout.
+func (w *ctlWorld) runOK(t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errOut := w.run(t, args...)
+	if code != exitOK {
+		t.Fatalf("backupctl %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+// editConfig replaces the first old in w's configuration file with new.
+func (w *ctlWorld) editConfig(t *testing.T, old, new string) {
+	t.Helper()
+	cfg, err := os.ReadFile(w.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(cfg), old) {
+		t.Fatalf("the configuration has no %q:\n%s", old, cfg)
+	}
+	if err := os.WriteFile(w.cfg, []byte(strings.Replace(string(cfg), old, new, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestCreateListRestoreVerify(t *testing.T) {
@@ -132,9 +161,7 @@ func TestCreateListRestoreVerify(t *testing.T) {
 
 func TestCtlErrorsAreClear(t *testing.T) {
 	w := newCtlWorld(t)
-	if code, out, errOut := w.run(t, "create", "--target", "data"); code != exitOK {
-		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
-	}
+	w.runOK(t, "create", "--target", "data")
 	t.Setenv("BACKUPBOT_REPO_PASSWORD", "not the password")
 	code, _, errOut := w.run(t, "list")
 	if code != exitFailed || !strings.Contains(errOut, "no key file opens with this password") {
@@ -179,6 +206,39 @@ func TestCtlErrorsAreClear(t *testing.T) {
 	code, out, errOut := plain("create", "--target", "data")
 	if code != exitOK || !strings.Contains(out, "NOT encrypted") {
 		t.Fatalf("a backup into a plaintext repository with a password set: exit %d, %q; want a warning that it is NOT encrypted", code, errOut)
+	}
+}
+
+// TestSharePathsAreRefusedNotCreated: the reference's
+// `--storage network --path "\\nas\backups\aitherzero"` (no SMB storage
+// configured) and a drive-letter path are refused as bad input, and no
+// directory named after them appears in the working directory.
+func TestSharePathsAreRefusedNotCreated(t *testing.T) {
+	w := newCtlWorld(t)
+	cwd := t.TempDir()
+	t.Chdir(cwd)
+	for _, args := range [][]string{
+		{"create", "--type", "full", "--target", "data", "--storage", "network", "--path", `\\nas\backups\aitherzero`},
+		{"create", "--type", "full", "--target", "data", "--path", `\\nas\backups\aitherzero`},
+		{"create", "--type", "full", "--target", "data", "--storage", "local", "--path", `D:/Backups/aitherzero`},
+		{"list", "--storage", "local", "--path", `smb://nas/backups/x`},
+	} {
+		code, out, errOut := w.run(t, args...)
+		if code != exitUsage {
+			t.Errorf("%v: exit %d; want 2\n%s%s", args, code, out, errOut)
+			continue
+		}
+		path := args[len(args)-1]
+		if !strings.Contains(errOut, path) {
+			t.Errorf("%v: %q does not name the path", args, errOut)
+		}
+	}
+	ents, err := os.ReadDir(cwd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		t.Errorf("a refused path left %q in the working directory", e.Name())
 	}
 }
 
@@ -228,9 +288,7 @@ func TestCtlEmbeddedDefaultsGenerateOnePasswordFile(t *testing.T) {
 // files and the old backups restore again.
 func TestCtlCreateOverALostConfigRefusesAndVerifyFixRecovers(t *testing.T) {
 	w := newCtlWorld(t)
-	if code, out, errOut := w.run(t, "create", "--type", "full", "--target", "data", "--name", "old"); code != exitOK {
-		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
-	}
+	w.runOK(t, "create", "--type", "full", "--target", "data", "--name", "old")
 	if err := os.Remove(filepath.Join(w.repo, "config")); err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +316,98 @@ func TestCtlCreateOverALostConfigRefusesAndVerifyFixRecovers(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "rebuilt") {
 		t.Fatalf("verify --fix: exit %d\n%s%s; want the config rebuilt", code, out, errOut)
 	}
-	if code, out, errOut := w.run(t, "restore", "--name", "old", "--to", filepath.Join(w.dir, "back")); code != exitOK {
-		t.Fatalf("restore after the rebuild: exit %d\n%s%s", code, out, errOut)
+	w.runOK(t, "restore", "--name", "old", "--to", filepath.Join(w.dir, "back"))
+}
+
+// TestDamagedRepositoryThroughBackupctl loses the packs of a first backup:
+// the second backup's restore writes what is intact, lists every lost file
+// and exits 1; list --verify flags exactly that backup and exits 1;
+// verify --fix, with the sources still there, heals it.
+func TestDamagedRepositoryThroughBackupctl(t *testing.T) {
+	w := newCtlWorld(t)
+	w.runOK(t, "create", "--type", "full", "--target", "data", "--name", "one")
+	firstPacks := dataPacks(t, w.repo)
+	if err := os.WriteFile(filepath.Join(w.data, "later.txt"), []byte("written after the first backup"), 0o644); err != nil {
+		t.Fatal(err)
 	}
+	w.runOK(t, "create", "--target", "data", "--name", "two")
+	w.runOK(t, "create", "--target", "config", "--name", "conf")
+	for _, p := range firstPacks {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	to := t.TempDir()
+	code, out, errOut := w.run(t, "restore", "--name", "two", "--to", to)
+	if code != exitFailed || !strings.Contains(out, "LOST") || !strings.Contains(out, "db.csv") || !strings.Contains(errOut, "could not be restored") {
+		t.Fatalf("restore of a damaged backup: exit %d; want 1 with the lost files listed\n%s%s", code, out, errOut)
+	}
+	if b, err := os.ReadFile(filepath.Join(to, w.data, "later.txt")); err != nil || string(b) != "written after the first backup" {
+		t.Fatalf("the intact file was not restored: %q, %v\n%s", b, err, out)
+	}
+	if _, err := os.Stat(filepath.Join(to, w.data, "db.csv")); err == nil {
+		t.Fatal("a lost file was written")
+	}
+
+	code, out, errOut = w.run(t, "list", "--verify")
+	if code != exitFailed {
+		t.Fatalf("list --verify of a damaged repository: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(line, "one ") || strings.HasPrefix(line, "two "):
+			if !strings.Contains(line, "DAMAGED") {
+				t.Errorf("list --verify does not flag a backup that lost data: %q", line)
+			}
+		case strings.HasPrefix(line, "conf "):
+			if !strings.Contains(line, "ok") || strings.Contains(line, "DAMAGED") {
+				t.Errorf("list --verify flags an intact backup: %q", line)
+			}
+		}
+	}
+
+	code, out, errOut = w.run(t, "verify", "--all", "--fix")
+	if code != exitOK || !strings.Contains(out, "re-read the sources") {
+		t.Fatalf("verify --fix with the sources present: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut = w.run(t, "list", "--verify"); code != exitOK || strings.Contains(out, "DAMAGED") || strings.Contains(out, "marked damaged") {
+		t.Fatalf("list --verify after the repair: exit %d\n%s%s", code, out, errOut)
+	}
+	to = t.TempDir()
+	if code, out, errOut = w.run(t, "restore", "--name", "one", "--to", to); code != exitOK {
+		t.Fatalf("restore after the repair: exit %d\n%s%s", code, out, errOut)
+	}
+	if b, err := os.ReadFile(filepath.Join(to, w.data, "db.csv")); err != nil || len(b) == 0 {
+		t.Fatalf("the repaired file was not restored: %v", err)
+	}
+}
+
+// dataPacks returns the files of the packs that hold file data (not
+// directory listings).
+func dataPacks(t *testing.T, dir string) []string {
+	t.Helper()
+	ctx := context.Background()
+	b, err := local.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: os.Getenv("BACKUPBOT_REPO_PASSWORD")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	seen := map[string]bool{}
+	var out []string
+	e.Repository().Index.Each(func(l repo.Location) {
+		k := filepath.Join(dir, filepath.FromSlash(repo.PackKey(l.Pack)))
+		if l.Type == pack.DataBlob && !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	})
+	if len(out) == 0 {
+		t.Fatal("no data packs")
+	}
+	return out
 }

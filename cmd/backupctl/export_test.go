@@ -44,9 +44,7 @@ func exportWorld(t *testing.T) *ctlWorld {
 			t.Fatal(err)
 		}
 	}
-	if code, out, errOut := w.run(t, "create", "--type", "full", "--target", "data", "--name", "first"); code != exitOK {
-		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
-	}
+	w.runOK(t, "create", "--type", "full", "--target", "data", "--name", "first")
 	return w
 }
 
@@ -272,9 +270,7 @@ func TestExportToAConfiguredStorage(t *testing.T) {
 // report, and with --json a JSON one too, into the working directory.
 func TestVerifyReportWritesFiles(t *testing.T) {
 	w := newCtlWorld(t)
-	if code, out, errOut := w.run(t, "create", "--type", "full", "--target", "data", "--name", "first"); code != exitOK {
-		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
-	}
+	w.runOK(t, "create", "--type", "full", "--target", "data", "--name", "first")
 	t.Chdir(t.TempDir())
 	code, out, errOut := w.run(t, "verify", "--all", "--deep", "--report")
 	if code != exitOK || !strings.Contains(out, "report written to verify-report-local-") {
@@ -290,9 +286,7 @@ func TestVerifyReportWritesFiles(t *testing.T) {
 			t.Errorf("the report lacks %q:\n%s", want, body)
 		}
 	}
-	if code, out, errOut := w.run(t, "--json", "verify", "--all", "--report"); code != exitOK {
-		t.Fatalf("--json verify --report: exit %d\n%s%s", code, out, errOut)
-	}
+	w.runOK(t, "--json", "verify", "--all", "--report")
 	js, _ := filepath.Glob("verify-report-local-*.json")
 	if len(js) != 1 {
 		t.Fatalf("--json verify --report wrote %v; want one JSON report", js)
@@ -314,16 +308,19 @@ func TestVerifyReportWritesFiles(t *testing.T) {
 // environment, and returns the bucket's backend.
 func (w *ctlWorld) addOffsite(t *testing.T) *s3.Backend {
 	t.Helper()
+	srv, be := s3Bucket(t)
+	w.editConfig(t, "storages:\n", "storages:\n  offsite: {type: s3, bucket: "+be.Bucket()+", region: "+srv.Region+", endpoint: \""+srv.Endpoint+"\"}\n")
+	return be
+}
+
+// s3Bucket is the test S3 server, with its credentials in the environment
+// (and no AWS configuration files read), and a fresh bucket on it.
+func s3Bucket(t *testing.T) (s3test.Server, *s3.Backend) {
+	t.Helper()
 	srv := s3test.Env(t)
 	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
 	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	be := s3test.New(t, s3.Options{})
-	cfg, _ := os.ReadFile(w.cfg)
-	cfg = bytes.Replace(cfg, []byte("storages:\n"), []byte("storages:\n  offsite: {type: s3, bucket: "+be.Bucket()+", region: "+srv.Region+", endpoint: \""+srv.Endpoint+"\"}\n"), 1)
-	if err := os.WriteFile(w.cfg, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return be
+	return srv, s3test.New(t, s3.Options{})
 }

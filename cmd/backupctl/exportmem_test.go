@@ -59,9 +59,7 @@ func TestExportToS3KeepsMemoryFlat(t *testing.T) {
 		}
 	}
 	peak := func(name string) int {
-		if code, out, errOut := w.run(t, "create", "--type", "full", "--target", "data", "--name", name); code != exitOK {
-			t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
-		}
+		w.runOK(t, "create", "--type", "full", "--target", "data", "--name", name)
 		args := []string{"--config", w.cfg, "export", "--name", name, "--format", "tar", "--destination", "offsite:exports/"}
 		cmd := exec.Command(os.Args[0], "-test.run=^TestExportMemoryChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), exportMemChild+"="+strings.Join(args, "\x1f"))

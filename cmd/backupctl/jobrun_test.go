@@ -19,9 +19,7 @@ import (
 
 func TestExportTarSplitWithChecksums(t *testing.T) {
 	w := newCtlWorld(t)
-	if code, out, errOut := w.run(t, "create", "--type", "full", "--target", "data", "--name", "first"); code != exitOK {
-		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
-	}
+	w.runOK(t, "create", "--type", "full", "--target", "data", "--name", "first")
 	dest := filepath.Join(w.dir, "exports")
 	const partSize = 20_000
 	code, out, errOut := w.run(t, "export", "--name", "first", "--format", "tar", "--split", "20KB", "--checksum", "--destination", dest)
@@ -120,9 +118,7 @@ func mustGlobOne(t *testing.T, dir, pattern string) string {
 
 func TestAnalyzeNamesTheSnapshot(t *testing.T) {
 	w := newCtlWorld(t)
-	if code, out, errOut := w.run(t, "create", "--type", "full", "--target", "data", "--name", "nightly"); code != exitOK {
-		t.Fatalf("create: exit %d\n%s%s", code, out, errOut)
-	}
+	w.runOK(t, "create", "--type", "full", "--target", "data", "--name", "nightly")
 	code, out, errOut := w.run(t, "analyze", "--name", "nightly", "--performance")
 	if code != exitOK {
 		t.Fatalf("analyze: exit %d\n%s%s", code, out, errOut)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,31 +14,19 @@ import (
 // TestPartialBackupExitsThree: a backup that cannot read one file exits 3,
 // names the file on stderr, and list shows the snapshot as partial.
 func TestPartialBackupExitsThree(t *testing.T) {
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(data, "ok.txt"), []byte("fine\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bad, err := fidelity.Unreadable(data)
+	w := newCtlWorld(t)
+	bad, err := fidelity.Unreadable(w.data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := filepath.Join(dir, "backupbot.yaml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, "storages:\n  local: {type: local, path: %s/repo}\ntargets:\n  data: {paths: [%s]}\n", dir, data), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("BACKUPBOT_REPO_PASSWORD", "pw")
-	code, out, errOut := runCtl(t, "--config", cfg, "create", "--type", "full", "--target", "data")
+	code, out, errOut := w.run(t, "create", "--type", "full", "--target", "data")
 	if code != exitPartial {
 		t.Fatalf("exit %d, want %d (partial); stdout %s\nstderr %s", code, exitPartial, out, errOut)
 	}
 	if !strings.Contains(errOut, "PARTIAL") || !strings.Contains(errOut, quote.Name(bad)+": lstat: file name too long") {
 		t.Fatalf("stderr does not name the unreadable file and why:\n%s", errOut)
 	}
-	code, out, errOut = runCtl(t, "--config", cfg, "list")
+	code, out, errOut = w.run(t, "list")
 	if code != exitOK || !strings.Contains(out, "full (partial)") {
 		t.Fatalf("list: exit %d, stdout:\n%s\nstderr %s", code, out, errOut)
 	}
@@ -52,5 +39,21 @@ func TestPartialExitCode(t *testing.T) {
 	}
 	if got := a.exitCode(errors.Join(errors.New("target x failed"))); got != exitFailed {
 		t.Fatalf("exit %d for a failed target, want %d", got, exitFailed)
+	}
+}
+
+// list --storage all while a storage cannot be read lists the others and
+// exits 3 (partial), naming the storage that is missing.
+func TestListAllWithAnUnreadableStorageExitsPartial(t *testing.T) {
+	w := newCtlWorld(t)
+	w.runOK(t, "create", "--type", "full", "--target", "data", "--name", "first")
+	broken := filepath.Join(w.dir, "not-a-directory")
+	if err := os.WriteFile(broken, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.editConfig(t, "storages:\n", "storages:\n  nas: {type: network, path: "+broken+"/repo}\n")
+	code, out, errOut := w.run(t, "list", "--storage", "all")
+	if code != exitPartial || !strings.Contains(out, "first") || !strings.Contains(errOut, "nas") || !strings.Contains(errOut, "partial") {
+		t.Errorf("list --storage all with nas broken: exit %d, want %d, the local backups listed and nas named\nstdout: %s\nstderr: %s", code, exitPartial, out, errOut)
 	}
 }

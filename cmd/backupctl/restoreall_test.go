@@ -14,9 +14,7 @@ import (
 // --date it restores the newest backup of each target at or before then.
 func TestRestoreTargetAllRestoresTheWholeSet(t *testing.T) {
 	w := newCtlWorld(t)
-	if code, out, errOut := w.run(t, "create", "--type", "full", "--target", "all"); code != exitOK {
-		t.Fatalf("create --target all: exit %d\n%s%s", code, out, errOut)
-	}
+	w.runOK(t, "create", "--type", "full", "--target", "all")
 	to := filepath.Join(w.dir, "restored")
 	code, out, errOut := w.run(t, "restore", "--name", "latest", "--target", "all", "--to", to)
 	if code != exitOK || !strings.Contains(out, "2 backups (config, data)") {
@@ -33,9 +31,7 @@ func TestRestoreTargetAllRestoresTheWholeSet(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(w.data, "db.csv"), []byte("id,name\n2,bob\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if code, out, errOut := w.run(t, "create", "--target", "data"); code != exitOK {
-		t.Fatalf("create --target data: exit %d\n%s%s", code, out, errOut)
-	}
+	w.runOK(t, "create", "--target", "data")
 	latest := filepath.Join(w.dir, "latest")
 	if code, out, errOut := w.run(t, "restore", "--name", "latest", "--to", latest); code != exitOK || !strings.Contains(out, "Target:") || strings.Contains(out, "2 backups") {
 		t.Fatalf("restore of the latest single-target backup: exit %d\n%s%s", code, out, errOut)

@@ -12,22 +12,15 @@ import (
 	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/storage"
 	"github.com/backupbot/backupbot/storage/backend"
-	"github.com/backupbot/backupbot/storage/s3"
-	"github.com/backupbot/backupbot/storage/s3/s3test"
 )
 
 // testApp is backupctl with a configuration naming a working S3 storage,
 // one on a bucket that does not exist, and a local directory.
 func testApp(t *testing.T, asJSON bool) (*app, *bytes.Buffer) {
 	t.Helper()
-	srv := s3test.Env(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	bucket := s3test.New(t, s3.Options{}).Bucket()
+	srv, be := s3Bucket(t)
 	cfg := &config.File{Storages: map[string]storage.Spec{
-		"offsite": {Type: storage.KindS3, Bucket: bucket, Region: srv.Region, Endpoint: srv.Endpoint, Prefix: "team-a"},
+		"offsite": {Type: storage.KindS3, Bucket: be.Bucket(), Region: srv.Region, Endpoint: srv.Endpoint, Prefix: "team-a"},
 		"typo":    {Type: storage.KindS3, Bucket: "bbt-no-such-bucket", Region: srv.Region, Endpoint: srv.Endpoint},
 		"local":   {Type: storage.KindLocal, Path: t.TempDir()},
 	}}
