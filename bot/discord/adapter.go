@@ -18,13 +18,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/adapterbase"
 	"github.com/backupbot/backupbot/bot/editqueue"
 )
 
@@ -78,16 +77,15 @@ type Adapter struct {
 	key     ed25519.PublicKey
 	api     *restClient
 	log     *slog.Logger
-	handler atomic.Pointer[handlerBox]
+	gate    adapterbase.Gate
 	ids     *customIDs
 	threads *threads
 	edits   *editqueue.Queue
 	tokens  *interactionTokens
-	// background holds follow-ups still being sent, so Close can wait.
-	background sync.WaitGroup
+	// base holds the handler and the follow-ups still being sent, so
+	// Close can wait.
+	base adapterbase.Base
 }
-
-type handlerBox struct{ h bot.Handler }
 
 // NewAdapter checks opts and builds an Adapter. It makes no network call.
 func NewAdapter(opts Options) (*Adapter, error) {
@@ -105,31 +103,23 @@ func NewAdapter(opts Options) (*Adapter, error) {
 	if opts.APIURL == "" {
 		opts.APIURL = DefaultAPIURL
 	}
-	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	var countErrors func(http.RoundTripper) http.RoundTripper
+	if errs := opts.APIErrors; errs != nil {
+		countErrors = func(next http.RoundTripper) http.RoundTripper { return errs.Transport(bot.Discord, next) }
 	}
-	if opts.APIErrors != nil {
-		hc := *opts.HTTPClient
-		hc.Transport = opts.APIErrors.Transport(bot.Discord, hc.Transport)
-		opts.HTTPClient = &hc
-	}
+	opts.HTTPClient = adapterbase.HTTPClient(opts.HTTPClient, countErrors)
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.EditInterval <= 0 {
-		opts.EditInterval = DefaultEditInterval
-	}
-	if opts.AckTimeout <= 0 {
-		opts.AckTimeout = DefaultAckTimeout
-	}
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = DefaultMaxBodyBytes
-	}
+	adapterbase.Default(&opts.EditInterval, DefaultEditInterval)
+	adapterbase.Default(&opts.AckTimeout, DefaultAckTimeout)
+	adapterbase.Default(&opts.MaxBodyBytes, DefaultMaxBodyBytes)
 	log := opts.Logger.With(slog.String("adapter", "discord"))
 	api := &restClient{base: strings.TrimRight(opts.APIURL, "/"), token: opts.BotToken, http: opts.HTTPClient, log: log}
 	ids := &customIDs{}
 	a := &Adapter{
 		opts: opts, key: key, api: api, log: log, ids: ids,
+		gate:    adapterbase.Gate{Name: "discord", Log: log, MaxBodyBytes: opts.MaxBodyBytes},
 		threads: newThreads(api),
 		edits:   newEditor(api, ids, opts.EditInterval, log),
 		tokens:  newInteractionTokens(),
@@ -141,14 +131,7 @@ func NewAdapter(opts Options) (*Adapter, error) {
 }
 
 // SetHandler sets (or replaces) the handler commands and clicks go to.
-func (a *Adapter) SetHandler(h bot.Handler) { a.handler.Store(&handlerBox{h: h}) }
-
-func (a *Adapter) currentHandler() bot.Handler {
-	if b := a.handler.Load(); b != nil {
-		return b.h
-	}
-	return nil
-}
+func (a *Adapter) SetHandler(h bot.Handler) { a.base.SetHandler(h) }
 
 // Routes mounts POST /discord/interactions on mux.
 func (a *Adapter) Routes(mux *http.ServeMux) {
@@ -169,20 +152,7 @@ func (a *Adapter) CheckAuth(ctx context.Context) error {
 
 // Close waits, until ctx ends, for follow-ups and pending message edits
 // still being sent, so the last state of every message lands.
-func (a *Adapter) Close(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		a.background.Wait()
-		a.edits.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("discord: closing with messages still being sent: %w", ctx.Err())
-	}
-}
+func (a *Adapter) Close(ctx context.Context) error { return a.base.Close(ctx, "discord", a.edits) }
 
 // Post posts msg into channel, or into the thread started from message
 // thread when thread != "" (creating that thread the first time). Text too
