@@ -31,17 +31,21 @@ func Default[T ~int | ~int64](v *T, def T) {
 }
 
 // HTTPClient is the client for an adapter's API calls: hc, or one with a
-// DefaultHTTPTimeout when hc is nil, with its transport wrapped by wrap
-// (a copy of hc, so the caller's client is left alone) when wrap is set.
-func HTTPClient(hc *http.Client, wrap func(next http.RoundTripper) http.RoundTripper) *http.Client {
+// DefaultHTTPTimeout when hc is nil. When errs is set, a copy of it (the
+// caller's client is left alone) counts platform's failed calls in errs,
+// and wrap, when set, wraps that counting transport.
+func HTTPClient(hc *http.Client, errs *bot.ChatAPIErrors, platform bot.Platform, wrap func(counted http.RoundTripper) http.RoundTripper) *http.Client {
 	if hc == nil {
 		hc = &http.Client{Timeout: DefaultHTTPTimeout}
 	}
-	if wrap == nil {
+	if errs == nil {
 		return hc
 	}
 	c := *hc
-	c.Transport = wrap(c.Transport)
+	c.Transport = errs.Transport(platform, c.Transport)
+	if wrap != nil {
+		c.Transport = wrap(c.Transport)
+	}
 	return &c
 }
 

@@ -157,3 +157,24 @@ func Started(t testing.TB, rdb redis.UniversalClient) map[string]int {
 	}
 	return out
 }
+
+// WaitFinished waits, at most 15 s, until job id has a final state, and
+// fails the test unless it succeeded.
+func WaitFinished(t *testing.T, jc *jobs.Client, id string) jobs.Status {
+	t.Helper()
+	ctx := WaitCtx(t)
+	for {
+		st, err := jc.Status(ctx, id)
+		if err == nil && st.State.Final() {
+			if st.State != jobs.StateSucceeded {
+				t.Fatalf("job %s ended %s: %s", id, st.State, st.LastError)
+			}
+			return st
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("job %s did not finish: %v %v", id, st.State, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

@@ -11,6 +11,7 @@
 package discord
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -103,14 +104,8 @@ func NewAdapter(opts Options) (*Adapter, error) {
 	if opts.APIURL == "" {
 		opts.APIURL = DefaultAPIURL
 	}
-	var countErrors func(http.RoundTripper) http.RoundTripper
-	if errs := opts.APIErrors; errs != nil {
-		countErrors = func(next http.RoundTripper) http.RoundTripper { return errs.Transport(bot.Discord, next) }
-	}
-	opts.HTTPClient = adapterbase.HTTPClient(opts.HTTPClient, countErrors)
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
+	opts.HTTPClient = adapterbase.HTTPClient(opts.HTTPClient, opts.APIErrors, bot.Discord, nil)
+	opts.Logger = cmp.Or(opts.Logger, slog.Default())
 	adapterbase.Default(&opts.EditInterval, DefaultEditInterval)
 	adapterbase.Default(&opts.AckTimeout, DefaultAckTimeout)
 	adapterbase.Default(&opts.MaxBodyBytes, DefaultMaxBodyBytes)

@@ -9,6 +9,7 @@
 package slack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -99,16 +100,10 @@ func NewAdapter(opts Options) (*Adapter, error) {
 		return nil, errors.New("slack: neither a signing secret (SLACK_SIGNING_SECRET, for the HTTP endpoints) " +
 			"nor an app token (SLACK_APP_TOKEN, for Socket Mode) is set: the adapter could not receive anything")
 	}
-	var countErrors func(http.RoundTripper) http.RoundTripper
-	if errs := opts.APIErrors; errs != nil {
-		countErrors = func(next http.RoundTripper) http.RoundTripper {
-			return slackErrors{errs: errs, next: errs.Transport(bot.Slack, next)}
-		}
-	}
-	opts.HTTPClient = adapterbase.HTTPClient(opts.HTTPClient, countErrors)
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
+	opts.HTTPClient = adapterbase.HTTPClient(opts.HTTPClient, opts.APIErrors, bot.Slack, func(counted http.RoundTripper) http.RoundTripper {
+		return slackErrors{errs: opts.APIErrors, next: counted}
+	})
+	opts.Logger = cmp.Or(opts.Logger, slog.Default())
 	adapterbase.Default(&opts.GroupCacheTTL, DefaultGroupCacheTTL)
 	adapterbase.Default(&opts.EditInterval, DefaultEditInterval)
 	adapterbase.Default(&opts.AckTimeout, DefaultAckTimeout)
