@@ -3,12 +3,9 @@ package discord_test
 import (
 	"context"
 	"net/http"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/backupbot/backupbot/bot"
 	"github.com/backupbot/backupbot/bot/bottest"
@@ -16,18 +13,13 @@ import (
 	"github.com/backupbot/backupbot/internal/testredis"
 )
 
-func testRedis(t *testing.T) *redis.Client {
-	t.Helper()
-	return testredis.Flushed(t, testredis.DBDiscord)
-}
-
 // TestBackupCreateFromDiscordEndToEnd drives /backup create through the
 // real router, queue and worker: Discord gets an ephemeral ack within 3 s,
 // then the channel gets one parent message, a thread started from it holds
 // one progress message edited in place several times, and the final
 // summary, in that order.
 func TestBackupCreateFromDiscordEndToEnd(t *testing.T) {
-	rdb := testRedis(t)
+	rdb := testredis.Flushed(t, testredis.DBDiscord)
 	data := t.TempDir()
 	bottest.WriteData(t, data, 24, 1<<20)
 	// Alice may create backups through her guild role, not her user id.
@@ -121,7 +113,7 @@ func TestBackupCreateFromDiscordEndToEnd(t *testing.T) {
 // interaction three times through the real HTTP handler, router, queue and
 // worker: all three answers name one job, and it runs once.
 func TestReplayedInteractionRunsOnce(t *testing.T) {
-	rdb := testRedis(t)
+	rdb := testredis.Flushed(t, testredis.DBDiscord)
 	data := t.TempDir()
 	bottest.WriteData(t, data, 2, 1<<10)
 	stack := bottest.New(t, rdb, bottest.Options{Platform: "discord", Data: data})
@@ -129,41 +121,23 @@ func TestReplayedInteractionRunsOnce(t *testing.T) {
 	r := newRig(t, router, nil)
 	router.Register(bot.Discord, r.adapter)
 
-	queued := regexp.MustCompile("Queued as job `([0-9a-f]{8})`")
 	body := discordtest.SlashCommand{Who: alice, Text: "create --target data --storage local"}.JSON()
 	signedAt := time.Now()
-	var ids []string
-	for i := range 3 {
+	id := bottest.RunsOnce(t, rdb, jc, func() string {
 		status, resp := bottest.Do(t, discordtest.SignedRequest(r.http.URL+"/discord/interactions", r.key, signedAt, body))
 		ans := decodeResponse(t, resp)
 		if status != http.StatusOK || ans.Data == nil {
-			t.Fatalf("send %d: answer %d %s", i+1, status, resp)
+			t.Fatalf("answer %d %s", status, resp)
 		}
-		m := queued.FindStringSubmatch(ans.Data.Content)
-		if m == nil {
-			t.Fatalf("send %d: answer %q, want 'Queued as job'", i+1, ans.Data.Content)
-		}
-		ids = append(ids, m[1])
-	}
-	if ids[0] != ids[1] || ids[1] != ids[2] {
-		t.Fatalf("the same interaction was answered with jobs %v, want one job", ids)
-	}
-	st := bottest.WaitFinished(t, jc, ids[0])
-	time.Sleep(500 * time.Millisecond) // room for a second run, should there be one
-	if n := bottest.Started(t, rdb)[ids[0]]; n != 1 || st.Attempt != 1 {
-		t.Errorf("job %s started %d times (attempt %d), want once", ids[0], n, st.Attempt)
-	}
-	keys, err := rdb.Keys(context.Background(), "backupbot:job:*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) != 1 {
+		return ans.Data.Content
+	})
+	if keys := bottest.JobKeys(t, rdb); len(keys) != 1 {
 		t.Errorf("%d job records %v for one interaction sent three times, want 1", len(keys), keys)
 	}
 
 	// A new interaction (a new id) with the same text is a new job.
 	_, resp := r.send(t, discordtest.SlashCommand{Who: alice, Text: "create --target data --storage local"}.JSON())
-	if m := queued.FindStringSubmatch(decodeResponse(t, resp).Data.Content); m == nil || m[1] == ids[0] {
+	if again := bottest.QueuedJob(decodeResponse(t, resp).Data.Content); again == "" || again == id {
 		t.Errorf("a second interaction was answered %s, want a new job", resp)
 	}
 }

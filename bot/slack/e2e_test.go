@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -24,17 +23,12 @@ import (
 	"github.com/backupbot/backupbot/storage"
 )
 
-func testRedis(t *testing.T) *redis.Client {
-	t.Helper()
-	return testredis.Flushed(t, testredis.DBSlack)
-}
-
 // TestBackupCreateFromSlackEndToEnd drives /backup create through the real
 // router, queue and worker: Slack sees an ack within 3 s, one parent
 // message, a thread holding one progress message edited several times, and
 // a final summary, in that order.
 func TestBackupCreateFromSlackEndToEnd(t *testing.T) {
-	rdb := testRedis(t)
+	rdb := testredis.Flushed(t, testredis.DBSlack)
 	data := t.TempDir()
 	// Enough data that the job outlasts a few edit intervals after its
 	// progress message is posted (the enqueue no longer gives the relay a
@@ -188,7 +182,7 @@ func TestQueueDownOrHungStillAcks(t *testing.T) {
 // three acks name one job, and it runs once. Without a trigger id the
 // signed body names the request.
 func TestReplayedSlashCommandRunsOnce(t *testing.T) {
-	rdb := testRedis(t)
+	rdb := testredis.Flushed(t, testredis.DBSlack)
 	data := t.TempDir()
 	bottest.WriteData(t, data, 2, 1<<10)
 	stack := bottest.New(t, rdb, bottest.Options{Platform: "slack", Data: data})
@@ -196,9 +190,8 @@ func TestReplayedSlashCommandRunsOnce(t *testing.T) {
 	r := newRig(t, router, nil)
 	router.Register(bot.Slack, r.adapter)
 
-	queued := regexp.MustCompile("Queued as job `([0-9a-f]{8})`")
 	withTrigger := slacktest.SlashCommand{ChannelID: channel, UserID: "U0ALICE", UserName: "alice", Text: "create --target data --storage local"}.Form()
-	form, err := url.ParseQuery(string(slacktest.SlashCommand{ChannelID: channel, UserID: "U0ALICE", UserName: "alice", Text: "create --target data --storage local"}.Form()))
+	form, err := url.ParseQuery(string(withTrigger))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,31 +201,17 @@ func TestReplayedSlashCommandRunsOnce(t *testing.T) {
 	for name, body := range map[string][]byte{"trigger id": withTrigger, "signed body": withoutTrigger} {
 		t.Run(name, func(t *testing.T) {
 			signedAt := time.Now()
-			var ids []string
-			for i := range 3 {
+			bottest.RunsOnce(t, rdb, jc, func() string {
 				status, resp := bottest.Do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", signingSecret, signedAt, body))
 				ans := decodeAnswer(t, resp)
-				m := queued.FindStringSubmatch(ans.Text)
-				if status != http.StatusOK || m == nil {
-					t.Fatalf("send %d: answer %d %q, want 'Queued as job'", i+1, status, ans.Text)
+				if status != http.StatusOK {
+					t.Fatalf("answer %d %q, want 'Queued as job'", status, ans.Text)
 				}
-				ids = append(ids, m[1])
-			}
-			if ids[0] != ids[1] || ids[1] != ids[2] {
-				t.Fatalf("the same request was answered with jobs %v, want one job", ids)
-			}
-			st := bottest.WaitFinished(t, jc, ids[0])
-			time.Sleep(500 * time.Millisecond) // room for a second run, should there be one
-			if n := bottest.Started(t, rdb)[ids[0]]; n != 1 || st.Attempt != 1 {
-				t.Errorf("job %s started %d times (attempt %d), want once", ids[0], n, st.Attempt)
-			}
+				return ans.Text
+			})
 		})
 	}
-	keys, err := rdb.Keys(context.Background(), "backupbot:job:*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) != 2 {
+	if keys := bottest.JobKeys(t, rdb); len(keys) != 2 {
 		t.Errorf("%d job records %v for two distinct requests sent three times each, want 2", len(keys), keys)
 	}
 }
@@ -242,7 +221,7 @@ func TestReplayedSlashCommandRunsOnce(t *testing.T) {
 // refusal of a create tells them their ID as the policy spells it and the
 // configuration key that would give them a role. Nothing is queued.
 func TestFirstTryOfANewSlackUser(t *testing.T) {
-	rdb := testRedis(t)
+	rdb := testredis.Flushed(t, testredis.DBSlack)
 	dir := t.TempDir()
 	cfg := &config.File{
 		Storages: map[string]storage.Spec{"offsite": {Type: storage.KindLocal, Path: filepath.Join(dir, "repo")}},
@@ -286,11 +265,7 @@ func TestFirstTryOfANewSlackUser(t *testing.T) {
 			t.Errorf("refusal of create %q does not name %q", refusal, want)
 		}
 	}
-	keys, err := rdb.Keys(context.Background(), "backupbot:job:*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) != 0 {
+	if keys := bottest.JobKeys(t, rdb); len(keys) != 0 {
 		t.Errorf("a refused create left job records %v", keys)
 	}
 }
