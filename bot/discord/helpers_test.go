@@ -98,9 +98,5 @@ type actionRow struct {
 
 func decodeResponse(t *testing.T, body []byte) response {
 	t.Helper()
-	var r response
-	if err := json.Unmarshal(body, &r); err != nil {
-		t.Fatalf("interaction response is not JSON: %v\n%s", err, body)
-	}
-	return r
+	return bottest.DecodeJSON[response](t, "interaction response", body)
 }

@@ -358,10 +358,7 @@ func TestButtonRoundTrip(t *testing.T) {
 		{ActionID: "odd|~action%", Label: "Odd", Value: "v|1"},
 		{ActionID: bot.ActionApprove, Label: "Approve", Value: strings.Repeat("long-approval-id-", 10)},
 	}
-	ref, err := r.adapter.Post(bottest.WaitCtx(t), channel, "", bot.Message{Text: "Job failed.", Buttons: buttons})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref := bottest.Post(t, r.adapter, channel, "", bot.Message{Text: "Job failed.", Buttons: buttons})
 	m, _ := r.fake.Message(ref.ID)
 	var rows []actionRow
 	if err := json.Unmarshal(m.Components, &rows); err != nil || len(rows) != 1 || len(rows[0].Components) != 3 {

@@ -68,9 +68,5 @@ type slashAnswer struct {
 
 func decodeAnswer(t *testing.T, body []byte) slashAnswer {
 	t.Helper()
-	var a slashAnswer
-	if err := json.Unmarshal(body, &a); err != nil {
-		t.Fatalf("slash command answer is not JSON: %v\n%s", err, body)
-	}
-	return a
+	return bottest.DecodeJSON[slashAnswer](t, "slash command answer", body)
 }

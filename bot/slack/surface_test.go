@@ -30,11 +30,7 @@ type block struct {
 
 func decodeBlocks(t *testing.T, raw string) []block {
 	t.Helper()
-	var bs []block
-	if err := json.Unmarshal([]byte(raw), &bs); err != nil {
-		t.Fatalf("blocks are not JSON: %v\n%s", err, raw)
-	}
-	return bs
+	return bottest.DecodeJSON[[]block](t, "blocks", []byte(raw))
 }
 
 func TestPostRendersBlockKitInThread(t *testing.T) {
@@ -48,10 +44,7 @@ func TestPostRendersBlockKitInThread(t *testing.T) {
 		},
 	}
 
-	ref, err := r.adapter.Post(context.Background(), channel, "1700000000.000001", msg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref := bottest.Post(t, r.adapter, channel, "1700000000.000001", msg)
 
 	calls := r.fake.Answered("chat.postMessage")
 	if len(calls) != 1 {
@@ -134,10 +127,7 @@ func TestVeryLongTextIsCutAndAttached(t *testing.T) {
 		fmt.Fprintf(&long, "snapshot-%05d  full  2025-01-15  84 MB\n", i)
 	}
 
-	ref, err := r.adapter.Post(context.Background(), channel, "", bot.Message{Text: long.String()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref := bottest.Post(t, r.adapter, channel, "", bot.Message{Text: long.String()})
 	post := r.fake.Answered("chat.postMessage")[0].Form
 	bs := decodeBlocks(t, post.Get("blocks"))
 	if len(bs) > 50 {
@@ -181,14 +171,8 @@ func progress(pct int) bot.Message {
 func TestProgressSurvivesRateLimits(t *testing.T) {
 	r := newRig(t, bottest.NewRecorder(), nil)
 	ctx := bottest.WaitCtx(t)
-	parent, err := r.adapter.Post(ctx, channel, "", bot.Message{Text: "Backup of `data` started"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bar, err := r.adapter.Post(ctx, channel, parent.ID, progress(0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	parent := bottest.Post(t, r.adapter, channel, "", bot.Message{Text: "Backup of `data` started"})
+	bar := bottest.Post(t, r.adapter, channel, parent.ID, progress(0))
 
 	for pct := 10; pct <= 100; pct += 10 {
 		if pct == 40 {
@@ -232,10 +216,7 @@ func TestProgressSurvivesRateLimits(t *testing.T) {
 func TestEditsCoalesceWhileThrottled(t *testing.T) {
 	r := newRig(t, bottest.NewRecorder(), func(o *slack.Options) { o.EditInterval = time.Second })
 	ctx := bottest.WaitCtx(t)
-	bar, err := r.adapter.Post(ctx, channel, "1700000000.000001", progress(0))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bar := bottest.Post(t, r.adapter, channel, "1700000000.000001", progress(0))
 
 	r.fake.RateLimit("chat.update", 1, 1)
 	gone, cancel := context.WithCancel(ctx)
@@ -264,4 +245,47 @@ func TestEditReportsSlackErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "message_not_found") {
 		t.Errorf("err = %v, want Slack's message_not_found", err)
 	}
+}
+
+// A Slack that answers 429, an error ("ok": false) or nothing at all shows
+// in backupbot_chat_api_errors_total, by kind, in an exposition promtool
+// accepts; a call that succeeds counts nothing.
+func TestChatAPIErrorsCountSlacksRefusals(t *testing.T) {
+	counted := bottest.NewAPIErrors(bot.Slack)
+	errs := counted.Errs
+	r := newRig(t, bottest.NewRecorder(), func(o *slack.Options) { o.APIErrors = errs })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	msg := bot.Message{Text: "Backup done"}
+
+	bottest.Post(t, r.adapter, channel, "", msg)
+	if got := counted.Counted(t); len(got) != 0 {
+		t.Fatalf("after a post Slack accepted: %v, want no errors counted", got)
+	}
+
+	// Two 429s, then the post goes through.
+	r.fake.RateLimit("chat.postMessage", 2, 1)
+	if _, err := r.adapter.Post(ctx, channel, "", msg); err != nil {
+		t.Fatalf("post after two 429s: %v", err)
+	}
+	// A revoked token: Slack answers 200 with "ok": false.
+	bad, err := slack.NewAdapter(slack.Options{BotToken: "xoxb-revoked", SigningSecret: signingSecret, APIURL: r.fake.APIURL(),
+		Logger: bottest.Discard(), APIErrors: errs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bad.Post(ctx, channel, "", msg); err == nil || !strings.Contains(err.Error(), "invalid_auth") {
+		t.Fatalf("post with a revoked token: %v, want invalid_auth", err)
+	}
+	// Slack unreachable.
+	gone, err := slack.NewAdapter(slack.Options{BotToken: botToken, SigningSecret: signingSecret, APIURL: "http://127.0.0.1:1/api/",
+		Logger: bottest.Discard(), APIErrors: errs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gone.Post(ctx, channel, "", msg); err == nil {
+		t.Fatal("post to an unreachable Slack succeeded")
+	}
+
+	counted.Check(t, map[string]float64{bot.APIRateLimited: 2, bot.APIErrorAnswer: 1, bot.APIUnreachable: 1})
 }
