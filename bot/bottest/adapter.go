@@ -93,6 +93,20 @@ func Serve(t *testing.T, a Adapter) *httptest.Server {
 	return srv
 }
 
+// Start builds an adapter with newAdapter from opts, changed first by
+// tweak when it is set, and serves it (see Serve).
+func Start[O any, A Adapter](t *testing.T, newAdapter func(O) (A, error), opts O, tweak func(*O)) (A, *httptest.Server) {
+	t.Helper()
+	if tweak != nil {
+		tweak(&opts)
+	}
+	a, err := newAdapter(opts)
+	if err != nil {
+		t.Fatalf("NewAdapter: %v", err)
+	}
+	return a, Serve(t, a)
+}
+
 // Do sends req and returns the status and body.
 func Do(t *testing.T, req *http.Request) (int, []byte) {
 	t.Helper()
