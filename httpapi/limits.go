@@ -55,29 +55,23 @@ const (
 
 // withDefaults fills the zero fields.
 func (l Limits) withDefaults() Limits {
-	def := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&l.ReadHeaderTimeout, DefaultReadHeaderTimeout)
-	def(&l.BodyTimeout, DefaultBodyTimeout)
-	def(&l.ReadTimeout, DefaultReadTimeout)
-	def(&l.WriteTimeout, DefaultWriteTimeout)
-	def(&l.IdleTimeout, DefaultIdleTimeout)
-	if l.MaxHeaderBytes <= 0 {
-		l.MaxHeaderBytes = DefaultMaxHeaderBytes
-	}
-	if l.MaxBodyBytes <= 0 {
-		l.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if l.MaxConnsPerClient <= 0 {
-		l.MaxConnsPerClient = DefaultMaxConnsPerClient
-	}
-	if l.MaxConns <= 0 {
-		l.MaxConns = DefaultMaxConns
-	}
+	orDefault(&l.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	orDefault(&l.BodyTimeout, DefaultBodyTimeout)
+	orDefault(&l.ReadTimeout, DefaultReadTimeout)
+	orDefault(&l.WriteTimeout, DefaultWriteTimeout)
+	orDefault(&l.IdleTimeout, DefaultIdleTimeout)
+	orDefault(&l.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	orDefault(&l.MaxBodyBytes, DefaultMaxBodyBytes)
+	orDefault(&l.MaxConnsPerClient, DefaultMaxConnsPerClient)
+	orDefault(&l.MaxConns, DefaultMaxConns)
 	return l
+}
+
+// orDefault sets *v to def when *v is zero or negative.
+func orDefault[T ~int | ~int64](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // server returns an http.Server with the limits' timeouts.

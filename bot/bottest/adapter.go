@@ -2,6 +2,7 @@ package bottest
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -92,6 +93,20 @@ func Serve(t *testing.T, a Adapter) *httptest.Server {
 	return srv
 }
 
+// Start builds an adapter with newAdapter from opts, changed first by
+// tweak when it is set, and serves it (see Serve).
+func Start[O any, A Adapter](t *testing.T, newAdapter func(O) (A, error), opts O, tweak func(*O)) (A, *httptest.Server) {
+	t.Helper()
+	if tweak != nil {
+		tweak(&opts)
+	}
+	a, err := newAdapter(opts)
+	if err != nil {
+		t.Fatalf("NewAdapter: %v", err)
+	}
+	return a, Serve(t, a)
+}
+
 // Do sends req and returns the status and body.
 func Do(t *testing.T, req *http.Request) (int, []byte) {
 	t.Helper()
@@ -116,4 +131,26 @@ func WaitCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// Post posts msg through s into channel (and thread), failing the test if
+// that fails.
+func Post(t *testing.T, s bot.Surface, channel, thread string, msg bot.Message) bot.MessageRef {
+	t.Helper()
+	ref, err := s.Post(WaitCtx(t), channel, thread, msg)
+	if err != nil {
+		t.Fatalf("posting %q to %s: %v", msg.Text, channel, err)
+	}
+	return ref
+}
+
+// DecodeJSON decodes data into a T, failing the test when data is not
+// that JSON; what names data in the failure.
+func DecodeJSON[T any](t *testing.T, what string, data []byte) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatalf("%s is not JSON: %v\n%s", what, err, data)
+	}
+	return v
 }

@@ -7,7 +7,6 @@ package bottest
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,7 +18,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/backupbot/backupbot/bot"
-	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/jobs"
 	"github.com/backupbot/backupbot/policy"
@@ -84,26 +82,18 @@ func New(t testing.TB, rdb redis.UniversalClient, o Options) *Stack {
 	if front == nil {
 		front = rdb
 	}
-	ctx, stop := context.WithCancel(context.Background())
 	worker := jobs.NewWorker(nil, rdb, jobs.Deps{
 		Config:   func() *config.File { return cfg },
 		Password: func(storage.Spec) (string, error) { return RepoPassword, nil },
 		Logger:   quiet,
 	}, jobs.WorkerOptions{Concurrency: o.Concurrency, ProgressInterval: o.ProgressInterval})
-	done := make(chan error, 1)
-	go func() { done <- worker.Run(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	})
+	RunInBackground(t, "worker", worker.Run)
 	jc := jobs.NewClient(nil, front, jobs.ClientOptions{Logger: quiet})
 	t.Cleanup(func() { jc.Close() })
 	// As backupbot serve does: the configured directories are locations.
 	holder := policy.NewHolder(pol.WithLocations([]string{cfg.Storages["local"].Path, o.Data}))
 	router := bot.NewRouter(bot.RouterOptions{
-		Parser: commands.Parser{Targets: []string{"data"}, Storages: []string{"local"}},
+		Parser: cfg.Parser(),
 		Jobs:   jc, Redis: front, Policy: holder, Logger: quiet,
 		EditInterval: o.EditInterval,
 	})
@@ -115,15 +105,7 @@ func New(t testing.TB, rdb redis.UniversalClient, o Options) *Stack {
 func (s *Stack) Run(t testing.TB, platform bot.Platform, a bot.Surface) {
 	t.Helper()
 	s.Router.Register(platform, a)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Router.Run(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("router: %v", err)
-		}
-	})
+	RunInBackground(t, "router", s.Router.Run)
 	time.Sleep(100 * time.Millisecond) // let the router's event subscription start
 }
 
@@ -140,20 +122,17 @@ func WriteData(t testing.TB, dir string, files, size int) {
 	}
 }
 
-// Started counts, per job id, the "started" events in the job event
-// stream: how often a worker began running each job.
-func Started(t testing.TB, rdb redis.UniversalClient) map[string]int {
+// RunInBackground runs run until the test ends, then cancels its context
+// and fails the test if it returned an error; what names it in that error.
+func RunInBackground(t testing.TB, what string, run func(ctx context.Context) error) {
 	t.Helper()
-	msgs, err := rdb.XRange(context.Background(), "backupbot:events", "-", "+").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]int{}
-	for _, m := range msgs {
-		var ev jobs.Event
-		if s, _ := m.Values["event"].(string); json.Unmarshal([]byte(s), &ev) == nil && ev.Kind == jobs.EventStarted {
-			out[ev.Meta.JobID]++
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("%s: %v", what, err)
 		}
-	}
-	return out
+	})
 }

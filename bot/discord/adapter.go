@@ -11,6 +11,7 @@
 package discord
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -18,13 +19,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/adapterbase"
 	"github.com/backupbot/backupbot/bot/editqueue"
 )
 
@@ -78,16 +78,15 @@ type Adapter struct {
 	key     ed25519.PublicKey
 	api     *restClient
 	log     *slog.Logger
-	handler atomic.Pointer[handlerBox]
+	gate    adapterbase.Gate
 	ids     *customIDs
 	threads *threads
 	edits   *editqueue.Queue
 	tokens  *interactionTokens
-	// background holds follow-ups still being sent, so Close can wait.
-	background sync.WaitGroup
+	// base holds the handler and the follow-ups still being sent, so
+	// Close can wait.
+	base adapterbase.Base
 }
-
-type handlerBox struct{ h bot.Handler }
 
 // NewAdapter checks opts and builds an Adapter. It makes no network call.
 func NewAdapter(opts Options) (*Adapter, error) {
@@ -105,31 +104,17 @@ func NewAdapter(opts Options) (*Adapter, error) {
 	if opts.APIURL == "" {
 		opts.APIURL = DefaultAPIURL
 	}
-	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
-	}
-	if opts.APIErrors != nil {
-		hc := *opts.HTTPClient
-		hc.Transport = opts.APIErrors.Transport(bot.Discord, hc.Transport)
-		opts.HTTPClient = &hc
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if opts.EditInterval <= 0 {
-		opts.EditInterval = DefaultEditInterval
-	}
-	if opts.AckTimeout <= 0 {
-		opts.AckTimeout = DefaultAckTimeout
-	}
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = DefaultMaxBodyBytes
-	}
+	opts.HTTPClient = adapterbase.HTTPClient(opts.HTTPClient, opts.APIErrors, bot.Discord, nil)
+	opts.Logger = cmp.Or(opts.Logger, slog.Default())
+	adapterbase.Default(&opts.EditInterval, DefaultEditInterval)
+	adapterbase.Default(&opts.AckTimeout, DefaultAckTimeout)
+	adapterbase.Default(&opts.MaxBodyBytes, DefaultMaxBodyBytes)
 	log := opts.Logger.With(slog.String("adapter", "discord"))
 	api := &restClient{base: strings.TrimRight(opts.APIURL, "/"), token: opts.BotToken, http: opts.HTTPClient, log: log}
 	ids := &customIDs{}
 	a := &Adapter{
 		opts: opts, key: key, api: api, log: log, ids: ids,
+		gate:    adapterbase.Gate{Name: "discord", Log: log, MaxBodyBytes: opts.MaxBodyBytes},
 		threads: newThreads(api),
 		edits:   newEditor(api, ids, opts.EditInterval, log),
 		tokens:  newInteractionTokens(),
@@ -141,14 +126,7 @@ func NewAdapter(opts Options) (*Adapter, error) {
 }
 
 // SetHandler sets (or replaces) the handler commands and clicks go to.
-func (a *Adapter) SetHandler(h bot.Handler) { a.handler.Store(&handlerBox{h: h}) }
-
-func (a *Adapter) currentHandler() bot.Handler {
-	if b := a.handler.Load(); b != nil {
-		return b.h
-	}
-	return nil
-}
+func (a *Adapter) SetHandler(h bot.Handler) { a.base.SetHandler(h) }
 
 // Routes mounts POST /discord/interactions on mux.
 func (a *Adapter) Routes(mux *http.ServeMux) {
@@ -169,20 +147,7 @@ func (a *Adapter) CheckAuth(ctx context.Context) error {
 
 // Close waits, until ctx ends, for follow-ups and pending message edits
 // still being sent, so the last state of every message lands.
-func (a *Adapter) Close(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		a.background.Wait()
-		a.edits.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("discord: closing with messages still being sent: %w", ctx.Err())
-	}
-}
+func (a *Adapter) Close(ctx context.Context) error { return a.base.Close(ctx, "discord", a.edits) }
 
 // Post posts msg into channel, or into the thread started from message
 // thread when thread != "" (creating that thread the first time). Text too

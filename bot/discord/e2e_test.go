@@ -7,18 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/backupbot/backupbot/bot"
 	"github.com/backupbot/backupbot/bot/bottest"
 	"github.com/backupbot/backupbot/bot/discord/discordtest"
 	"github.com/backupbot/backupbot/internal/testredis"
 )
-
-func testRedis(t *testing.T) *redis.Client {
-	t.Helper()
-	return testredis.Flushed(t, testredis.DBDiscord)
-}
 
 // TestBackupCreateFromDiscordEndToEnd drives /backup create through the
 // real router, queue and worker: Discord gets an ephemeral ack within 3 s,
@@ -26,7 +19,7 @@ func testRedis(t *testing.T) *redis.Client {
 // one progress message edited in place several times, and the final
 // summary, in that order.
 func TestBackupCreateFromDiscordEndToEnd(t *testing.T) {
-	rdb := testRedis(t)
+	rdb := testredis.Flushed(t, testredis.DBDiscord)
 	data := t.TempDir()
 	bottest.WriteData(t, data, 24, 1<<20)
 	// Alice may create backups through her guild role, not her user id.
@@ -114,4 +107,37 @@ func TestBackupCreateFromDiscordEndToEnd(t *testing.T) {
 	prog, _ := r.fake.Message(progress.ID)
 	sm, _ := r.fake.Message(summary.ID)
 	t.Logf("parent: %q; thread %q; progress (edited %d times, final): %q; summary: %q", pm.Content, threads[0].Name, edits, prog.Content, sm.Content)
+}
+
+// TestReplayedInteractionRunsOnce sends the same correctly signed
+// interaction three times through the real HTTP handler, router, queue and
+// worker: all three answers name one job, and it runs once.
+func TestReplayedInteractionRunsOnce(t *testing.T) {
+	rdb := testredis.Flushed(t, testredis.DBDiscord)
+	data := t.TempDir()
+	bottest.WriteData(t, data, 2, 1<<10)
+	stack := bottest.New(t, rdb, bottest.Options{Platform: "discord", Data: data})
+	router, jc := stack.Router, stack.Jobs
+	r := newRig(t, router, nil)
+	router.Register(bot.Discord, r.adapter)
+
+	body := discordtest.SlashCommand{Who: alice, Text: "create --target data --storage local"}.JSON()
+	signedAt := time.Now()
+	id := bottest.RunsOnce(t, rdb, jc, func() string {
+		status, resp := bottest.Do(t, discordtest.SignedRequest(r.http.URL+"/discord/interactions", r.key, signedAt, body))
+		ans := decodeResponse(t, resp)
+		if status != http.StatusOK || ans.Data == nil {
+			t.Fatalf("answer %d %s", status, resp)
+		}
+		return ans.Data.Content
+	})
+	if keys := bottest.JobKeys(t, rdb); len(keys) != 1 {
+		t.Errorf("%d job records %v for one interaction sent three times, want 1", len(keys), keys)
+	}
+
+	// A new interaction (a new id) with the same text is a new job.
+	_, resp := r.send(t, discordtest.SlashCommand{Who: alice, Text: "create --target data --storage local"}.JSON())
+	if again := bottest.QueuedJob(decodeResponse(t, resp).Data.Content); again == "" || again == id {
+		t.Errorf("a second interaction was answered %s, want a new job", resp)
+	}
 }

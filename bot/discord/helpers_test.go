@@ -38,7 +38,7 @@ func newRig(t *testing.T, h bot.Handler, tweak func(*discord.Options)) *rig {
 	}
 	fake := discordtest.New(discordtest.Options{BotToken: botToken, DMChannels: []string{dmChannel}})
 	t.Cleanup(fake.Close)
-	opts := discord.Options{
+	a, srv := bottest.Start(t, discord.NewAdapter, discord.Options{
 		BotToken:     botToken,
 		PublicKey:    hex.EncodeToString(pub),
 		AppID:        appID,
@@ -46,15 +46,7 @@ func newRig(t *testing.T, h bot.Handler, tweak func(*discord.Options)) *rig {
 		Handler:      h,
 		Logger:       bottest.Discard(),
 		EditInterval: 50 * time.Millisecond,
-	}
-	if tweak != nil {
-		tweak(&opts)
-	}
-	a, err := discord.NewAdapter(opts)
-	if err != nil {
-		t.Fatalf("NewAdapter: %v", err)
-	}
-	srv := bottest.Serve(t, a)
+	}, tweak)
 	return &rig{fake: fake, adapter: a, http: srv, key: priv}
 }
 
@@ -98,9 +90,5 @@ type actionRow struct {
 
 func decodeResponse(t *testing.T, body []byte) response {
 	t.Helper()
-	var r response
-	if err := json.Unmarshal(body, &r); err != nil {
-		t.Fatalf("interaction response is not JSON: %v\n%s", err, body)
-	}
-	return r
+	return bottest.DecodeJSON[response](t, "interaction response", body)
 }

@@ -293,12 +293,19 @@ func TestOtherCommandNameIsNotRun(t *testing.T) {
 
 	_, body := r.send(t, discordtest.SlashCommand{Who: alice, Name: "restore", Text: "everything"}.JSON())
 
+	wantUnhandled(t, h, body, "/backup")
+}
+
+// wantUnhandled checks that body, the answer to an interaction, is
+// ephemeral and says want, and that the handler was handed nothing.
+func wantUnhandled(t *testing.T, h *bottest.Recorder, body []byte, want string) {
+	t.Helper()
 	resp := decodeResponse(t, body)
-	if resp.Data == nil || resp.Data.Flags != 64 || !strings.Contains(resp.Data.Content, "/backup") {
-		t.Errorf("answer = %s, want an ephemeral pointer to /backup", body)
+	if resp.Data == nil || resp.Data.Flags != 64 || !strings.Contains(resp.Data.Content, want) {
+		t.Errorf("answer = %s, want an ephemeral answer saying %q", body, want)
 	}
-	if cmds, _ := h.Seen(); len(cmds) != 0 {
-		t.Errorf("handler ran %v", cmds)
+	if cmds, clicks := h.Seen(); len(cmds) != 0 || len(clicks) != 0 {
+		t.Errorf("handler got commands %v and clicks %v, want none", cmds, clicks)
 	}
 }
 
@@ -358,10 +365,7 @@ func TestButtonRoundTrip(t *testing.T) {
 		{ActionID: "odd|~action%", Label: "Odd", Value: "v|1"},
 		{ActionID: bot.ActionApprove, Label: "Approve", Value: strings.Repeat("long-approval-id-", 10)},
 	}
-	ref, err := r.adapter.Post(bottest.WaitCtx(t), channel, "", bot.Message{Text: "Job failed.", Buttons: buttons})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref := bottest.Post(t, r.adapter, channel, "", bot.Message{Text: "Job failed.", Buttons: buttons})
 	m, _ := r.fake.Message(ref.ID)
 	var rows []actionRow
 	if err := json.Unmarshal(m.Components, &rows); err != nil || len(rows) != 1 || len(rows[0].Components) != 3 {
@@ -386,13 +390,7 @@ func TestClickOnAForgottenButtonIsExplained(t *testing.T) {
 
 	_, body := r.send(t, discordtest.ButtonClick{Who: alice, MessageID: "1300000000000000500", CustomID: "~0123456789abcdef"}.JSON())
 
-	resp := decodeResponse(t, body)
-	if resp.Data == nil || resp.Data.Flags != 64 || !strings.Contains(resp.Data.Content, "restarted") {
-		t.Errorf("answer = %s, want an ephemeral explanation", body)
-	}
-	if _, clicks := h.Seen(); len(clicks) != 0 {
-		t.Errorf("handler got %v", clicks)
-	}
+	wantUnhandled(t, h, body, "restarted")
 }
 
 func TestNewAdapterExplainsBadSettings(t *testing.T) {

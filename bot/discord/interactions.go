@@ -13,6 +13,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/adapterbase"
 )
 
 // commandName is the application command deploy/discord/commands.json
@@ -76,11 +77,7 @@ func (a *Adapter) serveInteraction(w http.ResponseWriter, r *http.Request, body 
 		return
 	}
 	if later != nil {
-		a.background.Add(1)
-		go func() {
-			defer a.background.Done()
-			later()
-		}()
+		a.base.Go(later)
 	}
 }
 
@@ -128,25 +125,16 @@ func (a *Adapter) answerCommand(ctx context.Context, in discordgo.Interaction, w
 	channel, thread := a.location(in, where)
 	from := identity(in)
 	a.tokens.put(a.appID(in), in.Token, from.UserID, channel, in.ChannelID)
-	h := a.currentHandler()
+	h := a.base.Handler()
 	if h == nil {
 		return a.respond(in, ephemeralText("backupbot is still starting up, try again in a few seconds."))
 	}
 	// The interaction id names the request: a replayed interaction is
 	// answered with the job the first one made.
 	incoming := bot.Incoming{From: from, Channel: channel, Thread: thread, Text: text, RequestID: in.ID}
-	deadline := time.NewTimer(a.opts.AckTimeout)
-	defer deadline.Stop()
-	hctx, cancel := context.WithTimeout(ctx, a.opts.AckTimeout)
-	replies := make(chan bot.Reply, 1)
-	go func() {
-		defer cancel()
-		replies <- h.HandleCommand(hctx, incoming)
-	}()
-	select {
-	case rep := <-replies:
+	rep, late := adapterbase.Answer(ctx, a.opts.AckTimeout, func(hctx context.Context) bot.Reply { return h.HandleCommand(hctx, incoming) })
+	if late == nil {
 		return a.respond(in, rep)
-	case <-deadline.C:
 	}
 	// Slower than the acknowledgement may be: a deferred response now
 	// ("thinking…"), the handler's own answer as a follow-up when it comes.
@@ -156,7 +144,7 @@ func (a *Adapter) answerCommand(ctx context.Context, in discordgo.Interaction, w
 	resp := &discordgo.InteractionResponse{Type: discordgo.InteractionResponseDeferredChannelMessageWithSource,
 		Data: &discordgo.InteractionResponseData{Flags: discordgo.MessageFlagsEphemeral}}
 	return resp, func() {
-		rep := <-replies
+		rep := <-late
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if rep.Message.Text == "" && len(rep.Message.Fields) == 0 {
@@ -184,22 +172,17 @@ func (a *Adapter) answerClick(ctx context.Context, in discordgo.Interaction, whe
 	if in.Message != nil {
 		click.Message.ID = in.Message.ID
 	}
-	h := a.currentHandler()
+	h := a.base.Handler()
 	if h == nil {
 		return a.respond(in, ephemeralText("backupbot is still starting up, try again in a few seconds."))
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.opts.AckTimeout)
-	defer cancel()
-	replies := make(chan bot.Reply, 1)
-	go func() { replies <- h.HandleClick(ctx, click) }()
-	select {
-	case rep := <-replies:
-		return a.respond(in, rep)
-	case <-ctx.Done():
+	rep, late := adapterbase.Answer(ctx, a.opts.AckTimeout, func(hctx context.Context) bot.Reply { return h.HandleClick(hctx, click) })
+	if late != nil {
 		a.log.Warn("discord: the handler did not answer a click in time", slog.String("user", from.UserID),
 			slog.String("action", action))
-		return a.respond(in, ephemeralText(queueUnavailable))
+		rep = ephemeralText(queueUnavailable)
 	}
+	return a.respond(in, rep)
 }
 
 func ephemeralText(text string) bot.Reply {
@@ -272,7 +255,7 @@ func (a *Adapter) sendFollowup(ctx context.Context, tok interactionToken, req re
 		if err = a.api.do(ctx, req, nil); err == nil || !hasStatus(err, http.StatusNotFound) {
 			return err
 		}
-		if serr := sleep(ctx, 500*time.Millisecond); serr != nil {
+		if serr := adapterbase.Sleep(ctx, 500*time.Millisecond); serr != nil {
 			return err
 		}
 	}

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/backupbot/backupbot/bot/adapterbase"
 )
 
 // DefaultAPIURL is Discord's REST API base address (API version 10).
@@ -131,7 +133,7 @@ func (c *restClient) do(ctx context.Context, req request, out any) error {
 		if rl, limited := errors.AsType[*rateLimitedError](err); limited && attempt < maxRateLimitRetries {
 			c.log.Info("discord: rate limited, waiting", slog.String("call", req.What), slog.Duration("retry_after", rl.RetryAfter),
 				slog.Bool("global", rl.Global))
-			if err := sleep(ctx, rl.RetryAfter); err != nil {
+			if err := adapterbase.Sleep(ctx, rl.RetryAfter); err != nil {
 				return fmt.Errorf("%s: waiting out Discord's rate limit: %w", req.What, err)
 			}
 			continue
@@ -252,16 +254,4 @@ func encode(req request) ([]byte, string, error) {
 		return nil, "", fmt.Errorf("building the multipart body: %w", err)
 	}
 	return buf.Bytes(), mw.FormDataContentType(), nil
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -2,6 +2,8 @@ package discord_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strings"
@@ -28,11 +30,7 @@ type postPayload struct {
 
 func decodePost(t *testing.T, c discordtest.Call) postPayload {
 	t.Helper()
-	var p postPayload
-	if err := c.Decode(&p); err != nil {
-		t.Fatalf("payload of %s is not JSON: %v\n%s", c.Path, err, c.Payload)
-	}
-	return p
+	return bottest.DecodeJSON[postPayload](t, "payload of "+c.Path, c.Payload)
 }
 
 func TestPostRendersContentEmbedsAndButtons(t *testing.T) {
@@ -43,10 +41,7 @@ func TestPostRendersContentEmbedsAndButtons(t *testing.T) {
 		Buttons: []bot.Button{{ActionID: "confirm", Label: "Confirm", Value: "job-1", Style: "primary"}},
 	}
 
-	ref, err := r.adapter.Post(context.Background(), channel, "", msg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref := bottest.Post(t, r.adapter, channel, "", msg)
 
 	calls := r.fake.Answered(discordtest.RouteCreateMessage)
 	if len(calls) != 1 || calls[0].Channel != channel {
@@ -78,10 +73,7 @@ func TestPostRendersContentEmbedsAndButtons(t *testing.T) {
 func TestThreadIsCreatedOnceThenPostedInto(t *testing.T) {
 	r := newRig(t, bottest.NewRecorder(), nil)
 	ctx := bottest.WaitCtx(t)
-	parent, err := r.adapter.Post(ctx, channel, "", bot.Message{Text: "🗄 *Backup* of `data` by alice\nmore"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	parent := bottest.Post(t, r.adapter, channel, "", bot.Message{Text: "🗄 *Backup* of `data` by alice\nmore"})
 
 	var wg sync.WaitGroup
 	refs := make([]bot.MessageRef, 4)
@@ -146,10 +138,7 @@ func TestThreadIsCreatedOnceThenPostedInto(t *testing.T) {
 func TestThreadFromBeforeARestartIsReused(t *testing.T) {
 	r := newRig(t, bottest.NewRecorder(), nil)
 	ctx := bottest.WaitCtx(t)
-	parent, err := r.adapter.Post(ctx, channel, "", bot.Message{Text: "Backup of data"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	parent := bottest.Post(t, r.adapter, channel, "", bot.Message{Text: "Backup of data"})
 	if _, err := r.adapter.Post(ctx, channel, parent.ID, bot.Message{Text: "progress"}); err != nil {
 		t.Fatal(err)
 	}
@@ -175,10 +164,7 @@ func TestThreadFromBeforeARestartIsReused(t *testing.T) {
 func TestNoThreadsInADirectMessage(t *testing.T) {
 	r := newRig(t, bottest.NewRecorder(), nil)
 	ctx := bottest.WaitCtx(t)
-	parent, err := r.adapter.Post(ctx, dmChannel, "", bot.Message{Text: "Backup of data"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	parent := bottest.Post(t, r.adapter, dmChannel, "", bot.Message{Text: "Backup of data"})
 	progress, err := r.adapter.Post(ctx, dmChannel, parent.ID, bot.Message{Text: "10%"})
 	if err != nil {
 		t.Fatalf("post into a DM 'thread': %v", err)
@@ -225,10 +211,7 @@ func TestVeryLongTextIsCutAndAttached(t *testing.T) {
 func TestEditsCoalesceWhileThrottled(t *testing.T) {
 	r := newRig(t, bottest.NewRecorder(), func(o *discord.Options) { o.EditInterval = time.Second })
 	ctx := bottest.WaitCtx(t)
-	bar, err := r.adapter.Post(ctx, channel, "", bot.Message{Text: "0%"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bar := bottest.Post(t, r.adapter, channel, "", bot.Message{Text: "0%"})
 
 	gone, cancel := context.WithCancel(ctx)
 	cancel()
@@ -263,10 +246,7 @@ func TestRateLimitsAreWaitedOut(t *testing.T) {
 				wait = time.Second // Retry-After carries whole seconds
 			}
 			limit := discordtest.RateLimit{Times: 1, RetryAfter: wait, HeaderOnly: headerOnly}
-			parent, err := r.adapter.Post(ctx, channel, "", bot.Message{Text: "Backup of data"})
-			if err != nil {
-				t.Fatal(err)
-			}
+			parent := bottest.Post(t, r.adapter, channel, "", bot.Message{Text: "Backup of data"})
 			r.fake.RateLimit(discordtest.RouteStartThread, limit)
 			bar, err := r.adapter.Post(ctx, channel, parent.ID, bot.Message{Text: "0%"})
 			if err != nil {
@@ -367,10 +347,7 @@ func TestThreadChannelNotKnownAfterARestart(t *testing.T) {
 	r := newRig(t, bottest.NewRecorder(), nil)
 	const threadChannel = "1120000000000000777"
 
-	ref, err := r.adapter.Post(bottest.WaitCtx(t), channel, threadChannel, bot.Message{Text: "Backup done"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref := bottest.Post(t, r.adapter, channel, threadChannel, bot.Message{Text: "Backup done"})
 	if err := r.adapter.Edit(bottest.WaitCtx(t), ref, bot.Message{Text: "Backup done (edited)"}); err != nil {
 		t.Fatal(err)
 	}
@@ -378,4 +355,34 @@ func TestThreadChannelNotKnownAfterARestart(t *testing.T) {
 	if len(posts) != 2 || posts[0].Channel != threadChannel || posts[1].Channel != threadChannel {
 		t.Errorf("calls = %+v, want the post and its edit in the thread channel %s", posts, threadChannel)
 	}
+}
+
+// A Discord that answers 429 or an HTTP error shows in
+// backupbot_chat_api_errors_total, by kind; a call that succeeds counts
+// nothing.
+func TestChatAPIErrorsCountDiscordsRefusals(t *testing.T) {
+	counted := bottest.NewAPIErrors(bot.Discord)
+	errs := counted.Errs
+	r := newRig(t, bottest.NewRecorder(), func(o *discord.Options) { o.APIErrors = errs })
+	ctx := bottest.WaitCtx(t)
+	msg := bot.Message{Text: "Backup done"}
+
+	bottest.Post(t, r.adapter, channel, "", msg)
+	if got := counted.Counted(t); len(got) != 0 {
+		t.Fatalf("after a post Discord accepted: %v, want no errors counted", got)
+	}
+	r.fake.RateLimit(discordtest.RouteCreateMessage, discordtest.RateLimit{Times: 2, RetryAfter: 100 * time.Millisecond})
+	if _, err := r.adapter.Post(ctx, channel, "", msg); err != nil {
+		t.Fatalf("post after two 429s: %v", err)
+	}
+	bad, err := discord.NewAdapter(discord.Options{BotToken: "revoked", PublicKey: hex.EncodeToString(r.key.Public().(ed25519.PublicKey)), APIURL: r.fake.APIURL(),
+		Logger: bottest.Discard(), APIErrors: errs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bad.Post(ctx, channel, "", msg); err == nil {
+		t.Fatal("post with a revoked token succeeded")
+	}
+
+	counted.Check(t, map[string]float64{bot.APIRateLimited: 2, bot.APIErrorAnswer: 1})
 }

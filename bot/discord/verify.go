@@ -5,8 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -40,46 +38,30 @@ func (a *Adapter) verified(next func(w http.ResponseWriter, r *http.Request, bod
 	return func(w http.ResponseWriter, r *http.Request) {
 		sig, err := hex.DecodeString(r.Header.Get("X-Signature-Ed25519"))
 		if err != nil || len(sig) != ed25519.SignatureSize {
-			a.reject(w, r, http.StatusUnauthorized, "X-Signature-Ed25519 missing or malformed", err)
+			a.gate.Reject(w, r, http.StatusUnauthorized, "X-Signature-Ed25519 missing or malformed", err)
 			return
 		}
 		ts := r.Header.Get("X-Signature-Timestamp")
 		secs, err := strconv.ParseInt(ts, 10, 64)
 		if err != nil {
-			a.reject(w, r, http.StatusUnauthorized, "X-Signature-Timestamp missing or malformed", err)
+			a.gate.Reject(w, r, http.StatusUnauthorized, "X-Signature-Timestamp missing or malformed", err)
 			return
 		}
 		if skew := time.Since(time.Unix(secs, 0)); skew > maxClockSkew || skew < -maxClockSkew {
-			a.reject(w, r, http.StatusUnauthorized, "timestamp too far from now (replayed, or a clock is wrong)",
+			a.gate.Reject(w, r, http.StatusUnauthorized, "timestamp too far from now (replayed, or a clock is wrong)",
 				fmt.Errorf("off by %v", skew.Round(time.Second)))
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes))
-		if err != nil {
-			if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
-				a.reject(w, r, http.StatusRequestEntityTooLarge, "body larger than the limit", err)
-				return
-			}
-			a.reject(w, r, http.StatusBadRequest, "body unreadable", err)
+		body, ok := a.gate.Body(w, r)
+		if !ok {
 			return
 		}
 		signed := make([]byte, 0, len(ts)+len(body))
 		signed = append(append(signed, ts...), body...)
 		if !ed25519.Verify(a.key, signed, sig) {
-			a.reject(w, r, http.StatusUnauthorized, "signature does not match the body", errors.New("ed25519 verification failed"))
+			a.gate.Reject(w, r, http.StatusUnauthorized, "signature does not match the body", errors.New("ed25519 verification failed"))
 			return
 		}
 		next(w, r, body)
 	}
-}
-
-// reject answers a request that failed verification. The log line says why
-// without echoing the headers (the signature could be replayed).
-func (a *Adapter) reject(w http.ResponseWriter, r *http.Request, status int, why string, err error) {
-	attrs := []any{slog.String("path", r.URL.Path), slog.String("remote", r.RemoteAddr), slog.Int("status", status), slog.String("reason", why)}
-	if err != nil {
-		attrs = append(attrs, slog.String("error", err.Error()))
-	}
-	a.log.Warn("discord: rejected request", attrs...)
-	http.Error(w, http.StatusText(status), status)
 }

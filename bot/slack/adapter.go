@@ -9,19 +9,19 @@
 package slack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	slackapi "github.com/slack-go/slack"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/adapterbase"
 	"github.com/backupbot/backupbot/bot/editqueue"
 )
 
@@ -80,17 +80,16 @@ type Options struct {
 // Adapter is the Slack adapter: HTTP endpoints, Socket Mode and a
 // bot.Surface. Create it with NewAdapter.
 type Adapter struct {
-	opts    Options
-	api     *slackapi.Client
-	log     *slog.Logger
-	handler atomic.Pointer[handlerBox]
-	groups  *groupCache
-	edits   *editqueue.Queue
-	// background holds click answers still being posted, so Close can wait.
-	background sync.WaitGroup
+	opts   Options
+	api    *slackapi.Client
+	log    *slog.Logger
+	gate   adapterbase.Gate
+	groups *groupCache
+	edits  *editqueue.Queue
+	// base holds the handler and the click answers still being posted,
+	// so Close can wait.
+	base adapterbase.Base
 }
-
-type handlerBox struct{ h bot.Handler }
 
 // NewAdapter checks opts and builds an Adapter. It makes no network call.
 func NewAdapter(opts Options) (*Adapter, error) {
@@ -101,30 +100,16 @@ func NewAdapter(opts Options) (*Adapter, error) {
 		return nil, errors.New("slack: neither a signing secret (SLACK_SIGNING_SECRET, for the HTTP endpoints) " +
 			"nor an app token (SLACK_APP_TOKEN, for Socket Mode) is set: the adapter could not receive anything")
 	}
-	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
-	}
-	if opts.APIErrors != nil {
-		hc := *opts.HTTPClient
-		hc.Transport = slackErrors{errs: opts.APIErrors, next: opts.APIErrors.Transport(bot.Slack, hc.Transport)}
-		opts.HTTPClient = &hc
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if opts.GroupCacheTTL <= 0 {
-		opts.GroupCacheTTL = DefaultGroupCacheTTL
-	}
-	if opts.EditInterval <= 0 {
-		opts.EditInterval = DefaultEditInterval
-	}
-	if opts.AckTimeout <= 0 {
-		opts.AckTimeout = DefaultAckTimeout
-	}
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = DefaultMaxBodyBytes
-	}
+	opts.HTTPClient = adapterbase.HTTPClient(opts.HTTPClient, opts.APIErrors, bot.Slack, func(counted http.RoundTripper) http.RoundTripper {
+		return slackErrors{errs: opts.APIErrors, next: counted}
+	})
+	opts.Logger = cmp.Or(opts.Logger, slog.Default())
+	adapterbase.Default(&opts.GroupCacheTTL, DefaultGroupCacheTTL)
+	adapterbase.Default(&opts.EditInterval, DefaultEditInterval)
+	adapterbase.Default(&opts.AckTimeout, DefaultAckTimeout)
+	adapterbase.Default(&opts.MaxBodyBytes, DefaultMaxBodyBytes)
 	a := &Adapter{opts: opts, log: opts.Logger.With(slog.String("adapter", "slack"))}
+	a.gate = adapterbase.Gate{Name: "slack", Log: a.log, MaxBodyBytes: opts.MaxBodyBytes}
 	a.api = slackapi.New(opts.BotToken, a.clientOptions()...)
 	a.groups = newGroupCache(a.api, opts.GroupCacheTTL, a.log)
 	a.edits = newEditor(a.api, opts.EditInterval, a.log)
@@ -143,14 +128,7 @@ func (a *Adapter) clientOptions(extra ...slackapi.Option) []slackapi.Option {
 }
 
 // SetHandler sets (or replaces) the handler commands and clicks go to.
-func (a *Adapter) SetHandler(h bot.Handler) { a.handler.Store(&handlerBox{h: h}) }
-
-func (a *Adapter) currentHandler() bot.Handler {
-	if b := a.handler.Load(); b != nil {
-		return b.h
-	}
-	return nil
-}
+func (a *Adapter) SetHandler(h bot.Handler) { a.base.SetHandler(h) }
 
 // Routes mounts POST /slack/commands and POST /slack/interactions on mux.
 func (a *Adapter) Routes(mux *http.ServeMux) {
@@ -169,20 +147,7 @@ func (a *Adapter) CheckAuth(ctx context.Context) error {
 
 // Close waits, until ctx ends, for click answers and pending message edits
 // still being sent, so the last state of every message lands.
-func (a *Adapter) Close(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		a.background.Wait()
-		a.edits.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("slack: closing with messages still being sent: %w", ctx.Err())
-	}
-}
+func (a *Adapter) Close(ctx context.Context) error { return a.base.Close(ctx, "slack", a.edits) }
 
 // Post posts msg into channel, inside thread when thread != "". Text too
 // long for one message is cut short and attached in full as a file.
@@ -313,21 +278,9 @@ func retryRateLimited(ctx context.Context, log *slog.Logger, what string, call f
 		}
 		wait := max(rl.RetryAfter, time.Second)
 		log.Info("slack: rate limited, waiting", slog.String("call", what), slog.Duration("retry_after", wait))
-		if err := sleep(ctx, wait); err != nil {
+		if err := adapterbase.Sleep(ctx, wait); err != nil {
 			return fmt.Errorf("waiting out Slack's rate limit: %w", err)
 		}
-	}
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

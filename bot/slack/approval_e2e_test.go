@@ -113,18 +113,12 @@ func newApprovalStack(t *testing.T) *approvalStack {
 
 	s.fake = slacktest.New(slacktest.Options{BotToken: botToken, Groups: approvalGroups})
 	t.Cleanup(s.fake.Close)
-	adapter, err := slack.NewAdapter(slack.Options{
+	var adapter *slack.Adapter
+	adapter, s.http = bottest.Start(t, slack.NewAdapter, slack.Options{
 		BotToken: botToken, SigningSecret: signingSecret, APIURL: s.fake.APIURL(),
 		Handler: router, Logger: bottest.Discard(), EditInterval: 50 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}, nil)
 	router.Register(bot.Slack, adapter)
-	mux := http.NewServeMux()
-	adapter.Routes(mux)
-	s.http = httptest.NewServer(mux)
-	t.Cleanup(s.http.Close)
 
 	ctx, stop := context.WithCancel(context.Background())
 	worker := jobs.NewWorker(nil, rdb, jobs.Deps{

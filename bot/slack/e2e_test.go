@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,22 +16,19 @@ import (
 	"github.com/backupbot/backupbot/bot/bottest"
 	"github.com/backupbot/backupbot/bot/slack/slacktest"
 	"github.com/backupbot/backupbot/commands"
+	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/internal/testredis"
 	"github.com/backupbot/backupbot/jobs"
 	"github.com/backupbot/backupbot/policy"
+	"github.com/backupbot/backupbot/storage"
 )
-
-func testRedis(t *testing.T) *redis.Client {
-	t.Helper()
-	return testredis.Flushed(t, testredis.DBSlack)
-}
 
 // TestBackupCreateFromSlackEndToEnd drives /backup create through the real
 // router, queue and worker: Slack sees an ack within 3 s, one parent
 // message, a thread holding one progress message edited several times, and
 // a final summary, in that order.
 func TestBackupCreateFromSlackEndToEnd(t *testing.T) {
-	rdb := testRedis(t)
+	rdb := testredis.Flushed(t, testredis.DBSlack)
 	data := t.TempDir()
 	// Enough data that the job outlasts a few edit intervals after its
 	// progress message is posted (the enqueue no longer gives the relay a
@@ -174,5 +173,99 @@ func TestQueueDownOrHungStillAcks(t *testing.T) {
 				t.Errorf("%d messages posted for a job that was never queued", n)
 			}
 		})
+	}
+}
+
+// TestReplayedSlashCommandRunsOnce sends the same correctly signed slash
+// command three times (a replay within the signing window, or Slack
+// retrying) through the real HTTP handler, router, queue and worker: all
+// three acks name one job, and it runs once. Without a trigger id the
+// signed body names the request.
+func TestReplayedSlashCommandRunsOnce(t *testing.T) {
+	rdb := testredis.Flushed(t, testredis.DBSlack)
+	data := t.TempDir()
+	bottest.WriteData(t, data, 2, 1<<10)
+	stack := bottest.New(t, rdb, bottest.Options{Platform: "slack", Data: data})
+	router, jc := stack.Router, stack.Jobs
+	r := newRig(t, router, nil)
+	router.Register(bot.Slack, r.adapter)
+
+	withTrigger := slacktest.SlashCommand{ChannelID: channel, UserID: "U0ALICE", UserName: "alice", Text: "create --target data --storage local"}.Form()
+	form, err := url.ParseQuery(string(withTrigger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	form.Del("trigger_id")
+	withoutTrigger := []byte(form.Encode())
+
+	for name, body := range map[string][]byte{"trigger id": withTrigger, "signed body": withoutTrigger} {
+		t.Run(name, func(t *testing.T) {
+			signedAt := time.Now()
+			bottest.RunsOnce(t, rdb, jc, func() string {
+				status, resp := bottest.Do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", signingSecret, signedAt, body))
+				ans := decodeAnswer(t, resp)
+				if status != http.StatusOK {
+					t.Fatalf("answer %d %q, want 'Queued as job'", status, ans.Text)
+				}
+				return ans.Text
+			})
+		})
+	}
+	if keys := bottest.JobKeys(t, rdb); len(keys) != 2 {
+		t.Errorf("%d job records %v for two distinct requests sent three times each, want 2", len(keys), keys)
+	}
+}
+
+// TestFirstTryOfANewSlackUser is a fresh install's first chat: the
+// default policy binds nobody on Slack, yet the user gets help, and the
+// refusal of a create tells them their ID as the policy spells it and the
+// configuration key that would give them a role. Nothing is queued.
+func TestFirstTryOfANewSlackUser(t *testing.T) {
+	rdb := testredis.Flushed(t, testredis.DBSlack)
+	dir := t.TempDir()
+	cfg := &config.File{
+		Storages: map[string]storage.Spec{"offsite": {Type: storage.KindLocal, Path: filepath.Join(dir, "repo")}},
+		Targets:  map[string]config.Target{"website": {Paths: []string{dir}}},
+	}
+	jc := jobs.NewClient(nil, rdb, jobs.ClientOptions{Logger: bottest.Discard()})
+	t.Cleanup(func() { jc.Close() })
+	router := bot.NewRouter(bot.RouterOptions{
+		Parser: cfg.Parser(), Jobs: jc, Redis: rdb, Policy: policy.NewHolder(policy.Default()), Logger: bottest.Discard(),
+	})
+	r := newRig(t, router, nil)
+	router.Register(bot.Slack, r.adapter)
+
+	slash := func(text string) string {
+		t.Helper()
+		cmd := slacktest.SlashCommand{ChannelID: channel, UserID: "U0NEWBIE", UserName: "newbie", Text: text}
+		status, body := bottest.Do(t, slacktest.SignedRequest(r.http.URL+"/slack/commands", signingSecret, time.Now(), cmd.Form()))
+		if status != http.StatusOK {
+			t.Fatalf("/backup %s: status %d (%s)", text, status, body)
+		}
+		return decodeAnswer(t, body).Text
+	}
+
+	help := slash("help")
+	if strings.Contains(help, "Not allowed") || !strings.Contains(help, "/backup ACTION") {
+		t.Fatalf("/backup help for a user with no role answered %q, want the list of actions", help)
+	}
+	createHelp := slash("help create")
+	for _, want := range []string{"website", "offsite"} {
+		if !strings.Contains(createHelp, want) {
+			t.Errorf("/backup help create does not list the configured %q:\n%s", want, createHelp)
+		}
+	}
+	if strings.Contains(createHelp, "config, data, state, logs") {
+		t.Errorf("/backup help create lists the built-in targets, not the configuration's:\n%s", createHelp)
+	}
+
+	refusal := slash("create --target website")
+	for _, want := range []string{"⛔ Not allowed", "operator", "slack:U0NEWBIE", "policy.bindings.operator"} {
+		if !strings.Contains(refusal, want) {
+			t.Errorf("refusal of create %q does not name %q", refusal, want)
+		}
+	}
+	if keys := bottest.JobKeys(t, rdb); len(keys) != 0 {
+		t.Errorf("a refused create left job records %v", keys)
 	}
 }

@@ -39,7 +39,7 @@ func newRig(t *testing.T, h bot.Handler, tweak func(*slack.Options)) *rig {
 	t.Helper()
 	fake := slacktest.New(slacktest.Options{BotToken: botToken, AppToken: appToken, Groups: groups})
 	t.Cleanup(fake.Close)
-	opts := slack.Options{
+	a, srv := bottest.Start(t, slack.NewAdapter, slack.Options{
 		BotToken:      botToken,
 		SigningSecret: signingSecret,
 		AppToken:      appToken,
@@ -47,15 +47,7 @@ func newRig(t *testing.T, h bot.Handler, tweak func(*slack.Options)) *rig {
 		Handler:       h,
 		Logger:        bottest.Discard(),
 		EditInterval:  50 * time.Millisecond,
-	}
-	if tweak != nil {
-		tweak(&opts)
-	}
-	a, err := slack.NewAdapter(opts)
-	if err != nil {
-		t.Fatalf("NewAdapter: %v", err)
-	}
-	srv := bottest.Serve(t, a)
+	}, tweak)
 	return &rig{fake: fake, adapter: a, http: srv}
 }
 
@@ -68,9 +60,5 @@ type slashAnswer struct {
 
 func decodeAnswer(t *testing.T, body []byte) slashAnswer {
 	t.Helper()
-	var a slashAnswer
-	if err := json.Unmarshal(body, &a); err != nil {
-		t.Fatalf("slash command answer is not JSON: %v\n%s", err, body)
-	}
-	return a
+	return bottest.DecodeJSON[slashAnswer](t, "slash command answer", body)
 }

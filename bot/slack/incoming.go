@@ -13,6 +13,7 @@ import (
 	slackapi "github.com/slack-go/slack"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/bot/adapterbase"
 )
 
 // commandResponse is the immediate answer to a slash command: the HTTP
@@ -93,35 +94,22 @@ func requestID(triggerID string, body []byte) string {
 // The handler's context ends with the request; enqueueing is built to
 // settle that safely (jobs.EnqueueOnce).
 func (a *Adapter) answerCommand(ctx context.Context, cmd slackapi.SlashCommand, reqID string) *commandResponse {
-	h := a.currentHandler()
+	h := a.base.Handler()
 	if h == nil {
 		return responseFor(ephemeralText("backupbot is still starting up, try again in a few seconds."))
 	}
-	deadline := time.NewTimer(a.opts.AckTimeout)
-	defer deadline.Stop()
-	hctx, cancel := context.WithTimeout(ctx, a.opts.AckTimeout)
-	in := bot.Incoming{
-		From:      a.identity(hctx, cmd.UserID, cmd.UserName),
-		Channel:   channelRef(cmd.ChannelID, cmd.ChannelName),
-		Text:      cmd.Text,
-		RequestID: reqID,
-	}
-	replies := make(chan bot.Reply, 1)
-	go func() {
-		defer cancel()
-		replies <- h.HandleCommand(hctx, in)
-	}()
-	select {
-	case rep := <-replies:
+	channel := channelRef(cmd.ChannelID, cmd.ChannelName)
+	rep, late := adapterbase.Answer(ctx, a.opts.AckTimeout, func(hctx context.Context) bot.Reply {
+		from := a.identity(hctx, cmd.UserID, cmd.UserName)
+		return h.HandleCommand(hctx, bot.Incoming{From: from, Channel: channel, Text: cmd.Text, RequestID: reqID})
+	})
+	if late == nil {
 		return responseFor(rep)
-	case <-deadline.C:
 	}
 	a.log.Warn("slack: the handler did not answer in time; acknowledging now, its answer follows",
 		slog.String("user", cmd.UserID), slog.String("channel", cmd.ChannelID), slog.Duration("waited", a.opts.AckTimeout))
-	a.background.Add(1)
-	go func() {
-		defer a.background.Done()
-		rep := <-replies
+	a.base.Go(func() {
+		rep := <-late
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if responseFor(rep) == nil {
@@ -129,14 +117,14 @@ func (a *Adapter) answerCommand(ctx context.Context, cmd slackapi.SlashCommand, 
 		}
 		var err error
 		if rep.Ephemeral {
-			err = a.Ephemeral(pctx, in.Channel, "", cmd.UserID, rep.Message)
+			err = a.Ephemeral(pctx, channel, "", cmd.UserID, rep.Message)
 		} else {
-			_, err = a.Post(pctx, in.Channel, "", rep.Message)
+			_, err = a.Post(pctx, channel, "", rep.Message)
 		}
 		if err != nil {
 			a.log.Error("slack: could not deliver a late answer to a command", slog.String("user", cmd.UserID), slog.String("error", err.Error()))
 		}
-	}()
+	})
 	return responseFor(ephemeralText(stillWorking))
 }
 
@@ -173,11 +161,7 @@ func (a *Adapter) serveInteraction(w http.ResponseWriter, r *http.Request, body 
 // handleInteractionLater answers an interaction in the background; Close
 // waits for it.
 func (a *Adapter) handleInteractionLater(ctx context.Context, cb slackapi.InteractionCallback) {
-	a.background.Add(1)
-	go func() {
-		defer a.background.Done()
-		a.answerInteraction(ctx, cb)
-	}()
+	a.base.Go(func() { a.answerInteraction(ctx, cb) })
 }
 
 // answerInteraction maps each button of a block_actions callback to a
@@ -216,24 +200,17 @@ func (a *Adapter) answerInteraction(ctx context.Context, cb slackapi.Interaction
 }
 
 func (a *Adapter) answerClick(ctx context.Context, c bot.Click) {
-	h := a.currentHandler()
+	h := a.base.Handler()
 	if h == nil {
 		a.replyToClick(ctx, c, ephemeralText("backupbot is still starting up, try again in a few seconds."))
 		return
 	}
-	hctx, cancel := context.WithTimeout(ctx, a.opts.AckTimeout)
-	defer cancel()
-	replies := make(chan bot.Reply, 1)
-	go func() { replies <- h.HandleClick(hctx, c) }()
-	var rep bot.Reply
-	select {
-	case rep = <-replies:
-	case <-hctx.Done():
+	rep, late := adapterbase.Answer(ctx, a.opts.AckTimeout, func(hctx context.Context) bot.Reply { return h.HandleClick(hctx, c) })
+	if late != nil {
 		a.log.Warn("slack: the handler did not answer a click in time", slog.String("user", c.From.UserID),
 			slog.String("action", c.ActionID))
 		rep = ephemeralText(queueUnavailable)
 	}
-	cancel()
 	a.replyToClick(ctx, c, rep)
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/backupbot/backupbot/bot"
 	"github.com/backupbot/backupbot/bot/bottest"
@@ -28,11 +30,7 @@ type block struct {
 
 func decodeBlocks(t *testing.T, raw string) []block {
 	t.Helper()
-	var bs []block
-	if err := json.Unmarshal([]byte(raw), &bs); err != nil {
-		t.Fatalf("blocks are not JSON: %v\n%s", err, raw)
-	}
-	return bs
+	return bottest.DecodeJSON[[]block](t, "blocks", []byte(raw))
 }
 
 func TestPostRendersBlockKitInThread(t *testing.T) {
@@ -46,10 +44,7 @@ func TestPostRendersBlockKitInThread(t *testing.T) {
 		},
 	}
 
-	ref, err := r.adapter.Post(context.Background(), channel, "1700000000.000001", msg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref := bottest.Post(t, r.adapter, channel, "1700000000.000001", msg)
 
 	calls := r.fake.Answered("chat.postMessage")
 	if len(calls) != 1 {
@@ -132,10 +127,7 @@ func TestVeryLongTextIsCutAndAttached(t *testing.T) {
 		fmt.Fprintf(&long, "snapshot-%05d  full  2025-01-15  84 MB\n", i)
 	}
 
-	ref, err := r.adapter.Post(context.Background(), channel, "", bot.Message{Text: long.String()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref := bottest.Post(t, r.adapter, channel, "", bot.Message{Text: long.String()})
 	post := r.fake.Answered("chat.postMessage")[0].Form
 	bs := decodeBlocks(t, post.Get("blocks"))
 	if len(bs) > 50 {
@@ -166,4 +158,134 @@ func TestSurfaceErrorsSayWhatFailed(t *testing.T) {
 	if err != nil && strings.Contains(err.Error(), "xoxb-") {
 		t.Errorf("error leaks the token: %v", err)
 	}
+}
+
+func progress(pct int) bot.Message {
+	return bot.Message{Text: fmt.Sprintf("Backing up `data`: %d%%", pct)}
+}
+
+// TestProgressSurvivesRateLimits plays a job's progress reporter against a
+// Slack that answers 429 in the middle of the updates and again for the
+// final summary: progress resumes after Retry-After, the last state lands,
+// and the summary is posted after it.
+func TestProgressSurvivesRateLimits(t *testing.T) {
+	r := newRig(t, bottest.NewRecorder(), nil)
+	ctx := bottest.WaitCtx(t)
+	parent := bottest.Post(t, r.adapter, channel, "", bot.Message{Text: "Backup of `data` started"})
+	bar := bottest.Post(t, r.adapter, channel, parent.ID, progress(0))
+
+	for pct := 10; pct <= 100; pct += 10 {
+		if pct == 40 {
+			r.fake.RateLimit("chat.update", 1, 1)
+		}
+		if err := r.adapter.Edit(ctx, bar, progress(pct)); err != nil {
+			t.Fatalf("edit to %d%%: %v", pct, err)
+		}
+	}
+	r.fake.RateLimit("chat.postMessage", 1, 1)
+	if _, err := r.adapter.Post(ctx, channel, parent.ID, bot.Message{Text: "Backup done: 1,204 files, 84 MB"}); err != nil {
+		t.Fatalf("final summary: %v", err)
+	}
+
+	limited := 0
+	for _, c := range r.fake.Calls("chat.update", "chat.postMessage") {
+		if c.Status == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	if limited != 2 {
+		t.Errorf("%d rate-limited calls, want the 2 the fake injected", limited)
+	}
+	if n := len(r.fake.Answered("chat.update")); n != 10 {
+		t.Errorf("%d updates landed, want all 10 (sent one at a time, none superseded)", n)
+	}
+	m, _ := r.fake.Message(channel, bar.ID)
+	if !strings.Contains(m.Text, "100%") {
+		t.Errorf("progress message shows %q, want the last state (100%%)", m.Text)
+	}
+	calls := r.fake.Answered("chat.update", "chat.postMessage")
+	last := calls[len(calls)-1]
+	if last.Method != "chat.postMessage" || !strings.Contains(last.Form.Get("text"), "Backup done") || last.Form.Get("thread_ts") != parent.ID {
+		t.Errorf("last call = %s %v, want the summary posted in the job's thread after the progress", last.Method, last.Form)
+	}
+}
+
+// TestEditsCoalesceWhileThrottled queues edits faster than Slack may take
+// them: only the newest is sent, nothing in between, and the newest is
+// never lost even when its caller stopped waiting.
+func TestEditsCoalesceWhileThrottled(t *testing.T) {
+	r := newRig(t, bottest.NewRecorder(), func(o *slack.Options) { o.EditInterval = time.Second })
+	ctx := bottest.WaitCtx(t)
+	bar := bottest.Post(t, r.adapter, channel, "1700000000.000001", progress(0))
+
+	r.fake.RateLimit("chat.update", 1, 1)
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	for pct := 10; pct <= 50; pct += 10 {
+		// Callers that stopped waiting: each edit is queued, Edit returns at once.
+		_ = r.adapter.Edit(gone, bar, progress(pct))
+	}
+	if err := r.adapter.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	landed := r.fake.Answered("chat.update")
+	if len(landed) > 2 {
+		t.Errorf("%d updates sent for 5 queued edits inside one throttle window, want at most 2", len(landed))
+	}
+	m, _ := r.fake.Message(channel, bar.ID)
+	if !strings.Contains(m.Text, "50%") {
+		t.Errorf("message shows %q, want the newest state (50%%)", m.Text)
+	}
+}
+
+func TestEditReportsSlackErrors(t *testing.T) {
+	r := newRig(t, bottest.NewRecorder(), nil)
+	err := r.adapter.Edit(bottest.WaitCtx(t), bot.MessageRef{Channel: channel, ID: "1.999"}, progress(5))
+	if err == nil || !strings.Contains(err.Error(), "message_not_found") {
+		t.Errorf("err = %v, want Slack's message_not_found", err)
+	}
+}
+
+// A Slack that answers 429, an error ("ok": false) or nothing at all shows
+// in backupbot_chat_api_errors_total, by kind, in an exposition promtool
+// accepts; a call that succeeds counts nothing.
+func TestChatAPIErrorsCountSlacksRefusals(t *testing.T) {
+	counted := bottest.NewAPIErrors(bot.Slack)
+	errs := counted.Errs
+	r := newRig(t, bottest.NewRecorder(), func(o *slack.Options) { o.APIErrors = errs })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	msg := bot.Message{Text: "Backup done"}
+
+	bottest.Post(t, r.adapter, channel, "", msg)
+	if got := counted.Counted(t); len(got) != 0 {
+		t.Fatalf("after a post Slack accepted: %v, want no errors counted", got)
+	}
+
+	// Two 429s, then the post goes through.
+	r.fake.RateLimit("chat.postMessage", 2, 1)
+	if _, err := r.adapter.Post(ctx, channel, "", msg); err != nil {
+		t.Fatalf("post after two 429s: %v", err)
+	}
+	// A revoked token: Slack answers 200 with "ok": false.
+	bad, err := slack.NewAdapter(slack.Options{BotToken: "xoxb-revoked", SigningSecret: signingSecret, APIURL: r.fake.APIURL(),
+		Logger: bottest.Discard(), APIErrors: errs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bad.Post(ctx, channel, "", msg); err == nil || !strings.Contains(err.Error(), "invalid_auth") {
+		t.Fatalf("post with a revoked token: %v, want invalid_auth", err)
+	}
+	// Slack unreachable.
+	gone, err := slack.NewAdapter(slack.Options{BotToken: botToken, SigningSecret: signingSecret, APIURL: "http://127.0.0.1:1/api/",
+		Logger: bottest.Discard(), APIErrors: errs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gone.Post(ctx, channel, "", msg); err == nil {
+		t.Fatal("post to an unreachable Slack succeeded")
+	}
+
+	counted.Check(t, map[string]float64{bot.APIRateLimited: 2, bot.APIErrorAnswer: 1, bot.APIUnreachable: 1})
 }

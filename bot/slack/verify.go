@@ -1,9 +1,6 @@
 package slack
 
 import (
-	"errors"
-	"io"
-	"log/slog"
 	"net/http"
 
 	slackapi "github.com/slack-go/slack"
@@ -19,34 +16,21 @@ func (a *Adapter) verified(next func(w http.ResponseWriter, r *http.Request, bod
 	return func(w http.ResponseWriter, r *http.Request) {
 		sv, err := slackapi.NewSecretsVerifier(r.Header, a.opts.SigningSecret)
 		if err != nil {
-			a.reject(w, r, http.StatusUnauthorized, "signature headers missing, malformed or expired", err)
+			a.gate.Reject(w, r, http.StatusUnauthorized, "signature headers missing, malformed or expired", err)
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes))
-		if err != nil {
-			if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
-				a.reject(w, r, http.StatusRequestEntityTooLarge, "body larger than the limit", err)
-				return
-			}
-			a.reject(w, r, http.StatusBadRequest, "body unreadable", err)
+		body, ok := a.gate.Body(w, r)
+		if !ok {
 			return
 		}
 		if _, err := sv.Write(body); err != nil {
-			a.reject(w, r, http.StatusUnauthorized, "signature check failed", err)
+			a.gate.Reject(w, r, http.StatusUnauthorized, "signature check failed", err)
 			return
 		}
 		if err := sv.Ensure(); err != nil {
-			a.reject(w, r, http.StatusUnauthorized, "signature does not match the body", err)
+			a.gate.Reject(w, r, http.StatusUnauthorized, "signature does not match the body", err)
 			return
 		}
 		next(w, r, body)
 	}
-}
-
-// reject answers a request that failed verification. The log line says why
-// without echoing the headers (the signature could be replayed).
-func (a *Adapter) reject(w http.ResponseWriter, r *http.Request, status int, why string, err error) {
-	a.log.Warn("slack: rejected request", slog.String("path", r.URL.Path), slog.String("remote", r.RemoteAddr),
-		slog.Int("status", status), slog.String("reason", why), slog.String("error", err.Error()))
-	http.Error(w, http.StatusText(status), status)
 }

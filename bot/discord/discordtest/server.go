@@ -7,7 +7,6 @@
 package discordtest
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,12 +14,13 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/backupbot/backupbot/bot/chatfake"
 )
 
 // Routes of the fake, as recorded in Call.Route.
@@ -101,15 +101,13 @@ type RateLimit struct {
 
 // Server is a running fake Discord. Its zero value is not usable; call New.
 type Server struct {
-	// URL is the server's base address (http://127.0.0.1:port).
-	URL string
+	// Base serves the fake and logs its calls: URL, Calls, Answered,
+	// WaitCalls and Close.
+	chatfake.Base[Call]
 
 	opts Options
-	http *httptest.Server
 
 	mu         sync.Mutex
-	calls      []Call
-	changed    chan struct{} // closed and replaced on every recorded call
 	messages   map[string]*Message
 	threads    map[string]*Thread // by thread (= parent message) id
 	rateLimits map[string]RateLimit
@@ -120,7 +118,6 @@ type Server struct {
 func New(opts Options) *Server {
 	s := &Server{
 		opts:       opts,
-		changed:    make(chan struct{}),
 		messages:   map[string]*Message{},
 		threads:    map[string]*Thread{},
 		rateLimits: map[string]RateLimit{},
@@ -131,69 +128,18 @@ func New(opts Options) *Server {
 		method, path, _ := strings.Cut(route, " ")
 		mux.HandleFunc(method+" "+apiPrefix+path, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, route) })
 	}
-	s.http = httptest.NewServer(mux)
-	s.URL = s.http.URL
+	s.Start(mux, func(c Call) string { return c.Route }, func(c Call) bool { return c.Status/100 == 2 })
 	return s
 }
 
 // APIURL is the REST API base address to give the client (DISCORD_API_URL).
 func (s *Server) APIURL() string { return s.URL + apiPrefix }
 
-// Close stops the server.
-func (s *Server) Close() {
-	s.http.CloseClientConnections()
-	s.http.Close()
-}
-
 // RateLimit makes the next rl.Times calls of route answer 429.
 func (s *Server) RateLimit(route string, rl RateLimit) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rateLimits[route] = rl
-}
-
-// Calls returns the recorded calls of the given routes (all when none is
-// given), in order, including refused ones.
-func (s *Server) Calls(routes ...string) []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.filter(routes, false)
-}
-
-// Answered returns the recorded calls of the given routes that succeeded.
-func (s *Server) Answered(routes ...string) []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.filter(routes, true)
-}
-
-func (s *Server) filter(routes []string, ok bool) []Call {
-	var out []Call
-	for _, c := range s.calls {
-		if (len(routes) == 0 || slices.Contains(routes, c.Route)) && (!ok || c.Status/100 == 2) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// WaitCalls waits until at least n calls of route succeeded and returns
-// them, or fails when ctx ends first.
-func (s *Server) WaitCalls(ctx context.Context, route string, n int) ([]Call, error) {
-	for {
-		s.mu.Lock()
-		got := s.filter([]string{route}, true)
-		changed := s.changed
-		s.mu.Unlock()
-		if len(got) >= n {
-			return got, nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return got, fmt.Errorf("waiting for %d calls of %s, saw %d: %w", n, route, len(got), ctx.Err())
-		}
-	}
 }
 
 // Message returns the fake's copy of a message.
@@ -234,12 +180,6 @@ func (s *Server) nextID() string {
 	return strconv.FormatUint(s.seq, 10)
 }
 
-func (s *Server) record(c Call) {
-	s.calls = append(s.calls, c)
-	close(s.changed)
-	s.changed = make(chan struct{})
-}
-
 // apiErr is Discord's JSON error body.
 type apiErr struct {
 	status  int
@@ -253,7 +193,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string) {
 	if err != nil {
 		s.mu.Lock()
 		call.Status = http.StatusBadRequest
-		s.record(call)
+		s.Record(call)
 		s.mu.Unlock()
 		writeError(w, apiErr{http.StatusBadRequest, 50109, "The request body contains invalid JSON: " + err.Error()})
 		return
@@ -266,7 +206,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string) {
 		rl.Times--
 		s.rateLimits[route] = rl
 		call.Status = http.StatusTooManyRequests
-		s.record(call)
+		s.Record(call)
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds()))))
 		w.Header().Set("X-RateLimit-Scope", "user")
 		w.Header().Set("Content-Type", "application/json")
@@ -278,18 +218,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string) {
 	}
 	if route != RouteFollowup && r.Header.Get("Authorization") != "Bot "+s.opts.BotToken {
 		call.Status = http.StatusUnauthorized
-		s.record(call)
+		s.Record(call)
 		writeError(w, apiErr{http.StatusUnauthorized, 0, "401: Unauthorized"})
 		return
 	}
 	resp, aerr := s.answer(r, route, &call)
 	if aerr != nil {
 		call.Status = aerr.status
-		s.record(call)
+		s.Record(call)
 		writeError(w, *aerr)
 		return
 	}
-	s.record(call)
+	s.Record(call)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(resp)
 }

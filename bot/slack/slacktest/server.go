@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/backupbot/backupbot/bot/chatfake"
 )
 
 // Group is a Slack user group the fake knows.
@@ -72,15 +73,13 @@ type Message struct {
 
 // Server is a running fake Slack. Its zero value is not usable; call New.
 type Server struct {
-	// URL is the server's base address (http://127.0.0.1:port).
-	URL string
+	// Base serves the fake and logs its calls: URL, Calls, Answered and
+	// WaitCalls.
+	chatfake.Base[Call]
 
 	opts Options
-	http *httptest.Server
 
 	mu         sync.Mutex
-	calls      []Call
-	changed    chan struct{} // closed and replaced on every recorded call
 	messages   map[string]*Message
 	uploads    map[string][]byte
 	rateLimits map[string]rateLimit
@@ -99,7 +98,6 @@ type rateLimit struct {
 func New(opts Options) *Server {
 	s := &Server{
 		opts:       opts,
-		changed:    make(chan struct{}),
 		messages:   map[string]*Message{},
 		uploads:    map[string][]byte{},
 		rateLimits: map[string]rateLimit{},
@@ -110,8 +108,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("POST /api/{method}", s.serveAPI)
 	mux.HandleFunc("POST /upload/{file}", s.serveUpload)
 	mux.HandleFunc("GET /socket", s.sock.serve)
-	s.http = httptest.NewServer(mux)
-	s.URL = s.http.URL
+	s.Start(mux, func(c Call) string { return c.Method }, func(c Call) bool { return c.Status == http.StatusOK })
 	return s
 }
 
@@ -136,8 +133,7 @@ func (s *Server) APIURL() string { return s.URL + "/api/" }
 // Close stops the server and drops any Socket Mode connection.
 func (s *Server) Close() {
 	s.sock.close()
-	s.http.CloseClientConnections()
-	s.http.Close()
+	s.Base.Close()
 }
 
 // RateLimit makes the next times calls of method answer HTTP 429 with
@@ -146,60 +142,6 @@ func (s *Server) RateLimit(method string, times, retryAfterSeconds int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rateLimits[method] = rateLimit{times: times, retryAfter: retryAfterSeconds}
-}
-
-// Calls returns the recorded calls, in order, of the given methods (all
-// methods when none is given), including rate-limited ones.
-func (s *Server) Calls(methods ...string) []Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.filter(methods)
-}
-
-// Answered returns the recorded calls of the given methods that were
-// answered with 200, in order.
-func (s *Server) Answered(methods ...string) []Call {
-	var out []Call
-	for _, c := range s.Calls(methods...) {
-		if c.Status == http.StatusOK {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-func (s *Server) filter(methods []string) []Call {
-	var out []Call
-	for _, c := range s.calls {
-		if len(methods) == 0 || contains(methods, c.Method) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// WaitCalls waits until at least n calls of method were answered with 200
-// and returns all of them, or fails when ctx ends first.
-func (s *Server) WaitCalls(ctx context.Context, method string, n int) ([]Call, error) {
-	for {
-		s.mu.Lock()
-		var got []Call
-		for _, c := range s.filter([]string{method}) {
-			if c.Status == http.StatusOK {
-				got = append(got, c)
-			}
-		}
-		changed := s.changed
-		s.mu.Unlock()
-		if len(got) >= n {
-			return got, nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return got, fmt.Errorf("waiting for %d %s calls, saw %d: %w", n, method, len(got), ctx.Err())
-		}
-	}
 }
 
 // Message returns the fake's copy of a posted message.
@@ -219,14 +161,6 @@ func (s *Server) Upload(fileID string) ([]byte, bool) {
 	defer s.mu.Unlock()
 	b, ok := s.uploads[fileID]
 	return b, ok
-}
-
-func (s *Server) record(c Call) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls = append(s.calls, c)
-	close(s.changed)
-	s.changed = make(chan struct{})
 }
 
 // takeRateLimit reports whether this call of method must be answered 429.
@@ -276,7 +210,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	if limited {
 		call.Status = http.StatusTooManyRequests
-		s.record(call)
+		s.Record(call)
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 		w.WriteHeader(http.StatusTooManyRequests)
 		writeJSON(w, map[string]any{"ok": false, "error": "ratelimited"})
@@ -288,7 +222,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		want = s.opts.AppToken
 	}
 	if want != "" && token != want {
-		s.record(call)
+		s.Record(call)
 		writeJSON(w, map[string]any{"ok": false, "error": "invalid_auth"})
 		return
 	}
@@ -297,7 +231,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if method == "chat.postMessage" {
 		call.TS, _ = resp["ts"].(string)
 	}
-	s.record(call)
+	s.Record(call)
 	writeJSON(w, resp)
 }
 
@@ -372,14 +306,14 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request) {
 	call := Call{Method: "upload", Status: http.StatusOK}
 	if err := r.ParseMultipartForm(8 << 20); err != nil {
 		call.Status = http.StatusBadRequest
-		s.record(call)
+		s.Record(call)
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	f, _, err := r.FormFile("file")
 	if err != nil {
 		call.Status = http.StatusBadRequest
-		s.record(call)
+		s.Record(call)
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
@@ -393,22 +327,13 @@ func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.uploads[id] = data
 	s.mu.Unlock()
-	s.record(call)
+	s.Record(call)
 	_, _ = fmt.Fprintf(w, "OK - %d", len(data))
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Ack is what the app sent back for one Socket Mode envelope.
