@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/bot/render"
+	"github.com/backupbot/backupbot/internal/tick"
 	"github.com/backupbot/backupbot/jobs"
 )
 
@@ -98,20 +99,6 @@ func (o *outbox) busy(platform, channel string) bool {
 	return ok && tat.After(time.Now().Add((postBurst+busySlots)*o.interval))
 }
 
-// Sleep waits d (a booked slot, a platform's retry-after), or until ctx
-// ends: then it returns ctx's error.
-func Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	select {
-	case <-time.After(d): // collected once it fires or is unreachable (Go 1.23)
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // add queues one finished job's line for the channel's next batch message,
 // starting its flusher when none is running.
 func (o *outbox) add(ctx context.Context, s Surface, platform, channel, line string) {
@@ -139,7 +126,7 @@ func (o *outbox) add(ctx context.Context, s Surface, platform, channel, line str
 func (o *outbox) flush(ctx context.Context, key string) {
 	defer o.flushers.Done()
 	for {
-		_ = Sleep(ctx, o.reserve(key))
+		_ = tick.Sleep(ctx, o.reserve(key))
 		o.mu.Lock()
 		b := o.batches[key]
 		n, size := 0, 0
@@ -215,14 +202,14 @@ type pacedSurface struct {
 }
 
 func (p *pacedSurface) Post(ctx context.Context, channel, thread string, msg Message) (MessageRef, error) {
-	if err := Sleep(ctx, p.out.reserve(chanKey(p.platform, channel))); err != nil {
+	if err := tick.Sleep(ctx, p.out.reserve(chanKey(p.platform, channel))); err != nil {
 		return MessageRef{}, fmt.Errorf("waiting for the channel's posting slot: %w", err)
 	}
 	return p.Surface.Post(ctx, channel, thread, msg)
 }
 
 func (p *pacedSurface) Attach(ctx context.Context, channel, thread, filename string, data []byte, comment string) error {
-	if err := Sleep(ctx, p.out.reserve(chanKey(p.platform, channel))); err != nil {
+	if err := tick.Sleep(ctx, p.out.reserve(chanKey(p.platform, channel))); err != nil {
 		return fmt.Errorf("waiting for the channel's posting slot: %w", err)
 	}
 	return p.Surface.Attach(ctx, channel, thread, filename, data, comment)

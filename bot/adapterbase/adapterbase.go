@@ -115,16 +115,6 @@ func Answer(ctx context.Context, timeout time.Duration, handle func(context.Cont
 	}
 }
 
-// Sleep waits d or until ctx ends.
-func Sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-time.After(d):
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // Gate turns away incoming requests that fail an adapter's checks.
 type Gate struct {
 	// Name starts the log line ("slack").

@@ -14,6 +14,7 @@ import (
 
 	"github.com/backupbot/backupbot/bot"
 	"github.com/backupbot/backupbot/bot/adapterbase"
+	"github.com/backupbot/backupbot/internal/tick"
 )
 
 // commandName is the application command deploy/discord/commands.json
@@ -255,7 +256,7 @@ func (a *Adapter) sendFollowup(ctx context.Context, tok interactionToken, req re
 		if err = a.api.do(ctx, req, nil); err == nil || !hasStatus(err, http.StatusNotFound) {
 			return err
 		}
-		if serr := adapterbase.Sleep(ctx, 500*time.Millisecond); serr != nil {
+		if serr := tick.Sleep(ctx, 500*time.Millisecond); serr != nil {
 			return err
 		}
 	}

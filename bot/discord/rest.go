@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/backupbot/backupbot/bot/adapterbase"
+	"github.com/backupbot/backupbot/internal/tick"
 )
 
 // DefaultAPIURL is Discord's REST API base address (API version 10).
@@ -133,7 +133,7 @@ func (c *restClient) do(ctx context.Context, req request, out any) error {
 		if rl, limited := errors.AsType[*rateLimitedError](err); limited && attempt < maxRateLimitRetries {
 			c.log.Info("discord: rate limited, waiting", slog.String("call", req.What), slog.Duration("retry_after", rl.RetryAfter),
 				slog.Bool("global", rl.Global))
-			if err := adapterbase.Sleep(ctx, rl.RetryAfter); err != nil {
+			if err := tick.Sleep(ctx, rl.RetryAfter); err != nil {
 				return fmt.Errorf("%s: waiting out Discord's rate limit: %w", req.What, err)
 			}
 			continue

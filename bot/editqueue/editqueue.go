@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/bot"
+	"github.com/backupbot/backupbot/internal/tick"
 )
 
 // callTimeout bounds one send made on behalf of callers that may already
@@ -107,7 +108,7 @@ func (q *Queue) run(ctx context.Context, st *state) {
 		wait := time.Until(st.notBefore)
 		q.mu.Unlock()
 		if wait > 0 {
-			_ = bot.Sleep(ctx, wait) // ctx is detached from callers: never cancelled
+			_ = tick.Sleep(ctx, wait) // ctx is detached from callers: never cancelled
 		}
 
 		q.mu.Lock()

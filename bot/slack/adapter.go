@@ -23,6 +23,7 @@ import (
 	"github.com/backupbot/backupbot/bot"
 	"github.com/backupbot/backupbot/bot/adapterbase"
 	"github.com/backupbot/backupbot/bot/editqueue"
+	"github.com/backupbot/backupbot/internal/tick"
 )
 
 // Defaults for the zero values of Options.
@@ -278,7 +279,7 @@ func retryRateLimited(ctx context.Context, log *slog.Logger, what string, call f
 		}
 		wait := max(rl.RetryAfter, time.Second)
 		log.Info("slack: rate limited, waiting", slog.String("call", what), slog.Duration("retry_after", wait))
-		if err := adapterbase.Sleep(ctx, wait); err != nil {
+		if err := tick.Sleep(ctx, wait); err != nil {
 			return fmt.Errorf("waiting out Slack's rate limit: %w", err)
 		}
 	}

@@ -1,6 +1,6 @@
-// Package tick runs a function at a steady beat until a context ends: the
-// ticker-and-select loop behind the lease keepers (job locks, run locks),
-// the progress relay and the periodic watchers.
+// Package tick runs a function at a steady beat until a context ends (the
+// ticker-and-select loop behind the lease keepers, the progress relay and
+// the periodic watchers), and sleeps as long as a context lets it.
 package tick
 
 import (
@@ -43,4 +43,18 @@ func Go(ctx context.Context, d time.Duration, wake <-chan struct{}, f func()) (w
 		Wake(ctx, d, wake, f)
 	}()
 	return func() { <-done }
+}
+
+// Sleep waits d (a booked slot, a platform's retry-after), or until ctx
+// ends: then it returns ctx's error.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	select {
+	case <-time.After(d): // collected once it fires or is unreachable (Go 1.23)
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -2,6 +2,7 @@ package tick
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,5 +40,25 @@ func TestGo(t *testing.T) {
 	time.Sleep(5 * time.Millisecond)
 	if beats.Load() != n {
 		t.Fatal("f ran after wait returned")
+	}
+}
+
+// Sleep returns nil once d has passed, and the context's error at once when
+// the context ends first (or has ended).
+func TestSleep(t *testing.T) {
+	if err := Sleep(context.Background(), time.Millisecond); err != nil {
+		t.Errorf("Sleep 1ms = %v, want nil", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(10 * time.Millisecond); cancel() }()
+	start := time.Now()
+	if err := Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Errorf("Sleep cancelled = %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Sleep went on %v after its context ended", d)
+	}
+	if err := Sleep(ctx, 0); !errors.Is(err, context.Canceled) {
+		t.Errorf("Sleep(0) on an ended context = %v, want context.Canceled", err)
 	}
 }
