@@ -25,6 +25,7 @@ import (
 	"github.com/backupbot/backupbot/bot"
 	"github.com/backupbot/backupbot/config"
 	"github.com/backupbot/backupbot/httpapi"
+	"github.com/backupbot/backupbot/internal/runtest"
 	"github.com/backupbot/backupbot/internal/testredis"
 	"github.com/backupbot/backupbot/jobs"
 	"github.com/backupbot/backupbot/policy"
@@ -105,17 +106,7 @@ func (h *history) startWorker() (stop func()) {
 		Audit:    rec.Record,
 		Logger:   quiet(),
 	}, jobs.WorkerOptions{Concurrency: 1, RetryDelay: func(int) time.Duration { return 0 }})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	stop = sync.OnceFunc(func() {
-		cancel()
-		if err := <-done; err != nil {
-			h.t.Errorf("worker: %v", err)
-		}
-	})
-	h.t.Cleanup(stop)
-	return stop
+	return runtest.Go(h.t, "worker", w.Run)
 }
 
 // enqueue parses text as a chat command would and enqueues it.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/backupbot/backupbot/commands"
 	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/internal/runtest"
 	"github.com/backupbot/backupbot/internal/testredis"
 	"github.com/backupbot/backupbot/policy"
 	"github.com/backupbot/backupbot/storage"
@@ -142,17 +143,7 @@ func (h *harness) startWorker(deps Deps, o WorkerOptions) (stop func()) {
 		o.RetryDelay = func(int) time.Duration { return 0 }
 	}
 	w := NewWorker(nil, h.rdb, deps, o)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	stop = sync.OnceFunc(func() {
-		cancel()
-		if err := <-done; err != nil {
-			h.t.Errorf("worker Run: %v", err)
-		}
-	})
-	h.t.Cleanup(stop)
-	return stop
+	return runtest.Go(h.t, "worker Run", w.Run)
 }
 
 func (h *harness) enqueue(cmd commands.Command) Meta {

@@ -5,7 +5,6 @@
 package bottest
 
 import (
-	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/backupbot/backupbot/bot"
 	"github.com/backupbot/backupbot/config"
+	"github.com/backupbot/backupbot/internal/runtest"
 	"github.com/backupbot/backupbot/jobs"
 	"github.com/backupbot/backupbot/policy"
 	"github.com/backupbot/backupbot/storage"
@@ -87,7 +87,7 @@ func New(t testing.TB, rdb redis.UniversalClient, o Options) *Stack {
 		Password: func(storage.Spec) (string, error) { return RepoPassword, nil },
 		Logger:   quiet,
 	}, jobs.WorkerOptions{Concurrency: o.Concurrency, ProgressInterval: o.ProgressInterval})
-	RunInBackground(t, "worker", worker.Run)
+	runtest.Go(t, "worker", worker.Run)
 	jc := jobs.NewClient(nil, front, jobs.ClientOptions{Logger: quiet})
 	t.Cleanup(func() { jc.Close() })
 	// As backupbot serve does: the configured directories are locations.
@@ -105,7 +105,7 @@ func New(t testing.TB, rdb redis.UniversalClient, o Options) *Stack {
 func (s *Stack) Run(t testing.TB, platform bot.Platform, a bot.Surface) {
 	t.Helper()
 	s.Router.Register(platform, a)
-	RunInBackground(t, "router", s.Router.Run)
+	runtest.Go(t, "router", s.Router.Run)
 	time.Sleep(100 * time.Millisecond) // let the router's event subscription start
 }
 
@@ -120,19 +120,4 @@ func WriteData(t testing.TB, dir string, files, size int) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// RunInBackground runs run until the test ends, then cancels its context
-// and fails the test if it returned an error; what names it in that error.
-func RunInBackground(t testing.TB, what string, run func(ctx context.Context) error) {
-	t.Helper()
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("%s: %v", what, err)
-		}
-	})
 }

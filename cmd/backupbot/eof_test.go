@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/backupbot/backupbot/bot/console/consoletest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,7 +30,7 @@ func TestServeWithEmbeddedDefaults(t *testing.T) {
 	cmd := exec.Command(binPath, "serve", "--console-socket", sock, "--no-stdin", "--http-addr", addr)
 	cmd.Dir = dir
 	cmd.Env = embeddedEnv()
-	log := &lockedBuffer{}
+	log := &consoletest.Buffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -182,13 +183,13 @@ func queuedID(t *testing.T, out string) string {
 
 // servePiped starts `backupbot serve` with the embedded defaults in dir,
 // input piped in; done receives its exit.
-func servePiped(t *testing.T, dir, input string) (*exec.Cmd, *lockedBuffer, chan error) {
+func servePiped(t *testing.T, dir, input string) (*exec.Cmd, *consoletest.Buffer, chan error) {
 	t.Helper()
 	cmd := exec.Command(binPath, "serve", "--http-addr", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	cmd.Dir = dir
 	cmd.Env = embeddedEnv()
 	cmd.Stdin = strings.NewReader(input)
-	log := &lockedBuffer{}
+	log := &consoletest.Buffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

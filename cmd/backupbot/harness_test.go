@@ -18,6 +18,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/backupbot/backupbot/bot/console/consoletest"
 	"github.com/backupbot/backupbot/internal/testredis"
 )
 
@@ -165,25 +166,8 @@ type proc struct {
 	name string
 	args []string // backupbot's arguments, to start it again
 	cmd  *exec.Cmd
-	log  *lockedBuffer
+	log  *consoletest.Buffer
 	done chan struct{}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // start runs `backupbot ARGS...` with the env's config and Redis.
@@ -214,7 +198,7 @@ func (e *env) startCmd(name string, cmd *exec.Cmd, extraEnv []string) *proc {
 	if cmd.Dir == "" {
 		cmd.Dir = e.dir
 	}
-	p := &proc{name: name, cmd: cmd, log: &lockedBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, log: &consoletest.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout = p.log
 	cmd.Stderr = p.log
 	if err := cmd.Start(); err != nil {
