@@ -17,7 +17,7 @@ func TestLockOfAReusedPIDOrAnEarlierBootIsStale(t *testing.T) {
 	r := newRepo(t, "")
 	host, _ := os.Hostname()
 	now := time.Now().UTC()
-	live := lockFile{Time: now, Host: host, PID: os.Getpid(), Op: "backup", Started: now, Boot: bootID(), ProcStart: procStart(os.Getpid())}
+	live := lockFile{lockHolder: lockHolder{Time: now, Host: host, PID: os.Getpid(), Op: "backup"}, Started: now, Boot: bootID(), ProcStart: procStart(os.Getpid())}
 	if live.Boot == "" || live.ProcStart == "" {
 		t.Fatal("this machine exposes no boot id or process start time under /proc")
 	}

@@ -107,8 +107,8 @@ func TestLocks(t *testing.T) {
 	// for long are stale: reported, ignored, breakable.
 	host, _ := os.Hostname()
 	for _, lf := range []lockFile{
-		{Time: time.Now(), Exclusive: true, Host: host, PID: deadPID(t), Op: "crashed cleanup"},
-		{Time: time.Now().Add(-2 * LockStaleAfter), Exclusive: true, Host: "elsewhere", PID: 1, Op: "forgotten"},
+		{lockHolder: lockHolder{Time: time.Now(), Exclusive: true, Host: host, PID: deadPID(t), Op: "crashed cleanup"}},
+		{lockHolder: lockHolder{Time: time.Now().Add(-2 * LockStaleAfter), Exclusive: true, Host: "elsewhere", PID: 1, Op: "forgotten"}},
 	} {
 		if _, err := r.saveJSON(ctx, locksPrefix, lf); err != nil {
 			t.Fatal(err)
