@@ -5,8 +5,6 @@ import (
 	"errors"
 	"sync"
 	"testing"
-
-	"github.com/backupbot/backupbot/storage/local"
 )
 
 // Two creators racing on one empty location must end with one repository
@@ -15,10 +13,7 @@ import (
 func TestConcurrentInitLeavesOneRepository(t *testing.T) {
 	for _, encrypt := range []bool{false, true} {
 		for round := 0; round < 10; round++ {
-			be, err := local.New(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
+			be := newLocal(t)
 			ctx := context.Background()
 			const n = 4
 			var wg sync.WaitGroup
