@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,7 +19,7 @@ import (
 // 100,000 with 240-byte names) run in `make bench` (BENCH_ONLY=bigdir).
 func TestDirectoryOverTheTreeLimit(t *testing.T) {
 	const n = 44000
-	ctx := context.Background()
+	ctx := t.Context()
 	src := filepath.Join(t.TempDir(), "big")
 	name := func(i int) string { return fmt.Sprintf("%06d-%s", i, strings.Repeat("n", 243)) }
 	for i := range n {

@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,7 +35,7 @@ func TestFidelity(t *testing.T) {
 		t.Errorf("no warning about the skipped socket: %q", res.Warnings)
 	}
 	dest := filepath.Join(t.TempDir(), "restore")
-	rres, err := e.Restore(context.Background(), engine.RestoreRequest{Snapshot: "latest", To: dest}, nil)
+	rres, err := e.Restore(t.Context(), engine.RestoreRequest{Snapshot: "latest", To: dest}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

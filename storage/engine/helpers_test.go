@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,7 +22,7 @@ func writeFile(t *testing.T, path, data string, perm os.FileMode) {
 // backup runs a backup that must succeed.
 func backup(t *testing.T, e *engine.Engine, req engine.BackupRequest) *engine.BackupResult {
 	t.Helper()
-	res, err := e.Backup(context.Background(), req, nil)
+	res, err := e.Backup(t.Context(), req, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +34,7 @@ func backup(t *testing.T, e *engine.Engine, req engine.BackupRequest) *engine.Ba
 func restored(t *testing.T, e *engine.Engine, snapshot string) string {
 	t.Helper()
 	dest := t.TempDir()
-	if _, err := e.Restore(context.Background(), engine.RestoreRequest{Snapshot: snapshot, To: dest}, nil); err != nil {
+	if _, err := e.Restore(t.Context(), engine.RestoreRequest{Snapshot: snapshot, To: dest}, nil); err != nil {
 		t.Fatal(err)
 	}
 	return dest

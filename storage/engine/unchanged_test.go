@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,7 +19,7 @@ import (
 // added and one with files removed (the parent's totals, the early guess,
 // are then too high); and no report has more done than its total.
 func TestBackupProgressTotalsMatchTheSource(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	src := t.TempDir()
 	write := func(i, size int) {
 		t.Helper()
