@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -14,7 +13,7 @@ import (
 // is derived once, a wrong password is still refused, and a snapshot file
 // changed on disk after it was cached is read again (and found damaged).
 func TestCachedOpens(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	dir := t.TempDir()
 	b := localAt(t, dir)
 	r0 := newRepoOn(t, b, "secret")

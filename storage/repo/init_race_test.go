@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -14,7 +13,7 @@ func TestConcurrentInitLeavesOneRepository(t *testing.T) {
 	for _, encrypt := range []bool{false, true} {
 		for round := 0; round < 10; round++ {
 			be := newLocal(t)
-			ctx := context.Background()
+			ctx := t.Context()
 			const n = 4
 			var wg sync.WaitGroup
 			errs := make([]error, n)

@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"context"
 	"os"
 	"slices"
 	"strings"
@@ -13,7 +12,7 @@ import (
 // container's PID 1, a PID reused after a crash) or that was taken before
 // the machine restarted is stale, though a process with its PID runs.
 func TestLockOfAReusedPIDOrAnEarlierBootIsStale(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	r := newRepo(t, "")
 	host, _ := os.Hostname()
 	now := time.Now().UTC()

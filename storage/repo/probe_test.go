@@ -2,7 +2,6 @@ package repo
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -15,7 +14,7 @@ import (
 // with its password (an interrupted or concurrent creation by the same
 // operator).
 func TestInitRefusesALocationWithoutConfigThatHoldsRepositoryFiles(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	be := newLocal(t)
 	put := func(key, body string) {
 		t.Helper()
@@ -63,7 +62,7 @@ func TestInitRefusesALocationWithoutConfigThatHoldsRepositoryFiles(t *testing.T)
 // repository's own files, never a stray key file of another repository
 // that happens to open with the same password.
 func TestRebuildConfigTakesOnlyTheRepositorysOwnKey(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	other, mine := newLocal(t), newLocal(t)
 	ro, err := Init(ctx, other, InitOptions{Password: "pw", Encrypt: true})
 	if err != nil {

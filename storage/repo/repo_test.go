@@ -71,7 +71,7 @@ func TestIndexCodecRoundTrip(t *testing.T) {
 
 func TestOpenNeedsTheRightPassword(t *testing.T) {
 	r := newRepo(t, "secret")
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := Open(ctx, r.Backend(), "wrong", nil); !errors.Is(err, ErrWrongPassword) {
 		t.Fatalf("wrong password: %v", err)
 	}
@@ -90,7 +90,7 @@ func TestOpenNeedsTheRightPassword(t *testing.T) {
 
 func TestLocks(t *testing.T) {
 	r := newRepo(t, "")
-	ctx := context.Background()
+	ctx := t.Context()
 	// lock takes a lock that must be granted, conflict one that must not.
 	lock := func(exclusive bool, op, what string) *Lock {
 		t.Helper()
@@ -163,7 +163,7 @@ func deadPID(t *testing.T) int {
 // stored and indexed, and nothing may deadlock.
 func TestSaverWithTinyPacksNeverStalls(t *testing.T) {
 	r := newRepo(t, "pw")
-	ctx := context.Background()
+	ctx := t.Context()
 	s := r.NewSaver(ctx, SaverOptions{PackSize: 2048, Uploads: 1})
 	h := r.NewHasher()
 	var ids []ID
@@ -231,7 +231,7 @@ func packsOfBlobs(n, per int) []PackEntry {
 // writes several, and every entry reads back. Exactly at the limit it is
 // one file; one pack more makes two.
 func TestIndexFilesSplitAtTheReadersLimit(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	const per = 4000
 	// How many packs of per blobs fit in one file.
 	fit := (MaxIndexPayload - len(indexMagic)) / indexEntrySize(PackEntry{Blobs: make([]pack.Blob, per)})
