@@ -26,6 +26,7 @@ import (
 	"github.com/backupbot/backupbot/internal/quote"
 	"github.com/backupbot/backupbot/storage/chunker"
 	"github.com/backupbot/backupbot/storage/crypto"
+	"github.com/backupbot/backupbot/storage/engine/progress"
 	"github.com/backupbot/backupbot/storage/pack"
 	"github.com/backupbot/backupbot/storage/repo"
 )
@@ -59,11 +60,7 @@ type Options struct {
 }
 
 // Progress is a snapshot of the archiver's counters.
-type Progress struct {
-	Files, FilesTotal int64
-	Bytes, BytesTotal int64
-	Path              string
-}
+type Progress = progress.Report
 
 // Stats summarise a run.
 type Stats struct {
@@ -214,12 +211,7 @@ func Run(ctx context.Context, r *repo.Repository, s *repo.Saver, opts Options) (
 	if opts.Parent.IsZero() || opts.ReadAll {
 		a.startScan(ctx, paths)
 	}
-	progressDone := make(chan struct{})
-	stopProgress := make(chan struct{})
-	go func() {
-		defer close(progressDone)
-		a.reportProgress(stopProgress)
-	}()
+	stopProgress := progress.Every(opts.ProgressEvery, opts.Progress, a.report)
 
 	root, err := a.walkRoot(ctx, paths)
 	a.walked.Store(true)
@@ -234,8 +226,7 @@ func Run(ctx context.Context, r *repo.Repository, s *repo.Saver, opts Options) (
 	}
 	cancel()
 	a.scanWG.Wait()
-	close(stopProgress)
-	<-progressDone
+	stopProgress()
 	if f := a.fatalErr(); f != nil {
 		err = f
 	}
@@ -879,27 +870,12 @@ func (a *archiver) scan(ctx context.Context, paths []string) {
 	}
 }
 
-func (a *archiver) reportProgress(stop <-chan struct{}) {
-	if a.opts.Progress == nil {
-		return
+// report reads the counters for a progress report.
+func (a *archiver) report() Progress {
+	p := Progress{Files: a.filesPassed.Load(), Bytes: a.bytesPassed.Load()}
+	p.FilesTotal, p.BytesTotal = a.totals()
+	if c := a.current.Load(); c != nil {
+		p.Path = *c
 	}
-	t := time.NewTicker(a.opts.ProgressEvery)
-	defer t.Stop()
-	send := func() {
-		p := Progress{Files: a.filesPassed.Load(), Bytes: a.bytesPassed.Load()}
-		p.FilesTotal, p.BytesTotal = a.totals()
-		if c := a.current.Load(); c != nil {
-			p.Path = *c
-		}
-		a.opts.Progress(p)
-	}
-	for {
-		select {
-		case <-stop:
-			send()
-			return
-		case <-t.C:
-			send()
-		}
-	}
+	return p
 }

@@ -185,20 +185,15 @@ func (id ID) Short() string { return hex.EncodeToString(id[:4]) }
 func (id ID) IsZero() bool { return id == ID{} }
 
 // MarshalText encodes the ID as hex (for JSON).
-func (id ID) MarshalText() ([]byte, error) {
-	out := make([]byte, hex.EncodedLen(len(id)))
-	hex.Encode(out, id[:])
-	return out, nil
-}
+func (id ID) MarshalText() ([]byte, error) { return hex.AppendEncode(nil, id[:]), nil }
 
 // UnmarshalText decodes a hex ID.
 func (id *ID) UnmarshalText(b []byte) error {
 	parsed, err := ParseID(string(b))
-	if err != nil {
-		return err
+	if err == nil {
+		*id = parsed
 	}
-	*id = parsed
-	return nil
+	return err
 }
 
 // ParseID decodes a 64-digit hex ID.

@@ -48,14 +48,11 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 	paths = slices.Compact(paths)
 
 	// A retry of a job takes over the lock its killed attempt left.
-	lock, err := e.repo.LockJob(ctx, false, "backup "+req.Target, req.JobID)
+	lock, err := e.lockIndexed(ctx, "backup "+req.Target, req.JobID)
 	if err != nil {
 		return nil, err
 	}
 	defer e.unlock(ctx, lock)
-	if err := e.repo.LoadIndex(ctx); err != nil {
-		return nil, err
-	}
 	// Damaged or missing index files: the packs they listed are adopted
 	// from their own headers below, like a killed backup's, and this
 	// backup's index file lists them again (it heals the index).
@@ -110,11 +107,7 @@ func (e *Engine) Backup(ctx context.Context, req BackupRequest, p ProgressFunc) 
 	if parent != nil {
 		opts.Parent, opts.ParentFiles, opts.ParentBytes = parent.Tree, parent.Files, parent.Size
 	}
-	if p != nil {
-		opts.Progress = func(ap archiver.Progress) {
-			p(Progress{Phase: PhaseBackup, Files: ap.Files, FilesTotal: ap.FilesTotal, Bytes: ap.Bytes, BytesTotal: ap.BytesTotal, Path: ap.Path})
-		}
-	}
+	opts.Progress = p.phase(PhaseBackup)
 	root, st, err := archiver.Run(ctx, e.repo, saver, opts)
 	if err != nil {
 		saver.Abort()

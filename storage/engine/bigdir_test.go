@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/backupbot/backupbot/storage/engine"
-	"github.com/backupbot/backupbot/storage/local"
 	"github.com/backupbot/backupbot/storage/pack"
 	"github.com/backupbot/backupbot/storage/repo"
 )
@@ -21,38 +19,20 @@ import (
 // 100,000 with 240-byte names) run in `make bench` (BENCH_ONLY=bigdir).
 func TestDirectoryOverTheTreeLimit(t *testing.T) {
 	const n = 44000
-	ctx := context.Background()
+	ctx := t.Context()
 	src := filepath.Join(t.TempDir(), "big")
-	if err := os.Mkdir(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	name := func(i int) string { return fmt.Sprintf("%06d-%s", i, strings.Repeat("n", 243)) }
 	for i := range n {
-		var data []byte
+		data := ""
 		if i%1000 == 0 {
-			data = fmt.Appendf(nil, "file %d\n", i)
+			data = fmt.Sprintf("file %d\n", i)
 		}
-		if err := os.WriteFile(filepath.Join(src, name(i)), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, filepath.Join(src, name(i)), data, 0o644)
 	}
-	if err := os.WriteFile(filepath.Join(filepath.Dir(src), "other.txt"), []byte("unrelated\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	b, err := local.New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := engine.Open(ctx, b, engine.OpenOptions{Password: "pw", Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	res, err := e.Backup(ctx, engine.BackupRequest{Paths: []string{filepath.Dir(src)}, Target: "big"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, filepath.Join(filepath.Dir(src), "other.txt"), "unrelated\n", 0o644)
+	b := newLocal(t)
+	e := openOver(t, b)
+	res := backup(t, e, engine.BackupRequest{Paths: []string{filepath.Dir(src)}, Target: "big"})
 	if res.Snapshot.Files != n+1 {
 		t.Fatalf("%d files backed up, want %d", res.Snapshot.Files, n+1)
 	}

@@ -7,7 +7,6 @@ import (
 	"github.com/backupbot/backupbot/storage/azure/azuretest"
 	"github.com/backupbot/backupbot/storage/backend"
 	"github.com/backupbot/backupbot/storage/engine/enginetest"
-	"github.com/backupbot/backupbot/storage/local"
 	"github.com/backupbot/backupbot/storage/s3"
 	"github.com/backupbot/backupbot/storage/s3/s3test"
 )
@@ -16,14 +15,8 @@ import (
 // local repository and to S3, each under its own password.
 func TestCopyToLocalAndS3(t *testing.T) {
 	rep := enginetest.RunCopy(t, map[string]func(t *testing.T) backend.Backend{
-		"local2": func(t *testing.T) backend.Backend {
-			b, err := local.New(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			return b
-		},
-		"s3": func(t *testing.T) backend.Backend { return s3test.New(t, s3.Options{}) },
+		"local2": newLocal,
+		"s3":     func(t *testing.T) backend.Backend { return s3test.New(t, s3.Options{}) },
 	})
 	t.Logf("copy: first %d bytes written, second %d (new file data %d)", rep.FirstCopyBytes, rep.SecondCopyBytes, rep.SecondCopyNewData)
 }

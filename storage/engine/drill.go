@@ -108,36 +108,14 @@ func (e *Engine) Drill(ctx context.Context, req DrillRequest, p ProgressFunc) (*
 	if req.Scratch == "" {
 		return nil, errors.New("recovery drill: no scratch directory given")
 	}
-	lock, err := e.repo.Lock(ctx, false, "restore-test")
+	lock, err := e.lockIndexed(ctx, "restore-test", "")
 	if err != nil {
 		return nil, err
 	}
 	defer e.unlock(ctx, lock)
-	if err := e.repo.LoadIndex(ctx); err != nil {
-		return nil, err
-	}
-	all, _, err := e.repo.LoadSnapshots(ctx)
+	snaps, err := e.pickForDrill(ctx, req)
 	if err != nil {
 		return nil, err
-	}
-	var snaps []*repo.Snapshot
-	if req.All {
-		seen := map[string]bool{}
-		for _, sn := range all { // newest first
-			if !seen[sn.Target] {
-				seen[sn.Target] = true
-				snaps = append(snaps, sn)
-			}
-		}
-		if len(snaps) == 0 {
-			return nil, fmt.Errorf("the repository has no snapshots to drill: %w", ErrSnapshotNotFound)
-		}
-	} else {
-		sn, err := resolve(all, req.Snapshot)
-		if err != nil {
-			return nil, err
-		}
-		snaps = []*repo.Snapshot{sn}
 	}
 	host, _ := os.Hostname()
 	rep := &DrillReport{Sample: req.Sample}
@@ -149,6 +127,34 @@ func (e *Engine) Drill(ctx context.Context, req DrillRequest, p ProgressFunc) (*
 		rep.Snapshots = append(rep.Snapshots, *d)
 	}
 	return rep, nil
+}
+
+// pickForDrill returns the snapshots a drill request names: with All the
+// newest of every target, else the one req.Snapshot resolves to.
+func (e *Engine) pickForDrill(ctx context.Context, req DrillRequest) ([]*repo.Snapshot, error) {
+	all, _, err := e.repo.LoadSnapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !req.All {
+		sn, err := resolve(all, req.Snapshot)
+		if err != nil {
+			return nil, err
+		}
+		return []*repo.Snapshot{sn}, nil
+	}
+	var snaps []*repo.Snapshot
+	seen := map[string]bool{}
+	for _, sn := range all { // newest first
+		if !seen[sn.Target] {
+			seen[sn.Target] = true
+			snaps = append(snaps, sn)
+		}
+	}
+	if len(snaps) == 0 {
+		return nil, fmt.Errorf("the repository has no snapshots to drill: %w", ErrSnapshotNotFound)
+	}
+	return snaps, nil
 }
 
 // drillFile is one regular file of a snapshot.
@@ -214,12 +220,7 @@ func (e *Engine) drill(ctx context.Context, sn *repo.Snapshot, req DrillRequest,
 	dest := filepath.Join(req.Scratch, sn.ID.Short())
 	defer os.RemoveAll(dest)
 	opts := restorer.Options{Dest: dest, Sources: sn.Paths, Logger: e.log, RecoverIndex: e.recoverIndex,
-		Select: func(p string) bool { return chosen[p] }}
-	if p != nil {
-		opts.Progress = func(rp restorer.Progress) {
-			p(Progress{Phase: PhaseRestore, Files: rp.Files, FilesTotal: rp.FilesTotal, Bytes: rp.Bytes, BytesTotal: rp.BytesTotal, Path: rp.Path})
-		}
-	}
+		Select: func(p string) bool { return chosen[p] }, Progress: p.phase(PhaseRestore)}
 	start := time.Now()
 	res, err := restorer.Run(ctx, e.repo, sn.Tree, opts)
 	d.Restore = time.Since(start)

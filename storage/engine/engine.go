@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/storage/backend"
+	"github.com/backupbot/backupbot/storage/engine/progress"
 	"github.com/backupbot/backupbot/storage/repo"
 	"github.com/backupbot/backupbot/storage/retention"
 )
@@ -95,6 +96,17 @@ type Progress struct {
 // ProgressFunc receives progress reports. It is called often and from the
 // engine's goroutines one at a time; callers throttle what they display.
 type ProgressFunc func(Progress)
+
+// phase passes an archiver's or restorer's reports on to p as reports of
+// the phase (nil when p is nil).
+func (p ProgressFunc) phase(phase string) func(progress.Report) {
+	if p == nil {
+		return nil
+	}
+	return func(r progress.Report) {
+		p(Progress{Phase: phase, Files: r.Files, FilesTotal: r.FilesTotal, Bytes: r.Bytes, BytesTotal: r.BytesTotal, Path: r.Path})
+	}
+}
 
 // SnapshotInfo describes one snapshot.
 type SnapshotInfo struct {

@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,22 +8,7 @@ import (
 
 	"github.com/backupbot/backupbot/storage/engine"
 	"github.com/backupbot/backupbot/storage/engine/enginetest/fidelity"
-	"github.com/backupbot/backupbot/storage/local"
 )
-
-func openLocal(t *testing.T) *engine.Engine {
-	t.Helper()
-	b, err := local.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := engine.Open(context.Background(), b, engine.OpenOptions{Password: "pw", Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
-	return e
-}
 
 // TestFidelity backs up a tree with every file kind and restores it with
 // --to: hard links come back as links, xattrs (user, trusted, security),
@@ -37,17 +21,13 @@ func TestFidelity(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("needs root to create device nodes, foreign owners and trusted xattrs: run make test as root (CI does); the fidelity of restores is not checked otherwise")
 	}
-	ctx := context.Background()
 	root := t.TempDir()
 	src, err := fidelity.Make(root)
 	if err != nil {
 		t.Fatalf("making the fidelity tree: %v", err)
 	}
 	e := openLocal(t)
-	res, err := e.Backup(ctx, engine.BackupRequest{Paths: []string{src}, Target: "fidelity", Type: engine.TypeFull}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := backup(t, e, engine.BackupRequest{Paths: []string{src}, Target: "fidelity", Type: engine.TypeFull})
 	if res.Snapshot.Partial {
 		t.Fatalf("the backup says it is partial: %+v", res.Snapshot.Skipped)
 	}
@@ -55,7 +35,7 @@ func TestFidelity(t *testing.T) {
 		t.Errorf("no warning about the skipped socket: %q", res.Warnings)
 	}
 	dest := filepath.Join(t.TempDir(), "restore")
-	rres, err := e.Restore(ctx, engine.RestoreRequest{Snapshot: "latest", To: dest}, nil)
+	rres, err := e.Restore(t.Context(), engine.RestoreRequest{Snapshot: "latest", To: dest}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

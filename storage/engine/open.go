@@ -176,6 +176,20 @@ func (e *Engine) BreakLocks(ctx context.Context, all bool) ([]repo.LockInfo, err
 	return e.repo.BreakLocks(ctx, all)
 }
 
+// lockIndexed takes a shared lock for op (a lock of job when job is set,
+// see repo.LockJob) and loads the index; release the lock with unlock.
+func (e *Engine) lockIndexed(ctx context.Context, op, job string) (*repo.Lock, error) {
+	lock, err := e.repo.LockJob(ctx, false, op, job)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.repo.LoadIndex(ctx); err != nil {
+		e.unlock(ctx, lock)
+		return nil, err
+	}
+	return lock, nil
+}
+
 func (e *Engine) unlock(ctx context.Context, l *repo.Lock) {
 	if err := l.Unlock(ctx); err != nil {
 		e.log.Warn("could not release the repository lock", "err", err)

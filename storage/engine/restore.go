@@ -14,14 +14,11 @@ import (
 // returns the plan.
 func (e *Engine) Restore(ctx context.Context, req RestoreRequest, p ProgressFunc) (*RestoreResult, error) {
 	start := time.Now()
-	lock, err := e.repo.Lock(ctx, false, "restore")
+	lock, err := e.lockIndexed(ctx, "restore", "")
 	if err != nil {
 		return nil, err
 	}
 	defer e.unlock(ctx, lock)
-	if err := e.repo.LoadIndex(ctx); err != nil {
-		return nil, err
-	}
 	sn, notices, err := e.pickForRestore(ctx, req)
 	if err != nil {
 		return nil, err
@@ -29,12 +26,7 @@ func (e *Engine) Restore(ctx context.Context, req RestoreRequest, p ProgressFunc
 	notices = append(notices, e.indexNotices()...)
 	opts := restorer.Options{
 		Dest: req.To, Sources: sn.Paths, Filter: req.Filter, Preview: req.Preview, Validate: req.Validate, Logger: e.log,
-		RecoverIndex: e.recoverIndex,
-	}
-	if p != nil {
-		opts.Progress = func(rp restorer.Progress) {
-			p(Progress{Phase: PhaseRestore, Files: rp.Files, FilesTotal: rp.FilesTotal, Bytes: rp.Bytes, BytesTotal: rp.BytesTotal, Path: rp.Path})
-		}
+		RecoverIndex: e.recoverIndex, Progress: p.phase(PhaseRestore),
 	}
 	res, err := restorer.Run(ctx, e.repo, sn.Tree, opts)
 	if res == nil {

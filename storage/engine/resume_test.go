@@ -105,16 +105,6 @@ func countFiles(t *testing.T, dir string) int {
 	return n
 }
 
-func openOver(t *testing.T, b backend.Backend) *engine.Engine {
-	t.Helper()
-	e, err := engine.Open(context.Background(), b, engine.OpenOptions{Password: "pw", Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	return e
-}
-
 // A backup cut off midway leaves its packs; the next one reuses them
 // instead of uploading the same data again: through the index file the
 // failed backup wrote for them (a transient failure), or by adopting them
@@ -122,11 +112,7 @@ func openOver(t *testing.T, b backend.Backend) *engine.Engine {
 func TestBackupResumesFromThePacksOfAnInterruptedOne(t *testing.T) {
 	for _, crash := range []bool{false, true} {
 		t.Run(map[bool]string{false: "failed", true: "crashed"}[crash], func(t *testing.T) {
-			lb, err := local.New(t.TempDir(), local.WithoutSync())
-			if err != nil {
-				t.Fatal(err)
-			}
-			resumeScenario(t, lb, 48, crash)
+			resumeScenario(t, localAt(t, t.TempDir(), local.WithoutSync()), 48, crash)
 		})
 	}
 }
@@ -197,10 +183,7 @@ func TestResumeLeavesPacksOfALiveBackupAlone(t *testing.T) {
 	dir := t.TempDir()
 	src, repoDir := filepath.Join(dir, "src"), filepath.Join(dir, "repo")
 	randomTree(t, src, 24)
-	lb, err := local.New(repoDir, local.WithoutSync())
-	if err != nil {
-		t.Fatal(err)
-	}
+	lb := localAt(t, repoDir, local.WithoutSync())
 	e1 := openOver(t, &failingBackend{Backend: lb, ok: 1, fail: errors.New("connection reset by peer"), crash: true})
 	if _, err := e1.Backup(ctx, engine.BackupRequest{Paths: []string{src}, Target: "data", Type: engine.TypeFull}, nil); err == nil {
 		t.Fatal("the first backup did not fail")
@@ -243,11 +226,7 @@ func TestResumeLeavesPacksOfALiveBackupAlone(t *testing.T) {
 // A retry of a job takes over the lock its dead attempt left.
 func TestRetryOfAJobTakesOverItsLock(t *testing.T) {
 	ctx := context.Background()
-	lb, err := local.New(t.TempDir(), local.WithoutSync())
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := openOver(t, lb)
+	e := openOver(t, localAt(t, t.TempDir(), local.WithoutSync()))
 	first, err := e.Repository().LockJob(ctx, false, "backup data", "job-7/data")
 	if err != nil {
 		t.Fatal(err)
@@ -279,13 +258,9 @@ func TestPermanentFailureRemovesThePartialBackup(t *testing.T) {
 	dir := t.TempDir()
 	src, repoDir := filepath.Join(dir, "src"), filepath.Join(dir, "repo")
 	randomTree(t, src, 40)
-	lb, err := local.New(repoDir, local.WithoutSync())
-	if err != nil {
-		t.Fatal(err)
-	}
 	full := fmt.Errorf("no space left on the storage: %w: %w", backend.ErrNoSpace, backend.ErrPermanent)
-	e := openOver(t, &failingBackend{Backend: lb, ok: 2, fail: full})
-	_, err = e.Backup(ctx, engine.BackupRequest{Paths: []string{src}, Target: "data", Type: engine.TypeFull}, nil)
+	e := openOver(t, &failingBackend{Backend: localAt(t, repoDir, local.WithoutSync()), ok: 2, fail: full})
+	_, err := e.Backup(ctx, engine.BackupRequest{Paths: []string{src}, Target: "data", Type: engine.TypeFull}, nil)
 	if !errors.Is(err, backend.ErrNoSpace) {
 		t.Fatalf("backup: %v, want the no-space error", err)
 	}

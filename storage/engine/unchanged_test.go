@@ -1,13 +1,14 @@
 package engine_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/backupbot/backupbot/storage/engine"
 )
@@ -18,17 +19,11 @@ import (
 // added and one with files removed (the parent's totals, the early guess,
 // are then too high); and no report has more done than its total.
 func TestBackupProgressTotalsMatchTheSource(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	src := t.TempDir()
 	write := func(i, size int) {
 		t.Helper()
-		dir := filepath.Join(src, fmt.Sprintf("d%d", i%7))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d", i)), []byte(strings.Repeat("x", size)), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, filepath.Join(src, fmt.Sprintf("d%d", i%7), fmt.Sprintf("f%03d", i)), strings.Repeat("x", size), 0o644)
 	}
 	for i := range 60 {
 		write(i, 1000+i)
@@ -92,52 +87,35 @@ func TestBackupProgressTotalsMatchTheSource(t *testing.T) {
 // alone deep in the tree (a mode, an mtime) is recorded: each snapshot
 // restores the modes and times its files had then.
 func TestUnchangedListingsAreReusedAndChangesRecorded(t *testing.T) {
-	ctx := context.Background()
 	src := t.TempDir()
-	deep := filepath.Join(src, "a", "b", "c")
-	if err := os.MkdirAll(deep, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	f := filepath.Join(deep, "f.txt")
-	if err := os.WriteFile(f, []byte("same bytes\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(src, "top.txt"), []byte("top\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	f := filepath.Join(src, "a", "b", "c", "f.txt")
+	writeFile(t, f, "same bytes\n", 0o644)
+	writeFile(t, filepath.Join(src, "top.txt"), "top\n", 0o600)
 	e := openLocal(t)
-	backup := func() *engine.BackupResult {
+	incremental := func() *engine.BackupResult {
 		t.Helper()
-		res, err := e.Backup(ctx, engine.BackupRequest{Paths: []string{src}, Target: "x", Type: engine.TypeIncremental}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res
+		return backup(t, e, engine.BackupRequest{Paths: []string{src}, Target: "x", Type: engine.TypeIncremental})
 	}
-	first := backup()
-	same := backup()
+	first := incremental()
+	same := incremental()
 	if same.BlobBytesNew != 0 || same.FilesUnchanged != 2 {
 		t.Errorf("unchanged backup: %d new blob bytes, %d of 2 files unchanged", same.BlobBytesNew, same.FilesUnchanged)
 	}
 	if err := os.Chmod(f, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	chmodded := backup()
+	chmodded := incremental()
 	old := time.Date(2001, 2, 3, 4, 5, 6, 7, time.UTC)
 	if err := os.Chtimes(f, old, old); err != nil {
 		t.Fatal(err)
 	}
-	touched := backup()
+	touched := incremental()
 	for _, tc := range []struct {
 		res   *engine.BackupResult
 		mode  os.FileMode
 		mtime bool // the old mtime
 	}{{first, 0o644, false}, {same, 0o644, false}, {chmodded, 0o600, false}, {touched, 0o600, true}} {
-		dest := t.TempDir()
-		if _, err := e.Restore(ctx, engine.RestoreRequest{Snapshot: tc.res.Snapshot.ID, To: dest}, nil); err != nil {
-			t.Fatal(err)
-		}
-		fi, err := os.Stat(filepath.Join(dest, f))
+		fi, err := os.Stat(filepath.Join(restored(t, e, tc.res.Snapshot.ID), f))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,46 +129,32 @@ func TestUnchangedListingsAreReusedAndChangesRecorded(t *testing.T) {
 // entries up by path) backs up and restores whole, and a change at the
 // bottom is seen by the next backup.
 func TestDeepTreeBacksUpWhole(t *testing.T) {
-	ctx := context.Background()
 	src := t.TempDir()
 	p := src
 	var files []string
 	for i := range 150 {
 		p = filepath.Join(p, fmt.Sprintf("d%d", i%10))
-		if err := os.Mkdir(p, 0o755); err != nil {
-			t.Fatal(err)
-		}
 		f := filepath.Join(p, "f")
-		if err := os.WriteFile(f, []byte(fmt.Sprintf("level %d\n", i)), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, f, fmt.Sprintf("level %d\n", i), 0o644)
 		files = append(files, f)
 	}
 	e := openLocal(t)
-	backup := func() string {
+	incremental := func() string {
 		t.Helper()
-		res, err := e.Backup(ctx, engine.BackupRequest{Paths: []string{src}, Target: "deep", Type: engine.TypeIncremental}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := backup(t, e, engine.BackupRequest{Paths: []string{src}, Target: "deep", Type: engine.TypeIncremental})
 		if res.Snapshot.Files != int64(len(files)) || res.Snapshot.Dirs != int64(len(files))+1 {
 			t.Fatalf("snapshot has %d files, %d dirs; want %d, %d", res.Snapshot.Files, res.Snapshot.Dirs, len(files), len(files)+1)
 		}
 		return res.Snapshot.ID
 	}
-	first := backup()
+	first := incremental()
 	last := files[len(files)-1]
-	if err := os.WriteFile(last, []byte("changed at the bottom\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	second := backup()
+	writeFile(t, last, "changed at the bottom\n", 0o644)
+	second := incremental()
 	for _, tc := range []struct {
 		snap, bottom string
 	}{{first, fmt.Sprintf("level %d\n", len(files)-1)}, {second, "changed at the bottom\n"}} {
-		dest := t.TempDir()
-		if _, err := e.Restore(ctx, engine.RestoreRequest{Snapshot: tc.snap, To: dest}, nil); err != nil {
-			t.Fatal(err)
-		}
+		dest := restored(t, e, tc.snap)
 		for i, f := range files {
 			got, err := os.ReadFile(filepath.Join(dest, f))
 			want := fmt.Sprintf("level %d\n", i)
@@ -200,6 +164,47 @@ func TestDeepTreeBacksUpWhole(t *testing.T) {
 			if err != nil || string(got) != want {
 				t.Fatalf("snapshot %s, level %d: %q, %v; want %q", tc.snap[:8], i, got, err, want)
 			}
+		}
+	}
+}
+
+// An unchanged file's extended attributes are taken from the parent
+// snapshot rather than read again; setting or removing one changes the
+// file's ctime, so the next backup reads them afresh: a restore of each
+// snapshot gives the attributes the file had then.
+func TestXattrChangeIsSeenByTheNextBackup(t *testing.T) {
+	src := t.TempDir()
+	f := filepath.Join(src, "doc.txt")
+	writeFile(t, f, "same content\n", 0o644)
+	set := func(v string) {
+		t.Helper()
+		if err := unix.Setxattr(f, "user.label", []byte(v), 0); err != nil {
+			t.Fatalf("setxattr (needs a filesystem with user xattrs): %v", err)
+		}
+	}
+	set("first")
+	e := openLocal(t)
+	incremental := func() string {
+		t.Helper()
+		return backup(t, e, engine.BackupRequest{Paths: []string{src}, Target: "x", Type: engine.TypeIncremental}).Snapshot.ID
+	}
+	first := incremental()
+	unchanged := incremental() // nothing changed: attributes come from the parent
+	set("second")
+	second := incremental()
+	if err := unix.Removexattr(f, "user.label"); err != nil {
+		t.Fatal(err)
+	}
+	third := incremental()
+	for _, tc := range []struct{ snap, want string }{{first, "first"}, {unchanged, "first"}, {second, "second"}, {third, ""}} {
+		buf := make([]byte, 64)
+		n, err := unix.Getxattr(filepath.Join(restored(t, e, tc.snap), f), "user.label", buf)
+		got := ""
+		if err == nil {
+			got = string(buf[:n])
+		}
+		if got != tc.want {
+			t.Errorf("snapshot %s restores user.label %q, want %q", tc.snap[:8], got, tc.want)
 		}
 	}
 }

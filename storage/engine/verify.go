@@ -308,14 +308,9 @@ func (c *checker) walk(ctx context.Context, sn *repo.Snapshot, id repo.ID, dir s
 	}
 	t, ok := c.trees[id]
 	if !ok {
-		loc, found := c.index.Lookup(id)
+		loc, found := c.use(sn, id, dir, "directory listing")
 		if !found {
-			c.fileProblem(sn, Problem{Snapshot: snapLabel(sn), File: dir, Detail: fmt.Sprintf("directory listing %s is missing from the index", id.Short())})
 			return
-		}
-		c.used[loc.Pack] = true
-		if c.unindexed[loc.Pack] {
-			c.needUnindexed[snapLabel(sn)] = true
 		}
 		if _, ok := c.stored[loc.Pack]; !ok {
 			c.fileProblem(sn, Problem{Snapshot: snapLabel(sn), File: dir, Pack: loc.Pack.String(), Detail: "directory listing is lost: its pack is missing, so nothing below it can be restored"})
@@ -345,14 +340,9 @@ func (c *checker) walk(ctx context.Context, sn *repo.Snapshot, id repo.ID, dir s
 			}
 		case repo.NodeFile:
 			for _, b := range n.Content {
-				loc, found := c.index.Lookup(b)
+				loc, found := c.use(sn, b, p, "chunk")
 				if !found {
-					c.fileProblem(sn, Problem{Snapshot: snapLabel(sn), File: p, Detail: fmt.Sprintf("chunk %s is missing from the index", b.Short())})
 					continue
-				}
-				c.used[loc.Pack] = true
-				if c.unindexed[loc.Pack] {
-					c.needUnindexed[snapLabel(sn)] = true
 				}
 				if size, ok := c.stored[loc.Pack]; !ok {
 					c.fileProblem(sn, Problem{Snapshot: snapLabel(sn), File: p, Pack: loc.Pack.String(), Detail: fmt.Sprintf("chunk %s is lost: its pack is missing", b.Short())})
@@ -366,6 +356,22 @@ func (c *checker) walk(ctx context.Context, sn *repo.Snapshot, id repo.ID, dir s
 			}
 		}
 	}
+}
+
+// use looks up a blob of snapshot sn's file (what says which kind) and
+// marks its pack used; a blob missing from the index is a problem of the
+// file.
+func (c *checker) use(sn *repo.Snapshot, id repo.ID, file, what string) (repo.Location, bool) {
+	loc, found := c.index.Lookup(id)
+	if !found {
+		c.fileProblem(sn, Problem{Snapshot: snapLabel(sn), File: file, Detail: fmt.Sprintf("%s %s is missing from the index", what, id.Short())})
+		return loc, false
+	}
+	c.used[loc.Pack] = true
+	if c.unindexed[loc.Pack] {
+		c.needUnindexed[snapLabel(sn)] = true
+	}
+	return loc, true
 }
 
 // loadTree reads a tree through the checker's own index.

@@ -74,6 +74,21 @@ var remotes = []remote{
 	},
 }
 
+// through starts a fault proxy with the faults in front of r's server and
+// returns it with a backend that talks through it (see quickRetry); both
+// close when the test ends.
+func (r remote) through(t *testing.T, faults faultproxy.Faults) (*faultproxy.Proxy, backend.Backend) {
+	t.Helper()
+	proxy, err := faultproxy.Start(r.target(t), faults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	be := quickRetry(r.open(t, proxy.URL()))
+	t.Cleanup(func() { be.Close() })
+	return proxy, be
+}
+
 // quickRetry is the production retry policy with short waits, so a test
 // with many injected faults stays fast.
 func quickRetry(b backend.Backend) backend.Backend {
@@ -163,16 +178,9 @@ func TestBackupThroughFaultsCompletes(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			ctx := context.Background()
 			src := makeTree(t, 40<<20)
-			proxy, err := faultproxy.Start(r.target(t), faultproxy.Faults{
+			proxy, be := r.through(t, faultproxy.Faults{
 				Drop: 0.04, LoseResponse: 0.03, Error: 0.06, CutBody: 0.04, Slow: 0.05, SlowBytesPerSecond: 16 << 20, Seed: 1,
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer proxy.Close()
-			be := quickRetry(r.open(t, proxy.URL()))
-			defer be.Close()
-
 			eng, err := engine.Open(ctx, be, engine.OpenOptions{Password: "test-password", Create: true})
 			if err != nil {
 				t.Fatalf("creating a repository through the faulty proxy: %v (%v)", err, proxy.Stats())
@@ -215,13 +223,7 @@ func TestBackupAgainstDeadStorageFailsCleanly(t *testing.T) {
 		t.Run(r.name, func(t *testing.T) {
 			ctx := context.Background()
 			src := makeTree(t, 24<<20)
-			proxy, err := faultproxy.Start(r.target(t), faultproxy.Faults{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer proxy.Close()
-			be := quickRetry(r.open(t, proxy.URL()))
-			defer be.Close()
+			proxy, be := r.through(t, faultproxy.Faults{})
 			eng, err := engine.Open(ctx, be, engine.OpenOptions{Password: "test-password", Create: true})
 			if err != nil {
 				t.Fatal(err)

@@ -1,32 +1,22 @@
 package repo
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/backupbot/backupbot/storage/local"
 )
 
 // A worker opens the same repository for every job: with a Cache the key
 // is derived once, a wrong password is still refused, and a snapshot file
 // changed on disk after it was cached is read again (and found damaged).
 func TestCachedOpens(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	dir := t.TempDir()
-	b, err := local.New(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r0, err := Init(ctx, b, InitOptions{Password: "secret", Encrypt: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r0.Close()
+	b := localAt(t, dir)
+	r0 := newRepoOn(t, b, "secret")
 	for _, name := range []string{"first", "second"} {
 		if err := r0.SaveSnapshot(ctx, &Snapshot{Time: time.Now(), Name: name, Paths: []string{"/x"}}); err != nil {
 			t.Fatal(err)

@@ -67,12 +67,7 @@ func skippable(err error) bool {
 
 // SaveDamage writes a damage record and sets rec.ID.
 func (r *Repository) SaveDamage(ctx context.Context, rec *DamageRecord) error {
-	id, err := r.saveJSON(ctx, damagePrefix, rec)
-	if err != nil {
-		return err
-	}
-	rec.ID = id
-	return nil
+	return r.saveJSONAs(ctx, damagePrefix, rec, &rec.ID)
 }
 
 // DeleteDamage removes a damage record (exclusive lock only).

@@ -79,6 +79,17 @@ func (r *Repository) saveJSON(ctx context.Context, prefix string, v any) (ID, er
 	return id, nil
 }
 
+// saveJSONAs is saveJSON for a value that holds its own file's ID: it
+// sets *id once the file is stored.
+func (r *Repository) saveJSONAs(ctx context.Context, prefix string, v any, id *ID) error {
+	saved, err := r.saveJSON(ctx, prefix, v)
+	if err != nil {
+		return err
+	}
+	*id = saved
+	return nil
+}
+
 // loadFile reads, checks and opens the file prefix+id.
 func (r *Repository) loadFile(ctx context.Context, prefix string, id ID) (byte, []byte, error) {
 	key := prefix + id.String()

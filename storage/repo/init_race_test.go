@@ -1,12 +1,9 @@
 package repo
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"testing"
-
-	"github.com/backupbot/backupbot/storage/local"
 )
 
 // Two creators racing on one empty location must end with one repository
@@ -15,11 +12,8 @@ import (
 func TestConcurrentInitLeavesOneRepository(t *testing.T) {
 	for _, encrypt := range []bool{false, true} {
 		for round := 0; round < 10; round++ {
-			be, err := local.New(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx := context.Background()
+			be := newLocal(t)
+			ctx := t.Context()
 			const n = 4
 			var wg sync.WaitGroup
 			errs := make([]error, n)

@@ -25,7 +25,9 @@ const (
 	LockStaleAfter = 30 * time.Minute
 )
 
-type lockFile struct {
+// lockHolder says who holds a lock and how: a lock file records it, and
+// LockInfo reports it.
+type lockHolder struct {
 	Time      time.Time `json:"time"`
 	Exclusive bool      `json:"exclusive"`
 	// Prune marks a prune's lock: shared with backups, restores and
@@ -37,6 +39,10 @@ type lockFile struct {
 	// Job is the job (and target) the lock was taken for: a retry of the
 	// same job takes the lock of an attempt that died over.
 	Job string `json:"job,omitempty"`
+}
+
+type lockFile struct {
+	lockHolder
 	// Started is when the holder first locked (its own clock); StoredAt
 	// the storage's modification time of its first lock file (the
 	// storage's clock), carried over by refreshes. Resume compares pack
@@ -53,14 +59,8 @@ type lockFile struct {
 
 // LockInfo describes a lock found in the repository.
 type LockInfo struct {
-	ID        ID        `json:"id"`
-	Time      time.Time `json:"time"`
-	Exclusive bool      `json:"exclusive"`
-	Prune     bool      `json:"prune,omitempty"`
-	Host      string    `json:"host"`
-	PID       int       `json:"pid"`
-	Op        string    `json:"op"`
-	Job       string    `json:"job,omitempty"`
+	ID ID `json:"id"`
+	lockHolder
 	// Stale is set when the holder is gone: its process is not running on
 	// this host, or it has not refreshed the lock for LockStaleAfter.
 	Stale  bool   `json:"stale"`
@@ -104,7 +104,7 @@ func (r *Repository) Locks(ctx context.Context) ([]LockInfo, error) {
 			out = append(out, LockInfo{ID: id, Stale: true, Reason: "unreadable: " + err.Error()})
 			continue
 		}
-		li := LockInfo{ID: id, Time: lf.Time, Exclusive: lf.Exclusive, Prune: lf.Prune, Host: lf.Host, PID: lf.PID, Op: lf.Op, Job: lf.Job}
+		li := LockInfo{ID: id, lockHolder: lf.lockHolder}
 		li.Stale, li.Dead, li.Reason = staleness(lf, host)
 		out = append(out, li)
 	}
@@ -186,32 +186,32 @@ func (r *Repository) Lock(ctx context.Context, exclusive bool, op string) (*Lock
 // such a lock has no live holder, wherever it was taken (another host,
 // a restarted container), and must not linger until it goes stale.
 func (r *Repository) LockJob(ctx context.Context, exclusive bool, op, job string) (*Lock, error) {
-	return r.lock(ctx, lockFile{Exclusive: exclusive, Op: op, Job: job})
+	return r.lock(ctx, lockHolder{Exclusive: exclusive, Op: op, Job: job})
 }
 
 // LockPrune takes a prune's lock: it lets backups, restores and checks
 // run, and conflicts only with another prune or an exclusive lock.
 func (r *Repository) LockPrune(ctx context.Context, op string) (*Lock, error) {
-	return r.lock(ctx, lockFile{Prune: true, Op: op})
+	return r.lock(ctx, lockHolder{Prune: true, Op: op})
 }
 
-func (r *Repository) lock(ctx context.Context, lf lockFile) (*Lock, error) {
-	exclusive, job := lf.Exclusive, lf.Job
+func (r *Repository) lock(ctx context.Context, h lockHolder) (*Lock, error) {
 	tookOver := 0
-	if job != "" {
-		n, err := r.takeOver(ctx, job)
+	if h.Job != "" {
+		n, err := r.takeOver(ctx, h.Job)
 		if err != nil {
 			return nil, err
 		}
 		tookOver = n
 	}
-	if err := r.lockConflict(ctx, lf, ID{}); err != nil {
+	if err := r.lockConflict(ctx, h, ID{}); err != nil {
 		return nil, err
 	}
-	host, _ := os.Hostname()
 	now := time.Now().UTC()
-	lf.Time, lf.Host, lf.PID, lf.Started, lf.Boot, lf.ProcStart = now, host, os.Getpid(), now, bootID(), procStart(os.Getpid())
-	l := &Lock{r: r, exclusive: exclusive, tookOver: tookOver, file: lf}
+	h.Time, h.PID = now, os.Getpid()
+	h.Host, _ = os.Hostname()
+	lf := lockFile{lockHolder: h, Started: now, Boot: bootID(), ProcStart: procStart(h.PID)}
+	l := &Lock{r: r, exclusive: h.Exclusive, tookOver: tookOver, file: lf}
 	id, err := r.saveJSON(ctx, locksPrefix, l.file)
 	if err != nil {
 		return nil, fmt.Errorf("taking a lock: %w", err)
@@ -224,7 +224,7 @@ func (r *Repository) lock(ctx context.Context, lf lockFile) (*Lock, error) {
 		l.file.StoredAt = info.ModTime.UTC()
 	}
 	// Someone may have locked between our check and our write: check again.
-	if err := r.lockConflict(ctx, lf, id); err != nil {
+	if err := r.lockConflict(ctx, h, id); err != nil {
 		_ = r.be.Delete(context.WithoutCancel(ctx), locksPrefix+id.String())
 		return nil, err
 	}
@@ -233,7 +233,7 @@ func (r *Repository) lock(ctx context.Context, lf lockFile) (*Lock, error) {
 	return l, nil
 }
 
-func (r *Repository) lockConflict(ctx context.Context, lf lockFile, own ID) error {
+func (r *Repository) lockConflict(ctx context.Context, h lockHolder, own ID) error {
 	locks, err := r.Locks(ctx)
 	if err != nil {
 		return fmt.Errorf("checking locks: %w", err)
@@ -246,7 +246,7 @@ func (r *Repository) lockConflict(ctx context.Context, lf lockFile, own ID) erro
 			r.log.Warn("ignoring a stale lock", "lock", li.String())
 			continue
 		}
-		if lf.Exclusive || li.Exclusive || (lf.Prune && li.Prune) {
+		if h.Exclusive || li.Exclusive || (h.Prune && li.Prune) {
 			return fmt.Errorf("%w: %s; wait for it to finish (a stale lock of a crashed process is ignored after %s, or broken with verify --fix)",
 				ErrLocked, li, LockStaleAfter)
 		}

@@ -1,7 +1,6 @@
 package repo
 
 import (
-	"context"
 	"os"
 	"slices"
 	"strings"
@@ -13,11 +12,11 @@ import (
 // container's PID 1, a PID reused after a crash) or that was taken before
 // the machine restarted is stale, though a process with its PID runs.
 func TestLockOfAReusedPIDOrAnEarlierBootIsStale(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	r := newRepo(t, "")
 	host, _ := os.Hostname()
 	now := time.Now().UTC()
-	live := lockFile{Time: now, Host: host, PID: os.Getpid(), Op: "backup", Started: now, Boot: bootID(), ProcStart: procStart(os.Getpid())}
+	live := lockFile{lockHolder: lockHolder{Time: now, Host: host, PID: os.Getpid(), Op: "backup"}, Started: now, Boot: bootID(), ProcStart: procStart(os.Getpid())}
 	if live.Boot == "" || live.ProcStart == "" {
 		t.Fatal("this machine exposes no boot id or process start time under /proc")
 	}

@@ -2,13 +2,11 @@ package repo
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/backupbot/backupbot/storage/backend"
-	"github.com/backupbot/backupbot/storage/local"
 )
 
 // Init itself (not only Open) refuses a location that holds repository
@@ -16,11 +14,8 @@ import (
 // with its password (an interrupted or concurrent creation by the same
 // operator).
 func TestInitRefusesALocationWithoutConfigThatHoldsRepositoryFiles(t *testing.T) {
-	ctx := context.Background()
-	be, err := local.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx := t.Context()
+	be := newLocal(t)
 	put := func(key, body string) {
 		t.Helper()
 		if err := be.Put(ctx, key, bytes.NewReader([]byte(body)), int64(len(body))); err != nil {
@@ -44,10 +39,7 @@ func TestInitRefusesALocationWithoutConfigThatHoldsRepositoryFiles(t *testing.T)
 	}
 
 	// Key files alone: another password's are refused, one's own accepted.
-	keysOnly, err := local.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	keysOnly := newLocal(t)
 	r, err := Init(ctx, keysOnly, InitOptions{Password: "pw", Encrypt: true})
 	if err != nil {
 		t.Fatal(err)
@@ -70,15 +62,8 @@ func TestInitRefusesALocationWithoutConfigThatHoldsRepositoryFiles(t *testing.T)
 // repository's own files, never a stray key file of another repository
 // that happens to open with the same password.
 func TestRebuildConfigTakesOnlyTheRepositorysOwnKey(t *testing.T) {
-	ctx := context.Background()
-	newBE := func() *local.Backend {
-		be, err := local.New(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return be
-	}
-	other, mine := newBE(), newBE()
+	ctx := t.Context()
+	other, mine := newLocal(t), newLocal(t)
 	ro, err := Init(ctx, other, InitOptions{Password: "pw", Encrypt: true})
 	if err != nil {
 		t.Fatal(err)

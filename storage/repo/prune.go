@@ -43,11 +43,9 @@ func (r *Repository) SavePruneObject(ctx context.Context, po *PruneObject) error
 	if po.Host == "" {
 		po.Host, _ = os.Hostname()
 	}
-	id, err := r.saveJSON(ctx, prunePrefix, po)
-	if err != nil {
+	if err := r.saveJSONAs(ctx, prunePrefix, po, &po.ID); err != nil {
 		return fmt.Errorf("writing the prune candidates: %w", err)
 	}
-	po.ID = id
 	return nil
 }
 

@@ -2,21 +2,34 @@ package repo
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"os"
 	"testing"
 	"time"
 
+	"github.com/backupbot/backupbot/storage/backend"
 	"github.com/backupbot/backupbot/storage/local"
 	"github.com/backupbot/backupbot/storage/pack"
 )
 
-func newRepo(t *testing.T, password string) *Repository {
+// localAt returns a local backend in dir.
+func localAt(t *testing.T, dir string) *local.Backend {
 	t.Helper()
-	b, err := local.New(t.TempDir())
+	b, err := local.New(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return b
+}
+
+// newLocal returns a local backend in a new temporary directory.
+func newLocal(t *testing.T) *local.Backend { return localAt(t, t.TempDir()) }
+
+// newRepoOn creates a repository on b, encrypted when password is set;
+// it is closed when the test ends.
+func newRepoOn(t *testing.T, b backend.Backend, password string) *Repository {
+	t.Helper()
 	r, err := Init(context.Background(), b, InitOptions{Password: password, Encrypt: password != ""})
 	if err != nil {
 		t.Fatal(err)
@@ -24,6 +37,9 @@ func newRepo(t *testing.T, password string) *Repository {
 	t.Cleanup(func() { r.Close() })
 	return r
 }
+
+// newRepo is newRepoOn a new local backend.
+func newRepo(t *testing.T, password string) *Repository { return newRepoOn(t, newLocal(t), password) }
 
 func TestIndexCodecRoundTrip(t *testing.T) {
 	in := []PackEntry{
@@ -55,7 +71,7 @@ func TestIndexCodecRoundTrip(t *testing.T) {
 
 func TestOpenNeedsTheRightPassword(t *testing.T) {
 	r := newRepo(t, "secret")
-	ctx := context.Background()
+	ctx := t.Context()
 	if _, err := Open(ctx, r.Backend(), "wrong", nil); !errors.Is(err, ErrWrongPassword) {
 		t.Fatalf("wrong password: %v", err)
 	}
@@ -74,41 +90,43 @@ func TestOpenNeedsTheRightPassword(t *testing.T) {
 
 func TestLocks(t *testing.T) {
 	r := newRepo(t, "")
-	ctx := context.Background()
-	shared, err := r.Lock(ctx, false, "backup")
-	if err != nil {
-		t.Fatal(err)
+	ctx := t.Context()
+	// lock takes a lock that must be granted, conflict one that must not.
+	lock := func(exclusive bool, op, what string) *Lock {
+		t.Helper()
+		l, err := r.Lock(ctx, exclusive, op)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return l
 	}
-	other, err := r.Lock(ctx, false, "another backup")
-	if err != nil {
-		t.Fatalf("two shared locks conflict: %v", err)
+	conflict := func(exclusive bool, op, what string) {
+		t.Helper()
+		if _, err := r.Lock(ctx, exclusive, op); !errors.Is(err, ErrLocked) {
+			t.Fatalf("%s: %v; want ErrLocked", what, err)
+		}
 	}
-	if _, err := r.Lock(ctx, true, "cleanup"); !errors.Is(err, ErrLocked) {
-		t.Fatalf("an exclusive lock beside shared ones: %v; want ErrLocked", err)
+	unlock := func(l *Lock) {
+		t.Helper()
+		if err := l.Unlock(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := shared.Unlock(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := other.Unlock(ctx); err != nil {
-		t.Fatal(err)
-	}
-	excl, err := r.Lock(ctx, true, "cleanup")
-	if err != nil {
-		t.Fatalf("exclusive lock on a free repository: %v", err)
-	}
-	if _, err := r.Lock(ctx, false, "backup"); !errors.Is(err, ErrLocked) {
-		t.Fatalf("a shared lock beside an exclusive one: %v; want ErrLocked", err)
-	}
-	if err := excl.Unlock(ctx); err != nil {
-		t.Fatal(err)
-	}
+	shared := lock(false, "backup", "a shared lock on a free repository")
+	other := lock(false, "another backup", "two shared locks conflict")
+	conflict(true, "cleanup", "an exclusive lock beside shared ones")
+	unlock(shared)
+	unlock(other)
+	excl := lock(true, "cleanup", "exclusive lock on a free repository")
+	conflict(false, "backup", "a shared lock beside an exclusive one")
+	unlock(excl)
 
 	// Locks left by a crashed process (no such PID here) or not refreshed
 	// for long are stale: reported, ignored, breakable.
 	host, _ := os.Hostname()
 	for _, lf := range []lockFile{
-		{Time: time.Now(), Exclusive: true, Host: host, PID: deadPID(t), Op: "crashed cleanup"},
-		{Time: time.Now().Add(-2 * LockStaleAfter), Exclusive: true, Host: "elsewhere", PID: 1, Op: "forgotten"},
+		{lockHolder: lockHolder{Time: time.Now(), Exclusive: true, Host: host, PID: deadPID(t), Op: "crashed cleanup"}},
+		{lockHolder: lockHolder{Time: time.Now().Add(-2 * LockStaleAfter), Exclusive: true, Host: "elsewhere", PID: 1, Op: "forgotten"}},
 	} {
 		if _, err := r.saveJSON(ctx, locksPrefix, lf); err != nil {
 			t.Fatal(err)
@@ -145,7 +163,7 @@ func deadPID(t *testing.T) int {
 // stored and indexed, and nothing may deadlock.
 func TestSaverWithTinyPacksNeverStalls(t *testing.T) {
 	r := newRepo(t, "pw")
-	ctx := context.Background()
+	ctx := t.Context()
 	s := r.NewSaver(ctx, SaverOptions{PackSize: 2048, Uploads: 1})
 	h := r.NewHasher()
 	var ids []ID
@@ -185,6 +203,68 @@ func TestSaverWithTinyPacksNeverStalls(t *testing.T) {
 	for _, id := range ids {
 		if _, err := r.LoadBlob(ctx, id, nil); err != nil {
 			t.Fatalf("blob %s: %v", id.Short(), err)
+		}
+	}
+}
+
+// packsOfBlobs makes n packs of per blobs each, every blob ID distinct.
+func packsOfBlobs(n, per int) []PackEntry {
+	out := make([]PackEntry, n)
+	k := uint64(0)
+	for i := range out {
+		out[i].ID[0], out[i].ID[1] = byte(i), byte(i>>8)
+		out[i].ID[31] = 0xAA
+		out[i].Size = 12 << 20
+		out[i].Blobs = make([]pack.Blob, per)
+		for j := range out[i].Blobs {
+			k++
+			var id ID
+			binary.LittleEndian.PutUint64(id[:], k)
+			out[i].Blobs[j] = pack.Blob{Type: pack.DataBlob, ID: id, Offset: uint32(j * 60), Length: 60, RawLength: 60}
+		}
+	}
+	return out
+}
+
+// The writer's index files never exceed what the reader decompresses: a
+// backup that stores more blobs than one file can list (about 360,000)
+// writes several, and every entry reads back. Exactly at the limit it is
+// one file; one pack more makes two.
+func TestIndexFilesSplitAtTheReadersLimit(t *testing.T) {
+	ctx := t.Context()
+	const per = 4000
+	// How many packs of per blobs fit in one file.
+	fit := (MaxIndexPayload - len(indexMagic)) / indexEntrySize(PackEntry{Blobs: make([]pack.Blob, per)})
+	for _, tc := range []struct {
+		packs, files int
+	}{{fit, 1}, {fit + 1, 2}, {2*fit + 1, 3}} {
+		r := newRepo(t, "pw")
+		packs := packsOfBlobs(tc.packs, per)
+		ids, err := r.SaveIndex(ctx, packs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ids) != tc.files {
+			t.Errorf("%d packs of %d blobs: %d index files, want %d", tc.packs, per, len(ids), tc.files)
+		}
+		for _, id := range ids {
+			if _, err := r.LoadIndexFile(ctx, id); err != nil {
+				t.Fatalf("index file %s does not read back: %v", id.Short(), err)
+			}
+		}
+		r.Index.Reset()
+		if err := r.LoadIndex(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if skipped := r.Index.Skipped(); len(skipped) != 0 {
+			t.Fatalf("index files skipped as unreadable: %v", skipped)
+		}
+		for _, p := range []PackEntry{packs[0], packs[len(packs)-1]} {
+			for _, b := range []pack.Blob{p.Blobs[0], p.Blobs[per-1]} {
+				if l, ok := r.Index.Lookup(b.ID); !ok || l.Pack != p.ID {
+					t.Fatalf("blob %s of pack %s is not indexed after the reload", b.ID.Short(), p.ID.Short())
+				}
+			}
 		}
 	}
 }

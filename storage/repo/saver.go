@@ -100,27 +100,23 @@ func (r *Repository) NewSaver(ctx context.Context, opts SaverOptions) *Saver {
 
 // Reserve returns true when the blob is neither in the repository nor
 // claimed by this saver; the caller must then Save it.
-func (s *Saver) Reserve(id ID) bool {
-	if s.r.Index.Has(id) {
-		return false
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.pending[id]; ok {
-		return false
-	}
-	s.pending[id] = struct{}{}
-	return true
-}
+func (s *Saver) Reserve(id ID) bool { return !s.known(id, true) }
 
 // Known reports whether the blob is stored or claimed.
-func (s *Saver) Known(id ID) bool {
+func (s *Saver) Known(id ID) bool { return s.known(id, false) }
+
+// known reports whether the blob is stored or claimed; when it is neither
+// and claim is set, it claims it.
+func (s *Saver) known(id ID, claim bool) bool {
 	if s.r.Index.Has(id) {
 		return true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.pending[id]
+	if !ok && claim {
+		s.pending[id] = struct{}{}
+	}
 	return ok
 }
 

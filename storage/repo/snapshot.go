@@ -70,12 +70,7 @@ type SkippedPath struct {
 // SaveSnapshot writes a snapshot file and sets sn.ID. Write it only after
 // every pack and index it depends on.
 func (r *Repository) SaveSnapshot(ctx context.Context, sn *Snapshot) error {
-	id, err := r.saveJSON(ctx, snapshotPrefix, sn)
-	if err != nil {
-		return err
-	}
-	sn.ID = id
-	return nil
+	return r.saveJSONAs(ctx, snapshotPrefix, sn, &sn.ID)
 }
 
 // LoadSnapshot reads one snapshot file.

@@ -74,35 +74,33 @@ type Node struct {
 }
 
 // FileName returns the node's real name.
-func (n *Node) FileName() string {
-	if n.RawName != nil {
-		return string(n.RawName)
-	}
-	return n.Name
-}
+func (n *Node) FileName() string { return rawOr(n.Name, n.RawName) }
 
 // SetName stores a name, keeping bytes that are not valid UTF-8.
-func (n *Node) SetName(name string) {
-	n.Name, n.RawName = name, nil
-	if !utf8.ValidString(name) {
-		n.Name, n.RawName = strings.ToValidUTF8(name, "\uFFFD"), []byte(name)
-	}
-}
+func (n *Node) SetName(name string) { n.Name, n.RawName = splitRaw(name) }
 
 // Target returns a symlink's real target.
-func (n *Node) Target() string {
-	if n.RawLinkTarget != nil {
-		return string(n.RawLinkTarget)
-	}
-	return n.LinkTarget
-}
+func (n *Node) Target() string { return rawOr(n.LinkTarget, n.RawLinkTarget) }
 
 // SetTarget stores a symlink target, keeping bytes that are not valid UTF-8.
-func (n *Node) SetTarget(t string) {
-	n.LinkTarget, n.RawLinkTarget = t, nil
-	if !utf8.ValidString(t) {
-		n.LinkTarget, n.RawLinkTarget = strings.ToValidUTF8(t, "\uFFFD"), []byte(t)
+func (n *Node) SetTarget(t string) { n.LinkTarget, n.RawLinkTarget = splitRaw(t) }
+
+// rawOr returns a string field's real value: its raw bytes when they are
+// kept, else the field itself.
+func rawOr(s string, raw []byte) string {
+	if raw != nil {
+		return string(raw)
 	}
+	return s
+}
+
+// splitRaw returns the JSON form of s (valid UTF-8) and, when that is not
+// s itself, s's raw bytes to keep beside it.
+func splitRaw(s string) (string, []byte) {
+	if utf8.ValidString(s) {
+		return s, nil
+	}
+	return strings.ToValidUTF8(s, "\uFFFD"), []byte(s)
 }
 
 // Same reports whether n and o record the same entry: every field equal

@@ -2,7 +2,6 @@ package repo
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -46,7 +45,7 @@ func nodesJSON(t *testing.T, nodes []Node) []byte {
 // saveAndLoad stores nodes with the given limit and reads them back.
 func saveAndLoad(t *testing.T, r *Repository, nodes []Node, limit int) (ID, *Tree) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	s := r.NewSaver(ctx, SaverOptions{Uploads: 1})
 	id, _, err := saveTree(s, nodes, r.NewHasher(), limit)
 	if err != nil {
@@ -113,7 +112,7 @@ func TestTreeSplitsExactlyAtTheLimit(t *testing.T) {
 // stored as one blob would not be readable.
 func TestTreeOverTheReadersLimit(t *testing.T) {
 	r := newRepo(t, "")
-	ctx := context.Background()
+	ctx := t.Context()
 	nodes := testNodes(50000, 240)
 	whole, _ := json.Marshal(Tree{Nodes: nodes})
 	if len(whole) <= MaxBlobSize {
@@ -178,7 +177,7 @@ func TestTreeHugeChunkList(t *testing.T) {
 // tree blob as version 1 wrote it (no version 2 fields) still reads.
 func TestTreeVersion1Reads(t *testing.T) {
 	r := newRepo(t, "")
-	ctx := context.Background()
+	ctx := t.Context()
 	v1 := []byte(`{"nodes":[{"name":"a.txt","type":"file","mode":420,"mtime":"2025-01-15T14:30:00.123456789Z","ctime":"2025-01-15T14:30:00Z","uid":1000,"gid":1000,"inode":12,"size":3,"content":["` + strings.Repeat("ab", 32) + `"]},{"name":"l","type":"symlink","mode":134218239,"mtime":"2025-01-15T14:30:00Z","uid":0,"gid":0,"link_target":"a.txt"}]}`)
 	s := r.NewSaver(ctx, SaverOptions{Uploads: 1})
 	id, _, err := storeTree(s, v1, r.NewHasher())

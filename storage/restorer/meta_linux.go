@@ -22,20 +22,15 @@ func restorable(typ string) bool {
 	return false
 }
 
+// fileType is the mknod file type of a special node's type.
+var fileType = map[string]uint32{repo.NodeFIFO: unix.S_IFIFO, repo.NodeCharDev: unix.S_IFCHR, repo.NodeBlockDev: unix.S_IFBLK}
+
 // special makes a FIFO or a device node (with its major and minor
 // numbers) under a temporary name, sets its metadata and renames it into
 // place. Only root can make device nodes; elsewhere they are skipped with
 // a warning.
 func (rs *restorer) special(it item) error {
-	mode := uint32(it.node.FileMode().Perm())
-	switch it.node.Type {
-	case repo.NodeFIFO:
-		mode |= unix.S_IFIFO
-	case repo.NodeCharDev:
-		mode |= unix.S_IFCHR
-	case repo.NodeBlockDev:
-		mode |= unix.S_IFBLK
-	}
+	mode := uint32(it.node.FileMode().Perm()) | fileType[it.node.Type]
 	if it.node.Type != repo.NodeFIFO && !rs.root {
 		rs.warn("skipped device %s (%d:%d): only root can create device nodes", it.dest, unix.Major(it.node.Rdev), unix.Minor(it.node.Rdev))
 		return nil

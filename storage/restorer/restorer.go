@@ -6,8 +6,6 @@ package restorer
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -26,6 +24,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/backupbot/backupbot/internal/quote"
+	"github.com/backupbot/backupbot/internal/randid"
+	"github.com/backupbot/backupbot/storage/engine/progress"
 	"github.com/backupbot/backupbot/storage/repo"
 )
 
@@ -75,10 +75,7 @@ type Options struct {
 }
 
 // Progress counts restored files and bytes.
-type Progress struct {
-	Files, FilesTotal, Bytes, BytesTotal int64
-	Path                                 string
-}
+type Progress = progress.Report
 
 // Result summarises a restore.
 type Result struct {
@@ -176,15 +173,15 @@ func Run(ctx context.Context, r *repo.Repository, root repo.ID, opts Options) (*
 	if opts.Preview {
 		return res, nil
 	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		rs.report(stop, totalFiles, totalBytes)
-	}()
+	stopProgress := progress.Every(200*time.Millisecond, opts.Progress, func() Progress {
+		p := Progress{Files: rs.files.Load(), FilesTotal: totalFiles, Bytes: rs.bytes.Load(), BytesTotal: totalBytes}
+		if c := rs.current.Load(); c != nil {
+			p.Path = *c
+		}
+		return p
+	})
 	err := rs.write(ctx)
-	close(stop)
-	<-done
+	stopProgress()
 	res.FilesWritten, res.BytesWritten, res.Warnings = rs.files.Load(), rs.bytes.Load(), rs.warnings
 	res.Lost = rs.lostFiles()
 	if err == nil && len(res.Lost) > 0 {
@@ -521,9 +518,7 @@ func (rs *restorer) mkdir(it item) (bool, error) {
 
 // tempName is a random hidden name next to dest.
 func tempName(dest string) string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return filepath.Join(filepath.Dir(dest), ".bbrestore-"+hex.EncodeToString(b[:]))
+	return filepath.Join(filepath.Dir(dest), ".bbrestore-"+randid.Hex(8))
 }
 
 // replace renames tmp over dest; a directory in the way is removed only
@@ -584,29 +579,5 @@ func (rs *restorer) meta(p string, n *repo.Node, link bool) {
 	ts := []unix.Timespec{unix.NsecToTimespec(n.ModTime.UnixNano()), unix.NsecToTimespec(n.ModTime.UnixNano())}
 	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		rs.warn("cannot set the times of %s: %v", p, err)
-	}
-}
-
-func (rs *restorer) report(stop <-chan struct{}, files, bytes int64) {
-	if rs.opts.Progress == nil {
-		return
-	}
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	send := func() {
-		p := Progress{Files: rs.files.Load(), FilesTotal: files, Bytes: rs.bytes.Load(), BytesTotal: bytes}
-		if c := rs.current.Load(); c != nil {
-			p.Path = *c
-		}
-		rs.opts.Progress(p)
-	}
-	for {
-		select {
-		case <-stop:
-			send()
-			return
-		case <-t.C:
-			send()
-		}
 	}
 }

@@ -14,63 +14,91 @@ import (
 	"github.com/backupbot/backupbot/storage/restorer"
 )
 
+// fixture is an unencrypted repository in dir that tests store blobs and
+// trees into through s.
+type fixture struct {
+	dir string
+	r   *repo.Repository
+	s   *repo.Saver
+	h   interface{ Sum([]byte) repo.ID }
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	b, err := local.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := repo.Init(context.Background(), b, repo.InitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return &fixture{dir: dir, r: r, s: r.NewSaver(context.Background(), repo.SaverOptions{}), h: r.NewHasher()}
+}
+
+// data stores a data blob and returns its ID.
+func (f *fixture) data(t *testing.T, payload []byte) repo.ID {
+	t.Helper()
+	id := f.h.Sum(payload)
+	if f.s.Reserve(id) {
+		if _, err := f.s.Save(pack.DataBlob, id, payload, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return id
+}
+
+// tree stores a tree and returns its ID.
+func (f *fixture) tree(t *testing.T, tr *repo.Tree) repo.ID {
+	t.Helper()
+	id, _, err := f.r.SaveTree(f.s, tr, f.h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// root stores a root tree holding src as the directory "src", flushes
+// everything stored and returns the root's ID.
+func (f *fixture) root(t *testing.T, src *repo.Tree) repo.ID {
+	t.Helper()
+	srcID := f.tree(t, src)
+	rootID := f.tree(t, &repo.Tree{Nodes: []repo.Node{{Name: "src", Type: repo.NodeDir, Mode: 0o755, Subtree: &srcID}}})
+	if _, err := f.s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return rootID
+}
+
+// file is a regular file node of payload stored as the blob id.
+func file(name string, payload []byte, id repo.ID) repo.Node {
+	return repo.Node{Name: name, Type: repo.NodeFile, Mode: 0o644, Size: int64(len(payload)), Content: []repo.ID{id}}
+}
+
 // TestNoNameEscapesTheDestination stores a hostile tree (names with "..",
 // slashes, a duplicate entry that is first a symlink out and then a
 // directory) and restores it: nothing may land outside the destination.
 func TestNoNameEscapesTheDestination(t *testing.T) {
-	ctx := context.Background()
-	b, err := local.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := repo.Init(ctx, b, repo.InitOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	f := newFixture(t)
 	outside := t.TempDir()
-	s := r.NewSaver(ctx, repo.SaverOptions{})
-	h := r.NewHasher()
 	payload := []byte("should never leave the destination")
-	blob := h.Sum(payload)
-	if s.Reserve(blob) {
-		if _, err := s.Save(pack.DataBlob, blob, payload, false); err != nil {
-			t.Fatal(err)
-		}
-	}
-	file := func(name string) repo.Node {
-		return repo.Node{Name: name, Type: repo.NodeFile, Mode: 0o644, Size: int64(len(payload)), Content: []repo.ID{blob}}
-	}
-	inner := &repo.Tree{Nodes: []repo.Node{file("evil")}}
-	innerID, _, err := r.SaveTree(s, inner, h)
-	if err != nil {
-		t.Fatal(err)
-	}
+	blob := f.data(t, payload)
+	innerID := f.tree(t, &repo.Tree{Nodes: []repo.Node{file("evil", payload, blob)}})
 	rel, err := filepath.Rel("/", outside)
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := &repo.Tree{Nodes: []repo.Node{
-		file(".."),
-		file("../../../../" + rel + "/escaped"),
+	rootID := f.root(t, &repo.Tree{Nodes: []repo.Node{
+		file("..", payload, blob),
+		file("../../../../"+rel+"/escaped", payload, blob),
 		{Name: "link", Type: repo.NodeSymlink, Mode: 0o777, LinkTarget: outside},
 		{Name: "link", Type: repo.NodeDir, Mode: 0o755, Subtree: &innerID},
-		file("fine"),
-	}}
-	srcID, _, err := r.SaveTree(s, src, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := &repo.Tree{Nodes: []repo.Node{{Name: "src", Type: repo.NodeDir, Mode: 0o755, Subtree: &srcID}}}
-	rootID, _, err := r.SaveTree(s, root, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+		file("fine", payload, blob),
+	}})
 	dest := t.TempDir()
-	res, err := restorer.Run(ctx, r, rootID, restorer.Options{Dest: dest, Sources: []string{"/src"}})
+	res, err := restorer.Run(context.Background(), f.r, rootID, restorer.Options{Dest: dest, Sources: []string{"/src"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,49 +120,16 @@ func TestNoNameEscapesTheDestination(t *testing.T) {
 // validates and restores.
 func TestValidateNamesTheDamagedFileAndWritesNothing(t *testing.T) {
 	ctx := context.Background()
-	repoDir := t.TempDir()
-	b, err := local.New(repoDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := repo.Init(ctx, b, repo.InitOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	s := r.NewSaver(ctx, repo.SaverOptions{})
-	h := r.NewHasher()
-	save := func(payload []byte) repo.ID {
-		id := h.Sum(payload)
-		if s.Reserve(id) {
-			if _, err := s.Save(pack.DataBlob, id, payload, false); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return id
-	}
+	f := newFixture(t)
+	r := f.r
 	bystander := []byte("an intact file next to the damaged one")
 	victim := []byte("this file's only chunk gets a flipped byte")
-	byID, victimID := save(bystander), save(victim)
-	file := func(name string, payload []byte, id repo.ID) repo.Node {
-		return repo.Node{Name: name, Type: repo.NodeFile, Mode: 0o644, Size: int64(len(payload)), Content: []repo.ID{id}}
-	}
-	src := &repo.Tree{Nodes: []repo.Node{
+	byID, victimID := f.data(t, bystander), f.data(t, victim)
+	rootID := f.root(t, &repo.Tree{Nodes: []repo.Node{
 		file("bystander", bystander, byID),
 		file("copy", bystander, byID),
 		file("victim", victim, victimID),
-	}}
-	srcID, _, err := r.SaveTree(s, src, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rootID, _, err := r.SaveTree(s, &repo.Tree{Nodes: []repo.Node{{Name: "src", Type: repo.NodeDir, Mode: 0o755, Subtree: &srcID}}}, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	}})
 	opts := restorer.Options{Sources: []string{"/src"}, Validate: true}
 
 	opts.Dest = t.TempDir()
@@ -151,7 +146,7 @@ func TestValidateNamesTheDamagedFileAndWritesNothing(t *testing.T) {
 	if !ok {
 		t.Fatal("the victim's chunk is not in the index")
 	}
-	packFile := filepath.Join(repoDir, filepath.FromSlash(repo.PackKey(loc.Pack)))
+	packFile := filepath.Join(f.dir, filepath.FromSlash(repo.PackKey(loc.Pack)))
 	data, err := os.ReadFile(packFile)
 	if err != nil {
 		t.Fatal(err)

@@ -130,8 +130,7 @@ func ParseWithin(s string) (Within, error) {
 func (w *Within) UnmarshalText(b []byte) error {
 	v, err := ParseWithin(string(b))
 	if err != nil {
-		*w = Within{invalid: string(b)}
-		return nil
+		v = Within{invalid: string(b)}
 	}
 	*w = v
 	return nil

@@ -302,8 +302,8 @@ func (s *suite) encryption(t *testing.T) {
 		t.Fatalf("config encryption = %q, want aes-256-gcm", got)
 	}
 	src := filepath.Join(t.TempDir(), "src")
-	secretName := randomName(t) + "-secret-file-name.txt"
-	secret := []byte("THE PLAINTEXT OF A KNOWN FILE " + randomName(t))
+	secretName := randomName() + "-secret-file-name.txt"
+	secret := []byte("THE PLAINTEXT OF A KNOWN FILE " + randomName())
 	write(t, filepath.Join(src, secretName), bytes.Repeat(secret, 100), 0o644)
 	backup(t, e, engine.BackupRequest{Paths: []string{src}, Compress: false, RequireEncryption: true})
 

@@ -2,20 +2,21 @@ package enginetest
 
 import (
 	"bytes"
-	"crypto/rand"
 	"io/fs"
-	mrand "math/rand/v2"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/backupbot/backupbot/internal/randid"
 )
 
 // randomBytes returns n bytes of deterministic pseudo-random data.
 func randomBytes(seed uint64, n int) []byte {
-	r := mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	b := make([]byte, n)
 	for i := 0; i+8 <= n; i += 8 {
 		v := r.Uint64()
@@ -184,19 +185,4 @@ func compareTrees(t *testing.T, want, got string) {
 	}
 }
 
-func randomName(t *testing.T) string {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	return "uniq" + filepath.Base(string(hexOf(b[:])))
-}
-
-func hexOf(b []byte) []byte {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 0, 2*len(b))
-	for _, c := range b {
-		out = append(out, digits[c>>4], digits[c&15])
-	}
-	return out
-}
+func randomName() string { return "uniq" + randid.Hex(8) }
