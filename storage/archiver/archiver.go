@@ -26,8 +26,8 @@ import (
 	"github.com/backupbot/backupbot/internal/quote"
 	"github.com/backupbot/backupbot/storage/chunker"
 	"github.com/backupbot/backupbot/storage/crypto"
-	"github.com/backupbot/backupbot/storage/engine/progress"
 	"github.com/backupbot/backupbot/storage/pack"
+	"github.com/backupbot/backupbot/storage/progress"
 	"github.com/backupbot/backupbot/storage/repo"
 )
 

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/backupbot/backupbot/storage/backend"
-	"github.com/backupbot/backupbot/storage/engine/progress"
+	"github.com/backupbot/backupbot/storage/progress"
 	"github.com/backupbot/backupbot/storage/repo"
 	"github.com/backupbot/backupbot/storage/retention"
 )

@@ -25,7 +25,7 @@ import (
 
 	"github.com/backupbot/backupbot/internal/quote"
 	"github.com/backupbot/backupbot/internal/randid"
-	"github.com/backupbot/backupbot/storage/engine/progress"
+	"github.com/backupbot/backupbot/storage/progress"
 	"github.com/backupbot/backupbot/storage/repo"
 )
 
