@@ -162,7 +162,7 @@ func TestCleanupWaitsForItsRequestersConfirm(t *testing.T) {
 
 	s.as("alice", "/backup cleanup --older-than 5 --keep-min 2")
 	s.expect("^\\[reply\\] 🔎 Dry run of `cleanup --older-than 5 --keep-min 2` as job `[0-9a-f]{8}`: nothing is deleted until you press Confirm", quick)
-	s.expect(`Would remove 1 backups from local and keep 2`, 30*time.Second)
+	s.expect(`Would remove 1 backup from local and keep 2`, 30*time.Second)
 	s.expect("press \\*Confirm\\* to run `cleanup --older-than 5 --keep-min 2`", quick)
 	id := s.expect(`buttons: \[confirm ([0-9a-f]{8})\] \[cancel ([0-9a-f]{8})\]`, quick)[1]
 	if ttl := s.rdb.TTL(s.ctx, "backupbot:confirm:"+id).Val(); ttl <= 0 || ttl > policy.DefaultApprovalTTL {
@@ -176,14 +176,14 @@ func TestCleanupWaitsForItsRequestersConfirm(t *testing.T) {
 	left(3, "after someone else's Confirm")
 	s.as("alice", "confirm "+id)
 	s.expect("^\\[reply\\] ▶️ Confirmed\\. Cleaning up as job `([0-9a-f]{8})`", quick)
-	s.expect(`✅ Removed 1 backups from local, kept 2`, 30*time.Second)
+	s.expect(`✅ Removed 1 backup from local, kept 2`, 30*time.Second)
 	left(2, "after the confirmed cleanup")
 	s.as("alice", "confirm "+id)
 	s.expect(`^\[reply\] ⛔ there is no pending confirmation`, quick)
 
 	// Canceled at its confirmation: nothing is removed.
 	s.as("alice", "/backup cleanup --older-than 5 --keep-min 1")
-	s.expect(`Would remove 1 backups from local and keep 1`, 30*time.Second)
+	s.expect(`Would remove 1 backup from local and keep 1`, 30*time.Second)
 	id = s.expect(`buttons: \[confirm ([0-9a-f]{8})\] \[cancel ([0-9a-f]{8})\]`, quick)[1]
 	s.as("alice", "cancel "+id)
 	s.expect(`^\[reply\] ✖️ Canceled; nothing was removed\.`, quick)
@@ -200,7 +200,7 @@ func TestCleanupWaitsForItsRequestersConfirm(t *testing.T) {
 	left(2, "while the forced cleanup waits for approval")
 	s.as("bob", "approve "+approvalID)
 	s.expect("^\\[reply\\] 👍 Approved; job `[0-9a-f]{8}`", quick)
-	s.expect(`✅ Removed 1 backups from local, kept 1`, 30*time.Second)
+	s.expect(`✅ Removed 1 backup from local, kept 1`, 30*time.Second)
 	left(1, "after the approved cleanup")
 }
 

@@ -266,7 +266,7 @@ func (a RepositoryAnalysis) result() *Result {
 	var growth []string
 	rows := [][]string{}
 	for _, g := range a.Targets {
-		growth = append(growth, fmt.Sprintf("%s: %d backups, %s → %s (%s to %s), added %s", g.Target, g.Snapshots,
+		growth = append(growth, fmt.Sprintf("%s: %s, %s → %s (%s to %s), added %s", g.Target, plural(g.Snapshots, "backup"),
 			humanize.Bytes(g.FirstSize), humanize.Bytes(g.LastSize), g.First.UTC().Format("2006-01-02"), g.Last.UTC().Format("2006-01-02"), humanize.Bytes(g.Added)))
 		rows = append(rows, []string{g.Target, humanCount(int64(g.Snapshots)), g.First.UTC().Format("2006-01-02 15:04"),
 			g.Last.UTC().Format("2006-01-02 15:04"), humanize.Bytes(g.FirstSize), humanize.Bytes(g.LastSize), humanize.Bytes(g.Added)})

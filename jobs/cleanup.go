@@ -58,10 +58,10 @@ func cleanupResult(storageName string, cr *engine.CleanupResult) *Result {
 		if cr.Reclaimable < 0 {
 			free = "an unknown amount"
 		}
-		res.Summary = fmt.Sprintf("Would remove %d backups from %s and keep %d; would free %s (dry run: nothing was deleted)",
-			len(cr.Removed), storageName, cr.Kept, free)
+		res.Summary = fmt.Sprintf("Would remove %s from %s and keep %d; would free %s (dry run: nothing was deleted)",
+			plural(len(cr.Removed), "backup"), storageName, cr.Kept, free)
 	} else {
-		res.Summary = fmt.Sprintf("Removed %d backups from %s, kept %d, freed %s", len(cr.Removed), storageName, cr.Kept, humanize.Bytes(cr.BytesFreed))
+		res.Summary = fmt.Sprintf("Removed %s from %s, kept %d, freed %s", plural(len(cr.Removed), "backup"), storageName, cr.Kept, humanize.Bytes(cr.BytesFreed))
 		if cr.BytesPending > 0 {
 			res.Summary += fmt.Sprintf(" (%s more after the grace period, while backups run)", humanize.Bytes(cr.BytesPending))
 		}

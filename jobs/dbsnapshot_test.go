@@ -491,7 +491,7 @@ func TestDatabaseTargetsAreTargets(t *testing.T) {
 		t.Fatalf("snapshots %+v: want db1 of target database-app", snaps)
 	}
 	ev = h.run(&commands.List{Storage: commands.StorageRef{Name: "all"}, Target: "database-app"})
-	if !strings.HasPrefix(ev.Result.Summary, "1 backups") {
+	if !strings.HasPrefix(ev.Result.Summary, "1 backup in ") {
 		t.Errorf("list --target database-app: %q", ev.Result.Summary)
 	}
 	dest := filepath.Join(t.TempDir(), "restored")

@@ -7,6 +7,14 @@ import (
 	"time"
 )
 
+// plural counts a noun: "1 backup", "3 backups", "0 jobs".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 // humanCount renders 1204 as 1,204.
 func humanCount(n int64) string {
 	s := strconv.FormatInt(n, 10)

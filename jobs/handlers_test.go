@@ -79,7 +79,7 @@ func TestCreateRestoreListAnalyzeThroughTheQueue(t *testing.T) {
 		t.Errorf("list data: %v, %d rows", err, len(rows))
 	}
 	ev = h.run(&commands.List{Type: commands.TypeFull})
-	if !strings.HasPrefix(ev.Result.Summary, "1 backups") {
+	if !strings.HasPrefix(ev.Result.Summary, "1 backup in ") {
 		t.Errorf("list --type full: %q, want the one full backup", ev.Result.Summary)
 	}
 
@@ -138,7 +138,7 @@ func TestListAllWithAnUnreadableStorageIsPartial(t *testing.T) {
 	}
 	h.cfg.Storages["nas"] = storage.Spec{Type: storage.KindNetwork, Path: broken + "/repo"}
 	ev := h.run(&commands.List{Storage: commands.StorageRef{Name: "all"}})
-	if !ev.Result.Partial || !strings.Contains(ev.Result.Summary, "PARTIAL: nas could not be read") || !strings.Contains(ev.Result.Summary, "1 backups") {
+	if !ev.Result.Partial || !strings.Contains(ev.Result.Summary, "PARTIAL: nas could not be read") || !strings.Contains(ev.Result.Summary, "1 backup in ") {
 		t.Errorf("list --storage all with nas broken: partial=%v %q", ev.Result.Partial, ev.Result.Summary)
 	}
 	h.cfg.Storages["local"] = storage.Spec{Type: storage.KindLocal, Path: broken + "/other"}

@@ -146,7 +146,7 @@ func listResult(c *commands.List, storages []config.NamedStorage, rows []listedS
 			bad++
 		}
 	}
-	res.Summary = fmt.Sprintf("%d backups in %s", len(rows), strings.Join(names, ", "))
+	res.Summary = plural(len(rows), "backup") + " in " + strings.Join(names, ", ")
 	if c.Size {
 		res.Summary += fmt.Sprintf(", %s in all", humanize.Bytes(total))
 	}
@@ -220,7 +220,7 @@ func (w *Worker) listRunning(ctx context.Context) (*Result, error) {
 		sts = append(sts, st)
 		rows = append(rows, []string{id, st.Action, string(st.State), st.Meta.Requester.Display(), st.Meta.EnqueuedAt.Local().Format("15:04:05")})
 	}
-	res := &Result{Summary: fmt.Sprintf("%d jobs queued or running", len(sts)), Data: rawJSON(sts)}
+	res := &Result{Summary: plural(len(sts), "job") + " queued or running", Data: rawJSON(sts)}
 	if len(rows) > 0 {
 		res.Fields = []Field{{"Jobs", strings.TrimRight(table([]string{"JOB", "ACTION", "STATE", "BY", "QUEUED"}, rows), "\n")}}
 	}

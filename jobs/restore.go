@@ -282,7 +282,7 @@ func restoreResult(c *commands.Restore, storageName string, r *engine.RestoreRes
 			targets = append(targets, x.Target)
 		}
 		plan.Snapshot = strings.Join(ids, ",")
-		name = fmt.Sprintf("%d backups (%s)", len(set), strings.Join(targets, ", "))
+		name = fmt.Sprintf("%s (%s)", plural(len(set), "backup"), strings.Join(targets, ", "))
 		snapshot, target = strings.Join(names, "\n"), strings.Join(targets, ", ")
 	}
 	res := &Result{Plan: plan, Data: rawJSON(struct {

@@ -74,7 +74,7 @@ func TestRetentionJobAppliesPoliciesAndExpiryByItself(t *testing.T) {
 
 	clock.add(61 * time.Minute)
 	ev := retentionRun(1)
-	if !strings.Contains(ev.Result.Summary, "Removed 1 backups from local, kept 4") || !strings.Contains(ev.Result.Summary, "freed") {
+	if !strings.Contains(ev.Result.Summary, "Removed 1 backup from local, kept 4") || !strings.Contains(ev.Result.Summary, "freed") {
 		t.Errorf("first retention run: %q; want the oldest data backup removed (last 2), 4 kept, space freed", ev.Result.Summary)
 	}
 	if got := len(h.snapshots()); got != 4 {
@@ -87,7 +87,7 @@ func TestRetentionJobAppliesPoliciesAndExpiryByItself(t *testing.T) {
 	h.events.events = nil
 	h.events.mu.Unlock()
 	ev = retentionRun(2)
-	if !strings.Contains(ev.Result.Summary, "Removed 1 backups from local, kept 3") || !strings.Contains(field(ev.Result, "Removed"), "1") {
+	if !strings.Contains(ev.Result.Summary, "Removed 1 backup from local, kept 3") || !strings.Contains(field(ev.Result, "Removed"), "1") {
 		t.Errorf("second retention run: %q", ev.Result.Summary)
 	}
 	for _, sn := range h.snapshots() {
