@@ -51,7 +51,7 @@ func analyzeBackup(ctx context.Context, r *repo, c *commands.Analyze) (*Result, 
 		dedup = float64(s.Size) / float64(s.Added)
 	}
 	res := &Result{Data: rawJSON(s)}
-	res.Summary = fmt.Sprintf("Backup %s: %s in %s files; it added %s to the repository", s.Name, humanize.Bytes(s.Size), humanCount(s.Files), humanize.Bytes(s.Added))
+	res.Summary = fmt.Sprintf("Backup %s: %s in %s; it added %s to the repository", s.Name, humanize.Bytes(s.Size), plural(s.Files, "file"), humanize.Bytes(s.Added))
 	res.Fields = []Field{
 		{"Snapshot", fmt.Sprintf("%s (%s)", s.Name, short(s.ID))}, {"Type", s.Type}, {"Target", s.Target},
 		{"Time", s.Time.Local().Format("2006-01-02 15:04:05")}, {"Host", s.Host},

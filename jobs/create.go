@@ -167,8 +167,8 @@ func backupResult(storageName string, rs []*engine.BackupResult) *Result {
 	if len(rs) == 1 {
 		r := rs[0]
 		s := r.Snapshot
-		res.Summary = fmt.Sprintf("Backup %s done: %s files, %s read, %s added to storage %s in %s",
-			s.Name, humanCount(s.Files), humanize.Bytes(r.BytesRead), humanize.Bytes(r.BytesAdded), storageName, humanDuration(r.Duration))
+		res.Summary = fmt.Sprintf("Backup %s done: %s, %s read, %s added to storage %s in %s",
+			s.Name, plural(s.Files, "file"), humanize.Bytes(r.BytesRead), humanize.Bytes(r.BytesAdded), storageName, humanDuration(r.Duration))
 		if r.Reused {
 			res.Summary = fmt.Sprintf("Backup %s was already made by an earlier attempt of this job (snapshot %s); nothing new written", s.Name, short(s.ID))
 		}
@@ -186,16 +186,16 @@ func backupResult(storageName string, rs []*engine.BackupResult) *Result {
 		}
 		return res
 	}
-	res.Summary = fmt.Sprintf("Backup of %d targets done: %s files, %s read, %s added to storage %s in %s",
-		len(rs), humanCount(files), humanize.Bytes(read), humanize.Bytes(added), storageName, humanDuration(dur))
+	res.Summary = fmt.Sprintf("Backup of %d targets done: %s, %s read, %s added to storage %s in %s",
+		len(rs), plural(files, "file"), humanize.Bytes(read), humanize.Bytes(added), storageName, humanDuration(dur))
 	res.Fields = []Field{
 		{"Snapshots", strings.Join(names, ", ")}, {"Storage", storageName},
 		{"Files", fmt.Sprintf("%s new, %s changed, %s unchanged", humanCount(newF), humanCount(changed), humanCount(unchanged))},
 		{"Read", humanize.Bytes(read)}, {"Added", humanize.Bytes(added)}, {"Duration", humanDuration(dur)},
 	}
 	for _, r := range rs {
-		res.Fields = append(res.Fields, Field{r.Snapshot.Target, fmt.Sprintf("%s (%s), %s: %s files, %s added, dedup %s, compression %s",
-			r.Snapshot.Name, short(r.Snapshot.ID), r.Snapshot.Type, humanCount(r.Snapshot.Files), humanize.Bytes(r.BytesAdded), ratio(r.DedupRatio), ratio(r.CompressionRatio))})
+		res.Fields = append(res.Fields, Field{r.Snapshot.Target, fmt.Sprintf("%s (%s), %s: %s, %s added, dedup %s, compression %s",
+			r.Snapshot.Name, short(r.Snapshot.ID), r.Snapshot.Type, plural(r.Snapshot.Files, "file"), humanize.Bytes(r.BytesAdded), ratio(r.DedupRatio), ratio(r.CompressionRatio))})
 	}
 	return res
 }

@@ -96,7 +96,7 @@ func drillResult(c *commands.Verify, storageName string, rep *engine.DrillReport
 	}
 	res := &Result{Data: rawJSON(DrillData{Storage: storageName, DrillReport: *rep})}
 	if rep.OK() {
-		res.Summary = fmt.Sprintf("Recovery drill of %s passed: %s files (%s) restored and checked, measured RTO %.1f s/GiB", storageName, humanCount(files), humanize.Bytes(bytes), rto)
+		res.Summary = fmt.Sprintf("Recovery drill of %s passed: %s (%s) restored and checked, measured RTO %.1f s/GiB", storageName, plural(files, "file"), humanize.Bytes(bytes), rto)
 	} else {
 		res.Summary = fmt.Sprintf("Recovery drill of %s FAILED: some files did not restore intact (see Failed)", storageName)
 	}

@@ -7,12 +7,12 @@ import (
 	"time"
 )
 
-// plural counts a noun: "1 backup", "3 backups", "0 jobs".
-func plural(n int, noun string) string {
+// plural counts a noun: "1 backup", "1,204 files", "0 jobs".
+func plural[N int | int64](n N, noun string) string {
 	if n == 1 {
 		return "1 " + noun
 	}
-	return fmt.Sprintf("%d %ss", n, noun)
+	return humanCount(int64(n)) + " " + noun + "s"
 }
 
 // humanCount renders 1204 as 1,204.

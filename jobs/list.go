@@ -126,7 +126,7 @@ func (w *Worker) listOne(ctx context.Context, j *Job, ns config.NamedStorage, f 
 	}
 	for _, s := range listing.Snapshots {
 		if len(s.Lost) > 0 {
-			notes = append(notes, fmt.Sprintf("%s: %s (%s) is marked damaged: %d files are lost for good (a restore names them), the rest restores", ns.Name, s.Name, short(s.ID), len(s.Lost)))
+			notes = append(notes, fmt.Sprintf("%s: %s (%s) is marked damaged: %s lost for good (a restore names them), the rest restores", ns.Name, s.Name, short(s.ID), plural(len(s.Lost), "file")))
 		}
 	}
 	return rows, strings.Join(notes, "\n"), nil

@@ -300,8 +300,8 @@ func restoreResult(c *commands.Restore, storageName string, r *engine.RestoreRes
 		res.Summary = fmt.Sprintf("Restore preview of %s to %s: %d to create, %d to overwrite, %d unchanged; nothing was written",
 			name, dest, counts[engine.ActionCreate], counts[engine.ActionOverwrite], counts[engine.ActionUnchanged])
 	} else {
-		res.Summary = fmt.Sprintf("Restored %s files (%s) from %s to %s in %s",
-			humanCount(r.FilesWritten), humanize.Bytes(r.BytesWritten), name, dest, humanDuration(r.Duration))
+		res.Summary = fmt.Sprintf("Restored %s (%s) from %s to %s in %s",
+			plural(r.FilesWritten, "file"), humanize.Bytes(r.BytesWritten), name, dest, humanDuration(r.Duration))
 		res.Fields = append(res.Fields, Field{"Duration", humanDuration(r.Duration)})
 	}
 	var b strings.Builder

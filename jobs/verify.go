@@ -91,7 +91,7 @@ func verifyResult(c *commands.Verify, storageName, location string, rep *engine.
 		res.Fields = append(res.Fields, Field{"Notes", strings.Join(rep.Notes, "; ")})
 	}
 	if rep.OK() {
-		res.Summary = fmt.Sprintf("Verify (%s) of %s: %d snapshots ok, no problems found", depth, storageName, rep.Snapshots)
+		res.Summary = fmt.Sprintf("Verify (%s) of %s: %s ok, no problems found", depth, storageName, plural(rep.Snapshots, "snapshot"))
 	} else {
 		res.Summary = fmt.Sprintf("Verify (%s) of %s found %d PROBLEMS: restore from another backup or storage, and run verify --fix", depth, storageName, len(rep.Problems))
 		var b strings.Builder
@@ -124,7 +124,7 @@ func verifyReport(c *commands.Verify, storageName, location string, rep *engine.
 	}
 	status := "✅ no problems found"
 	if !rep.OK() {
-		status = fmt.Sprintf("❌ %d problems", len(rep.Problems))
+		status = "❌ " + plural(len(rep.Problems), "problem")
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Verification report: %s\n\n| | |\n|---|---|\n", storageName)
