@@ -165,7 +165,7 @@ func TestFourHundredDaysOfRetentionThroughConsole(t *testing.T) {
 	// The console printed one summary per retention run to #retention
 	// (posted as the run's result, or in a batch line when the channel is
 	// behind).
-	summary := regexp.MustCompile(`Removed \d+ backups from local, kept \d+, freed `)
+	summary := regexp.MustCompile(`Removed \d+ backups? from local, kept \d+, freed `)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		n := 0
